@@ -1,0 +1,183 @@
+//! Command-line flags, parsed by clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Face recognition: detect, align, embed and compare faces with pinned pretrained models.
+#[derive(Debug, Parser)]
+#[command(name = "facegate", version, about)]
+pub struct Cli {
+    /// Model and pipeline settings shared by every command.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings that choose and tune the pipeline.
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// Model pack to use (see `facegate models list`).
+    #[arg(long, global = true, env = "FACEGATE_PACK", default_value = "default")]
+    pub pack: String,
+    /// ONNX Runtime threads per model run.
+    #[arg(long, global = true, env = "FACEGATE_THREADS", default_value_t = 1)]
+    pub threads: usize,
+    /// Minimum detector score for a face.
+    #[arg(long, global = true, default_value_t = 0.7)]
+    pub score_threshold: f32,
+    /// Images with a longer side are downscaled to this before detection.
+    #[arg(long, global = true, default_value_t = 640)]
+    pub max_side: u32,
+    /// Largest number of faces reported per image.
+    #[arg(long, global = true, default_value_t = 100)]
+    pub max_faces: usize,
+    /// Disable flip-averaging of embeddings.
+    #[arg(long, global = true)]
+    pub no_flip: bool,
+    /// Use landmarks as detected, without re-detecting tilted faces upright.
+    #[arg(long, global = true)]
+    pub no_refine_roll: bool,
+    /// Alignment method (`box` is the no-alignment baseline for ablations).
+    #[arg(long, global = true, value_enum, default_value_t = AlignArg::Similarity)]
+    pub align: AlignArg,
+    /// Embedder input normalisation (`half` = (x-127.5)/128, an ablation; default: the manifest's).
+    #[arg(long, global = true, value_enum, default_value_t = NormArg::Manifest)]
+    pub norm: NormArg,
+}
+
+/// Alignment choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlignArg {
+    /// 5-point similarity transform onto the ArcFace template.
+    Similarity,
+    /// Detector box stretched to 112×112.
+    Box,
+}
+
+/// Normalisation choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NormArg {
+    /// As the manifest says (ImageNet mean/std for MobileFaceNet).
+    Manifest,
+    /// (x - 127.5) / 128.
+    Half,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the pinned model files.
+    Models {
+        /// list, fetch or verify.
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Find faces: boxes, 5 landmarks and scores.
+    Detect {
+        /// Images to read.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write an annotated copy (a file for one image, a folder for several).
+        #[arg(long)]
+        draw: Option<PathBuf>,
+    },
+    /// Print the embedding of every face in an image as JSON.
+    Embed {
+        /// The image.
+        image: PathBuf,
+    },
+    /// Compare the most prominent face of two images.
+    Compare {
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+        /// Target false-match rate for the decision.
+        #[arg(long, default_value_t = 1e-3)]
+        fmr: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate on a benchmark.
+    Eval {
+        /// Which benchmark.
+        #[command(subcommand)]
+        benchmark: EvalBenchmark,
+    },
+    /// Measure per-stage latency and cold start.
+    Bench(BenchArgs),
+}
+
+/// `facegate models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Show every model, its licence and whether it is cached.
+    List,
+    /// Fetch the models of a pack (or all) into the cache, verifying checksums.
+    Fetch {
+        /// Fetch every model in the manifest, not only the pack's.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Verify cached models and the ONNX Runtime library against their pinned checksums.
+    Verify {
+        /// Verify every model, not only the pack's.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `facegate eval ...`
+#[derive(Debug, Subcommand)]
+pub enum EvalBenchmark {
+    /// Labeled Faces in the Wild, standard 10-fold protocol on pairs.txt.
+    Lfw(LfwArgs),
+}
+
+/// `facegate eval lfw` flags.
+#[derive(Debug, Args)]
+pub struct LfwArgs {
+    /// LFW folder: holds pairs.txt and one folder per person (lfw-deepfunneled/ inside is found too).
+    #[arg(long, env = "FACEGATE_LFW_DIR")]
+    pub dir: PathBuf,
+    /// Folder for report.json and roc.svg.
+    #[arg(long, default_value = "out/eval-lfw")]
+    pub out: PathBuf,
+    /// Parallel workers, each with its own sessions (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Use only the first N pairs of each fold half (quick checks).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Also embed every LFW image and write the pack's calibration table (threshold against FMR over
+    /// all different-person pairs).
+    #[arg(long)]
+    pub calibrate: bool,
+}
+
+/// `facegate bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A photo with several faces.
+    #[arg(long, default_value = "../shared/data/photos/group_t1.jpg")]
+    pub group: PathBuf,
+    /// A one-face photo; default: a 640×480 crop around the largest face of the group photo.
+    #[arg(long)]
+    pub photo: Option<PathBuf>,
+    /// Timed iterations per configuration.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Cold-start runs (fresh processes).
+    #[arg(long, default_value_t = 10)]
+    pub cold_runs: usize,
+    /// Write the figures as JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}

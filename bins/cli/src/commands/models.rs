@@ -1,0 +1,89 @@
+//! `facegate models list | fetch | verify`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use facegate_core::ModelSpec;
+use facegate_models::FetchSource;
+
+use crate::args::ModelsAction;
+use crate::context::Context;
+
+pub fn run(context: &Context, action: ModelsAction) -> Result<ExitCode> {
+    match action {
+        ModelsAction::List => list(context),
+        ModelsAction::Fetch { all } => fetch(context, all),
+        ModelsAction::Verify { all } => verify(context, all),
+    }
+}
+
+fn selected(context: &Context, all: bool) -> Result<Vec<&ModelSpec>> {
+    if all {
+        return Ok(context.manifest.models.iter().collect());
+    }
+    let (detector, embedder) = context.manifest.pack_models(&context.args.pack)?;
+    Ok(vec![detector, embedder])
+}
+
+fn list(context: &Context) -> Result<ExitCode> {
+    println!("cache: {}", context.cache.home().display());
+    println!("\nmodels:");
+    for model in &context.manifest.models {
+        let state = match context.cache.verify(model) {
+            Ok(_) => "cached, verified",
+            Err(_) => "not cached",
+        };
+        println!("  {:<18} {:<9} {:<44} [{state}]", model.name, format!("{:?}", model.kind).to_lowercase(), model.file);
+        println!("  {:<18} licence: {}", "", model.licence);
+        if !model.calibration.is_empty() {
+            let rows: Vec<String> =
+                model.calibration.iter().map(|p| format!("FMR {:.0e} → {:.3}", p.fmr, p.threshold)).collect();
+            println!("  {:<18} calibration: {}", "", rows.join(", "));
+        }
+    }
+    println!("\npacks:");
+    for pack in &context.manifest.packs {
+        println!("  {:<12} {} + {}  ({})", pack.name, pack.detector, pack.embedder, pack.description);
+    }
+    let runtime = &context.manifest.runtime;
+    let state = match context.cache.runtime_library(runtime) {
+        Ok(path) => format!("verified at {}", path.display()),
+        Err(e) => e.to_string(),
+    };
+    println!("\nruntime: {} {} ({}): {state}", runtime.package, runtime.version, runtime.library);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch(context: &Context, all: bool) -> Result<ExitCode> {
+    for model in selected(context, all)? {
+        let provenance = context.cache.fetch(model)?;
+        let from = match provenance.source {
+            FetchSource::Cache => "already cached".to_string(),
+            FetchSource::Mirror(dir) => format!("copied from mirror {}", dir.display()),
+            FetchSource::Upstream(url) => format!("downloaded from {url}"),
+        };
+        println!("{}: {} ({from}, sha256 verified)", model.name, provenance.path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(context: &Context, all: bool) -> Result<ExitCode> {
+    let mut failures = 0;
+    for model in selected(context, all)? {
+        match context.cache.verify(model) {
+            Ok(path) => println!("ok      {} ({})", model.name, path.display()),
+            Err(e) => {
+                failures += 1;
+                println!("FAILED  {}: {e}", model.name);
+            }
+        }
+    }
+    match context.cache.runtime_library(&context.manifest.runtime) {
+        Ok(path) => println!("ok      onnxruntime ({})", path.display()),
+        Err(e) => {
+            failures += 1;
+            println!("FAILED  onnxruntime: {e}");
+        }
+    }
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

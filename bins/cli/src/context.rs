@@ -1,0 +1,76 @@
+//! Turning flags into a loaded pipeline, and files into decoded images.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use facegate_core::{
+    AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Pipeline, PipelineConfig, RuntimeConfig,
+    decode_image,
+};
+use facegate_models::{ModelCache, builtin_manifest, init_runtime};
+use image::RgbImage;
+
+use crate::args::{AlignArg, NormArg, PipelineArgs};
+
+/// `(x - 127.5) / 128` expressed as mean and std on 0..255 values.
+const HALF_RANGE_NORMALIZATION: ([f32; 3], [f32; 3]) = ([127.5; 3], [128.0; 3]);
+
+/// The manifest, the cache and the pipeline settings chosen on the command line.
+pub struct Context {
+    pub manifest: Manifest,
+    pub cache: ModelCache,
+    pub args: PipelineArgs,
+}
+
+impl Context {
+    pub fn new(args: PipelineArgs) -> Result<Self> {
+        Ok(Self { manifest: builtin_manifest()?, cache: ModelCache::from_env(), args })
+    }
+
+    /// The pipeline settings for `threads` ONNX Runtime threads.
+    pub fn pipeline_config(&self, threads: usize) -> PipelineConfig {
+        PipelineConfig {
+            runtime: RuntimeConfig { intra_threads: threads },
+            detector: DetectorConfig {
+                score_threshold: self.args.score_threshold,
+                max_side: self.args.max_side,
+                max_faces: self.args.max_faces,
+                ..DetectorConfig::default()
+            },
+            embedder: EmbedderConfig {
+                flip: !self.args.no_flip,
+                normalization: match self.args.norm {
+                    NormArg::Manifest => None,
+                    NormArg::Half => Some(HALF_RANGE_NORMALIZATION),
+                },
+            },
+            align: match self.args.align {
+                AlignArg::Similarity => AlignMode::Similarity,
+                AlignArg::Box => AlignMode::BoxCrop,
+            },
+            refine_roll: !self.args.no_refine_roll,
+        }
+    }
+
+    /// Loads ONNX Runtime (once) and the pack's models with the given thread count.
+    pub fn pipeline_with_threads(&self, threads: usize) -> Result<Pipeline> {
+        let library = self.cache.runtime_library(&self.manifest.runtime)?;
+        let environment = init_runtime(&library)?;
+        let pipeline = self
+            .cache
+            .load_pipeline(environment, &self.manifest, &self.args.pack, self.pipeline_config(threads))
+            .with_context(|| format!("loading pack `{}`", self.args.pack))?;
+        Ok(pipeline)
+    }
+
+    /// The pipeline with the thread count from the flags.
+    pub fn pipeline(&self) -> Result<Pipeline> {
+        self.pipeline_with_threads(self.args.threads)
+    }
+}
+
+/// Reads and decodes an image file with the default limits.
+pub fn read_image(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    decode_image(&bytes, &DecodeLimits::default()).with_context(|| format!("decoding {}", path.display()))
+}

@@ -1,0 +1,140 @@
+//! The `facegate` binary, run as a user would, on the real models and photos.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use facegate_testing::{lfw_dir, lfw_image, photo, shared_dir};
+use serde_json::Value;
+
+fn facegate(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_facegate"));
+    command.args(args);
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
+        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
+    }
+    command.output().expect("facegate runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn models_fetch_verify_and_list_show_licences() {
+    let fetched = stdout(&facegate(&["models", "fetch"]));
+    assert!(fetched.contains("yunet-2023mar") && fetched.contains("sha256 verified"), "{fetched}");
+    let verified = stdout(&facegate(&["models", "verify"]));
+    assert_eq!(verified.matches("ok ").count(), 3, "{verified}");
+    let listed = stdout(&facegate(&["models", "list"]));
+    for licence in ["licence: MIT", "licence: research use only", "licence: non-commercial research"] {
+        assert!(listed.contains(licence), "{listed}");
+    }
+    assert!(listed.contains("FMR 1e-3"), "calibration shown: {listed}");
+}
+
+#[test]
+fn offline_without_mirror_names_what_is_missing_and_where_it_looked() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .args(["models", "fetch"])
+        .env("FACEGATE_HOME", home.path())
+        .env("FACEGATE_MODEL_MIRROR", "")
+        .env("FACEGATE_OFFLINE", "1")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("face_detection_yunet_2023mar_dynamic.onnx"), "{message}");
+    assert!(message.contains("not present") && message.contains("FACEGATE_MODEL_MIRROR is not set"), "{message}");
+    assert!(message.contains("FACEGATE_OFFLINE"), "{message}");
+    assert!(home.path().join("models").read_dir().is_ok_and(|mut d| d.next().is_none()), "nothing half-written");
+}
+
+#[test]
+fn detect_json_and_drawing() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let drawn = out.path().join("group.png");
+    let group = photo("group_t1.jpg");
+    let report: Value =
+        serde_json::from_str(&stdout(&facegate(&["detect", path(&group), "--json", "--draw", path(&drawn)])))
+            .expect("json");
+    let faces = report[0]["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 6);
+    assert_eq!(faces[0]["landmarks"].as_array().expect("landmarks").len(), 5);
+    assert!(faces[0]["bbox_normalized"]["width"].as_f64().expect("normalised") < 1.0);
+    let annotated = image::open(&drawn).expect("annotated image written").to_rgb8();
+    let original = image::open(&group).expect("original").to_rgb8();
+    assert_eq!(annotated.dimensions(), original.dimensions());
+    let green = annotated.pixels().filter(|p| p.0 == [0, 255, 0]).count();
+    assert!(green > 1000, "boxes drawn: {green} green pixels");
+}
+
+#[test]
+fn compare_decides_at_the_calibrated_threshold() {
+    let same = stdout(&facegate(&[
+        "compare",
+        path(&lfw_image("Colin_Powell", 1)),
+        path(&lfw_image("Colin_Powell", 2)),
+        "--json",
+    ]));
+    let same: Value = serde_json::from_str(&same).expect("json");
+    assert_eq!(same["same_person"], true, "{same}");
+    assert_eq!(same["target_fmr"], 1e-3);
+    let different =
+        stdout(&facegate(&["compare", path(&lfw_image("Colin_Powell", 1)), path(&lfw_image("Tony_Blair", 1))]));
+    assert!(different.contains("different people") && different.contains("false-match rate of 1e-3"), "{different}");
+    let strict = facegate(&[
+        "compare",
+        path(&lfw_image("Colin_Powell", 1)),
+        path(&lfw_image("Colin_Powell", 2)),
+        "--fmr",
+        "1e-9",
+    ]);
+    assert!(!strict.status.success());
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("outside the calibrated range"));
+}
+
+#[test]
+fn embed_prints_unit_templates() {
+    let report: Value =
+        serde_json::from_str(&stdout(&facegate(&["embed", path(&photo("sample2.jpg"))]))).expect("json");
+    let faces = report["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 3);
+    let embedding: Vec<f64> =
+        faces[0]["embedding"].as_array().expect("embedding").iter().filter_map(Value::as_f64).collect();
+    assert_eq!(embedding.len(), 128);
+    let norm = embedding.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3);
+}
+
+#[test]
+fn bad_files_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, "not a picture").expect("write");
+    let output = facegate(&["detect", path(&text)]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("not a supported image format") && !message.contains("panicked"), "{message}");
+    let missing = facegate(&["embed", "/nonexistent/face.jpg"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn eval_lfw_writes_a_report_and_roc() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let printed =
+        stdout(&facegate(&["eval", "lfw", "--dir", path(&lfw_dir()), "--limit", "5", "--out", path(out.path())]));
+    assert!(printed.contains("10-fold accuracy"), "{printed}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).expect("report")).expect("json");
+    assert_eq!(report["pairs"], 100);
+    assert!(report["accuracy_mean"].as_f64().expect("accuracy") > 0.9, "{report}");
+    let svg = std::fs::read_to_string(out.path().join("roc.svg")).expect("roc plot");
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+}

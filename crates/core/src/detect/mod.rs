@@ -1,0 +1,174 @@
+//! Stage 1: face detection. Every detector gives boxes, 5 landmarks in the ArcFace order (subject's
+//! right eye, left eye, nose tip, right mouth corner, left mouth corner) and a score in 0..1.
+
+mod scrfd;
+mod yunet;
+
+pub use scrfd::ScrfdDetector;
+pub use yunet::YuNetDetector;
+
+use image::{RgbImage, imageops::FilterType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PipelineError;
+use crate::geometry::{BoundingBox, Point};
+use crate::pack::{ChannelOrder, ModelSpec};
+
+/// One face found in an image, in the image's own pixel coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectedFace {
+    /// Face box in pixels.
+    pub bbox: BoundingBox,
+    /// Face box in 0..1 fractions of the image width and height.
+    pub bbox_normalized: BoundingBox,
+    /// Right eye, left eye, nose tip, right mouth corner, left mouth corner (the subject's sides).
+    pub landmarks: [Point; 5],
+    /// Detector confidence in 0..1 (a detector score, not a probability).
+    pub score: f32,
+}
+
+/// Detection settings shared by all detectors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// Faces scoring below this are dropped.
+    pub score_threshold: f32,
+    /// Boxes overlapping a better one by more than this IoU are suppressed.
+    pub nms_iou: f32,
+    /// At most this many faces are returned, best first.
+    pub max_faces: usize,
+    /// Images whose longest side exceeds this are downscaled before detection (dynamic-size detectors).
+    pub max_side: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self { score_threshold: 0.7, nms_iou: 0.3, max_faces: 100, max_side: 640 }
+    }
+}
+
+/// A face detector: image in, faces out, best score first.
+pub trait Detector: Send + Sync {
+    /// Finds faces in an RGB image.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the model fails to run.
+    fn detect(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<DetectedFace>, PipelineError>;
+}
+
+/// Greedy non-maximum suppression: keeps the best-scoring face of each overlapping group, at most `max`.
+pub fn nms(mut faces: Vec<DetectedFace>, iou_threshold: f32, max: usize) -> Vec<DetectedFace> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<DetectedFace> = Vec::new();
+    for face in faces {
+        if kept.len() >= max {
+            break;
+        }
+        if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= iou_threshold) {
+            kept.push(face);
+        }
+    }
+    kept
+}
+
+/// A model input prepared from an image: planar float tensor plus the scale that maps it back.
+pub(crate) struct DetectorInput {
+    pub(crate) tensor: Vec<f32>,
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    /// Input pixels per image pixel.
+    pub(crate) scale: f32,
+}
+
+/// Scales the image by `scale`, pastes it at the top-left of a `width` × `height` canvas (zero padding)
+/// and writes it as a normalised NCHW tensor in the model's channel order.
+pub(crate) fn prepare_input(
+    image: &RgbImage,
+    scale: f32,
+    width: usize,
+    height: usize,
+    spec: &ModelSpec,
+) -> DetectorInput {
+    let (iw, ih) = image.dimensions();
+    let sw = ((iw as f32 * scale).round() as u32).clamp(1, width as u32);
+    let sh = ((ih as f32 * scale).round() as u32).clamp(1, height as u32);
+    let resized;
+    let source = if (sw, sh) == (iw, ih) {
+        image
+    } else {
+        resized = image::imageops::resize(image, sw, sh, FilterType::Triangle);
+        &resized
+    };
+    let plane = width * height;
+    let mut tensor = vec![0.0f32; 3 * plane];
+    let order = match spec.channel_order {
+        ChannelOrder::Rgb => [0, 1, 2],
+        ChannelOrder::Bgr => [2, 1, 0],
+    };
+    let pad: [f32; 3] = std::array::from_fn(|c| (0.0 - spec.mean[c]) / spec.std[c]);
+    for (c, value) in pad.iter().enumerate() {
+        tensor[c * plane..(c + 1) * plane].fill(*value);
+    }
+    for (y, row) in source.rows().enumerate() {
+        for (x, pixel) in row.enumerate() {
+            let at = y * width + x;
+            for c in 0..3 {
+                tensor[c * plane + at] = (f32::from(pixel[order[c]]) - spec.mean[c]) / spec.std[c];
+            }
+        }
+    }
+    DetectorInput { tensor, width, height, scale: source.width() as f32 / iw as f32 }
+}
+
+/// Maps a face from model-input coordinates back to the image and fills in the normalised box.
+pub(crate) fn to_image_space(
+    bbox: BoundingBox,
+    landmarks: [Point; 5],
+    score: f32,
+    scale: f32,
+    image: &RgbImage,
+) -> DetectedFace {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let inv = 1.0 / scale;
+    let bbox = bbox.scaled(inv, inv).clipped(w, h);
+    DetectedFace {
+        bbox,
+        bbox_normalized: bbox.scaled(1.0 / w, 1.0 / h),
+        landmarks: landmarks.map(|p| Point::new(p.x * inv, p.y * inv)),
+        score,
+    }
+}
+
+/// Finds the output tensor of one kind (`width` values per anchor) at one stride.
+pub(crate) fn output_at<'a>(
+    outputs: &'a [(String, Vec<i64>, &'a [f32])],
+    width: usize,
+    anchors: usize,
+) -> Result<&'a [f32], PipelineError> {
+    outputs
+        .iter()
+        .find(|(_, shape, data)| shape.last() == Some(&(width as i64)) && data.len() == anchors * width)
+        .map(|(_, _, data)| *data)
+        .ok_or_else(|| PipelineError::ModelOutput(format!("no output with {anchors} anchors of {width} values")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, score: f32) -> DetectedFace {
+        DetectedFace {
+            bbox: BoundingBox { x, y: 0.0, width: 10.0, height: 10.0 },
+            bbox_normalized: BoundingBox::default(),
+            landmarks: [Point::default(); 5],
+            score,
+        }
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlapping_and_all_disjoint() {
+        let kept = nms(vec![face(0.0, 0.5), face(1.0, 0.9), face(50.0, 0.7)], 0.3, 10);
+        let scores: Vec<f32> = kept.iter().map(|f| f.score).collect();
+        assert_eq!(scores, vec![0.9, 0.7]);
+        assert_eq!(nms(vec![face(0.0, 0.5), face(50.0, 0.7)], 0.3, 1).len(), 1);
+    }
+}

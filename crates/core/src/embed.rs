@@ -1,0 +1,139 @@
+//! Stage 3: embedding. Aligned 112×112 crops are normalised per the model's manifest entry, run through
+//! the CNN in one batch (each face and, with flip-averaging, its mirror image), and L2-normalised.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::align::ALIGNED_SIZE;
+use crate::error::PipelineError;
+use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
+use crate::pack::{ChannelOrder, ModelSpec};
+
+/// An L2-normalised face embedding: the template stored in galleries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Embedding(Vec<f32>);
+
+impl Embedding {
+    /// Normalises a raw vector to unit length; `None` for an all-zero or non-finite vector.
+    pub fn from_raw(mut values: Vec<f32>) -> Option<Self> {
+        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if !norm.is_finite() || norm <= f32::EPSILON {
+            return None;
+        }
+        values.iter_mut().for_each(|v| *v /= norm);
+        Some(Self(values))
+    }
+
+    /// The unit-length values.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.0
+    }
+
+    /// Number of dimensions.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for a zero-dimensional embedding (never produced by the embedder).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Cosine similarity in -1..=1 (both sides are unit length, so this is the dot product).
+    pub fn cosine(&self, other: &Embedding) -> f32 {
+        crate::compare::cosine(&self.0, &other.0)
+    }
+}
+
+/// Embedding options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbedderConfig {
+    /// Average each face's embedding with its mirror image's (more robust; costs a second crop per face).
+    pub flip: bool,
+    /// Overrides the manifest's `(mean, std)`; for ablations only.
+    pub normalization: Option<([f32; 3], [f32; 3])>,
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        Self { flip: true, normalization: None }
+    }
+}
+
+/// A face embedding CNN taking 112×112 aligned crops.
+pub struct Embedder {
+    model: OnnxModel,
+    spec: ModelSpec,
+}
+
+impl Embedder {
+    /// Builds the session from the model file's bytes in an initialised ONNX Runtime environment.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when ONNX Runtime rejects the model.
+    pub fn load(
+        environment: &OrtEnvironment,
+        bytes: &[u8],
+        spec: &ModelSpec,
+        runtime: &RuntimeConfig,
+    ) -> Result<Self, PipelineError> {
+        Ok(Self { model: OnnxModel::load(environment, bytes, runtime)?, spec: spec.clone() })
+    }
+
+    /// The manifest entry of the model.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Embeds aligned 112×112 crops in a single model run, in order.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] for a crop of the wrong size, [`PipelineError::Inference`] when the run
+    /// fails, [`PipelineError::ModelOutput`] for a degenerate output.
+    pub fn embed(&self, faces: &[&RgbImage], config: &EmbedderConfig) -> Result<Vec<Embedding>, PipelineError> {
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(bad) = faces.iter().find(|f| f.dimensions() != (ALIGNED_SIZE, ALIGNED_SIZE)) {
+            return Err(PipelineError::Config(format!("aligned crop is {:?}, expected 112x112", bad.dimensions())));
+        }
+        let (mean, std) = config.normalization.unwrap_or((self.spec.mean, self.spec.std));
+        let copies = if config.flip { 2 } else { 1 };
+        let batch = faces.len() * copies;
+        let side = ALIGNED_SIZE as usize;
+        let plane = side * side;
+        let mut tensor = vec![0.0f32; batch * 3 * plane];
+        let order = match self.spec.channel_order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        for (f, face) in faces.iter().enumerate() {
+            for copy in 0..copies {
+                let base = (f * copies + copy) * 3 * plane;
+                for (x, y, pixel) in face.enumerate_pixels() {
+                    let x = if copy == 1 { side - 1 - x as usize } else { x as usize };
+                    let at = y as usize * side + x;
+                    for c in 0..3 {
+                        tensor[base + c * plane + at] = (f32::from(pixel[order[c]]) - mean[c]) / std[c];
+                    }
+                }
+            }
+        }
+        self.model.run([batch, 3, side, side], tensor, |outputs| {
+            let (_, shape, data) =
+                outputs.first().ok_or_else(|| PipelineError::ModelOutput("embedder produced no output".into()))?;
+            let dim = data.len() / batch;
+            if dim == 0 || data.len() != batch * dim || shape.first() != Some(&(batch as i64)) {
+                return Err(PipelineError::ModelOutput(format!("unexpected embedding shape {shape:?}")));
+            }
+            data.chunks(dim * copies)
+                .map(|chunk| {
+                    let summed: Vec<f32> = (0..dim).map(|i| (0..copies).map(|c| chunk[c * dim + i]).sum()).collect();
+                    Embedding::from_raw(summed)
+                        .ok_or_else(|| PipelineError::ModelOutput("embedding is zero or not finite".into()))
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! The facegate recognition pipeline, in four stages:
+//!
+//! 1. **Detect** faces with a CNN detector that also gives 5 landmarks ([`Detector`]: YuNet or SCRFD).
+//! 2. **Align** each face onto the standard 112×112 ArcFace template with a least-squares similarity
+//!    transform ([`align_face`]).
+//! 3. **Embed** the aligned crops with a CNN ([`Embedder`]), batched, L2-normalised, flip-averaged.
+//! 4. **Compare** embeddings by cosine score and decide at a threshold calibrated to a false-match rate
+//!    ([`Calibration`]).
+//!
+//! The crate has no I/O of its own: images arrive as bytes ([`decode_image`]), models as bytes plus the
+//! [`ModelSpec`] that describes them; reading files and fetching models is `facegate-models`' job.
+//! ONNX Runtime must have been initialised (see `facegate_models::init_runtime`) before a model loads.
+//!
+//! ```no_run
+//! # fn demo(pipeline: &facegate_core::Pipeline, a: &[u8], b: &[u8]) -> Result<(), facegate_core::PipelineError> {
+//! use facegate_core::{decode_image, DecodeLimits};
+//! let faces_a = pipeline.analyze(&decode_image(a, &DecodeLimits::default())?)?;
+//! let faces_b = pipeline.analyze(&decode_image(b, &DecodeLimits::default())?)?;
+//! let score = faces_a[0].embedding.cosine(&faces_b[0].embedding);
+//! let decision = pipeline.calibration().decide(score, 1e-3)?;
+//! println!("score {score:.3}, same person: {}", decision.same);
+//! # Ok(()) }
+//! ```
+
+mod align;
+mod compare;
+mod detect;
+mod embed;
+mod error;
+mod geometry;
+mod image_input;
+mod onnx;
+mod pack;
+mod pipeline;
+
+pub use align::{
+    ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
+};
+pub use compare::{Calibration, CalibrationPoint, Decision, cosine};
+pub use detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, nms};
+pub use embed::{Embedder, EmbedderConfig, Embedding};
+pub use error::{ImageError, PipelineError};
+pub use geometry::{BoundingBox, Point};
+pub use image_input::{DecodeLimits, decode_image};
+pub use onnx::{OrtEnvironment, RuntimeConfig};
+pub use pack::{ChannelOrder, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};
+pub use pipeline::{AlignMode, AnalyzedFace, Pipeline, PipelineConfig, StageTimings};

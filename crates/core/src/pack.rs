@@ -1,0 +1,135 @@
+//! The model manifest: what each model file is, where it comes from, how to feed it, and which
+//! detector and embedder form a pack. Parsed by `facegate-models` from `models/manifest.toml`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::compare::CalibrationPoint;
+use crate::error::PipelineError;
+
+/// The whole manifest: the ONNX Runtime pin, the models and the packs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The pinned ONNX Runtime shared library.
+    pub runtime: RuntimeSpec,
+    /// Every model file known to facegate.
+    #[serde(rename = "model")]
+    pub models: Vec<ModelSpec>,
+    /// Named detector + embedder pairs.
+    #[serde(rename = "pack")]
+    pub packs: Vec<PackSpec>,
+}
+
+/// The ONNX Runtime library facegate loads at run time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeSpec {
+    /// PyPI package that ships it.
+    pub package: String,
+    /// Pinned version.
+    pub version: String,
+    /// File name of the shared library inside the wheel's `onnxruntime/capi/`.
+    pub library: String,
+    /// sha256 of the library for x86_64 Linux.
+    pub sha256_x86_64: String,
+    /// sha256 of the library for aarch64 Linux.
+    pub sha256_aarch64: String,
+}
+
+/// Whether a model finds faces or describes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Boxes, landmarks and scores.
+    Detector,
+    /// An embedding per aligned face.
+    Embedder,
+}
+
+/// Channel order a model expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    /// Red, green, blue.
+    Rgb,
+    /// Blue, green, red (OpenCV's order).
+    Bgr,
+}
+
+/// One pinned model file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// Short unique name, e.g. `yunet-2023mar`.
+    pub name: String,
+    /// Detector or embedder.
+    pub kind: ModelKind,
+    /// Output decoding family: `yunet`, `scrfd` or `arcface`.
+    pub family: String,
+    /// File name in the cache and in mirrors.
+    pub file: String,
+    /// Expected sha256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Upstream URLs, tried in order.
+    pub urls: Vec<String>,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Human description of the input tensor.
+    pub input: String,
+    /// Human description of the output tensors.
+    pub output: String,
+    /// Fixed input size `[width, height]`, where the model has one.
+    #[serde(default)]
+    pub input_size: Option<[u32; 2]>,
+    /// Length of the embedding (embedders only).
+    #[serde(default)]
+    pub embedding_size: Option<usize>,
+    /// Channel order of the input tensor.
+    pub channel_order: ChannelOrder,
+    /// Per-channel mean subtracted from 0..255 pixel values, in `channel_order`.
+    pub mean: [f32; 3],
+    /// Per-channel divisor applied after the mean, in `channel_order`.
+    pub std: [f32; 3],
+    /// Cosine threshold against false-match rate (embedders only), ascending in FMR.
+    #[serde(default)]
+    pub calibration: Vec<CalibrationPoint>,
+    /// How the calibration table was made.
+    #[serde(default)]
+    pub calibration_note: Option<String>,
+}
+
+/// A named pair of detector and embedder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackSpec {
+    /// Pack name, e.g. `default`.
+    pub name: String,
+    /// Name of the detector model.
+    pub detector: String,
+    /// Name of the embedder model.
+    pub embedder: String,
+    /// One line about the pack.
+    pub description: String,
+}
+
+impl Manifest {
+    /// Finds a model by name.
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Finds a pack by name.
+    pub fn pack(&self, name: &str) -> Option<&PackSpec> {
+        self.packs.iter().find(|p| p.name == name)
+    }
+
+    /// The detector and embedder specs of a pack.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when the pack or one of its models is unknown or of the wrong kind.
+    pub fn pack_models(&self, pack: &str) -> Result<(&ModelSpec, &ModelSpec), PipelineError> {
+        let spec = self.pack(pack).ok_or_else(|| PipelineError::Config(format!("unknown pack `{pack}`")))?;
+        let find = |name: &str, kind: ModelKind| {
+            self.model(name)
+                .filter(|m| m.kind == kind)
+                .ok_or_else(|| PipelineError::Config(format!("pack `{pack}` names unknown {kind:?} `{name}`")))
+        };
+        Ok((find(&spec.detector, ModelKind::Detector)?, find(&spec.embedder, ModelKind::Embedder)?))
+    }
+}

@@ -1,0 +1,282 @@
+//! The four stages put together: one [`Pipeline`] per model pack, loaded once and shared.
+
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::align::{AlignedFace, SimilarityTransform, align_face, crop_box_face, warp_similarity};
+use crate::compare::Calibration;
+use crate::detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector};
+use crate::embed::{Embedder, EmbedderConfig, Embedding};
+use crate::error::PipelineError;
+use crate::geometry::Point;
+use crate::onnx::{OrtEnvironment, RuntimeConfig};
+use crate::pack::{ModelSpec, PackSpec};
+
+/// How faces are cut out before embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlignMode {
+    /// Similarity transform of the 5 landmarks onto the ArcFace template (the normal path).
+    #[default]
+    Similarity,
+    /// The detector's box stretched to 112×112, landmarks ignored (baseline for ablations).
+    BoxCrop,
+}
+
+/// Everything tunable in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineConfig {
+    /// ONNX Runtime threads.
+    pub runtime: RuntimeConfig,
+    /// Detection thresholds and sizes.
+    pub detector: DetectorConfig,
+    /// Flip-averaging and normalisation.
+    pub embedder: EmbedderConfig,
+    /// Alignment method.
+    pub align: AlignMode,
+    /// Re-detect tilted faces on an upright crop to correct their landmarks (see [`Pipeline::detect`]).
+    pub refine_roll: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            runtime: RuntimeConfig::default(),
+            detector: DetectorConfig::default(),
+            embedder: EmbedderConfig::default(),
+            align: AlignMode::default(),
+            refine_roll: true,
+        }
+    }
+}
+
+/// Eye-line tilt below which landmarks are used as detected, radians (2°).
+const ROLL_TOLERANCE: f32 = 0.035;
+/// At most this many re-detections per tilted face.
+const MAX_ROLL_REFINEMENTS: usize = 3;
+/// Side of the upright crop a tilted face is re-detected in, pixels (a multiple of 32).
+const REFINE_CANVAS: u32 = 192;
+/// The face box's longest side takes up 1/this of the upright crop.
+const REFINE_CONTEXT: f32 = 2.5;
+
+/// A detected face with its embedding.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalyzedFace {
+    /// Where the face is.
+    #[serde(flatten)]
+    pub face: DetectedFace,
+    /// Its template.
+    pub embedding: Embedding,
+}
+
+/// Wall time spent in each stage of one [`Pipeline::analyze_timed`] call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimings {
+    /// Detection, including input preparation and decoding of outputs.
+    pub detect: Duration,
+    /// Alignment of all faces.
+    pub align: Duration,
+    /// Embedding of all faces (one batched run).
+    pub embed: Duration,
+}
+
+/// A loaded model pack: detector, embedder and calibration, ready for any number of images.
+pub struct Pipeline {
+    pack: PackSpec,
+    detector: Box<dyn Detector>,
+    detector_spec: ModelSpec,
+    embedder: Embedder,
+    calibration: Calibration,
+    config: PipelineConfig,
+}
+
+impl Pipeline {
+    /// Builds the detector and embedder sessions from their model bytes.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] for an unknown detector family; [`PipelineError::Inference`] when a
+    /// model does not load.
+    pub fn load(
+        environment: &OrtEnvironment,
+        pack: &PackSpec,
+        detector: (&ModelSpec, &[u8]),
+        embedder: (&ModelSpec, &[u8]),
+        config: PipelineConfig,
+    ) -> Result<Self, PipelineError> {
+        let (detector_spec, detector_bytes) = detector;
+        let (embedder_spec, embedder_bytes) = embedder;
+        let detector: Box<dyn Detector> = match detector_spec.family.as_str() {
+            "yunet" => Box::new(YuNetDetector::load(environment, detector_bytes, detector_spec, &config.runtime)?),
+            "scrfd" => Box::new(ScrfdDetector::load(environment, detector_bytes, detector_spec, &config.runtime)?),
+            other => {
+                return Err(PipelineError::Config(format!("unknown detector family `{other}`")));
+            }
+        };
+        Ok(Self {
+            pack: pack.clone(),
+            detector,
+            detector_spec: detector_spec.clone(),
+            embedder: Embedder::load(environment, embedder_bytes, embedder_spec, &config.runtime)?,
+            calibration: Calibration::new(embedder_spec.calibration.clone()),
+            config,
+        })
+    }
+
+    /// The pack this pipeline runs.
+    pub fn pack(&self) -> &PackSpec {
+        &self.pack
+    }
+
+    /// The detector's manifest entry.
+    pub fn detector_spec(&self) -> &ModelSpec {
+        &self.detector_spec
+    }
+
+    /// The embedder's manifest entry.
+    pub fn embedder_spec(&self) -> &ModelSpec {
+        self.embedder.spec()
+    }
+
+    /// The settings the pipeline was built with.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// The embedder's score-threshold-against-FMR table.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Stage 1: faces in the image, best score first.
+    ///
+    /// Detectors regress landmarks of a tilted head towards upright (YuNet finds about half of a 30°
+    /// roll), which spoils alignment. With `refine_roll`, a face whose eye line is tilted by more than 2°
+    /// is cut out upright by that angle and detected again, up to three times, and its landmarks are mapped back.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the detector fails.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<DetectedFace>, PipelineError> {
+        self.detect_with(image, &self.config.detector)
+    }
+
+    /// Stage 1 with other detection settings than the pipeline's (e.g. a lower threshold for a retry).
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the detector fails.
+    pub fn detect_with(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<DetectedFace>, PipelineError> {
+        let mut faces = self.detector.detect(image, config)?;
+        if self.config.refine_roll {
+            for face in &mut faces {
+                face.landmarks = self.refine_landmarks(image, face, config)?;
+            }
+        }
+        Ok(faces)
+    }
+
+    fn refine_landmarks(
+        &self,
+        image: &RgbImage,
+        face: &DetectedFace,
+        config: &DetectorConfig,
+    ) -> Result<[Point; 5], PipelineError> {
+        let mut landmarks = face.landmarks;
+        let side = face.bbox.width.max(face.bbox.height) * REFINE_CONTEXT;
+        if side <= 1.0 {
+            return Ok(landmarks);
+        }
+        let scale = REFINE_CANVAS as f32 / side;
+        let upright_config = DetectorConfig { max_faces: 5, max_side: REFINE_CANVAS, ..*config };
+        for _ in 0..MAX_ROLL_REFINEMENTS {
+            let [right_eye, left_eye, ..] = landmarks;
+            let roll = (left_eye.y - right_eye.y).atan2(left_eye.x - right_eye.x);
+            if roll.abs() < ROLL_TOLERANCE {
+                break;
+            }
+            let centre = Point::new(
+                landmarks.iter().map(|p| p.x).sum::<f32>() / 5.0,
+                landmarks.iter().map(|p| p.y).sum::<f32>() / 5.0,
+            );
+            let (a, b) = (scale * roll.cos(), -scale * roll.sin());
+            let half = REFINE_CANVAS as f32 / 2.0;
+            let upright = SimilarityTransform {
+                a,
+                b,
+                tx: half - (a * centre.x - b * centre.y),
+                ty: half - (b * centre.x + a * centre.y),
+            };
+            let (Some(canvas), Some(back)) =
+                (warp_similarity(image, &upright, REFINE_CANVAS, REFINE_CANVAS), upright.inverse())
+            else {
+                break;
+            };
+            let found = self.detector.detect(&canvas, &upright_config)?;
+            let nearest = found.into_iter().min_by(|p, q| {
+                let d = |f: &DetectedFace| {
+                    let (cx, cy) = (f.bbox.x + f.bbox.width / 2.0 - half, f.bbox.y + f.bbox.height / 2.0 - half);
+                    cx * cx + cy * cy
+                };
+                d(p).total_cmp(&d(q))
+            });
+            let Some(nearest) = nearest else { break };
+            landmarks = nearest.landmarks.map(|p| back.apply(p));
+        }
+        Ok(landmarks)
+    }
+
+    /// Stage 2: one face cut out and aligned onto the 112×112 template.
+    pub fn align(&self, image: &RgbImage, face: &DetectedFace) -> AlignedFace {
+        match self.config.align {
+            AlignMode::Similarity => {
+                align_face(image, &face.landmarks).unwrap_or_else(|| crop_box_face(image, &face.bbox))
+            }
+            AlignMode::BoxCrop => crop_box_face(image, &face.bbox),
+        }
+    }
+
+    /// Stage 3: embeddings of aligned crops, in one batched run.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the embedder fails.
+    pub fn embed_aligned(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>, PipelineError> {
+        self.embedder.embed(faces, &self.config.embedder)
+    }
+
+    /// Stages 2 and 3 for faces already detected in `image`.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the embedder fails.
+    pub fn embed_faces(&self, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<Embedding>, PipelineError> {
+        let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
+        let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
+        self.embed_aligned(&crops)
+    }
+
+    /// All stages: every face in the image with its embedding.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when a model fails.
+    pub fn analyze(&self, image: &RgbImage) -> Result<Vec<AnalyzedFace>, PipelineError> {
+        self.analyze_timed(image).map(|(faces, _)| faces)
+    }
+
+    /// As [`Pipeline::analyze`], also reporting the time spent in each stage.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when a model fails.
+    pub fn analyze_timed(&self, image: &RgbImage) -> Result<(Vec<AnalyzedFace>, StageTimings), PipelineError> {
+        let start = Instant::now();
+        let faces = self.detect(image)?;
+        let detected = Instant::now();
+        let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
+        let aligned_at = Instant::now();
+        let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
+        let embeddings = self.embed_aligned(&crops)?;
+        let embedded = Instant::now();
+        let timings =
+            StageTimings { detect: detected - start, align: aligned_at - detected, embed: embedded - aligned_at };
+        let faces =
+            faces.into_iter().zip(embeddings).map(|(face, embedding)| AnalyzedFace { face, embedding }).collect();
+        Ok((faces, timings))
+    }
+}

@@ -1,0 +1,270 @@
+//! The model cache: `$FACEGATE_HOME/models/<file>`, filled from a mirror folder or upstream URLs.
+//! Every file is sha256-verified on arrival and again, in memory, each time it is loaded.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use facegate_core::{Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec};
+use sha2::{Digest, Sha256};
+
+use crate::{ModelsError, runtime_sha256};
+
+/// Largest model file accepted from upstream (a guard against a wrong URL streaming forever).
+const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where a model file came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchSource {
+    /// Already in the cache, checksum good.
+    Cache,
+    /// Copied from a mirror folder.
+    Mirror(PathBuf),
+    /// Downloaded from an upstream URL.
+    Upstream(String),
+}
+
+/// A fetched, verified model file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The file in the cache.
+    pub path: PathBuf,
+    /// Where it came from this time.
+    pub source: FetchSource,
+}
+
+/// The local model cache and the places it is filled from.
+#[derive(Debug, Clone)]
+pub struct ModelCache {
+    home: PathBuf,
+    mirror: Option<PathBuf>,
+    download: bool,
+}
+
+impl ModelCache {
+    /// A cache rooted at `home`, filled from `mirror` (if any) and, when `download` is true, upstream.
+    pub fn new(home: PathBuf, mirror: Option<PathBuf>, download: bool) -> Self {
+        Self { home, mirror, download }
+    }
+
+    /// The cache from the environment: `FACEGATE_HOME` (default: the user's cache dir + `facegate`),
+    /// `FACEGATE_MODEL_MIRROR`, and `FACEGATE_OFFLINE=1` to never download.
+    pub fn from_env() -> Self {
+        let home = std::env::var_os("FACEGATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("facegate")))
+            .unwrap_or_else(|| PathBuf::from(".facegate"));
+        let mirror = std::env::var_os("FACEGATE_MODEL_MIRROR").filter(|m| !m.is_empty()).map(PathBuf::from);
+        let offline = std::env::var("FACEGATE_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+        Self::new(home, mirror, !offline)
+    }
+
+    /// The cache's root folder.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Where a model's file lives in the cache.
+    pub fn model_path(&self, spec: &ModelSpec) -> PathBuf {
+        self.home.join("models").join(&spec.file)
+    }
+
+    /// Ensures the model is in the cache with the right checksum, trying the cache, the mirror, then
+    /// upstream, in that order.
+    ///
+    /// # Errors
+    /// [`ModelsError::Unavailable`] naming every place tried; [`ModelsError::Io`] if the cache is unwritable.
+    pub fn fetch(&self, spec: &ModelSpec) -> Result<Provenance, ModelsError> {
+        let target = self.model_path(spec);
+        let mut tried = Vec::new();
+        match file_sha256(&target) {
+            Ok(actual) if actual == spec.sha256 => {
+                return Ok(Provenance { path: target, source: FetchSource::Cache });
+            }
+            Ok(actual) => tried.push(format!("cache {}: checksum {actual} is wrong, replacing", target.display())),
+            Err(_) => tried.push(format!("cache {}: not present", target.display())),
+        }
+        let dir = self.home.join("models");
+        fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
+        match &self.mirror {
+            Some(mirror) => {
+                let candidate = mirror.join(&spec.file);
+                match fs::File::open(&candidate) {
+                    Ok(file) => match write_verified(file, &dir, &target, &spec.sha256) {
+                        Ok(()) => {
+                            return Ok(Provenance { path: target, source: FetchSource::Mirror(mirror.clone()) });
+                        }
+                        Err(e) => tried.push(format!("mirror {}: {e}", candidate.display())),
+                    },
+                    Err(e) => tried.push(format!("mirror {}: {e}", candidate.display())),
+                }
+            }
+            None => tried.push("mirror: FACEGATE_MODEL_MIRROR is not set".into()),
+        }
+        if !self.download {
+            tried.push("upstream: skipped (FACEGATE_OFFLINE=1)".into());
+        } else {
+            let agent: ureq::Agent =
+                ureq::Agent::config_builder().timeout_global(Some(DOWNLOAD_TIMEOUT)).build().into();
+            for url in &spec.urls {
+                let attempt = agent.get(url).call().map_err(|e| e.to_string()).and_then(|mut response| {
+                    let reader = response.body_mut().as_reader().take(MAX_DOWNLOAD_BYTES);
+                    write_verified(reader, &dir, &target, &spec.sha256).map_err(|e| e.to_string())
+                });
+                match attempt {
+                    Ok(()) => {
+                        return Ok(Provenance { path: target, source: FetchSource::Upstream(url.clone()) });
+                    }
+                    Err(e) => tried.push(format!("upstream {url}: {e}")),
+                }
+            }
+        }
+        Err(ModelsError::Unavailable { name: spec.name.clone(), file: spec.file.clone(), tried })
+    }
+
+    /// Checks the cached file against its pinned checksum without fetching anything.
+    ///
+    /// # Errors
+    /// [`ModelsError::Io`] when absent, [`ModelsError::Checksum`] when it does not match.
+    pub fn verify(&self, spec: &ModelSpec) -> Result<PathBuf, ModelsError> {
+        let path = self.model_path(spec);
+        let actual = file_sha256(&path).map_err(|source| io_error(&path, source))?;
+        check(&path, &spec.sha256, &actual)?;
+        Ok(path)
+    }
+
+    /// Fetches the model if needed and returns its bytes, verified in memory just before use.
+    ///
+    /// # Errors
+    /// As [`ModelCache::fetch`], plus [`ModelsError::Checksum`] if the file changed underneath.
+    pub fn read(&self, spec: &ModelSpec) -> Result<Vec<u8>, ModelsError> {
+        let provenance = self.fetch(spec)?;
+        let bytes = fs::read(&provenance.path).map_err(|source| io_error(&provenance.path, source))?;
+        check(&provenance.path, &spec.sha256, &hex::encode(Sha256::digest(&bytes)))?;
+        Ok(bytes)
+    }
+
+    /// The ONNX Runtime library: `ORT_DYLIB_PATH` if set, else `<home>/runtime/onnxruntime-<version>/<library>`,
+    /// checksum-verified against the manifest's pin for this architecture.
+    ///
+    /// # Errors
+    /// [`ModelsError::Runtime`] when missing (with the command that installs it), or a checksum error.
+    pub fn runtime_library(&self, spec: &RuntimeSpec) -> Result<PathBuf, ModelsError> {
+        let path = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| {
+            self.home.join("runtime").join(format!("onnxruntime-{}", spec.version)).join(&spec.library)
+        });
+        let actual = file_sha256(&path).map_err(|e| {
+            ModelsError::Runtime(format!(
+                "{} is missing ({e}); install it with scripts/fetch-onnxruntime.sh",
+                path.display()
+            ))
+        })?;
+        if let Some(expected) = runtime_sha256(spec) {
+            check(&path, expected, &actual)?;
+        }
+        Ok(path)
+    }
+
+    /// Reads both models of a pack and builds its pipeline.
+    ///
+    /// # Errors
+    /// Any fetch, checksum or model-loading error.
+    pub fn load_pipeline(
+        &self,
+        environment: &OrtEnvironment,
+        manifest: &Manifest,
+        pack: &str,
+        config: PipelineConfig,
+    ) -> Result<Pipeline, ModelsError> {
+        let (detector, embedder) = manifest.pack_models(pack)?;
+        let pack_spec = manifest.pack(pack).ok_or_else(|| ModelsError::Manifest(format!("unknown pack `{pack}`")))?;
+        let detector_bytes = self.read(detector)?;
+        let embedder_bytes = self.read(embedder)?;
+        Ok(Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?)
+    }
+}
+
+fn check(path: &Path, expected: &str, actual: &str) -> Result<(), ModelsError> {
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ModelsError::Checksum {
+            path: path.display().to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> ModelsError {
+    ModelsError::Io { path: path.display().to_string(), source }
+}
+
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Streams `reader` into a temporary file in `dir`, and renames it onto `target` only if its sha256
+/// matches: a crash or a bad source never leaves a half-written or wrong file under the final name.
+fn write_verified(mut reader: impl Read, dir: &Path, target: &Path, expected: &str) -> Result<(), ModelsError> {
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|source| io_error(dir, source))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).map_err(|source| io_error(target, source))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        temp.write_all(&buffer[..n]).map_err(|source| io_error(temp.path(), source))?;
+    }
+    check(target, expected, &hex::encode(hasher.finalize()))?;
+    temp.as_file().sync_all().map_err(|source| io_error(temp.path(), source))?;
+    temp.persist(target).map_err(|e| io_error(target, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_for(bytes: &[u8]) -> ModelSpec {
+        let manifest = crate::builtin_manifest().expect("manifest");
+        let mut spec = manifest.models[0].clone();
+        spec.file = "tiny.onnx".into();
+        spec.sha256 = hex::encode(Sha256::digest(bytes));
+        spec.urls = vec!["http://127.0.0.1:9/unreachable.onnx".into()];
+        spec
+    }
+
+    #[test]
+    fn mirror_then_cache_and_bad_mirror_is_rejected() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let mirror = tempfile::tempdir().expect("tempdir");
+        fs::write(mirror.path().join("tiny.onnx"), b"weights").expect("write");
+        let cache = ModelCache::new(home.path().into(), Some(mirror.path().into()), false);
+        let spec = spec_for(b"weights");
+        assert!(matches!(cache.fetch(&spec).expect("from mirror").source, FetchSource::Mirror(_)));
+        assert_eq!(cache.fetch(&spec).expect("cached").source, FetchSource::Cache);
+        assert_eq!(cache.read(&spec).expect("read"), b"weights");
+
+        let wrong = spec_for(b"other weights");
+        let err = cache.fetch(&wrong).expect_err("checksum mismatch everywhere");
+        let message = err.to_string();
+        assert!(message.contains("does not match") && message.contains("FACEGATE_OFFLINE"), "{message}");
+    }
+
+    #[test]
+    fn offline_without_mirror_names_every_place() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let cache = ModelCache::new(home.path().into(), None, true);
+        let message = cache.fetch(&spec_for(b"x")).expect_err("nowhere to get it").to_string();
+        assert!(message.contains("not present") && message.contains("FACEGATE_MODEL_MIRROR"), "{message}");
+        assert!(message.contains("upstream http://127.0.0.1:9/unreachable.onnx"), "{message}");
+    }
+}

@@ -1,0 +1,103 @@
+//! Model packs on disk: the built-in manifest (`models/manifest.toml`), a fetcher that finds each pinned
+//! file in the cache, a mirror folder or upstream (always sha256-verified, written atomically), and the
+//! loading of the ONNX Runtime shared library that the setup script installs beside the models.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), facegate_models::ModelsError> {
+//! let manifest = facegate_models::builtin_manifest()?;
+//! let store = facegate_models::ModelCache::from_env();
+//! let environment = facegate_models::init_runtime(&store.runtime_library(&manifest.runtime)?)?;
+//! let pipeline = store.load_pipeline(environment, &manifest, "default", Default::default())?;
+//! # Ok(()) }
+//! ```
+
+mod fetch;
+mod runtime;
+
+pub use fetch::{FetchSource, ModelCache, Provenance};
+pub use runtime::{init_runtime, runtime_sha256};
+
+use facegate_core::{Manifest, PipelineError};
+
+/// The manifest compiled into facegate.
+pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.toml");
+
+/// Errors of fetching, verifying and loading models.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelsError {
+    /// No source had a file with the right checksum.
+    #[error("model `{name}` ({file}) is not available; looked in:\n  {}", tried.join("\n  "))]
+    Unavailable {
+        /// Model name.
+        name: String,
+        /// File name.
+        file: String,
+        /// Every place tried, with why it failed.
+        tried: Vec<String>,
+    },
+    /// A file on disk does not match its pinned checksum.
+    #[error("{path}: sha256 {actual} does not match the pinned {expected}")]
+    Checksum {
+        /// The file.
+        path: String,
+        /// Pinned sha256.
+        expected: String,
+        /// Computed sha256.
+        actual: String,
+    },
+    /// Reading or writing the cache failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The manifest does not parse or is inconsistent.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// The ONNX Runtime library is missing or fails to load.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    /// A model loaded but the pipeline could not be built.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Parses a manifest from TOML text.
+///
+/// # Errors
+/// [`ModelsError::Manifest`] when it does not parse or a pack names a missing model.
+pub fn parse_manifest(text: &str) -> Result<Manifest, ModelsError> {
+    let manifest: Manifest = toml::from_str(text).map_err(|e| ModelsError::Manifest(e.to_string()))?;
+    for pack in &manifest.packs {
+        manifest.pack_models(&pack.name).map_err(|e| ModelsError::Manifest(e.to_string()))?;
+    }
+    Ok(manifest)
+}
+
+/// The manifest compiled into facegate, parsed.
+///
+/// # Errors
+/// [`ModelsError::Manifest`] if the built-in manifest is broken (a build defect, caught by tests).
+pub fn builtin_manifest() -> Result<Manifest, ModelsError> {
+    parse_manifest(BUILTIN_MANIFEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifest_is_consistent() {
+        let manifest = builtin_manifest().expect("built-in manifest parses");
+        let (detector, embedder) = manifest.pack_models("default").expect("default pack");
+        assert_eq!(detector.family, "yunet");
+        assert_eq!(embedder.embedding_size, Some(128));
+        for model in &manifest.models {
+            assert_eq!(model.sha256.len(), 64, "{}", model.name);
+            assert!(!model.licence.is_empty() && !model.urls.is_empty(), "{}", model.name);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Fixtures for facegate's tests: paths into `../shared` (photos, LFW) and the real model pipeline.
+//!
+//! `FACEGATE_SHARED` overrides where shared data lives (default: `../shared` beside the workspace);
+//! models come through the normal cache, filled from `FACEGATE_MODEL_MIRROR` (default: `shared/models`).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use facegate_core::{DecodeLimits, Pipeline, PipelineConfig, decode_image};
+use facegate_models::{ModelCache, builtin_manifest, init_runtime};
+use image::RgbImage;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared data folder.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("FACEGATE_SHARED").map_or_else(|| workspace_root().join("../shared"), PathBuf::from)
+}
+
+/// A photo from `shared/data/photos`.
+pub fn photo(name: &str) -> PathBuf {
+    shared_dir().join("data/photos").join(name)
+}
+
+/// The LFW root (holds `pairs.txt`).
+pub fn lfw_dir() -> PathBuf {
+    shared_dir().join("data/lfw")
+}
+
+/// An LFW image by person and number, e.g. `lfw_image("George_W_Bush", 1)`.
+pub fn lfw_image(person: &str, number: u32) -> PathBuf {
+    lfw_dir().join("lfw-deepfunneled").join(person).join(format!("{person}_{number:04}.jpg"))
+}
+
+/// Reads and decodes an image file; panics with the path on failure (test fixtures only).
+pub fn load_image(path: &std::path::Path) -> RgbImage {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    decode_image(&bytes, &DecodeLimits::default()).unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()))
+}
+
+/// The model cache as the CLI sees it, with the shared mirror as default.
+pub fn model_cache() -> ModelCache {
+    let cache = ModelCache::from_env();
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_some() {
+        return cache;
+    }
+    ModelCache::new(cache.home().to_path_buf(), Some(shared_dir().join("models")), false)
+}
+
+/// A pipeline for `pack` with the given settings, on the real models.
+pub fn pipeline_with(pack: &str, config: PipelineConfig) -> Pipeline {
+    let manifest = builtin_manifest().expect("built-in manifest");
+    let cache = model_cache();
+    let library =
+        cache.runtime_library(&manifest.runtime).expect("ONNX Runtime installed (scripts/fetch-onnxruntime.sh)");
+    let environment = init_runtime(&library).expect("ONNX Runtime loads");
+    cache.load_pipeline(environment, &manifest, pack, config).expect("pack loads")
+}
+
+/// The default pack with default settings, loaded once per test binary.
+pub fn default_pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| pipeline_with("default", PipelineConfig::default()))
+}
