@@ -64,7 +64,6 @@ impl Default for EmbedderConfig {
 /// A face embedding CNN taking 112×112 aligned crops.
 pub struct Embedder {
     model: OnnxModel,
-    spec: ModelSpec,
 }
 
 impl Embedder {
@@ -78,12 +77,12 @@ impl Embedder {
         spec: &ModelSpec,
         runtime: &RuntimeConfig,
     ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, runtime)?, spec: spec.clone() })
+        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
     }
 
     /// The manifest entry of the model.
     pub fn spec(&self) -> &ModelSpec {
-        &self.spec
+        self.model.spec()
     }
 
     /// Embeds aligned 112×112 crops in a single model run, in order.
@@ -98,13 +97,13 @@ impl Embedder {
         if let Some(bad) = faces.iter().find(|f| f.dimensions() != (ALIGNED_SIZE, ALIGNED_SIZE)) {
             return Err(PipelineError::Config(format!("aligned crop is {:?}, expected 112x112", bad.dimensions())));
         }
-        let (mean, std) = config.normalization.unwrap_or((self.spec.mean, self.spec.std));
+        let (mean, std) = config.normalization.unwrap_or((self.model.spec().mean, self.model.spec().std));
         let copies = if config.flip { 2 } else { 1 };
         let batch = faces.len() * copies;
         let side = ALIGNED_SIZE as usize;
         let plane = side * side;
         let mut tensor = vec![0.0f32; batch * 3 * plane];
-        let order = match self.spec.channel_order {
+        let order = match self.model.spec().channel_order {
             ChannelOrder::Rgb => [0, 1, 2],
             ChannelOrder::Bgr => [2, 1, 0],
         };

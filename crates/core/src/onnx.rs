@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use ort::session::{Session, builder::GraphOptimizationLevel};
 
 use crate::error::PipelineError;
+use crate::pack::ModelSpec;
 
 /// An initialised ONNX Runtime (library loaded, environment created); made once per process by
 /// `facegate_models::init_runtime` and passed to every model load.
@@ -23,15 +24,18 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// One loaded ONNX model. Runs are serialised by a mutex: ONNX Runtime parallelises inside a run.
+/// One loaded ONNX model and its manifest entry. Runs are serialised by a mutex: ONNX Runtime
+/// parallelises inside a run.
 pub(crate) struct OnnxModel {
     session: Mutex<Session>,
+    spec: ModelSpec,
 }
 
 impl OnnxModel {
     pub(crate) fn load(
         environment: &OrtEnvironment,
         bytes: &[u8],
+        spec: &ModelSpec,
         config: &RuntimeConfig,
     ) -> Result<Self, PipelineError> {
         let session = Session::builder(environment)?
@@ -42,7 +46,11 @@ impl OnnxModel {
             .with_inter_threads(1)
             .map_err(ort::Error::from)?
             .commit_from_memory(bytes)?;
-        Ok(Self { session: Mutex::new(session) })
+        Ok(Self { session: Mutex::new(session), spec: spec.clone() })
+    }
+
+    pub(crate) fn spec(&self) -> &ModelSpec {
+        &self.spec
     }
 
     /// Runs the model on one NCHW float tensor and hands every output, as `(name, shape, data)`, to `read`.

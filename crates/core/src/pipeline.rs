@@ -35,7 +35,8 @@ pub struct PipelineConfig {
     pub embedder: EmbedderConfig,
     /// Alignment method.
     pub align: AlignMode,
-    /// Re-detect tilted faces on an upright crop to correct their landmarks (see [`Pipeline::detect`]).
+    /// Re-detect tilted faces on an upright crop to correct their landmarks (see [`Pipeline::detect`]);
+    /// applies to detectors with a dynamic input size (YuNet).
     pub refine_roll: bool,
 }
 
@@ -166,7 +167,9 @@ impl Pipeline {
     /// [`PipelineError::Inference`] when the detector fails.
     pub fn detect_with(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<DetectedFace>, PipelineError> {
         let mut faces = self.detector.detect(image, config)?;
-        if self.config.refine_roll {
+        // Fixed-input detectors (SCRFD) would re-run at full size for each face, and their landmarks
+        // follow the roll well enough anyway.
+        if self.config.refine_roll && self.detector_spec.input_size.is_none() {
             for face in &mut faces {
                 face.landmarks = self.refine_landmarks(image, face, config)?;
             }

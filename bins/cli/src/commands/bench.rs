@@ -35,14 +35,14 @@ pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
         "stage latency, ms (p50 / p99 over {} runs), pack `{}`, flip {}",
         args.iterations, context.args.pack, !context.args.no_flip
     );
-    println!("{:<28} {:>7} {:>15} {:>15} {:>15} {:>15}", "image", "threads", "detect", "align", "embed", "total");
+    println!("{:<38} {:>7} {:>15} {:>15} {:>15} {:>15}", "image", "threads", "detect", "align", "embed", "total");
     for threads in thread_counts {
         let pipeline = context.pipeline_with_threads(threads)?;
         for (name, image) in [("one face 640x480", &photo), ("group", &group)] {
             let row = measure(&pipeline, image, args.iterations)?;
             let label = format!("{name} ({} faces, {}x{})", row.faces, image.width(), image.height());
             println!(
-                "{label:<28} {threads:>7} {:>15} {:>15} {:>15} {:>15}",
+                "{label:<38} {threads:>7} {:>15} {:>15} {:>15} {:>15}",
                 row.detect.show(),
                 row.align.show(),
                 row.embed.show(),

@@ -16,7 +16,6 @@ const DEFAULT_INPUT: [u32; 2] = [640, 640];
 /// The SCRFD detector (500M or 2.5G with keypoints).
 pub struct ScrfdDetector {
     model: OnnxModel,
-    spec: ModelSpec,
 }
 
 impl ScrfdDetector {
@@ -30,15 +29,15 @@ impl ScrfdDetector {
         spec: &ModelSpec,
         runtime: &RuntimeConfig,
     ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, runtime)?, spec: spec.clone() })
+        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
     }
 }
 
 impl Detector for ScrfdDetector {
     fn detect(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<DetectedFace>, PipelineError> {
-        let [width, height] = self.spec.input_size.unwrap_or(DEFAULT_INPUT);
+        let [width, height] = self.model.spec().input_size.unwrap_or(DEFAULT_INPUT);
         let scale = (width as f32 / image.width() as f32).min(height as f32 / image.height() as f32);
-        let input = prepare_input(image, scale, width as usize, height as usize, &self.spec);
+        let input = prepare_input(image, scale, width as usize, height as usize, self.model.spec());
         let shape = [1, 3, input.height, input.width];
         let candidates = self.model.run(shape, input.tensor, |outputs| {
             let mut faces = Vec::new();

@@ -15,7 +15,6 @@ const ALIGN: u32 = 32;
 /// The YuNet detector on a dynamic-input ONNX export.
 pub struct YuNetDetector {
     model: OnnxModel,
-    spec: ModelSpec,
 }
 
 impl YuNetDetector {
@@ -29,7 +28,7 @@ impl YuNetDetector {
         spec: &ModelSpec,
         runtime: &RuntimeConfig,
     ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, runtime)?, spec: spec.clone() })
+        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
     }
 }
 
@@ -41,7 +40,7 @@ impl Detector for YuNetDetector {
         let scaled_h = ((image.height() as f32 * scale).round() as u32).max(1);
         let width = scaled_w.div_ceil(ALIGN) * ALIGN;
         let height = scaled_h.div_ceil(ALIGN) * ALIGN;
-        let input = prepare_input(image, scale, width as usize, height as usize, &self.spec);
+        let input = prepare_input(image, scale, width as usize, height as usize, self.model.spec());
         let shape = [1, 3, input.height, input.width];
         let candidates = self.model.run(shape, input.tensor, |outputs| {
             let mut faces = Vec::new();

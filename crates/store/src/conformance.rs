@@ -1,0 +1,207 @@
+//! The conformance suite every [`FaceStore`] backend runs in its tests: `run_all(store).await`
+//! panics with a message naming the broken guarantee. It needs a fresh, empty store.
+
+use std::sync::Arc;
+
+use crate::{
+    ApiKeyRecord, EncryptedTemplate, FaceStore, NewCollection, NewEvent, NewFace, NewSubject, Scope, StoreError,
+    WrappedKey, new_id,
+};
+
+/// Runs every check against one empty store.
+pub async fn run_all(store: Arc<dyn FaceStore>) {
+    tenants_and_keys(store.as_ref()).await;
+    data_keys(store.as_ref()).await;
+    collections_are_per_tenant(store.as_ref()).await;
+    subjects_faces_and_erasure(store.as_ref()).await;
+    failed_writes_change_nothing(store.as_ref()).await;
+    audit_trail(store.as_ref()).await;
+    concurrent_enrolments(store.clone()).await;
+}
+
+fn template(seed: u8) -> EncryptedTemplate {
+    EncryptedTemplate { nonce: vec![seed; 12], ciphertext: vec![seed; 528] }
+}
+
+fn face(seed: u8) -> NewFace {
+    NewFace {
+        id: new_id(),
+        template: template(seed),
+        detection_score: 0.9,
+        sharpness: 120.0,
+        face_size: 100.0,
+        created_at_ms: 1_000 + i64::from(seed),
+    }
+}
+
+fn collection(name: &str) -> NewCollection {
+    NewCollection {
+        name: name.into(),
+        pack: "default".into(),
+        embedding_size: 128,
+        target_fmr: 1e-3,
+        created_at_ms: 1_000,
+    }
+}
+
+fn subject(name: &str) -> NewSubject {
+    NewSubject { name: name.into(), metadata: serde_json::json!({ "badge": name }), created_at_ms: 1_000 }
+}
+
+async fn tenants_and_keys(store: &dyn FaceStore) {
+    let tenant = store.create_tenant("conformance-keys").await.expect("tenant created");
+    assert!(matches!(store.create_tenant("conformance-keys").await, Err(StoreError::Conflict(_))), "tenant names are unique");
+    let found = store.tenant_by_name("conformance-keys").await.expect("lookup").expect("tenant found by name");
+    assert_eq!(found, tenant);
+    assert!(store.tenant_by_name("nobody").await.expect("lookup").is_none());
+
+    let key = ApiKeyRecord {
+        id: new_id(),
+        tenant_id: tenant.id.clone(),
+        name: "door".into(),
+        key_hash: "ab".repeat(32),
+        scopes: vec![Scope::Search, Scope::Enroll],
+        created_at_ms: 5,
+        revoked_at_ms: None,
+    };
+    store.insert_api_key(&key).await.expect("key stored");
+    assert_eq!(store.api_key_by_hash(&key.key_hash).await.expect("lookup"), Some(key.clone()));
+    assert!(store.api_key_by_hash(&"cd".repeat(32)).await.expect("lookup").is_none());
+    assert!(store.list_api_keys().await.expect("list").iter().any(|k| k.id == key.id));
+    assert!(store.revoke_api_key(&key.id, 9).await.expect("revoke"));
+    assert!(!store.revoke_api_key(&key.id, 10).await.expect("revoke again"), "revoking twice reports false");
+    let revoked = store.api_key_by_hash(&key.key_hash).await.expect("lookup").expect("still there");
+    assert_eq!(revoked.revoked_at_ms, Some(9));
+}
+
+async fn data_keys(store: &dyn FaceStore) {
+    let tenant = store.create_tenant("conformance-data-keys").await.expect("tenant");
+    assert!(store.data_key(&tenant.id).await.expect("lookup").is_none());
+    let first = WrappedKey { provider: "local".into(), master_key_id: "m1".into(), ciphertext: vec![1; 60] };
+    let second = WrappedKey { ciphertext: vec![2; 60], ..first.clone() };
+    assert_eq!(store.insert_data_key_if_absent(&tenant.id, &first).await.expect("insert"), first);
+    assert_eq!(store.insert_data_key_if_absent(&tenant.id, &second).await.expect("insert"), first, "the first key wins");
+    assert_eq!(store.data_key(&tenant.id).await.expect("lookup"), Some(first));
+}
+
+async fn collections_are_per_tenant(store: &dyn FaceStore) {
+    let a = store.create_tenant("conformance-a").await.expect("tenant a");
+    let b = store.create_tenant("conformance-b").await.expect("tenant b");
+    let doors = store.create_collection(&a.id, &collection("doors")).await.expect("collection");
+    assert_eq!((doors.subject_count, doors.face_count), (0, 0));
+    assert!(matches!(store.create_collection(&a.id, &collection("doors")).await, Err(StoreError::Conflict(_))));
+    store.create_collection(&b.id, &collection("doors")).await.expect("same name in another tenant");
+    assert_eq!(store.list_collections(&a.id).await.expect("list").len(), 1);
+    assert_eq!(store.collection(&a.id, &doors.id).await.expect("get").name, "doors");
+    assert!(matches!(store.collection(&b.id, &doors.id).await, Err(StoreError::NotFound)), "other tenant: not found");
+    assert!(matches!(store.create_subject(&b.id, &doors.id, &subject("x")).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_collection(&b.id, &doors.id, 7).await, Err(StoreError::NotFound)));
+    let s = store.create_subject(&a.id, &doors.id, &subject("ann")).await.expect("subject");
+    store.add_faces(&a.id, &doors.id, &s.id, &[face(1)]).await.expect("face");
+    let erased = store.delete_collection(&a.id, &doors.id, 7).await.expect("deleted");
+    assert_eq!((erased.subject_ids.len(), erased.face_ids.len()), (1, 1));
+    assert!(matches!(store.collection(&a.id, &doors.id).await, Err(StoreError::NotFound)));
+}
+
+async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-faces").await.expect("tenant");
+    let other = store.create_tenant("conformance-faces-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("staff")).await.expect("collection");
+    let r0 = store.collection_revision(&t.id, &c.id).await.expect("revision");
+    let ann = store.create_subject(&t.id, &c.id, &subject("ann")).await.expect("ann");
+    let bob = store.create_subject(&t.id, &c.id, &subject("bob")).await.expect("bob");
+    assert_eq!(ann.metadata["badge"], "ann");
+    let added = store.add_faces(&t.id, &c.id, &ann.id, &[face(1), face(2)]).await.expect("faces");
+    store.add_faces(&t.id, &c.id, &bob.id, &[face(3)]).await.expect("face");
+    let r1 = store.collection_revision(&t.id, &c.id).await.expect("revision");
+    assert_ne!(r0, r1, "enrolment changes the revision");
+    assert_eq!(store.subject(&t.id, &c.id, &ann.id).await.expect("ann").face_count, 2);
+    let listed = store.list_faces(&t.id, &c.id, &ann.id).await.expect("faces");
+    assert_eq!(listed.iter().map(|f| &f.id).collect::<Vec<_>>(), added.iter().map(|f| &f.id).collect::<Vec<_>>());
+    let templates = store.subject_templates(&t.id, &c.id, &ann.id).await.expect("templates");
+    assert_eq!(templates.len(), 2);
+    assert!(templates.iter().any(|s| s.template == template(1)), "template bytes round-trip");
+    let (revision, all) = store.collection_templates(&t.id, &c.id).await.expect("all templates");
+    assert_eq!((revision, all.len()), (r1, 3));
+    assert!(matches!(store.collection_templates(&other.id, &c.id).await, Err(StoreError::NotFound)));
+    let listed_subjects = store.list_subjects(&t.id, &c.id).await.expect("subjects");
+    assert_eq!(listed_subjects.len(), 2);
+    assert_eq!(store.collection(&t.id, &c.id).await.expect("collection").face_count, 3);
+
+    let renamed = NewSubject { name: "Ann B.".into(), metadata: serde_json::json!({"badge": 7}), created_at_ms: 0 };
+    let updated = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
+    assert_eq!((updated.name.as_str(), updated.created_at_ms), ("Ann B.", ann.created_at_ms));
+
+    let erased = store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, 50).await.expect("delete face");
+    assert_eq!(erased.face_ids, vec![added[0].id.clone()]);
+    assert!(matches!(store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, 51).await, Err(StoreError::NotFound)));
+    assert_ne!(store.collection_revision(&t.id, &c.id).await.expect("revision"), r1, "erasure changes the revision");
+
+    let erased = store.delete_subject(&t.id, &c.id, &ann.id, 60).await.expect("delete subject");
+    assert_eq!(erased.subject_ids, vec![ann.id.clone()]);
+    assert_eq!(erased.face_ids, vec![added[1].id.clone()]);
+    assert_eq!(erased.erased_at_ms, 60);
+    assert!(matches!(store.subject(&t.id, &c.id, &ann.id).await, Err(StoreError::NotFound)));
+    let (_, left) = store.collection_templates(&t.id, &c.id).await.expect("templates");
+    assert_eq!(left.len(), 1, "only bob's template is left");
+    assert!(matches!(store.delete_subject(&other.id, &c.id, &bob.id, 61).await, Err(StoreError::NotFound)));
+}
+
+async fn failed_writes_change_nothing(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-atomic").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("atomic")).await.expect("collection");
+    let s = store.create_subject(&t.id, &c.id, &subject("s")).await.expect("subject");
+    let before = store.collection_revision(&t.id, &c.id).await.expect("revision");
+    assert!(matches!(store.add_faces(&t.id, &c.id, "no-such-subject", &[face(1)]).await, Err(StoreError::NotFound)));
+    let duplicate = face(2);
+    let batch = [face(3), duplicate.clone(), duplicate];
+    assert!(store.add_faces(&t.id, &c.id, &s.id, &batch).await.is_err(), "a batch with a repeated id fails");
+    assert!(store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").is_empty(), "and writes none of it");
+    assert_eq!(store.collection_revision(&t.id, &c.id).await.expect("revision"), before);
+}
+
+async fn audit_trail(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-audit").await.expect("tenant");
+    let other = store.create_tenant("conformance-audit-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("door")).await.expect("collection");
+    let event = |at_ms, result: &str| NewEvent {
+        collection_id: c.id.clone(),
+        at_ms,
+        key_id: "k".into(),
+        request_id: "r".into(),
+        action: "recognize".into(),
+        result: result.into(),
+        subject_id: None,
+        score: Some(0.5),
+        face_index: Some(0),
+    };
+    store.append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")]).await.expect("append");
+    let all = store.events(&t.id, &c.id, None, 100).await.expect("events");
+    assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200, 300]);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let since = store.events(&t.id, &c.id, Some(100), 100).await.expect("events since");
+    assert_eq!(since.len(), 2, "since is exclusive");
+    assert_eq!(store.events(&t.id, &c.id, None, 1).await.expect("limited").len(), 1);
+    assert!(matches!(store.events(&other.id, &c.id, None, 10).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.append_events(&other.id, &[event(400, "match")]).await, Err(StoreError::NotFound)));
+}
+
+async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
+    let t = store.create_tenant("conformance-concurrent").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("busy")).await.expect("collection");
+    let s = store.create_subject(&t.id, &c.id, &subject("busy")).await.expect("subject");
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let (store, t, c, s) = (store.clone(), t.id.clone(), c.id.clone(), s.id.clone());
+            tokio::spawn(async move { store.add_faces(&t, &c, &s, &[face(i), face(i + 100)]).await })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.expect("task").expect("enrolment").into_iter().map(|f| f.id));
+    }
+    let mut stored: Vec<String> = store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").into_iter().map(|f| f.id).collect();
+    acknowledged.sort();
+    stored.sort();
+    assert_eq!(stored, acknowledged, "concurrent enrolments neither lose nor duplicate faces");
+}

@@ -1,0 +1,142 @@
+//! Where enrolled galleries live. [`FaceStore`] is the persistence contract: tenants, API keys, wrapped
+//! data keys, collections, subjects, faces (templates only, already encrypted by the caller) and the
+//! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and, later, PostgreSQL.
+//! Every backend must pass [`conformance::run_all`].
+//!
+//! All calls that touch a collection take the tenant too: a collection of another tenant is simply
+//! not found, so one tenant cannot even learn another's ids exist.
+
+pub mod conformance;
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+
+/// Errors of every backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record (or its parent) does not exist for this tenant.
+    #[error("not found")]
+    NotFound,
+    /// A unique name is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached or is shutting down; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed or holds data it cannot read.
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The persistence contract of galleries. Each method is one transaction.
+#[async_trait]
+pub trait FaceStore: Send + Sync {
+    /// A short name of the backend for logs and health (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Creates a tenant; its name is unique.
+    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant>;
+    /// Finds a tenant by name.
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+
+    /// Stores a new API key record (only its hash).
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Finds a key by the hash of its secret, revoked or not.
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Every key of every tenant, newest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked; false if no such key or already revoked.
+    async fn revoke_api_key(&self, key_id: &str, at_ms: i64) -> StoreResult<bool>;
+
+    /// The tenant's wrapped data key, if one was made.
+    async fn data_key(&self, tenant_id: &str) -> StoreResult<Option<WrappedKey>>;
+    /// Stores the tenant's wrapped data key unless one exists; returns the one that is stored.
+    async fn insert_data_key_if_absent(&self, tenant_id: &str, key: &WrappedKey) -> StoreResult<WrappedKey>;
+
+    /// Creates a collection; its name is unique within the tenant.
+    async fn create_collection(&self, tenant_id: &str, new: &NewCollection) -> StoreResult<Collection>;
+    /// The tenant's collections, oldest first.
+    async fn list_collections(&self, tenant_id: &str) -> StoreResult<Vec<Collection>>;
+    /// One collection.
+    async fn collection(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Collection>;
+    /// Deletes a collection with its subjects, faces and events; returns what was erased.
+    async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure>;
+
+    /// Creates a subject in a collection.
+    async fn create_subject(&self, tenant_id: &str, collection_id: &str, new: &NewSubject) -> StoreResult<Subject>;
+    /// The collection's subjects, oldest first.
+    async fn list_subjects(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Vec<Subject>>;
+    /// One subject.
+    async fn subject(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Subject>;
+    /// Replaces a subject's name and metadata.
+    async fn update_subject(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+        update: &NewSubject,
+    ) -> StoreResult<Subject>;
+    /// Deletes a subject and erases its faces; returns what was erased.
+    async fn delete_subject(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+        at_ms: i64,
+    ) -> StoreResult<Erasure>;
+
+    /// Adds faces to a subject, all or none.
+    async fn add_faces(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+        faces: &[NewFace],
+    ) -> StoreResult<Vec<FaceRecord>>;
+    /// A subject's faces, oldest first.
+    async fn list_faces(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Vec<FaceRecord>>;
+    /// Deletes one face and erases its template; returns what was erased.
+    async fn delete_face(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+        face_id: &str,
+        at_ms: i64,
+    ) -> StoreResult<Erasure>;
+    /// The encrypted templates of one subject.
+    async fn subject_templates(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+    ) -> StoreResult<Vec<StoredTemplate>>;
+
+    /// The collection's revision: it changes with every write to its faces or subjects.
+    async fn collection_revision(&self, tenant_id: &str, collection_id: &str) -> StoreResult<i64>;
+    /// Every encrypted template of a collection with the revision they were read at.
+    async fn collection_templates(&self, tenant_id: &str, collection_id: &str)
+    -> StoreResult<(i64, Vec<StoredTemplate>)>;
+
+    /// Appends decisions to the audit trail.
+    async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()>;
+    /// A collection's events after `since_ms` (exclusive), oldest first, at most `limit`.
+    async fn events(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        since_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// A fresh random identifier (UUID v4, hyphenated).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,251 @@
+//! The records a store keeps. Times are milliseconds since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+
+/// An organisation using facegate; everything else belongs to one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Identifier.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// detect, embed, compare.
+    Detect,
+    /// Manage collections and subjects, enrol faces.
+    Enroll,
+    /// recognize, search, verify.
+    Search,
+    /// Everything, including the audit trail.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in order.
+    pub const ALL: [Scope; 4] = [Scope::Detect, Scope::Enroll, Scope::Search, Scope::Admin];
+
+    /// The scope's name as written in keys and requests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Detect => "detect",
+            Scope::Enroll => "enroll",
+            Scope::Search => "search",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// An API key as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Identifier (shown in logs and the audit trail).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Label given at creation.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the full key string.
+    pub key_hash: String,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key grants `scope` (admin grants everything).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+}
+
+/// A tenant's data key, encrypted by a key provider's master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// Which provider wrapped it (`local`, `kms`).
+    pub provider: String,
+    /// Which master key (provider-specific id).
+    pub master_key_id: String,
+    /// The wrapped bytes.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A named gallery bound to one model pack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Identifier.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Name, unique within the tenant.
+    pub name: String,
+    /// Model pack whose templates it holds.
+    pub pack: String,
+    /// Template length.
+    pub embedding_size: u32,
+    /// Default target false-match rate of decisions.
+    pub target_fmr: f64,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Number of subjects.
+    pub subject_count: u64,
+    /// Number of faces.
+    pub face_count: u64,
+}
+
+/// What a new collection is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCollection {
+    /// Name, unique within the tenant.
+    pub name: String,
+    /// Model pack.
+    pub pack: String,
+    /// Template length.
+    pub embedding_size: u32,
+    /// Default target false-match rate.
+    pub target_fmr: f64,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// A person in a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Identifier.
+    pub id: String,
+    /// Collection it belongs to.
+    pub collection_id: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form JSON supplied by the caller (employee number, badge id...).
+    pub metadata: serde_json::Value,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Number of faces enrolled.
+    pub face_count: u64,
+}
+
+/// What a new or updated subject is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSubject {
+    /// Display name.
+    pub name: String,
+    /// Free-form JSON.
+    pub metadata: serde_json::Value,
+    /// Creation time (ignored on update).
+    pub created_at_ms: i64,
+}
+
+/// An encrypted template: AES-256-GCM ciphertext (with tag) and its nonce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedTemplate {
+    /// 96-bit nonce.
+    pub nonce: Vec<u8>,
+    /// Ciphertext with the 16-byte tag appended.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A face to enrol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFace {
+    /// Identifier, chosen by the caller (it is bound into the encryption).
+    pub id: String,
+    /// The template, encrypted.
+    pub template: EncryptedTemplate,
+    /// Detector score of the face.
+    pub detection_score: f32,
+    /// Sharpness measure of the aligned crop.
+    pub sharpness: f32,
+    /// Face box side in pixels.
+    pub face_size: f32,
+    /// Enrolment time.
+    pub created_at_ms: i64,
+}
+
+/// An enrolled face, without its template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    /// Identifier.
+    pub id: String,
+    /// Subject it belongs to.
+    pub subject_id: String,
+    /// Detector score at enrolment.
+    pub detection_score: f32,
+    /// Sharpness at enrolment.
+    pub sharpness: f32,
+    /// Face box side in pixels at enrolment.
+    pub face_size: f32,
+    /// Enrolment time.
+    pub created_at_ms: i64,
+}
+
+/// An encrypted template with what it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTemplate {
+    /// Face identifier.
+    pub face_id: String,
+    /// Subject identifier.
+    pub subject_id: String,
+    /// The encrypted template.
+    pub template: EncryptedTemplate,
+}
+
+/// What a deletion erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// Collection concerned.
+    pub collection_id: String,
+    /// Subjects erased (or the subject whose face was erased).
+    pub subject_ids: Vec<String>,
+    /// Faces (templates) erased.
+    pub face_ids: Vec<String>,
+    /// When.
+    pub erased_at_ms: i64,
+}
+
+/// A decision to record in the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Collection the decision was made against.
+    pub collection_id: String,
+    /// When.
+    pub at_ms: i64,
+    /// API key that asked.
+    pub key_id: String,
+    /// Request it belongs to.
+    pub request_id: String,
+    /// `recognize`, `verify`, `search`, `enroll`, `erase`...
+    pub action: String,
+    /// `match`, `unknown`, `accepted`, `rejected`, `erased`...
+    pub result: String,
+    /// Subject decided on, if any.
+    pub subject_id: Option<String>,
+    /// Score of the decision, if any.
+    pub score: Option<f32>,
+    /// Index of the face in the image, if any.
+    pub face_index: Option<u32>,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the trail (increasing).
+    pub seq: i64,
+    /// The decision.
+    #[serde(flatten)]
+    pub event: NewEvent,
+}
