@@ -1,0 +1,186 @@
+//! Galleries: enrolment and search on top of any [`FaceStore`].
+//!
+//! - **Encryption at rest** ([`crypto`]): each tenant has a 256-bit data key, stored only wrapped by a
+//!   [`KeyProvider`]'s master key (a local key from a file or the environment; KMS with the Lambda
+//!   host). Templates are sealed with AES-256-GCM, bound to their collection and face ids.
+//! - **Search** ([`TemplateIndex`]): an exact cosine scan over a collection's templates held in one
+//!   contiguous row-major `f32` array, rebuilt when the store's collection revision moves, so it stays
+//!   consistent with writes made by this process or any other.
+
+pub mod crypto;
+mod index;
+
+pub use crypto::{KeyProvider, LocalKeyProvider, TemplateCipher};
+pub use index::{Candidate, TemplateIndex};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use facegate_store::{Collection, FaceRecord, FaceStore, NewFace, StoreError, new_id};
+
+/// Errors of gallery operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GalleryError {
+    /// The store failed or the record does not exist.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A template or key could not be sealed or opened (wrong key, tampered data).
+    #[error("encryption: {0}")]
+    Crypto(String),
+    /// A template of the wrong length for the collection.
+    #[error("template has {got} values, the collection holds {expected}")]
+    Dimension {
+        /// Expected length.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+}
+
+/// A face ready to enrol: its template and the quality figures recorded with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceToEnroll {
+    /// Unit-length template.
+    pub template: Vec<f32>,
+    /// Detector score.
+    pub detection_score: f32,
+    /// Sharpness of the aligned crop.
+    pub sharpness: f32,
+    /// Face box side, pixels.
+    pub face_size: f32,
+}
+
+/// Galleries over a store and a key provider; caches are only caches (safe to drop at any time).
+pub struct Gallery {
+    store: Arc<dyn FaceStore>,
+    keys: Arc<dyn KeyProvider>,
+    ciphers: Mutex<HashMap<String, Arc<TemplateCipher>>>,
+    indexes: Mutex<HashMap<String, Arc<TemplateIndex>>>,
+}
+
+impl Gallery {
+    /// A gallery over `store`, wrapping data keys with `keys`.
+    pub fn new(store: Arc<dyn FaceStore>, keys: Arc<dyn KeyProvider>) -> Self {
+        Self { store, keys, ciphers: Mutex::default(), indexes: Mutex::default() }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn FaceStore> {
+        &self.store
+    }
+
+    /// The key provider's name (`local`, `kms`).
+    pub fn key_provider(&self) -> &'static str {
+        self.keys.name()
+    }
+
+    /// The tenant's template cipher, creating and storing its data key on first use.
+    ///
+    /// # Errors
+    /// Store or key-provider failures.
+    pub async fn cipher(&self, tenant_id: &str) -> Result<Arc<TemplateCipher>, GalleryError> {
+        if let Some(cipher) = lock(&self.ciphers).get(tenant_id) {
+            return Ok(cipher.clone());
+        }
+        let wrapped = match self.store.data_key(tenant_id).await? {
+            Some(wrapped) => wrapped,
+            None => {
+                let fresh = self.keys.generate_data_key().await?;
+                self.store.insert_data_key_if_absent(tenant_id, &fresh).await?
+            }
+        };
+        let cipher = Arc::new(TemplateCipher::new(&self.keys.unwrap_data_key(&wrapped).await?));
+        lock(&self.ciphers).insert(tenant_id.to_string(), cipher.clone());
+        Ok(cipher)
+    }
+
+    /// Encrypts and stores faces for a subject in one transaction.
+    ///
+    /// # Errors
+    /// [`GalleryError::Dimension`] for a template of the wrong size; store and crypto failures.
+    pub async fn enroll(
+        &self,
+        tenant_id: &str,
+        collection: &Collection,
+        subject_id: &str,
+        faces: &[FaceToEnroll],
+        now_ms: i64,
+    ) -> Result<Vec<FaceRecord>, GalleryError> {
+        let cipher = self.cipher(tenant_id).await?;
+        let expected = collection.embedding_size as usize;
+        let mut sealed = Vec::with_capacity(faces.len());
+        for face in faces {
+            if face.template.len() != expected {
+                return Err(GalleryError::Dimension { expected, got: face.template.len() });
+            }
+            let id = new_id();
+            let template = cipher.seal(&face.template, &binding(&collection.id, &id))?;
+            sealed.push(NewFace {
+                id,
+                template,
+                detection_score: face.detection_score,
+                sharpness: face.sharpness,
+                face_size: face.face_size,
+                created_at_ms: now_ms,
+            });
+        }
+        Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed).await?)
+    }
+
+    /// The decrypted templates of one subject.
+    ///
+    /// # Errors
+    /// Store and crypto failures.
+    pub async fn subject_templates(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+    ) -> Result<Vec<Vec<f32>>, GalleryError> {
+        let cipher = self.cipher(tenant_id).await?;
+        let stored = self.store.subject_templates(tenant_id, collection_id, subject_id).await?;
+        stored.iter().map(|s| cipher.open(&s.template, &binding(collection_id, &s.face_id))).collect()
+    }
+
+    /// The search index of a collection, rebuilt from the store if its revision moved.
+    ///
+    /// # Errors
+    /// Store and crypto failures.
+    pub async fn index(&self, tenant_id: &str, collection: &Collection) -> Result<Arc<TemplateIndex>, GalleryError> {
+        let revision = self.store.collection_revision(tenant_id, &collection.id).await?;
+        if let Some(index) = lock(&self.indexes).get(&collection.id).filter(|i| i.revision() == revision) {
+            return Ok(index.clone());
+        }
+        let cipher = self.cipher(tenant_id).await?;
+        let (revision, stored) = self.store.collection_templates(tenant_id, &collection.id).await?;
+        let mut entries = Vec::with_capacity(stored.len());
+        for s in stored {
+            let template = cipher.open(&s.template, &binding(&collection.id, &s.face_id))?;
+            entries.push((s.face_id, s.subject_id, template));
+        }
+        let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
+        lock(&self.indexes).insert(collection.id.clone(), index.clone());
+        Ok(index)
+    }
+
+    /// Forgets the cached index of a collection (after it was deleted).
+    pub fn forget(&self, collection_id: &str) {
+        lock(&self.indexes).remove(collection_id);
+    }
+
+    /// Number of templates held in memory per collection, for metrics.
+    pub fn indexed_sizes(&self) -> Vec<(String, usize)> {
+        lock(&self.indexes).iter().map(|(id, index)| (id.clone(), index.len())).collect()
+    }
+}
+
+/// Associated data that ties a sealed template to its place: moving ciphertext between faces or
+/// collections makes it fail to open.
+fn binding(collection_id: &str, face_id: &str) -> String {
+    format!("facegate/template/v1/{collection_id}/{face_id}")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
