@@ -113,6 +113,88 @@ pub enum Command {
     },
     /// Measure per-stage latency and cold start.
     Bench(BenchArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage API keys (works on the store directly; the server may be running).
+    Keys {
+        /// Where the gallery store lives.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// create, list or revoke.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// Where the gallery store and the local master key live.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder of the embedded store (`gallery.db`) and the default master key file.
+    #[arg(long, env = "FACEGATE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `facegate serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "FACEGATE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Where the store lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Master key file (64 hex digits). Default: FACEGATE_MASTER_KEY, else <data-dir>/master.key,
+    /// created with mode 0600 on first start.
+    #[arg(long, env = "FACEGATE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, env = "FACEGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "FACEGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Images analysed at once (each worker holds its own model sessions).
+    #[arg(long, env = "FACEGATE_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Packs to load, comma-separated (the first is the default).
+    #[arg(long, env = "FACEGATE_PACKS", value_delimiter = ',', default_value = "default")]
+    pub packs: Vec<String>,
+    /// Largest request body, bytes.
+    #[arg(long, env = "FACEGATE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests per second per API key.
+    #[arg(long, env = "FACEGATE_RATE_LIMIT", default_value_t = 50)]
+    pub rate_limit: u32,
+    /// Whole-request time limit, seconds.
+    #[arg(long, env = "FACEGATE_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+/// `facegate keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key (and its tenant if new); the secret is printed once.
+    Create {
+        /// Tenant name.
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated scopes: detect, enroll, search, admin.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        scopes: Vec<String>,
+        /// Label for the key.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// Key id.
+        id: String,
+    },
 }
 
 /// `facegate models ...`

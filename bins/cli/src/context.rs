@@ -63,6 +63,18 @@ impl Context {
         Ok(pipeline)
     }
 
+    /// A pipeline of another pack than the flags', with the flags' other settings.
+    pub fn pipeline_for(&self, pack: &str) -> Result<Pipeline> {
+        let library = self.cache.runtime_library(&self.manifest.runtime)?;
+        let environment = init_runtime(&library)?;
+        let config = self.pipeline_config(self.args.threads);
+        let pipeline = self
+            .cache
+            .load_pipeline(environment, &self.manifest, pack, config)
+            .with_context(|| format!("loading pack `{pack}`"))?;
+        Ok(pipeline)
+    }
+
     /// The pipeline with the thread count from the flags.
     pub fn pipeline(&self) -> Result<Pipeline> {
         self.pipeline_with_threads(self.args.threads)

@@ -3,7 +3,9 @@
 mod bench;
 mod eval;
 mod faces;
+mod keys;
 mod models;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -22,5 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare { a, b, fmr, json } => faces::compare(&context, &a, &b, fmr, json),
         Command::Eval { benchmark: EvalBenchmark::Lfw(args) } => eval::lfw(&context, &args),
         Command::Bench(args) => bench::run(&context, &args),
+        Command::Serve(args) => serve::run(&context, &args),
+        Command::Keys { store, action } => keys::run(&store, action),
     }
 }

@@ -1,0 +1,78 @@
+//! `facegate keys create | list | revoke`: API keys, straight on the store.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use facegate_api::{hash_key, new_key_secret, now_ms};
+use facegate_store::{ApiKeyRecord, FaceStore, Scope, new_id};
+use serde_json::json;
+
+use crate::args::{KeysAction, StoreArgs};
+use crate::commands::serve::open_store;
+
+pub fn run(store: &StoreArgs, action: KeysAction) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = open_store(store)?;
+        match action {
+            KeysAction::Create { tenant, scopes, name, json } => create(store, &tenant, &scopes, &name, json).await,
+            KeysAction::List => list(store).await,
+            KeysAction::Revoke { id } => {
+                if store.revoke_api_key(&id, now_ms()).await? {
+                    println!("revoked {id}");
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    bail!("no active key with id {id}")
+                }
+            }
+        }
+    })
+}
+
+/// Creates a key for `tenant` (creating the tenant if needed) and returns `(id, secret)`.
+pub async fn create_key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope], name: &str, secret: Option<String>) -> Result<(String, String)> {
+    let tenant = match store.tenant_by_name(tenant).await? {
+        Some(existing) => existing,
+        None => store.create_tenant(tenant).await.context("creating tenant")?,
+    };
+    let secret = secret.unwrap_or_else(new_key_secret);
+    let record = ApiKeyRecord {
+        id: new_id(),
+        tenant_id: tenant.id,
+        name: name.to_string(),
+        key_hash: hash_key(&secret),
+        scopes: scopes.to_vec(),
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
+    };
+    store.insert_api_key(&record).await.context("storing key")?;
+    Ok((record.id, secret))
+}
+
+fn parse_scopes(names: &[String]) -> Result<Vec<Scope>> {
+    names
+        .iter()
+        .map(|n| Scope::parse(n.trim()).with_context(|| format!("unknown scope `{n}` (detect, enroll, search, admin)")))
+        .collect()
+}
+
+async fn create(store: Arc<dyn FaceStore>, tenant: &str, scopes: &[String], name: &str, json: bool) -> Result<ExitCode> {
+    let scopes = parse_scopes(scopes)?;
+    let (id, secret) = create_key(store.as_ref(), tenant, &scopes, name, None).await?;
+    if json {
+        println!("{}", json!({ "id": id, "key": secret, "tenant": tenant, "scopes": scopes }));
+    } else {
+        println!("key id: {id}\ntenant: {tenant}\nkey:    {secret}\n(the key is shown once; only its hash is stored)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(store: Arc<dyn FaceStore>) -> Result<ExitCode> {
+    for key in store.list_api_keys().await? {
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        let state = if key.revoked_at_ms.is_some() { "revoked" } else { "active" };
+        println!("{}  tenant {}  {:<8} {}  {}", key.id, key.tenant_id, state, scopes.join(","), key.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}

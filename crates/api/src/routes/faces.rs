@@ -1,0 +1,141 @@
+//! Stateless endpoints: detect, embed, compare.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image};
+use facegate_store::Scope;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::images::{ImageRequest, decode_base64, field, read_images};
+use crate::inference::{Analysis, PipelinePool};
+use crate::{ApiError, AppState};
+
+/// Query parameters shared by the stateless endpoints.
+#[derive(Debug, Default, Deserialize)]
+pub struct PackQuery {
+    /// Pack to use (default: the server's default pack).
+    pub pack: Option<String>,
+    /// Target false-match rate for compare decisions.
+    pub fmr: Option<f64>,
+}
+
+pub(crate) fn limits(state: &AppState) -> DecodeLimits {
+    DecodeLimits { max_pixels: state.config.max_image_pixels, ..DecodeLimits::default() }
+}
+
+/// The one image of a request, or 400 `missing_image`.
+pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Vec<u8>, ApiError> {
+    match request.images.len() {
+        0 => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_image", "the request carries no image")),
+        1 => Ok(request.images.remove(0)),
+        n => Err(ApiError::invalid(format!("expected one image, got {n}"))),
+    }
+}
+
+/// Analyses one image and records stage timings.
+pub(crate) async fn analyze(state: &AppState, pool: &PipelinePool, bytes: Vec<u8>, sharpness: bool) -> Result<Analysis, ApiError> {
+    let analysis = pool.analyze(bytes, limits(state), state.config.max_faces, sharpness).await?;
+    let metrics = &state.metrics;
+    metrics.stage("decode", analysis.decode);
+    metrics.stage("detect", analysis.timings.detect);
+    metrics.stage("align", analysis.timings.align);
+    metrics.stage("embed", analysis.timings.embed);
+    Ok(analysis)
+}
+
+/// The largest face of an analysis, or 422 `no_face`.
+pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<AnalyzedFace, ApiError> {
+    faces
+        .into_iter()
+        .max_by(|a, b| a.face.bbox.area().total_cmp(&b.face.bbox.area()))
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_face", format!("no face found in {what}")))
+}
+
+/// Faces in an image: boxes, landmarks, detector scores.
+#[utoipa::path(post, path = "/v1/detect", tag = "faces", request_body(content_type = "image/jpeg", description = "An image (raw, multipart or JSON base64)"),
+    responses((status = 200, description = "Faces found"), (status = 422, description = "Bad image")), security(("api_key" = [])))]
+pub async fn detect(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Detect)?;
+    let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
+    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let (limits, max_faces) = (limits(&state), state.config.max_faces);
+    let (width, height, faces, elapsed) = pool
+        .run(move |pipeline| {
+            let image = decode_image(&bytes, &limits)?;
+            let started = std::time::Instant::now();
+            let mut faces = pipeline.detect(&image)?;
+            faces.truncate(max_faces);
+            Ok((image.width(), image.height(), faces, started.elapsed()))
+        })
+        .await?;
+    state.metrics.stage("detect", elapsed);
+    Ok(Json(json!({ "width": width, "height": height, "faces": faces })))
+}
+
+/// Faces in an image with their templates.
+#[utoipa::path(post, path = "/v1/embed", tag = "faces", request_body(content_type = "image/jpeg", description = "An image"),
+    responses((status = 200, description = "Faces with embeddings")), security(("api_key" = [])))]
+pub async fn embed(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Detect)?;
+    let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
+    let pool = state.pack(&pack)?;
+    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let analysis = analyze(&state, &pool, bytes, false).await?;
+    Ok(Json(json!({ "pack": pack, "width": analysis.width, "height": analysis.height, "faces": analysis.faces })))
+}
+
+/// One side of a comparison: the largest face of an image, or a template.
+async fn side(state: &AppState, pool: &Arc<PipelinePool>, fields: &Map<String, Value>, name: &str, image: Option<Vec<u8>>) -> Result<Embedding, ApiError> {
+    if let Some(bytes) = image {
+        return Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding);
+    }
+    let spec: Option<Map<String, Value>> = field(fields, name)?;
+    let spec = spec.ok_or_else(|| ApiError::invalid(format!("`{name}` must be given as an image or a template")))?;
+    if let Some(template) = field::<Vec<f32>>(&spec, "template")? {
+        return Embedding::from_raw(template)
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", format!("template `{name}` is zero or not finite")));
+    }
+    let image = spec.get("image").ok_or_else(|| ApiError::invalid(format!("`{name}` needs `image` or `template`")))?;
+    let bytes = decode_base64(image)?;
+    Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding)
+}
+
+/// 1:1 comparison of two faces (each an image or a template) with a decision at a target FMR.
+#[utoipa::path(post, path = "/v1/compare", tag = "faces",
+    request_body(content_type = "application/json", description = "{\"a\": {\"image\": base64} | {\"template\": [..]}, \"b\": ..., \"fmr\": 0.001}; or multipart with two image files"),
+    responses((status = 200, description = "Score and decision")), security(("api_key" = [])))]
+pub async fn compare(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Detect)?;
+    let mut body = read_images(request, state.config.max_body_bytes).await?;
+    let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());
+    let pool = state.pack(&pack)?;
+    let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(1e-3);
+    let (image_a, image_b) = match body.images.len() {
+        0 => (None, None),
+        2 => {
+            let b = body.images.pop();
+            (body.images.pop(), b)
+        }
+        n => return Err(ApiError::invalid(format!("compare takes two images, got {n}"))),
+    };
+    let a = side(&state, &pool, &body.fields, "a", image_a).await?;
+    let b = side(&state, &pool, &body.fields, "b", image_b).await?;
+    if a.len() != b.len() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", "the two templates differ in length"));
+    }
+    let score = a.cosine(&b);
+    let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
+    let decision = pipeline.calibration().decide(score, fmr)?;
+    Ok(Json(json!({
+        "score": score,
+        "same_person": decision.same,
+        "threshold": decision.threshold,
+        "target_fmr": decision.target_fmr,
+        "pack": pack,
+    })))
+}

@@ -1,0 +1,55 @@
+//! One file per resource; [`routes`] lists every endpoint.
+
+mod collections;
+mod faces;
+mod subjects;
+mod system;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+pub(crate) use collections::__path_create_collection;
+pub(crate) use collections::{
+    __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_recognize,
+    __path_search,
+};
+pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
+pub(crate) use subjects::{
+    __path_create_subject, __path_delete_face, __path_delete_subject, __path_enroll_faces, __path_get_subject,
+    __path_list_faces, __path_list_subjects, __path_update_subject, __path_verify,
+};
+pub(crate) use system::{__path_health, __path_models};
+
+/// Every endpoint of the API.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/health", get(system::health))
+        .route("/v1/models", get(system::models))
+        .route("/v1/openapi.json", get(system::openapi))
+        .route("/metrics", get(system::metrics))
+        .route("/v1/detect", post(faces::detect))
+        .route("/v1/embed", post(faces::embed))
+        .route("/v1/compare", post(faces::compare))
+        .route("/v1/recognize", post(collections::recognize))
+        .route("/v1/collections", post(collections::create_collection).get(collections::list_collections))
+        .route("/v1/collections/{collection}", get(collections::get_collection).delete(collections::delete_collection))
+        .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
+        .route("/v1/collections/{collection}/search", post(collections::search))
+        .route("/v1/collections/{collection}/events", get(collections::events))
+        .route(
+            "/v1/collections/{collection}/subjects",
+            post(subjects::create_subject).get(subjects::list_subjects),
+        )
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}",
+            get(subjects::get_subject).patch(subjects::update_subject).delete(subjects::delete_subject),
+        )
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}/faces",
+            post(subjects::enroll_faces).get(subjects::list_faces),
+        )
+        .route("/v1/collections/{collection}/subjects/{subject}/faces/{face}", axum::routing::delete(subjects::delete_face))
+        .route("/v1/collections/{collection}/subjects/{subject}/verify", post(subjects::verify))
+}
