@@ -1,0 +1,463 @@
+//! The API through a real `facegate serve` process over HTTP, on the real models, store and photos.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use facegate_testing::{lfw_image, photo, shared_dir};
+use reqwest::blocking::{Client, multipart};
+use serde_json::{Value, json};
+
+/// A fixed master key so a restarted server reads what the killed one wrote.
+const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn facegate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_facegate"));
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
+        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
+    }
+    command.env("FACEGATE_MASTER_KEY", MASTER_KEY);
+    command
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = facegate()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("server announces its address");
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("listening line").to_string();
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn create_key(data_dir: &Path, tenant: &str, scopes: &str) -> String {
+    let output = facegate()
+        .args(["keys", "create", "--tenant", tenant, "--scopes", scopes, "--json", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("keys create runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let created: Value = serde_json::from_slice(&output.stdout).expect("json");
+    created["key"].as_str().expect("key").to_string()
+}
+
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(120)).build().expect("client")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Api {
+    url: String,
+    key: String,
+    http: Client,
+}
+
+impl Api {
+    fn new(server: &Server, key: &str) -> Api {
+        Api { url: server.url.clone(), key: key.to_string(), http: client() }
+    }
+
+    fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.url)).header("x-api-key", &self.key).json(&body).send().expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).header("x-api-key", &self.key).send().expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    fn post_image(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("x-api-key", &self.key)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    fn enroll(&self, collection: &str, subject: &str, images: &[PathBuf]) -> (u16, Value) {
+        self.enroll_with(collection, subject, images, "face=largest")
+    }
+
+    fn enroll_with(&self, collection: &str, subject: &str, images: &[PathBuf], query: &str) -> (u16, Value) {
+        let mut form = multipart::Form::new();
+        for (i, image) in images.iter().enumerate() {
+            form = form.part(format!("image{i}"), multipart::Part::bytes(read(image)).file_name(format!("{i}.jpg")));
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/collections/{collection}/subjects/{subject}/faces?{query}", self.url))
+            .header("x-api-key", &self.key)
+            .multipart(form)
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    fn collection(&self, name: &str) -> String {
+        let (status, body) = self.post_json("/v1/collections", json!({ "name": name }));
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    fn subject(&self, collection: &str, name: &str) -> String {
+        let (status, body) = self.post_json(&format!("/v1/collections/{collection}/subjects"), json!({ "name": name }));
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    fn recognize(&self, collection: &str, image: &Path) -> (u16, Value) {
+        self.post_image(&format!("/v1/recognize?collection={collection}"), read(image), "image/jpeg")
+    }
+
+    fn face_count(&self, collection: &str, subject: &str) -> usize {
+        let (status, body) = self.get(&format!("/v1/collections/{collection}/subjects/{subject}/faces"));
+        assert_eq!(status, 200, "{body}");
+        body["faces"].as_array().expect("faces").len()
+    }
+}
+
+const PEOPLE: [&str; 3] = ["George_W_Bush", "Colin_Powell", "Tony_Blair"];
+
+/// The largest face of a recognize answer: LFW photos often show bystanders too.
+fn main_face(body: &Value) -> Value {
+    let area = |f: &Value| f["bbox"]["width"].as_f64().unwrap_or(0.0) * f["bbox"]["height"].as_f64().unwrap_or(0.0);
+    body["faces"]
+        .as_array()
+        .and_then(|faces| faces.iter().max_by(|a, b| area(a).total_cmp(&area(b))))
+        .cloned()
+        .unwrap_or_else(|| panic!("no face in {body}"))
+}
+
+/// Enrols the three people from their photos 1..=3; returns subject ids in PEOPLE order.
+fn enrol_people(api: &Api, collection: &str) -> Vec<String> {
+    PEOPLE
+        .iter()
+        .map(|person| {
+            let subject = api.subject(collection, person);
+            let images: Vec<PathBuf> = (1..=3).map(|n| lfw_image(person, n)).collect();
+            let (status, body) = api.enroll(collection, &subject, &images);
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["accepted"].as_array().expect("accepted").len(), 3, "{body}");
+            subject
+        })
+        .collect()
+}
+
+#[test]
+fn enrolled_people_are_recognised_and_strangers_are_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &key);
+    let collection = api.collection("front-door");
+    let subjects = enrol_people(&api, &collection);
+
+    for (person, subject) in PEOPLE.iter().zip(&subjects) {
+        for n in [10, 11] {
+            let (status, body) = api.recognize(&collection, &lfw_image(person, n));
+            assert_eq!(status, 200, "{body}");
+            let face = main_face(&body);
+            assert_eq!(face["result"], "match", "{person} {n}: {body}");
+            assert_eq!(face["subject"]["id"], subject.as_str());
+            assert_eq!(face["subject"]["name"], *person);
+            assert!(face["score"].as_f64().expect("score") >= body["threshold"].as_f64().expect("threshold"));
+        }
+    }
+    for (stranger, n) in [("Serena_Williams", 1), ("Hugo_Chavez", 2), ("Gerhard_Schroeder", 1)] {
+        let (status, body) = api.recognize(&collection, &lfw_image(stranger, n));
+        assert_eq!(status, 200);
+        let face = main_face(&body);
+        assert_eq!(face["result"], "unknown", "{stranger}: {body}");
+        assert!(face["subject"].is_null());
+    }
+
+    // 1:1 verify, search, compare, detect.
+    let (status, body) =
+        api.post_image(&format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]), read(&lfw_image("Colin_Powell", 20)), "image/jpeg");
+    assert_eq!((status, body["same_person"].clone()), (200, json!(true)), "{body}");
+    let (status, body) =
+        api.post_image(&format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]), read(&lfw_image("Tony_Blair", 20)), "image/jpeg");
+    assert_eq!((status, body["same_person"].clone()), (200, json!(false)), "{body}");
+    let (status, body) = api.post_image(&format!("/v1/collections/{collection}/search?top_k=3"), read(&lfw_image("Tony_Blair", 30)), "image/jpeg");
+    assert_eq!(status, 200);
+    assert_eq!(body["candidates"].as_array().expect("candidates").len(), 3);
+    assert_eq!(body["candidates"][0]["subject_id"], subjects[2].as_str());
+    use base64::Engine;
+    let b64 = |p: PathBuf| base64::engine::general_purpose::STANDARD.encode(read(&p));
+    let (status, body) = api.post_json(
+        "/v1/compare",
+        json!({ "a": { "image": b64(lfw_image("Colin_Powell", 1)) }, "b": { "image": b64(lfw_image("Colin_Powell", 2)) } }),
+    );
+    assert_eq!((status, body["same_person"].clone()), (200, json!(true)), "{body}");
+    let (status, body) = api.post_image("/v1/detect", read(&photo("group_t1.jpg")), "image/jpeg");
+    assert_eq!((status, body["faces"].as_array().map(Vec::len)), (200, Some(6)));
+
+    // The audit trail holds every decision, and `since` pages through it.
+    let (status, body) = api.get(&format!("/v1/collections/{collection}/events"));
+    assert_eq!(status, 200);
+    let events = body["events"].as_array().expect("events");
+    let recognitions = events.iter().filter(|e| e["action"] == "recognize").count();
+    assert!(recognitions >= 9, "one event per face of the 9 recognitions: {recognitions}");
+    assert!(events.iter().any(|e| e["action"] == "recognize" && e["result"] == "unknown"));
+    assert!(events.iter().all(|e| e["key_id"].is_string() && e["at_ms"].is_i64()));
+    let since = events[2]["at_ms"].as_i64().expect("time");
+    let (_, later) = api.get(&format!("/v1/collections/{collection}/events?since={since}"));
+    assert!(later["events"].as_array().expect("events").iter().all(|e| e["at_ms"].as_i64() > Some(since)));
+
+    // Erasure: the subject's templates are gone and the receipt says so.
+    let response = api.http.delete(format!("{}/v1/collections/{collection}/subjects/{}", api.url, subjects[0])).header("x-api-key", &key).send().expect("delete");
+    assert_eq!(response.status().as_u16(), 200);
+    let receipt: Value = response.json().expect("receipt");
+    assert_eq!(receipt["erasure"]["templates_erased"], 3);
+    assert_eq!(receipt["receipt_sha256"].as_str().map(str::len), Some(64));
+    let (_, body) = api.recognize(&collection, &lfw_image("George_W_Bush", 10));
+    assert_eq!(main_face(&body)["result"], "unknown", "erased person is no longer recognised");
+
+    // OpenAPI and metrics are served.
+    let openapi: Value = api.http.get(format!("{}/v1/openapi.json", api.url)).send().expect("openapi").json().expect("json");
+    assert!(openapi["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(openapi["paths"]["/v1/recognize"]["post"].is_object());
+    let metrics = api.http.get(format!("{}/metrics", api.url)).send().expect("metrics").text().expect("text");
+    assert!(metrics.contains("facegate_http_requests_total") && metrics.contains("stage=\"embed\""), "{metrics}");
+    assert!(metrics.contains("facegate_gallery_templates"));
+}
+
+#[test]
+fn keys_scopes_and_tenants_are_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = create_key(dir.path(), "acme", "admin");
+    let detect_only = create_key(dir.path(), "acme", "detect");
+    let other_tenant = create_key(dir.path(), "globex", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &admin);
+    let collection = api.collection("staff");
+
+    let anonymous = client().post(format!("{}/v1/recognize?collection={collection}", server.url)).body(read(&lfw_image("Tony_Blair", 1))).send().expect("request");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let body: Value = anonymous.json().expect("envelope");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    let (status, body) = Api::new(&server, "fgk_not-a-real-key").get("/v1/collections");
+    assert_eq!((status, body["error"]["code"].clone()), (401, json!("unauthorized")));
+
+    let limited = Api::new(&server, &detect_only);
+    let (status, body) = limited.recognize(&collection, &lfw_image("Tony_Blair", 1));
+    assert_eq!((status, body["error"]["code"].clone()), (403, json!("forbidden")));
+    let (status, _) = limited.post_image("/v1/detect", read(&lfw_image("Tony_Blair", 1)), "image/jpeg");
+    assert_eq!(status, 200, "detect scope may detect");
+
+    let outsider = Api::new(&server, &other_tenant);
+    let (status, body) = outsider.get(&format!("/v1/collections/{collection}"));
+    assert_eq!((status, body["error"]["code"].clone()), (404, json!("not_found")));
+    let (status, _) = outsider.recognize(&collection, &lfw_image("Tony_Blair", 1));
+    assert_eq!(status, 404);
+    let (_, listed) = outsider.get("/v1/collections");
+    assert_eq!(listed["collections"].as_array().map(Vec::len), Some(0));
+
+    // A revoked key stops working at once.
+    let list = facegate().args(["keys", "list", "--data-dir"]).arg(dir.path()).output().expect("list");
+    let listing = String::from_utf8_lossy(&list.stdout);
+    let detect_id = listing.lines().find(|l| l.contains(" detect ")).and_then(|l| l.split_whitespace().next()).expect("detect key listed").to_string();
+    assert!(!listing.contains(&detect_only), "secrets are never listed");
+    let revoked = facegate().args(["keys", "revoke", &detect_id, "--data-dir"]).arg(dir.path()).output().expect("revoke");
+    assert!(revoked.status.success());
+    let (status, _) = limited.post_image("/v1/detect", read(&lfw_image("Tony_Blair", 1)), "image/jpeg");
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn bad_input_gets_its_4xx_code_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &["--max-body-bytes", "400000"]);
+    let api = Api::new(&server, &key);
+    let collection = api.collection("lab");
+    let subject = api.subject(&collection, "Colin");
+    let (status, _) = api.enroll(&collection, &subject, &[lfw_image("Colin_Powell", 1)]);
+    assert_eq!(status, 201);
+    let faces_path = format!("/v1/collections/{collection}/subjects/{subject}/faces");
+
+    let jpeg = read(&lfw_image("Colin_Powell", 2));
+    let mut blank = Vec::new();
+    image::DynamicImage::new_rgb8(300, 300).write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Png).expect("png");
+    let blurred = {
+        let sharp = image::load_from_memory(&jpeg).expect("decode");
+        let mut out = Vec::new();
+        sharp.blur(4.0).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).expect("png");
+        out
+    };
+    let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("empty body", Vec::new(), "image/jpeg", 422, "empty_image"),
+        ("text", b"just some text, no pixels".to_vec(), "image/jpeg", 422, "unsupported_image"),
+        ("truncated jpeg", jpeg[..jpeg.len() / 2].to_vec(), "image/jpeg", 422, "invalid_image"),
+        ("too large", vec![0u8; 500_000], "image/jpeg", 413, "image_too_large"),
+        ("no face", blank, "image/png", 422, "no_face"),
+        ("two people", read(&photo("sample2.jpg")), "image/jpeg", 422, "multiple_faces"),
+        ("blurred", blurred, "image/png", 422, "low_quality"),
+        ("wrong content type", jpeg.clone(), "text/plain", 415, "unsupported_media_type"),
+        ("bad json", b"{not json".to_vec(), "application/json", 400, "invalid_request"),
+    ];
+    for (what, body, content_type, status, code) in cases {
+        let (got, envelope) = api.post_image(&faces_path, body, content_type);
+        assert_eq!((got, envelope["error"]["code"].as_str()), (status, Some(code)), "{what}: {envelope}");
+        assert!(envelope["request_id"].is_string(), "{what}");
+        assert_eq!(api.face_count(&collection, &subject), 1, "{what} changed the gallery");
+    }
+    let (status, body) = api.post_image(&format!("/v1/recognize?collection={collection}"), b"garbage".to_vec(), "image/jpeg");
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unsupported_image")));
+    let (status, body) = api.post_image("/v1/recognize?collection=no-such-collection", jpeg.clone(), "image/jpeg");
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = api.post_image("/v1/recognize", jpeg.clone(), "image/jpeg");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let (status, body) = api.post_json("/v1/collections", json!({ "name": "lab" }));
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")));
+    let (status, body) = api.post_json("/v1/collections", json!({ "name": "x", "target_fmr": 1e-12 }));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("fmr_out_of_range")));
+    let (status, body) = api.get("/v1/no-such-endpoint");
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    // A mixed batch stores the good image and reports the bad one.
+    let (status, body) = api.enroll_with(&collection, &subject, &[lfw_image("Colin_Powell", 3), photo("sample2.jpg")], "face=only");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["rejected"][0]["reason"], "multiple_faces");
+    assert_eq!(api.face_count(&collection, &subject), 2);
+    let (_, body) = api.recognize(&collection, &lfw_image("Colin_Powell", 10));
+    assert_eq!(main_face(&body)["result"], "match", "the gallery still works: {body}");
+}
+
+#[test]
+fn acknowledged_enrolments_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let mut server = Server::start(dir.path(), &["--workers", "2"]);
+    let api = Api::new(&server, &key);
+    let collection = api.collection("burst");
+    let subjects: Vec<String> = (0..4).map(|i| api.subject(&collection, &format!("person-{i}"))).collect();
+    let acknowledged = Arc::new(Mutex::new(Vec::<Vec<(String, String)>>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, subject)| {
+            let (api, subject, acknowledged, stop) = (Api::new(&server, &key), subject.clone(), acknowledged.clone(), stop.clone());
+            let collection = collection.clone();
+            let person = PEOPLE[i % PEOPLE.len()];
+            std::thread::spawn(move || {
+                let mut n = 1;
+                while !stop.load(Ordering::Relaxed) && n < 60 {
+                    let images = vec![lfw_image(person, n), lfw_image(person, n + 1)];
+                    n += 2;
+                    let mut form = multipart::Form::new();
+                    for (j, image) in images.iter().enumerate() {
+                        form = form.part(format!("f{j}"), multipart::Part::bytes(read(image)).file_name("x.jpg"));
+                    }
+                    let sent = api.http.post(format!("{}/v1/collections/{collection}/subjects/{subject}/faces?face=largest", api.url)).header("x-api-key", &api.key).multipart(form).send();
+                    let Ok(response) = sent else { break };
+                    if response.status().as_u16() != 201 {
+                        continue;
+                    }
+                    let Ok(body) = response.json::<Value>() else { break };
+                    let request: Vec<(String, String)> = body["accepted"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|face| (subject.clone(), face["face_id"].as_str().unwrap_or_default().to_string()))
+                        .collect();
+                    acknowledged.lock().expect("lock").push(request);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(acknowledged.len() >= 4, "the burst got some enrolments in: {}", acknowledged.len());
+    let acknowledged_faces: Vec<(String, String)> = acknowledged.iter().flatten().cloned().collect();
+
+    let restarted = Server::start(dir.path(), &[]);
+    let api = Api::new(&restarted, &key);
+    let mut stored = Vec::new();
+    for subject in &subjects {
+        let (status, body) = api.get(&format!("/v1/collections/{collection}/subjects/{subject}/faces"));
+        assert_eq!(status, 200);
+        let faces = body["faces"].as_array().expect("faces");
+        stored.extend(faces.iter().map(|f| (subject.clone(), f["id"].as_str().unwrap_or_default().to_string())));
+    }
+    for request in &acknowledged {
+        for face in request {
+            assert!(stored.contains(face), "acknowledged face {face:?} lost");
+        }
+    }
+    let unacknowledged = stored.iter().filter(|f| !acknowledged_faces.contains(f)).count();
+    assert!(unacknowledged <= 2 * subjects.len(), "only requests in flight at the kill may have landed unacknowledged");
+    // Every stored template decrypts and searches: recognition over the whole gallery works.
+    let (status, body) = api.recognize(&collection, &lfw_image("Colin_Powell", 100));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["gallery_size"].as_u64(), Some(stored.len() as u64));
+    assert_eq!(main_face(&body)["result"], "match");
+}
+
+#[test]
+fn fifty_concurrent_recognitions_all_answer_correctly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &["--workers", "2"]);
+    let api = Api::new(&server, &key);
+    let collection = api.collection("lobby");
+    let subjects = enrol_people(&api, &collection);
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let api = Api::new(&server, &key);
+            let (collection, expected) = (collection.clone(), subjects[i % 3].clone());
+            let image = lfw_image(PEOPLE[i % 3], 10 + (i / 3) as u32);
+            std::thread::spawn(move || {
+                let (status, body) = api.recognize(&collection, &image);
+                (status, main_face(&body)["subject"]["id"].as_str().map(str::to_string), expected)
+            })
+        })
+        .collect();
+    for thread in threads {
+        let (status, got, expected) = thread.join().expect("thread");
+        assert_eq!(status, 200);
+        assert_eq!(got.as_deref(), Some(expected.as_str()));
+    }
+}
