@@ -88,12 +88,19 @@ impl Api {
     }
 
     fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.post(format!("{}{path}", self.url)).header("x-api-key", &self.key).json(&body).send().expect("request");
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("x-api-key", &self.key)
+            .json(&body)
+            .send()
+            .expect("request");
         (response.status().as_u16(), response.json().unwrap_or(Value::Null))
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.url)).header("x-api-key", &self.key).send().expect("request");
+        let response =
+            self.http.get(format!("{}{path}", self.url)).header("x-api-key", &self.key).send().expect("request");
         (response.status().as_u16(), response.json().unwrap_or(Value::Null))
     }
 
@@ -207,13 +214,23 @@ fn enrolled_people_are_recognised_and_strangers_are_unknown() {
     }
 
     // 1:1 verify, search, compare, detect.
-    let (status, body) =
-        api.post_image(&format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]), read(&lfw_image("Colin_Powell", 20)), "image/jpeg");
+    let (status, body) = api.post_image(
+        &format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]),
+        read(&lfw_image("Colin_Powell", 20)),
+        "image/jpeg",
+    );
     assert_eq!((status, body["same_person"].clone()), (200, json!(true)), "{body}");
-    let (status, body) =
-        api.post_image(&format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]), read(&lfw_image("Tony_Blair", 20)), "image/jpeg");
+    let (status, body) = api.post_image(
+        &format!("/v1/collections/{collection}/subjects/{}/verify", subjects[1]),
+        read(&lfw_image("Tony_Blair", 20)),
+        "image/jpeg",
+    );
     assert_eq!((status, body["same_person"].clone()), (200, json!(false)), "{body}");
-    let (status, body) = api.post_image(&format!("/v1/collections/{collection}/search?top_k=3"), read(&lfw_image("Tony_Blair", 30)), "image/jpeg");
+    let (status, body) = api.post_image(
+        &format!("/v1/collections/{collection}/search?top_k=3"),
+        read(&lfw_image("Tony_Blair", 30)),
+        "image/jpeg",
+    );
     assert_eq!(status, 200);
     assert_eq!(body["candidates"].as_array().expect("candidates").len(), 3);
     assert_eq!(body["candidates"][0]["subject_id"], subjects[2].as_str());
@@ -240,7 +257,12 @@ fn enrolled_people_are_recognised_and_strangers_are_unknown() {
     assert!(later["events"].as_array().expect("events").iter().all(|e| e["at_ms"].as_i64() > Some(since)));
 
     // Erasure: the subject's templates are gone and the receipt says so.
-    let response = api.http.delete(format!("{}/v1/collections/{collection}/subjects/{}", api.url, subjects[0])).header("x-api-key", &key).send().expect("delete");
+    let response = api
+        .http
+        .delete(format!("{}/v1/collections/{collection}/subjects/{}", api.url, subjects[0]))
+        .header("x-api-key", &key)
+        .send()
+        .expect("delete");
     assert_eq!(response.status().as_u16(), 200);
     let receipt: Value = response.json().expect("receipt");
     assert_eq!(receipt["erasure"]["templates_erased"], 3);
@@ -249,7 +271,8 @@ fn enrolled_people_are_recognised_and_strangers_are_unknown() {
     assert_eq!(main_face(&body)["result"], "unknown", "erased person is no longer recognised");
 
     // OpenAPI and metrics are served.
-    let openapi: Value = api.http.get(format!("{}/v1/openapi.json", api.url)).send().expect("openapi").json().expect("json");
+    let openapi: Value =
+        api.http.get(format!("{}/v1/openapi.json", api.url)).send().expect("openapi").json().expect("json");
     assert!(openapi["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     assert!(openapi["paths"]["/v1/recognize"]["post"].is_object());
     let metrics = api.http.get(format!("{}/metrics", api.url)).send().expect("metrics").text().expect("text");
@@ -267,7 +290,11 @@ fn keys_scopes_and_tenants_are_enforced() {
     let api = Api::new(&server, &admin);
     let collection = api.collection("staff");
 
-    let anonymous = client().post(format!("{}/v1/recognize?collection={collection}", server.url)).body(read(&lfw_image("Tony_Blair", 1))).send().expect("request");
+    let anonymous = client()
+        .post(format!("{}/v1/recognize?collection={collection}", server.url))
+        .body(read(&lfw_image("Tony_Blair", 1)))
+        .send()
+        .expect("request");
     assert_eq!(anonymous.status().as_u16(), 401);
     let body: Value = anonymous.json().expect("envelope");
     assert_eq!(body["error"]["code"], "unauthorized");
@@ -293,9 +320,15 @@ fn keys_scopes_and_tenants_are_enforced() {
     // A revoked key stops working at once.
     let list = facegate().args(["keys", "list", "--data-dir"]).arg(dir.path()).output().expect("list");
     let listing = String::from_utf8_lossy(&list.stdout);
-    let detect_id = listing.lines().find(|l| l.contains(" detect ")).and_then(|l| l.split_whitespace().next()).expect("detect key listed").to_string();
+    let detect_id = listing
+        .lines()
+        .find(|l| l.contains(" detect "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("detect key listed")
+        .to_string();
     assert!(!listing.contains(&detect_only), "secrets are never listed");
-    let revoked = facegate().args(["keys", "revoke", &detect_id, "--data-dir"]).arg(dir.path()).output().expect("revoke");
+    let revoked =
+        facegate().args(["keys", "revoke", &detect_id, "--data-dir"]).arg(dir.path()).output().expect("revoke");
     assert!(revoked.status.success());
     let (status, _) = limited.post_image("/v1/detect", read(&lfw_image("Tony_Blair", 1)), "image/jpeg");
     assert_eq!(status, 401);
@@ -315,7 +348,9 @@ fn bad_input_gets_its_4xx_code_and_changes_nothing() {
 
     let jpeg = read(&lfw_image("Colin_Powell", 2));
     let mut blank = Vec::new();
-    image::DynamicImage::new_rgb8(300, 300).write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Png).expect("png");
+    image::DynamicImage::new_rgb8(300, 300)
+        .write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Png)
+        .expect("png");
     let blurred = {
         let sharp = image::load_from_memory(&jpeg).expect("decode");
         let mut out = Vec::new();
@@ -339,7 +374,8 @@ fn bad_input_gets_its_4xx_code_and_changes_nothing() {
         assert!(envelope["request_id"].is_string(), "{what}");
         assert_eq!(api.face_count(&collection, &subject), 1, "{what} changed the gallery");
     }
-    let (status, body) = api.post_image(&format!("/v1/recognize?collection={collection}"), b"garbage".to_vec(), "image/jpeg");
+    let (status, body) =
+        api.post_image(&format!("/v1/recognize?collection={collection}"), b"garbage".to_vec(), "image/jpeg");
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unsupported_image")));
     let (status, body) = api.post_image("/v1/recognize?collection=no-such-collection", jpeg.clone(), "image/jpeg");
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
@@ -352,7 +388,8 @@ fn bad_input_gets_its_4xx_code_and_changes_nothing() {
     let (status, body) = api.get("/v1/no-such-endpoint");
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     // A mixed batch stores the good image and reports the bad one.
-    let (status, body) = api.enroll_with(&collection, &subject, &[lfw_image("Colin_Powell", 3), photo("sample2.jpg")], "face=only");
+    let (status, body) =
+        api.enroll_with(&collection, &subject, &[lfw_image("Colin_Powell", 3), photo("sample2.jpg")], "face=only");
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["rejected"][0]["reason"], "multiple_faces");
     assert_eq!(api.face_count(&collection, &subject), 2);
@@ -374,19 +411,25 @@ fn acknowledged_enrolments_survive_sigkill() {
         .iter()
         .enumerate()
         .map(|(i, subject)| {
-            let (api, subject, acknowledged, stop) = (Api::new(&server, &key), subject.clone(), acknowledged.clone(), stop.clone());
+            let (api, subject, acknowledged, stop) =
+                (Api::new(&server, &key), subject.clone(), acknowledged.clone(), stop.clone());
             let collection = collection.clone();
             let person = PEOPLE[i % PEOPLE.len()];
             std::thread::spawn(move || {
                 let mut n = 1;
                 while !stop.load(Ordering::Relaxed) && n < 60 {
-                    let images = vec![lfw_image(person, n), lfw_image(person, n + 1)];
+                    let images = [lfw_image(person, n), lfw_image(person, n + 1)];
                     n += 2;
                     let mut form = multipart::Form::new();
                     for (j, image) in images.iter().enumerate() {
                         form = form.part(format!("f{j}"), multipart::Part::bytes(read(image)).file_name("x.jpg"));
                     }
-                    let sent = api.http.post(format!("{}/v1/collections/{collection}/subjects/{subject}/faces?face=largest", api.url)).header("x-api-key", &api.key).multipart(form).send();
+                    let sent = api
+                        .http
+                        .post(format!("{}/v1/collections/{collection}/subjects/{subject}/faces?face=largest", api.url))
+                        .header("x-api-key", &api.key)
+                        .multipart(form)
+                        .send();
                     let Ok(response) = sent else { break };
                     if response.status().as_u16() != 201 {
                         continue;

@@ -91,7 +91,11 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|k| k.revoked_at_ms.is_none())
             .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
         if state.limiter.0.check_key(&key.id).is_err() {
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded for this API key"));
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "rate limit exceeded for this API key",
+            ));
         }
         let request_id =
             parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();

@@ -72,7 +72,8 @@ impl From<ImageError> for ApiError {
             ImageError::BadDimensions { .. } | ImageError::Corrupt(_) => "invalid_image",
             _ => "invalid_image",
         };
-        let status = if code == "image_too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
+        let status =
+            if code == "image_too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
         ApiError::new(status, code, error.to_string())
     }
 }
@@ -81,7 +82,9 @@ impl From<PipelineError> for ApiError {
     fn from(error: PipelineError) -> Self {
         match error {
             PipelineError::Image(image) => image.into(),
-            PipelineError::FmrOutOfRange { .. } => ApiError::new(StatusCode::BAD_REQUEST, "fmr_out_of_range", error.to_string()),
+            PipelineError::FmrOutOfRange { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "fmr_out_of_range", error.to_string())
+            }
             PipelineError::Uncalibrated => ApiError::new(StatusCode::CONFLICT, "uncalibrated", error.to_string()),
             other => ApiError::internal(other),
         }
@@ -92,10 +95,16 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::not_found("resource"),
-            StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", "a resource with that name already exists"),
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "a resource with that name already exists")
+            }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "store unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the gallery store is unavailable; retry later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the gallery store is unavailable; retry later",
+                )
             }
             other => ApiError::internal(other),
         }
@@ -106,7 +115,9 @@ impl From<GalleryError> for ApiError {
     fn from(error: GalleryError) -> Self {
         match error {
             GalleryError::Store(store) => store.into(),
-            GalleryError::Dimension { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", error.to_string()),
+            GalleryError::Dimension { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", error.to_string())
+            }
             other => ApiError::internal(other),
         }
     }
@@ -114,12 +125,8 @@ impl From<GalleryError> for ApiError {
 
 /// Renders every error response as the envelope, with the request id.
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let request_id =
+        request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let mut response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

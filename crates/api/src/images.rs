@@ -27,32 +27,34 @@ fn too_large(limit: usize) -> ApiError {
 /// # Errors
 /// 413 `image_too_large`, 415 `unsupported_media_type`, 400 `invalid_request` for malformed bodies.
 pub async fn read_images(request: Request, limit: usize) -> Result<ImageRequest, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
         return read_multipart(request, limit).await;
     }
     let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large(limit))?;
     if content_type.starts_with("application/json") {
-        let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
         let Value::Object(mut fields) = value else { return Err(ApiError::invalid("the JSON body must be an object")) };
         let mut images = Vec::new();
         if let Some(image) = fields.remove("image") {
             images.push(decode_base64(&image)?);
         }
         if let Some(list) = fields.remove("images") {
-            let Value::Array(list) = list else { return Err(ApiError::invalid("`images` must be an array of base64 strings")) };
+            let Value::Array(list) = list else {
+                return Err(ApiError::invalid("`images` must be an array of base64 strings"));
+            };
             for image in &list {
                 images.push(decode_base64(image)?);
             }
         }
         return Ok(ImageRequest { images, fields });
     }
-    if content_type.starts_with("image/") || content_type.starts_with("application/octet-stream") || content_type.is_empty() {
+    if content_type.starts_with("image/")
+        || content_type.starts_with("application/octet-stream")
+        || content_type.is_empty()
+    {
         return Ok(ImageRequest { images: vec![body.to_vec()], fields: Map::new() });
     }
     Err(ApiError::new(
@@ -87,7 +89,11 @@ async fn read_multipart(request: Request, limit: usize) -> Result<ImageRequest, 
 }
 
 fn multipart_error(message: &str, limit: usize) -> ApiError {
-    if message.contains("limit") { too_large(limit) } else { ApiError::invalid(format!("malformed multipart body: {message}")) }
+    if message.contains("limit") {
+        too_large(limit)
+    } else {
+        ApiError::invalid(format!("malformed multipart body: {message}"))
+    }
 }
 
 /// Decodes a base64 image string (a `data:` URL prefix is allowed).

@@ -58,10 +58,16 @@ impl PipelinePool {
         T: Send + 'static,
         F: FnOnce(&Pipeline) -> Result<T, ApiError> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| {
-            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
-        })?;
-        let slot = self.free.lock().map_err(ApiError::internal)?.pop().ok_or_else(|| ApiError::internal("no free pipeline"))?;
+        let _permit =
+            self.permits.acquire().await.map_err(|_| {
+                ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
+            })?;
+        let slot = self
+            .free
+            .lock()
+            .map_err(ApiError::internal)?
+            .pop()
+            .ok_or_else(|| ApiError::internal("no free pipeline"))?;
         let pipeline = self.pipelines[slot].clone();
         let result = tokio::task::spawn_blocking(move || work(&pipeline)).await;
         self.free.lock().map_err(ApiError::internal)?.push(slot);
@@ -72,7 +78,13 @@ impl PipelinePool {
     ///
     /// # Errors
     /// Typed 4xx errors for bad images.
-    pub async fn analyze(&self, bytes: Vec<u8>, limits: DecodeLimits, max_faces: usize, with_sharpness: bool) -> Result<Analysis, ApiError> {
+    pub async fn analyze(
+        &self,
+        bytes: Vec<u8>,
+        limits: DecodeLimits,
+        max_faces: usize,
+        with_sharpness: bool,
+    ) -> Result<Analysis, ApiError> {
         self.run(move |pipeline| {
             let started = std::time::Instant::now();
             let image: RgbImage = decode_image(&bytes, &limits)?;

@@ -85,7 +85,12 @@ pub struct AppState {
 
 impl AppState {
     /// State over loaded packs and a gallery.
-    pub fn new(packs: HashMap<String, Arc<PipelinePool>>, default_pack: String, gallery: Arc<Gallery>, config: ApiConfig) -> Self {
+    pub fn new(
+        packs: HashMap<String, Arc<PipelinePool>>,
+        default_pack: String,
+        gallery: Arc<Gallery>,
+        config: ApiConfig,
+    ) -> Self {
         let limiter = Arc::new(auth::KeyRateLimiter::new(config.rate_limit_per_second));
         Self {
             packs: Arc::new(packs),
@@ -102,7 +107,11 @@ impl AppState {
         self.packs.get(name).cloned().ok_or_else(|| {
             let mut loaded: Vec<&String> = self.packs.keys().collect();
             loaded.sort();
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_pack", format!("pack `{name}` is not loaded; loaded: {loaded:?}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_pack",
+                format!("pack `{name}` is not loaded; loaded: {loaded:?}"),
+            )
         })
     }
 }

@@ -64,7 +64,8 @@ mod tests {
     #[test]
     fn flat_is_not_sharp_and_edges_are() {
         assert_eq!(sharpness(&RgbImage::from_pixel(20, 20, image::Rgb([90, 90, 90]))), 0.0);
-        let stripes = RgbImage::from_fn(20, 20, |x, _| if x % 2 == 0 { image::Rgb([0, 0, 0]) } else { image::Rgb([255; 3]) });
+        let stripes =
+            RgbImage::from_fn(20, 20, |x, _| if x % 2 == 0 { image::Rgb([0, 0, 0]) } else { image::Rgb([255; 3]) });
         assert!(sharpness(&stripes) > 1000.0);
         let gate = QualityGate::default();
         assert!(gate.reject_reason(30.0, 0.9, 100.0).is_some());

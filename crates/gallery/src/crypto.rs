@@ -90,8 +90,10 @@ impl KeyProvider for LocalKeyProvider {
             )));
         }
         let plain = Zeroizing::new(open_bytes(&self.master, &wrapped.ciphertext, WRAP_CONTEXT)?);
-        let key: [u8; KEY_LEN] =
-            plain.as_slice().try_into().map_err(|_| GalleryError::Crypto("wrapped data key has the wrong size".into()))?;
+        let key: [u8; KEY_LEN] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| GalleryError::Crypto("wrapped data key has the wrong size".into()))?;
         Ok(Zeroizing::new(key))
     }
 }

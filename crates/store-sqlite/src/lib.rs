@@ -98,10 +98,14 @@ fn map_error(error: rusqlite::Error) -> StoreError {
 }
 
 fn ensure_collection(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<()> {
-    tx.query_row("SELECT 1 FROM collections WHERE id = ?1 AND tenant_id = ?2", params![collection_id, tenant_id], |_| Ok(()))
-        .optional()
-        .map_err(map_error)?
-        .ok_or(StoreError::NotFound)
+    tx.query_row(
+        "SELECT 1 FROM collections WHERE id = ?1 AND tenant_id = ?2",
+        params![collection_id, tenant_id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(map_error)?
+    .ok_or(StoreError::NotFound)
 }
 
 fn ensure_subject(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<()> {
@@ -117,7 +121,8 @@ fn ensure_subject(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str, su
 }
 
 fn bump_revision(tx: &Transaction<'_>, collection_id: &str) -> StoreResult<()> {
-    tx.execute("UPDATE collections SET revision = revision + 1 WHERE id = ?1", params![collection_id]).map_err(map_error)?;
+    tx.execute("UPDATE collections SET revision = revision + 1 WHERE id = ?1", params![collection_id])
+        .map_err(map_error)?;
     Ok(())
 }
 
@@ -139,8 +144,7 @@ fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
     })
 }
 
-const SUBJECT_COLUMNS: &str =
-    "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id)";
+const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id)";
 
 fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(3)?;
@@ -234,7 +238,15 @@ impl FaceStore for SqliteStore {
             tx.execute(
                 "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key.id, key.tenant_id, key.name, key.key_hash, scopes.join(","), key.created_at_ms, key.revoked_at_ms],
+                params![
+                    key.id,
+                    key.tenant_id,
+                    key.name,
+                    key.key_hash,
+                    scopes.join(","),
+                    key.created_at_ms,
+                    key.revoked_at_ms
+                ],
             )
             .map_err(map_error)?;
             Ok(())
@@ -320,7 +332,9 @@ impl FaceStore for SqliteStore {
     async fn list_collections(&self, tenant_id: &str) -> StoreResult<Vec<Collection>> {
         let tenant_id = tenant_id.to_string();
         self.transaction(move |tx| {
-            let sql = format!("SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.tenant_id = ?1 ORDER BY c.created_at_ms, c.id");
+            let sql = format!(
+                "SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.tenant_id = ?1 ORDER BY c.created_at_ms, c.id"
+            );
             let mut statement = tx.prepare(&sql).map_err(map_error)?;
             collect(statement.query_map(params![tenant_id], collection_row).map_err(map_error)?)
         })
@@ -336,8 +350,10 @@ impl FaceStore for SqliteStore {
         let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
         self.transaction(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
-            let subject_ids = ids(tx, "SELECT id FROM subjects WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
-            let face_ids = ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
+            let subject_ids =
+                ids(tx, "SELECT id FROM subjects WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
+            let face_ids =
+                ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
             tx.execute("DELETE FROM collections WHERE id = ?1", params![collection_id]).map_err(map_error)?;
             Ok(Erasure { collection_id, subject_ids, face_ids, erased_at_ms: at_ms })
         })
@@ -363,7 +379,9 @@ impl FaceStore for SqliteStore {
         let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
         self.transaction(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
-            let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 ORDER BY s.created_at_ms, s.id");
+            let sql = format!(
+                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 ORDER BY s.created_at_ms, s.id"
+            );
             let mut statement = tx.prepare(&sql).map_err(map_error)?;
             collect(statement.query_map(params![collection_id], subject_row).map_err(map_error)?)
         })
@@ -382,7 +400,8 @@ impl FaceStore for SqliteStore {
         subject_id: &str,
         update: &NewSubject,
     ) -> StoreResult<Subject> {
-        let (t, c, s, update) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), update.clone());
+        let (t, c, s, update) =
+            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), update.clone());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             tx.execute(
@@ -395,7 +414,13 @@ impl FaceStore for SqliteStore {
         .await
     }
 
-    async fn delete_subject(&self, tenant_id: &str, collection_id: &str, subject_id: &str, at_ms: i64) -> StoreResult<Erasure> {
+    async fn delete_subject(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+        at_ms: i64,
+    ) -> StoreResult<Erasure> {
         let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -415,7 +440,8 @@ impl FaceStore for SqliteStore {
         subject_id: &str,
         faces: &[NewFace],
     ) -> StoreResult<Vec<FaceRecord>> {
-        let (t, c, s, faces) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), faces.to_vec());
+        let (t, c, s, faces) =
+            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), faces.to_vec());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let mut insert = tx
@@ -477,7 +503,8 @@ impl FaceStore for SqliteStore {
         face_id: &str,
         at_ms: i64,
     ) -> StoreResult<Erasure> {
-        let (t, c, s, f) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), face_id.to_string());
+        let (t, c, s, f) =
+            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), face_id.to_string());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let deleted =
@@ -491,7 +518,12 @@ impl FaceStore for SqliteStore {
         .await
     }
 
-    async fn subject_templates(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Vec<StoredTemplate>> {
+    async fn subject_templates(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_id: &str,
+    ) -> StoreResult<Vec<StoredTemplate>> {
         let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -506,19 +538,27 @@ impl FaceStore for SqliteStore {
     async fn collection_revision(&self, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
         let (t, c) = (tenant_id.to_string(), collection_id.to_string());
         self.transaction(move |tx| {
-            tx.query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| r.get(0))
-                .optional()
-                .map_err(map_error)?
-                .ok_or(StoreError::NotFound)
+            tx.query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)
         })
         .await
     }
 
-    async fn collection_templates(&self, tenant_id: &str, collection_id: &str) -> StoreResult<(i64, Vec<StoredTemplate>)> {
+    async fn collection_templates(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+    ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
         let (t, c) = (tenant_id.to_string(), collection_id.to_string());
         self.transaction(move |tx| {
             let revision: i64 = tx
-                .query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| r.get(0))
+                .query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(map_error)?
                 .ok_or(StoreError::NotFound)?;
@@ -561,7 +601,13 @@ impl FaceStore for SqliteStore {
         .await
     }
 
-    async fn events(&self, tenant_id: &str, collection_id: &str, since_ms: Option<i64>, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+    async fn events(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        since_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
         let (t, c) = (tenant_id.to_string(), collection_id.to_string());
         self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;

@@ -50,7 +50,10 @@ fn subject(name: &str) -> NewSubject {
 
 async fn tenants_and_keys(store: &dyn FaceStore) {
     let tenant = store.create_tenant("conformance-keys").await.expect("tenant created");
-    assert!(matches!(store.create_tenant("conformance-keys").await, Err(StoreError::Conflict(_))), "tenant names are unique");
+    assert!(
+        matches!(store.create_tenant("conformance-keys").await, Err(StoreError::Conflict(_))),
+        "tenant names are unique"
+    );
     let found = store.tenant_by_name("conformance-keys").await.expect("lookup").expect("tenant found by name");
     assert_eq!(found, tenant);
     assert!(store.tenant_by_name("nobody").await.expect("lookup").is_none());
@@ -80,7 +83,11 @@ async fn data_keys(store: &dyn FaceStore) {
     let first = WrappedKey { provider: "local".into(), master_key_id: "m1".into(), ciphertext: vec![1; 60] };
     let second = WrappedKey { ciphertext: vec![2; 60], ..first.clone() };
     assert_eq!(store.insert_data_key_if_absent(&tenant.id, &first).await.expect("insert"), first);
-    assert_eq!(store.insert_data_key_if_absent(&tenant.id, &second).await.expect("insert"), first, "the first key wins");
+    assert_eq!(
+        store.insert_data_key_if_absent(&tenant.id, &second).await.expect("insert"),
+        first,
+        "the first key wins"
+    );
     assert_eq!(store.data_key(&tenant.id).await.expect("lookup"), Some(first));
 }
 
@@ -175,7 +182,10 @@ async fn audit_trail(store: &dyn FaceStore) {
         score: Some(0.5),
         face_index: Some(0),
     };
-    store.append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")]).await.expect("append");
+    store
+        .append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")])
+        .await
+        .expect("append");
     let all = store.events(&t.id, &c.id, None, 100).await.expect("events");
     assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200, 300]);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -200,7 +210,8 @@ async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
     for task in tasks {
         acknowledged.extend(task.await.expect("task").expect("enrolment").into_iter().map(|f| f.id));
     }
-    let mut stored: Vec<String> = store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").into_iter().map(|f| f.id).collect();
+    let mut stored: Vec<String> =
+        store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").into_iter().map(|f| f.id).collect();
     acknowledged.sort();
     stored.sort();
     assert_eq!(stored, acknowledged, "concurrent enrolments neither lose nor duplicate faces");

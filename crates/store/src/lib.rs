@@ -121,8 +121,11 @@ pub trait FaceStore: Send + Sync {
     /// The collection's revision: it changes with every write to its faces or subjects.
     async fn collection_revision(&self, tenant_id: &str, collection_id: &str) -> StoreResult<i64>;
     /// Every encrypted template of a collection with the revision they were read at.
-    async fn collection_templates(&self, tenant_id: &str, collection_id: &str)
-    -> StoreResult<(i64, Vec<StoredTemplate>)>;
+    async fn collection_templates(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+    ) -> StoreResult<(i64, Vec<StoredTemplate>)>;
 
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()>;

@@ -31,7 +31,13 @@ pub fn run(store: &StoreArgs, action: KeysAction) -> Result<ExitCode> {
 }
 
 /// Creates a key for `tenant` (creating the tenant if needed) and returns `(id, secret)`.
-pub async fn create_key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope], name: &str, secret: Option<String>) -> Result<(String, String)> {
+pub async fn create_key(
+    store: &dyn FaceStore,
+    tenant: &str,
+    scopes: &[Scope],
+    name: &str,
+    secret: Option<String>,
+) -> Result<(String, String)> {
     let tenant = match store.tenant_by_name(tenant).await? {
         Some(existing) => existing,
         None => store.create_tenant(tenant).await.context("creating tenant")?,
@@ -57,7 +63,13 @@ fn parse_scopes(names: &[String]) -> Result<Vec<Scope>> {
         .collect()
 }
 
-async fn create(store: Arc<dyn FaceStore>, tenant: &str, scopes: &[String], name: &str, json: bool) -> Result<ExitCode> {
+async fn create(
+    store: Arc<dyn FaceStore>,
+    tenant: &str,
+    scopes: &[String],
+    name: &str,
+    json: bool,
+) -> Result<ExitCode> {
     let scopes = parse_scopes(scopes)?;
     let (id, secret) = create_key(store.as_ref(), tenant, &scopes, name, None).await?;
     if json {

@@ -35,7 +35,11 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<
 /// Creates a collection bound to a pack.
 #[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body(content_type = "application/json", description = "{\"name\", \"pack\"?, \"target_fmr\"?}"),
     responses((status = 201, description = "Created"), (status = 409, description = "Name taken")), security(("api_key" = [])))]
-pub async fn create_collection(State(state): State<AppState>, caller: Caller, body: axum::body::Bytes) -> Result<(StatusCode, Json<Collection>), ApiError> {
+pub async fn create_collection(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Collection>), ApiError> {
     caller.require(Scope::Enroll)?;
     let request: CreateCollection = json_body(&body)?;
     let name = request.name.trim();
@@ -70,14 +74,22 @@ pub(crate) async fn load_collection(state: &AppState, caller: &Caller, id: &str)
 /// One collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
     responses((status = 200, description = "The collection"), (status = 404, description = "Not found")), security(("api_key" = [])))]
-pub async fn get_collection(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Collection>, ApiError> {
+pub async fn get_collection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Collection>, ApiError> {
     Ok(Json(load_collection(&state, &caller, &id).await?))
 }
 
 /// Deletes a collection and erases every template in it.
 #[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
     responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
-pub async fn delete_collection(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete_collection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Enroll)?;
     load_collection(&state, &caller, &id).await?;
     let erasure = state.gallery.store().delete_collection(caller.tenant(), &id, now_ms()).await?;
@@ -101,7 +113,11 @@ struct Identified {
     target_fmr: f64,
 }
 
-async fn threshold(state: &AppState, collection: &Collection, fmr: Option<f64>) -> Result<(Identified, std::sync::Arc<crate::PipelinePool>), ApiError> {
+async fn threshold(
+    state: &AppState,
+    collection: &Collection,
+    fmr: Option<f64>,
+) -> Result<(Identified, std::sync::Arc<crate::PipelinePool>), ApiError> {
     let pool = state.pack(&collection.pack)?;
     let target_fmr = fmr.unwrap_or(collection.target_fmr);
     let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
@@ -110,10 +126,20 @@ async fn threshold(state: &AppState, collection: &Collection, fmr: Option<f64>) 
 }
 
 fn candidates_json(candidates: &[Candidate]) -> Value {
-    Value::Array(candidates.iter().map(|c| json!({ "subject_id": c.subject_id, "face_id": c.face_id, "score": c.score })).collect())
+    Value::Array(
+        candidates
+            .iter()
+            .map(|c| json!({ "subject_id": c.subject_id, "face_id": c.face_id, "score": c.score }))
+            .collect(),
+    )
 }
 
-async fn search_index(state: &AppState, index: &TemplateIndex, embedding: &Embedding, top_k: usize) -> Result<Vec<Candidate>, ApiError> {
+async fn search_index(
+    state: &AppState,
+    index: &TemplateIndex,
+    embedding: &Embedding,
+    top_k: usize,
+) -> Result<Vec<Candidate>, ApiError> {
     let started = std::time::Instant::now();
     let found = index.search(embedding.as_slice(), top_k)?;
     state.metrics.stage("search", started.elapsed());
@@ -124,17 +150,35 @@ async fn search_index(state: &AppState, index: &TemplateIndex, embedding: &Embed
 #[utoipa::path(post, path = "/v1/recognize", tag = "identification", params(("collection" = String, Query), ("top_k" = Option<usize>, Query), ("fmr" = Option<f64>, Query)),
     request_body(content_type = "image/jpeg", description = "An image"),
     responses((status = 200, description = "Per face: box, landmarks, candidates, match or unknown")), security(("api_key" = [])))]
-pub async fn recognize(state: State<AppState>, caller: Caller, Query(query): Query<IdentifyQuery>, request: Request) -> Result<Json<Value>, ApiError> {
-    let collection = query.collection.clone().ok_or_else(|| ApiError::invalid("the `collection` query parameter is required"))?;
+pub async fn recognize(
+    state: State<AppState>,
+    caller: Caller,
+    Query(query): Query<IdentifyQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let collection =
+        query.collection.clone().ok_or_else(|| ApiError::invalid("the `collection` query parameter is required"))?;
     identify_all(state, caller, collection, query, request).await
 }
 
 /// `POST /v1/collections/{collection}/recognize`: as `/v1/recognize`.
-pub async fn recognize_in(state: State<AppState>, caller: Caller, Path(collection): Path<String>, Query(query): Query<IdentifyQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn recognize_in(
+    state: State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    Query(query): Query<IdentifyQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     identify_all(state, caller, collection, query, request).await
 }
 
-async fn identify_all(State(state): State<AppState>, caller: Caller, collection_id: String, query: IdentifyQuery, request: Request) -> Result<Json<Value>, ApiError> {
+async fn identify_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    collection_id: String,
+    query: IdentifyQuery,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Search)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
     let top_k = query.top_k.unwrap_or(DEFAULT_TOP_K).clamp(1, MAX_TOP_K);
@@ -191,15 +235,22 @@ async fn identify_all(State(state): State<AppState>, caller: Caller, collection_
 #[utoipa::path(post, path = "/v1/collections/{collection}/search", tag = "identification", params(("collection" = String, Path), ("top_k" = Option<usize>, Query)),
     request_body(content_type = "image/jpeg", description = "An image, or JSON {\"template\": [..]}"),
     responses((status = 200, description = "Candidates, best first")), security(("api_key" = [])))]
-pub async fn search(State(state): State<AppState>, caller: Caller, Path(collection_id): Path<String>, Query(query): Query<IdentifyQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<String>,
+    Query(query): Query<IdentifyQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Search)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
     let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
     let mut body = read_images(request, state.config.max_body_bytes).await?;
     let top_k = field::<usize>(&body.fields, "top_k")?.or(query.top_k).unwrap_or(5).clamp(1, MAX_TOP_K);
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
-        Some(template) => Embedding::from_raw(template)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", "the template is zero or not finite"))?,
+        Some(template) => Embedding::from_raw(template).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", "the template is zero or not finite")
+        })?,
         None => prominent(analyze(&state, &pool, single_image(&mut body)?, false).await?.faces, "the image")?.embedding,
     };
     let index = state.gallery.index(caller.tenant(), &collection).await?;
@@ -238,7 +289,12 @@ pub struct EventsQuery {
 /// The audit trail of a collection: decisions after `since`, oldest first.
 #[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), ("since" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, description = "Events")), security(("api_key" = [])))]
-pub async fn events(State(state): State<AppState>, caller: Caller, Path(collection_id): Path<String>, Query(query): Query<EventsQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<String>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     load_collection(&state, &caller, &collection_id).await?;
     let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);

@@ -38,7 +38,12 @@ pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Vec<u8>, ApiErr
 }
 
 /// Analyses one image and records stage timings.
-pub(crate) async fn analyze(state: &AppState, pool: &PipelinePool, bytes: Vec<u8>, sharpness: bool) -> Result<Analysis, ApiError> {
+pub(crate) async fn analyze(
+    state: &AppState,
+    pool: &PipelinePool,
+    bytes: Vec<u8>,
+    sharpness: bool,
+) -> Result<Analysis, ApiError> {
     let analysis = pool.analyze(bytes, limits(state), state.config.max_faces, sharpness).await?;
     let metrics = &state.metrics;
     metrics.stage("decode", analysis.decode);
@@ -59,7 +64,12 @@ pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<Analyzed
 /// Faces in an image: boxes, landmarks, detector scores.
 #[utoipa::path(post, path = "/v1/detect", tag = "faces", request_body(content_type = "image/jpeg", description = "An image (raw, multipart or JSON base64)"),
     responses((status = 200, description = "Faces found"), (status = 422, description = "Bad image")), security(("api_key" = [])))]
-pub async fn detect(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn detect(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PackQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
     let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
@@ -80,7 +90,12 @@ pub async fn detect(State(state): State<AppState>, caller: Caller, Query(query):
 /// Faces in an image with their templates.
 #[utoipa::path(post, path = "/v1/embed", tag = "faces", request_body(content_type = "image/jpeg", description = "An image"),
     responses((status = 200, description = "Faces with embeddings")), security(("api_key" = [])))]
-pub async fn embed(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn embed(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PackQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Detect)?;
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
@@ -90,15 +105,26 @@ pub async fn embed(State(state): State<AppState>, caller: Caller, Query(query): 
 }
 
 /// One side of a comparison: the largest face of an image, or a template.
-async fn side(state: &AppState, pool: &Arc<PipelinePool>, fields: &Map<String, Value>, name: &str, image: Option<Vec<u8>>) -> Result<Embedding, ApiError> {
+async fn side(
+    state: &AppState,
+    pool: &Arc<PipelinePool>,
+    fields: &Map<String, Value>,
+    name: &str,
+    image: Option<Vec<u8>>,
+) -> Result<Embedding, ApiError> {
     if let Some(bytes) = image {
         return Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding);
     }
     let spec: Option<Map<String, Value>> = field(fields, name)?;
     let spec = spec.ok_or_else(|| ApiError::invalid(format!("`{name}` must be given as an image or a template")))?;
     if let Some(template) = field::<Vec<f32>>(&spec, "template")? {
-        return Embedding::from_raw(template)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", format!("template `{name}` is zero or not finite")));
+        return Embedding::from_raw(template).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_template",
+                format!("template `{name}` is zero or not finite"),
+            )
+        });
     }
     let image = spec.get("image").ok_or_else(|| ApiError::invalid(format!("`{name}` needs `image` or `template`")))?;
     let bytes = decode_base64(image)?;
@@ -109,7 +135,12 @@ async fn side(state: &AppState, pool: &Arc<PipelinePool>, fields: &Map<String, V
 #[utoipa::path(post, path = "/v1/compare", tag = "faces",
     request_body(content_type = "application/json", description = "{\"a\": {\"image\": base64} | {\"template\": [..]}, \"b\": ..., \"fmr\": 0.001}; or multipart with two image files"),
     responses((status = 200, description = "Score and decision")), security(("api_key" = [])))]
-pub async fn compare(State(state): State<AppState>, caller: Caller, Query(query): Query<PackQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn compare(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PackQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Detect)?;
     let mut body = read_images(request, state.config.max_body_bytes).await?;
     let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());

@@ -38,10 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
-        .route(
-            "/v1/collections/{collection}/subjects",
-            post(subjects::create_subject).get(subjects::list_subjects),
-        )
+        .route("/v1/collections/{collection}/subjects", post(subjects::create_subject).get(subjects::list_subjects))
         .route(
             "/v1/collections/{collection}/subjects/{subject}",
             get(subjects::get_subject).patch(subjects::update_subject).delete(subjects::delete_subject),
@@ -50,6 +47,9 @@ pub fn routes() -> Router<AppState> {
             "/v1/collections/{collection}/subjects/{subject}/faces",
             post(subjects::enroll_faces).get(subjects::list_faces),
         )
-        .route("/v1/collections/{collection}/subjects/{subject}/faces/{face}", axum::routing::delete(subjects::delete_face))
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}/faces/{face}",
+            axum::routing::delete(subjects::delete_face),
+        )
         .route("/v1/collections/{collection}/subjects/{subject}/verify", post(subjects::verify))
 }

@@ -61,7 +61,12 @@ fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
 /// Creates a subject.
 #[utoipa::path(post, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)),
     request_body(content_type = "application/json", description = "{\"name\", \"metadata\"?}"), responses((status = 201, description = "Created")), security(("api_key" = [])))]
-pub async fn create_subject(State(state): State<AppState>, caller: Caller, Path(collection): Path<String>, body: axum::body::Bytes) -> Result<(StatusCode, Json<Subject>), ApiError> {
+pub async fn create_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Subject>), ApiError> {
     caller.require(Scope::Enroll)?;
     let new = subject_body(&body)?;
     load_collection(&state, &caller, &collection).await?;
@@ -71,7 +76,11 @@ pub async fn create_subject(State(state): State<AppState>, caller: Caller, Path(
 
 /// The subjects of a collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)), responses((status = 200, description = "Subjects")), security(("api_key" = [])))]
-pub async fn list_subjects(State(state): State<AppState>, caller: Caller, Path(collection): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn list_subjects(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Enroll)?;
     load_collection(&state, &caller, &collection).await?;
     let subjects = state.gallery.store().list_subjects(caller.tenant(), &collection).await?;
@@ -80,51 +89,95 @@ pub async fn list_subjects(State(state): State<AppState>, caller: Caller, Path(c
 
 /// One subject.
 #[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "The subject")), security(("api_key" = [])))]
-pub async fn get_subject(State(state): State<AppState>, caller: Caller, Path((collection, subject)): Path<(String, String)>) -> Result<Json<Subject>, ApiError> {
+pub async fn get_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, subject)): Path<(String, String)>,
+) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let subject = state.gallery.store().subject(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
+    let subject =
+        state.gallery.store().subject(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
     Ok(Json(subject))
 }
 
 /// Renames a subject or replaces its metadata.
 #[utoipa::path(patch, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
     request_body(content_type = "application/json", description = "{\"name\", \"metadata\"?}"), responses((status = 200, description = "Updated")), security(("api_key" = [])))]
-pub async fn update_subject(State(state): State<AppState>, caller: Caller, Path((collection, subject)): Path<(String, String)>, body: axum::body::Bytes) -> Result<Json<Subject>, ApiError> {
+pub async fn update_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, subject)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
     let update = subject_body(&body)?;
-    let subject = state.gallery.store().update_subject(caller.tenant(), &collection, &subject, &update).await.map_err(subject_not_found)?;
+    let subject = state
+        .gallery
+        .store()
+        .update_subject(caller.tenant(), &collection, &subject, &update)
+        .await
+        .map_err(subject_not_found)?;
     Ok(Json(subject))
 }
 
 /// Deletes a subject, erasing its templates; answers an erasure receipt.
 #[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
-pub async fn delete_subject(State(state): State<AppState>, caller: Caller, Path((collection, subject)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn delete_subject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, subject)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let erasure = state.gallery.store().delete_subject(caller.tenant(), &collection, &subject, now_ms()).await.map_err(subject_not_found)?;
+    let erasure = state
+        .gallery
+        .store()
+        .delete_subject(caller.tenant(), &collection, &subject, now_ms())
+        .await
+        .map_err(subject_not_found)?;
     record(&state, &caller, &collection, "erase", "erased", Some(subject), None).await?;
     Ok(Json(receipt(&erasure)))
 }
 
 /// Deletes one face of a subject, erasing its template.
 #[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/faces/{face}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = String, Path)), responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
-pub async fn delete_face(State(state): State<AppState>, caller: Caller, Path((collection, subject, face)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn delete_face(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, subject, face)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let erasure = state.gallery.store().delete_face(caller.tenant(), &collection, &subject, &face, now_ms()).await.map_err(|e| match e {
-        facegate_store::StoreError::NotFound => ApiError::not_found("face"),
-        other => other.into(),
-    })?;
+    let erasure =
+        state.gallery.store().delete_face(caller.tenant(), &collection, &subject, &face, now_ms()).await.map_err(
+            |e| match e {
+                facegate_store::StoreError::NotFound => ApiError::not_found("face"),
+                other => other.into(),
+            },
+        )?;
     Ok(Json(receipt(&erasure)))
 }
 
 /// A subject's enrolled faces (no templates).
 #[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "Faces")), security(("api_key" = [])))]
-pub async fn list_faces(State(state): State<AppState>, caller: Caller, Path((collection, subject)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn list_faces(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, subject)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let faces = state.gallery.store().list_faces(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
+    let faces =
+        state.gallery.store().list_faces(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
     Ok(Json(json!({ "faces": faces })))
 }
 
-async fn record(state: &AppState, caller: &Caller, collection: &str, action: &str, result: &str, subject_id: Option<String>, score: Option<f32>) -> Result<(), ApiError> {
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    collection: &str,
+    action: &str,
+    result: &str,
+    subject_id: Option<String>,
+    score: Option<f32>,
+) -> Result<(), ApiError> {
     let event = NewEvent {
         collection_id: collection.to_string(),
         at_ms: now_ms(),
@@ -153,7 +206,13 @@ pub struct EnrollQuery {
 #[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = Option<String>, Query), ("reject_duplicates" = Option<bool>, Query)),
     request_body(content_type = "multipart/form-data", description = "1..n images (multipart files, JSON base64 `images`, or one raw image)"),
     responses((status = 201, description = "accepted[] and rejected[]"), (status = 422, description = "Every image rejected")), security(("api_key" = [])))]
-pub async fn enroll_faces(State(state): State<AppState>, caller: Caller, Path((collection_id, subject_id)): Path<(String, String)>, Query(query): Query<EnrollQuery>, request: Request) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn enroll_faces(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, subject_id)): Path<(String, String)>,
+    Query(query): Query<EnrollQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Enroll)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
     state.gallery.store().subject(caller.tenant(), &collection.id, &subject_id).await.map_err(subject_not_found)?;
@@ -163,7 +222,8 @@ pub async fn enroll_faces(State(state): State<AppState>, caller: Caller, Path((c
         Some("largest") => true,
         Some(other) => return Err(ApiError::invalid(format!("`face` must be `only` or `largest`, not `{other}`"))),
     };
-    let reject_duplicates = field::<bool>(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
+    let reject_duplicates =
+        field::<bool>(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
     if body.images.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_image", "the request carries no image"));
     }
@@ -171,12 +231,17 @@ pub async fn enroll_faces(State(state): State<AppState>, caller: Caller, Path((c
         return Err(ApiError::invalid(format!("at most {} images per request", state.config.max_images_per_request)));
     }
     let pool = state.pack(&collection.pack)?;
-    let threshold = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?.calibration().threshold_for(collection.target_fmr)?;
+    let threshold = pool
+        .first()
+        .ok_or_else(|| ApiError::internal("empty pool"))?
+        .calibration()
+        .threshold_for(collection.target_fmr)?;
     let index = state.gallery.index(caller.tenant(), &collection).await?;
     let gate = state.config.quality;
     let (mut accepted, mut rejected, mut to_store) = (Vec::new(), Vec::new(), Vec::new());
     for (image_index, bytes) in body.images.into_iter().enumerate() {
-        let reject = |code: &str, message: String| json!({ "image_index": image_index, "reason": code, "message": message });
+        let reject =
+            |code: &str, message: String| json!({ "image_index": image_index, "reason": code, "message": message });
         let analysis = match analyze(&state, &pool, bytes, true).await {
             Ok(analysis) => analysis,
             Err(error) if error.status.is_client_error() => {
@@ -211,7 +276,10 @@ pub async fn enroll_faces(State(state): State<AppState>, caller: Caller, Path((c
             .into_iter()
             .find(|c| c.subject_id != subject_id && c.score >= threshold);
         if let (Some(duplicate), true) = (&duplicate, reject_duplicates) {
-            rejected.push(reject("duplicate", format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score)));
+            rejected.push(reject(
+                "duplicate",
+                format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score),
+            ));
             continue;
         }
         accepted.push(json!({
@@ -243,20 +311,37 @@ pub async fn enroll_faces(State(state): State<AppState>, caller: Caller, Path((c
 
 /// Maps a rejection reason back to its static code.
 fn stable_code(reason: &str) -> &'static str {
-    const CODES: [&str; 9] = ["no_face", "multiple_faces", "low_quality", "duplicate", "empty_image", "invalid_image", "unsupported_image", "image_too_large", "invalid_request"];
+    const CODES: [&str; 9] = [
+        "no_face",
+        "multiple_faces",
+        "low_quality",
+        "duplicate",
+        "empty_image",
+        "invalid_image",
+        "unsupported_image",
+        "image_too_large",
+        "invalid_request",
+    ];
     CODES.into_iter().find(|c| *c == reason).unwrap_or("low_quality")
 }
 
 /// 1:1 verification of the largest face of an image against a subject's templates.
 #[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/verify", tag = "identification", params(("collection" = String, Path), ("subject" = String, Path), ("fmr" = Option<f64>, Query)),
     request_body(content_type = "image/jpeg", description = "An image"), responses((status = 200, description = "Score and decision")), security(("api_key" = [])))]
-pub async fn verify(State(state): State<AppState>, caller: Caller, Path((collection_id, subject_id)): Path<(String, String)>, Query(query): Query<super::collections::IdentifyQuery>, request: Request) -> Result<Json<Value>, ApiError> {
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, subject_id)): Path<(String, String)>,
+    Query(query): Query<super::collections::IdentifyQuery>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Search)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
-    let templates = state.gallery.subject_templates(caller.tenant(), &collection.id, &subject_id).await.map_err(|e| match e {
-        facegate_gallery::GalleryError::Store(store) => subject_not_found(store),
-        other => other.into(),
-    })?;
+    let templates =
+        state.gallery.subject_templates(caller.tenant(), &collection.id, &subject_id).await.map_err(|e| match e {
+            facegate_gallery::GalleryError::Store(store) => subject_not_found(store),
+            other => other.into(),
+        })?;
     if templates.is_empty() {
         return Err(ApiError::new(StatusCode::CONFLICT, "no_templates", "the subject has no enrolled faces"));
     }
@@ -264,8 +349,10 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, Path((collect
     let target_fmr = query.fmr.unwrap_or(collection.target_fmr);
     let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
     let face = prominent(analyze(&state, &pool, bytes, false).await?.faces, "the image")?;
-    let score = templates.iter().map(|t| facegate_core::cosine(face.embedding.as_slice(), t)).fold(f32::NEG_INFINITY, f32::max);
-    let decision = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?.calibration().decide(score, target_fmr)?;
+    let score =
+        templates.iter().map(|t| facegate_core::cosine(face.embedding.as_slice(), t)).fold(f32::NEG_INFINITY, f32::max);
+    let decision =
+        pool.first().ok_or_else(|| ApiError::internal("empty pool"))?.calibration().decide(score, target_fmr)?;
     let result = if decision.same { "match" } else { "no_match" };
     record(&state, &caller, &collection.id, "verify", result, Some(subject_id.clone()), Some(score)).await?;
     Ok(Json(json!({
