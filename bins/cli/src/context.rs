@@ -52,27 +52,25 @@ impl Context {
         }
     }
 
-    /// Loads ONNX Runtime (once) and the pack's models with the given thread count.
-    pub fn pipeline_with_threads(&self, threads: usize) -> Result<Pipeline> {
+    /// Loads ONNX Runtime (once) and a pack's models with the given thread count.
+    pub fn load(&self, pack: &str, threads: usize) -> Result<Pipeline> {
         let library = self.cache.runtime_library(&self.manifest.runtime)?;
         let environment = init_runtime(&library)?;
         let pipeline = self
             .cache
-            .load_pipeline(environment, &self.manifest, &self.args.pack, self.pipeline_config(threads))
-            .with_context(|| format!("loading pack `{}`", self.args.pack))?;
+            .load_pipeline(environment, &self.manifest, pack, self.pipeline_config(threads))
+            .with_context(|| format!("loading pack `{pack}`"))?;
         Ok(pipeline)
     }
 
-    /// A pipeline of another pack than the flags', with the flags' other settings.
+    /// The flags' pack with the given thread count.
+    pub fn pipeline_with_threads(&self, threads: usize) -> Result<Pipeline> {
+        self.load(&self.args.pack, threads)
+    }
+
+    /// Another pack than the flags', with the flags' other settings.
     pub fn pipeline_for(&self, pack: &str) -> Result<Pipeline> {
-        let library = self.cache.runtime_library(&self.manifest.runtime)?;
-        let environment = init_runtime(&library)?;
-        let config = self.pipeline_config(self.args.threads);
-        let pipeline = self
-            .cache
-            .load_pipeline(environment, &self.manifest, pack, config)
-            .with_context(|| format!("loading pack `{pack}`"))?;
-        Ok(pipeline)
+        self.load(pack, self.args.threads)
     }
 
     /// The pipeline with the thread count from the flags.

@@ -335,6 +335,61 @@ fn keys_scopes_and_tenants_are_enforced() {
 }
 
 #[test]
+fn each_key_is_rate_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let other = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &["--rate-limit", "2"]);
+    let api = Api::new(&server, &key);
+    let statuses: Vec<u16> = (0..12).map(|_| api.get("/v1/collections").0).collect();
+    assert!(statuses.contains(&200) && statuses.contains(&429), "{statuses:?}");
+    let (status, body) = api.get("/v1/collections");
+    if status == 429 {
+        assert_eq!(body["error"]["code"], "rate_limited");
+    }
+    assert_eq!(Api::new(&server, &other).get("/v1/collections").0, 200, "another key has its own budget");
+}
+
+#[test]
+fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key_file)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut child = facegate()
+        .args(["serve", "--addr", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key_file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
+    let url = line.split_whitespace().find(|w| w.starts_with("https://")).expect("https address").to_string();
+    let fetched = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&cert)
+        .arg(format!("{url}/v1/health"))
+        .output()
+        .expect("curl runs");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let health: Value = serde_json::from_slice(&fetched.stdout).expect("json");
+    assert_eq!(health["status"], "ok");
+}
+
+#[test]
 fn bad_input_gets_its_4xx_code_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = create_key(dir.path(), "acme", "admin");

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use facegate_store::{ApiKeyRecord, Scope};
+use facegate_store::{ApiKeyRecord, NewEvent, Scope};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -59,6 +59,29 @@ impl Caller {
                 "forbidden",
                 format!("this API key lacks the `{}` scope", scope.as_str()),
             ))
+        }
+    }
+
+    /// An audit-trail event of a decision made for this caller, timed now.
+    pub fn event(
+        &self,
+        collection_id: &str,
+        action: &str,
+        result: &str,
+        subject_id: Option<String>,
+        score: Option<f32>,
+        face_index: Option<u32>,
+    ) -> NewEvent {
+        NewEvent {
+            collection_id: collection_id.to_string(),
+            at_ms: crate::now_ms(),
+            key_id: self.key.id.clone(),
+            request_id: self.request_id.clone(),
+            action: action.into(),
+            result: result.into(),
+            subject_id,
+            score,
+            face_index,
         }
     }
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
 use facegate_gallery::{Candidate, TemplateIndex};
-use facegate_store::{Collection, NewCollection, NewEvent, Scope};
+use facegate_store::{Collection, NewCollection, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -187,21 +187,17 @@ async fn identify_all(
     let analysis = analyze(&state, &pool, bytes, false).await?;
     let index = state.gallery.index(caller.tenant(), &collection).await?;
     let (mut faces, mut events) = (Vec::new(), Vec::new());
-    let at_ms = now_ms();
     for (i, face) in analysis.faces.iter().enumerate() {
         let candidates = search_index(&state, &index, &face.embedding, top_k).await?;
         let best = candidates.first().filter(|c| c.score >= identified.threshold);
-        events.push(NewEvent {
-            collection_id: collection.id.clone(),
-            at_ms,
-            key_id: caller.key.id.clone(),
-            request_id: caller.request_id.clone(),
-            action: "recognize".into(),
-            result: if best.is_some() { "match" } else { "unknown" }.into(),
-            subject_id: best.map(|c| c.subject_id.clone()),
-            score: candidates.first().map(|c| c.score),
-            face_index: Some(i as u32),
-        });
+        events.push(caller.event(
+            &collection.id,
+            "recognize",
+            if best.is_some() { "match" } else { "unknown" },
+            best.map(|c| c.subject_id.clone()),
+            candidates.first().map(|c| c.score),
+            Some(i as u32),
+        ));
         let subject = match best {
             Some(c) => Some(state.gallery.store().subject(caller.tenant(), &collection.id, &c.subject_id).await?),
             None => None,
@@ -256,17 +252,14 @@ pub async fn search(
     let index = state.gallery.index(caller.tenant(), &collection).await?;
     let candidates = search_index(&state, &index, &embedding, top_k).await?;
     let best = candidates.first().filter(|c| c.score >= identified.threshold);
-    let event = NewEvent {
-        collection_id: collection.id.clone(),
-        at_ms: now_ms(),
-        key_id: caller.key.id.clone(),
-        request_id: caller.request_id.clone(),
-        action: "search".into(),
-        result: if best.is_some() { "match" } else { "unknown" }.into(),
-        subject_id: best.map(|c| c.subject_id.clone()),
-        score: candidates.first().map(|c| c.score),
-        face_index: None,
-    };
+    let event = caller.event(
+        &collection.id,
+        "search",
+        if best.is_some() { "match" } else { "unknown" },
+        best.map(|c| c.subject_id.clone()),
+        candidates.first().map(|c| c.score),
+        None,
+    );
     state.gallery.store().append_events(caller.tenant(), &[event]).await?;
     Ok(Json(json!({
         "collection_id": collection.id,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_gallery::FaceToEnroll;
-use facegate_store::{Erasure, NewEvent, NewSubject, Scope, Subject};
+use facegate_store::{Erasure, NewSubject, Scope, Subject};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -178,17 +178,7 @@ async fn record(
     subject_id: Option<String>,
     score: Option<f32>,
 ) -> Result<(), ApiError> {
-    let event = NewEvent {
-        collection_id: collection.to_string(),
-        at_ms: now_ms(),
-        key_id: caller.key.id.clone(),
-        request_id: caller.request_id.clone(),
-        action: action.into(),
-        result: result.into(),
-        subject_id,
-        score,
-        face_index: None,
-    };
+    let event = caller.event(collection, action, result, subject_id, score, None);
     Ok(state.gallery.store().append_events(caller.tenant(), &[event]).await?)
 }
 
