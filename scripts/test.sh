@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (ONNX Runtime, models), checks formatting and lints,
-# and runs every test against the real models and photos.
+# The test command: installs what the tests need (ONNX Runtime, models, PostgreSQL 15 + pgvector),
+# starts a throwaway PostgreSQL cluster on a free loopback port, checks formatting and lints, runs
+# every test against the real models, photos and servers, and stops the cluster.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
 scripts/setup.sh
+scripts/postgres.sh install
+cluster=$(mktemp -d /tmp/facegate-pg.XXXXXX)
+trap 'scripts/postgres.sh stop "$cluster"; rm -rf "$cluster"' EXIT
+export FACEGATE_TEST_POSTGRES_DIR=$cluster
+FACEGATE_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$cluster")
+export FACEGATE_TEST_POSTGRES_URL
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace

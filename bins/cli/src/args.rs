@@ -132,6 +132,13 @@ pub struct StoreArgs {
     /// Folder of the embedded store (`gallery.db`) and the default master key file.
     #[arg(long, env = "FACEGATE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Gallery store: `postgres://user@host:port/db` for PostgreSQL + pgvector; default: the embedded
+    /// SQLite file in the data folder.
+    #[arg(long, env = "FACEGATE_STORE", global = true)]
+    pub store: Option<String>,
+    /// PostgreSQL connections per process (keep small on Lambda).
+    #[arg(long, env = "FACEGATE_PG_POOL_SIZE", global = true, default_value_t = 5)]
+    pub pg_pool_size: u32,
 }
 
 /// `facegate serve` flags.

@@ -156,9 +156,82 @@ fn open_bytes(aead: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Ga
         .map_err(|_| GalleryError::Crypto("authentication failed: wrong key or tampered data".into()))
 }
 
+/// A secret orthogonal matrix per tenant and template length, derived from the tenant's data key.
+/// Stores that search in the database keep templates multiplied by it: cosine scores are unchanged
+/// (`(Rx)·(Ry) = x·y`), but the stored vectors are not the embedder's templates, so a database dump
+/// cannot be matched against faces without the key. It is obfuscation, not encryption: someone who
+/// knows enough (template, stored vector) pairs can solve for it; the canonical template stays sealed.
+pub struct SearchRotation {
+    dim: usize,
+    rows: Vec<f32>,
+}
+
+impl SearchRotation {
+    /// The rotation for templates of `dim` values under `key`.
+    pub fn derive(key: &DataKey, dim: usize) -> Self {
+        use rand::SeedableRng;
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(b"facegate/search-rotation/v1")
+            .chain_update(key.as_ref())
+            .chain_update((dim as u64).to_le_bytes())
+            .finalize()
+            .into();
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
+        // Gaussian rows (Box-Muller), orthonormalised by modified Gram-Schmidt: a uniform random rotation.
+        let mut rows: Vec<f64> = (0..dim * dim)
+            .map(|_| {
+                let (u, v): (f64, f64) =
+                    (rand::Rng::random::<f64>(&mut rng).max(f64::MIN_POSITIVE), rand::Rng::random(&mut rng));
+                (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+            })
+            .collect();
+        for i in 0..dim {
+            for j in 0..i {
+                let projection: f64 = (0..dim).map(|k| rows[i * dim + k] * rows[j * dim + k]).sum();
+                for k in 0..dim {
+                    rows[i * dim + k] -= projection * rows[j * dim + k];
+                }
+            }
+            let norm = (0..dim).map(|k| rows[i * dim + k].powi(2)).sum::<f64>().sqrt();
+            for k in 0..dim {
+                rows[i * dim + k] /= norm;
+            }
+        }
+        Self { dim, rows: rows.into_iter().map(|v| v as f32).collect() }
+    }
+
+    /// `R · template`.
+    ///
+    /// # Errors
+    /// [`GalleryError::Dimension`] for a template of another length.
+    pub fn apply(&self, template: &[f32]) -> Result<Vec<f32>, GalleryError> {
+        if template.len() != self.dim {
+            return Err(GalleryError::Dimension { expected: self.dim, got: template.len() });
+        }
+        Ok(self.rows.chunks_exact(self.dim).map(|row| crate::index::dot(row, template)).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn search_rotation_keeps_cosines_and_hides_templates() {
+        let provider = LocalKeyProvider::from_hex(&LocalKeyProvider::generate_hex()).expect("key");
+        let key = provider.unwrap_data_key(&provider.generate_data_key().await.expect("key")).await.expect("unwrap");
+        let rotation = SearchRotation::derive(&key, 128);
+        let a: Vec<f32> = (0..128).map(|i| ((i * 7) as f32).sin()).collect();
+        let b: Vec<f32> = (0..128).map(|i| ((i * 3) as f32).cos()).collect();
+        let (ra, rb) = (rotation.apply(&a).expect("a"), rotation.apply(&b).expect("b"));
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+        assert!((dot(&a, &b) - dot(&ra, &rb)).abs() < 1e-3);
+        assert!((dot(&a, &a) - dot(&ra, &ra)).abs() < 1e-3);
+        let cosine_to_original = dot(&a, &ra) / dot(&a, &a);
+        assert!(cosine_to_original.abs() < 0.5, "rotated vector is not the template: {cosine_to_original}");
+        let again = SearchRotation::derive(&key, 128).apply(&a).expect("again");
+        assert_eq!(again, ra, "derived deterministically from the key");
+    }
 
     #[tokio::test]
     async fn templates_round_trip_and_refuse_tampering() {

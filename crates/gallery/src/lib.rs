@@ -10,7 +10,7 @@
 pub mod crypto;
 mod index;
 
-pub use crypto::{KeyProvider, LocalKeyProvider, TemplateCipher};
+pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use index::{Candidate, TemplateIndex};
 
 use std::collections::HashMap;
@@ -55,14 +55,25 @@ pub struct FaceToEnroll {
 pub struct Gallery {
     store: Arc<dyn FaceStore>,
     keys: Arc<dyn KeyProvider>,
-    ciphers: Mutex<HashMap<String, Arc<TemplateCipher>>>,
+    secrets: Mutex<HashMap<String, Arc<TenantSecrets>>>,
+    rotations: Mutex<HashMap<(String, usize), Arc<SearchRotation>>>,
     indexes: Mutex<HashMap<String, Arc<TemplateIndex>>>,
 }
+
+/// A tenant's unwrapped data key and the template cipher over it.
+struct TenantSecrets {
+    key: crypto::DataKey,
+    cipher: TemplateCipher,
+}
+
+/// How many faces a store-side search fetches per subject asked for: enough that the best face of each
+/// of the top subjects is among them when subjects have several faces.
+const FACES_PER_SUBJECT_FETCHED: usize = 8;
 
 impl Gallery {
     /// A gallery over `store`, wrapping data keys with `keys`.
     pub fn new(store: Arc<dyn FaceStore>, keys: Arc<dyn KeyProvider>) -> Self {
-        Self { store, keys, ciphers: Mutex::default(), indexes: Mutex::default() }
+        Self { store, keys, secrets: Mutex::default(), rotations: Mutex::default(), indexes: Mutex::default() }
     }
 
     /// The underlying store.
@@ -75,13 +86,10 @@ impl Gallery {
         self.keys.name()
     }
 
-    /// The tenant's template cipher, creating and storing its data key on first use.
-    ///
-    /// # Errors
-    /// Store or key-provider failures.
-    pub async fn cipher(&self, tenant_id: &str) -> Result<Arc<TemplateCipher>, GalleryError> {
-        if let Some(cipher) = lock(&self.ciphers).get(tenant_id) {
-            return Ok(cipher.clone());
+    /// The tenant's unwrapped data key and cipher, creating and storing the key on first use.
+    async fn secrets(&self, tenant_id: &str) -> Result<Arc<TenantSecrets>, GalleryError> {
+        if let Some(secrets) = lock(&self.secrets).get(tenant_id) {
+            return Ok(secrets.clone());
         }
         let wrapped = match self.store.data_key(tenant_id).await? {
             Some(wrapped) => wrapped,
@@ -90,9 +98,20 @@ impl Gallery {
                 self.store.insert_data_key_if_absent(tenant_id, &fresh).await?
             }
         };
-        let cipher = Arc::new(TemplateCipher::new(&self.keys.unwrap_data_key(&wrapped).await?));
-        lock(&self.ciphers).insert(tenant_id.to_string(), cipher.clone());
-        Ok(cipher)
+        let key = self.keys.unwrap_data_key(&wrapped).await?;
+        let secrets = Arc::new(TenantSecrets { cipher: TemplateCipher::new(&key), key });
+        lock(&self.secrets).insert(tenant_id.to_string(), secrets.clone());
+        Ok(secrets)
+    }
+
+    async fn rotation(&self, tenant_id: &str, dim: usize) -> Result<Arc<SearchRotation>, GalleryError> {
+        let slot = (tenant_id.to_string(), dim);
+        if let Some(rotation) = lock(&self.rotations).get(&slot) {
+            return Ok(rotation.clone());
+        }
+        let rotation = Arc::new(SearchRotation::derive(&self.secrets(tenant_id).await?.key, dim));
+        lock(&self.rotations).insert(slot, rotation.clone());
+        Ok(rotation)
     }
 
     /// Encrypts and stores faces for a subject in one transaction.
@@ -107,8 +126,9 @@ impl Gallery {
         faces: &[FaceToEnroll],
         now_ms: i64,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
-        let cipher = self.cipher(tenant_id).await?;
+        let cipher = &self.secrets(tenant_id).await?.cipher;
         let expected = collection.embedding_size as usize;
+        let rotation = self.rotation(tenant_id, expected).await?;
         let mut sealed = Vec::with_capacity(faces.len());
         for face in faces {
             if face.template.len() != expected {
@@ -119,6 +139,7 @@ impl Gallery {
             sealed.push(NewFace {
                 id,
                 template,
+                search_vector: rotation.apply(&face.template)?,
                 detection_score: face.detection_score,
                 sharpness: face.sharpness,
                 face_size: face.face_size,
@@ -138,7 +159,7 @@ impl Gallery {
         collection_id: &str,
         subject_id: &str,
     ) -> Result<Vec<Vec<f32>>, GalleryError> {
-        let cipher = self.cipher(tenant_id).await?;
+        let cipher = &self.secrets(tenant_id).await?.cipher;
         let stored = self.store.subject_templates(tenant_id, collection_id, subject_id).await?;
         stored.iter().map(|s| cipher.open(&s.template, &binding(collection_id, &s.face_id))).collect()
     }
@@ -152,7 +173,7 @@ impl Gallery {
         if let Some(index) = lock(&self.indexes).get(&collection.id).filter(|i| i.revision() == revision) {
             return Ok(index.clone());
         }
-        let cipher = self.cipher(tenant_id).await?;
+        let cipher = &self.secrets(tenant_id).await?.cipher;
         let (revision, stored) = self.store.collection_templates(tenant_id, &collection.id).await?;
         let mut entries = Vec::with_capacity(stored.len());
         for s in stored {
@@ -162,6 +183,36 @@ impl Gallery {
         let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
         lock(&self.indexes).insert(collection.id.clone(), index.clone());
         Ok(index)
+    }
+
+    /// The `top_k` subjects whose best face is most similar to `query`, best first: in the store when it
+    /// searches (PostgreSQL), else by an exact scan of the in-memory index.
+    ///
+    /// # Errors
+    /// Store and crypto failures; [`GalleryError::Dimension`] for a query of the wrong length.
+    pub async fn search(
+        &self,
+        tenant_id: &str,
+        collection: &Collection,
+        query: &[f32],
+        top_k: usize,
+    ) -> Result<Vec<Candidate>, GalleryError> {
+        if !self.store.searches_in_store() {
+            return self.index(tenant_id, collection).await?.search(query, top_k);
+        }
+        let rotated = self.rotation(tenant_id, collection.embedding_size as usize).await?.apply(query)?;
+        let limit = top_k.saturating_mul(FACES_PER_SUBJECT_FETCHED).max(top_k);
+        let hits = self.store.search_faces(tenant_id, &collection.id, &rotated, limit).await?;
+        let mut best: Vec<Candidate> = Vec::new();
+        for hit in hits {
+            if best.len() == top_k {
+                break;
+            }
+            if !best.iter().any(|c| c.subject_id == hit.subject_id) {
+                best.push(Candidate { subject_id: hit.subject_id, face_id: hit.face_id, score: hit.score });
+            }
+        }
+        Ok(best)
     }
 
     /// Forgets the cached index of a collection (after it was deleted).

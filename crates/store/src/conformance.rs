@@ -17,6 +17,33 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     failed_writes_change_nothing(store.as_ref()).await;
     audit_trail(store.as_ref()).await;
     concurrent_enrolments(store.clone()).await;
+    if store.searches_in_store() {
+        store_side_search(store.as_ref()).await;
+    }
+}
+
+async fn store_side_search(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-search").await.expect("tenant");
+    let other = store.create_tenant("conformance-search-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("search")).await.expect("collection");
+    let noise = store.create_collection(&t.id, &collection("search-noise")).await.expect("collection");
+    let mut expected = Vec::new();
+    for seed in 0..20u8 {
+        let s = store.create_subject(&t.id, &c.id, &subject(&format!("p{seed}"))).await.expect("subject");
+        let added = store.add_faces(&t.id, &c.id, &s.id, &[face(seed)]).await.expect("face");
+        expected.push((seed, s.id, added[0].id.clone()));
+        let n = store.create_subject(&t.id, &noise.id, &subject("noise")).await.expect("subject");
+        store.add_faces(&t.id, &noise.id, &n.id, &[face(seed)]).await.expect("face");
+    }
+    for (seed, subject_id, face_id) in &expected {
+        let hits = store.search_faces(&t.id, &c.id, &search_vector(*seed), 3).await.expect("search");
+        assert_eq!(hits.len(), 3);
+        assert_eq!((&hits[0].subject_id, &hits[0].face_id), (subject_id, face_id), "nearest is the same vector");
+        assert!((hits[0].score - 1.0).abs() < 1e-4, "cosine of a vector with itself: {}", hits[0].score);
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+        assert!(expected.iter().any(|e| e.1 == hits[1].subject_id), "only this collection's faces");
+    }
+    assert!(matches!(store.search_faces(&other.id, &c.id, &search_vector(1), 3).await, Err(StoreError::NotFound)));
 }
 
 fn template(seed: u8) -> EncryptedTemplate {
@@ -27,11 +54,20 @@ fn face(seed: u8) -> NewFace {
     NewFace {
         id: new_id(),
         template: template(seed),
+        search_vector: search_vector(seed),
         detection_score: 0.9,
         sharpness: 120.0,
         face_size: 100.0,
         created_at_ms: 1_000 + i64::from(seed),
     }
+}
+
+/// A unit vector of 128 values pointing mostly along axis `seed % 128`.
+fn search_vector(seed: u8) -> Vec<f32> {
+    let mut v = vec![0.05f32; 128];
+    v[usize::from(seed) % 128] = 1.0;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
 }
 
 fn collection(name: &str) -> NewCollection {

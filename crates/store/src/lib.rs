@@ -127,6 +127,24 @@ pub trait FaceStore: Send + Sync {
         collection_id: &str,
     ) -> StoreResult<(i64, Vec<StoredTemplate>)>;
 
+    /// Whether [`FaceStore::search_faces`] runs in the store (otherwise callers scan in memory).
+    fn searches_in_store(&self) -> bool {
+        false
+    }
+
+    /// The `limit` faces of a collection most similar to `query` (a search vector, see
+    /// [`NewFace::search_vector`]), best first.
+    async fn search_faces(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        query: &[f32],
+        limit: usize,
+    ) -> StoreResult<Vec<FaceHit>> {
+        let _ = (tenant_id, collection_id, query, limit);
+        Err(StoreError::Backend(format!("the {} store does not search", self.backend())))
+    }
+
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()>;
     /// A collection's events after `since_ms` (exclusive), oldest first, at most `limit`.

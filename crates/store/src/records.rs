@@ -166,6 +166,9 @@ pub struct NewFace {
     pub id: String,
     /// The template, encrypted.
     pub template: EncryptedTemplate,
+    /// The template under the tenant's secret search rotation, for backends that search in the
+    /// database (cosine scores are unchanged by it); other backends ignore it.
+    pub search_vector: Vec<f32>,
     /// Detector score of the face.
     pub detection_score: f32,
     /// Sharpness measure of the aligned crop.
@@ -248,4 +251,15 @@ pub struct AuditEvent {
     /// The decision.
     #[serde(flatten)]
     pub event: NewEvent,
+}
+
+/// A face found by a store-side search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceHit {
+    /// Face identifier.
+    pub face_id: String,
+    /// Subject identifier.
+    pub subject_id: String,
+    /// Cosine similarity to the query.
+    pub score: f32,
 }

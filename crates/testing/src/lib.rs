@@ -65,3 +65,23 @@ pub fn default_pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
     PIPELINE.get_or_init(|| pipeline_with("default", PipelineConfig::default()))
 }
+
+/// A fresh, empty database on the test PostgreSQL server (`FACEGATE_TEST_POSTGRES_URL`, which
+/// `scripts/test.sh` sets after starting a throwaway cluster); returns its URL.
+pub fn fresh_postgres_database(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let base = std::env::var("FACEGATE_TEST_POSTGRES_URL").expect(
+        "FACEGATE_TEST_POSTGRES_URL must point at a PostgreSQL server with pgvector (scripts/test.sh starts one)",
+    );
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{prefix}_{}_{n}", std::process::id());
+    let drop = format!("DROP DATABASE IF EXISTS {name}");
+    let create = format!("CREATE DATABASE {name}");
+    let created = std::process::Command::new("psql")
+        .args([base.as_str(), "-q", "-c", &drop, "-c", &create])
+        .output()
+        .expect("psql runs");
+    assert!(created.status.success(), "creating {name}: {}", String::from_utf8_lossy(&created.stderr));
+    let (prefix_url, _) = base.rsplit_once('/').expect("URL ends with a database name");
+    format!("{prefix_url}/{name}")
+}

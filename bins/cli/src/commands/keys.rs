@@ -14,7 +14,7 @@ use crate::commands::serve::open_store;
 pub fn run(store: &StoreArgs, action: KeysAction) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = open_store(store)?;
+        let store = open_store(store).await?;
         match action {
             KeysAction::Create { tenant, scopes, name, json } => create(store, &tenant, &scopes, &name, json).await,
             KeysAction::List => list(store).await,

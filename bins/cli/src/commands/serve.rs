@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use facegate_api::{ApiConfig, AppState, PipelinePool, hash_key, router};
 use facegate_gallery::{Gallery, LocalKeyProvider};
 use facegate_store::{FaceStore, Scope};
+use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 
 use crate::args::{ServeArgs, StoreArgs};
@@ -27,8 +28,17 @@ pub fn data_dir(args: &StoreArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".facegate-data"))
 }
 
-/// Opens the embedded store in the data folder.
-pub fn open_store(args: &StoreArgs) -> Result<Arc<dyn FaceStore>> {
+/// Opens the configured store: PostgreSQL when `--store` is a `postgres://` URL, else the embedded one.
+pub async fn open_store(args: &StoreArgs) -> Result<Arc<dyn FaceStore>> {
+    if let Some(url) = args.store.as_deref().filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    {
+        let config = PgConfig { max_connections: args.pg_pool_size, ..PgConfig::default() };
+        let store = PgStore::connect(url, config).await.context("connecting to PostgreSQL")?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(other) = &args.store {
+        bail!("--store must be a postgres:// URL (or unset for the embedded store), not `{other}`");
+    }
     let dir = data_dir(args);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(STORE_FILE);
@@ -101,7 +111,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     let keys = Arc::new(master_key(args)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = open_store(&args.store)?;
+        let store = open_store(&args.store).await?;
         bootstrap_admin_key(store.as_ref()).await?;
         let gallery = Arc::new(Gallery::new(store, keys));
         let config = ApiConfig {

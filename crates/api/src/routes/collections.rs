@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
-use facegate_gallery::{Candidate, TemplateIndex};
+use facegate_gallery::Candidate;
 use facegate_store::{Collection, NewCollection, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -134,14 +134,16 @@ fn candidates_json(candidates: &[Candidate]) -> Value {
     )
 }
 
-async fn search_index(
+/// 1:N search of one template in a collection, timed.
+pub(crate) async fn search_gallery(
     state: &AppState,
-    index: &TemplateIndex,
+    caller: &Caller,
+    collection: &Collection,
     embedding: &Embedding,
     top_k: usize,
 ) -> Result<Vec<Candidate>, ApiError> {
     let started = std::time::Instant::now();
-    let found = index.search(embedding.as_slice(), top_k)?;
+    let found = state.gallery.search(caller.tenant(), collection, embedding.as_slice(), top_k).await?;
     state.metrics.stage("search", started.elapsed());
     Ok(found)
 }
@@ -185,10 +187,9 @@ async fn identify_all(
     let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
     let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
     let analysis = analyze(&state, &pool, bytes, false).await?;
-    let index = state.gallery.index(caller.tenant(), &collection).await?;
     let (mut faces, mut events) = (Vec::new(), Vec::new());
     for (i, face) in analysis.faces.iter().enumerate() {
-        let candidates = search_index(&state, &index, &face.embedding, top_k).await?;
+        let candidates = search_gallery(&state, &caller, &collection, &face.embedding, top_k).await?;
         let best = candidates.first().filter(|c| c.score >= identified.threshold);
         events.push(caller.event(
             &collection.id,
@@ -222,7 +223,7 @@ async fn identify_all(
         "image": { "width": analysis.width, "height": analysis.height },
         "threshold": identified.threshold,
         "target_fmr": identified.target_fmr,
-        "gallery_size": index.len(),
+        "gallery_size": collection.face_count,
         "faces": faces,
     })))
 }
@@ -249,8 +250,7 @@ pub async fn search(
         })?,
         None => prominent(analyze(&state, &pool, single_image(&mut body)?, false).await?.faces, "the image")?.embedding,
     };
-    let index = state.gallery.index(caller.tenant(), &collection).await?;
-    let candidates = search_index(&state, &index, &embedding, top_k).await?;
+    let candidates = search_gallery(&state, &caller, &collection, &embedding, top_k).await?;
     let best = candidates.first().filter(|c| c.score >= identified.threshold);
     let event = caller.event(
         &collection.id,

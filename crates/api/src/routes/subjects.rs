@@ -226,7 +226,6 @@ pub async fn enroll_faces(
         .ok_or_else(|| ApiError::internal("empty pool"))?
         .calibration()
         .threshold_for(collection.target_fmr)?;
-    let index = state.gallery.index(caller.tenant(), &collection).await?;
     let gate = state.config.quality;
     let (mut accepted, mut rejected, mut to_store) = (Vec::new(), Vec::new(), Vec::new());
     for (image_index, bytes) in body.images.into_iter().enumerate() {
@@ -261,8 +260,8 @@ pub async fn enroll_faces(
             rejected.push(reject("low_quality", reason));
             continue;
         }
-        let duplicate = index
-            .search(face.embedding.as_slice(), 2)?
+        let duplicate = super::collections::search_gallery(&state, &caller, &collection, &face.embedding, 2)
+            .await?
             .into_iter()
             .find(|c| c.subject_id != subject_id && c.score >= threshold);
         if let (Some(duplicate), true) = (&duplicate, reject_duplicates) {
