@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use facegate_testing::{lfw_image, photo, shared_dir};
+use facegate_testing::{facegate_command, lfw_image, photo};
 use reqwest::blocking::{Client, multipart};
 use serde_json::{Value, json};
 
@@ -15,12 +15,7 @@ use serde_json::{Value, json};
 const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 fn facegate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_facegate"));
-    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
-        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
-    }
-    command.env("FACEGATE_MASTER_KEY", MASTER_KEY);
-    command
+    facegate_command(env!("CARGO_BIN_EXE_facegate"), MASTER_KEY)
 }
 
 struct Server {

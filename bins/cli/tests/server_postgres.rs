@@ -9,19 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use facegate_testing::{fresh_postgres_database, lfw_image, shared_dir, workspace_root};
+use facegate_testing::{facegate_command, fresh_postgres_database, lfw_image, workspace_root};
 use reqwest::blocking::{Client, multipart};
 use serde_json::{Value, json};
 
 const MASTER_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
 fn facegate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_facegate"));
-    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
-        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
-    }
-    command.env("FACEGATE_MASTER_KEY", MASTER_KEY);
-    command
+    facegate_command(env!("CARGO_BIN_EXE_facegate"), MASTER_KEY)
 }
 
 fn cluster(action: &str) {

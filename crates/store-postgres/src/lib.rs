@@ -601,12 +601,7 @@ impl FaceStore for PgStore {
                 .await
                 .map_err(map_error)?;
             bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure {
-                collection_id: collection_id.to_string(),
-                subject_ids: vec![subject_id.to_string()],
-                face_ids,
-                erased_at_ms: at_ms,
-            };
+            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
             Ok((erasure, tx))
         })
         .await
@@ -687,12 +682,7 @@ impl FaceStore for PgStore {
                 return Err(StoreError::NotFound);
             }
             bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure {
-                collection_id: collection_id.to_string(),
-                subject_ids: vec![subject_id.to_string()],
-                face_ids: vec![face_id.to_string()],
-                erased_at_ms: at_ms,
-            };
+            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
             Ok((erasure, tx))
         })
         .await
@@ -774,13 +764,18 @@ impl FaceStore for PgStore {
         let exact_max = self.config.exact_scan_max_faces;
         self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
-            let faces: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM faces WHERE collection_id = $1 AND dim = $2")
-                .bind(collection_id)
-                .bind(dim as i32)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            let sql = if u64::try_from(faces).unwrap_or(0) <= exact_max {
+            // Is the collection larger than the exact-scan limit? Probing one row past the limit reads
+            // at most that many index entries, where COUNT(*) would read them all.
+            let offset = i64::try_from(exact_max).unwrap_or(i64::MAX);
+            let large: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM faces WHERE collection_id = $1 AND dim = $2 OFFSET $3 LIMIT 1")
+                    .bind(collection_id)
+                    .bind(dim as i32)
+                    .bind(offset)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            let sql = if large.is_none() {
                 // Exact: the plain expression does not match the HNSW index, so this is a scan of the
                 // collection's rows through faces_by_collection.
                 "SELECT id, subject_id, (search_vector <=> $2)::real AS distance FROM faces \

@@ -428,7 +428,7 @@ impl FaceStore for SqliteStore {
             tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
             tx.execute("DELETE FROM subjects WHERE id = ?1", params![s]).map_err(map_error)?;
             bump_revision(tx, &c)?;
-            Ok(Erasure { collection_id: c, subject_ids: vec![s], face_ids, erased_at_ms: at_ms })
+            Ok(Erasure::of_subject(&c, &s, face_ids, at_ms))
         })
         .await
     }
@@ -513,7 +513,7 @@ impl FaceStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             bump_revision(tx, &c)?;
-            Ok(Erasure { collection_id: c, subject_ids: vec![s], face_ids: vec![f], erased_at_ms: at_ms })
+            Ok(Erasure::of_subject(&c, &s, vec![f], at_ms))
         })
         .await
     }

@@ -220,6 +220,18 @@ pub struct Erasure {
     pub erased_at_ms: i64,
 }
 
+impl Erasure {
+    /// What erasing faces of one subject (or the subject itself, with all its faces) erased.
+    pub fn of_subject(collection_id: &str, subject_id: &str, face_ids: Vec<String>, erased_at_ms: i64) -> Self {
+        Self {
+            collection_id: collection_id.to_string(),
+            subject_ids: vec![subject_id.to_string()],
+            face_ids,
+            erased_at_ms,
+        }
+    }
+}
+
 /// A decision to record in the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {

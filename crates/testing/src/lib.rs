@@ -85,3 +85,14 @@ pub fn fresh_postgres_database(prefix: &str) -> String {
     let (prefix_url, _) = base.rsplit_once('/').expect("URL ends with a database name");
     format!("{prefix_url}/{name}")
 }
+
+/// A command running the `facegate` binary at `binary` with the shared model mirror (unless one is
+/// set) and a fixed master key, so a restarted server reads what an earlier one wrote.
+pub fn facegate_command(binary: &str, master_key: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
+        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
+    }
+    command.env("FACEGATE_MASTER_KEY", master_key);
+    command
+}
