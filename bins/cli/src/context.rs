@@ -68,11 +68,6 @@ impl Context {
         self.load(&self.args.pack, threads)
     }
 
-    /// Another pack than the flags', with the flags' other settings.
-    pub fn pipeline_for(&self, pack: &str) -> Result<Pipeline> {
-        self.load(pack, self.args.threads)
-    }
-
     /// The pipeline with the thread count from the flags.
     pub fn pipeline(&self) -> Result<Pipeline> {
         self.pipeline_with_threads(self.args.threads)

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use facegate_api::{hash_key, new_key_secret, now_ms};
-use facegate_store::{ApiKeyRecord, FaceStore, Scope, new_id};
+use facegate_api::now_ms;
+use facegate_store::{FaceStore, Scope};
 use serde_json::json;
 
 use crate::args::{KeysAction, StoreArgs};
@@ -30,32 +30,6 @@ pub fn run(store: &StoreArgs, action: KeysAction) -> Result<ExitCode> {
     })
 }
 
-/// Creates a key for `tenant` (creating the tenant if needed) and returns `(id, secret)`.
-pub async fn create_key(
-    store: &dyn FaceStore,
-    tenant: &str,
-    scopes: &[Scope],
-    name: &str,
-    secret: Option<String>,
-) -> Result<(String, String)> {
-    let tenant = match store.tenant_by_name(tenant).await? {
-        Some(existing) => existing,
-        None => store.create_tenant(tenant).await.context("creating tenant")?,
-    };
-    let secret = secret.unwrap_or_else(new_key_secret);
-    let record = ApiKeyRecord {
-        id: new_id(),
-        tenant_id: tenant.id,
-        name: name.to_string(),
-        key_hash: hash_key(&secret),
-        scopes: scopes.to_vec(),
-        created_at_ms: now_ms(),
-        revoked_at_ms: None,
-    };
-    store.insert_api_key(&record).await.context("storing key")?;
-    Ok((record.id, secret))
-}
-
 fn parse_scopes(names: &[String]) -> Result<Vec<Scope>> {
     names
         .iter()
@@ -71,7 +45,7 @@ async fn create(
     json: bool,
 ) -> Result<ExitCode> {
     let scopes = parse_scopes(scopes)?;
-    let (id, secret) = create_key(store.as_ref(), tenant, &scopes, name, None).await?;
+    let (id, secret) = facegate_host::create_key(store.as_ref(), tenant, &scopes, name, None).await?;
     if json {
         println!("{}", json!({ "id": id, "key": secret, "tenant": tenant, "scopes": scopes }));
     } else {

@@ -1,0 +1,176 @@
+//! What every host of the API does at start-up, whatever serves the router afterwards (`facegate
+//! serve` locally, `bootstrap` on Lambda): open the configured store, get the master key, load the
+//! model packs once, and put them together into the [`AppState`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), facegate_host::HostError> {
+//! let store = facegate_host::open_store(None, "/tmp/facegate".as_ref(), 5).await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use facegate_api::{PipelinePool, hash_key, new_key_secret, now_ms};
+use facegate_core::{Manifest, PipelineConfig};
+use facegate_gallery::LocalKeyProvider;
+use facegate_models::{ModelCache, ModelsError, init_runtime};
+use facegate_store::{ApiKeyRecord, FaceStore, Scope, StoreError, new_id};
+use facegate_store_postgres::{PgConfig, PgStore};
+use facegate_store_sqlite::SqliteStore;
+
+/// File name of the embedded store in the data folder.
+pub const STORE_FILE: &str = "gallery.db";
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Models or ONNX Runtime could not be loaded.
+    #[error(transparent)]
+    Models(#[from] ModelsError),
+    /// Configuration is wrong (message says what).
+    #[error("{0}")]
+    Config(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path, source: std::io::Error) -> HostError {
+    HostError::Io { path: path.display().to_string(), source }
+}
+
+/// Opens PostgreSQL when `store` is a `postgres://` URL, else the embedded store in `data_dir`.
+///
+/// # Errors
+/// [`HostError::Config`] for another kind of URL; store errors.
+pub async fn open_store(
+    store: Option<&str>,
+    data_dir: &Path,
+    pg_pool_size: u32,
+) -> Result<Arc<dyn FaceStore>, HostError> {
+    match store {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let config = PgConfig { max_connections: pg_pool_size, ..PgConfig::default() };
+            Ok(Arc::new(PgStore::connect(url, config).await?))
+        }
+        Some(other) => Err(HostError::Config(format!(
+            "the store must be a postgres:// URL (or unset for the embedded store), not `{other}`"
+        ))),
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|e| io(data_dir, e))?;
+            Ok(Arc::new(SqliteStore::open(&data_dir.join(STORE_FILE))?))
+        }
+    }
+}
+
+/// The local master key: `hex` if given, else the key file; a missing `default_file` is created
+/// (mode 0600) with a fresh key, a missing explicitly named file is an error.
+///
+/// # Errors
+/// [`HostError::Config`] for a malformed key, I/O errors.
+pub fn local_key_provider(
+    hex: Option<&str>,
+    file: Option<&Path>,
+    default_file: &Path,
+) -> Result<LocalKeyProvider, HostError> {
+    if let Some(hex) = hex {
+        return LocalKeyProvider::from_hex(hex).map_err(|e| HostError::Config(format!("master key: {e}")));
+    }
+    let path = file.unwrap_or(default_file);
+    if !path.exists() {
+        if file.is_some() {
+            return Err(HostError::Config(format!("master key file {} does not exist", path.display())));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(path).map_err(|e| io(path, e))?;
+        out.write_all(LocalKeyProvider::generate_hex().as_bytes())
+            .and_then(|()| out.sync_all())
+            .map_err(|e| io(path, e))?;
+        tracing::warn!(path = %path.display(), "generated a new master key; back it up: templates cannot be read without it");
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    LocalKeyProvider::from_hex(&text).map_err(|e| HostError::Config(format!("master key in {}: {e}", path.display())))
+}
+
+/// Loads ONNX Runtime once and every pack with `workers` pipelines each.
+///
+/// # Errors
+/// Missing or corrupt models, a missing runtime library, an unknown pack.
+pub fn load_packs(
+    manifest: &Manifest,
+    cache: &ModelCache,
+    packs: &[String],
+    workers: usize,
+    config: PipelineConfig,
+) -> Result<HashMap<String, Arc<PipelinePool>>, HostError> {
+    let environment = init_runtime(&cache.runtime_library(&manifest.runtime)?)?;
+    let mut loaded = HashMap::new();
+    for pack in packs {
+        let pipelines = (0..workers.max(1))
+            .map(|_| cache.load_pipeline(environment, manifest, pack, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        loaded.insert(pack.clone(), Arc::new(PipelinePool::new(pipelines)));
+    }
+    Ok(loaded)
+}
+
+/// Creates an API key for `tenant` (creating the tenant if new); returns `(key id, secret)`. The
+/// secret is generated unless given (a bootstrap key from the environment).
+///
+/// # Errors
+/// Store failures.
+pub async fn create_key(
+    store: &dyn FaceStore,
+    tenant: &str,
+    scopes: &[Scope],
+    name: &str,
+    secret: Option<String>,
+) -> Result<(String, String), HostError> {
+    let tenant = match store.tenant_by_name(tenant).await? {
+        Some(existing) => existing,
+        None => store.create_tenant(tenant).await?,
+    };
+    let secret = secret.unwrap_or_else(new_key_secret);
+    let record = ApiKeyRecord {
+        id: new_id(),
+        tenant_id: tenant.id,
+        name: name.to_string(),
+        key_hash: hash_key(&secret),
+        scopes: scopes.to_vec(),
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
+    };
+    store.insert_api_key(&record).await?;
+    Ok((record.id, secret))
+}
+
+/// Stores `secret` as an admin key of `tenant` unless it is already there (the first admin key of a
+/// deployment, from its environment rather than code).
+///
+/// # Errors
+/// [`HostError::Config`] for a short secret; store failures.
+pub async fn bootstrap_admin_key(store: &dyn FaceStore, secret: &str, tenant: &str) -> Result<(), HostError> {
+    if secret.len() < 32 {
+        return Err(HostError::Config("the bootstrap admin key must be at least 32 characters".into()));
+    }
+    if store.api_key_by_hash(&hash_key(secret)).await?.is_none() {
+        create_key(store, tenant, &[Scope::Admin], "bootstrap", Some(secret.to_string())).await?;
+        tracing::info!(%tenant, "bootstrap admin key stored");
+    }
+    Ok(())
+}
