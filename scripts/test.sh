@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (ONNX Runtime, models, PostgreSQL 15 + pgvector),
-# starts a throwaway PostgreSQL cluster on a free loopback port, checks formatting and lints, runs
-# every test against the real models, photos and servers, and stops the cluster.
+# The test command: installs what the tests need (ONNX Runtime, models, PostgreSQL 15 + pgvector,
+# the SAM and cfn-lint validators), starts a throwaway PostgreSQL cluster on a free loopback port,
+# validates the SAM template, checks formatting and lints, runs every test against the real models,
+# photos and servers (the Lambda function against an emulated Runtime API), and stops the cluster.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
@@ -12,6 +13,7 @@ trap 'scripts/postgres.sh stop "$cluster"; rm -rf "$cluster"' EXIT
 export FACEGATE_TEST_POSTGRES_DIR=$cluster
 FACEGATE_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$cluster")
 export FACEGATE_TEST_POSTGRES_URL
+deploy/validate.sh
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace
