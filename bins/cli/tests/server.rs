@@ -250,6 +250,12 @@ fn enrolled_people_are_recognised_and_strangers_are_unknown() {
     let since = events[2]["at_ms"].as_i64().expect("time");
     let (_, later) = api.get(&format!("/v1/collections/{collection}/events?since={since}"));
     assert!(later["events"].as_array().expect("events").iter().all(|e| e["at_ms"].as_i64() > Some(since)));
+    let (_, first_page) = api.get(&format!("/v1/collections/{collection}/events?limit=4"));
+    let after = first_page["next_after"].as_i64().expect("cursor");
+    let (_, rest) = api.get(&format!("/v1/collections/{collection}/events?after={after}"));
+    let paged: Vec<&Value> =
+        first_page["events"].as_array().expect("page").iter().chain(rest["events"].as_array().expect("rest")).collect();
+    assert_eq!(paged.len(), events.len(), "paging with `after` returns every event once");
 
     // Erasure: the subject's templates are gone and the receipt says so.
     let response = api

@@ -846,16 +846,18 @@ impl FaceStore for PgStore {
         tenant_id: &str,
         collection_id: &str,
         since_ms: Option<i64>,
+        after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
         self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             let found = sqlx::query(
                 "SELECT seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index \
-                 FROM events WHERE collection_id = $1 AND at_ms > $2 ORDER BY at_ms, seq LIMIT $3",
+                 FROM events WHERE collection_id = $1 AND at_ms > $2 AND seq > $3 ORDER BY seq LIMIT $4",
             )
             .bind(collection_id)
             .bind(since_ms.unwrap_or(i64::MIN))
+            .bind(after_seq.unwrap_or(i64::MIN))
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await

@@ -606,6 +606,7 @@ impl FaceStore for SqliteStore {
         tenant_id: &str,
         collection_id: &str,
         since_ms: Option<i64>,
+        after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
         let (t, c) = (tenant_id.to_string(), collection_id.to_string());
@@ -614,11 +615,11 @@ impl FaceStore for SqliteStore {
             let mut statement = tx
                 .prepare(
                     "SELECT seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index \
-                     FROM events WHERE collection_id = ?1 AND at_ms > ?2 ORDER BY at_ms, seq LIMIT ?3",
+                     FROM events WHERE collection_id = ?1 AND at_ms > ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
                 )
                 .map_err(map_error)?;
             let rows = statement
-                .query_map(params![c, since_ms.unwrap_or(i64::MIN), limit], |r| {
+                .query_map(params![c, since_ms.unwrap_or(i64::MIN), after_seq.unwrap_or(i64::MIN), limit], |r| {
                     Ok(AuditEvent {
                         seq: r.get(0)?,
                         event: NewEvent {

@@ -222,13 +222,16 @@ async fn audit_trail(store: &dyn FaceStore) {
         .append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")])
         .await
         .expect("append");
-    let all = store.events(&t.id, &c.id, None, 100).await.expect("events");
+    let all = store.events(&t.id, &c.id, None, None, 100).await.expect("events");
     assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200, 300]);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
-    let since = store.events(&t.id, &c.id, Some(100), 100).await.expect("events since");
+    let since = store.events(&t.id, &c.id, Some(100), None, 100).await.expect("events since");
     assert_eq!(since.len(), 2, "since is exclusive");
-    assert_eq!(store.events(&t.id, &c.id, None, 1).await.expect("limited").len(), 1);
-    assert!(matches!(store.events(&other.id, &c.id, None, 10).await, Err(StoreError::NotFound)));
+    let first_page = store.events(&t.id, &c.id, None, None, 2).await.expect("limited");
+    assert_eq!(first_page.len(), 2);
+    let rest = store.events(&t.id, &c.id, None, Some(first_page[1].seq), 2).await.expect("next page");
+    assert_eq!(rest, all[2..].to_vec(), "paging by cursor misses nothing");
+    assert!(matches!(store.events(&other.id, &c.id, None, None, 10).await, Err(StoreError::NotFound)));
     assert!(matches!(store.append_events(&other.id, &[event(400, "match")]).await, Err(StoreError::NotFound)));
 }
 

@@ -147,12 +147,14 @@ pub trait FaceStore: Send + Sync {
 
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()>;
-    /// A collection's events after `since_ms` (exclusive), oldest first, at most `limit`.
+    /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`
+    /// (exclusive) and after the cursor `after_seq` (exclusive, the last `seq` of the previous page).
     async fn events(
         &self,
         tenant_id: &str,
         collection_id: &str,
         since_ms: Option<i64>,
+        after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>>;
 }

@@ -275,12 +275,14 @@ pub async fn search(
 pub struct EventsQuery {
     /// Only events after this time, milliseconds since the epoch.
     pub since: Option<i64>,
+    /// Only events after this position in the trail (the `next_after` of the previous page).
+    pub after: Option<i64>,
     /// At most this many (default 1000).
     pub limit: Option<u32>,
 }
 
-/// The audit trail of a collection: decisions after `since`, oldest first.
-#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), ("since" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+/// The audit trail of a collection, in order: decisions after `since` (ms) and after the cursor `after`.
+#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), ("since" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, description = "Events")), security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
@@ -291,7 +293,7 @@ pub async fn events(
     caller.require(Scope::Admin)?;
     load_collection(&state, &caller, &collection_id).await?;
     let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
-    let events = state.gallery.store().events(caller.tenant(), &collection_id, query.since, limit).await?;
-    let next_since = events.last().map(|e| e.event.at_ms);
-    Ok(Json(json!({ "events": events, "next_since": next_since })))
+    let events = state.gallery.store().events(caller.tenant(), &collection_id, query.since, query.after, limit).await?;
+    let next_after = events.last().map(|e| e.seq);
+    Ok(Json(json!({ "events": events, "next_after": next_after })))
 }
