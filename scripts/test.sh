@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
 scripts/setup.sh
 scripts/postgres.sh install
+# moto_server stands in for AWS KMS in the KMS key provider's tests.
+command -v moto_server >/dev/null || python3 -m pip install -q --disable-pip-version-check "moto[server]"
 cluster=$(mktemp -d /tmp/facegate-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$cluster"; rm -rf "$cluster"' EXIT
 export FACEGATE_TEST_POSTGRES_DIR=$cluster

@@ -6,7 +6,8 @@
 //! Configuration (environment): `FACEGATE_HOME` (models in `models/`, ONNX Runtime in `runtime/`;
 //! default: the task root), `FACEGATE_STORE` (a `postgres://` URL; unset: an embedded store in
 //! `FACEGATE_DATA_DIR`, default `/tmp/facegate`, which does not outlive the instance),
-//! `FACEGATE_PG_POOL_SIZE` (2), `FACEGATE_MASTER_KEY` (64 hex digits), `FACEGATE_PACKS` (`default`),
+//! `FACEGATE_PG_POOL_SIZE` (2), `FACEGATE_KMS_KEY_ID` (data keys from AWS KMS; else the local
+//! `FACEGATE_MASTER_KEY`, 64 hex digits), `FACEGATE_KMS_ENDPOINT` (tests), `FACEGATE_PACKS` (`default`),
 //! `FACEGATE_THREADS` (1), `FACEGATE_BOOTSTRAP_ADMIN_KEY` / `FACEGATE_BOOTSTRAP_TENANT`. Behind an API
 //! Gateway REST API, set `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` so routes see `/v1/...` rather
 //! than `/<stage>/v1/...`; HTTP APIs should use the `$default` stage.
@@ -18,7 +19,8 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use facegate_api::{ApiConfig, AppState, router};
 use facegate_core::{PipelineConfig, RuntimeConfig};
-use facegate_gallery::Gallery;
+use facegate_gallery::kms::{KmsConfig, KmsKeyProvider};
+use facegate_gallery::{Gallery, KeyProvider};
 use facegate_models::{ModelCache, builtin_manifest};
 
 /// Lambda's synchronous payload limit is 6 MB including base64; bodies are capped below it.
@@ -64,16 +66,26 @@ async fn init() -> Result<axum::Router> {
     let data_dir = env("FACEGATE_DATA_DIR").map_or_else(|| PathBuf::from("/tmp/facegate"), PathBuf::from);
     let pool_size = env("FACEGATE_PG_POOL_SIZE").and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_PG_POOL_SIZE);
     let store = facegate_host::open_store(env("FACEGATE_STORE").as_deref(), &data_dir, pool_size).await?;
-    let keys = facegate_host::local_key_provider(
-        env("FACEGATE_MASTER_KEY").as_deref(),
-        env("FACEGATE_MASTER_KEY_FILE").map(PathBuf::from).as_deref(),
-        &data_dir.join("master.key"),
-    )?;
+    let keys: Arc<dyn KeyProvider> = match env("FACEGATE_KMS_KEY_ID") {
+        Some(key_id) => Arc::new(KmsKeyProvider::new(KmsConfig {
+            key_id,
+            region: env("AWS_REGION").context("AWS_REGION is needed with FACEGATE_KMS_KEY_ID")?,
+            endpoint: env("FACEGATE_KMS_ENDPOINT"),
+            access_key_id: env("AWS_ACCESS_KEY_ID").context("AWS credentials are needed for KMS")?,
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY").context("AWS credentials are needed for KMS")?,
+            session_token: env("AWS_SESSION_TOKEN"),
+        })),
+        None => Arc::new(facegate_host::local_key_provider(
+            env("FACEGATE_MASTER_KEY").as_deref(),
+            env("FACEGATE_MASTER_KEY_FILE").map(PathBuf::from).as_deref(),
+            &data_dir.join("master.key"),
+        )?),
+    };
     if let Some(secret) = env("FACEGATE_BOOTSTRAP_ADMIN_KEY") {
         let tenant = env("FACEGATE_BOOTSTRAP_TENANT").unwrap_or_else(|| "default".into());
         facegate_host::bootstrap_admin_key(store.as_ref(), &secret, &tenant).await?;
     }
-    let gallery = Arc::new(Gallery::new(store, Arc::new(keys)));
+    let gallery = Arc::new(Gallery::new(store, keys));
     let api = ApiConfig { max_body_bytes: LAMBDA_MAX_BODY_BYTES, ..ApiConfig::default() };
     let default_pack = packs.first().cloned().context("FACEGATE_PACKS names no pack")?;
     let state = AppState::new(pools, default_pack, gallery, api);

@@ -9,6 +9,8 @@
 
 pub mod crypto;
 mod index;
+#[cfg(feature = "kms")]
+pub mod kms;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use index::{Candidate, TemplateIndex};
