@@ -89,10 +89,9 @@ impl PipelinePool {
             let started = std::time::Instant::now();
             let image: RgbImage = decode_image(&bytes, &limits)?;
             let decode = started.elapsed();
-            let (mut faces, timings) = pipeline.analyze_timed(&image)?;
-            faces.truncate(max_faces);
+            let (faces, aligned, timings) = pipeline.analyze_limited(&image, max_faces)?;
             let sharpness = if with_sharpness {
-                faces.iter().map(|f| crate::quality::sharpness(&pipeline.align(&image, &f.face).image)).collect()
+                aligned.iter().map(|crop| crate::quality::sharpness(&crop.image)).collect()
             } else {
                 Vec::new()
             };

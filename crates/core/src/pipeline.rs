@@ -268,8 +268,22 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when a model fails.
     pub fn analyze_timed(&self, image: &RgbImage) -> Result<(Vec<AnalyzedFace>, StageTimings), PipelineError> {
+        self.analyze_limited(image, usize::MAX).map(|(faces, _, timings)| (faces, timings))
+    }
+
+    /// All stages for at most `max_faces` faces (best detection scores first; the others are neither
+    /// aligned nor embedded), returning the aligned crops too (for quality checks) and stage timings.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when a model fails.
+    pub fn analyze_limited(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+    ) -> Result<(Vec<AnalyzedFace>, Vec<AlignedFace>, StageTimings), PipelineError> {
         let start = Instant::now();
-        let faces = self.detect(image)?;
+        let mut faces = self.detect(image)?;
+        faces.truncate(max_faces);
         let detected = Instant::now();
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
         let aligned_at = Instant::now();
@@ -280,6 +294,6 @@ impl Pipeline {
             StageTimings { detect: detected - start, align: aligned_at - detected, embed: embedded - aligned_at };
         let faces =
             faces.into_iter().zip(embeddings).map(|(face, embedding)| AnalyzedFace { face, embedding }).collect();
-        Ok((faces, timings))
+        Ok((faces, aligned, timings))
     }
 }

@@ -112,22 +112,26 @@ async fn side(
     name: &str,
     image: Option<Vec<u8>>,
 ) -> Result<Embedding, ApiError> {
-    if let Some(bytes) = image {
-        return Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding);
-    }
-    let spec: Option<Map<String, Value>> = field(fields, name)?;
-    let spec = spec.ok_or_else(|| ApiError::invalid(format!("`{name}` must be given as an image or a template")))?;
-    if let Some(template) = field::<Vec<f32>>(&spec, "template")? {
-        return Embedding::from_raw(template).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_template",
-                format!("template `{name}` is zero or not finite"),
-            )
-        });
-    }
-    let image = spec.get("image").ok_or_else(|| ApiError::invalid(format!("`{name}` needs `image` or `template`")))?;
-    let bytes = decode_base64(image)?;
+    let bytes = match image {
+        Some(bytes) => bytes,
+        None => {
+            let spec: Option<Map<String, Value>> = field(fields, name)?;
+            let spec =
+                spec.ok_or_else(|| ApiError::invalid(format!("`{name}` must be given as an image or a template")))?;
+            if let Some(template) = field::<Vec<f32>>(&spec, "template")? {
+                return Embedding::from_raw(template).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_template",
+                        format!("template `{name}` is zero or not finite"),
+                    )
+                });
+            }
+            let image =
+                spec.get("image").ok_or_else(|| ApiError::invalid(format!("`{name}` needs `image` or `template`")))?;
+            decode_base64(image)?
+        }
+    };
     Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding)
 }
 
