@@ -145,13 +145,17 @@ fn v2_event(method: &str, path: &str, query: &str, key: &str, content_type: &str
     })
 }
 
+/// A REST API (v1) event as the template's `AuthMode=API_KEY` delivers it: API Gateway's own key in
+/// `x-api-key`, the facegate key as a bearer token.
 fn v1_event(method: &str, path: &str, key: &str, content_type: &str, body: &[u8]) -> Value {
+    let gateway_key = "gateway-usage-plan-key-not-a-facegate-key";
+    let bearer = format!("Bearer {key}");
     json!({
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
-        "headers": { "content-type": content_type, "x-api-key": key },
-        "multiValueHeaders": { "content-type": [content_type], "x-api-key": [key] },
+        "headers": { "content-type": content_type, "x-api-key": gateway_key, "authorization": bearer },
+        "multiValueHeaders": { "content-type": [content_type], "x-api-key": [gateway_key], "authorization": [bearer] },
         "queryStringParameters": null,
         "multiValueQueryStringParameters": null,
         "pathParameters": { "proxy": path.trim_start_matches('/') },

@@ -95,13 +95,13 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Bearer first: behind API Gateway's own API keys, `x-api-key` carries the gateway's key.
         let presented = parts
             .headers
-            .get("x-api-key")
+            .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .or_else(|| {
-                parts.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim)
             .filter(|k| !k.is_empty());
         let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
