@@ -19,7 +19,7 @@ pub struct Cli {
 /// Settings that choose and tune the pipeline.
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
-    /// Model pack to use (see `facegate models list`).
+    /// Model pack: a built-in name (see `facegate models list`) or the folder of a trained pack.
     #[arg(long, global = true, env = "FACEGATE_PACK", default_value = "default")]
     pub pack: String,
     /// ONNX Runtime threads per model run.
@@ -163,7 +163,7 @@ pub struct ServeArgs {
     /// Images analysed at once (each worker holds its own model sessions).
     #[arg(long, env = "FACEGATE_WORKERS", default_value_t = 1)]
     pub workers: usize,
-    /// Packs to load, comma-separated (the first is the default).
+    /// Packs to load, comma-separated: built-in names or trained pack folders (the first is the default).
     #[arg(long, env = "FACEGATE_PACKS", value_delimiter = ',', default_value = "default")]
     pub packs: Vec<String>,
     /// Largest request body, bytes.

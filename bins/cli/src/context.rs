@@ -7,7 +7,7 @@ use facegate_core::{
     AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Pipeline, PipelineConfig, RuntimeConfig,
     decode_image,
 };
-use facegate_models::{ModelCache, builtin_manifest, init_runtime};
+use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, init_runtime, register_pack};
 use image::RgbImage;
 
 use crate::args::{AlignArg, NormArg, PipelineArgs};
@@ -23,8 +23,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(args: PipelineArgs) -> Result<Self> {
-        Ok(Self { manifest: builtin_manifest()?, cache: ModelCache::from_env(), args })
+    /// The built-in manifest, plus the `--pack` folder when it names one (a trained pack).
+    pub fn new(mut args: PipelineArgs) -> Result<Self> {
+        let mut manifest = builtin_manifest()?;
+        if Path::new(&args.pack).join(PACK_MANIFEST).is_file() {
+            args.pack = register_pack(&mut manifest, &args.pack)?;
+        }
+        Ok(Self { manifest, cache: ModelCache::from_env(), args })
     }
 
     /// The pipeline settings for `threads` ONNX Runtime threads.

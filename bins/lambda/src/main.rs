@@ -57,9 +57,10 @@ async fn init() -> Result<axum::Router> {
     let home = env("FACEGATE_HOME").map_or(task_root, PathBuf::from);
     // Models ship with the function: never download during a cold start.
     let cache = ModelCache::new(home, None, false);
-    let manifest = builtin_manifest()?;
-    let packs: Vec<String> =
+    let mut manifest = builtin_manifest()?;
+    let listed: Vec<String> =
         env("FACEGATE_PACKS").unwrap_or_else(|| "default".into()).split(',').map(str::to_string).collect();
+    let packs = facegate_host::resolve_packs(&mut manifest, &listed)?;
     let threads = env("FACEGATE_THREADS").and_then(|t| t.parse().ok()).unwrap_or(1);
     let config = PipelineConfig { runtime: RuntimeConfig { intra_threads: threads }, ..PipelineConfig::default() };
     let pools = facegate_host::load_packs(&manifest, &cache, &packs, 1, config)?;

@@ -28,10 +28,12 @@ mod detect;
 mod embed;
 mod error;
 mod geometry;
+mod head;
 mod image_input;
 mod onnx;
 mod pack;
 mod pipeline;
+pub mod verification;
 
 pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
@@ -41,6 +43,7 @@ pub use detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDet
 pub use embed::{Embedder, EmbedderConfig, Embedding};
 pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};
+pub use head::{HEAD_WEIGHT_TENSOR, HeadSpec, ProjectionHead};
 pub use image_input::{DecodeLimits, decode_image};
 pub use onnx::{OrtEnvironment, RuntimeConfig};
 pub use pack::{ChannelOrder, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};

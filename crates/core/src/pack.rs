@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::CalibrationPoint;
 use crate::error::PipelineError;
+use crate::head::HeadSpec;
 
 /// The whole manifest: the ONNX Runtime pin, the models and the packs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +107,12 @@ pub struct PackSpec {
     pub embedder: String,
     /// One line about the pack.
     pub description: String,
+    /// A trained projection applied to the embedder's output (packs from `facegate train --mode embedding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadSpec>,
+    /// Threshold against FMR for this pack's embeddings; when empty, the embedder's table applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<CalibrationPoint>,
 }
 
 impl Manifest {
@@ -125,10 +132,18 @@ impl Manifest {
     /// [`PipelineError::Config`] when the pack or one of its models is unknown or of the wrong kind.
     pub fn pack_models(&self, pack: &str) -> Result<(&ModelSpec, &ModelSpec), PipelineError> {
         let spec = self.pack(pack).ok_or_else(|| PipelineError::Config(format!("unknown pack `{pack}`")))?;
+        self.pack_models_of(spec)
+    }
+
+    /// The detector and embedder specs a pack entry names (which need not be in `packs` yet).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when a model is unknown or of the wrong kind.
+    pub fn pack_models_of(&self, spec: &PackSpec) -> Result<(&ModelSpec, &ModelSpec), PipelineError> {
         let find = |name: &str, kind: ModelKind| {
-            self.model(name)
-                .filter(|m| m.kind == kind)
-                .ok_or_else(|| PipelineError::Config(format!("pack `{pack}` names unknown {kind:?} `{name}`")))
+            self.model(name).filter(|m| m.kind == kind).ok_or_else(|| {
+                PipelineError::Config(format!("pack `{}` names unknown {kind:?} `{name}`", spec.name))
+            })
         };
         Ok((find(&spec.detector, ModelKind::Detector)?, find(&spec.embedder, ModelKind::Embedder)?))
     }

@@ -11,6 +11,7 @@ use crate::detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNet
 use crate::embed::{Embedder, EmbedderConfig, Embedding};
 use crate::error::PipelineError;
 use crate::geometry::Point;
+use crate::head::ProjectionHead;
 use crate::onnx::{OrtEnvironment, RuntimeConfig};
 use crate::pack::{ModelSpec, PackSpec};
 
@@ -88,6 +89,7 @@ pub struct Pipeline {
     detector: Box<dyn Detector>,
     detector_spec: ModelSpec,
     embedder: Embedder,
+    head: Option<ProjectionHead>,
     calibration: Calibration,
     config: PipelineConfig,
 }
@@ -119,9 +121,36 @@ impl Pipeline {
             detector,
             detector_spec: detector_spec.clone(),
             embedder: Embedder::load(environment, embedder_bytes, embedder_spec, &config.runtime)?,
-            calibration: Calibration::new(embedder_spec.calibration.clone()),
+            head: None,
+            calibration: Calibration::new(if pack.calibration.is_empty() {
+                embedder_spec.calibration.clone()
+            } else {
+                pack.calibration.clone()
+            }),
             config,
         })
+    }
+
+    /// Applies a trained projection head to every embedding from now on (the pack's `head`).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when the head does not take the embedder's output size.
+    pub fn with_head(mut self, head: ProjectionHead) -> Result<Self, PipelineError> {
+        let embedder_size = self.embedder.spec().embedding_size;
+        if embedder_size.is_some_and(|size| size != head.input_size()) {
+            return Err(PipelineError::Config(format!(
+                "projection head takes {} values, embedder `{}` gives {embedder_size:?}",
+                head.input_size(),
+                self.embedder.spec().name
+            )));
+        }
+        self.head = Some(head);
+        Ok(self)
+    }
+
+    /// Length of the templates this pipeline makes (the head's output where the pack has one).
+    pub fn embedding_size(&self) -> usize {
+        self.head.as_ref().map_or(self.embedder.spec().embedding_size.unwrap_or(0), ProjectionHead::output_size)
     }
 
     /// The pack this pipeline runs.
@@ -242,6 +271,18 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when the embedder fails.
     pub fn embed_aligned(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>, PipelineError> {
+        let embeddings = self.embed_aligned_pretrained(faces)?;
+        match &self.head {
+            Some(head) => embeddings.iter().map(|e| head.project(e)).collect(),
+            None => Ok(embeddings),
+        }
+    }
+
+    /// Stage 3 without the pack's projection head: the embedder's own output (what a head is trained on).
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the embedder fails.
+    pub fn embed_aligned_pretrained(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>, PipelineError> {
         self.embedder.embed(faces, &self.config.embedder)
     }
 

@@ -107,6 +107,15 @@ pub fn local_key_provider(
     LocalKeyProvider::from_hex(&text).map_err(|e| HostError::Config(format!("master key in {}: {e}", path.display())))
 }
 
+/// Resolves each entry of a pack list (a built-in name or a trained pack's folder) to a pack name,
+/// adding folder packs to `manifest`.
+///
+/// # Errors
+/// [`HostError::Models`] for an unknown pack or an unreadable pack folder.
+pub fn resolve_packs(manifest: &mut Manifest, packs: &[String]) -> Result<Vec<String>, HostError> {
+    Ok(packs.iter().map(|p| facegate_models::register_pack(manifest, p)).collect::<Result<_, _>>()?)
+}
+
 /// Loads ONNX Runtime once and every pack with `workers` pipelines each.
 ///
 /// # Errors

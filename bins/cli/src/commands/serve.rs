@@ -31,9 +31,11 @@ pub async fn open_store(args: &StoreArgs) -> Result<Arc<dyn FaceStore>> {
 
 pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let default_pack = args.packs.first().cloned().context("--packs names no pack")?;
+    let mut manifest = context.manifest.clone();
+    let names = facegate_host::resolve_packs(&mut manifest, &args.packs)?;
+    let default_pack = names.first().cloned().context("--packs names no pack")?;
     let config = context.pipeline_config(context.args.threads);
-    let packs = facegate_host::load_packs(&context.manifest, &context.cache, &args.packs, args.workers, config)?;
+    let packs = facegate_host::load_packs(&manifest, &context.cache, &names, args.workers, config)?;
     let master_hex = std::env::var("FACEGATE_MASTER_KEY").ok();
     let default_key_file = data_dir(&args.store).join(MASTER_KEY_FILE);
     std::fs::create_dir_all(data_dir(&args.store))?;

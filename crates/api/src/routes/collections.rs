@@ -51,7 +51,7 @@ pub async fn create_collection(
     let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
     let target_fmr = request.target_fmr.unwrap_or(1e-3);
     pipeline.calibration().threshold_for(target_fmr)?;
-    let embedding_size = pipeline.embedder_spec().embedding_size.unwrap_or(0) as u32;
+    let embedding_size = pipeline.embedding_size() as u32;
     let new = NewCollection { name: name.to_string(), pack, embedding_size, target_fmr, created_at_ms: now_ms() };
     let collection = state.gallery.store().create_collection(caller.tenant(), &new).await?;
     Ok((StatusCode::CREATED, Json(collection)))

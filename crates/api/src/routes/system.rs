@@ -39,8 +39,14 @@ pub async fn models(State(state): State<AppState>) -> Json<Value> {
                 "sha256": embedder.sha256,
                 "embedding_size": embedder.embedding_size,
             },
+            "head": pipeline.pack().head.as_ref().map(|h| json!({ "sha256": h.sha256, "output_size": h.output_size })),
+            "embedding_size": pipeline.embedding_size(),
             "calibration": pipeline.calibration().points(),
-            "calibration_note": embedder.calibration_note,
+            "calibration_note": if pipeline.pack().calibration.is_empty() {
+                embedder.calibration_note.clone()
+            } else {
+                Some(format!("pack `{name}`'s own table (made when its head was trained)"))
+            },
         }));
     }
     packs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
