@@ -115,6 +115,23 @@ pub enum Command {
     Bench(BenchArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// Train a model on a folder with one subfolder of photos per person.
+    Train(TrainArgs),
+    /// Name the person in photos with a classifier from `facegate train --mode classifier`.
+    Classify {
+        /// Photos to classify (the most prominent face of each).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The trained model: a run folder or its `model/` folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Answer "unknown" below this probability (default: the threshold saved with the model).
+        #[arg(long)]
+        min_confidence: Option<f32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys (works on the store directly; the server may be running).
     Keys {
         /// Where the gallery store lives.
@@ -175,6 +192,106 @@ pub struct ServeArgs {
     /// Whole-request time limit, seconds.
     #[arg(long, env = "FACEGATE_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+}
+
+/// What `facegate train` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainMode {
+    /// A CNN classifier of the dataset's people, from scratch.
+    Classifier,
+    /// A projection head on the frozen embedder (ArcFace/CosFace), exported as a model pack.
+    Embedding,
+}
+
+/// Optimizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+/// Margin losses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// Additive angular margin.
+    Arcface,
+    /// Additive cosine margin.
+    Cosface,
+}
+
+/// `facegate train` flags.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Dataset folder: DATASET/<person>/<photo>.jpg.
+    pub dataset: PathBuf,
+    /// Run folder: checkpoint, model or pack, report.json, curves.svg.
+    #[arg(long, default_value = "out/train")]
+    pub out: PathBuf,
+    /// classifier or embedding.
+    #[arg(long, value_enum, default_value_t = TrainMode::Classifier)]
+    pub mode: TrainMode,
+    /// Epochs (default: 15 classifier, 20 embedding).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size (default: 32 classifier, 128 embedding).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate (default: 1e-3 for Adam, 0.01 for SGD).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Optimizer of the classifier (the embedding head always uses Adam).
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    pub optimizer: OptimizerArg,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Classifier input side, pixels (aligned crops are resized to it).
+    #[arg(long, default_value_t = 64)]
+    pub input_size: usize,
+    /// No random flips, shifts or brightness on training images.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Seed of initialisation, split, batch order and augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share held out for validation (of each person's images; of the people in embedding mode).
+    #[arg(long, default_value_t = 0.15)]
+    pub val_fraction: f64,
+    /// Share held out for the final test.
+    #[arg(long, default_value_t = 0.15)]
+    pub test_fraction: f64,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Leave out people with fewer than this many photos (listed in the report) instead of failing.
+    #[arg(long)]
+    pub min_images: Option<usize>,
+    /// Leave out photos where no face is found (listed in the report) instead of failing.
+    #[arg(long)]
+    pub skip_faceless: bool,
+    /// Cache of aligned crops and embeddings (default: $FACEGATE_HOME/train-cache).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Parallel detection workers (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Train on the GPU (builds with the `cuda` feature).
+    #[arg(long)]
+    pub gpu: bool,
+    /// Embedding mode: the margin loss.
+    #[arg(long, value_enum, default_value_t = LossArg::Arcface)]
+    pub loss: LossArg,
+    /// Embedding mode: margin m.
+    #[arg(long, default_value_t = 0.3)]
+    pub margin: f32,
+    /// Embedding mode: logit scale s.
+    #[arg(long, default_value_t = 32.0)]
+    pub scale: f32,
+    /// Embedding mode: name of the exported pack (default: the dataset folder's name + "-adapted").
+    #[arg(long)]
+    pub pack_name: Option<String>,
 }
 
 /// `facegate keys ...`

@@ -141,9 +141,9 @@ impl Manifest {
     /// [`PipelineError::Config`] when a model is unknown or of the wrong kind.
     pub fn pack_models_of(&self, spec: &PackSpec) -> Result<(&ModelSpec, &ModelSpec), PipelineError> {
         let find = |name: &str, kind: ModelKind| {
-            self.model(name).filter(|m| m.kind == kind).ok_or_else(|| {
-                PipelineError::Config(format!("pack `{}` names unknown {kind:?} `{name}`", spec.name))
-            })
+            self.model(name)
+                .filter(|m| m.kind == kind)
+                .ok_or_else(|| PipelineError::Config(format!("pack `{}` names unknown {kind:?} `{name}`", spec.name)))
         };
         Ok((find(&spec.detector, ModelKind::Detector)?, find(&spec.embedder, ModelKind::Embedder)?))
     }

@@ -182,7 +182,8 @@ impl ModelCache {
         let pack_spec = manifest.pack(pack).ok_or_else(|| ModelsError::Manifest(format!("unknown pack `{pack}`")))?;
         let detector_bytes = self.read(detector)?;
         let embedder_bytes = self.read(embedder)?;
-        let pipeline = Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
+        let pipeline =
+            Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
         match &pack_spec.head {
             Some(head) => Ok(pipeline.with_head(crate::pack_dir::read_head(head)?)?),
             None => Ok(pipeline),

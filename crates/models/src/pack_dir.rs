@@ -32,7 +32,8 @@ pub fn register_pack(manifest: &mut Manifest, name_or_dir: &str) -> Result<Strin
             ))),
         };
     }
-    let text = fs::read_to_string(&file).map_err(|source| ModelsError::Io { path: file.display().to_string(), source })?;
+    let text =
+        fs::read_to_string(&file).map_err(|source| ModelsError::Io { path: file.display().to_string(), source })?;
     let mut pack: PackSpec =
         toml::from_str(&text).map_err(|e| ModelsError::Manifest(format!("{}: {e}", file.display())))?;
     if let Some(head) = &mut pack.head {

@@ -6,6 +6,7 @@ mod faces;
 mod keys;
 mod models;
 mod serve;
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval { benchmark: EvalBenchmark::Lfw(args) } => eval::lfw(&context, &args),
         Command::Bench(args) => bench::run(&context, &args),
         Command::Serve(args) => serve::run(&context, &args),
+        Command::Train(args) => train::train(&context, &args),
+        Command::Classify { images, model, min_confidence, json } => {
+            train::classify(&context, &images, &model, min_confidence, json)
+        }
         Command::Keys { store, action } => keys::run(&store, action),
     }
 }

@@ -1,0 +1,475 @@
+//! `--mode embedding`: a projection head on top of the frozen pretrained embedder, trained with an
+//! additive angular margin loss (ArcFace, or CosFace) on the training identities, evaluated on
+//! held-out identities with and without the head, and exported as a model pack.
+//!
+//! The head starts as the identity and the class centres as the people's mean embeddings, so epoch 0
+//! is exactly the pretrained model and training only has to learn the correction.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, Param};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use facegate_core::verification::VERIFICATION_FOLDS;
+use facegate_core::verification::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
+use facegate_core::{CalibrationPoint, PackSpec, ProjectionHead, cosine};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::FaceDataset;
+use crate::error::TrainError;
+use crate::fit::{FitConfig, FitOutcome, RunContext, TrainTask, Validation, fit};
+use crate::report::{EpochMetrics, plot_curves, write_json};
+use crate::split::{SplitFractions, split_by_identity};
+
+/// Folder of the exported pack inside a run.
+pub const PACK_DIR: &str = "pack";
+/// FMRs of the pack's calibration table (those the test pairs can resolve).
+const CALIBRATION_FMRS: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+/// Impostor pairs needed above a threshold for a calibration row to be trusted.
+const MIN_IMPOSTORS_PER_ROW: f64 = 10.0;
+
+/// The margin loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginLoss {
+    /// Additive angular margin: `cos(θ + m)` for the true class.
+    ArcFace,
+    /// Additive cosine margin: `cos θ − m` for the true class.
+    CosFace,
+}
+
+/// Head training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingOptions {
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Adam step size.
+    pub learning_rate: f64,
+    /// ArcFace or CosFace.
+    pub loss: MarginLoss,
+    /// Margin `m` (radians for ArcFace).
+    pub margin: f32,
+    /// Logit scale `s`.
+    pub scale: f32,
+    /// Seed of the identity split, batch order and pair sampling.
+    pub seed: u64,
+    /// Held-out shares of the people.
+    #[serde(skip)]
+    pub fractions: SplitFractions,
+    /// Continue from the run's checkpoint.
+    pub resume: bool,
+    /// Name of the exported pack.
+    pub pack_name: String,
+}
+
+impl Default for EmbeddingOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            loss: MarginLoss::ArcFace,
+            margin: 0.3,
+            scale: 32.0,
+            seed: 42,
+            fractions: SplitFractions::default(),
+            resume: false,
+            pack_name: "adapted".into(),
+        }
+    }
+}
+
+/// The trainable part: the projection and the training identities' class centres.
+#[derive(Module, Debug)]
+pub struct HeadModel {
+    /// `[input, output]`: `y = x · W`.
+    projection: Param<Tensor<2>>,
+    /// `[classes, output]`.
+    centres: Param<Tensor<2>>,
+}
+
+impl HeadModel {
+    fn new(dim: usize, centres: Vec<f32>, classes: usize, device: &Device) -> Self {
+        let mut identity = vec![0f32; dim * dim];
+        (0..dim).for_each(|i| identity[i * dim + i] = 1.0);
+        Self {
+            projection: Param::from_tensor(Tensor::from_data(TensorData::new(identity, [dim, dim]), device)),
+            centres: Param::from_tensor(Tensor::from_data(TensorData::new(centres, [classes, dim]), device)),
+        }
+    }
+
+    /// Cosines `[batch, classes]` between projected inputs and the centres.
+    fn cosines(&self, input: Tensor<2>) -> Tensor<2> {
+        let projected = l2_normalize(input.matmul(self.projection.val()));
+        projected.matmul(l2_normalize(self.centres.val()).transpose())
+    }
+
+    /// The projection as the pipeline's head (`[output, input]` rows).
+    fn head(&self) -> Result<ProjectionHead, TrainError> {
+        let [input, output] = self.projection.val().dims();
+        let values: Vec<f32> = self
+            .projection
+            .val()
+            .transpose()
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| TrainError::Record(format!("reading the head: {e:?}")))?;
+        Ok(ProjectionHead::new(values, input, output)?)
+    }
+}
+
+fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+struct EmbeddingTask {
+    inputs: Vec<Vec<f32>>,
+    labels: Vec<usize>,
+    classes: usize,
+    validation: Vec<Vec<f32>>,
+    validation_people: Vec<usize>,
+    options: EmbeddingOptions,
+    device: Device,
+    loss: CrossEntropyLoss,
+}
+
+impl EmbeddingTask {
+    fn margin_logits(&self, cosines: Tensor<2>, labels: &[usize]) -> Tensor<2> {
+        let (m, s) = (self.options.margin, self.options.scale);
+        let mut one_hot = vec![0f32; labels.len() * self.classes];
+        labels.iter().enumerate().for_each(|(row, &label)| one_hot[row * self.classes + label] = 1.0);
+        let one_hot: Tensor<2> =
+            Tensor::from_data(TensorData::new(one_hot, [labels.len(), self.classes]), &self.device);
+        let target = match self.options.loss {
+            MarginLoss::CosFace => cosines.clone().sub_scalar(m),
+            MarginLoss::ArcFace => {
+                let cos = cosines.clone().clamp(-1.0 + 1e-6, 1.0 - 1e-6);
+                let sin = cos.clone().powf_scalar(2.0).neg().add_scalar(1.0).sqrt();
+                let shifted = cos.clone().mul_scalar(m.cos()) - sin.mul_scalar(m.sin());
+                // Past θ = π − m, cos(θ + m) stops decreasing; use the linear extension there.
+                let beyond = cos.clone().lower_equal_elem((std::f32::consts::PI - m).cos());
+                shifted.mask_where(beyond, cos.sub_scalar(m * (std::f32::consts::PI - m).sin()))
+            }
+        };
+        (one_hot.clone() * target + one_hot.neg().add_scalar(1.0) * cosines).mul_scalar(s)
+    }
+}
+
+impl TrainTask for EmbeddingTask {
+    type Model = HeadModel;
+
+    fn train_len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn train_batch(&self, model: &HeadModel, batch: &[usize], _rng: &mut ChaCha8Rng) -> (Tensor<1>, usize) {
+        let dim = self.inputs[0].len();
+        let flat: Vec<f32> = batch.iter().flat_map(|&i| self.inputs[i].iter().copied()).collect();
+        let labels: Vec<usize> = batch.iter().map(|&i| self.labels[i]).collect();
+        let cosines = model.cosines(Tensor::from_data(TensorData::new(flat, [batch.len(), dim]), &self.device));
+        let targets: Tensor<1, Int> = Tensor::from_data(
+            TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [labels.len()]),
+            &self.device,
+        );
+        let predicted: Tensor<1, Int> = cosines.clone().argmax(1).flatten(0, 1);
+        let correct = predicted.equal(targets.clone()).int().sum().into_scalar::<i64>().max(0) as usize;
+        (self.loss.forward(self.margin_logits(cosines, &labels), targets), correct)
+    }
+
+    fn validate(&self, model: &HeadModel) -> Validation {
+        match model.head() {
+            Ok(head) => {
+                let projected: Vec<Vec<f32>> =
+                    self.validation.iter().map(|e| normalized_projection(&head, e)).collect();
+                let figures = verification(&projected, &self.validation_people, self.options.seed);
+                Validation { loss: None, accuracy: figures.accuracy, tar_at_far_1e3: Some(figures.tar_at_far_1e3) }
+            }
+            Err(_) => Validation { loss: None, accuracy: 0.0, tar_at_far_1e3: None },
+        }
+    }
+}
+
+fn normalized_projection(head: &ProjectionHead, embedding: &[f32]) -> Vec<f32> {
+    let mut y = head.project_raw(embedding);
+    let norm = y.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    y.iter_mut().for_each(|v| *v /= norm);
+    y
+}
+
+/// Verification and identification figures over every pair of a set of embeddings.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationFigures {
+    /// Images.
+    pub images: usize,
+    /// People.
+    pub people: usize,
+    /// Same-person pairs.
+    pub genuine_pairs: usize,
+    /// Different-person pairs.
+    pub impostor_pairs: usize,
+    /// 10-fold accuracy on all genuine pairs and as many random impostor pairs (LFW-style).
+    pub accuracy: f64,
+    /// True accept rate at a false accept rate of 1e-3, over all pairs.
+    pub tar_at_far_1e3: f64,
+    /// Equal error rate, over all pairs.
+    pub eer: f64,
+    /// Nearest-neighbour identification: each image against all the others (rank-1 accuracy).
+    pub rank1_identification: f64,
+}
+
+/// Every pair's score, split into genuine and impostor.
+fn pair_scores(embeddings: &[Vec<f32>], people: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for i in 0..embeddings.len() {
+        for j in i + 1..embeddings.len() {
+            let score = cosine(&embeddings[i], &embeddings[j]);
+            if people[i] == people[j] { genuine.push(score) } else { impostor.push(score) }
+        }
+    }
+    (genuine, impostor)
+}
+
+/// Figures for `embeddings` (unit length) of `people`.
+pub fn verification(embeddings: &[Vec<f32>], people: &[usize], seed: u64) -> VerificationFigures {
+    let (genuine, mut impostor) = pair_scores(embeddings, people);
+    let roc = roc_curve(&genuine, &impostor);
+    let tar = tar_at_far(&genuine, &impostor, 1e-3);
+    let eer = equal_error_rate(&roc);
+    let impostor_pairs = impostor.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    impostor.shuffle(&mut rng);
+    impostor.truncate(genuine.len());
+    let mut balanced: Vec<(f32, bool)> =
+        genuine.iter().map(|&g| (g, true)).chain(impostor.iter().map(|&i| (i, false))).collect();
+    balanced.shuffle(&mut rng);
+    let scored: Vec<(usize, f32, bool)> =
+        balanced.iter().enumerate().map(|(k, &(score, same))| (k % VERIFICATION_FOLDS, score, same)).collect();
+    let folds = ten_fold_accuracy(&scored);
+    let accuracy = folds.iter().map(|f| f.0).sum::<f64>() / folds.len().max(1) as f64;
+    let rank1 = (0..embeddings.len())
+        .filter(|&i| {
+            (0..embeddings.len())
+                .filter(|&j| j != i)
+                .max_by(|&a, &b| {
+                    cosine(&embeddings[i], &embeddings[a]).total_cmp(&cosine(&embeddings[i], &embeddings[b]))
+                })
+                .is_some_and(|j| people[j] == people[i])
+        })
+        .count() as f64
+        / embeddings.len().max(1) as f64;
+    let distinct: std::collections::BTreeSet<usize> = people.iter().copied().collect();
+    VerificationFigures {
+        images: embeddings.len(),
+        people: distinct.len(),
+        genuine_pairs: genuine.len(),
+        impostor_pairs,
+        accuracy,
+        tar_at_far_1e3: tar,
+        eer,
+        rank1_identification: rank1,
+    }
+}
+
+/// Threshold against FMR from held-out pairs, for the FMRs they resolve.
+fn calibration(embeddings: &[Vec<f32>], people: &[usize]) -> Vec<CalibrationPoint> {
+    let (genuine, mut impostor) = pair_scores(embeddings, people);
+    impostor.sort_by(|a, b| b.total_cmp(a));
+    CALIBRATION_FMRS
+        .iter()
+        .filter(|&&fmr| fmr * impostor.len() as f64 >= MIN_IMPOSTORS_PER_ROW)
+        .filter_map(|&fmr| {
+            let allowed = (fmr * impostor.len() as f64).floor() as usize;
+            let threshold = *impostor.get(allowed)?;
+            let tar = genuine.iter().filter(|&&g| g > threshold).count() as f64 / genuine.len().max(1) as f64;
+            Some(CalibrationPoint { fmr, threshold, tar: Some(tar) })
+        })
+        .collect()
+}
+
+/// Test figures with and without the head.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingTest {
+    /// The pretrained embedder alone (plain nearest neighbour / cosine).
+    pub without_head: VerificationFigures,
+    /// With the trained head.
+    pub with_head: VerificationFigures,
+}
+
+/// The JSON report of an embedding run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingReport {
+    /// Always `embedding`.
+    pub mode: &'static str,
+    /// The dataset folder.
+    pub dataset: PathBuf,
+    /// The pack whose detector and embedder the head sits on.
+    pub base_pack: String,
+    /// The exported pack's folder.
+    pub pack_dir: PathBuf,
+    /// People per split: train, validation, test.
+    pub people_per_split: [usize; 3],
+    /// Images per split.
+    pub images_per_split: [usize; 3],
+    /// People left out for too few images.
+    pub excluded_people: usize,
+    /// Photos left out for having no face.
+    pub skipped_faceless: Vec<PathBuf>,
+    /// The settings.
+    pub options: EmbeddingOptions,
+    /// Per-epoch figures.
+    pub history: Vec<EpochMetrics>,
+    /// Mean seconds per epoch.
+    pub seconds_per_epoch: f64,
+    /// Held-out identities, with and without the head.
+    pub test: EmbeddingTest,
+    /// The pack's calibration table (from the test identities).
+    pub calibration: Vec<CalibrationPoint>,
+}
+
+/// What an embedding run produced.
+pub enum EmbeddingRun {
+    /// Trained, evaluated and exported.
+    Finished {
+        /// The run's report (also `report.json`).
+        report: Box<EmbeddingReport>,
+    },
+    /// Stopped early; the checkpoint is kept for `--resume`.
+    Interrupted {
+        /// Epochs done.
+        completed: usize,
+    },
+}
+
+/// Trains the head on `embeddings` (the frozen embedder's output for each sample), evaluates it on the
+/// held-out people and writes the pack, `report.json` and `curves.svg` into `run_dir`.
+///
+/// # Errors
+/// Too few people for three splits; checkpoint or output I/O.
+pub fn train_embedding_head(
+    dataset: &FaceDataset,
+    embeddings: &[Vec<f32>],
+    dataset_root: &Path,
+    base_pack: &PackSpec,
+    options: &EmbeddingOptions,
+    run: RunContext<'_>,
+) -> Result<EmbeddingRun, TrainError> {
+    let persons: Vec<usize> = dataset.samples.iter().map(|s| s.person).collect();
+    let split = split_by_identity(&persons, options.fractions, options.seed);
+    let count_people = |part: &[usize]| part.iter().map(|&i| persons[i]).collect::<std::collections::BTreeSet<_>>();
+    let (train_people, validation_people, test_people) =
+        (count_people(&split.train), count_people(&split.validation), count_people(&split.test));
+    if train_people.len() < 2 || validation_people.len() < 2 || test_people.len() < 2 {
+        return Err(TrainError::TooFewPeople { found: dataset.people.len(), needed: 6 });
+    }
+    let dim = embeddings.first().map_or(0, Vec::len);
+    let class_of: std::collections::BTreeMap<usize, usize> =
+        train_people.iter().enumerate().map(|(class, &person)| (person, class)).collect();
+    let mut centres = vec![0f32; class_of.len() * dim];
+    for &i in &split.train {
+        let class = class_of[&persons[i]];
+        centres[class * dim..(class + 1) * dim].iter_mut().zip(&embeddings[i]).for_each(|(c, e)| *c += e);
+    }
+    let (run_dir, device) = (run.dir, run.device);
+    let train_device = device.clone().autodiff();
+    // Deterministic already (identity and class means); seeded for the backend's own use.
+    let model =
+        crate::seeded_init(&train_device, options.seed, || HeadModel::new(dim, centres, class_of.len(), &train_device));
+    let task = EmbeddingTask {
+        inputs: split.train.iter().map(|&i| embeddings[i].clone()).collect(),
+        labels: split.train.iter().map(|&i| class_of[&persons[i]]).collect(),
+        classes: class_of.len(),
+        validation: split.validation.iter().map(|&i| embeddings[i].clone()).collect(),
+        validation_people: split.validation.iter().map(|&i| persons[i]).collect(),
+        options: options.clone(),
+        device: train_device.clone(),
+        loss: CrossEntropyLossConfig::new().init(&train_device),
+    };
+    let mut hash = Sha256::new();
+    dataset.samples.iter().for_each(|s| hash.update(s.digest.as_bytes()));
+    hash.update(
+        format!(
+            "embedding {} {} {:?} {} {} {} {}",
+            options.batch_size,
+            options.learning_rate,
+            options.loss,
+            options.margin,
+            options.scale,
+            options.seed,
+            base_pack.embedder
+        )
+        .as_bytes(),
+    );
+    let config = FitConfig {
+        epochs: options.epochs,
+        batch_size: options.batch_size,
+        learning_rate: options.learning_rate,
+        seed: options.seed,
+        run_dir: run_dir.to_path_buf(),
+        resume: options.resume,
+        fingerprint: hex::encode(hash.finalize()),
+    };
+    let (model, history) = match fit(&task, model, AdamConfig::new().init(), &config, run.observer, run.stop)? {
+        FitOutcome::Finished { model, history } => (model.valid(), history),
+        FitOutcome::Interrupted { completed, .. } => return Ok(EmbeddingRun::Interrupted { completed }),
+    };
+    let head = model.head()?;
+    let test_embeddings: Vec<Vec<f32>> = split.test.iter().map(|&i| embeddings[i].clone()).collect();
+    let test_persons: Vec<usize> = split.test.iter().map(|&i| persons[i]).collect();
+    let projected: Vec<Vec<f32>> = test_embeddings.iter().map(|e| normalized_projection(&head, e)).collect();
+    let test = EmbeddingTest {
+        without_head: verification(&test_embeddings, &test_persons, options.seed),
+        with_head: verification(&projected, &test_persons, options.seed),
+    };
+    let calibration = calibration(&projected, &test_persons);
+    let pack = PackSpec {
+        name: options.pack_name.clone(),
+        detector: base_pack.detector.clone(),
+        embedder: base_pack.embedder.clone(),
+        description: format!(
+            "{} + projection head trained on {} people of {} ({:?}, m={}, s={})",
+            base_pack.description,
+            train_people.len(),
+            dataset_root.display(),
+            options.loss,
+            options.margin,
+            options.scale
+        ),
+        head: None,
+        calibration: calibration.clone(),
+    };
+    let pack_dir = run_dir.join(PACK_DIR);
+    facegate_models::write_pack_dir(&pack_dir, pack, &head)?;
+    let seconds_per_epoch = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
+    let report = EmbeddingReport {
+        mode: "embedding",
+        dataset: dataset_root.to_path_buf(),
+        base_pack: base_pack.name.clone(),
+        pack_dir,
+        people_per_split: [train_people.len(), validation_people.len(), test_people.len()],
+        images_per_split: [split.train.len(), split.validation.len(), split.test.len()],
+        excluded_people: dataset.excluded_people.len(),
+        skipped_faceless: dataset.skipped_faceless.clone(),
+        options: options.clone(),
+        history,
+        seconds_per_epoch,
+        test,
+        calibration,
+    };
+    write_json(&run_dir.join("report.json"), &report)?;
+    let title = format!(
+        "projection head ({:?}): test TAR@FAR1e-3 {:.2} % → {:.2} %",
+        options.loss,
+        report.test.without_head.tar_at_far_1e3 * 100.0,
+        report.test.with_head.tar_at_far_1e3 * 100.0
+    );
+    plot_curves(&report.history, &title, &run_dir.join("curves.svg"))?;
+    Ok(EmbeddingRun::Finished { report: Box::new(report) })
+}
