@@ -238,7 +238,7 @@ pub struct TrainArgs {
     /// Batch size (default: 32 classifier, 128 embedding).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate (default: 1e-3 for Adam, 0.01 for SGD).
+    /// Learning rate (default: classifier 1e-3 with Adam, 0.01 with SGD; embedding head 1e-4).
     #[arg(long)]
     pub lr: Option<f64>,
     /// Optimizer of the classifier (the embedding head always uses Adam).

@@ -138,3 +138,90 @@ fn eval_lfw_writes_a_report_and_roc() {
     let svg = std::fs::read_to_string(out.path().join("roc.svg")).expect("roc plot");
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 }
+
+/// Ten LFW people (≥ 20 photos each) as a dataset folder of links; LFW itself stays in ../shared.
+fn lfw_people_dataset(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("people");
+    std::fs::create_dir_all(&root).expect("dataset dir");
+    let people = [
+        "Angelina_Jolie",
+        "Igor_Ivanov",
+        "Jiang_Zemin",
+        "Michael_Bloomberg",
+        "Paul_Bremer",
+        "Amelie_Mauresmo",
+        "Carlos_Menem",
+        "Jennifer_Aniston",
+        "Jennifer_Lopez",
+        "George_Robertson",
+    ];
+    for person in people {
+        std::os::unix::fs::symlink(lfw_dir().join("lfw-deepfunneled").join(person), root.join(person)).expect("link");
+    }
+    root
+}
+
+#[test]
+fn train_classify_and_use_a_trained_pack_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dataset = lfw_people_dataset(dir.path());
+    let cache = dir.path().join("cache");
+    let run = dir.path().join("classifier");
+    let trained = stdout(&facegate(&[
+        "train",
+        path(&dataset),
+        "--out",
+        path(&run),
+        "--cache",
+        path(&cache),
+        "--epochs",
+        "2",
+        "--input-size",
+        "32",
+        "--optimizer",
+        "sgd",
+    ]));
+    assert!(trained.contains("test: loss") && trained.contains("accuracy"), "{trained}");
+    let report: Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report")).expect("json");
+    assert_eq!(report["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["people"].as_array().map(Vec::len), Some(10));
+    assert!(run.join("curves.svg").is_file());
+
+    let jolie = lfw_image("Angelina_Jolie", 3);
+    let answer: Value =
+        serde_json::from_str(&stdout(&facegate(&["classify", path(&jolie), "--model", path(&run), "--json"])))
+            .expect("json");
+    let prediction = &answer["answers"][0]["prediction"];
+    assert!(prediction["best_guess"].is_string() && prediction["confidence"].as_f64().is_some(), "{answer}");
+    let unknown = stdout(&facegate(&["classify", path(&jolie), "--model", path(&run), "--min-confidence", "1.01"]));
+    assert!(unknown.contains("unknown (best guess"), "{unknown}");
+
+    let adapted = dir.path().join("embedding");
+    let trained = stdout(&facegate(&[
+        "train",
+        path(&dataset),
+        "--mode",
+        "embedding",
+        "--out",
+        path(&adapted),
+        "--cache",
+        path(&cache),
+        "--epochs",
+        "2",
+        "--pack-name",
+        "lfw10",
+    ]));
+    assert!(trained.contains("pretrained only") && trained.contains("with the head"), "{trained}");
+    let pack = adapted.join("pack");
+    let embedded: Value =
+        serde_json::from_str(&stdout(&facegate(&["--pack", path(&pack), "embed", path(&jolie)]))).expect("json");
+    assert_eq!(embedded["pack"], "lfw10", "the adapted pack answered: {embedded}");
+    let template = embedded["faces"][0]["embedding"].as_array().expect("a face's template");
+    assert_eq!(template.len(), 128);
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("empty");
+    let refused = facegate(&["train", path(&empty), "--out", path(&dir.path().join("nothing"))]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no person folders"), "{refused:?}");
+}

@@ -560,3 +560,58 @@ fn fifty_concurrent_recognitions_all_answer_correctly() {
         assert_eq!(got.as_deref(), Some(expected.as_str()));
     }
 }
+
+#[test]
+fn a_trained_pack_serves_its_own_collection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dataset = dir.path().join("people");
+    std::fs::create_dir_all(&dataset).expect("dataset");
+    let lfw = facegate_testing::lfw_dir().join("lfw-deepfunneled");
+    for person in ["Angelina_Jolie", "Igor_Ivanov", "Jiang_Zemin", "Michael_Bloomberg", "Paul_Bremer", "Carlos_Menem"]
+        .into_iter()
+        .chain(["Amelie_Mauresmo", "Jennifer_Aniston", "Jennifer_Lopez", "George_Robertson"])
+    {
+        std::os::unix::fs::symlink(lfw.join(person), dataset.join(person)).expect("link");
+    }
+    let run = dir.path().join("run");
+    let output = facegate()
+        .arg("train")
+        .arg(&dataset)
+        .args(["--mode", "embedding", "--epochs", "2", "--pack-name", "lfw10", "--out"])
+        .arg(&run)
+        .args(["--cache"])
+        .arg(dir.path().join("cache"))
+        .output()
+        .expect("train runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let data = dir.path().join("data");
+    let key = create_key(&data, "acme", "admin");
+    let packs = format!("default,{}", run.join("pack").display());
+    let server = Server::start(&data, &["--packs", &packs]);
+    let api = Api::new(&server, &key);
+    let (status, models) = api.get("/v1/models");
+    assert_eq!(status, 200);
+    let adapted = models["packs"].as_array().expect("packs").iter().find(|p| p["name"] == "lfw10").cloned();
+    let adapted = adapted.unwrap_or_else(|| panic!("trained pack served: {models}"));
+    assert_eq!(adapted["head"]["output_size"], 128);
+    assert!(!adapted["calibration"].as_array().expect("calibration").is_empty());
+
+    // Its calibration comes from a handful of held-out people, so it covers the loose FMRs only.
+    let fmr = adapted["calibration"][0]["fmr"].as_f64().expect("fmr");
+    let (status, body) =
+        api.post_json("/v1/collections", json!({ "name": "adapted", "pack": "lfw10", "target_fmr": fmr }));
+    assert_eq!(status, 201, "{body}");
+    let collection = body["id"].as_str().expect("id").to_string();
+    let subjects = enrol_people(&api, &collection);
+    for (person, subject) in PEOPLE.iter().zip(&subjects) {
+        let (status, body) = api.recognize(&collection, &lfw_image(person, 12));
+        assert_eq!(status, 200, "{body}");
+        let face = main_face(&body);
+        assert_eq!(face["result"], "match", "{person}: {body}");
+        assert_eq!(face["subject"]["id"], subject.as_str());
+    }
+    let (status, body) =
+        api.post_json("/v1/collections", json!({ "name": "strict", "pack": "lfw10", "target_fmr": 1e-6 }));
+    assert_eq!(status / 100, 4, "an FMR the pack was not calibrated for is refused: {body}");
+}

@@ -279,7 +279,7 @@ impl TrainTask for ClassifierTask {
         (self.loss.forward(logits, targets), correct)
     }
 
-    fn validate(&self, model: &FaceCnn) -> Validation {
+    fn validate(&self, model: &FaceCnn, _epoch: usize) -> Validation {
         let device = self.device.clone().inner();
         if self.validation.labels.is_empty() {
             return Validation { loss: None, accuracy: 0.0, tar_at_far_1e3: None };

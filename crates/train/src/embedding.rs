@@ -3,9 +3,12 @@
 //! held-out identities with and without the head, and exported as a model pack.
 //!
 //! The head starts as the identity and the class centres as the people's mean embeddings, so epoch 0
-//! is exactly the pretrained model and training only has to learn the correction.
+//! is exactly the pretrained model and training only has to learn the correction. The exported head
+//! is the epoch with the best TAR at FAR 1e-3 on the validation people, epoch 0 included: a head that
+//! does not beat the pretrained embedder there is not shipped.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use burn::module::{Module, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -13,11 +16,11 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use facegate_core::verification::VERIFICATION_FOLDS;
 use facegate_core::verification::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
-use facegate_core::{CalibrationPoint, PackSpec, ProjectionHead, cosine};
+use facegate_core::{CalibrationPoint, HeadSpec, PackSpec, ProjectionHead, cosine};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dataset::FaceDataset;
@@ -74,7 +77,7 @@ impl Default for EmbeddingOptions {
         Self {
             epochs: 20,
             batch_size: 128,
-            learning_rate: 1e-3,
+            learning_rate: 1e-4,
             loss: MarginLoss::ArcFace,
             margin: 0.3,
             scale: 32.0,
@@ -130,7 +133,43 @@ fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
+/// The head with the best validation TAR so far (epoch 0: the identity, i.e. the pretrained model).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BestHead {
+    epoch: usize,
+    tar_at_far_1e3: f64,
+    accuracy: f64,
+    #[serde(skip)]
+    head: Option<ProjectionHead>,
+}
+
+const BEST_HEAD_WEIGHTS: &str = "best-head.safetensors";
+const BEST_HEAD_STATE: &str = "best-head.json";
+
+impl BestHead {
+    fn save(&self, run_dir: &Path) -> Result<(), TrainError> {
+        let head = self.head.as_ref().ok_or_else(|| TrainError::Record("no head to save".into()))?;
+        crate::dataset::write_atomic(&run_dir.join(BEST_HEAD_WEIGHTS), &head.to_safetensors()?)?;
+        write_json(&run_dir.join(BEST_HEAD_STATE), self)
+    }
+
+    fn load(run_dir: &Path, dim: usize) -> Result<Option<Self>, TrainError> {
+        let state = run_dir.join(BEST_HEAD_STATE);
+        let Ok(text) = std::fs::read(&state) else { return Ok(None) };
+        let mut best: Self =
+            serde_json::from_slice(&text).map_err(|e| TrainError::Record(format!("{}: {e}", state.display())))?;
+        let weights = run_dir.join(BEST_HEAD_WEIGHTS);
+        let bytes = std::fs::read(&weights).map_err(TrainError::io(&weights))?;
+        let spec =
+            HeadSpec { file: weights.display().to_string(), sha256: String::new(), input_size: dim, output_size: dim };
+        best.head = Some(ProjectionHead::from_safetensors(&bytes, &spec)?);
+        Ok(Some(best))
+    }
+}
+
 struct EmbeddingTask {
+    best: Mutex<BestHead>,
+    run_dir: PathBuf,
     inputs: Vec<Vec<f32>>,
     labels: Vec<usize>,
     classes: usize,
@@ -163,6 +202,13 @@ impl EmbeddingTask {
     }
 }
 
+impl EmbeddingTask {
+    fn validation_figures(&self, head: &ProjectionHead) -> VerificationFigures {
+        let projected: Vec<Vec<f32>> = self.validation.iter().map(|e| normalized_projection(head, e)).collect();
+        verification(&projected, &self.validation_people, self.options.seed)
+    }
+}
+
 impl TrainTask for EmbeddingTask {
     type Model = HeadModel;
 
@@ -184,16 +230,27 @@ impl TrainTask for EmbeddingTask {
         (self.loss.forward(self.margin_logits(cosines, &labels), targets), correct)
     }
 
-    fn validate(&self, model: &HeadModel) -> Validation {
-        match model.head() {
-            Ok(head) => {
-                let projected: Vec<Vec<f32>> =
-                    self.validation.iter().map(|e| normalized_projection(&head, e)).collect();
-                let figures = verification(&projected, &self.validation_people, self.options.seed);
-                Validation { loss: None, accuracy: figures.accuracy, tar_at_far_1e3: Some(figures.tar_at_far_1e3) }
+    /// Also keeps the best head so far (saved beside the checkpoint, so `--resume` keeps it too).
+    fn validate(&self, model: &HeadModel, epoch: usize) -> Validation {
+        let Ok(head) = model.head() else {
+            return Validation { loss: None, accuracy: 0.0, tar_at_far_1e3: None };
+        };
+        let figures = self.validation_figures(&head);
+        if let Ok(mut best) = self.best.lock() {
+            let better = (figures.tar_at_far_1e3, figures.accuracy) > (best.tar_at_far_1e3, best.accuracy);
+            if better {
+                *best = BestHead {
+                    epoch,
+                    tar_at_far_1e3: figures.tar_at_far_1e3,
+                    accuracy: figures.accuracy,
+                    head: Some(head),
+                };
+                if let Err(error) = best.save(&self.run_dir) {
+                    tracing::warn!(%error, "could not save the best head");
+                }
             }
-            Err(_) => Validation { loss: None, accuracy: 0.0, tar_at_far_1e3: None },
         }
+        Validation { loss: None, accuracy: figures.accuracy, tar_at_far_1e3: Some(figures.tar_at_far_1e3) }
     }
 }
 
@@ -328,6 +385,9 @@ pub struct EmbeddingReport {
     pub history: Vec<EpochMetrics>,
     /// Mean seconds per epoch.
     pub seconds_per_epoch: f64,
+    /// The epoch whose head was exported: the best validation TAR at FAR 1e-3; 0 means no epoch beat
+    /// the pretrained embedder on the validation people, and the pack's head is the identity.
+    pub selected_epoch: usize,
     /// Held-out identities, with and without the head.
     pub test: EmbeddingTest,
     /// The pack's calibration table (from the test identities).
@@ -382,7 +442,10 @@ pub fn train_embedding_head(
     // Deterministic already (identity and class means); seeded for the backend's own use.
     let model =
         crate::seeded_init(&train_device, options.seed, || HeadModel::new(dim, centres, class_of.len(), &train_device));
+    let identity = model.head()?;
     let task = EmbeddingTask {
+        best: Mutex::new(BestHead { epoch: 0, tar_at_far_1e3: f64::MIN, accuracy: f64::MIN, head: None }),
+        run_dir: run_dir.to_path_buf(),
         inputs: split.train.iter().map(|&i| embeddings[i].clone()).collect(),
         labels: split.train.iter().map(|&i| class_of[&persons[i]]).collect(),
         classes: class_of.len(),
@@ -392,6 +455,23 @@ pub fn train_embedding_head(
         device: train_device.clone(),
         loss: CrossEntropyLossConfig::new().init(&train_device),
     };
+    let resumed_best = if options.resume { BestHead::load(run_dir, dim)? } else { None };
+    let best = match resumed_best {
+        Some(best) => best,
+        None => {
+            let figures = task.validation_figures(&identity);
+            let best = BestHead {
+                epoch: 0,
+                tar_at_far_1e3: figures.tar_at_far_1e3,
+                accuracy: figures.accuracy,
+                head: Some(identity),
+            };
+            std::fs::create_dir_all(run_dir).map_err(TrainError::io(run_dir))?;
+            best.save(run_dir)?;
+            best
+        }
+    };
+    *task.best.lock().map_err(|_| TrainError::Config("best-head lock poisoned".into()))? = best;
     let mut hash = Sha256::new();
     dataset.samples.iter().for_each(|s| hash.update(s.digest.as_bytes()));
     hash.update(
@@ -416,11 +496,12 @@ pub fn train_embedding_head(
         resume: options.resume,
         fingerprint: hex::encode(hash.finalize()),
     };
-    let (model, history) = match fit(&task, model, AdamConfig::new().init(), &config, run.observer, run.stop)? {
-        FitOutcome::Finished { model, history } => (model.valid(), history),
+    let history = match fit(&task, model, AdamConfig::new().init(), &config, run.observer, run.stop)? {
+        FitOutcome::Finished { history, .. } => history,
         FitOutcome::Interrupted { completed, .. } => return Ok(EmbeddingRun::Interrupted { completed }),
     };
-    let head = model.head()?;
+    let best = task.best.into_inner().map_err(|_| TrainError::Config("best-head lock poisoned".into()))?;
+    let head = best.head.clone().ok_or_else(|| TrainError::Record("no head was kept".into()))?;
     let test_embeddings: Vec<Vec<f32>> = split.test.iter().map(|&i| embeddings[i].clone()).collect();
     let test_persons: Vec<usize> = split.test.iter().map(|&i| persons[i]).collect();
     let projected: Vec<Vec<f32>> = test_embeddings.iter().map(|e| normalized_projection(&head, e)).collect();
@@ -460,6 +541,7 @@ pub fn train_embedding_head(
         options: options.clone(),
         history,
         seconds_per_epoch,
+        selected_epoch: best.epoch,
         test,
         calibration,
     };

@@ -38,8 +38,8 @@ pub trait TrainTask {
     /// training examples at `batch`; `rng` drives augmentation.
     fn train_batch(&self, model: &Self::Model, batch: &[usize], rng: &mut ChaCha8Rng) -> (Tensor<1>, usize);
 
-    /// Validation figures of `model` (already in validation mode).
-    fn validate(&self, model: &Self::Model) -> Validation;
+    /// Validation figures of `model` (already in validation mode) after `epoch` (1-based).
+    fn validate(&self, model: &Self::Model, epoch: usize) -> Validation;
 }
 
 /// Validation figures of one epoch.
@@ -172,7 +172,7 @@ pub fn fit<T: TrainTask>(
             seen += batch.len();
             observer.batch_done(loss_sum / seen as f64, correct as f64 / seen as f64);
         }
-        let validation = task.validate(&model.valid());
+        let validation = task.validate(&model.valid(), epoch + 1);
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,

@@ -176,8 +176,15 @@ fn embedding(
                     f.rank1_identification * 100.0
                 );
             }
+            if report.selected_epoch == 0 {
+                println!(
+                    "no epoch beat the pretrained embedder on the validation people: the pack's head is the identity"
+                );
+            } else {
+                println!("exported the head of epoch {} (best validation TAR at FAR 1e-3)", report.selected_epoch);
+            }
             println!(
-                "pack `{}`: {} (use with --pack {0} or serve --packs ...,{0}); report: {}",
+                "pack `{}`: {} (use with --pack {1} or serve --packs default,{1}); report: {}",
                 options.pack_name,
                 report.pack_dir.display(),
                 args.out.join("report.json").display()
