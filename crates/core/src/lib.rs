@@ -39,7 +39,7 @@ pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
 };
 pub use compare::{Calibration, CalibrationPoint, Decision, cosine};
-pub use detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, nms};
+pub use detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, nms, subject_face};
 pub use embed::{Embedder, EmbedderConfig, Embedding};
 pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use facegate_core::{DecodeLimits, DetectedFace, DetectorConfig, Pipeline, decode_image};
+use facegate_core::{DecodeLimits, DetectorConfig, Pipeline, decode_image, subject_face};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 
@@ -253,17 +253,6 @@ fn prepare_one(pipeline: &Pipeline, cache: &PrepCache, person: usize, path: &Pat
         .map_err(|e| TrainError::Record(format!("encoding a crop: {e}")))?;
     write_atomic(&cached, &png)?;
     Ok(Prepared::Face(FaceSample { path: path.to_path_buf(), digest, person, crop }))
-}
-
-/// The labelled person's face: among faces at least half the size of the largest, the one nearest
-/// the centre (a photo of one person may show others behind them).
-pub fn subject_face(faces: Vec<DetectedFace>, width: f32, height: f32) -> Option<DetectedFace> {
-    let largest = faces.iter().map(|f| f.bbox.area()).fold(0.0f32, f32::max);
-    let distance = |f: &DetectedFace| {
-        let (cx, cy) = (f.bbox.x + f.bbox.width / 2.0 - width / 2.0, f.bbox.y + f.bbox.height / 2.0 - height / 2.0);
-        cx * cx + cy * cy
-    };
-    faces.into_iter().filter(|f| f.bbox.area() >= 0.5 * largest).min_by(|a, b| distance(a).total_cmp(&distance(b)))
 }
 
 /// The frozen embedder's output for every sample (cached), in sample order.

@@ -24,9 +24,7 @@ pub use classifier::{
     CLASSIFIER_FORMAT, Classifier, ClassifierMeta, ClassifierOptions, ClassifierReport, ClassifierRun, ClassifierTest,
     FaceCnn, MIN_INPUT_SIZE, MODEL_DIR, OptimizerKind, Prediction, train_classifier,
 };
-pub use dataset::{
-    DatasetListing, FaceDataset, FaceSample, PrepCache, prepare_faces, pretrained_embeddings, subject_face,
-};
+pub use dataset::{DatasetListing, FaceDataset, FaceSample, PrepCache, prepare_faces, pretrained_embeddings};
 pub use embedding::{
     EmbeddingOptions, EmbeddingReport, EmbeddingRun, EmbeddingTest, MarginLoss, PACK_DIR, VerificationFigures,
     train_embedding_head, verification,

@@ -11,13 +11,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use facegate_core::verification::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
-use facegate_core::{BoundingBox, CalibrationPoint, DetectorConfig, Embedding, Pipeline, crop_box_face};
+use facegate_core::{BoundingBox, CalibrationPoint, DetectorConfig, Embedding, Pipeline, crop_box_face, subject_face};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::faces::most_prominent;
 use crate::args::LfwArgs;
 use crate::context::{Context, read_image};
 
@@ -251,7 +250,7 @@ fn embed_one(pipeline: &Pipeline, path: &Path) -> Result<(Embedding, FaceSource)
         faces = pipeline.detect_with(&image, &retry)?;
         source = FaceSource::LowThresholdRetry;
     }
-    let embedding = match most_prominent_near_centre(faces, image.width() as f32, image.height() as f32) {
+    let embedding = match subject_face(faces, image.width() as f32, image.height() as f32) {
         Some(face) => pipeline.embed_faces(&image, std::slice::from_ref(&face))?.pop(),
         None => {
             source = FaceSource::CentreCrop;
@@ -263,24 +262,6 @@ fn embed_one(pipeline: &Pipeline, path: &Path) -> Result<(Embedding, FaceSource)
     };
     let embedding = embedding.with_context(|| format!("no embedding for {}", path.display()))?;
     Ok((embedding, source))
-}
-
-/// LFW images are centred on their subject: among faces at least half as large as the largest, the one
-/// nearest the centre.
-fn most_prominent_near_centre(
-    faces: Vec<facegate_core::DetectedFace>,
-    width: f32,
-    height: f32,
-) -> Option<facegate_core::DetectedFace> {
-    let largest = faces.iter().map(|f| f.bbox.area()).fold(0.0f32, f32::max);
-    let candidates: Vec<_> = faces.into_iter().filter(|f| f.bbox.area() >= 0.5 * largest).collect();
-    let distance = |f: &facegate_core::DetectedFace| {
-        let cx = f.bbox.x + f.bbox.width / 2.0 - width / 2.0;
-        let cy = f.bbox.y + f.bbox.height / 2.0 - height / 2.0;
-        cx * cx + cy * cy
-    };
-    let nearest = candidates.iter().map(distance).fold(f32::INFINITY, f32::min);
-    most_prominent(candidates.into_iter().filter(|f| distance(f) <= nearest).collect(), |f| f)
 }
 
 /// Threshold against FMR over every pair of LFW images of different people (about 87 million pairs

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
-use facegate_core::Pipeline;
+use facegate_core::{Pipeline, subject_face};
 use facegate_train::{
     Classifier, ClassifierOptions, ClassifierRun, DatasetListing, EmbeddingOptions, EmbeddingRun, EpochMetrics,
     FaceDataset, MarginLoss, OptimizerKind, PrepCache, RunContext, SplitFractions, TrainObserver, prepare_faces,
-    pretrained_embeddings, subject_face, train_classifier, train_embedding_head, training_device,
+    pretrained_embeddings, train_classifier, train_embedding_head, training_device,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;

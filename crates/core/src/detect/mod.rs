@@ -70,6 +70,20 @@ pub fn nms(mut faces: Vec<DetectedFace>, iou_threshold: f32, max: usize) -> Vec<
     kept
 }
 
+/// The labelled person's face in a photo centred on them (a dataset photo, an LFW image): among faces
+/// at least half as large as the largest, the one nearest the image centre (the larger on a tie).
+/// Bystanders behind the subject are smaller or off-centre.
+pub fn subject_face(faces: Vec<DetectedFace>, width: f32, height: f32) -> Option<DetectedFace> {
+    let largest = faces.iter().map(|f| f.bbox.area()).fold(0.0f32, f32::max);
+    let distance = |f: &DetectedFace| {
+        let (cx, cy) = (f.bbox.x + f.bbox.width / 2.0 - width / 2.0, f.bbox.y + f.bbox.height / 2.0 - height / 2.0);
+        cx * cx + cy * cy
+    };
+    let candidates: Vec<DetectedFace> = faces.into_iter().filter(|f| f.bbox.area() >= 0.5 * largest).collect();
+    let nearest = candidates.iter().map(distance).fold(f32::INFINITY, f32::min);
+    candidates.into_iter().filter(|f| distance(f) <= nearest).max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+}
+
 /// A model input prepared from an image: planar float tensor plus the scale that maps it back.
 pub(crate) struct DetectorInput {
     pub(crate) tensor: Vec<f32>,
@@ -162,6 +176,18 @@ mod tests {
             landmarks: [Point::default(); 5],
             score,
         }
+    }
+
+    #[test]
+    fn subject_is_the_large_face_nearest_the_centre() {
+        let sized = |x: f32, y: f32, side: f32| DetectedFace {
+            bbox: BoundingBox { x, y, width: side, height: side },
+            ..face(0.0, 0.9)
+        };
+        // 100×100 photo: a big bystander at the edge, the subject centred, a tiny face at the very centre.
+        let faces = vec![sized(0.0, 0.0, 40.0), sized(32.0, 32.0, 36.0), sized(48.0, 48.0, 4.0)];
+        assert_eq!(subject_face(faces, 100.0, 100.0).map(|f| f.bbox.x), Some(32.0));
+        assert!(subject_face(Vec::new(), 100.0, 100.0).is_none());
     }
 
     #[test]
