@@ -147,6 +147,10 @@ const BEST_HEAD_WEIGHTS: &str = "best-head.safetensors";
 const BEST_HEAD_STATE: &str = "best-head.json";
 
 impl BestHead {
+    fn new(epoch: usize, figures: &VerificationFigures, head: ProjectionHead) -> Self {
+        Self { epoch, tar_at_far_1e3: figures.tar_at_far_1e3, accuracy: figures.accuracy, head: Some(head) }
+    }
+
     fn save(&self, run_dir: &Path) -> Result<(), TrainError> {
         let head = self.head.as_ref().ok_or_else(|| TrainError::Record("no head to save".into()))?;
         crate::dataset::write_atomic(&run_dir.join(BEST_HEAD_WEIGHTS), &head.to_safetensors()?)?;
@@ -200,13 +204,21 @@ impl EmbeddingTask {
         };
         (one_hot.clone() * target + one_hot.neg().add_scalar(1.0) * cosines).mul_scalar(s)
     }
+
+    fn validation_figures(&self, head: &ProjectionHead) -> VerificationFigures {
+        projected_verification(head, &self.validation, &self.validation_people, self.options.seed)
+    }
 }
 
-impl EmbeddingTask {
-    fn validation_figures(&self, head: &ProjectionHead) -> VerificationFigures {
-        let projected: Vec<Vec<f32>> = self.validation.iter().map(|e| normalized_projection(head, e)).collect();
-        verification(&projected, &self.validation_people, self.options.seed)
-    }
+/// Verification figures of `embeddings` after `head`.
+fn projected_verification(
+    head: &ProjectionHead,
+    embeddings: &[Vec<f32>],
+    people: &[usize],
+    seed: u64,
+) -> VerificationFigures {
+    let projected: Vec<Vec<f32>> = embeddings.iter().map(|e| normalized_projection(head, e)).collect();
+    verification(&projected, people, seed)
 }
 
 impl TrainTask for EmbeddingTask {
@@ -239,12 +251,7 @@ impl TrainTask for EmbeddingTask {
         if let Ok(mut best) = self.best.lock() {
             let better = (figures.tar_at_far_1e3, figures.accuracy) > (best.tar_at_far_1e3, best.accuracy);
             if better {
-                *best = BestHead {
-                    epoch,
-                    tar_at_far_1e3: figures.tar_at_far_1e3,
-                    accuracy: figures.accuracy,
-                    head: Some(head),
-                };
+                *best = BestHead::new(epoch, &figures, head);
                 if let Err(error) = best.save(&self.run_dir) {
                     tracing::warn!(%error, "could not save the best head");
                 }
@@ -442,36 +449,32 @@ pub fn train_embedding_head(
     // Deterministic already (identity and class means); seeded for the backend's own use.
     let model =
         crate::seeded_init(&train_device, options.seed, || HeadModel::new(dim, centres, class_of.len(), &train_device));
-    let identity = model.head()?;
-    let task = EmbeddingTask {
-        best: Mutex::new(BestHead { epoch: 0, tar_at_far_1e3: f64::MIN, accuracy: f64::MIN, head: None }),
-        run_dir: run_dir.to_path_buf(),
-        inputs: split.train.iter().map(|&i| embeddings[i].clone()).collect(),
-        labels: split.train.iter().map(|&i| class_of[&persons[i]]).collect(),
-        classes: class_of.len(),
-        validation: split.validation.iter().map(|&i| embeddings[i].clone()).collect(),
-        validation_people: split.validation.iter().map(|&i| persons[i]).collect(),
-        options: options.clone(),
-        device: train_device.clone(),
-        loss: CrossEntropyLossConfig::new().init(&train_device),
-    };
+    let validation: Vec<Vec<f32>> = split.validation.iter().map(|&i| embeddings[i].clone()).collect();
+    let validation_persons: Vec<usize> = split.validation.iter().map(|&i| persons[i]).collect();
     let resumed_best = if options.resume { BestHead::load(run_dir, dim)? } else { None };
     let best = match resumed_best {
         Some(best) => best,
         None => {
-            let figures = task.validation_figures(&identity);
-            let best = BestHead {
-                epoch: 0,
-                tar_at_far_1e3: figures.tar_at_far_1e3,
-                accuracy: figures.accuracy,
-                head: Some(identity),
-            };
+            let identity = model.head()?;
+            let figures = projected_verification(&identity, &validation, &validation_persons, options.seed);
+            let best = BestHead::new(0, &figures, identity);
             std::fs::create_dir_all(run_dir).map_err(TrainError::io(run_dir))?;
             best.save(run_dir)?;
             best
         }
     };
-    *task.best.lock().map_err(|_| TrainError::Config("best-head lock poisoned".into()))? = best;
+    let task = EmbeddingTask {
+        best: Mutex::new(best),
+        run_dir: run_dir.to_path_buf(),
+        inputs: split.train.iter().map(|&i| embeddings[i].clone()).collect(),
+        labels: split.train.iter().map(|&i| class_of[&persons[i]]).collect(),
+        classes: class_of.len(),
+        validation,
+        validation_people: validation_persons,
+        options: options.clone(),
+        device: train_device.clone(),
+        loss: CrossEntropyLossConfig::new().init(&train_device),
+    };
     let mut hash = Sha256::new();
     dataset.samples.iter().for_each(|s| hash.update(s.digest.as_bytes()));
     hash.update(

@@ -53,11 +53,10 @@ pub fn train(context: &Context, args: &TrainArgs) -> Result<ExitCode> {
         eprintln!("left out {} photos without a face (listed in the report)", dataset.skipped_faceless.len());
     }
     let observer = EpochBars::new();
+    let run = RunContext { dir: &args.out, device: &device, observer: &observer, stop: &stop };
     match args.mode {
-        TrainMode::Classifier => classifier(context, args, &dataset, fractions, &device, &observer, &stop),
-        TrainMode::Embedding => {
-            embedding(context, args, &dataset, &pipelines, &cache, fractions, &device, &observer, &stop)
-        }
+        TrainMode::Classifier => classifier(context, args, &dataset, fractions, run),
+        TrainMode::Embedding => embedding(context, args, &dataset, &pipelines, &cache, fractions, run),
     }
 }
 
@@ -66,9 +65,7 @@ fn classifier(
     args: &TrainArgs,
     dataset: &FaceDataset,
     fractions: SplitFractions,
-    device: &facegate_train::Device,
-    observer: &EpochBars,
-    stop: &AtomicBool,
+    run: RunContext<'_>,
 ) -> Result<ExitCode> {
     let optimizer = match args.optimizer {
         OptimizerArg::Sgd => OptimizerKind::Sgd,
@@ -87,9 +84,7 @@ fn classifier(
         fractions,
         resume: args.resume,
     };
-    let run_context = RunContext { dir: &args.out, device, observer, stop };
-    let run = train_classifier(dataset, &args.dataset, &context.args.pack, &options, run_context)?;
-    match run {
+    match train_classifier(dataset, &args.dataset, &context.args.pack, &options, run)? {
         ClassifierRun::Interrupted { completed } => interrupted(&args.out, completed),
         ClassifierRun::Finished { report } => {
             println!(
@@ -116,7 +111,6 @@ fn classifier(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn embedding(
     context: &Context,
     args: &TrainArgs,
@@ -124,9 +118,7 @@ fn embedding(
     pipelines: &[Pipeline],
     cache: &PrepCache,
     fractions: SplitFractions,
-    device: &facegate_train::Device,
-    observer: &EpochBars,
-    stop: &AtomicBool,
+    run: RunContext<'_>,
 ) -> Result<ExitCode> {
     let base_pack = context.manifest.pack(&context.args.pack).context("unknown pack")?.clone();
     if base_pack.head.is_some() {
@@ -156,9 +148,7 @@ fn embedding(
             .clone()
             .unwrap_or_else(|| format!("{}-adapted", folder_name.unwrap_or_else(|| "dataset".into()))),
     };
-    let run_context = RunContext { dir: &args.out, device, observer, stop };
-    let run = train_embedding_head(dataset, &embeddings, &args.dataset, &base_pack, &options, run_context)?;
-    match run {
+    match train_embedding_head(dataset, &embeddings, &args.dataset, &base_pack, &options, run)? {
         EmbeddingRun::Interrupted { completed } => interrupted(&args.out, completed),
         EmbeddingRun::Finished { report } => {
             let (before, after) = (&report.test.without_head, &report.test.with_head);
