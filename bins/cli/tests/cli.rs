@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use facegate_testing::{lfw_dir, lfw_image, photo, shared_dir};
+use facegate_testing::{lfw_dir, lfw_image, lfw_ten_people_dataset, photo, shared_dir};
 use serde_json::Value;
 
 fn facegate(args: &[&str]) -> Output {
@@ -139,32 +139,10 @@ fn eval_lfw_writes_a_report_and_roc() {
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 }
 
-/// Ten LFW people (≥ 20 photos each) as a dataset folder of links; LFW itself stays in ../shared.
-fn lfw_people_dataset(dir: &Path) -> std::path::PathBuf {
-    let root = dir.join("people");
-    std::fs::create_dir_all(&root).expect("dataset dir");
-    let people = [
-        "Angelina_Jolie",
-        "Igor_Ivanov",
-        "Jiang_Zemin",
-        "Michael_Bloomberg",
-        "Paul_Bremer",
-        "Amelie_Mauresmo",
-        "Carlos_Menem",
-        "Jennifer_Aniston",
-        "Jennifer_Lopez",
-        "George_Robertson",
-    ];
-    for person in people {
-        std::os::unix::fs::symlink(lfw_dir().join("lfw-deepfunneled").join(person), root.join(person)).expect("link");
-    }
-    root
-}
-
 #[test]
 fn train_classify_and_use_a_trained_pack_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let dataset = lfw_people_dataset(dir.path());
+    let dataset = lfw_ten_people_dataset(dir.path());
     let cache = dir.path().join("cache");
     let run = dir.path().join("classifier");
     let trained = stdout(&facegate(&[

@@ -564,15 +564,7 @@ fn fifty_concurrent_recognitions_all_answer_correctly() {
 #[test]
 fn a_trained_pack_serves_its_own_collection() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let dataset = dir.path().join("people");
-    std::fs::create_dir_all(&dataset).expect("dataset");
-    let lfw = facegate_testing::lfw_dir().join("lfw-deepfunneled");
-    for person in ["Angelina_Jolie", "Igor_Ivanov", "Jiang_Zemin", "Michael_Bloomberg", "Paul_Bremer", "Carlos_Menem"]
-        .into_iter()
-        .chain(["Amelie_Mauresmo", "Jennifer_Aniston", "Jennifer_Lopez", "George_Robertson"])
-    {
-        std::os::unix::fs::symlink(lfw.join(person), dataset.join(person)).expect("link");
-    }
+    let dataset = facegate_testing::lfw_ten_people_dataset(dir.path());
     let run = dir.path().join("run");
     let output = facegate()
         .arg("train")

@@ -4,7 +4,7 @@
 //! what `facegate serve` answers for the same requests, and a broken event must not stop it.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post};
 use base64::Engine;
-use facegate_testing::{facegate_command, lfw_image, model_cache, photo};
+use facegate_testing::{KillOnDrop, facegate_command, lfw_image, model_cache, photo};
 use serde_json::{Value, json};
 
 const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -108,15 +108,6 @@ fn start_emulator() -> RuntimeApi {
         events: event_tx,
         outcomes: outcome_rx,
         polled: polled_rx,
-    }
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -213,7 +204,7 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
         .expect("server");
     let mut line = String::new();
     BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
-    let server = Process(server);
+    let server = KillOnDrop(server);
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("url").to_string();
     let http = reqwest::blocking::Client::new();
     let post = |path: &str, content_type: &str, body: Vec<u8>| -> Value {
@@ -262,7 +253,7 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
         .env("FACEGATE_MASTER_KEY", MASTER_KEY)
         .spawn()
         .expect("bootstrap starts");
-    let _bootstrap = Process(bootstrap);
+    let _bootstrap = KillOnDrop(bootstrap);
     let ready = polled.recv_timeout(Duration::from_secs(30)).expect("bootstrap polls for its first event");
     if let Ok((Outcome::InitError(report), _)) = outcomes.try_recv() {
         panic!("init failed: {report}");

@@ -2,7 +2,7 @@
 //! loopback and stands in for AWS KMS here. `scripts/test.sh` installs it.
 #![cfg(feature = "kms")]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,24 +10,16 @@ use facegate_gallery::kms::{KmsConfig, KmsKeyProvider};
 use facegate_gallery::{FaceToEnroll, Gallery, KeyProvider, TemplateCipher};
 use facegate_store::{FaceStore, NewCollection, NewSubject};
 use facegate_store_sqlite::SqliteStore;
+use facegate_testing::KillOnDrop;
 use serde_json::Value;
-
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-async fn start_moto() -> (Moto, String) {
+async fn start_moto() -> (KillOnDrop, String) {
     let port = free_port();
-    let moto = Moto(
+    let moto = KillOnDrop(
         Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

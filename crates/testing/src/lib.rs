@@ -3,7 +3,8 @@
 //! `FACEGATE_SHARED` overrides where shared data lives (default: `../shared` beside the workspace);
 //! models come through the normal cache, filled from `FACEGATE_MODEL_MIRROR` (default: `shared/models`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::OnceLock;
 
 use facegate_core::{DecodeLimits, Pipeline, PipelineConfig, decode_image};
@@ -33,6 +34,42 @@ pub fn lfw_dir() -> PathBuf {
 /// An LFW image by person and number, e.g. `lfw_image("George_W_Bush", 1)`.
 pub fn lfw_image(person: &str, number: u32) -> PathBuf {
     lfw_dir().join("lfw-deepfunneled").join(person).join(format!("{person}_{number:04}.jpg"))
+}
+
+/// Ten LFW people with at least 20 photos each (206 photos): a small real training set.
+pub const LFW_TEN_PEOPLE: [&str; 10] = [
+    "Angelina_Jolie",
+    "Igor_Ivanov",
+    "Jiang_Zemin",
+    "Michael_Bloomberg",
+    "Paul_Bremer",
+    "Amelie_Mauresmo",
+    "Carlos_Menem",
+    "Jennifer_Aniston",
+    "Jennifer_Lopez",
+    "George_Robertson",
+];
+
+/// A dataset folder `dir/people/<person>` of links to [`LFW_TEN_PEOPLE`]'s LFW folders (LFW itself
+/// stays in `../shared`); returns the dataset folder.
+pub fn lfw_ten_people_dataset(dir: &Path) -> PathBuf {
+    let root = dir.join("people");
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    for person in LFW_TEN_PEOPLE {
+        std::os::unix::fs::symlink(lfw_dir().join("lfw-deepfunneled").join(person), root.join(person))
+            .unwrap_or_else(|e| panic!("linking {person}: {e}"));
+    }
+    root
+}
+
+/// A child process killed and reaped when the test lets go of it (also when the test panics).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Reads and decodes an image file; panics with the path on failure (test fixtures only).

@@ -7,40 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use facegate_core::PipelineConfig;
 use facegate_models::{builtin_manifest, init_runtime, register_pack};
-use facegate_testing::{default_pipeline, lfw_dir, lfw_image, load_image, model_cache};
+use facegate_testing::{LFW_TEN_PEOPLE, default_pipeline, lfw_image, lfw_ten_people_dataset, load_image, model_cache};
 use facegate_train::{
     Classifier, ClassifierOptions, ClassifierRun, DatasetListing, Device, EmbeddingOptions, EmbeddingRun, EpochMetrics,
     FaceDataset, PrepCache, Quiet, RunContext, TrainError, TrainObserver, prepare_faces, pretrained_embeddings,
     train_classifier, train_embedding_head, training_device,
 };
 
-/// Ten LFW people with at least 20 photos each (206 photos).
-const PEOPLE: [&str; 10] = [
-    "Angelina_Jolie",
-    "Igor_Ivanov",
-    "Jiang_Zemin",
-    "Michael_Bloomberg",
-    "Paul_Bremer",
-    "Amelie_Mauresmo",
-    "Carlos_Menem",
-    "Jennifer_Aniston",
-    "Jennifer_Lopez",
-    "George_Robertson",
-];
-
-/// A dataset folder of links to the LFW people's folders (LFW itself stays in ../shared).
-fn lfw_subset(dir: &Path, people: &[&str]) -> PathBuf {
-    let root = dir.join("dataset");
-    std::fs::create_dir_all(&root).expect("dataset dir");
-    for person in people {
-        std::os::unix::fs::symlink(lfw_dir().join("lfw-deepfunneled").join(person), root.join(person))
-            .expect("link person folder");
-    }
-    root
-}
-
 fn prepared(dir: &Path) -> (PathBuf, FaceDataset, PrepCache) {
-    let root = lfw_subset(dir, &PEOPLE);
+    let root = lfw_ten_people_dataset(dir);
     let listing = DatasetListing::read(&root, 2, false).expect("listing");
     assert_eq!(listing.people.len(), 10);
     let pipelines = std::slice::from_ref(default_pipeline());
@@ -91,7 +66,7 @@ fn classifier_learns_ten_lfw_people_and_beats_chance() {
     let test_crops: Vec<_> = dataset.samples.iter().step_by(7).map(|s| s.crop.clone()).collect();
     let answers = classifier.classify(&test_crops, Some(0.0));
     assert_eq!(answers.len(), test_crops.len());
-    assert!(answers.iter().all(|a| PEOPLE.contains(&a.best_guess.as_str()) && a.person.is_some()));
+    assert!(answers.iter().all(|a| LFW_TEN_PEOPLE.contains(&a.best_guess.as_str()) && a.person.is_some()));
     let rejected = classifier.classify(&test_crops, Some(1.01));
     assert!(rejected.iter().all(|a| a.person.is_none()), "everything is unknown above probability 1");
 }
