@@ -10,6 +10,8 @@ scripts/setup.sh
 scripts/postgres.sh install
 # moto_server stands in for AWS KMS in the KMS key provider's tests.
 command -v moto_server >/dev/null || python3 -m pip install -q --disable-pip-version-check "moto[server]"
+# schemathesis fuzzes the running server from its OpenAPI document (bins/cli/tests/faults.rs).
+command -v schemathesis >/dev/null || python3 -m pip install -q --disable-pip-version-check "schemathesis==4.32.5"
 cluster=$(mktemp -d /tmp/facegate-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$cluster"; rm -rf "$cluster"' EXIT
 export FACEGATE_TEST_POSTGRES_DIR=$cluster

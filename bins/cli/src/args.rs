@@ -31,9 +31,9 @@ pub struct PipelineArgs {
     /// Images with a longer side are downscaled to this before detection.
     #[arg(long, global = true, default_value_t = 640)]
     pub max_side: u32,
-    /// Largest number of faces reported per image.
-    #[arg(long, global = true, default_value_t = 100)]
-    pub max_faces: usize,
+    /// Largest number of faces reported per image (default: 100; `serve`: 20 analysed per request).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_faces: Option<u16>,
     /// Disable flip-averaging of embeddings.
     #[arg(long, global = true)]
     pub no_flip: bool,
@@ -192,6 +192,15 @@ pub struct ServeArgs {
     /// Whole-request time limit, seconds.
     #[arg(long, env = "FACEGATE_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Image requests holding a body at once (analysed or waiting); past that, 503 with Retry-After.
+    #[arg(long, env = "FACEGATE_MAX_PENDING_IMAGES", default_value_t = 64)]
+    pub max_pending_images: usize,
+    /// Bytes of decoded pixels held at once by all images being analysed; larger images wait their turn.
+    #[arg(long, env = "FACEGATE_MAX_DECODING_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub max_decoding_bytes: u64,
+    /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
+    #[arg(long, env = "FACEGATE_MAX_PENDING_BYTES", default_value_t = 48 * 1024 * 1024)]
+    pub max_pending_bytes: usize,
 }
 
 /// What `facegate train` trains.

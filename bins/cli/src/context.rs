@@ -22,6 +22,9 @@ pub struct Context {
     pub args: PipelineArgs,
 }
 
+/// Faces reported per image by the CLI's commands when `--max-faces` is not given.
+const DEFAULT_MAX_FACES: usize = 100;
+
 impl Context {
     /// The built-in manifest, plus the `--pack` folder when it names one (a trained pack).
     pub fn new(mut args: PipelineArgs) -> Result<Self> {
@@ -39,7 +42,7 @@ impl Context {
             detector: DetectorConfig {
                 score_threshold: self.args.score_threshold,
                 max_side: self.args.max_side,
-                max_faces: self.args.max_faces,
+                max_faces: self.args.max_faces.map_or(DEFAULT_MAX_FACES, usize::from),
                 ..DetectorConfig::default()
             },
             embedder: EmbedderConfig {

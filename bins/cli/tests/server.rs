@@ -1,184 +1,18 @@
 //! The API through a real `facegate serve` process over HTTP, on the real models, store and photos.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use facegate_testing::{facegate_command, lfw_image, photo};
-use reqwest::blocking::{Client, multipart};
+use common::{Api, PEOPLE, Server, client, create_key, enrol_people, facegate, main_face, read};
+use facegate_testing::{lfw_image, photo};
+use reqwest::blocking::multipart;
 use serde_json::{Value, json};
-
-/// A fixed master key so a restarted server reads what the killed one wrote.
-const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-
-fn facegate() -> Command {
-    facegate_command(env!("CARGO_BIN_EXE_facegate"), MASTER_KEY)
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = facegate()
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("server announces its address");
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("listening line").to_string();
-        Server { child, url }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn create_key(data_dir: &Path, tenant: &str, scopes: &str) -> String {
-    let output = facegate()
-        .args(["keys", "create", "--tenant", tenant, "--scopes", scopes, "--json", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("keys create runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let created: Value = serde_json::from_slice(&output.stdout).expect("json");
-    created["key"].as_str().expect("key").to_string()
-}
-
-fn client() -> Client {
-    Client::builder().timeout(Duration::from_secs(120)).build().expect("client")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-struct Api {
-    url: String,
-    key: String,
-    http: Client,
-}
-
-impl Api {
-    fn new(server: &Server, key: &str) -> Api {
-        Api { url: server.url.clone(), key: key.to_string(), http: client() }
-    }
-
-    fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("x-api-key", &self.key)
-            .json(&body)
-            .send()
-            .expect("request");
-        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let response =
-            self.http.get(format!("{}{path}", self.url)).header("x-api-key", &self.key).send().expect("request");
-        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
-    }
-
-    fn post_image(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("x-api-key", &self.key)
-            .header("content-type", content_type)
-            .body(bytes)
-            .send()
-            .expect("request");
-        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
-    }
-
-    fn enroll(&self, collection: &str, subject: &str, images: &[PathBuf]) -> (u16, Value) {
-        self.enroll_with(collection, subject, images, "face=largest")
-    }
-
-    fn enroll_with(&self, collection: &str, subject: &str, images: &[PathBuf], query: &str) -> (u16, Value) {
-        let mut form = multipart::Form::new();
-        for (i, image) in images.iter().enumerate() {
-            form = form.part(format!("image{i}"), multipart::Part::bytes(read(image)).file_name(format!("{i}.jpg")));
-        }
-        let response = self
-            .http
-            .post(format!("{}/v1/collections/{collection}/subjects/{subject}/faces?{query}", self.url))
-            .header("x-api-key", &self.key)
-            .multipart(form)
-            .send()
-            .expect("request");
-        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
-    }
-
-    fn collection(&self, name: &str) -> String {
-        let (status, body) = self.post_json("/v1/collections", json!({ "name": name }));
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().expect("id").to_string()
-    }
-
-    fn subject(&self, collection: &str, name: &str) -> String {
-        let (status, body) = self.post_json(&format!("/v1/collections/{collection}/subjects"), json!({ "name": name }));
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().expect("id").to_string()
-    }
-
-    fn recognize(&self, collection: &str, image: &Path) -> (u16, Value) {
-        self.post_image(&format!("/v1/recognize?collection={collection}"), read(image), "image/jpeg")
-    }
-
-    fn face_count(&self, collection: &str, subject: &str) -> usize {
-        let (status, body) = self.get(&format!("/v1/collections/{collection}/subjects/{subject}/faces"));
-        assert_eq!(status, 200, "{body}");
-        body["faces"].as_array().expect("faces").len()
-    }
-}
-
-const PEOPLE: [&str; 3] = ["George_W_Bush", "Colin_Powell", "Tony_Blair"];
-
-/// The largest face of a recognize answer: LFW photos often show bystanders too.
-fn main_face(body: &Value) -> Value {
-    let area = |f: &Value| f["bbox"]["width"].as_f64().unwrap_or(0.0) * f["bbox"]["height"].as_f64().unwrap_or(0.0);
-    body["faces"]
-        .as_array()
-        .and_then(|faces| faces.iter().max_by(|a, b| area(a).total_cmp(&area(b))))
-        .cloned()
-        .unwrap_or_else(|| panic!("no face in {body}"))
-}
-
-/// Enrols the three people from their photos 1..=3; returns subject ids in PEOPLE order.
-fn enrol_people(api: &Api, collection: &str) -> Vec<String> {
-    PEOPLE
-        .iter()
-        .map(|person| {
-            let subject = api.subject(collection, person);
-            let images: Vec<PathBuf> = (1..=3).map(|n| lfw_image(person, n)).collect();
-            let (status, body) = api.enroll(collection, &subject, &images);
-            assert_eq!(status, 201, "{body}");
-            assert_eq!(body["accepted"].as_array().expect("accepted").len(), 3, "{body}");
-            subject
-        })
-        .collect()
-}
 
 #[test]
 fn enrolled_people_are_recognised_and_strangers_are_unknown() {
@@ -417,7 +251,7 @@ fn bad_input_gets_its_4xx_code_and_changes_nothing() {
         ("empty body", Vec::new(), "image/jpeg", 422, "empty_image"),
         ("text", b"just some text, no pixels".to_vec(), "image/jpeg", 422, "unsupported_image"),
         ("truncated jpeg", jpeg[..jpeg.len() / 2].to_vec(), "image/jpeg", 422, "invalid_image"),
-        ("too large", vec![0u8; 500_000], "image/jpeg", 413, "image_too_large"),
+        ("too large", vec![0u8; 500_000], "image/jpeg", 413, "payload_too_large"),
         ("no face", blank, "image/png", 422, "no_face"),
         ("two people", read(&photo("sample2.jpg")), "image/jpeg", 422, "multiple_faces"),
         ("blurred", blurred, "image/png", 422, "low_quality"),

@@ -73,6 +73,14 @@ fn enrol(url: &str, key: &str, images: &[std::path::PathBuf]) -> reqwest::Result
     http().post(format!("{url}?face=largest")).header("x-api-key", key).multipart(form).send()
 }
 
+/// A new admin key of tenant `acme` in `store`.
+fn admin_key(store: &str) -> String {
+    let keys =
+        facegate().args(["keys", "create", "--tenant", "acme", "--json", "--store", store]).output().expect("keys");
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    serde_json::from_slice::<Value>(&keys.stdout).expect("json")["key"].as_str().expect("key").to_string()
+}
+
 fn largest_face(body: &Value) -> Value {
     let area = |f: &Value| f["bbox"]["width"].as_f64().unwrap_or(0.0) * f["bbox"]["height"].as_f64().unwrap_or(0.0);
     body["faces"].as_array().and_then(|f| f.iter().max_by(|a, b| area(a).total_cmp(&area(b)))).cloned().expect("a face")
@@ -82,10 +90,7 @@ fn largest_face(body: &Value) -> Value {
 fn servers_share_a_postgres_gallery_and_survive_a_database_crash() {
     let store = fresh_postgres_database("facegate_server");
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys =
-        facegate().args(["keys", "create", "--tenant", "acme", "--json", "--store", &store]).output().expect("keys");
-    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
-    let key = serde_json::from_slice::<Value>(&keys.stdout).expect("json")["key"].as_str().expect("key").to_string();
+    let key = admin_key(&store);
     let a = Server::start(&store, dir.path());
     let b = Server::start(&store, dir.path());
 
@@ -208,4 +213,46 @@ fn servers_share_a_postgres_gallery_and_survive_a_database_crash() {
     }
     let seen = largest_face(&recognise(&a, "George_W_Bush", 200));
     assert_eq!(seen["result"], "match", "the gallery works after the crash: {seen}");
+}
+
+#[test]
+fn a_postgres_erasure_receipt_says_what_remains_and_the_tables_are_vacuumed() {
+    let store = fresh_postgres_database("facegate_erasure");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = admin_key(&store);
+    let server = Server::start(&store, dir.path());
+    let collection = post_json(&format!("{}/v1/collections", server.1), &key, json!({ "name": "erasure" }))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let subjects = format!("{}/v1/collections/{collection}/subjects", server.1);
+    let subject = post_json(&subjects, &key, json!({ "name": "Colin Powell" }))["id"].as_str().expect("id").to_string();
+    let enrolled = enrol(&format!("{subjects}/{subject}/faces"), &key, &[lfw_image("Colin_Powell", 1)]).expect("enrol");
+    assert_eq!(enrolled.status().as_u16(), 201);
+    let vacuumed = || {
+        let output = Command::new("psql")
+            .args([
+                store.as_str(),
+                "-tA",
+                "-c",
+                "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'faces'",
+            ])
+            .output()
+            .expect("psql runs");
+        String::from_utf8_lossy(&output.stdout).trim() == "t"
+    };
+    assert!(!vacuumed(), "no vacuum before an erasure");
+
+    let response = http().delete(format!("{subjects}/{subject}")).header("x-api-key", &key).send().expect("erase");
+    assert_eq!(response.status().as_u16(), 200);
+    let receipt: Value = response.json().expect("receipt");
+    let storage = &receipt["erasure"]["storage"];
+    assert_eq!((storage["backend"].as_str(), storage["physically_erased"].as_bool()), (Some("postgres"), Some(false)));
+    let residue = storage["residue"].as_str().expect("residue");
+    assert!(residue.contains("WAL") && residue.contains("backups") && residue.contains("vacuumed"), "{residue}");
+    let started = Instant::now();
+    while !vacuumed() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the faces table was not vacuumed after the erasure");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

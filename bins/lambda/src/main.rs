@@ -91,5 +91,21 @@ async fn init() -> Result<axum::Router> {
     let default_pack = packs.first().cloned().context("FACEGATE_PACKS names no pack")?;
     let state = AppState::new(pools, default_pack, gallery, api);
     tracing::info!(init_ms = started.elapsed().as_millis() as u64, "facegate ready");
-    Ok(router(state))
+    Ok(router(state).layer(axum::middleware::map_request(client_address)))
+}
+
+/// The API Gateway's view of the client address, where the API reads a socket's peer: failed key checks
+/// are throttled per address.
+async fn client_address(mut request: axum::extract::Request) -> axum::extract::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let source = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
+    if let Some(ip) = source.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+    }
+    request
 }

@@ -1,20 +1,93 @@
 //! Running the CPU-bound pipeline off the async runtime: a pool of loaded pipelines (one per worker),
-//! each run on tokio's blocking threads while holding a permit, so at most `workers` images are
-//! analysed at once and the rest wait in line.
+//! each run on tokio's blocking threads, so at most `workers` images are analysed at once and the rest
+//! wait in line.
+//!
+//! Cancellation-safe by construction: the permit and the pipeline slot are taken together into a
+//! [`Lease`] that moves into the blocking task, and the lease returns both when that task ends, whatever
+//! happens to the request that started it (a client that hangs up, a request timeout).
+//!
+//! Memory: before an image takes a pipeline, the bytes its decoding will hold (read from its header) are
+//! reserved from one [`DecodeBudget`] shared by all workers; the reservation travels with the work like
+//! the lease. Small images decode side by side; two giant ones take turns.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use facegate_core::{AnalyzedFace, DecodeLimits, Pipeline, StageTimings, decode_image};
+use axum::body::Bytes;
+use facegate_core::{AnalyzedFace, DecodeLimits, Pipeline, StageTimings, decode_cost, decode_image};
 use image::RgbImage;
-use tokio::sync::Semaphore;
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ApiError;
 
 /// Loaded pipelines of one pack.
 pub struct PipelinePool {
     pipelines: Vec<Arc<Pipeline>>,
-    free: Mutex<Vec<usize>>,
-    permits: Semaphore,
+    free: Arc<Mutex<Vec<usize>>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A pipeline slot and the permit that goes with it; dropping it returns both to the pool.
+struct Lease {
+    slot: usize,
+    free: Arc<Mutex<Vec<usize>>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // The slot goes back before the permit (dropped after this body), so a permit always finds a slot.
+        self.free.lock().unwrap_or_else(PoisonError::into_inner).push(self.slot);
+    }
+}
+
+/// Bytes of decoded pixels that images being analysed may hold at once, across all workers.
+pub(crate) struct DecodeBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+/// Bytes per budget permit: the budget counts KiB.
+const BUDGET_UNIT: u64 = 1024;
+
+impl DecodeBudget {
+    pub(crate) fn new(bytes: u64) -> Self {
+        let total_kib = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).max(1);
+        Self { kib: Arc::new(Semaphore::new(total_kib as usize)), total_kib }
+    }
+
+    /// Waits until decoding `encoded` fits in the budget; the permit holds its share until dropped.
+    ///
+    /// # Errors
+    /// The 4xx of an image whose header is bad or over the limits (nothing is reserved for it).
+    pub(crate) async fn reserve(
+        &self,
+        encoded: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        let cost = decode_cost(encoded, limits)?;
+        let kib = u32::try_from(cost.bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).clamp(1, self.total_kib);
+        self.kib.clone().acquire_many_owned(kib).await.map_err(ApiError::internal)
+    }
+}
+
+/// How a pool stands: what `/v1/health` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolStatus {
+    /// Pipelines in the pool.
+    pub workers: usize,
+    /// Pipelines analysing an image now.
+    pub busy: usize,
+    /// Pipelines free now.
+    pub free: usize,
+}
+
+impl PoolStatus {
+    /// Every pipeline is accounted for, so a waiting request will get one. (A lease being taken or
+    /// given back counts once in each column for an instant; a lost pipeline would count in neither.)
+    pub fn ready(&self) -> bool {
+        self.workers > 0 && self.busy + self.free >= self.workers
+    }
 }
 
 /// An analysed image.
@@ -25,6 +98,8 @@ pub struct Analysis {
     pub height: u32,
     /// Faces found, best detection score first, at most the configured number.
     pub faces: Vec<AnalyzedFace>,
+    /// More faces were found than the configured number; only the best ones were analysed.
+    pub faces_truncated: bool,
     /// Sharpness of each face's aligned crop (same order), when asked for.
     pub sharpness: Vec<f32>,
     /// Time per stage.
@@ -39,8 +114,8 @@ impl PipelinePool {
         let count = pipelines.len();
         Self {
             pipelines: pipelines.into_iter().map(Arc::new).collect(),
-            free: Mutex::new((0..count).collect()),
-            permits: Semaphore::new(count),
+            free: Arc::new(Mutex::new((0..count).collect())),
+            permits: Arc::new(Semaphore::new(count)),
         }
     }
 
@@ -49,29 +124,35 @@ impl PipelinePool {
         self.pipelines.first()
     }
 
-    /// Runs `work` on a free pipeline on the blocking pool.
+    /// How many pipelines are busy and free.
+    pub fn status(&self) -> PoolStatus {
+        let free = self.free.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let workers = self.pipelines.len();
+        PoolStatus { workers, busy: workers - self.permits.available_permits().min(workers), free }
+    }
+
+    /// Runs `work` on a free pipeline on the blocking pool. If the caller stops waiting, the work still
+    /// runs to its end and then gives its pipeline back.
     ///
     /// # Errors
-    /// [`ApiError`] from `work`, or 503 if the pool is closed.
+    /// [`ApiError`] from `work`; 500 if the work panicked.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Pipeline) -> Result<T, ApiError> + Send + 'static,
     {
-        let _permit =
-            self.permits.acquire().await.map_err(|_| {
-                ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
-            })?;
-        let slot = self
-            .free
-            .lock()
-            .map_err(ApiError::internal)?
-            .pop()
-            .ok_or_else(|| ApiError::internal("no free pipeline"))?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        // No await between taking the permit and building the lease: nothing can be lost in between.
+        let slot = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let slot = slot.ok_or_else(|| ApiError::internal("a permit found no free pipeline"))?;
+        let lease = Lease { slot, free: self.free.clone(), _permit: permit };
         let pipeline = self.pipelines[slot].clone();
-        let result = tokio::task::spawn_blocking(move || work(&pipeline)).await;
-        self.free.lock().map_err(ApiError::internal)?.push(slot);
-        result.map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(move || {
+            let _lease = lease;
+            work(&pipeline)
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
     /// Decodes and analyses an image: every face (at most `max_faces`) with its embedding.
@@ -80,22 +161,34 @@ impl PipelinePool {
     /// Typed 4xx errors for bad images.
     pub async fn analyze(
         &self,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         limits: DecodeLimits,
         max_faces: usize,
         with_sharpness: bool,
+        reservation: OwnedSemaphorePermit,
     ) -> Result<Analysis, ApiError> {
         self.run(move |pipeline| {
+            let _reservation = reservation;
             let started = std::time::Instant::now();
             let image: RgbImage = decode_image(&bytes, &limits)?;
             let decode = started.elapsed();
-            let (faces, aligned, timings) = pipeline.analyze_limited(&image, max_faces)?;
+            let analysis = pipeline.analyze_limited(&image, max_faces)?;
+            let (faces, aligned, timings) = (analysis.faces, analysis.aligned, analysis.timings);
+            let faces_truncated = analysis.detected > faces.len();
             let sharpness = if with_sharpness {
                 aligned.iter().map(|crop| crate::quality::sharpness(&crop.image)).collect()
             } else {
                 Vec::new()
             };
-            Ok(Analysis { width: image.width(), height: image.height(), faces, sharpness, timings, decode })
+            Ok(Analysis {
+                width: image.width(),
+                height: image.height(),
+                faces,
+                faces_truncated,
+                sharpness,
+                timings,
+                decode,
+            })
         })
         .await
     }

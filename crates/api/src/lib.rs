@@ -18,8 +18,8 @@ mod quality;
 mod routes;
 
 pub use auth::{hash_key, new_key_secret};
-pub use error::ApiError;
-pub use inference::PipelinePool;
+pub use error::{ApiError, ErrorCode};
+pub use inference::{PipelinePool, PoolStatus};
 pub use metrics::Metrics;
 pub use quality::{QualityGate, sharpness};
 
@@ -33,7 +33,8 @@ use axum::http::{HeaderName, StatusCode};
 use facegate_gallery::Gallery;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 /// Limits and defaults of the API.
 #[derive(Debug, Clone)]
@@ -42,8 +43,19 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Largest decoded image, pixels (checked from the header before decoding).
     pub max_image_pixels: u64,
-    /// Most faces analysed per image.
+    /// Most decoded pixel bytes per image (native format plus the conversion to RGB).
+    pub max_decoded_bytes: u64,
+    /// Bytes of decoded pixels held at once by all images being analysed (reserved from each image's
+    /// header before it takes a pipeline). Never less than `max_decoded_bytes`.
+    pub max_decoding_bytes: u64,
+    /// Most faces analysed per image (responses say `faces_truncated` when there were more).
     pub max_faces: usize,
+    /// Image requests holding their body at once (being analysed or waiting for a pipeline); past that,
+    /// 503 `overloaded` with `Retry-After`.
+    pub max_pending_images: usize,
+    /// Bytes of request bodies that image requests may hold at once (by `Content-Length`, else the body
+    /// limit); past that, 503 `overloaded` with `Retry-After`. Never less than `max_body_bytes`.
+    pub max_pending_bytes: usize,
     /// Most images per enrolment request.
     pub max_images_per_request: usize,
     /// Requests per second allowed per API key (burst: twice that).
@@ -59,7 +71,11 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             max_image_pixels: 40_000_000,
+            max_decoded_bytes: facegate_core::DecodeLimits::default().max_decoded_bytes,
+            max_decoding_bytes: 128 * 1024 * 1024,
             max_faces: 20,
+            max_pending_images: 64,
+            max_pending_bytes: 48 * 1024 * 1024,
             max_images_per_request: 10,
             rate_limit_per_second: 50,
             request_timeout: Duration::from_secs(30),
@@ -82,6 +98,11 @@ pub struct AppState {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     limiter: Arc<auth::KeyRateLimiter>,
+    auth_failures: Arc<auth::FailureThrottle>,
+    /// Admission of image requests holding a body, by count and by bytes.
+    admission: Arc<images::Admission>,
+    /// Decoded pixel bytes reserved by images being analysed.
+    decoding: Arc<inference::DecodeBudget>,
 }
 
 impl AppState {
@@ -93,6 +114,8 @@ impl AppState {
         config: ApiConfig,
     ) -> Self {
         let limiter = Arc::new(auth::KeyRateLimiter::new(config.rate_limit_per_second));
+        let admission = Arc::new(images::Admission::new(&config));
+        let decoding = Arc::new(inference::DecodeBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
         Self {
             packs: Arc::new(packs),
             default_pack,
@@ -100,6 +123,9 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             limiter,
+            auth_failures: Arc::default(),
+            admission,
+            decoding,
         }
     }
 
@@ -108,25 +134,29 @@ impl AppState {
         self.packs.get(name).cloned().ok_or_else(|| {
             let mut loaded: Vec<&String> = self.packs.keys().collect();
             loaded.sort();
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unknown_pack",
-                format!("pack `{name}` is not loaded; loaded: {loaded:?}"),
-            )
+            ApiError::new(ErrorCode::UnknownPack, format!("pack `{name}` is not loaded; loaded: {loaded:?}"))
         })
     }
 }
 
 /// The API router: every `/v1` endpoint, `/metrics`, request ids, the error envelope, body and time limits.
+///
+/// Layers, outermost first: request id (set, then echoed), body limit, a tracing span carrying the
+/// request id, the error envelope (outside the timeout, so a timed-out request gets its envelope),
+/// metrics, the request timeout.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
+    let span = |request: &axum::extract::Request| {
+        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+    };
     routes::routes()
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(span).on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -1,7 +1,9 @@
 //! Prometheus metrics: requests by route and status, request latency by route, pipeline latency by
-//! stage, and templates held in memory per collection. Served as text at `GET /metrics`.
+//! stage, and templates held in memory. Served as text at `GET /metrics`.
+//!
+//! Anyone may scrape the totals, which name no tenant and no collection. Templates per collection are
+//! shown only to a scrape made with an admin key, and only for that key's tenant.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -37,31 +39,34 @@ struct CollectionLabel {
     collection: String,
 }
 
+/// What one scrape may see of the galleries.
+pub struct GalleryView<'a> {
+    /// Templates held in memory, all tenants together.
+    pub total_templates: usize,
+    /// Collections with an index in memory, all tenants together.
+    pub collections: usize,
+    /// Per collection of the scraping admin's tenant: (collection id, templates). Empty for anonymous scrapes.
+    pub tenant_collections: &'a [(String, usize)],
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 14))
 }
 
-/// The registry and its metrics.
+/// The metrics kept across scrapes.
 pub struct Metrics {
-    registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
     stages: Family<StageLabel, Histogram, fn() -> Histogram>,
-    gallery: Family<CollectionLabel, Gauge>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("facegate");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        let stages = Family::<StageLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        let gallery = Family::<CollectionLabel, Gauge>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("stage_duration_seconds", "Pipeline latency by stage", stages.clone());
-        registry.register("gallery_templates", "Templates held in memory per collection", gallery.clone());
-        Self { registry: Mutex::new(registry), requests, latency, stages, gallery }
+        Self {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            stages: Family::new_with_constructor(latency_histogram),
+        }
     }
 }
 
@@ -71,13 +76,32 @@ impl Metrics {
         self.stages.get_or_create(&StageLabel { stage }).observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition, with the gallery sizes refreshed from `sizes`.
-    pub fn render(&self, sizes: &[(String, usize)]) -> String {
-        for (collection, size) in sizes {
-            self.gallery.get_or_create(&CollectionLabel { collection: collection.clone() }).set(*size as i64);
+    /// The Prometheus text exposition, with the gallery figures this scrape may see.
+    pub fn render(&self, galleries: &GalleryView<'_>) -> String {
+        let mut registry = Registry::with_prefix("facegate");
+        registry.register("http_requests", "HTTP requests by route and status", self.requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", self.latency.clone());
+        registry.register("stage_duration_seconds", "Pipeline latency by stage", self.stages.clone());
+        let total = Gauge::<i64>::default();
+        total.set(i64::try_from(galleries.total_templates).unwrap_or(i64::MAX));
+        registry.register("gallery_templates_total", "Templates held in memory, all collections", total);
+        let collections = Gauge::<i64>::default();
+        collections.set(i64::try_from(galleries.collections).unwrap_or(i64::MAX));
+        registry.register("gallery_collections_indexed", "Collections with a search index in memory", collections);
+        if !galleries.tenant_collections.is_empty() {
+            let per_collection = Family::<CollectionLabel, Gauge>::default();
+            for (collection, size) in galleries.tenant_collections {
+                per_collection
+                    .get_or_create(&CollectionLabel { collection: collection.clone() })
+                    .set(i64::try_from(*size).unwrap_or(i64::MAX));
+            }
+            registry.register(
+                "gallery_templates",
+                "Templates held in memory per collection of the scraping key's tenant",
+                per_collection,
+            );
         }
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
             out.clear();
         }

@@ -20,6 +20,21 @@ pub enum ImageError {
         /// The configured limit.
         max_pixels: u64,
     },
+    /// Decoding would need more memory than allowed (deep samples and alpha channels count).
+    #[error("image of {width}x{height} needs {bytes} bytes to decode, over the limit of {max_bytes}")]
+    TooManyBytes {
+        /// Width claimed by the header.
+        width: u32,
+        /// Height claimed by the header.
+        height: u32,
+        /// Bytes its decoding would hold at once.
+        bytes: u64,
+        /// The configured limit.
+        max_bytes: u64,
+    },
+    /// The decoder itself reached the memory budget (an allocation the header did not announce).
+    #[error("decoding the image needs more memory than allowed")]
+    DecodeBudget,
     /// A zero-sized or otherwise impossible dimension.
     #[error("image dimensions {width}x{height} are not usable")]
     BadDimensions {

@@ -309,7 +309,7 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when a model fails.
     pub fn analyze_timed(&self, image: &RgbImage) -> Result<(Vec<AnalyzedFace>, StageTimings), PipelineError> {
-        self.analyze_limited(image, usize::MAX).map(|(faces, _, timings)| (faces, timings))
+        self.analyze_limited(image, usize::MAX).map(|analysis| (analysis.faces, analysis.timings))
     }
 
     /// All stages for at most `max_faces` faces (best detection scores first; the others are neither
@@ -317,13 +317,10 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when a model fails.
-    pub fn analyze_limited(
-        &self,
-        image: &RgbImage,
-        max_faces: usize,
-    ) -> Result<(Vec<AnalyzedFace>, Vec<AlignedFace>, StageTimings), PipelineError> {
+    pub fn analyze_limited(&self, image: &RgbImage, max_faces: usize) -> Result<LimitedAnalysis, PipelineError> {
         let start = Instant::now();
         let mut faces = self.detect(image)?;
+        let found = faces.len();
         faces.truncate(max_faces);
         let detected = Instant::now();
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
@@ -335,6 +332,19 @@ impl Pipeline {
             StageTimings { detect: detected - start, align: aligned_at - detected, embed: embedded - aligned_at };
         let faces =
             faces.into_iter().zip(embeddings).map(|(face, embedding)| AnalyzedFace { face, embedding }).collect();
-        Ok((faces, aligned, timings))
+        Ok(LimitedAnalysis { faces, aligned, timings, detected: found })
     }
+}
+
+/// What [`Pipeline::analyze_limited`] found.
+#[derive(Debug)]
+pub struct LimitedAnalysis {
+    /// The analysed faces, best detection score first.
+    pub faces: Vec<AnalyzedFace>,
+    /// Their aligned crops, same order.
+    pub aligned: Vec<AlignedFace>,
+    /// Time per stage.
+    pub timings: StageTimings,
+    /// Faces the detector reported (up to its own `max_faces`), before the limit was applied.
+    pub detected: usize,
 }

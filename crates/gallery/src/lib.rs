@@ -59,7 +59,19 @@ pub struct Gallery {
     keys: Arc<dyn KeyProvider>,
     secrets: Mutex<HashMap<String, Arc<TenantSecrets>>>,
     rotations: Mutex<HashMap<(String, usize), Arc<SearchRotation>>>,
-    indexes: Mutex<HashMap<String, Arc<TemplateIndex>>>,
+    /// Search indexes by collection id, with the tenant that owns each.
+    indexes: Mutex<HashMap<String, (String, Arc<TemplateIndex>)>>,
+}
+
+/// Templates held in memory for one collection (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedSize {
+    /// The tenant owning the collection.
+    pub tenant_id: String,
+    /// The collection.
+    pub collection_id: String,
+    /// Templates in its in-memory index.
+    pub templates: usize,
 }
 
 /// A tenant's unwrapped data key and the template cipher over it.
@@ -172,7 +184,7 @@ impl Gallery {
     /// Store and crypto failures.
     pub async fn index(&self, tenant_id: &str, collection: &Collection) -> Result<Arc<TemplateIndex>, GalleryError> {
         let revision = self.store.collection_revision(tenant_id, &collection.id).await?;
-        if let Some(index) = lock(&self.indexes).get(&collection.id).filter(|i| i.revision() == revision) {
+        if let Some((_, index)) = lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() == revision) {
             return Ok(index.clone());
         }
         let cipher = &self.secrets(tenant_id).await?.cipher;
@@ -183,7 +195,7 @@ impl Gallery {
             entries.push((s.face_id, s.subject_id, template));
         }
         let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
-        lock(&self.indexes).insert(collection.id.clone(), index.clone());
+        lock(&self.indexes).insert(collection.id.clone(), (tenant_id.to_string(), index.clone()));
         Ok(index)
     }
 
@@ -223,8 +235,15 @@ impl Gallery {
     }
 
     /// Number of templates held in memory per collection, for metrics.
-    pub fn indexed_sizes(&self) -> Vec<(String, usize)> {
-        lock(&self.indexes).iter().map(|(id, index)| (id.clone(), index.len())).collect()
+    pub fn indexed_sizes(&self) -> Vec<IndexedSize> {
+        lock(&self.indexes)
+            .iter()
+            .map(|(id, (tenant, index))| IndexedSize {
+                tenant_id: tenant.clone(),
+                collection_id: id.clone(),
+                templates: index.len(),
+            })
+            .collect()
     }
 }
 

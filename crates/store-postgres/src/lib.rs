@@ -16,6 +16,8 @@
 //! ```
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,7 +59,20 @@ impl Default for PgConfig {
 pub struct PgStore {
     pool: PgPool,
     config: PgConfig,
+    /// A vacuum of the erased tables is scheduled and has not started yet.
+    vacuum_pending: Arc<AtomicBool>,
 }
+
+/// How long after an erasure the faces and subjects tables are vacuumed (erasures in between share it).
+const VACUUM_DELAY: Duration = Duration::from_secs(2);
+
+/// The statement every PostgreSQL erasure receipt carries.
+const ERASURE_RESIDUE: &str = "PostgreSQL: the rows were deleted in the transaction that issued this receipt, and the faces \
+and subjects tables are vacuumed within seconds. Until PostgreSQL reuses the freed space, the deleted sealed templates \
+(AES-256-GCM under the tenant's data key) and their rotated search vectors may remain in the table and index files. \
+WAL segments written before the erasure hold them until they are recycled after later checkpoints (minutes, bounded by \
+checkpoint_timeout and max_wal_size); WAL archives and base backups taken before the erasure hold them for as long as \
+you retain those.";
 
 type Tx = Transaction<'static, Postgres>;
 
@@ -74,7 +89,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(map_error)?;
-        let store = Self { pool, config };
+        let store = Self { pool, config, vacuum_pending: Arc::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -106,6 +121,23 @@ impl PgStore {
                 .map_err(map_error)?;
         }
         tx.commit().await.map_err(map_error)
+    }
+
+    /// Vacuums the tables erasures delete from, soon, once for every erasure made until it starts.
+    fn schedule_vacuum(&self) {
+        if self.vacuum_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, pending) = (self.pool.clone(), self.vacuum_pending.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(VACUUM_DELAY).await;
+            pending.store(false, Ordering::Release);
+            for table in ["faces", "subjects"] {
+                if let Err(error) = sqlx::raw_sql(AssertSqlSafe(format!("VACUUM {table}"))).execute(&pool).await {
+                    tracing::warn!(%error, table, "vacuum after erasure failed");
+                }
+            }
+        });
     }
 
     /// Runs `work` in a transaction, retrying transient failures; commits only on success.
@@ -314,6 +346,14 @@ impl FaceStore for PgStore {
         "postgres"
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_error).map(|_| ())
+    }
+
+    fn erasure_residue(&self) -> &'static str {
+        ERASURE_RESIDUE
+    }
+
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
         let tenant = Tenant { id: new_id(), name: name.to_string(), created_at_ms: now_ms() };
         let t = &tenant;
@@ -488,28 +528,38 @@ impl FaceStore for PgStore {
     }
 
     async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure> {
-        self.transaction(|mut tx| async move {
-            ensure_collection(&mut tx, tenant_id, collection_id).await?;
-            let subject_ids = ids(
-                &mut tx,
-                "SELECT id FROM subjects WHERE collection_id = $1 ORDER BY created_at_ms, id",
-                collection_id,
-            )
+        let erasure = self
+            .transaction(|mut tx| async move {
+                ensure_collection(&mut tx, tenant_id, collection_id).await?;
+                let subject_ids = ids(
+                    &mut tx,
+                    "SELECT id FROM subjects WHERE collection_id = $1 ORDER BY created_at_ms, id",
+                    collection_id,
+                )
+                .await?;
+                let face_ids = ids(
+                    &mut tx,
+                    "SELECT id FROM faces WHERE collection_id = $1 ORDER BY created_at_ms, seq",
+                    collection_id,
+                )
+                .await?;
+                sqlx::query("DELETE FROM collections WHERE id = $1")
+                    .bind(collection_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                let erasure = Erasure {
+                    collection_id: collection_id.to_string(),
+                    subject_ids,
+                    face_ids,
+                    erased_at_ms: at_ms,
+                    physically_erased: false,
+                };
+                Ok((erasure, tx))
+            })
             .await?;
-            let face_ids = ids(
-                &mut tx,
-                "SELECT id FROM faces WHERE collection_id = $1 ORDER BY created_at_ms, seq",
-                collection_id,
-            )
-            .await?;
-            sqlx::query("DELETE FROM collections WHERE id = $1")
-                .bind(collection_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            Ok((Erasure { collection_id: collection_id.to_string(), subject_ids, face_ids, erased_at_ms: at_ms }, tx))
-        })
-        .await
+        self.schedule_vacuum();
+        Ok(erasure)
     }
 
     async fn create_subject(&self, tenant_id: &str, collection_id: &str, new: &NewSubject) -> StoreResult<Subject> {
@@ -585,26 +635,29 @@ impl FaceStore for PgStore {
         subject_id: &str,
         at_ms: i64,
     ) -> StoreResult<Erasure> {
-        self.transaction(|mut tx| async move {
-            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-            let face_ids =
-                ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
-                    .await?;
-            sqlx::query("DELETE FROM faces WHERE subject_id = $1")
-                .bind(subject_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            sqlx::query("DELETE FROM subjects WHERE id = $1")
-                .bind(subject_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
-            Ok((erasure, tx))
-        })
-        .await
+        let erasure = self
+            .transaction(|mut tx| async move {
+                ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+                let face_ids =
+                    ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
+                        .await?;
+                sqlx::query("DELETE FROM faces WHERE subject_id = $1")
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                sqlx::query("DELETE FROM subjects WHERE id = $1")
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                bump_revision(&mut tx, collection_id).await?;
+                let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
+                Ok((erasure, tx))
+            })
+            .await?;
+        self.schedule_vacuum();
+        Ok(erasure)
     }
 
     async fn add_faces(
@@ -670,22 +723,25 @@ impl FaceStore for PgStore {
         face_id: &str,
         at_ms: i64,
     ) -> StoreResult<Erasure> {
-        self.transaction(|mut tx| async move {
-            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-            let done = sqlx::query("DELETE FROM faces WHERE id = $1 AND subject_id = $2")
-                .bind(face_id)
-                .bind(subject_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
-            Ok((erasure, tx))
-        })
-        .await
+        let erasure = self
+            .transaction(|mut tx| async move {
+                ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+                let done = sqlx::query("DELETE FROM faces WHERE id = $1 AND subject_id = $2")
+                    .bind(face_id)
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                bump_revision(&mut tx, collection_id).await?;
+                let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
+                Ok((erasure, tx))
+            })
+            .await?;
+        self.schedule_vacuum();
+        Ok(erasure)
     }
 
     async fn subject_templates(

@@ -5,6 +5,11 @@
 //! tools understand; readable with the `sqlite3` shell; and the same SQL model as the PostgreSQL backend.
 //! Calls run on tokio's blocking pool over one connection; SQLite serialises writers anyway.
 //!
+//! Erasure is physical: `secure_delete` makes SQLite overwrite deleted rows and freed pages with zeros,
+//! and every erasure ends with a `wal_checkpoint(TRUNCATE)`, which writes the overwritten pages into
+//! `gallery.db` and empties the write-ahead log that still held the old page images. When the erasure
+//! returns, the erased bytes are in neither file. The file and its WAL are created mode 0600.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), facegate_store::StoreError> {
 //! let store = facegate_store_sqlite::SqliteStore::open("gallery.db".as_ref())?;
@@ -22,7 +27,17 @@ use facegate_store::{
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: [&str; 2] =
+    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_secure_delete.sql")];
+/// The first schema version whose files were always written with `secure_delete`; a file from before
+/// it is vacuumed once, so bytes deleted by older versions do not linger in its free space.
+const SECURE_DELETE_SINCE: usize = 2;
+
+/// The statement every embedded-store erasure receipt carries.
+const ERASURE_RESIDUE: &str = "Embedded store: the erased rows were overwritten with zeros in gallery.db \
+(secure_delete) and the write-ahead log was checkpointed and truncated before this receipt was issued, so neither \
+file holds the erased bytes. Copies of gallery.db made before the erasure (backups, snapshots) still hold the sealed \
+templates until those copies are deleted.";
 
 /// The SQLite-backed [`FaceStore`].
 #[derive(Clone)]
@@ -36,15 +51,34 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be opened or is from a newer facegate.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        owner_only(path)?;
         let mut connection = Connection::open(path).map_err(backend)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 5000;",
+                 PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
             )
             .map_err(backend)?;
-        migrate(&mut connection)?;
+        let before = migrate(&mut connection)?;
+        if before < SECURE_DELETE_SINCE && before > 0 {
+            connection.execute_batch("VACUUM").map_err(backend)?;
+            checkpoint(&connection)?;
+        }
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs an erasure in one transaction, then checkpoints and truncates the write-ahead log so the
+    /// overwritten pages reach the database file and the old page images leave the log.
+    async fn erase<F>(&self, work: F) -> StoreResult<Erasure>
+    where
+        F: FnOnce(&Transaction<'_>) -> StoreResult<Erasure> + Send + 'static,
+    {
+        self.with_connection(move |connection| {
+            let mut erasure = in_transaction(connection, work)?;
+            erasure.physically_erased = checkpoint(connection)?;
+            Ok(erasure)
+        })
+        .await
     }
 
     /// Runs `work` in one transaction on the blocking pool; commits only if it returns `Ok`.
@@ -53,21 +87,61 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
+        self.with_connection(move |connection| in_transaction(connection, work)).await
+    }
+
+    /// Runs `work` on the connection, on the blocking pool.
+    async fn with_connection<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection =
                 connection.lock().map_err(|_| StoreError::Unavailable("store connection poisoned".into()))?;
-            let tx = connection.transaction().map_err(map_error)?;
-            let value = work(&tx)?;
-            tx.commit().map_err(map_error)?;
-            Ok(value)
+            work(&mut connection)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
 }
 
-fn migrate(connection: &mut Connection) -> StoreResult<()> {
+/// Runs `work` in one transaction; commits only if it returns `Ok`.
+fn in_transaction<T>(
+    connection: &mut Connection,
+    work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let tx = connection.transaction().map_err(map_error)?;
+    let value = work(&tx)?;
+    tx.commit().map_err(map_error)?;
+    Ok(value)
+}
+
+/// Creates the database file readable by its owner only, and makes its WAL and shared-memory files so
+/// (SQLite gives those the database file's mode when it creates them).
+fn owner_only(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        if Path::new(&file).exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checkpoints the write-ahead log into the database file and truncates it to zero bytes; false when
+/// another process's reader kept it from completing within the busy timeout.
+fn checkpoint(connection: &Connection) -> StoreResult<bool> {
+    let busy: i64 = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0)).map_err(map_error)?;
+    Ok(busy == 0)
+}
+
+/// Applies pending migrations; returns the schema version found before.
+fn migrate(connection: &mut Connection) -> StoreResult<usize> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
     let version = usize::try_from(version).unwrap_or(0);
     if version > MIGRATIONS.len() {
@@ -82,7 +156,7 @@ fn migrate(connection: &mut Connection) -> StoreResult<()> {
         tx.pragma_update(None, "user_version", (index + 1) as i64).map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
-    Ok(())
+    Ok(version)
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
@@ -202,6 +276,14 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Ve
 impl FaceStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.transaction(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error)).await
+    }
+
+    fn erasure_residue(&self) -> &'static str {
+        ERASURE_RESIDUE
     }
 
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
@@ -348,14 +430,14 @@ impl FaceStore for SqliteStore {
 
     async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure> {
         let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
-        self.transaction(move |tx| {
+        self.erase(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
             let subject_ids =
                 ids(tx, "SELECT id FROM subjects WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
             let face_ids =
                 ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
             tx.execute("DELETE FROM collections WHERE id = ?1", params![collection_id]).map_err(map_error)?;
-            Ok(Erasure { collection_id, subject_ids, face_ids, erased_at_ms: at_ms })
+            Ok(Erasure { collection_id, subject_ids, face_ids, erased_at_ms: at_ms, physically_erased: false })
         })
         .await
     }
@@ -422,7 +504,7 @@ impl FaceStore for SqliteStore {
         at_ms: i64,
     ) -> StoreResult<Erasure> {
         let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
-        self.transaction(move |tx| {
+        self.erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let face_ids = ids(tx, "SELECT id FROM faces WHERE subject_id = ?1 ORDER BY created_at_ms, id", &s)?;
             tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
@@ -505,7 +587,7 @@ impl FaceStore for SqliteStore {
     ) -> StoreResult<Erasure> {
         let (t, c, s, f) =
             (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), face_id.to_string());
-        self.transaction(move |tx| {
+        self.erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let deleted =
                 tx.execute("DELETE FROM faces WHERE id = ?1 AND subject_id = ?2", params![f, s]).map_err(map_error)?;

@@ -10,6 +10,7 @@ use crate::{
 
 /// Runs every check against one empty store.
 pub async fn run_all(store: Arc<dyn FaceStore>) {
+    readiness_and_erasure_statement(store.as_ref()).await;
     tenants_and_keys(store.as_ref()).await;
     data_keys(store.as_ref()).await;
     collections_are_per_tenant(store.as_ref()).await;
@@ -20,6 +21,12 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     if store.searches_in_store() {
         store_side_search(store.as_ref()).await;
     }
+}
+
+async fn readiness_and_erasure_statement(store: &dyn FaceStore) {
+    store.ping().await.expect("a reachable store answers a ping");
+    let residue = store.erasure_residue();
+    assert!(residue.contains("backup"), "an erasure receipt says what backups still hold: {residue}");
 }
 
 async fn store_side_search(store: &dyn FaceStore) {

@@ -40,6 +40,13 @@ pub trait FaceStore: Send + Sync {
     /// A short name of the backend for logs and health (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 
+    /// One round trip to the backend: `Ok` when it answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// What copies of erased data this backend may still hold after an erasure, and for how long: the
+    /// statement every erasure receipt carries.
+    fn erasure_residue(&self) -> &'static str;
+
     /// Creates a tenant; its name is unique.
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant>;
     /// Finds a tenant by name.

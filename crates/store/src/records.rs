@@ -218,6 +218,10 @@ pub struct Erasure {
     pub face_ids: Vec<String>,
     /// When.
     pub erased_at_ms: i64,
+    /// The erased bytes were overwritten in the store's live files before the erasure returned
+    /// (embedded store); false where the backend only deletes and reclaims later (PostgreSQL).
+    #[serde(default)]
+    pub physically_erased: bool,
 }
 
 impl Erasure {
@@ -228,6 +232,7 @@ impl Erasure {
             subject_ids: vec![subject_id.to_string()],
             face_ids,
             erased_at_ms,
+            physically_erased: false,
         }
     }
 }

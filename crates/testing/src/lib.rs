@@ -133,3 +133,32 @@ pub fn facegate_command(binary: &str, master_key: &str) -> std::process::Command
     command.env("FACEGATE_MASTER_KEY", master_key);
     command
 }
+
+/// The README's table of API error codes (between `<!-- error-codes -->` markers): (code, HTTP status)
+/// in the order written.
+pub fn readme_error_codes() -> Vec<(String, u16)> {
+    let path = workspace_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let section = readme.split("<!-- error-codes -->").nth(1).expect("README has an error-code table");
+    section
+        .lines()
+        .take_while(|line| !line.contains("<!-- /error-codes -->"))
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_string(), cells.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A PNG that is only a header claiming `width`×`height` 8-bit RGBA pixels: a decompression bomb's
+/// announcement, to check that limits are applied before decoding.
+pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let writer = encoder.write_header().expect("writing a PNG header to memory");
+    drop(writer);
+    bytes
+}

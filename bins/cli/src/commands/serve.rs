@@ -34,7 +34,11 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     let mut manifest = context.manifest.clone();
     let names = facegate_host::resolve_packs(&mut manifest, &args.packs)?;
     let default_pack = names.first().cloned().context("--packs names no pack")?;
-    let config = context.pipeline_config(context.args.threads);
+    // `--max-faces` is how many faces a request analyses; the detector reports one more, so a response
+    // can say that faces were left out.
+    let max_faces = context.args.max_faces.map_or(ApiConfig::default().max_faces, usize::from);
+    let mut config = context.pipeline_config(context.args.threads);
+    config.detector.max_faces = max_faces + 1;
     let packs = facegate_host::load_packs(&manifest, &context.cache, &names, args.workers, config)?;
     let master_hex = std::env::var("FACEGATE_MASTER_KEY").ok();
     let default_key_file = data_dir(&args.store).join(MASTER_KEY_FILE);
@@ -56,9 +60,14 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
             max_body_bytes: args.max_body_bytes,
             rate_limit_per_second: args.rate_limit,
             request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+            max_faces,
+            max_pending_images: args.max_pending_images,
+            max_pending_bytes: args.max_pending_bytes,
+            max_decoding_bytes: args.max_decoding_bytes,
             ..ApiConfig::default()
         };
-        let app = router(AppState::new(packs, default_pack, gallery, config));
+        let app = router(AppState::new(packs, default_pack, gallery, config))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = std::net::TcpListener::bind(&args.addr).with_context(|| format!("binding {}", args.addr))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
@@ -77,9 +86,9 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
                 let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
                     .context("loading the TLS certificate and key")?;
-                axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(app.into_make_service()).await?;
+                axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(app).await?;
             }
-            _ => axum_server::from_tcp(listener).handle(handle).serve(app.into_make_service()).await?,
+            _ => axum_server::from_tcp(listener).handle(handle).serve(app).await?,
         }
         Ok(ExitCode::SUCCESS)
     })

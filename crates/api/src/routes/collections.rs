@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::faces::{analyze, prominent, single_image};
 use crate::auth::Caller;
 use crate::images::{field, read_images};
-use crate::{ApiError, AppState, now_ms};
+use crate::{ApiError, AppState, ErrorCode, now_ms};
 
 const MAX_TOP_K: usize = 100;
 const DEFAULT_TOP_K: usize = 3;
@@ -60,9 +60,13 @@ pub async fn create_collection(
 /// The caller's collections.
 #[utoipa::path(get, path = "/v1/collections", tag = "collections", responses((status = 200, description = "Collections")), security(("api_key" = [])))]
 pub async fn list_collections(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_any(&COLLECTION_READERS)?;
     let collections = state.gallery.store().list_collections(caller.tenant()).await?;
     Ok(Json(json!({ "collections": collections })))
 }
+
+/// Scopes that may read collections (their names, packs and sizes): those that work with their contents.
+const COLLECTION_READERS: [Scope; 2] = [Scope::Enroll, Scope::Search];
 
 pub(crate) async fn load_collection(state: &AppState, caller: &Caller, id: &str) -> Result<Collection, ApiError> {
     state.gallery.store().collection(caller.tenant(), id).await.map_err(|e| match e {
@@ -79,6 +83,7 @@ pub async fn get_collection(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Collection>, ApiError> {
+    caller.require_any(&COLLECTION_READERS)?;
     Ok(Json(load_collection(&state, &caller, &id).await?))
 }
 
@@ -94,7 +99,7 @@ pub async fn delete_collection(
     load_collection(&state, &caller, &id).await?;
     let erasure = state.gallery.store().delete_collection(caller.tenant(), &id, now_ms()).await?;
     state.gallery.forget(&id);
-    Ok(Json(super::subjects::receipt(&erasure)))
+    Ok(Json(super::subjects::receipt(&state, &erasure)))
 }
 
 /// Query of recognize and search.
@@ -185,7 +190,7 @@ async fn identify_all(
     let collection = load_collection(&state, &caller, &collection_id).await?;
     let top_k = query.top_k.unwrap_or(DEFAULT_TOP_K).clamp(1, MAX_TOP_K);
     let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
-    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let bytes = single_image(&mut read_images(request, &state).await?)?;
     let analysis = analyze(&state, &pool, bytes, false).await?;
     let (mut faces, mut events) = (Vec::new(), Vec::new());
     for (i, face) in analysis.faces.iter().enumerate() {
@@ -225,6 +230,7 @@ async fn identify_all(
         "target_fmr": identified.target_fmr,
         "gallery_size": collection.face_count,
         "faces": faces,
+        "faces_truncated": analysis.faces_truncated,
     })))
 }
 
@@ -242,12 +248,11 @@ pub async fn search(
     caller.require(Scope::Search)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
     let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
-    let mut body = read_images(request, state.config.max_body_bytes).await?;
+    let mut body = read_images(request, &state).await?;
     let top_k = field::<usize>(&body.fields, "top_k")?.or(query.top_k).unwrap_or(5).clamp(1, MAX_TOP_K);
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
-        Some(template) => Embedding::from_raw(template).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", "the template is zero or not finite")
-        })?,
+        Some(template) => Embedding::from_raw(template)
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,
         None => prominent(analyze(&state, &pool, single_image(&mut body)?, false).await?.faces, "the image")?.embedding,
     };
     let candidates = search_gallery(&state, &caller, &collection, &embedding, top_k).await?;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::StatusCode;
 use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image};
 use facegate_store::Scope;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Caller;
 use crate::images::{ImageRequest, decode_base64, field, read_images};
 use crate::inference::{Analysis, PipelinePool};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// Query parameters shared by the stateless endpoints.
 #[derive(Debug, Default, Deserialize)]
@@ -25,13 +25,17 @@ pub struct PackQuery {
 }
 
 pub(crate) fn limits(state: &AppState) -> DecodeLimits {
-    DecodeLimits { max_pixels: state.config.max_image_pixels, ..DecodeLimits::default() }
+    DecodeLimits {
+        max_pixels: state.config.max_image_pixels,
+        max_decoded_bytes: state.config.max_decoded_bytes,
+        ..DecodeLimits::default()
+    }
 }
 
 /// The one image of a request, or 400 `missing_image`.
-pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Bytes, ApiError> {
     match request.images.len() {
-        0 => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_image", "the request carries no image")),
+        0 => Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image")),
         1 => Ok(request.images.remove(0)),
         n => Err(ApiError::invalid(format!("expected one image, got {n}"))),
     }
@@ -41,10 +45,12 @@ pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Vec<u8>, ApiErr
 pub(crate) async fn analyze(
     state: &AppState,
     pool: &PipelinePool,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     sharpness: bool,
 ) -> Result<Analysis, ApiError> {
-    let analysis = pool.analyze(bytes, limits(state), state.config.max_faces, sharpness).await?;
+    let limits = limits(state);
+    let reservation = state.decoding.reserve(&bytes, &limits).await?;
+    let analysis = pool.analyze(bytes, limits, state.config.max_faces, sharpness, reservation).await?;
     let metrics = &state.metrics;
     metrics.stage("decode", analysis.decode);
     metrics.stage("detect", analysis.timings.detect);
@@ -58,7 +64,7 @@ pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<Analyzed
     faces
         .into_iter()
         .max_by(|a, b| a.face.bbox.area().total_cmp(&b.face.bbox.area()))
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_face", format!("no face found in {what}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::NoFace, format!("no face found in {what}")))
 }
 
 /// Faces in an image: boxes, landmarks, detector scores.
@@ -72,19 +78,22 @@ pub async fn detect(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
-    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let bytes = single_image(&mut read_images(request, &state).await?)?;
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
-    let (width, height, faces, elapsed) = pool
+    let reservation = state.decoding.reserve(&bytes, &limits).await?;
+    let (width, height, faces, truncated, elapsed) = pool
         .run(move |pipeline| {
+            let _reservation = reservation;
             let image = decode_image(&bytes, &limits)?;
             let started = std::time::Instant::now();
             let mut faces = pipeline.detect(&image)?;
+            let truncated = faces.len() > max_faces;
             faces.truncate(max_faces);
-            Ok((image.width(), image.height(), faces, started.elapsed()))
+            Ok((image.width(), image.height(), faces, truncated, started.elapsed()))
         })
         .await?;
     state.metrics.stage("detect", elapsed);
-    Ok(Json(json!({ "width": width, "height": height, "faces": faces })))
+    Ok(Json(json!({ "width": width, "height": height, "faces": faces, "faces_truncated": truncated })))
 }
 
 /// Faces in an image with their templates.
@@ -99,9 +108,15 @@ pub async fn embed(
     caller.require(Scope::Detect)?;
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let bytes = single_image(&mut read_images(request, &state).await?)?;
     let analysis = analyze(&state, &pool, bytes, false).await?;
-    Ok(Json(json!({ "pack": pack, "width": analysis.width, "height": analysis.height, "faces": analysis.faces })))
+    Ok(Json(json!({
+        "pack": pack,
+        "width": analysis.width,
+        "height": analysis.height,
+        "faces": analysis.faces,
+        "faces_truncated": analysis.faces_truncated,
+    })))
 }
 
 /// One side of a comparison: the largest face of an image, or a template.
@@ -110,7 +125,7 @@ async fn side(
     pool: &Arc<PipelinePool>,
     fields: &Map<String, Value>,
     name: &str,
-    image: Option<Vec<u8>>,
+    image: Option<Bytes>,
 ) -> Result<Embedding, ApiError> {
     let bytes = match image {
         Some(bytes) => bytes,
@@ -120,11 +135,7 @@ async fn side(
                 spec.ok_or_else(|| ApiError::invalid(format!("`{name}` must be given as an image or a template")))?;
             if let Some(template) = field::<Vec<f32>>(&spec, "template")? {
                 return Embedding::from_raw(template).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_template",
-                        format!("template `{name}` is zero or not finite"),
-                    )
+                    ApiError::new(ErrorCode::InvalidTemplate, format!("template `{name}` is zero or not finite"))
                 });
             }
             let image =
@@ -146,7 +157,7 @@ pub async fn compare(
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Detect)?;
-    let mut body = read_images(request, state.config.max_body_bytes).await?;
+    let mut body = read_images(request, &state).await?;
     let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
     let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(1e-3);
@@ -161,7 +172,7 @@ pub async fn compare(
     let a = side(&state, &pool, &body.fields, "a", image_a).await?;
     let b = side(&state, &pool, &body.fields, "b", image_b).await?;
     if a.len() != b.len() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", "the two templates differ in length"));
+        return Err(ApiError::new(ErrorCode::InvalidTemplate, "the two templates differ in length"));
     }
     let score = a.cosine(&b);
     let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;

@@ -6,9 +6,17 @@ mod subjects;
 mod system;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, get, post};
 
 use crate::AppState;
+
+/// Largest body of the endpoints that take JSON fields only (no images).
+const JSON_BODY_BYTES: usize = 64 * 1024;
+
+fn json_only(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(DefaultBodyLimit::max(JSON_BODY_BYTES))
+}
 
 pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
@@ -33,15 +41,18 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/embed", post(faces::embed))
         .route("/v1/compare", post(faces::compare))
         .route("/v1/recognize", post(collections::recognize))
-        .route("/v1/collections", post(collections::create_collection).get(collections::list_collections))
+        .route("/v1/collections", json_only(post(collections::create_collection).get(collections::list_collections)))
         .route("/v1/collections/{collection}", get(collections::get_collection).delete(collections::delete_collection))
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
-        .route("/v1/collections/{collection}/subjects", post(subjects::create_subject).get(subjects::list_subjects))
+        .route(
+            "/v1/collections/{collection}/subjects",
+            json_only(post(subjects::create_subject).get(subjects::list_subjects)),
+        )
         .route(
             "/v1/collections/{collection}/subjects/{subject}",
-            get(subjects::get_subject).patch(subjects::update_subject).delete(subjects::delete_subject),
+            json_only(get(subjects::get_subject).patch(subjects::update_subject).delete(subjects::delete_subject)),
         )
         .route(
             "/v1/collections/{collection}/subjects/{subject}/faces",

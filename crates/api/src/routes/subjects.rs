@@ -13,7 +13,7 @@ use super::collections::{json_body, load_collection};
 use super::faces::{analyze, prominent, single_image};
 use crate::auth::Caller;
 use crate::images::{field, read_images};
-use crate::{ApiError, AppState, now_ms};
+use crate::{ApiError, AppState, ErrorCode, now_ms};
 
 /// Body of subject creation and update.
 #[derive(Debug, Deserialize)]
@@ -25,14 +25,21 @@ pub struct SubjectBody {
     pub metadata: Value,
 }
 
-/// An erasure receipt: what was erased, when, and a SHA-256 over both that the caller can keep.
-pub(crate) fn receipt(erasure: &Erasure) -> Value {
+/// An erasure receipt: what was erased, when, what copies may remain where, and a SHA-256 over all of
+/// it that the caller can keep.
+pub(crate) fn receipt(state: &AppState, erasure: &Erasure) -> Value {
+    let store = state.gallery.store();
     let erased = json!({
         "collection_id": erasure.collection_id,
         "subject_ids": erasure.subject_ids,
         "face_ids": erasure.face_ids,
         "templates_erased": erasure.face_ids.len(),
         "erased_at_ms": erasure.erased_at_ms,
+        "storage": {
+            "backend": store.backend(),
+            "physically_erased": erasure.physically_erased,
+            "residue": store.erasure_residue(),
+        },
     });
     let digest = hex::encode(Sha256::digest(erased.to_string().as_bytes()));
     json!({ "erasure": erased, "receipt_sha256": digest })
@@ -135,7 +142,7 @@ pub async fn delete_subject(
         .await
         .map_err(subject_not_found)?;
     record(&state, &caller, &collection, "erase", "erased", Some(subject), None).await?;
-    Ok(Json(receipt(&erasure)))
+    Ok(Json(receipt(&state, &erasure)))
 }
 
 /// Deletes one face of a subject, erasing its template.
@@ -153,7 +160,7 @@ pub async fn delete_face(
                 other => other.into(),
             },
         )?;
-    Ok(Json(receipt(&erasure)))
+    Ok(Json(receipt(&state, &erasure)))
 }
 
 /// A subject's enrolled faces (no templates).
@@ -206,7 +213,7 @@ pub async fn enroll_faces(
     caller.require(Scope::Enroll)?;
     let collection = load_collection(&state, &caller, &collection_id).await?;
     state.gallery.store().subject(caller.tenant(), &collection.id, &subject_id).await.map_err(subject_not_found)?;
-    let body = read_images(request, state.config.max_body_bytes).await?;
+    let body = read_images(request, &state).await?;
     let take_largest = match field::<String>(&body.fields, "face")?.or(query.face).as_deref() {
         None | Some("only") => false,
         Some("largest") => true,
@@ -215,7 +222,7 @@ pub async fn enroll_faces(
     let reject_duplicates =
         field::<bool>(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
     if body.images.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_image", "the request carries no image"));
+        return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image"));
     }
     if body.images.len() > state.config.max_images_per_request {
         return Err(ApiError::invalid(format!("at most {} images per request", state.config.max_images_per_request)));
@@ -229,23 +236,22 @@ pub async fn enroll_faces(
     let gate = state.config.quality;
     let (mut accepted, mut rejected, mut to_store) = (Vec::new(), Vec::new(), Vec::new());
     for (image_index, bytes) in body.images.into_iter().enumerate() {
-        let reject =
-            |code: &str, message: String| json!({ "image_index": image_index, "reason": code, "message": message });
+        let mut reject = |code: ErrorCode, message: String| rejected.push((image_index, code, message));
         let analysis = match analyze(&state, &pool, bytes, true).await {
             Ok(analysis) => analysis,
-            Err(error) if error.status.is_client_error() => {
-                rejected.push(reject(error.code, error.message));
+            Err(error) if error.status().is_client_error() => {
+                reject(error.code, error.message);
                 continue;
             }
             Err(error) => return Err(error),
         };
         let face_count = analysis.faces.len();
         if face_count == 0 {
-            rejected.push(reject("no_face", "no face found".into()));
+            reject(ErrorCode::NoFace, "no face found".into());
             continue;
         }
         if face_count > 1 && !take_largest {
-            rejected.push(reject("multiple_faces", format!("{face_count} faces found; send one, or set face=largest")));
+            reject(ErrorCode::MultipleFaces, format!("{face_count} faces found; send one, or set face=largest"));
             continue;
         }
         let (position, face) = analysis
@@ -257,7 +263,7 @@ pub async fn enroll_faces(
         let sharpness = analysis.sharpness.get(position).copied().unwrap_or(0.0);
         let size = face.face.bbox.width.min(face.face.bbox.height);
         if let Some(reason) = gate.reject_reason(size, face.face.score, sharpness) {
-            rejected.push(reject("low_quality", reason));
+            reject(ErrorCode::LowQuality, reason);
             continue;
         }
         let duplicate = super::collections::search_gallery(&state, &caller, &collection, &face.embedding, 2)
@@ -265,10 +271,10 @@ pub async fn enroll_faces(
             .into_iter()
             .find(|c| c.subject_id != subject_id && c.score >= threshold);
         if let (Some(duplicate), true) = (&duplicate, reject_duplicates) {
-            rejected.push(reject(
-                "duplicate",
+            reject(
+                ErrorCode::Duplicate,
                 format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score),
-            ));
+            );
             continue;
         }
         accepted.push(json!({
@@ -285,10 +291,16 @@ pub async fn enroll_faces(
             face_size: size,
         });
     }
+    let first_reason = rejected.first().map(|(_, code, _)| *code);
+    let rejected: Vec<Value> = rejected
+        .into_iter()
+        .map(|(image_index, code, message)| json!({ "image_index": image_index, "reason": code, "message": message }))
+        .collect();
     if to_store.is_empty() {
-        let code = rejected.first().and_then(|r| r["reason"].as_str()).map_or("low_quality", stable_code);
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, "no image was accepted for enrolment")
-            .with_details(json!({ "rejected": rejected })));
+        let code = first_reason.unwrap_or(ErrorCode::LowQuality);
+        return Err(
+            ApiError::new(code, "no image was accepted for enrolment").with_details(json!({ "rejected": rejected }))
+        );
     }
     let records = state.gallery.enroll(caller.tenant(), &collection, &subject_id, &to_store, now_ms()).await?;
     for (item, record) in accepted.iter_mut().zip(&records) {
@@ -296,22 +308,6 @@ pub async fn enroll_faces(
     }
     record(&state, &caller, &collection.id, "enroll", "accepted", Some(subject_id), None).await?;
     Ok((StatusCode::CREATED, Json(json!({ "accepted": accepted, "rejected": rejected }))))
-}
-
-/// Maps a rejection reason back to its static code.
-fn stable_code(reason: &str) -> &'static str {
-    const CODES: [&str; 9] = [
-        "no_face",
-        "multiple_faces",
-        "low_quality",
-        "duplicate",
-        "empty_image",
-        "invalid_image",
-        "unsupported_image",
-        "image_too_large",
-        "invalid_request",
-    ];
-    CODES.into_iter().find(|c| *c == reason).unwrap_or("low_quality")
 }
 
 /// 1:1 verification of the largest face of an image against a subject's templates.
@@ -332,11 +328,11 @@ pub async fn verify(
             other => other.into(),
         })?;
     if templates.is_empty() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_templates", "the subject has no enrolled faces"));
+        return Err(ApiError::new(ErrorCode::NoTemplates, "the subject has no enrolled faces"));
     }
     let pool = state.pack(&collection.pack)?;
     let target_fmr = query.fmr.unwrap_or(collection.target_fmr);
-    let bytes = single_image(&mut read_images(request, state.config.max_body_bytes).await?)?;
+    let bytes = single_image(&mut read_images(request, &state).await?)?;
     let face = prominent(analyze(&state, &pool, bytes, false).await?.faces, "the image")?;
     let score =
         templates.iter().map(|t| facegate_core::cosine(face.embedding.as_slice(), t)).fold(f32::NEG_INFINITY, f32::max);

@@ -1,25 +1,42 @@
 //! Health, models, the OpenAPI document and metrics.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::header;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use facegate_store::Scope;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::auth::{authenticate, presented_key, request_id};
+use crate::metrics::GalleryView;
+use crate::{ApiError, AppState, ErrorCode};
 
-/// Liveness and what this instance serves.
-#[utoipa::path(get, path = "/v1/health", tag = "system", responses((status = 200, description = "The service is up")))]
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let mut packs: Vec<&String> = state.packs.keys().collect();
-    packs.sort();
-    Json(json!({
-        "status": "ok",
-        "store": state.gallery.store().backend(),
+/// Readiness: 200 when every pack has its pipelines accounted for and the store answers, else 503
+/// `not_ready` with the same report in the error's details.
+#[utoipa::path(get, path = "/v1/health", tag = "system", responses((status = 200, description = "Ready to serve"), (status = 503, description = "Not ready: no usable pipeline, or the store is unreachable")))]
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut names: Vec<&String> = state.packs.keys().collect();
+    names.sort();
+    let pools: serde_json::Map<String, Value> =
+        names.iter().map(|name| ((*name).clone(), json!(state.packs[*name].status()))).collect();
+    let pipelines_ready = state.packs.values().all(|pool| pool.status().ready());
+    let store = state.gallery.store().ping().await;
+    let report = json!({
+        "status": if pipelines_ready && store.is_ok() { "ok" } else { "not_ready" },
+        "store": { "backend": state.gallery.store().backend(), "reachable": store.is_ok() },
         "key_provider": state.gallery.key_provider(),
-        "packs": packs,
+        "packs": names,
+        "pipelines": pools,
         "version": env!("CARGO_PKG_VERSION"),
-    }))
+    });
+    if pipelines_ready && store.is_ok() {
+        return Ok(Json(report));
+    }
+    Err(ApiError::new(ErrorCode::NotReady, "this instance cannot serve requests now")
+        .with_details(report)
+        .retry_after(1))
 }
 
 /// Loaded packs: models, licences, embedding size and calibration.
@@ -58,8 +75,30 @@ pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(&state.gallery.indexed_sizes());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+/// Prometheus text exposition. Without a key: totals only, naming no tenant or collection. With an
+/// admin key: also templates per collection of that key's tenant.
+pub async fn metrics(
+    State(state): State<AppState>,
+    address: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let sizes = state.gallery.indexed_sizes();
+    let mut tenant_collections = Vec::new();
+    if let Some(secret) = presented_key(&headers) {
+        let address = address.map(|Extension(ConnectInfo(a))| a.ip());
+        let caller = authenticate(&state, Some(secret), address, request_id(&headers)).await?;
+        caller.require(Scope::Admin)?;
+        tenant_collections = sizes
+            .iter()
+            .filter(|s| s.tenant_id == caller.tenant())
+            .map(|s| (s.collection_id.clone(), s.templates))
+            .collect();
+    }
+    let view = GalleryView {
+        total_templates: sizes.iter().map(|s| s.templates).sum(),
+        collections: sizes.len(),
+        tenant_collections: &tenant_collections,
+    };
+    let body = state.metrics.render(&view);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
 }
