@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use facegate_store::{ApiKeyRecord, NewEvent, Scope};
@@ -218,8 +218,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let address = client_address(parts);
-        authenticate(state, presented_key(&parts.headers), address, request_id(&parts.headers)).await
+        authenticate(state, presented_key(&parts.headers), client_address(parts), request_id(&parts.headers)).await
+    }
+}
+
+/// `Option<Caller>`: `None` when the request presents no key; a key that is presented must be valid.
+impl OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match presented_key(&parts.headers) {
+            None => Ok(None),
+            Some(secret) => {
+                authenticate(state, Some(secret), client_address(parts), request_id(&parts.headers)).await.map(Some)
+            }
+        }
     }
 }
 

@@ -19,22 +19,20 @@ use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::inference::ByteBudget;
 use crate::{ApiConfig, ApiError, AppState, ErrorCode};
-
-/// Bytes per admission permit: the byte budget counts KiB.
-const PERMIT_BYTES: usize = 1024;
 
 /// The admission budget of image requests: a count and bytes of bodies.
 pub(crate) struct Admission {
     requests: Arc<Semaphore>,
-    kib: Arc<Semaphore>,
+    bytes: ByteBudget,
 }
 
 /// An admitted request's share of the budget, returned when it is dropped.
 #[derive(Debug)]
 struct Admitted {
     _request: OwnedSemaphorePermit,
-    _kib: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
 }
 
 impl Admission {
@@ -42,16 +40,15 @@ impl Admission {
         let bytes = config.max_pending_bytes.max(config.max_body_bytes);
         Self {
             requests: Arc::new(Semaphore::new(config.max_pending_images.max(1))),
-            kib: Arc::new(Semaphore::new(bytes.div_ceil(PERMIT_BYTES).max(1))),
+            bytes: ByteBudget::new(bytes as u64),
         }
     }
 
     /// A place for a body of at most `bytes`, if one is free now.
     fn try_admit(&self, bytes: usize) -> Option<Admitted> {
-        let kib = u32::try_from(bytes.div_ceil(PERMIT_BYTES).max(1)).ok()?;
         let request = self.requests.clone().try_acquire_owned().ok()?;
-        let kib = self.kib.clone().try_acquire_many_owned(kib).ok()?;
-        Some(Admitted { _request: request, _kib: kib })
+        let bytes = self.bytes.try_reserve(bytes as u64)?;
+        Some(Admitted { _request: request, _bytes: bytes })
     }
 }
 

@@ -7,7 +7,7 @@
 //! happens to the request that started it (a client that hangs up, a request timeout).
 //!
 //! Memory: before an image takes a pipeline, the bytes its decoding will hold (read from its header) are
-//! reserved from one [`DecodeBudget`] shared by all workers; the reservation travels with the work like
+//! reserved from one [`ByteBudget`] shared by all workers; the reservation travels with the work like
 //! the lease. Small images decode side by side; two giant ones take turns.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,33 +41,46 @@ impl Drop for Lease {
     }
 }
 
-/// Bytes of decoded pixels that images being analysed may hold at once, across all workers.
-pub(crate) struct DecodeBudget {
+/// A budget of bytes shared by requests (decoded pixels, request bodies), counted in KiB permits. A share
+/// larger than the whole budget takes the whole budget, so it can always be had eventually.
+pub(crate) struct ByteBudget {
     kib: Arc<Semaphore>,
     total_kib: u32,
 }
 
-/// Bytes per budget permit: the budget counts KiB.
+/// Bytes per budget permit.
 const BUDGET_UNIT: u64 = 1024;
 
-impl DecodeBudget {
+impl ByteBudget {
     pub(crate) fn new(bytes: u64) -> Self {
         let total_kib = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).max(1);
         Self { kib: Arc::new(Semaphore::new(total_kib as usize)), total_kib }
     }
 
-    /// Waits until decoding `encoded` fits in the budget; the permit holds its share until dropped.
+    fn share(&self, bytes: u64) -> u32 {
+        u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).clamp(1, self.total_kib)
+    }
+
+    /// `bytes` of the budget if they are free now.
+    pub(crate) fn try_reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        self.kib.clone().try_acquire_many_owned(self.share(bytes)).ok()
+    }
+
+    /// Waits until `bytes` of the budget are free; the permit holds them until dropped.
+    pub(crate) async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.kib.clone().acquire_many_owned(self.share(bytes)).await.map_err(ApiError::internal)
+    }
+
+    /// Waits until decoding `encoded` fits in the budget.
     ///
     /// # Errors
     /// The 4xx of an image whose header is bad or over the limits (nothing is reserved for it).
-    pub(crate) async fn reserve(
+    pub(crate) async fn reserve_decoding(
         &self,
         encoded: &[u8],
         limits: &DecodeLimits,
     ) -> Result<OwnedSemaphorePermit, ApiError> {
-        let cost = decode_cost(encoded, limits)?;
-        let kib = u32::try_from(cost.bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).clamp(1, self.total_kib);
-        self.kib.clone().acquire_many_owned(kib).await.map_err(ApiError::internal)
+        self.reserve(decode_cost(encoded, limits)?.bytes).await
     }
 }
 

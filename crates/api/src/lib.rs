@@ -102,7 +102,7 @@ pub struct AppState {
     /// Admission of image requests holding a body, by count and by bytes.
     admission: Arc<images::Admission>,
     /// Decoded pixel bytes reserved by images being analysed.
-    decoding: Arc<inference::DecodeBudget>,
+    decoding: Arc<inference::ByteBudget>,
 }
 
 impl AppState {
@@ -115,7 +115,7 @@ impl AppState {
     ) -> Self {
         let limiter = Arc::new(auth::KeyRateLimiter::new(config.rate_limit_per_second));
         let admission = Arc::new(images::Admission::new(&config));
-        let decoding = Arc::new(inference::DecodeBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
+        let decoding = Arc::new(inference::ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
         Self {
             packs: Arc::new(packs),
             default_pack,

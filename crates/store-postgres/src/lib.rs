@@ -123,6 +123,17 @@ impl PgStore {
         tx.commit().await.map_err(map_error)
     }
 
+    /// Runs an erasure as [`PgStore::transaction`] does, then schedules the vacuum of the erased tables.
+    async fn erase<F, Fut>(&self, work: F) -> StoreResult<Erasure>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<(Erasure, Tx), StoreError>>,
+    {
+        let erasure = self.transaction(work).await?;
+        self.schedule_vacuum();
+        Ok(erasure)
+    }
+
     /// Vacuums the tables erasures delete from, soon, once for every erasure made until it starts.
     fn schedule_vacuum(&self) {
         if self.vacuum_pending.swap(true, Ordering::AcqRel) {
@@ -528,38 +539,35 @@ impl FaceStore for PgStore {
     }
 
     async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure> {
-        let erasure = self
-            .transaction(|mut tx| async move {
-                ensure_collection(&mut tx, tenant_id, collection_id).await?;
-                let subject_ids = ids(
-                    &mut tx,
-                    "SELECT id FROM subjects WHERE collection_id = $1 ORDER BY created_at_ms, id",
-                    collection_id,
-                )
-                .await?;
-                let face_ids = ids(
-                    &mut tx,
-                    "SELECT id FROM faces WHERE collection_id = $1 ORDER BY created_at_ms, seq",
-                    collection_id,
-                )
-                .await?;
-                sqlx::query("DELETE FROM collections WHERE id = $1")
-                    .bind(collection_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                let erasure = Erasure {
-                    collection_id: collection_id.to_string(),
-                    subject_ids,
-                    face_ids,
-                    erased_at_ms: at_ms,
-                    physically_erased: false,
-                };
-                Ok((erasure, tx))
-            })
+        self.erase(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let subject_ids = ids(
+                &mut tx,
+                "SELECT id FROM subjects WHERE collection_id = $1 ORDER BY created_at_ms, id",
+                collection_id,
+            )
             .await?;
-        self.schedule_vacuum();
-        Ok(erasure)
+            let face_ids = ids(
+                &mut tx,
+                "SELECT id FROM faces WHERE collection_id = $1 ORDER BY created_at_ms, seq",
+                collection_id,
+            )
+            .await?;
+            sqlx::query("DELETE FROM collections WHERE id = $1")
+                .bind(collection_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let erasure = Erasure {
+                collection_id: collection_id.to_string(),
+                subject_ids,
+                face_ids,
+                erased_at_ms: at_ms,
+                physically_erased: false,
+            };
+            Ok((erasure, tx))
+        })
+        .await
     }
 
     async fn create_subject(&self, tenant_id: &str, collection_id: &str, new: &NewSubject) -> StoreResult<Subject> {
@@ -635,29 +643,26 @@ impl FaceStore for PgStore {
         subject_id: &str,
         at_ms: i64,
     ) -> StoreResult<Erasure> {
-        let erasure = self
-            .transaction(|mut tx| async move {
-                ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-                let face_ids =
-                    ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
-                        .await?;
-                sqlx::query("DELETE FROM faces WHERE subject_id = $1")
-                    .bind(subject_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                sqlx::query("DELETE FROM subjects WHERE id = $1")
-                    .bind(subject_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                bump_revision(&mut tx, collection_id).await?;
-                let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
-                Ok((erasure, tx))
-            })
-            .await?;
-        self.schedule_vacuum();
-        Ok(erasure)
+        self.erase(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            let face_ids =
+                ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
+                    .await?;
+            sqlx::query("DELETE FROM faces WHERE subject_id = $1")
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            sqlx::query("DELETE FROM subjects WHERE id = $1")
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            bump_revision(&mut tx, collection_id).await?;
+            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
+            Ok((erasure, tx))
+        })
+        .await
     }
 
     async fn add_faces(
@@ -723,25 +728,22 @@ impl FaceStore for PgStore {
         face_id: &str,
         at_ms: i64,
     ) -> StoreResult<Erasure> {
-        let erasure = self
-            .transaction(|mut tx| async move {
-                ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-                let done = sqlx::query("DELETE FROM faces WHERE id = $1 AND subject_id = $2")
-                    .bind(face_id)
-                    .bind(subject_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                bump_revision(&mut tx, collection_id).await?;
-                let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
-                Ok((erasure, tx))
-            })
-            .await?;
-        self.schedule_vacuum();
-        Ok(erasure)
+        self.erase(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            let done = sqlx::query("DELETE FROM faces WHERE id = $1 AND subject_id = $2")
+                .bind(face_id)
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            bump_revision(&mut tx, collection_id).await?;
+            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
+            Ok((erasure, tx))
+        })
+        .await
     }
 
     async fn subject_templates(

@@ -49,7 +49,7 @@ pub(crate) async fn analyze(
     sharpness: bool,
 ) -> Result<Analysis, ApiError> {
     let limits = limits(state);
-    let reservation = state.decoding.reserve(&bytes, &limits).await?;
+    let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
     let analysis = pool.analyze(bytes, limits, state.config.max_faces, sharpness, reservation).await?;
     let metrics = &state.metrics;
     metrics.stage("decode", analysis.decode);
@@ -80,7 +80,7 @@ pub async fn detect(
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
-    let reservation = state.decoding.reserve(&bytes, &limits).await?;
+    let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
     let (width, height, faces, truncated, elapsed) = pool
         .run(move |pipeline| {
             let _reservation = reservation;

@@ -1,15 +1,14 @@
 //! Health, models, the OpenAPI document and metrics.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, header};
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
 use axum::response::IntoResponse;
-use axum::{Extension, Json};
 use facegate_store::Scope;
 use serde_json::{Value, json};
 
-use crate::auth::{authenticate, presented_key, request_id};
+use crate::PoolStatus;
+use crate::auth::Caller;
 use crate::metrics::GalleryView;
 use crate::{ApiError, AppState, ErrorCode};
 
@@ -19,19 +18,18 @@ use crate::{ApiError, AppState, ErrorCode};
 pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut names: Vec<&String> = state.packs.keys().collect();
     names.sort();
-    let pools: serde_json::Map<String, Value> =
-        names.iter().map(|name| ((*name).clone(), json!(state.packs[*name].status()))).collect();
-    let pipelines_ready = state.packs.values().all(|pool| pool.status().ready());
-    let store = state.gallery.store().ping().await;
+    let pools: Vec<(&String, PoolStatus)> = names.iter().map(|name| (*name, state.packs[*name].status())).collect();
+    let reachable = state.gallery.store().ping().await.is_ok();
+    let ready = reachable && pools.iter().all(|(_, pool)| pool.ready());
     let report = json!({
-        "status": if pipelines_ready && store.is_ok() { "ok" } else { "not_ready" },
-        "store": { "backend": state.gallery.store().backend(), "reachable": store.is_ok() },
+        "status": if ready { "ok" } else { "not_ready" },
+        "store": { "backend": state.gallery.store().backend(), "reachable": reachable },
         "key_provider": state.gallery.key_provider(),
         "packs": names,
-        "pipelines": pools,
+        "pipelines": pools.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    if pipelines_ready && store.is_ok() {
+    if ready {
         return Ok(Json(report));
     }
     Err(ApiError::new(ErrorCode::NotReady, "this instance cannot serve requests now")
@@ -77,16 +75,10 @@ pub async fn openapi() -> impl IntoResponse {
 
 /// Prometheus text exposition. Without a key: totals only, naming no tenant or collection. With an
 /// admin key: also templates per collection of that key's tenant.
-pub async fn metrics(
-    State(state): State<AppState>,
-    address: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(State(state): State<AppState>, caller: Option<Caller>) -> Result<impl IntoResponse, ApiError> {
     let sizes = state.gallery.indexed_sizes();
     let mut tenant_collections = Vec::new();
-    if let Some(secret) = presented_key(&headers) {
-        let address = address.map(|Extension(ConnectInfo(a))| a.ip());
-        let caller = authenticate(&state, Some(secret), address, request_id(&headers)).await?;
+    if let Some(caller) = caller {
         caller.require(Scope::Admin)?;
         tenant_collections = sizes
             .iter()
