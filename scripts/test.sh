@@ -12,6 +12,8 @@ scripts/postgres.sh install
 command -v moto_server >/dev/null || python3 -m pip install -q --disable-pip-version-check "moto[server]"
 # schemathesis fuzzes the running server from its OpenAPI document (bins/cli/tests/faults.rs).
 command -v schemathesis >/dev/null || python3 -m pip install -q --disable-pip-version-check "schemathesis==4.32.5"
+# A Python client generated from the OpenAPI document enrols and recognises (bins/cli/tests/server.rs).
+command -v openapi-python-client >/dev/null || python3 -m pip install -q --disable-pip-version-check "openapi-python-client==0.29.1"
 cluster=$(mktemp -d /tmp/facegate-pg.XXXXXX)
 trap 'scripts/postgres.sh stop "$cluster"; rm -rf "$cluster"' EXIT
 export FACEGATE_TEST_POSTGRES_DIR=$cluster

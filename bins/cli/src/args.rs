@@ -189,6 +189,9 @@ pub struct ServeArgs {
     /// Requests per second per API key.
     #[arg(long, env = "FACEGATE_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
+    /// Failed key checks (unknown or revoked keys) allowed per client address per 10 s; past that, 429.
+    #[arg(long, env = "FACEGATE_MAX_AUTH_FAILURES", default_value_t = 20)]
+    pub max_auth_failures: u32,
     /// Whole-request time limit, seconds.
     #[arg(long, env = "FACEGATE_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,

@@ -441,3 +441,53 @@ fn a_trained_pack_serves_its_own_collection() {
         api.post_json("/v1/collections", json!({ "name": "strict", "pack": "lfw10", "target_fmr": 1e-6 }));
     assert_eq!(status / 100, 4, "an FMR the pack was not calibrated for is refused: {body}");
 }
+
+/// Where openapi-python-client is: `FACEGATE_OPENAPI_PYTHON_CLIENT`, else on the PATH (scripts/test.sh
+/// installs it from PyPI).
+fn openapi_python_client() -> PathBuf {
+    std::env::var_os("FACEGATE_OPENAPI_PYTHON_CLIENT")
+        .map_or_else(|| PathBuf::from("openapi-python-client"), PathBuf::from)
+}
+
+#[test]
+fn a_client_generated_from_the_document_enrols_and_recognises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let document =
+        client().get(format!("{}/v1/openapi.json", server.url)).send().expect("document").bytes().expect("body");
+    let spec = dir.path().join("openapi.json");
+    std::fs::write(&spec, &document).expect("write document");
+    let package = dir.path().join("generated");
+    let generated = Command::new(openapi_python_client())
+        .args(["generate", "--meta", "none", "--path"])
+        .arg(&spec)
+        .arg("--output-path")
+        .arg(package.join("facegate_client"))
+        .output()
+        .expect("openapi-python-client runs (scripts/test.sh installs it from PyPI)");
+    let log = String::from_utf8_lossy(&generated.stdout).to_string() + &String::from_utf8_lossy(&generated.stderr);
+    assert!(generated.status.success(), "generation failed:\n{log}");
+    assert!(!log.contains("Warning"), "the generator understood the whole document:\n{log}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/generated_client.py");
+    let run = Command::new("python3")
+        .arg(script)
+        .arg(&server.url)
+        .arg(&key)
+        .args([lfw_image("Colin_Powell", 1), lfw_image("Colin_Powell", 10), lfw_image("Serena_Williams", 1)])
+        .env("PYTHONPATH", &package)
+        .output()
+        .expect("python3 runs");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "the generated client failed:\n{out}\n{}", String::from_utf8_lossy(&run.stderr));
+    let result: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(result["accepted"], 1, "{result}");
+    let same = result["same"].as_array().expect("faces");
+    assert!(
+        same.iter()
+            .any(|f| f["result"] == "match" && f["subject_id"] == result["subject_id"] && f["name"] == "Colin Powell"),
+        "the enrolled person is recognised through the generated client: {result}"
+    );
+    let stranger = result["stranger"].as_array().expect("faces");
+    assert!(!stranger.is_empty() && stranger.iter().all(|f| f["result"] == "unknown"), "{result}");
+}

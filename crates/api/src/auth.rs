@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use facegate_store::{ApiKeyRecord, NewEvent, Scope};
+use facegate_gallery::Actor;
+use facegate_store::{ApiKeyRecord, Scope};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
@@ -52,29 +53,33 @@ impl KeyRateLimiter {
     }
 }
 
-/// Failed key checks allowed per client address in one window, before further attempts are refused.
-const MAX_FAILURES_PER_WINDOW: u32 = 20;
-/// The window of [`MAX_FAILURES_PER_WINDOW`].
-const FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// The window of [`crate::ApiConfig::max_auth_failures`].
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// Addresses tracked at most; past that, addresses whose window has ended are forgotten.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 /// Failed key checks per client address, in fixed windows. An address that used up its failures is
 /// refused without a store lookup, except for keys that recently authenticated: a valid client behind
 /// the same address (a NAT, a proxy) is not locked out by another's guessing.
-#[derive(Default)]
 pub(crate) struct FailureThrottle {
+    /// Failed key checks allowed per address in one window.
+    max_failures: u32,
     windows: Mutex<HashMap<Option<IpAddr>, (Instant, u32)>>,
     known_good: Mutex<HashSet<String>>,
 }
 
 impl FailureThrottle {
+    /// A throttle allowing `max_failures` failed key checks per address per [`FAILURE_WINDOW`].
+    pub(crate) fn new(max_failures: u32) -> Self {
+        Self { max_failures, windows: Mutex::default(), known_good: Mutex::default() }
+    }
+
     /// How long `address` must wait before its next key check, if it used up its failures.
     fn blocked(&self, address: Option<IpAddr>) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         let (started, failures) = windows.get(&address)?;
         let remaining = FAILURE_WINDOW.checked_sub(started.elapsed())?;
-        (*failures >= MAX_FAILURES_PER_WINDOW).then_some(remaining)
+        (*failures >= self.max_failures).then_some(remaining)
     }
 
     /// Whether the key with this hash authenticated before (it is still checked against the store).
@@ -127,25 +132,24 @@ pub(crate) async fn authenticate(
     address: Option<IpAddr>,
     request_id: String,
 ) -> Result<Caller, ApiError> {
+    // No key guesses nothing and costs no store lookup: it is refused without counting as a failure.
+    let secret = secret.ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthorized, "an API key is required (Authorization: Bearer <key>)")
+    })?;
     let throttle = &state.auth_failures;
-    let key_hash = secret.map(hash_key);
+    let key_hash = hash_key(secret);
     if let Some(wait) = throttle.blocked(address)
-        && !key_hash.as_deref().is_some_and(|hash| throttle.known_good(hash))
+        && !throttle.known_good(&key_hash)
     {
         return Err(rate_limited("too many failed API key checks from this address", wait));
     }
-    let unauthorized = |message: &str| {
-        throttle.record_failure(address);
-        ApiError::new(ErrorCode::Unauthorized, message)
-    };
-    let key_hash = key_hash.ok_or_else(|| unauthorized("an API key is required (Authorization: Bearer <key>)"))?;
-    let key = state
-        .gallery
-        .store()
-        .api_key_by_hash(&key_hash)
-        .await?
-        .filter(|k| k.revoked_at_ms.is_none())
-        .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+    let key =
+        state.gallery.store().api_key_by_hash(&key_hash).await?.filter(|k| k.revoked_at_ms.is_none()).ok_or_else(
+            || {
+                throttle.record_failure(address);
+                ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key")
+            },
+        )?;
     throttle.record_success(&key_hash);
     state.limiter.check(&key.id).map_err(|wait| rate_limited("rate limit exceeded for this API key", wait))?;
     Ok(Caller { key, request_id })
@@ -185,26 +189,12 @@ impl Caller {
         Err(ApiError::new(ErrorCode::Forbidden, format!("this API key lacks the `{}` scope", names.join("` or `"))))
     }
 
-    /// An audit-trail event of a decision made for this caller, timed now.
-    pub fn event(
-        &self,
-        collection_id: &str,
-        action: &str,
-        result: &str,
-        subject_id: Option<String>,
-        score: Option<f32>,
-        face_index: Option<u32>,
-    ) -> NewEvent {
-        NewEvent {
-            collection_id: collection_id.to_string(),
-            at_ms: crate::now_ms(),
+    /// The caller as the gallery sees it: tenant, key and request (for the audit trail).
+    pub fn actor(&self) -> Actor {
+        Actor {
+            tenant_id: self.key.tenant_id.clone(),
             key_id: self.key.id.clone(),
             request_id: self.request_id.clone(),
-            action: action.into(),
-            result: result.into(),
-            subject_id,
-            score,
-            face_index,
         }
     }
 
@@ -255,9 +245,9 @@ mod tests {
 
     #[test]
     fn failures_are_throttled_per_address() {
-        let throttle = FailureThrottle::default();
+        let throttle = FailureThrottle::new(20);
         let (a, b) = (Some(IpAddr::from([127, 0, 0, 2])), Some(IpAddr::from([127, 0, 0, 3])));
-        for _ in 0..MAX_FAILURES_PER_WINDOW {
+        for _ in 0..20 {
             assert!(throttle.blocked(a).is_none());
             throttle.record_failure(a);
         }

@@ -12,12 +12,12 @@ use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
 use facegate_gallery::GalleryError;
 use facegate_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Every error code of the API. Each has exactly one HTTP status ([`ErrorCode::status`]); the README's
 /// table of codes is checked against [`ErrorCode::ALL`] by a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -238,9 +238,9 @@ impl ApiError {
         self.code.status()
     }
 
-    /// Adds structured details.
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+    /// Adds structured details (any serialisable value).
+    pub fn with_details(mut self, details: &impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
         self
     }
 
@@ -327,6 +327,9 @@ impl From<GalleryError> for ApiError {
     fn from(error: GalleryError) -> Self {
         match error {
             GalleryError::Store(store) => store.into(),
+            GalleryError::NotFound(what) => ApiError::not_found(what.as_str()),
+            GalleryError::NoTemplates => ApiError::new(ErrorCode::NoTemplates, error.to_string()),
+            GalleryError::Calibration(pipeline) => pipeline.into(),
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
             other => ApiError::internal(other),
         }

@@ -85,7 +85,7 @@ impl ByteBudget {
 }
 
 /// How a pool stands: what `/v1/health` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PoolStatus {
     /// Pipelines in the pool.
     pub workers: usize,
@@ -135,6 +135,11 @@ impl PipelinePool {
     /// Any pipeline of the pool, for its manifest and calibration.
     pub fn first(&self) -> Option<&Arc<Pipeline>> {
         self.pipelines.first()
+    }
+
+    /// The pack's calibration table (the same in every pipeline of the pool).
+    pub fn calibration(&self) -> Result<&facegate_core::Calibration, ApiError> {
+        self.first().map(|p| p.calibration()).ok_or_else(|| ApiError::internal("empty pipeline pool"))
     }
 
     /// How many pipelines are busy and free.
@@ -189,7 +194,7 @@ impl PipelinePool {
             let (faces, aligned, timings) = (analysis.faces, analysis.aligned, analysis.timings);
             let faces_truncated = analysis.detected > faces.len();
             let sharpness = if with_sharpness {
-                aligned.iter().map(|crop| crate::quality::sharpness(&crop.image)).collect()
+                aligned.iter().map(|crop| facegate_core::sharpness(&crop.image)).collect()
             } else {
                 Vec::new()
             };

@@ -9,19 +9,19 @@
 //! ```
 
 mod auth;
+pub mod contract;
 mod error;
 mod images;
 mod inference;
 mod metrics;
 mod openapi;
-mod quality;
 mod routes;
 
 pub use auth::{hash_key, new_key_secret};
 pub use error::{ApiError, ErrorCode};
+pub use facegate_gallery::{QualityGate, now_ms};
 pub use inference::{PipelinePool, PoolStatus};
 pub use metrics::Metrics;
-pub use quality::{QualityGate, sharpness};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +60,9 @@ pub struct ApiConfig {
     pub max_images_per_request: usize,
     /// Requests per second allowed per API key (burst: twice that).
     pub rate_limit_per_second: u32,
+    /// Failed key checks (unknown or revoked keys) allowed per client address per 10 s; past that,
+    /// 429 `rate_limited` without a store lookup, except for keys that authenticated before.
+    pub max_auth_failures: u32,
     /// Whole-request time limit.
     pub request_timeout: Duration,
     /// Enrolment quality gate.
@@ -78,6 +81,7 @@ impl Default for ApiConfig {
             max_pending_bytes: 48 * 1024 * 1024,
             max_images_per_request: 10,
             rate_limit_per_second: 50,
+            max_auth_failures: 20,
             request_timeout: Duration::from_secs(30),
             quality: QualityGate::default(),
         }
@@ -115,6 +119,7 @@ impl AppState {
     ) -> Self {
         let limiter = Arc::new(auth::KeyRateLimiter::new(config.rate_limit_per_second));
         let admission = Arc::new(images::Admission::new(&config));
+        let auth_failures = Arc::new(auth::FailureThrottle::new(config.max_auth_failures.max(1)));
         let decoding = Arc::new(inference::ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
         Self {
             packs: Arc::new(packs),
@@ -123,7 +128,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             limiter,
-            auth_failures: Arc::default(),
+            auth_failures,
             admission,
             decoding,
         }
@@ -163,9 +168,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// A JSON body of type `T`, or 400 `invalid_request` saying what is wrong with it.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }

@@ -1,8 +1,15 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the [`crate::contract`]
+//! types. Every operation also lists the error statuses, each with the [`ErrorEnvelope`] schema and
+//! the codes that answer with it (from [`ErrorCode::ALL`]: one home for codes and statuses).
+
+use std::collections::BTreeMap;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::ErrorCode;
+use crate::contract::ErrorEnvelope;
 use crate::routes::*;
 
 struct Security;
@@ -15,19 +22,61 @@ impl Modify for Security {
     }
 }
 
+/// Adds every error status to every operation, each with the envelope schema and its codes.
+struct Errors;
+
+impl Modify for Errors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+        for code in ErrorCode::ALL {
+            by_status.entry(code.status().as_u16()).or_default().push(code.as_str());
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, codes) in &by_status {
+                    let response = ResponseBuilder::new()
+                        .description(format!("Error envelope; `error.code` is one of: {}", codes.join(", ")))
+                        .content(
+                            "application/json",
+                            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+                        )
+                        .build();
+                    operation.responses.responses.entry(status.to_string()).or_insert(response.into());
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "facegate", description = "Face detection, verification and identification with galleries."),
     paths(
-        health, models, detect, embed, compare, recognize, search, create_collection, list_collections,
-        get_collection, delete_collection, events, create_subject, list_subjects, get_subject, update_subject,
-        delete_subject, enroll_faces, list_faces, delete_face, verify
+        health, models, openapi, metrics, detect, embed, compare, recognize, recognize_in, search, create_collection,
+        list_collections, get_collection, delete_collection, events, create_subject, list_subjects, get_subject,
+        update_subject, delete_subject, enroll_faces, list_faces, delete_face, verify
     ),
-    modifiers(&Security)
+    components(schemas(ErrorEnvelope)),
+    modifiers(&Security, &Errors)
 )]
 struct ApiDoc;
 
+/// The document.
+pub fn document_value() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 /// The document as JSON text.
 pub fn document() -> String {
-    ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into())
+    document_value().to_json().unwrap_or_else(|_| "{}".into())
 }

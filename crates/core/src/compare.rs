@@ -10,8 +10,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The false-match rates every calibration table is made at, loosest first: decisions can be asked
+/// for anywhere between the last and the first (the API documents the same bounds).
+pub const CALIBRATION_FMRS: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+
 /// One row of a calibration table: at `threshold`, impostor pairs scored at or above it with rate `fmr`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CalibrationPoint {
     /// False-match rate on the calibration set.
     pub fmr: f64,

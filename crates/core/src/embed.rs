@@ -10,7 +10,7 @@ use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
 use crate::pack::{ChannelOrder, ModelSpec};
 
 /// An L2-normalised face embedding: the template stored in galleries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Embedding(Vec<f32>);
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A point in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Point {
     /// Horizontal coordinate, pixels.
     pub x: f32,
@@ -19,7 +19,7 @@ impl Point {
 }
 
 /// An axis-aligned box: top-left corner and size, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct BoundingBox {
     /// Left edge.
     pub x: f32,

@@ -33,13 +33,16 @@ mod image_input;
 mod onnx;
 mod pack;
 mod pipeline;
+mod sharpness;
 pub mod verification;
 
 pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
 };
-pub use compare::{Calibration, CalibrationPoint, Decision, cosine};
-pub use detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, nms, subject_face};
+pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, Decision, cosine};
+pub use detect::{
+    DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, largest_face, nms, subject_face,
+};
 pub use embed::{Embedder, EmbedderConfig, Embedding};
 pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};
@@ -48,3 +51,4 @@ pub use image_input::{DecodeCost, DecodeLimits, decode_cost, decode_image};
 pub use onnx::{OrtEnvironment, RuntimeConfig};
 pub use pack::{ChannelOrder, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};
 pub use pipeline::{AlignMode, AnalyzedFace, LimitedAnalysis, Pipeline, PipelineConfig, StageTimings};
+pub use sharpness::sharpness;

@@ -63,13 +63,19 @@ const REFINE_CANVAS: u32 = 192;
 const REFINE_CONTEXT: f32 = 2.5;
 
 /// A detected face with its embedding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AnalyzedFace {
     /// Where the face is.
     #[serde(flatten)]
     pub face: DetectedFace,
     /// Its template.
     pub embedding: Embedding,
+}
+
+impl AsRef<DetectedFace> for AnalyzedFace {
+    fn as_ref(&self) -> &DetectedFace {
+        &self.face
+    }
 }
 
 /// Wall time spent in each stage of one [`Pipeline::analyze_timed`] call.

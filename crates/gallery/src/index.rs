@@ -7,7 +7,7 @@ use crate::GalleryError;
 const LANES: usize = 8;
 
 /// A best match: the subject and the face of theirs that scored highest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// Subject identifier.
     pub subject_id: String,

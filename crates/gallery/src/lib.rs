@@ -11,22 +11,37 @@ pub mod crypto;
 mod index;
 #[cfg(feature = "kms")]
 pub mod kms;
+mod service;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use index::{Candidate, TemplateIndex};
+pub use service::{
+    AcceptedFace, Actor, AuditAction, DEFAULT_TARGET_FMR, EnrollOptions, Enrolment, ErasureReport, FaceChoice,
+    FoundFace, Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt,
+    RejectReason, Rejection, StorageReport, Verification, now_ms,
+};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use facegate_store::{Collection, FaceRecord, FaceStore, NewFace, StoreError, new_id};
+use facegate_store::{Collection, FaceRecord, FaceStore, NewEvent, NewFace, StoreError, new_id};
 
 /// Errors of gallery operations.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GalleryError {
-    /// The store failed or the record does not exist.
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The collection, subject or face does not exist for this tenant.
+    #[error("{} not found", .0.as_str())]
+    NotFound(Missing),
+    /// The subject has no enrolled faces to verify against.
+    #[error("the subject has no enrolled faces")]
+    NoTemplates,
+    /// No threshold at the asked false-match rate (no calibration, or a rate outside it).
+    #[error(transparent)]
+    Calibration(#[from] facegate_core::PipelineError),
     /// A template or key could not be sealed or opened (wrong key, tampered data).
     #[error("encryption: {0}")]
     Crypto(String),
@@ -90,7 +105,8 @@ impl Gallery {
         Self { store, keys, secrets: Mutex::default(), rotations: Mutex::default(), indexes: Mutex::default() }
     }
 
-    /// The underlying store.
+    /// The underlying store (for hosts that manage tenants and keys; the product's rules go through
+    /// the gallery's own methods).
     pub fn store(&self) -> &Arc<dyn FaceStore> {
         &self.store
     }
@@ -128,17 +144,18 @@ impl Gallery {
         Ok(rotation)
     }
 
-    /// Encrypts and stores faces for a subject in one transaction.
+    /// Encrypts and stores faces for a subject in one transaction with its audit event (no gate, no
+    /// duplicate check: [`Gallery::enroll`] applies the rules first).
     ///
     /// # Errors
     /// [`GalleryError::Dimension`] for a template of the wrong size; store and crypto failures.
-    pub async fn enroll(
+    pub async fn store_faces(
         &self,
         tenant_id: &str,
         collection: &Collection,
         subject_id: &str,
         faces: &[FaceToEnroll],
-        now_ms: i64,
+        audit: &NewEvent,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
         let cipher = &self.secrets(tenant_id).await?.cipher;
         let expected = collection.embedding_size as usize;
@@ -157,10 +174,10 @@ impl Gallery {
                 detection_score: face.detection_score,
                 sharpness: face.sharpness,
                 face_size: face.face_size,
-                created_at_ms: now_ms,
+                created_at_ms: audit.at_ms,
             });
         }
-        Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed).await?)
+        Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?)
     }
 
     /// The decrypted templates of one subject.

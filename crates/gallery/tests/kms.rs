@@ -104,7 +104,8 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
     let subject = NewSubject { name: "s".into(), metadata: serde_json::json!({}), created_at_ms: 0 };
     let subject = store.create_subject(&tenant.id, &collection.id, &subject).await.expect("subject");
     let face = FaceToEnroll { template: vec![0.6, 0.8, 0.0], detection_score: 0.9, sharpness: 100.0, face_size: 100.0 };
-    gallery.enroll(&tenant.id, &collection, &subject.id, &[face], 0).await.expect("enrol");
+    let audit = facegate_store::conformance::audit(&collection.id, 0);
+    gallery.store_faces(&tenant.id, &collection, &subject.id, &[face], &audit).await.expect("enrol");
     assert_eq!(store.data_key(&tenant.id).await.expect("key").map(|k| k.provider), Some("kms".into()));
     // A fresh gallery (a new Lambda instance) unwraps the stored data key through KMS again.
     let fresh = Gallery::new(store.clone(), Arc::new(provider(&endpoint, &key_id)));

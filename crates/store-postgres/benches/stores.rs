@@ -66,7 +66,10 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
                 created_at_ms: 0,
             })
             .collect();
-        store.add_faces(&tenant, &collection, &subject, &faces).await.expect("faces");
+        store
+            .add_faces(&tenant, &collection, &subject, &faces, &facegate_store::conformance::audit(&collection, 0))
+            .await
+            .expect("faces");
         rows.extend(faces.into_iter().map(|f| (f.id, subject.clone(), f.search_vector)));
     }
     let faces_per_second = rows.len() as f64 / started.elapsed().as_secs_f64();

@@ -317,6 +317,30 @@ async fn read_collection(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> S
     collection_row(&row.ok_or(StoreError::NotFound)?).map_err(map_error)
 }
 
+/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+async fn insert_events(tx: &mut Tx, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+    for event in events {
+        ensure_collection(tx, tenant_id, &event.collection_id).await?;
+        sqlx::query(
+                    "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&event.collection_id)
+                .bind(event.at_ms)
+                .bind(&event.key_id)
+                .bind(&event.request_id)
+                .bind(&event.action)
+                .bind(&event.result)
+                .bind(&event.subject_id)
+                .bind(event.score)
+                .bind(event.face_index.map(|i| i as i32))
+                .execute(&mut **tx)
+                .await
+                .map_err(map_error)?;
+    }
+    Ok(())
+}
+
 async fn read_subject(tx: &mut Tx, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Subject> {
     ensure_subject(tx, tenant_id, collection_id, subject_id).await?;
     let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1");
@@ -613,6 +637,26 @@ impl FaceStore for PgStore {
         .await
     }
 
+    async fn subjects_by_id(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_ids: &[String],
+    ) -> StoreResult<Vec<Subject>> {
+        self.transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 AND s.id = ANY($2)");
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(collection_id)
+                .bind(subject_ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((rows(found, subject_row)?, tx))
+        })
+        .await
+    }
+
     async fn update_subject(
         &self,
         tenant_id: &str,
@@ -641,7 +685,7 @@ impl FaceStore for PgStore {
         tenant_id: &str,
         collection_id: &str,
         subject_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         self.erase(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
@@ -659,7 +703,8 @@ impl FaceStore for PgStore {
                 .await
                 .map_err(map_error)?;
             bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, at_ms);
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
+            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, audit.at_ms);
             Ok((erasure, tx))
         })
         .await
@@ -671,6 +716,7 @@ impl FaceStore for PgStore {
         collection_id: &str,
         subject_id: &str,
         faces: &[NewFace],
+        audit: &NewEvent,
     ) -> StoreResult<Vec<FaceRecord>> {
         self.transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
@@ -704,6 +750,7 @@ impl FaceStore for PgStore {
                 });
             }
             bump_revision(&mut tx, collection_id).await?;
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
             Ok((records, tx))
         })
         .await
@@ -726,7 +773,7 @@ impl FaceStore for PgStore {
         collection_id: &str,
         subject_id: &str,
         face_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         self.erase(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
@@ -740,7 +787,8 @@ impl FaceStore for PgStore {
                 return Err(StoreError::NotFound);
             }
             bump_revision(&mut tx, collection_id).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], at_ms);
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
+            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], audit.at_ms);
             Ok((erasure, tx))
         })
         .await
@@ -875,25 +923,7 @@ impl FaceStore for PgStore {
 
     async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
         self.transaction(|mut tx| async move {
-            for event in events {
-                ensure_collection(&mut tx, tenant_id, &event.collection_id).await?;
-                sqlx::query(
-                    "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&event.collection_id)
-                .bind(event.at_ms)
-                .bind(&event.key_id)
-                .bind(&event.request_id)
-                .bind(&event.action)
-                .bind(&event.result)
-                .bind(&event.subject_id)
-                .bind(event.score)
-                .bind(event.face_index.map(|i| i as i32))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            }
+            insert_events(&mut tx, tenant_id, events).await?;
             Ok(((), tx))
         })
         .await

@@ -73,7 +73,8 @@ async fn hnsw_search_matches_exact_search() {
                 created_at_ms: 0,
             })
             .collect();
-        exact.add_faces(&tenant.id, &collection.id, &subject.id, &faces).await.expect("faces");
+        let audit = facegate_store::conformance::audit(&collection.id, 0);
+        exact.add_faces(&tenant.id, &collection.id, &subject.id, &faces, &audit).await.expect("faces");
     }
     let mut agree = 0;
     let queries = 100;

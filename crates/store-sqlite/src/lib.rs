@@ -107,6 +107,33 @@ impl SqliteStore {
     }
 }
 
+/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+fn insert_events(tx: &Transaction<'_>, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
+             face_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(map_error)?;
+    for event in events {
+        ensure_collection(tx, tenant_id, &event.collection_id)?;
+        insert
+            .execute(params![
+                event.collection_id,
+                event.at_ms,
+                event.key_id,
+                event.request_id,
+                event.action,
+                event.result,
+                event.subject_id,
+                event.score,
+                event.face_index
+            ])
+            .map_err(map_error)?;
+    }
+    Ok(())
+}
+
 /// Runs `work` in one transaction; commits only if it returns `Ok`.
 fn in_transaction<T>(
     connection: &mut Connection,
@@ -475,6 +502,26 @@ impl FaceStore for SqliteStore {
         self.transaction(move |tx| read_subject(tx, &t, &c, &s)).await
     }
 
+    async fn subjects_by_id(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_ids: &[String],
+    ) -> StoreResult<Vec<Subject>> {
+        let (t, c, wanted) = (tenant_id.to_string(), collection_id.to_string(), subject_ids.to_vec());
+        self.transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            let sql = format!(
+                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id IN \
+                 (SELECT value FROM json_each(?2))"
+            );
+            let ids = serde_json::Value::from(wanted).to_string();
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            collect(statement.query_map(params![c, ids], subject_row).map_err(map_error)?)
+        })
+        .await
+    }
+
     async fn update_subject(
         &self,
         tenant_id: &str,
@@ -501,16 +548,18 @@ impl FaceStore for SqliteStore {
         tenant_id: &str,
         collection_id: &str,
         subject_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure> {
-        let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
+        let (t, c, s, audit) =
+            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), audit.clone());
         self.erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let face_ids = ids(tx, "SELECT id FROM faces WHERE subject_id = ?1 ORDER BY created_at_ms, id", &s)?;
             tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
             tx.execute("DELETE FROM subjects WHERE id = ?1", params![s]).map_err(map_error)?;
             bump_revision(tx, &c)?;
-            Ok(Erasure::of_subject(&c, &s, face_ids, at_ms))
+            insert_events(tx, &t, std::slice::from_ref(&audit))?;
+            Ok(Erasure::of_subject(&c, &s, face_ids, audit.at_ms))
         })
         .await
     }
@@ -521,9 +570,10 @@ impl FaceStore for SqliteStore {
         collection_id: &str,
         subject_id: &str,
         faces: &[NewFace],
+        audit: &NewEvent,
     ) -> StoreResult<Vec<FaceRecord>> {
-        let (t, c, s, faces) =
-            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), faces.to_vec());
+        let (t, c, s, faces, audit) =
+            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), faces.to_vec(), audit.clone());
         self.transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let mut insert = tx
@@ -557,6 +607,7 @@ impl FaceStore for SqliteStore {
                 });
             }
             bump_revision(tx, &c)?;
+            insert_events(tx, &t, std::slice::from_ref(&audit))?;
             Ok(records)
         })
         .await
@@ -583,10 +634,15 @@ impl FaceStore for SqliteStore {
         collection_id: &str,
         subject_id: &str,
         face_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure> {
-        let (t, c, s, f) =
-            (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), face_id.to_string());
+        let (t, c, s, f, audit) = (
+            tenant_id.to_string(),
+            collection_id.to_string(),
+            subject_id.to_string(),
+            face_id.to_string(),
+            audit.clone(),
+        );
         self.erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let deleted =
@@ -595,7 +651,8 @@ impl FaceStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             bump_revision(tx, &c)?;
-            Ok(Erasure::of_subject(&c, &s, vec![f], at_ms))
+            insert_events(tx, &t, std::slice::from_ref(&audit))?;
+            Ok(Erasure::of_subject(&c, &s, vec![f], audit.at_ms))
         })
         .await
     }
@@ -655,32 +712,7 @@ impl FaceStore for SqliteStore {
 
     async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
         let (t, events) = (tenant_id.to_string(), events.to_vec());
-        self.transaction(move |tx| {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
-                     face_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(map_error)?;
-            for event in events {
-                ensure_collection(tx, &t, &event.collection_id)?;
-                insert
-                    .execute(params![
-                        event.collection_id,
-                        event.at_ms,
-                        event.key_id,
-                        event.request_id,
-                        event.action,
-                        event.result,
-                        event.subject_id,
-                        event.score,
-                        event.face_index
-                    ])
-                    .map_err(map_error)?;
-            }
-            Ok(())
-        })
-        .await
+        self.transaction(move |tx| insert_events(tx, &t, &events)).await
     }
 
     async fn events(

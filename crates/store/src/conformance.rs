@@ -37,10 +37,10 @@ async fn store_side_search(store: &dyn FaceStore) {
     let mut expected = Vec::new();
     for seed in 0..20u8 {
         let s = store.create_subject(&t.id, &c.id, &subject(&format!("p{seed}"))).await.expect("subject");
-        let added = store.add_faces(&t.id, &c.id, &s.id, &[face(seed)]).await.expect("face");
+        let added = store.add_faces(&t.id, &c.id, &s.id, &[face(seed)], &audit(&c.id, 0)).await.expect("face");
         expected.push((seed, s.id, added[0].id.clone()));
         let n = store.create_subject(&t.id, &noise.id, &subject("noise")).await.expect("subject");
-        store.add_faces(&t.id, &noise.id, &n.id, &[face(seed)]).await.expect("face");
+        store.add_faces(&t.id, &noise.id, &n.id, &[face(seed)], &audit(&noise.id, 0)).await.expect("face");
     }
     for (seed, subject_id, face_id) in &expected {
         let hits = store.search_faces(&t.id, &c.id, &search_vector(*seed), 3).await.expect("search");
@@ -75,6 +75,21 @@ fn search_vector(seed: u8) -> Vec<f32> {
     v[usize::from(seed) % 128] = 1.0;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.into_iter().map(|x| x / norm).collect()
+}
+
+/// An audit event for a change made by the suite or a bench (`add_faces` and the erasures record one).
+pub fn audit(collection_id: &str, at_ms: i64) -> NewEvent {
+    NewEvent {
+        collection_id: collection_id.to_string(),
+        at_ms,
+        key_id: "k".into(),
+        request_id: "r".into(),
+        action: "change".into(),
+        result: "done".into(),
+        subject_id: None,
+        score: None,
+        face_index: None,
+    }
 }
 
 fn collection(name: &str) -> NewCollection {
@@ -147,7 +162,7 @@ async fn collections_are_per_tenant(store: &dyn FaceStore) {
     assert!(matches!(store.create_subject(&b.id, &doors.id, &subject("x")).await, Err(StoreError::NotFound)));
     assert!(matches!(store.delete_collection(&b.id, &doors.id, 7).await, Err(StoreError::NotFound)));
     let s = store.create_subject(&a.id, &doors.id, &subject("ann")).await.expect("subject");
-    store.add_faces(&a.id, &doors.id, &s.id, &[face(1)]).await.expect("face");
+    store.add_faces(&a.id, &doors.id, &s.id, &[face(1)], &audit(&doors.id, 0)).await.expect("face");
     let erased = store.delete_collection(&a.id, &doors.id, 7).await.expect("deleted");
     assert_eq!((erased.subject_ids.len(), erased.face_ids.len()), (1, 1));
     assert!(matches!(store.collection(&a.id, &doors.id).await, Err(StoreError::NotFound)));
@@ -161,8 +176,8 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     let ann = store.create_subject(&t.id, &c.id, &subject("ann")).await.expect("ann");
     let bob = store.create_subject(&t.id, &c.id, &subject("bob")).await.expect("bob");
     assert_eq!(ann.metadata["badge"], "ann");
-    let added = store.add_faces(&t.id, &c.id, &ann.id, &[face(1), face(2)]).await.expect("faces");
-    store.add_faces(&t.id, &c.id, &bob.id, &[face(3)]).await.expect("face");
+    let added = store.add_faces(&t.id, &c.id, &ann.id, &[face(1), face(2)], &audit(&c.id, 0)).await.expect("faces");
+    store.add_faces(&t.id, &c.id, &bob.id, &[face(3)], &audit(&c.id, 0)).await.expect("face");
     let r1 = store.collection_revision(&t.id, &c.id).await.expect("revision");
     assert_ne!(r0, r1, "enrolment changes the revision");
     assert_eq!(store.subject(&t.id, &c.id, &ann.id).await.expect("ann").face_count, 2);
@@ -176,25 +191,42 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     assert!(matches!(store.collection_templates(&other.id, &c.id).await, Err(StoreError::NotFound)));
     let listed_subjects = store.list_subjects(&t.id, &c.id).await.expect("subjects");
     assert_eq!(listed_subjects.len(), 2);
+    let wanted = [bob.id.clone(), "no-such-subject".to_string(), ann.id.clone()];
+    let mut found: Vec<String> =
+        store.subjects_by_id(&t.id, &c.id, &wanted).await.expect("by id").into_iter().map(|s| s.id).collect();
+    found.sort();
+    let mut expected = vec![ann.id.clone(), bob.id.clone()];
+    expected.sort();
+    assert_eq!(found, expected, "subjects by id: those that exist");
+    assert!(matches!(store.subjects_by_id(&other.id, &c.id, &wanted).await, Err(StoreError::NotFound)));
     assert_eq!(store.collection(&t.id, &c.id).await.expect("collection").face_count, 3);
 
     let renamed = NewSubject { name: "Ann B.".into(), metadata: serde_json::json!({"badge": 7}), created_at_ms: 0 };
     let updated = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
     assert_eq!((updated.name.as_str(), updated.created_at_ms), ("Ann B.", ann.created_at_ms));
 
-    let erased = store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, 50).await.expect("delete face");
+    let erased = store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, &audit(&c.id, 50)).await.expect("delete face");
     assert_eq!(erased.face_ids, vec![added[0].id.clone()]);
-    assert!(matches!(store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, 51).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, &audit(&c.id, 51)).await,
+        Err(StoreError::NotFound)
+    ));
     assert_ne!(store.collection_revision(&t.id, &c.id).await.expect("revision"), r1, "erasure changes the revision");
 
-    let erased = store.delete_subject(&t.id, &c.id, &ann.id, 60).await.expect("delete subject");
+    let erased = store.delete_subject(&t.id, &c.id, &ann.id, &audit(&c.id, 60)).await.expect("delete subject");
     assert_eq!(erased.subject_ids, vec![ann.id.clone()]);
     assert_eq!(erased.face_ids, vec![added[1].id.clone()]);
     assert_eq!(erased.erased_at_ms, 60);
     assert!(matches!(store.subject(&t.id, &c.id, &ann.id).await, Err(StoreError::NotFound)));
     let (_, left) = store.collection_templates(&t.id, &c.id).await.expect("templates");
     assert_eq!(left.len(), 1, "only bob's template is left");
-    assert!(matches!(store.delete_subject(&other.id, &c.id, &bob.id, 61).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_subject(&other.id, &c.id, &bob.id, &audit(&c.id, 61)).await,
+        Err(StoreError::NotFound)
+    ));
+    let recorded: Vec<i64> =
+        store.events(&t.id, &c.id, None, None, 100).await.expect("events").iter().map(|e| e.event.at_ms).collect();
+    assert_eq!(recorded, vec![0, 0, 50, 60], "each change records its audit event, failed ones none");
 }
 
 async fn failed_writes_change_nothing(store: &dyn FaceStore) {
@@ -202,12 +234,19 @@ async fn failed_writes_change_nothing(store: &dyn FaceStore) {
     let c = store.create_collection(&t.id, &collection("atomic")).await.expect("collection");
     let s = store.create_subject(&t.id, &c.id, &subject("s")).await.expect("subject");
     let before = store.collection_revision(&t.id, &c.id).await.expect("revision");
-    assert!(matches!(store.add_faces(&t.id, &c.id, "no-such-subject", &[face(1)]).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.add_faces(&t.id, &c.id, "no-such-subject", &[face(1)], &audit(&c.id, 0)).await,
+        Err(StoreError::NotFound)
+    ));
     let duplicate = face(2);
     let batch = [face(3), duplicate.clone(), duplicate];
-    assert!(store.add_faces(&t.id, &c.id, &s.id, &batch).await.is_err(), "a batch with a repeated id fails");
+    assert!(
+        store.add_faces(&t.id, &c.id, &s.id, &batch, &audit(&c.id, 0)).await.is_err(),
+        "a batch with a repeated id fails"
+    );
     assert!(store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").is_empty(), "and writes none of it");
     assert_eq!(store.collection_revision(&t.id, &c.id).await.expect("revision"), before);
+    assert!(store.events(&t.id, &c.id, None, None, 10).await.expect("events").is_empty(), "nor their audit events");
 }
 
 async fn audit_trail(store: &dyn FaceStore) {
@@ -249,7 +288,7 @@ async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
     let tasks: Vec<_> = (0..16u8)
         .map(|i| {
             let (store, t, c, s) = (store.clone(), t.id.clone(), c.id.clone(), s.id.clone());
-            tokio::spawn(async move { store.add_faces(&t, &c, &s, &[face(i), face(i + 100)]).await })
+            tokio::spawn(async move { store.add_faces(&t, &c, &s, &[face(i), face(i + 100)], &audit(&c, 0)).await })
         })
         .collect();
     let mut acknowledged = Vec::new();

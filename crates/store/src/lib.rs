@@ -1,11 +1,12 @@
 //! Where enrolled galleries live. [`FaceStore`] is the persistence contract: tenants, API keys, wrapped
 //! data keys, collections, subjects, faces (templates only, already encrypted by the caller) and the
 //! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and, later, PostgreSQL.
-//! Every backend must pass [`conformance::run_all`].
+//! Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
 //!
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod records;
 
@@ -89,33 +90,44 @@ pub trait FaceStore: Send + Sync {
         subject_id: &str,
         update: &NewSubject,
     ) -> StoreResult<Subject>;
-    /// Deletes a subject and erases its faces; returns what was erased.
+    /// The subjects of a collection with these ids (one round trip), in no particular order; ids that
+    /// do not exist are left out.
+    async fn subjects_by_id(
+        &self,
+        tenant_id: &str,
+        collection_id: &str,
+        subject_ids: &[String],
+    ) -> StoreResult<Vec<Subject>>;
+    /// Deletes a subject and erases its faces, recording `audit` in the same transaction; returns what
+    /// was erased.
     async fn delete_subject(
         &self,
         tenant_id: &str,
         collection_id: &str,
         subject_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure>;
 
-    /// Adds faces to a subject, all or none.
+    /// Adds faces to a subject, all or none, recording `audit` in the same transaction.
     async fn add_faces(
         &self,
         tenant_id: &str,
         collection_id: &str,
         subject_id: &str,
         faces: &[NewFace],
+        audit: &NewEvent,
     ) -> StoreResult<Vec<FaceRecord>>;
     /// A subject's faces, oldest first.
     async fn list_faces(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Vec<FaceRecord>>;
-    /// Deletes one face and erases its template; returns what was erased.
+    /// Deletes one face and erases its template, recording `audit` in the same transaction; returns
+    /// what was erased.
     async fn delete_face(
         &self,
         tenant_id: &str,
         collection_id: &str,
         subject_id: &str,
         face_id: &str,
-        at_ms: i64,
+        audit: &NewEvent,
     ) -> StoreResult<Erasure>;
     /// The encrypted templates of one subject.
     async fn subject_templates(

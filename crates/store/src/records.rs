@@ -85,7 +85,7 @@ pub struct WrappedKey {
 }
 
 /// A named gallery bound to one model pack.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
     /// Identifier.
     pub id: String,
@@ -123,7 +123,7 @@ pub struct NewCollection {
 }
 
 /// A person in a collection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subject {
     /// Identifier.
     pub id: String,
@@ -132,6 +132,7 @@ pub struct Subject {
     /// Display name.
     pub name: String,
     /// Free-form JSON supplied by the caller (employee number, badge id...).
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     /// Creation time.
     pub created_at_ms: i64,
@@ -180,7 +181,7 @@ pub struct NewFace {
 }
 
 /// An enrolled face, without its template.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceRecord {
     /// Identifier.
     pub id: String,
@@ -238,7 +239,7 @@ impl Erasure {
 }
 
 /// A decision to record in the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewEvent {
     /// Collection the decision was made against.
     pub collection_id: String,
@@ -261,7 +262,7 @@ pub struct NewEvent {
 }
 
 /// A recorded decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Position in the trail (increasing).
     pub seq: i64,

@@ -64,7 +64,16 @@ async fn hnsw_recall_on_lfw_embeddings() {
             face_size: 100.0,
             created_at_ms: 0,
         };
-        exact.add_faces(&tenant.id, &collection.id, &subjects[person], &[face]).await.expect("face");
+        exact
+            .add_faces(
+                &tenant.id,
+                &collection.id,
+                &subjects[person],
+                &[face],
+                &facegate_store::conformance::audit(&collection.id, 0),
+            )
+            .await
+            .expect("face");
     }
     let mut agree = 0usize;
     for (_, query) in queries {

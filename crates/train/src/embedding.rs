@@ -31,8 +31,6 @@ use crate::split::{SplitFractions, split_by_identity};
 
 /// Folder of the exported pack inside a run.
 pub const PACK_DIR: &str = "pack";
-/// FMRs of the pack's calibration table (those the test pairs can resolve).
-const CALIBRATION_FMRS: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 /// Impostor pairs needed above a threshold for a calibration row to be trusted.
 const MIN_IMPOSTORS_PER_ROW: f64 = 10.0;
 
@@ -357,7 +355,7 @@ pub fn verification(embeddings: &[Vec<f32>], people: &[usize], seed: u64) -> Ver
 fn calibration(embeddings: &[Vec<f32>], people: &[usize]) -> Vec<CalibrationPoint> {
     let PairScores { genuine, mut impostor, .. } = pair_scores(embeddings, people);
     impostor.sort_by(|a, b| b.total_cmp(a));
-    CALIBRATION_FMRS
+    facegate_core::CALIBRATION_FMRS
         .iter()
         .filter(|&&fmr| fmr * impostor.len() as f64 >= MIN_IMPOSTORS_PER_ROW)
         .filter_map(|&fmr| {

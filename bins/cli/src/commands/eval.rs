@@ -22,8 +22,6 @@ use crate::context::{Context, read_image};
 
 /// Detector threshold of the retry on images where the normal threshold finds nothing.
 const RETRY_SCORE_THRESHOLD: f32 = 0.2;
-/// FMRs of the calibration table.
-const CALIBRATION_FMRS: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 const HISTOGRAM_BINS: usize = 1 << 16;
 
 /// One pair of the protocol.
@@ -306,7 +304,7 @@ fn calibrate(
         impostor.iter_mut().zip(i).for_each(|(a, b)| *a += b);
     }
     let (total_genuine, total_impostor) = (genuine.iter().sum::<u64>() as f64, impostor.iter().sum::<u64>() as f64);
-    CALIBRATION_FMRS
+    facegate_core::CALIBRATION_FMRS
         .iter()
         .map(|&fmr| {
             // Walk down from the top bin while the impostors at or above stay within the budget.

@@ -59,6 +59,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
         let config = ApiConfig {
             max_body_bytes: args.max_body_bytes,
             rate_limit_per_second: args.rate_limit,
+            max_auth_failures: args.max_auth_failures,
             request_timeout: Duration::from_secs(args.request_timeout.max(1)),
             max_faces,
             max_pending_images: args.max_pending_images,

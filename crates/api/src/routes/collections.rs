@@ -1,40 +1,50 @@
-//! Collections, 1:N identification (recognize, search) and the audit trail.
+//! Collections, 1:N identification (recognize, search) and the audit trail. The rules (thresholds,
+//! match or unknown, audit) are the gallery's; these handlers parse, call and render.
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
-use facegate_gallery::Candidate;
+use facegate_gallery::{MatchResult, OperatingPoint, Receipt};
 use facegate_store::{Collection, NewCollection, Scope};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::faces::{analyze, prominent, single_image};
 use crate::auth::Caller;
+use crate::contract::{
+    CollectionList, CreateCollection, EventPage, ImageSize, RecognizeResponse, RecognizedFace, SearchResponse,
+};
 use crate::images::{field, read_images};
-use crate::{ApiError, AppState, ErrorCode, now_ms};
+use crate::{ApiError, AppState, ErrorCode, json_body};
 
 const MAX_TOP_K: usize = 100;
 const DEFAULT_TOP_K: usize = 3;
+const DEFAULT_SEARCH_TOP_K: usize = 5;
+const MAX_EVENTS: u32 = 10_000;
+const DEFAULT_EVENTS: u32 = 1000;
 
-/// Body of `POST /v1/collections`.
-#[derive(Debug, Deserialize)]
-pub struct CreateCollection {
-    /// Name, unique within the tenant.
-    pub name: String,
-    /// Model pack (default: the server's default pack).
-    pub pack: Option<String>,
-    /// Default target false-match rate of decisions (default 1e-3).
-    pub target_fmr: Option<f64>,
+/// The candidates asked for, or 400 `invalid_request` outside 1..=[`MAX_TOP_K`].
+fn top_k(asked: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match asked.unwrap_or(default) {
+        k @ 1..=MAX_TOP_K => Ok(k),
+        k => Err(ApiError::invalid(format!("`top_k` must be 1 to {MAX_TOP_K}, not {k}"))),
+    }
 }
 
-pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+/// The events asked for, or 400 `invalid_request` outside 1..=[`MAX_EVENTS`].
+fn event_limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    match asked.unwrap_or(DEFAULT_EVENTS) {
+        n @ 1..=MAX_EVENTS => Ok(n),
+        n => Err(ApiError::invalid(format!("`limit` must be 1 to {MAX_EVENTS}, not {n}"))),
+    }
 }
+
+/// Scopes that may read collections (their names, packs and sizes): those that work with their contents.
+const COLLECTION_READERS: [Scope; 2] = [Scope::Enroll, Scope::Search];
 
 /// Creates a collection bound to a pack.
-#[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body(content_type = "application/json", description = "{\"name\", \"pack\"?, \"target_fmr\"?}"),
-    responses((status = 201, description = "Created"), (status = 409, description = "Name taken")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body = CreateCollection,
+    responses((status = 201, description = "Created", body = Collection)), security(("api_key" = [])))]
 pub async fn create_collection(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,140 +52,109 @@ pub async fn create_collection(
 ) -> Result<(StatusCode, Json<Collection>), ApiError> {
     caller.require(Scope::Enroll)?;
     let request: CreateCollection = json_body(&body)?;
-    let name = request.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::invalid("`name` must be 1 to 200 characters"));
-    }
+    let name = crate::contract::display_name(&request.name)?;
     let pack = request.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
-    let target_fmr = request.target_fmr.unwrap_or(1e-3);
-    pipeline.calibration().threshold_for(target_fmr)?;
-    let embedding_size = pipeline.embedding_size() as u32;
-    let new = NewCollection { name: name.to_string(), pack, embedding_size, target_fmr, created_at_ms: now_ms() };
-    let collection = state.gallery.store().create_collection(caller.tenant(), &new).await?;
+    let target_fmr = request.target_fmr.unwrap_or(facegate_gallery::DEFAULT_TARGET_FMR);
+    OperatingPoint::at(pool.calibration()?, target_fmr)?;
+    let embedding_size = pool.first().map_or(0, |p| p.embedding_size()) as u32;
+    let new = NewCollection {
+        name: name.to_string(),
+        pack,
+        embedding_size,
+        target_fmr,
+        created_at_ms: facegate_gallery::now_ms(),
+    };
+    let collection = state.gallery.create_collection(&caller.actor(), &new).await?;
     Ok((StatusCode::CREATED, Json(collection)))
 }
 
 /// The caller's collections.
-#[utoipa::path(get, path = "/v1/collections", tag = "collections", responses((status = 200, description = "Collections")), security(("api_key" = [])))]
-pub async fn list_collections(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/collections", tag = "collections",
+    responses((status = 200, description = "Collections", body = CollectionList)), security(("api_key" = [])))]
+pub async fn list_collections(State(state): State<AppState>, caller: Caller) -> Result<Json<CollectionList>, ApiError> {
     caller.require_any(&COLLECTION_READERS)?;
-    let collections = state.gallery.store().list_collections(caller.tenant()).await?;
-    Ok(Json(json!({ "collections": collections })))
-}
-
-/// Scopes that may read collections (their names, packs and sizes): those that work with their contents.
-const COLLECTION_READERS: [Scope; 2] = [Scope::Enroll, Scope::Search];
-
-pub(crate) async fn load_collection(state: &AppState, caller: &Caller, id: &str) -> Result<Collection, ApiError> {
-    state.gallery.store().collection(caller.tenant(), id).await.map_err(|e| match e {
-        facegate_store::StoreError::NotFound => ApiError::not_found("collection"),
-        other => other.into(),
-    })
+    Ok(Json(CollectionList { collections: state.gallery.collections(&caller.actor()).await? }))
 }
 
 /// One collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
-    responses((status = 200, description = "The collection"), (status = 404, description = "Not found")), security(("api_key" = [])))]
+    responses((status = 200, description = "The collection", body = Collection)), security(("api_key" = [])))]
 pub async fn get_collection(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Collection>, ApiError> {
     caller.require_any(&COLLECTION_READERS)?;
-    Ok(Json(load_collection(&state, &caller, &id).await?))
+    Ok(Json(state.gallery.collection(&caller.actor(), &id).await?))
 }
 
-/// Deletes a collection and erases every template in it.
+/// Deletes a collection and erases every template in it; answers an erasure receipt.
 #[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
-    responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
+    responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_collection(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
-    load_collection(&state, &caller, &id).await?;
-    let erasure = state.gallery.store().delete_collection(caller.tenant(), &id, now_ms()).await?;
-    state.gallery.forget(&id);
-    Ok(Json(super::subjects::receipt(&state, &erasure)))
+    Ok(Json(state.gallery.delete_collection(&caller.actor(), &id).await?))
 }
 
-/// Query of recognize and search.
-#[derive(Debug, Default, Deserialize)]
+/// Query of recognize, search and verify.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IdentifyQuery {
-    /// Collection to search (for `POST /v1/recognize`).
-    pub collection: Option<String>,
-    /// Candidates per face.
+    /// Candidates per face (1 to 100).
+    #[param(minimum = 1, maximum = 100)]
     pub top_k: Option<usize>,
-    /// Target false-match rate (default: the collection's).
+    /// Target false-match rate (default: the collection's), within the calibrated range.
+    #[param(minimum = 1e-6, maximum = 0.1)]
     pub fmr: Option<f64>,
 }
 
-struct Identified {
-    threshold: f32,
-    target_fmr: f64,
-}
-
-async fn threshold(
-    state: &AppState,
-    collection: &Collection,
-    fmr: Option<f64>,
-) -> Result<(Identified, std::sync::Arc<crate::PipelinePool>), ApiError> {
-    let pool = state.pack(&collection.pack)?;
-    let target_fmr = fmr.unwrap_or(collection.target_fmr);
-    let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
-    let threshold = pipeline.calibration().threshold_for(target_fmr)?;
-    Ok((Identified { threshold, target_fmr }, pool))
-}
-
-fn candidates_json(candidates: &[Candidate]) -> Value {
-    Value::Array(
-        candidates
-            .iter()
-            .map(|c| json!({ "subject_id": c.subject_id, "face_id": c.face_id, "score": c.score }))
-            .collect(),
-    )
-}
-
-/// 1:N search of one template in a collection, timed.
-pub(crate) async fn search_gallery(
-    state: &AppState,
-    caller: &Caller,
-    collection: &Collection,
-    embedding: &Embedding,
-    top_k: usize,
-) -> Result<Vec<Candidate>, ApiError> {
-    let started = std::time::Instant::now();
-    let found = state.gallery.search(caller.tenant(), collection, embedding.as_slice(), top_k).await?;
-    state.metrics.stage("search", started.elapsed());
-    Ok(found)
+/// Query of `POST /v1/recognize`: the collection, and as [`IdentifyQuery`].
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecognizeQuery {
+    /// The collection to search.
+    pub collection: String,
+    /// Candidates per face (1 to 100).
+    #[param(minimum = 1, maximum = 100)]
+    pub top_k: Option<usize>,
+    /// Target false-match rate (default: the collection's), within the calibrated range.
+    #[param(minimum = 1e-6, maximum = 0.1)]
+    pub fmr: Option<f64>,
 }
 
 /// `POST /v1/recognize?collection=ID`: every face of the image identified against a collection.
-#[utoipa::path(post, path = "/v1/recognize", tag = "identification", params(("collection" = String, Query), ("top_k" = Option<usize>, Query), ("fmr" = Option<f64>, Query)),
-    request_body(content_type = "image/jpeg", description = "An image"),
-    responses((status = 200, description = "Per face: box, landmarks, candidates, match or unknown")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/recognize", tag = "identification", params(RecognizeQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
+    responses((status = 200, description = "Per face: box, landmarks, candidates, match or unknown", body = RecognizeResponse)), security(("api_key" = [])))]
 pub async fn recognize(
     state: State<AppState>,
     caller: Caller,
-    Query(query): Query<IdentifyQuery>,
+    query: Result<Query<RecognizeQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
-    let collection =
-        query.collection.clone().ok_or_else(|| ApiError::invalid("the `collection` query parameter is required"))?;
-    identify_all(state, caller, collection, query, request).await
+) -> Result<Json<RecognizeResponse>, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::invalid("the `collection` query parameter is required; `top_k` and `fmr` must be numbers")
+    })?;
+    let identify = IdentifyQuery { top_k: query.top_k, fmr: query.fmr };
+    identify_all(state, caller, query.collection, identify, request).await
 }
 
 /// `POST /v1/collections/{collection}/recognize`: as `/v1/recognize`.
+#[utoipa::path(post, path = "/v1/collections/{collection}/recognize", tag = "identification", params(("collection" = String, Path), IdentifyQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
+    responses((status = 200, description = "Per face: box, landmarks, candidates, match or unknown", body = RecognizeResponse)), security(("api_key" = [])))]
 pub async fn recognize_in(
     state: State<AppState>,
     caller: Caller,
     Path(collection): Path<String>,
     Query(query): Query<IdentifyQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecognizeResponse>, ApiError> {
     identify_all(state, caller, collection, query, request).await
 }
 
@@ -185,120 +164,109 @@ async fn identify_all(
     collection_id: String,
     query: IdentifyQuery,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecognizeResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let collection = load_collection(&state, &caller, &collection_id).await?;
-    let top_k = query.top_k.unwrap_or(DEFAULT_TOP_K).clamp(1, MAX_TOP_K);
-    let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    let top_k = top_k(query.top_k, DEFAULT_TOP_K)?;
+    let pool = state.pack(&collection.pack)?;
+    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let analysis = analyze(&state, &pool, bytes, false).await?;
-    let (mut faces, mut events) = (Vec::new(), Vec::new());
-    for (i, face) in analysis.faces.iter().enumerate() {
-        let candidates = search_gallery(&state, &caller, &collection, &face.embedding, top_k).await?;
-        let best = candidates.first().filter(|c| c.score >= identified.threshold);
-        events.push(caller.event(
-            &collection.id,
-            "recognize",
-            if best.is_some() { "match" } else { "unknown" },
-            best.map(|c| c.subject_id.clone()),
-            candidates.first().map(|c| c.score),
-            Some(i as u32),
-        ));
-        let subject = match best {
-            Some(c) => Some(state.gallery.store().subject(caller.tenant(), &collection.id, &c.subject_id).await?),
-            None => None,
-        };
-        faces.push(json!({
-            "face_index": i,
-            "bbox": face.face.bbox,
-            "bbox_normalized": face.face.bbox_normalized,
-            "landmarks": face.face.landmarks,
-            "detection_score": face.face.score,
-            "result": if best.is_some() { "match" } else { "unknown" },
-            "subject": subject.map(|s| json!({ "id": s.id, "name": s.name, "metadata": s.metadata })),
-            "score": best.map(|c| c.score),
-            "candidates": candidates_json(&candidates),
-        }));
-    }
-    if !events.is_empty() {
-        state.gallery.store().append_events(caller.tenant(), &events).await?;
-    }
-    Ok(Json(json!({
-        "collection_id": collection.id,
-        "image": { "width": analysis.width, "height": analysis.height },
-        "threshold": identified.threshold,
-        "target_fmr": identified.target_fmr,
-        "gallery_size": collection.face_count,
-        "faces": faces,
-        "faces_truncated": analysis.faces_truncated,
-    })))
+    let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
+    let started = std::time::Instant::now();
+    let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
+    state.metrics.stage("search", started.elapsed());
+    let faces = analysis
+        .faces
+        .iter()
+        .zip(identified)
+        .enumerate()
+        .map(|(face_index, (face, id))| RecognizedFace {
+            face_index,
+            bbox: face.face.bbox,
+            bbox_normalized: face.face.bbox_normalized,
+            landmarks: face.face.landmarks,
+            detection_score: face.face.score,
+            result: id.result,
+            score: (id.result == MatchResult::Match).then(|| id.candidates.first().map(|c| c.score)).flatten(),
+            subject: id.subject.map(Into::into),
+            candidates: id.candidates,
+        })
+        .collect();
+    Ok(Json(RecognizeResponse {
+        collection_id: collection.id,
+        image: ImageSize { width: analysis.width, height: analysis.height },
+        threshold: operating.threshold,
+        target_fmr: operating.target_fmr,
+        gallery_size: collection.face_count,
+        faces,
+        faces_truncated: analysis.faces_truncated,
+    }))
 }
 
 /// Top-k subjects for the largest face of an image, or for a template.
-#[utoipa::path(post, path = "/v1/collections/{collection}/search", tag = "identification", params(("collection" = String, Path), ("top_k" = Option<usize>, Query)),
-    request_body(content_type = "image/jpeg", description = "An image, or JSON {\"template\": [..]}"),
-    responses((status = 200, description = "Candidates, best first")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/collections/{collection}/search", tag = "identification", params(("collection" = String, Path), IdentifyQuery),
+    request_body(content((crate::contract::SearchByTemplate = "application/json"), (crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::RawImage = "application/octet-stream")), description = "A template (JSON), or one image"),
+    responses((status = 200, description = "Candidates, best first", body = SearchResponse)), security(("api_key" = [])))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection_id): Path<String>,
     Query(query): Query<IdentifyQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let collection = load_collection(&state, &caller, &collection_id).await?;
-    let (identified, pool) = threshold(&state, &collection, query.fmr).await?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    let pool = state.pack(&collection.pack)?;
+    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let mut body = read_images(request, &state).await?;
-    let top_k = field::<usize>(&body.fields, "top_k")?.or(query.top_k).unwrap_or(5).clamp(1, MAX_TOP_K);
+    let top_k =
+        field::<usize>(&body.fields, "top_k")?.or(query.top_k).unwrap_or(DEFAULT_SEARCH_TOP_K).clamp(1, MAX_TOP_K);
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
         Some(template) => Embedding::from_raw(template)
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,
         None => prominent(analyze(&state, &pool, single_image(&mut body)?, false).await?.faces, "the image")?.embedding,
     };
-    let candidates = search_gallery(&state, &caller, &collection, &embedding, top_k).await?;
-    let best = candidates.first().filter(|c| c.score >= identified.threshold);
-    let event = caller.event(
-        &collection.id,
-        "search",
-        if best.is_some() { "match" } else { "unknown" },
-        best.map(|c| c.subject_id.clone()),
-        candidates.first().map(|c| c.score),
-        None,
-    );
-    state.gallery.store().append_events(caller.tenant(), &[event]).await?;
-    Ok(Json(json!({
-        "collection_id": collection.id,
-        "threshold": identified.threshold,
-        "target_fmr": identified.target_fmr,
-        "result": if best.is_some() { "match" } else { "unknown" },
-        "candidates": candidates_json(&candidates),
-    })))
+    let started = std::time::Instant::now();
+    let (result, candidates) =
+        state.gallery.search_one(&actor, &collection, embedding.as_slice(), top_k, operating).await?;
+    state.metrics.stage("search", started.elapsed());
+    Ok(Json(SearchResponse {
+        collection_id: collection.id,
+        threshold: operating.threshold,
+        target_fmr: operating.target_fmr,
+        result,
+        candidates,
+    }))
 }
 
 /// Query of the audit trail.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events after this time, milliseconds since the epoch.
     pub since: Option<i64>,
     /// Only events after this position in the trail (the `next_after` of the previous page).
     pub after: Option<i64>,
-    /// At most this many (default 1000).
+    /// At most this many (1 to 10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
 /// The audit trail of a collection, in order: decisions after `since` (ms) and after the cursor `after`.
-#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), ("since" = Option<i64>, Query), ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, description = "Events")), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), EventsQuery),
+    responses((status = 200, description = "Events", body = EventPage)), security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection_id): Path<String>,
     Query(query): Query<EventsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     caller.require(Scope::Admin)?;
-    load_collection(&state, &caller, &collection_id).await?;
-    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
-    let events = state.gallery.store().events(caller.tenant(), &collection_id, query.since, query.after, limit).await?;
+    let limit = event_limit(query.limit)?;
+    let events = state.gallery.events(&caller.actor(), &collection_id, query.since, query.after, limit).await?;
     let next_after = events.last().map(|e| e.seq);
-    Ok(Json(json!({ "events": events, "next_after": next_after })))
+    Ok(Json(EventPage { events, next_after }))
 }

@@ -5,22 +5,26 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image};
+use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image, largest_face};
+use facegate_gallery::OperatingPoint;
 use facegate_store::Scope;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::auth::Caller;
+use crate::contract::{CompareResponse, DetectResponse, EmbedResponse};
 use crate::images::{ImageRequest, decode_base64, field, read_images};
 use crate::inference::{Analysis, PipelinePool};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Query parameters shared by the stateless endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PackQuery {
     /// Pack to use (default: the server's default pack).
     pub pack: Option<String>,
-    /// Target false-match rate for compare decisions.
+    /// Target false-match rate for compare decisions (default 1e-3), within the calibrated range.
+    #[param(minimum = 1e-6, maximum = 0.1)]
     pub fmr: Option<f64>,
 }
 
@@ -61,21 +65,19 @@ pub(crate) async fn analyze(
 
 /// The largest face of an analysis, or 422 `no_face`.
 pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<AnalyzedFace, ApiError> {
-    faces
-        .into_iter()
-        .max_by(|a, b| a.face.bbox.area().total_cmp(&b.face.bbox.area()))
-        .ok_or_else(|| ApiError::new(ErrorCode::NoFace, format!("no face found in {what}")))
+    largest_face(faces).ok_or_else(|| ApiError::new(ErrorCode::NoFace, format!("no face found in {what}")))
 }
 
 /// Faces in an image: boxes, landmarks, detector scores.
-#[utoipa::path(post, path = "/v1/detect", tag = "faces", request_body(content_type = "image/jpeg", description = "An image (raw, multipart or JSON base64)"),
-    responses((status = 200, description = "Faces found"), (status = 422, description = "Bad image")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/detect", tag = "faces", params(PackQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
+    responses((status = 200, description = "Faces found", body = DetectResponse)), security(("api_key" = [])))]
 pub async fn detect(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PackQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DetectResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
@@ -93,30 +95,31 @@ pub async fn detect(
         })
         .await?;
     state.metrics.stage("detect", elapsed);
-    Ok(Json(json!({ "width": width, "height": height, "faces": faces, "faces_truncated": truncated })))
+    Ok(Json(DetectResponse { width, height, faces, faces_truncated: truncated }))
 }
 
 /// Faces in an image with their templates.
-#[utoipa::path(post, path = "/v1/embed", tag = "faces", request_body(content_type = "image/jpeg", description = "An image"),
-    responses((status = 200, description = "Faces with embeddings")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/embed", tag = "faces", params(PackQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
+    responses((status = 200, description = "Faces with templates", body = EmbedResponse)), security(("api_key" = [])))]
 pub async fn embed(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PackQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmbedResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let analysis = analyze(&state, &pool, bytes, false).await?;
-    Ok(Json(json!({
-        "pack": pack,
-        "width": analysis.width,
-        "height": analysis.height,
-        "faces": analysis.faces,
-        "faces_truncated": analysis.faces_truncated,
-    })))
+    Ok(Json(EmbedResponse {
+        pack,
+        width: analysis.width,
+        height: analysis.height,
+        faces: analysis.faces,
+        faces_truncated: analysis.faces_truncated,
+    }))
 }
 
 /// One side of a comparison: the largest face of an image, or a template.
@@ -147,20 +150,20 @@ async fn side(
 }
 
 /// 1:1 comparison of two faces (each an image or a template) with a decision at a target FMR.
-#[utoipa::path(post, path = "/v1/compare", tag = "faces",
-    request_body(content_type = "application/json", description = "{\"a\": {\"image\": base64} | {\"template\": [..]}, \"b\": ..., \"fmr\": 0.001}; or multipart with two image files"),
-    responses((status = 200, description = "Score and decision")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/compare", tag = "faces", params(PackQuery),
+    request_body(content((crate::contract::CompareBody = "application/json"), (crate::contract::ImagesUpload = "multipart/form-data")), description = "Two faces, each a base64 image or a template; or multipart with two image files"),
+    responses((status = 200, description = "Score and decision", body = CompareResponse)), security(("api_key" = [])))]
 pub async fn compare(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PackQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CompareResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let mut body = read_images(request, &state).await?;
     let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(1e-3);
+    let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(facegate_gallery::DEFAULT_TARGET_FMR);
     let (image_a, image_b) = match body.images.len() {
         0 => (None, None),
         2 => {
@@ -174,14 +177,6 @@ pub async fn compare(
     if a.len() != b.len() {
         return Err(ApiError::new(ErrorCode::InvalidTemplate, "the two templates differ in length"));
     }
-    let score = a.cosine(&b);
-    let pipeline = pool.first().ok_or_else(|| ApiError::internal("empty pool"))?;
-    let decision = pipeline.calibration().decide(score, fmr)?;
-    Ok(Json(json!({
-        "score": score,
-        "same_person": decision.same,
-        "threshold": decision.threshold,
-        "target_fmr": decision.target_fmr,
-        "pack": pack,
-    })))
+    let operating = OperatingPoint::at(pool.calibration()?, fmr)?;
+    Ok(Json(CompareResponse::new(a.cosine(&b), operating, pack)))
 }

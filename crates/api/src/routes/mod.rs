@@ -21,14 +21,14 @@ fn json_only(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
     __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_recognize,
-    __path_search,
+    __path_recognize_in, __path_search,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use subjects::{
     __path_create_subject, __path_delete_face, __path_delete_subject, __path_enroll_faces, __path_get_subject,
     __path_list_faces, __path_list_subjects, __path_update_subject, __path_verify,
 };
-pub(crate) use system::{__path_health, __path_models};
+pub(crate) use system::{__path_health, __path_metrics, __path_models, __path_openapi};
 
 /// Every endpoint of the API.
 pub fn routes() -> Router<AppState> {

@@ -1,73 +1,35 @@
-//! Subjects of a collection, their faces (enrolment with a quality gate, erasure) and 1:1 verification.
+//! Subjects of a collection, their faces (enrolment, erasure) and 1:1 verification. The rules (quality
+//! gate, duplicates, thresholds, audit) are the gallery's; these handlers parse, call and render.
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use facegate_gallery::FaceToEnroll;
-use facegate_store::{Erasure, NewSubject, Scope, Subject};
+use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, RejectReason, Rejection};
+use facegate_store::{NewSubject, Scope, Subject};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use super::collections::{json_body, load_collection};
+use super::collections::IdentifyQuery;
 use super::faces::{analyze, prominent, single_image};
 use crate::auth::Caller;
+use crate::contract::{
+    EnrollRefusal, EnrollResponse, FaceList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
+};
 use crate::images::{field, read_images};
-use crate::{ApiError, AppState, ErrorCode, now_ms};
-
-/// Body of subject creation and update.
-#[derive(Debug, Deserialize)]
-pub struct SubjectBody {
-    /// Display name.
-    pub name: String,
-    /// Free-form JSON (badge number, employee id...).
-    #[serde(default)]
-    pub metadata: Value,
-}
-
-/// An erasure receipt: what was erased, when, what copies may remain where, and a SHA-256 over all of
-/// it that the caller can keep.
-pub(crate) fn receipt(state: &AppState, erasure: &Erasure) -> Value {
-    let store = state.gallery.store();
-    let erased = json!({
-        "collection_id": erasure.collection_id,
-        "subject_ids": erasure.subject_ids,
-        "face_ids": erasure.face_ids,
-        "templates_erased": erasure.face_ids.len(),
-        "erased_at_ms": erasure.erased_at_ms,
-        "storage": {
-            "backend": store.backend(),
-            "physically_erased": erasure.physically_erased,
-            "residue": store.erasure_residue(),
-        },
-    });
-    let digest = hex::encode(Sha256::digest(erased.to_string().as_bytes()));
-    json!({ "erasure": erased, "receipt_sha256": digest })
-}
-
-fn subject_not_found(error: facegate_store::StoreError) -> ApiError {
-    match error {
-        facegate_store::StoreError::NotFound => ApiError::not_found("subject"),
-        other => other.into(),
-    }
-}
+use crate::{ApiError, AppState, ErrorCode, json_body};
 
 fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
     let body: SubjectBody = json_body(bytes)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::invalid("`name` must be 1 to 200 characters"));
-    }
-    if body.metadata.to_string().len() > 16 * 1024 {
+    let name = crate::contract::display_name(&body.name)?;
+    let metadata = serde_json::Value::Object(body.metadata.unwrap_or_default());
+    if metadata.to_string().len() > 16 * 1024 {
         return Err(ApiError::invalid("`metadata` must be at most 16 KiB of JSON"));
     }
-    let metadata = if body.metadata.is_null() { json!({}) } else { body.metadata };
-    Ok(NewSubject { name: name.to_string(), metadata, created_at_ms: now_ms() })
+    Ok(NewSubject { name: name.to_string(), metadata, created_at_ms: facegate_gallery::now_ms() })
 }
 
 /// Creates a subject.
 #[utoipa::path(post, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)),
-    request_body(content_type = "application/json", description = "{\"name\", \"metadata\"?}"), responses((status = 201, description = "Created")), security(("api_key" = [])))]
+    request_body = SubjectBody, responses((status = 201, description = "Created", body = Subject)), security(("api_key" = [])))]
 pub async fn create_subject(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,40 +38,37 @@ pub async fn create_subject(
 ) -> Result<(StatusCode, Json<Subject>), ApiError> {
     caller.require(Scope::Enroll)?;
     let new = subject_body(&body)?;
-    load_collection(&state, &caller, &collection).await?;
-    let subject = state.gallery.store().create_subject(caller.tenant(), &collection, &new).await?;
+    let subject = state.gallery.create_subject(&caller.actor(), &collection, &new).await?;
     Ok((StatusCode::CREATED, Json(subject)))
 }
 
 /// The subjects of a collection.
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)), responses((status = 200, description = "Subjects")), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)),
+    responses((status = 200, description = "Subjects", body = SubjectList)), security(("api_key" = [])))]
 pub async fn list_subjects(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SubjectList>, ApiError> {
     caller.require(Scope::Enroll)?;
-    load_collection(&state, &caller, &collection).await?;
-    let subjects = state.gallery.store().list_subjects(caller.tenant(), &collection).await?;
-    Ok(Json(json!({ "subjects": subjects })))
+    Ok(Json(SubjectList { subjects: state.gallery.subjects(&caller.actor(), &collection).await? }))
 }
 
 /// One subject.
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "The subject")), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+    responses((status = 200, description = "The subject", body = Subject)), security(("api_key" = [])))]
 pub async fn get_subject(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection, subject)): Path<(String, String)>,
 ) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let subject =
-        state.gallery.store().subject(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
-    Ok(Json(subject))
+    Ok(Json(state.gallery.subject(&caller.actor(), &collection, &subject).await?))
 }
 
 /// Renames a subject or replaces its metadata.
 #[utoipa::path(patch, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
-    request_body(content_type = "application/json", description = "{\"name\", \"metadata\"?}"), responses((status = 200, description = "Updated")), security(("api_key" = [])))]
+    request_body = SubjectBody, responses((status = 200, description = "Updated", body = Subject)), security(("api_key" = [])))]
 pub async fn update_subject(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,109 +77,76 @@ pub async fn update_subject(
 ) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
     let update = subject_body(&body)?;
-    let subject = state
-        .gallery
-        .store()
-        .update_subject(caller.tenant(), &collection, &subject, &update)
-        .await
-        .map_err(subject_not_found)?;
-    Ok(Json(subject))
+    Ok(Json(state.gallery.update_subject(&caller.actor(), &collection, &subject, &update).await?))
 }
 
 /// Deletes a subject, erasing its templates; answers an erasure receipt.
-#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+    responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_subject(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection, subject)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let erasure = state
-        .gallery
-        .store()
-        .delete_subject(caller.tenant(), &collection, &subject, now_ms())
-        .await
-        .map_err(subject_not_found)?;
-    record(&state, &caller, &collection, "erase", "erased", Some(subject), None).await?;
-    Ok(Json(receipt(&state, &erasure)))
+    Ok(Json(state.gallery.delete_subject(&caller.actor(), &collection, &subject).await?))
 }
 
-/// Deletes one face of a subject, erasing its template.
-#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/faces/{face}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = String, Path)), responses((status = 200, description = "Erasure receipt")), security(("api_key" = [])))]
+/// Deletes one face of a subject, erasing its template; answers an erasure receipt.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/faces/{face}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = String, Path)),
+    responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_face(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection, subject, face)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let erasure =
-        state.gallery.store().delete_face(caller.tenant(), &collection, &subject, &face, now_ms()).await.map_err(
-            |e| match e {
-                facegate_store::StoreError::NotFound => ApiError::not_found("face"),
-                other => other.into(),
-            },
-        )?;
-    Ok(Json(receipt(&state, &erasure)))
+    Ok(Json(state.gallery.delete_face(&caller.actor(), &collection, &subject, &face).await?))
 }
 
 /// A subject's enrolled faces (no templates).
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)), responses((status = 200, description = "Faces")), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+    responses((status = 200, description = "Faces", body = FaceList)), security(("api_key" = [])))]
 pub async fn list_faces(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection, subject)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FaceList>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let faces =
-        state.gallery.store().list_faces(caller.tenant(), &collection, &subject).await.map_err(subject_not_found)?;
-    Ok(Json(json!({ "faces": faces })))
+    Ok(Json(FaceList { faces: state.gallery.faces(&caller.actor(), &collection, &subject).await? }))
 }
 
-async fn record(
-    state: &AppState,
-    caller: &Caller,
-    collection: &str,
-    action: &str,
-    result: &str,
-    subject_id: Option<String>,
-    score: Option<f32>,
-) -> Result<(), ApiError> {
-    let event = caller.event(collection, action, result, subject_id, score, None);
-    Ok(state.gallery.store().append_events(caller.tenant(), &[event]).await?)
-}
-
-/// Query of enrolment.
-#[derive(Debug, Default, Deserialize)]
+/// Query of enrolment (the same names also work as body fields).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollQuery {
     /// `only` (default): an image must hold exactly one face; `largest`: take the largest face.
-    pub face: Option<String>,
-    /// Reject faces that already match another subject of the collection.
+    pub face: Option<FaceChoice>,
+    /// Refuse faces that already match another subject of the collection (default false: enrol and flag).
     pub reject_duplicates: Option<bool>,
 }
 
-/// Enrols 1..n images of a subject. Each image passes the quality gate or is rejected with a reason;
+/// Enrols 1..n images of a subject. Each image passes the quality gate or is refused with a reason;
 /// accepted faces are stored together, and any that already matches another subject is flagged.
-#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = Option<String>, Query), ("reject_duplicates" = Option<bool>, Query)),
-    request_body(content_type = "multipart/form-data", description = "1..n images (multipart files, JSON base64 `images`, or one raw image)"),
-    responses((status = 201, description = "accepted[] and rejected[]"), (status = 422, description = "Every image rejected")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), EnrollQuery),
+    request_body(content((crate::contract::ImagesUpload = "multipart/form-data"), (crate::contract::ImagesJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "1..n images: multipart files, JSON base64 `images`, or one raw image"),
+    responses((status = 201, description = "Faces accepted (and images refused)", body = EnrollResponse)), security(("api_key" = [])))]
 pub async fn enroll_faces(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection_id, subject_id)): Path<(String, String)>,
     Query(query): Query<EnrollQuery>,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
     caller.require(Scope::Enroll)?;
-    let collection = load_collection(&state, &caller, &collection_id).await?;
-    state.gallery.store().subject(caller.tenant(), &collection.id, &subject_id).await.map_err(subject_not_found)?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
     let body = read_images(request, &state).await?;
-    let take_largest = match field::<String>(&body.fields, "face")?.or(query.face).as_deref() {
-        None | Some("only") => false,
-        Some("largest") => true,
-        Some(other) => return Err(ApiError::invalid(format!("`face` must be `only` or `largest`, not `{other}`"))),
+    let options = EnrollOptions {
+        face: field(&body.fields, "face")?.or(query.face).unwrap_or_default(),
+        reject_duplicates: field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false),
     };
-    let reject_duplicates =
-        field::<bool>(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
     if body.images.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image"));
     }
@@ -228,124 +154,83 @@ pub async fn enroll_faces(
         return Err(ApiError::invalid(format!("at most {} images per request", state.config.max_images_per_request)));
     }
     let pool = state.pack(&collection.pack)?;
-    let threshold = pool
-        .first()
-        .ok_or_else(|| ApiError::internal("empty pool"))?
-        .calibration()
-        .threshold_for(collection.target_fmr)?;
-    let gate = state.config.quality;
-    let (mut accepted, mut rejected, mut to_store) = (Vec::new(), Vec::new(), Vec::new());
+    let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
+    let (mut images, mut unreadable) = (Vec::new(), Vec::new());
     for (image_index, bytes) in body.images.into_iter().enumerate() {
-        let mut reject = |code: ErrorCode, message: String| rejected.push((image_index, code, message));
-        let analysis = match analyze(&state, &pool, bytes, true).await {
-            Ok(analysis) => analysis,
+        match analyze(&state, &pool, bytes, true).await {
+            Ok(analysis) => images.push((image_index, found_faces(analysis))),
             Err(error) if error.status().is_client_error() => {
-                reject(error.code, error.message);
-                continue;
+                unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
             }
             Err(error) => return Err(error),
-        };
-        let face_count = analysis.faces.len();
-        if face_count == 0 {
-            reject(ErrorCode::NoFace, "no face found".into());
-            continue;
         }
-        if face_count > 1 && !take_largest {
-            reject(ErrorCode::MultipleFaces, format!("{face_count} faces found; send one, or set face=largest"));
-            continue;
-        }
-        let (position, face) = analysis
-            .faces
-            .into_iter()
-            .enumerate()
-            .max_by(|a, b| a.1.face.bbox.area().total_cmp(&b.1.face.bbox.area()))
-            .ok_or_else(|| ApiError::internal("no face after check"))?;
-        let sharpness = analysis.sharpness.get(position).copied().unwrap_or(0.0);
-        let size = face.face.bbox.width.min(face.face.bbox.height);
-        if let Some(reason) = gate.reject_reason(size, face.face.score, sharpness) {
-            reject(ErrorCode::LowQuality, reason);
-            continue;
-        }
-        let duplicate = super::collections::search_gallery(&state, &caller, &collection, &face.embedding, 2)
-            .await?
-            .into_iter()
-            .find(|c| c.subject_id != subject_id && c.score >= threshold);
-        if let (Some(duplicate), true) = (&duplicate, reject_duplicates) {
-            reject(
-                ErrorCode::Duplicate,
-                format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score),
-            );
-            continue;
-        }
-        accepted.push(json!({
-            "image_index": image_index,
-            "bbox": face.face.bbox,
-            "detection_score": face.face.score,
-            "sharpness": sharpness,
-            "possible_duplicate": duplicate.map(|d| json!({ "subject_id": d.subject_id, "score": d.score })),
-        }));
-        to_store.push(FaceToEnroll {
-            template: face.embedding.as_slice().to_vec(),
-            detection_score: face.face.score,
-            sharpness,
-            face_size: size,
-        });
     }
-    let first_reason = rejected.first().map(|(_, code, _)| *code);
-    let rejected: Vec<Value> = rejected
+    let enrolment = state
+        .gallery
+        .enroll(&actor, &collection, &subject_id, images, options, &state.config.quality, operating)
+        .await?;
+    let mut rejected: Vec<RejectedImage> =
+        unreadable.into_iter().chain(enrolment.rejected.iter().map(rejected_image)).collect();
+    rejected.sort_by_key(|r| r.image_index);
+    if enrolment.accepted.is_empty() {
+        let code = rejected.first().map_or(ErrorCode::LowQuality, |r| r.reason);
+        let details = EnrollRefusal { rejected };
+        return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
+    }
+    Ok((StatusCode::CREATED, Json(EnrollResponse { accepted: enrolment.accepted, rejected })))
+}
+
+fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
+    let sharpness = analysis.sharpness;
+    analysis
+        .faces
         .into_iter()
-        .map(|(image_index, code, message)| json!({ "image_index": image_index, "reason": code, "message": message }))
-        .collect();
-    if to_store.is_empty() {
-        let code = first_reason.unwrap_or(ErrorCode::LowQuality);
-        return Err(
-            ApiError::new(code, "no image was accepted for enrolment").with_details(json!({ "rejected": rejected }))
-        );
-    }
-    let records = state.gallery.enroll(caller.tenant(), &collection, &subject_id, &to_store, now_ms()).await?;
-    for (item, record) in accepted.iter_mut().zip(&records) {
-        item["face_id"] = json!(record.id);
-    }
-    record(&state, &caller, &collection.id, "enroll", "accepted", Some(subject_id), None).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "accepted": accepted, "rejected": rejected }))))
+        .enumerate()
+        .map(|(i, f)| FoundFace {
+            face: f.face,
+            embedding: f.embedding,
+            sharpness: sharpness.get(i).copied().unwrap_or(0.0),
+        })
+        .collect()
+}
+
+fn rejected_image(rejection: &Rejection) -> RejectedImage {
+    let reason = match rejection.reason {
+        RejectReason::NoFace => ErrorCode::NoFace,
+        RejectReason::MultipleFaces => ErrorCode::MultipleFaces,
+        RejectReason::LowQuality => ErrorCode::LowQuality,
+        RejectReason::Duplicate => ErrorCode::Duplicate,
+    };
+    RejectedImage { image_index: rejection.image_index, reason, message: rejection.message.clone() }
 }
 
 /// 1:1 verification of the largest face of an image against a subject's templates.
-#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/verify", tag = "identification", params(("collection" = String, Path), ("subject" = String, Path), ("fmr" = Option<f64>, Query)),
-    request_body(content_type = "image/jpeg", description = "An image"), responses((status = 200, description = "Score and decision")), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/verify", tag = "identification", params(("collection" = String, Path), ("subject" = String, Path), IdentifyQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
+    responses((status = 200, description = "Score and decision", body = VerifyResponse)), security(("api_key" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection_id, subject_id)): Path<(String, String)>,
-    Query(query): Query<super::collections::IdentifyQuery>,
+    Query(query): Query<IdentifyQuery>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VerifyResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let collection = load_collection(&state, &caller, &collection_id).await?;
-    let templates =
-        state.gallery.subject_templates(caller.tenant(), &collection.id, &subject_id).await.map_err(|e| match e {
-            facegate_gallery::GalleryError::Store(store) => subject_not_found(store),
-            other => other.into(),
-        })?;
-    if templates.is_empty() {
-        return Err(ApiError::new(ErrorCode::NoTemplates, "the subject has no enrolled faces"));
-    }
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
     let pool = state.pack(&collection.pack)?;
-    let target_fmr = query.fmr.unwrap_or(collection.target_fmr);
+    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let face = prominent(analyze(&state, &pool, bytes, false).await?.faces, "the image")?;
-    let score =
-        templates.iter().map(|t| facegate_core::cosine(face.embedding.as_slice(), t)).fold(f32::NEG_INFINITY, f32::max);
-    let decision =
-        pool.first().ok_or_else(|| ApiError::internal("empty pool"))?.calibration().decide(score, target_fmr)?;
-    let result = if decision.same { "match" } else { "no_match" };
-    record(&state, &caller, &collection.id, "verify", result, Some(subject_id.clone()), Some(score)).await?;
-    Ok(Json(json!({
-        "subject_id": subject_id,
-        "score": score,
-        "same_person": decision.same,
-        "threshold": decision.threshold,
-        "target_fmr": decision.target_fmr,
-        "bbox": face.face.bbox,
-    })))
+    let verification =
+        state.gallery.verify(&actor, &collection, &subject_id, face.embedding.as_slice(), operating).await?;
+    Ok(Json(VerifyResponse {
+        subject_id,
+        score: verification.score,
+        same_person: verification.same_person,
+        threshold: operating.threshold,
+        target_fmr: operating.target_fmr,
+        bbox: face.face.bbox,
+    }))
 }

@@ -15,7 +15,7 @@ use crate::geometry::{BoundingBox, Point};
 use crate::pack::{ChannelOrder, ModelSpec};
 
 /// One face found in an image, in the image's own pixel coordinates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DetectedFace {
     /// Face box in pixels.
     pub bbox: BoundingBox,
@@ -68,6 +68,17 @@ pub fn nms(mut faces: Vec<DetectedFace>, iou_threshold: f32, max: usize) -> Vec<
         }
     }
     kept
+}
+
+/// The largest face: the subject of an enrolment photo or a probe when bystanders are also found.
+pub fn largest_face<T: AsRef<DetectedFace>>(faces: Vec<T>) -> Option<T> {
+    faces.into_iter().max_by(|a, b| a.as_ref().bbox.area().total_cmp(&b.as_ref().bbox.area()))
+}
+
+impl AsRef<DetectedFace> for DetectedFace {
+    fn as_ref(&self) -> &DetectedFace {
+        self
+    }
 }
 
 /// The labelled person's face in a photo centred on them (a dataset photo, an LFW image): among faces

@@ -1,0 +1,444 @@
+//! The wire format: every request body and response of the API as a type (serde + utoipa), so the
+//! OpenAPI document, generated clients and the handlers agree by construction. Gallery and pipeline
+//! types that go on the wire as they are ([`Collection`], [`Subject`], [`Candidate`], [`Receipt`],
+//! [`DetectedFace`]...) derive their schemas where they are defined.
+
+use std::collections::BTreeMap;
+
+use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, Point};
+use facegate_gallery::{AcceptedFace, Candidate, MatchResult, OperatingPoint};
+use facegate_store::{AuditEvent, Collection, FaceRecord, Subject};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::ErrorCode;
+use crate::inference::PoolStatus;
+
+/// Every error answer: a stable code (which fixes the status), a message, and the request id.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// What went wrong.
+    pub error: ErrorBody,
+    /// The request's `x-request-id` (also in the response header); quote it when reporting a problem.
+    pub request_id: String,
+}
+
+/// The error of an [`ErrorEnvelope`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable; one HTTP status per code.
+    pub code: ErrorCode,
+    /// For people; never contains images, templates or internals.
+    pub message: String,
+    /// Structured extras: the refused images of an enrolment, the health report of `not_ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+/// Longest name of a collection or subject, characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// A collection's or subject's name, trimmed, or 400 `invalid_request` unless 1 to 200 characters.
+pub(crate) fn display_name(name: &str) -> Result<String, crate::ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(crate::ApiError::invalid(format!("`name` must be 1 to {MAX_NAME_CHARS} characters")));
+    }
+    Ok(name.to_string())
+}
+
+/// Body of `POST /v1/collections`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCollection {
+    /// Name, unique within the tenant (1 to 200 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// Model pack (default: the server's default pack).
+    #[serde(default)]
+    pub pack: Option<String>,
+    /// Default target false-match rate of decisions (default 1e-3), within the calibrated range.
+    #[serde(default)]
+    #[schema(minimum = 1e-6, maximum = 0.1)]
+    pub target_fmr: Option<f64>,
+}
+
+/// Body of subject creation and update.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubjectBody {
+    /// Display name (1 to 200 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// A free-form JSON object (badge number, employee id...), at most 16 KiB.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// The caller's collections.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    /// Oldest first.
+    pub collections: Vec<Collection>,
+}
+
+/// The subjects of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectList {
+    /// Oldest first.
+    pub subjects: Vec<Subject>,
+}
+
+/// A subject's enrolled faces (no templates).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceList {
+    /// Oldest first.
+    pub faces: Vec<FaceRecord>,
+}
+
+/// A page of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// In trail order.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; null when this page is empty.
+    pub next_after: Option<i64>,
+}
+
+/// An enrolment image that was not enrolled.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectedImage {
+    /// Position of the image in the request.
+    pub image_index: usize,
+    /// Why: `no_face`, `multiple_faces`, `low_quality`, `duplicate`, or the image's own error code.
+    pub reason: ErrorCode,
+    /// What to change.
+    pub message: String,
+}
+
+/// The answer of an enrolment with at least one face stored. When none is, the answer is the error
+/// of the first refused image, with `details.rejected`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrollResponse {
+    /// Faces stored, in image order.
+    pub accepted: Vec<AcceptedFace>,
+    /// Images refused, in image order.
+    pub rejected: Vec<RejectedImage>,
+}
+
+/// The `details` of a failed enrolment (no image accepted).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrollRefusal {
+    /// Every image, with why it was refused.
+    pub rejected: Vec<RejectedImage>,
+}
+
+/// One image as a multipart file (other text fields are parameters).
+#[derive(Debug, ToSchema)]
+pub struct ImageUpload {
+    /// The image file: JPEG, PNG, WebP or BMP.
+    #[schema(value_type = String, format = Binary)]
+    pub image: Vec<u8>,
+}
+
+/// Images as multipart files, one per field (other text fields are parameters).
+#[derive(Debug, ToSchema)]
+pub struct ImagesUpload {
+    /// Image files: JPEG, PNG, WebP or BMP.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub images: Vec<Vec<u8>>,
+}
+
+/// One image as base64 in JSON (other keys are parameters).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImageJson {
+    /// Base64 (a `data:` URL prefix is allowed).
+    #[schema(format = Byte)]
+    pub image: String,
+}
+
+/// Images as base64 in JSON (other keys are parameters).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImagesJson {
+    /// Base64 images (a `data:` URL prefix is allowed).
+    pub images: Vec<String>,
+    /// `only` or `largest`.
+    #[serde(default)]
+    pub face: Option<facegate_gallery::FaceChoice>,
+    /// Refuse faces that match another subject.
+    #[serde(default)]
+    pub reject_duplicates: Option<bool>,
+}
+
+/// One raw image as the whole body.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct RawImage(pub Vec<u8>);
+
+/// The answer of a verification.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// The subject verified against.
+    pub subject_id: String,
+    /// Best cosine score over the subject's templates.
+    pub score: f32,
+    /// At or above the threshold.
+    pub same_person: bool,
+    /// The threshold at `target_fmr`.
+    pub threshold: f32,
+    /// The false-match rate the threshold was calibrated for.
+    pub target_fmr: f64,
+    /// The probe face (the largest of the image).
+    pub bbox: BoundingBox,
+}
+
+/// Width and height of a decoded image, pixels.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageSize {
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+}
+
+/// A matched subject, as recognition names it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectSummary {
+    /// Identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The caller's metadata.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+}
+
+impl From<Subject> for SubjectSummary {
+    fn from(subject: Subject) -> Self {
+        Self { id: subject.id, name: subject.name, metadata: subject.metadata }
+    }
+}
+
+/// One face of a recognised image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecognizedFace {
+    /// Position among the image's faces (best detection first).
+    pub face_index: usize,
+    /// Box, pixels.
+    pub bbox: BoundingBox,
+    /// Box, fractions of the image size.
+    pub bbox_normalized: BoundingBox,
+    /// Eyes, nose, mouth corners.
+    pub landmarks: [Point; 5],
+    /// Detector score.
+    pub detection_score: f32,
+    /// Match or unknown at the threshold.
+    pub result: MatchResult,
+    /// The matched subject.
+    pub subject: Option<SubjectSummary>,
+    /// The matched subject's score.
+    pub score: Option<f32>,
+    /// Best first.
+    pub candidates: Vec<Candidate>,
+}
+
+/// The answer of a recognition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecognizeResponse {
+    /// The collection searched.
+    pub collection_id: String,
+    /// The decoded image.
+    pub image: ImageSize,
+    /// The decision threshold.
+    pub threshold: f32,
+    /// The false-match rate it was calibrated for.
+    pub target_fmr: f64,
+    /// Faces enrolled in the collection.
+    pub gallery_size: u64,
+    /// Every face found (up to the server's limit).
+    pub faces: Vec<RecognizedFace>,
+    /// More faces were found than the server analyses; only the best were.
+    pub faces_truncated: bool,
+}
+
+/// The answer of a search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// The collection searched.
+    pub collection_id: String,
+    /// The decision threshold.
+    pub threshold: f32,
+    /// The false-match rate it was calibrated for.
+    pub target_fmr: f64,
+    /// Match or unknown for the best candidate.
+    pub result: MatchResult,
+    /// Best first.
+    pub candidates: Vec<Candidate>,
+}
+
+/// Body of a search by template (instead of an image).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchByTemplate {
+    /// A template of the collection's pack.
+    pub template: Vec<f32>,
+    /// Candidates wanted (1 to 100, default 5).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub top_k: Option<usize>,
+}
+
+/// The answer of a detection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetectResponse {
+    /// Decoded image width, pixels.
+    pub width: u32,
+    /// Decoded image height, pixels.
+    pub height: u32,
+    /// Best detection first.
+    pub faces: Vec<DetectedFace>,
+    /// More faces were found than the server returns.
+    pub faces_truncated: bool,
+}
+
+/// The answer of an embedding.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmbedResponse {
+    /// The pack used.
+    pub pack: String,
+    /// Decoded image width, pixels.
+    pub width: u32,
+    /// Decoded image height, pixels.
+    pub height: u32,
+    /// Faces with their templates.
+    pub faces: Vec<AnalyzedFace>,
+    /// More faces were found than the server analyses.
+    pub faces_truncated: bool,
+}
+
+/// One side of a comparison: a base64 image or a template.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompareSide {
+    /// Base64 image (JPEG, PNG, WebP or BMP).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// A template of the pack.
+    #[serde(default)]
+    pub template: Option<Vec<f32>>,
+}
+
+/// JSON body of a comparison (multipart with two image files also works).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompareBody {
+    /// First face.
+    pub a: CompareSide,
+    /// Second face.
+    pub b: CompareSide,
+    /// Target false-match rate (default 1e-3), within the calibrated range.
+    #[serde(default)]
+    #[schema(minimum = 1e-6, maximum = 0.1)]
+    pub fmr: Option<f64>,
+    /// Pack (default: the server's).
+    #[serde(default)]
+    pub pack: Option<String>,
+}
+
+/// The answer of a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompareResponse {
+    /// Cosine similarity.
+    pub score: f32,
+    /// At or above the threshold.
+    pub same_person: bool,
+    /// The threshold at `target_fmr`.
+    pub threshold: f32,
+    /// The false-match rate it was calibrated for.
+    pub target_fmr: f64,
+    /// The pack used.
+    pub pack: String,
+}
+
+impl CompareResponse {
+    /// The answer for a score at an operating point.
+    pub fn new(score: f32, operating: OperatingPoint, pack: String) -> Self {
+        let OperatingPoint { threshold, target_fmr } = operating;
+        Self { score, same_person: score >= threshold, threshold, target_fmr, pack }
+    }
+}
+
+/// The store as health sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// It answered a ping.
+    pub reachable: bool,
+}
+
+/// Readiness report (also the `details` of a `not_ready` error).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// `ok` or `not_ready`.
+    pub status: String,
+    /// The gallery store.
+    pub store: StoreHealth,
+    /// `local` or `kms`.
+    pub key_provider: String,
+    /// Loaded packs.
+    pub packs: Vec<String>,
+    /// Pipelines per pack.
+    pub pipelines: BTreeMap<String, PoolStatus>,
+    /// Server version.
+    pub version: String,
+}
+
+/// A model of a pack.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfo {
+    /// Name.
+    pub name: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Template length (embedders only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
+}
+
+/// A pack's trained head.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadInfo {
+    /// SHA-256 of the weights.
+    pub sha256: String,
+    /// Output length.
+    pub output_size: usize,
+}
+
+/// A loaded model pack.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackInfo {
+    /// Name.
+    pub name: String,
+    /// Used when a request names none.
+    pub default: bool,
+    /// The face detector.
+    pub detector: ModelInfo,
+    /// The embedder.
+    pub embedder: ModelInfo,
+    /// The trained head, if any.
+    pub head: Option<HeadInfo>,
+    /// Template length.
+    pub embedding_size: usize,
+    /// Thresholds by false-match rate.
+    pub calibration: Vec<CalibrationPoint>,
+    /// Where the calibration comes from.
+    pub calibration_note: Option<String>,
+}
+
+/// The loaded packs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelsResponse {
+    /// By name.
+    pub packs: Vec<PackInfo>,
+}
