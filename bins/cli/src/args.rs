@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 /// Face recognition: detect, align, embed and compare faces with pinned pretrained models.
 #[derive(Debug, Parser)]
@@ -22,9 +23,12 @@ pub struct PipelineArgs {
     /// Model pack: a built-in name (see `facegate models list`) or the folder of a trained pack.
     #[arg(long, global = true, env = "FACEGATE_PACK", default_value = "default")]
     pub pack: String,
-    /// ONNX Runtime threads per model run.
-    #[arg(long, global = true, env = "FACEGATE_THREADS", default_value_t = 1)]
-    pub threads: usize,
+    /// ONNX Runtime threads per model run (default: the `threads` setting, 1).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// A TOML settings file (keys as in `facegate_host::Settings`); environment and flags override it.
+    #[arg(long, global = true, env = "FACEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Minimum detector score for a face.
     #[arg(long, global = true, default_value_t = 0.7)]
     pub score_threshold: f32,
@@ -144,66 +148,68 @@ pub enum Command {
 }
 
 /// Where the gallery store and the local master key live.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct StoreArgs {
     /// Folder of the embedded store (`gallery.db`) and the default master key file.
-    #[arg(long, env = "FACEGATE_DATA_DIR", global = true)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// Gallery store: `postgres://user@host:port/db` for PostgreSQL + pgvector; default: the embedded
     /// SQLite file in the data folder.
-    #[arg(long, env = "FACEGATE_STORE", global = true)]
+    #[arg(long, global = true)]
     pub store: Option<String>,
-    /// PostgreSQL connections per process (keep small on Lambda).
-    #[arg(long, env = "FACEGATE_PG_POOL_SIZE", global = true, default_value_t = 5)]
-    pub pg_pool_size: u32,
+    /// PostgreSQL connections per process (default 5).
+    #[arg(long, global = true)]
+    pub pg_pool_size: Option<u32>,
 }
 
-/// `facegate serve` flags.
-#[derive(Debug, Args)]
+/// `facegate serve` flags. Each is also a setting (file key, or `FACEGATE_<NAME>` in the environment;
+/// see `facegate_host::Settings` for the defaults); a flag given here wins.
+#[derive(Debug, Args, Serialize)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    #[arg(long, env = "FACEGATE_ADDR", default_value = "127.0.0.1:8080")]
-    pub addr: String,
+    #[arg(long)]
+    pub addr: Option<String>,
     /// Where the store lives.
     #[command(flatten)]
+    #[serde(flatten)]
     pub store: StoreArgs,
-    /// Master key file (64 hex digits). Default: FACEGATE_MASTER_KEY, else <data-dir>/master.key,
+    /// Master key file (64 hex digits). Default: the `master_key` setting, else <data-dir>/master.key,
     /// created with mode 0600 on first start.
-    #[arg(long, env = "FACEGATE_MASTER_KEY_FILE")]
+    #[arg(long)]
     pub master_key_file: Option<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
-    #[arg(long, env = "FACEGATE_TLS_CERT", requires = "tls_key")]
+    #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(long, env = "FACEGATE_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Images analysed at once (each worker holds its own model sessions).
-    #[arg(long, env = "FACEGATE_WORKERS", default_value_t = 1)]
-    pub workers: usize,
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Packs to load, comma-separated: built-in names or trained pack folders (the first is the default).
-    #[arg(long, env = "FACEGATE_PACKS", value_delimiter = ',', default_value = "default")]
-    pub packs: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub packs: Option<Vec<String>>,
     /// Largest request body, bytes.
-    #[arg(long, env = "FACEGATE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
     /// Requests per second per API key.
-    #[arg(long, env = "FACEGATE_RATE_LIMIT", default_value_t = 50)]
-    pub rate_limit: u32,
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
     /// Failed key checks (unknown or revoked keys) allowed per client address per 10 s; past that, 429.
-    #[arg(long, env = "FACEGATE_MAX_AUTH_FAILURES", default_value_t = 20)]
-    pub max_auth_failures: u32,
+    #[arg(long)]
+    pub max_auth_failures: Option<u32>,
     /// Whole-request time limit, seconds.
-    #[arg(long, env = "FACEGATE_REQUEST_TIMEOUT", default_value_t = 30)]
-    pub request_timeout: u64,
+    #[arg(long)]
+    pub request_timeout: Option<u64>,
     /// Image requests holding a body at once (analysed or waiting); past that, 503 with Retry-After.
-    #[arg(long, env = "FACEGATE_MAX_PENDING_IMAGES", default_value_t = 64)]
-    pub max_pending_images: usize,
+    #[arg(long)]
+    pub max_pending_images: Option<usize>,
     /// Bytes of decoded pixels held at once by all images being analysed; larger images wait their turn.
-    #[arg(long, env = "FACEGATE_MAX_DECODING_BYTES", default_value_t = 128 * 1024 * 1024)]
-    pub max_decoding_bytes: u64,
+    #[arg(long)]
+    pub max_decoding_bytes: Option<u64>,
     /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
-    #[arg(long, env = "FACEGATE_MAX_PENDING_BYTES", default_value_t = 48 * 1024 * 1024)]
-    pub max_pending_bytes: usize,
+    #[arg(long)]
+    pub max_pending_bytes: Option<usize>,
 }
 
 /// What `facegate train` trains.

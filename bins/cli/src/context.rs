@@ -7,6 +7,7 @@ use facegate_core::{
     AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Pipeline, PipelineConfig, RuntimeConfig,
     decode_image,
 };
+use facegate_host::Settings;
 use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, init_runtime, register_pack};
 use image::RgbImage;
 
@@ -19,6 +20,8 @@ const HALF_RANGE_NORMALIZATION: ([f32; 3], [f32; 3]) = ([127.5; 3], [128.0; 3]);
 pub struct Context {
     pub manifest: Manifest,
     pub cache: ModelCache,
+    /// ONNX Runtime threads per model run.
+    pub threads: usize,
     pub args: PipelineArgs,
 }
 
@@ -26,13 +29,15 @@ pub struct Context {
 const DEFAULT_MAX_FACES: usize = 100;
 
 impl Context {
-    /// The built-in manifest, plus the `--pack` folder when it names one (a trained pack).
-    pub fn new(mut args: PipelineArgs) -> Result<Self> {
+    /// The built-in manifest, plus the `--pack` folder when it names one (a trained pack); the model
+    /// cache and thread count of the settings.
+    pub fn new(mut args: PipelineArgs, settings: &Settings) -> Result<Self> {
         let mut manifest = builtin_manifest()?;
         if Path::new(&args.pack).join(PACK_MANIFEST).is_file() {
             args.pack = register_pack(&mut manifest, &args.pack)?;
         }
-        Ok(Self { manifest, cache: ModelCache::from_env(), args })
+        let threads = args.threads.unwrap_or(settings.threads);
+        Ok(Self { manifest, cache: settings.model_cache(), threads, args })
     }
 
     /// The pipeline settings for `threads` ONNX Runtime threads.
@@ -78,7 +83,7 @@ impl Context {
 
     /// The pipeline with the thread count from the flags.
     pub fn pipeline(&self) -> Result<Pipeline> {
-        self.pipeline_with_threads(self.args.threads)
+        self.pipeline_with_threads(self.threads)
     }
 }
 

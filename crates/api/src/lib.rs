@@ -1,5 +1,6 @@
 //! The facegate HTTP API: [`router`] builds the one axum `Router` that the local server and the Lambda
-//! function both serve. State lives in the store; the in-process caches (search indexes, data keys,
+//! function both serve. Handlers parse the request, call the gallery service (`facegate-gallery`) and
+//! render a [`contract`] type; [`ErrorCode`] is the one list of failures. State lives in the store; the in-process caches (search indexes, data keys,
 //! pipelines) are only caches, so any number of short-lived instances can serve one gallery.
 //!
 //! ```no_run
@@ -19,7 +20,7 @@ mod routes;
 
 pub use auth::{hash_key, new_key_secret};
 pub use error::{ApiError, ErrorCode};
-pub use facegate_gallery::{QualityGate, now_ms};
+pub use facegate_gallery::now_ms;
 pub use inference::{PipelinePool, PoolStatus};
 pub use metrics::Metrics;
 
@@ -65,8 +66,6 @@ pub struct ApiConfig {
     pub max_auth_failures: u32,
     /// Whole-request time limit.
     pub request_timeout: Duration,
-    /// Enrolment quality gate.
-    pub quality: QualityGate,
 }
 
 impl Default for ApiConfig {
@@ -83,7 +82,6 @@ impl Default for ApiConfig {
             rate_limit_per_second: 50,
             max_auth_failures: 20,
             request_timeout: Duration::from_secs(30),
-            quality: QualityGate::default(),
         }
     }
 }

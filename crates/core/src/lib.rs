@@ -34,7 +34,6 @@ mod onnx;
 mod pack;
 mod pipeline;
 mod sharpness;
-pub mod verification;
 
 pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,

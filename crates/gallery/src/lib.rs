@@ -1,5 +1,11 @@
-//! Galleries: enrolment and search on top of any [`FaceStore`].
+//! Galleries: the product's rules on top of any [`FaceStore`].
 //!
+//! - **The service** (`service.rs`, methods of [`Gallery`]): collections, subjects and faces for an
+//!   [`Actor`] (another tenant's are not found); [`Gallery::enroll`] with the face choice, the
+//!   [`QualityGate`] and the duplicate check, returning typed [`Rejection`]s; [`Gallery::identify`],
+//!   [`Gallery::search_one`] and [`Gallery::verify`] at an [`OperatingPoint`] (the one place a score
+//!   becomes match or unknown); erasures with their [`Receipt`]. Every change writes its audit event in
+//!   the same store transaction; every decision records one.
 //! - **Encryption at rest** ([`crypto`]): each tenant has a 256-bit data key, stored only wrapped by a
 //!   [`KeyProvider`]'s master key (a local key from a file or the environment; KMS with the Lambda
 //!   host). Templates are sealed with AES-256-GCM, bound to their collection and face ids.
@@ -76,6 +82,8 @@ pub struct Gallery {
     rotations: Mutex<HashMap<(String, usize), Arc<SearchRotation>>>,
     /// Search indexes by collection id, with the tenant that owns each.
     indexes: Mutex<HashMap<String, (String, Arc<TemplateIndex>)>>,
+    /// The enrolment quality gate.
+    gate: QualityGate,
 }
 
 /// Templates held in memory for one collection (for metrics).
@@ -102,7 +110,20 @@ const FACES_PER_SUBJECT_FETCHED: usize = 8;
 impl Gallery {
     /// A gallery over `store`, wrapping data keys with `keys`.
     pub fn new(store: Arc<dyn FaceStore>, keys: Arc<dyn KeyProvider>) -> Self {
-        Self { store, keys, secrets: Mutex::default(), rotations: Mutex::default(), indexes: Mutex::default() }
+        Self {
+            store,
+            keys,
+            secrets: Mutex::default(),
+            rotations: Mutex::default(),
+            indexes: Mutex::default(),
+            gate: QualityGate::default(),
+        }
+    }
+
+    /// The same gallery with another enrolment quality gate.
+    pub fn with_quality_gate(mut self, gate: QualityGate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// The underlying store (for hosts that manage tenants and keys; the product's rules go through

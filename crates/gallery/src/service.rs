@@ -453,13 +453,13 @@ impl Gallery {
     }
 
     /// Enrols the faces found in 1..n images of a subject: per image, the subject's face is chosen
-    /// ([`FaceChoice`]), passed through `gate` and checked against the other subjects at `operating`;
+    /// ([`FaceChoice`]), passed through the [`QualityGate`] and checked against the other subjects at
+    /// `operating`;
     /// the accepted faces are stored in one transaction with one audit event. Nothing is written when
     /// every image is refused.
     ///
     /// # Errors
     /// [`GalleryError::NotFound`] for a missing subject; store and crypto failures.
-    #[allow(clippy::too_many_arguments)]
     pub async fn enroll(
         &self,
         actor: &Actor,
@@ -467,7 +467,6 @@ impl Gallery {
         subject_id: &str,
         images: Vec<(usize, Vec<FoundFace>)>,
         options: EnrollOptions,
-        gate: &QualityGate,
         operating: OperatingPoint,
     ) -> Result<Enrolment, GalleryError> {
         self.subject(actor, &collection.id, subject_id).await?;
@@ -484,7 +483,7 @@ impl Gallery {
                 continue;
             };
             let size = found.face.bbox.width.min(found.face.bbox.height);
-            if let Some(message) = gate.reject_reason(size, found.face.score, found.sharpness) {
+            if let Some(message) = self.gate.reject_reason(size, found.face.score, found.sharpness) {
                 reject(RejectReason::LowQuality, message);
                 continue;
             }

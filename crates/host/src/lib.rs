@@ -1,6 +1,7 @@
 //! What every host of the API does at start-up, whatever serves the router afterwards (`facegate
-//! serve` locally, `bootstrap` on Lambda): open the configured store, get the master key, load the
-//! model packs once, and put them together into the [`AppState`].
+//! serve` locally, `bootstrap` on Lambda): read one [`Settings`] (defaults → file → environment →
+//! flags), then [`build_state`]: load the model packs once, open the configured store, store the
+//! bootstrap admin key, and put them together into the [`AppState`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), facegate_host::HostError> {
@@ -13,9 +14,13 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use facegate_api::{PipelinePool, hash_key, new_key_secret, now_ms};
+mod settings;
+
+pub use settings::{ENV_PREFIX, HostKind, Settings, SettingsError};
+
+use facegate_api::{AppState, PipelinePool, hash_key, new_key_secret, now_ms};
 use facegate_core::{Manifest, PipelineConfig};
-use facegate_gallery::LocalKeyProvider;
+use facegate_gallery::{Gallery, KeyProvider, LocalKeyProvider};
 use facegate_models::{ModelCache, ModelsError, init_runtime};
 use facegate_store::{ApiKeyRecord, FaceStore, Scope, StoreError, new_id};
 use facegate_store_postgres::{PgConfig, PgStore};
@@ -23,6 +28,8 @@ use facegate_store_sqlite::SqliteStore;
 
 /// File name of the embedded store in the data folder.
 pub const STORE_FILE: &str = "gallery.db";
+/// File name of the local master key in the data folder (when no other is named).
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,9 @@ pub enum HostError {
     /// Configuration is wrong (message says what).
     #[error("{0}")]
     Config(String),
+    /// The settings could not be read.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -182,4 +192,51 @@ pub async fn bootstrap_admin_key(store: &dyn FaceStore, secret: &str, tenant: &s
         tracing::info!(%tenant, "bootstrap admin key stored");
     }
     Ok(())
+}
+
+/// Opens the store the settings name (the embedded one in `data_dir` unless `store` is set).
+///
+/// # Errors
+/// As [`open_store`].
+pub async fn open_configured_store(settings: &Settings) -> Result<Arc<dyn FaceStore>, HostError> {
+    open_store(settings.store.as_deref(), &settings.data_dir, settings.pg_pool_size).await
+}
+
+/// The local master key the settings name: `master_key`, else `master_key_file`, else
+/// `<data_dir>/master.key` (created on first start).
+///
+/// # Errors
+/// As [`local_key_provider`].
+pub fn configured_local_keys(settings: &Settings) -> Result<LocalKeyProvider, HostError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| io(&settings.data_dir, e))?;
+    local_key_provider(
+        settings.master_key.as_deref(),
+        settings.master_key_file.as_deref(),
+        &settings.data_dir.join(MASTER_KEY_FILE),
+    )
+}
+
+/// Everything both hosts assemble before serving: the packs of the settings loaded (`base` tunes the
+/// detector and embedder; the settings set threads and the face limit), the store opened, the bootstrap
+/// admin key stored, the gallery over `keys`, and the API's limits.
+///
+/// # Errors
+/// Missing models or runtime, an unknown pack, an unreachable store, a short bootstrap key.
+pub async fn build_state(
+    settings: &Settings,
+    mut manifest: Manifest,
+    base: PipelineConfig,
+    keys: Arc<dyn KeyProvider>,
+) -> Result<AppState, HostError> {
+    let names = resolve_packs(&mut manifest, &settings.packs)?;
+    let default_pack = names.first().cloned().ok_or_else(|| HostError::Config("`packs` names no pack".into()))?;
+    let cache = settings.model_cache();
+    let config = settings.pipeline_config(base);
+    let packs = load_packs(&manifest, &cache, &names, settings.workers, config)?;
+    let store = open_configured_store(settings).await?;
+    if let Some(secret) = &settings.bootstrap_admin_key {
+        bootstrap_admin_key(store.as_ref(), secret, &settings.bootstrap_tenant).await?;
+    }
+    let gallery = Arc::new(Gallery::new(store, keys));
+    Ok(AppState::new(packs, default_pack, gallery, settings.api_config()))
 }

@@ -41,24 +41,19 @@ pub struct ModelCache {
     home: PathBuf,
     mirror: Option<PathBuf>,
     download: bool,
+    runtime_library: Option<PathBuf>,
 }
 
 impl ModelCache {
     /// A cache rooted at `home`, filled from `mirror` (if any) and, when `download` is true, upstream.
     pub fn new(home: PathBuf, mirror: Option<PathBuf>, download: bool) -> Self {
-        Self { home, mirror, download }
+        Self { home, mirror, download, runtime_library: None }
     }
 
-    /// The cache from the environment: `FACEGATE_HOME` (default: the user's cache dir + `facegate`),
-    /// `FACEGATE_MODEL_MIRROR`, and `FACEGATE_OFFLINE=1` to never download.
-    pub fn from_env() -> Self {
-        let home = std::env::var_os("FACEGATE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("facegate")))
-            .unwrap_or_else(|| PathBuf::from(".facegate"));
-        let mirror = std::env::var_os("FACEGATE_MODEL_MIRROR").filter(|m| !m.is_empty()).map(PathBuf::from);
-        let offline = std::env::var("FACEGATE_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
-        Self::new(home, mirror, !offline)
+    /// The same cache, loading ONNX Runtime from `library` instead of the cached one (when given).
+    pub fn with_runtime_library(mut self, library: Option<PathBuf>) -> Self {
+        self.runtime_library = library;
+        self
     }
 
     /// The cache's root folder.
@@ -146,13 +141,14 @@ impl ModelCache {
         Ok(bytes)
     }
 
-    /// The ONNX Runtime library: `ORT_DYLIB_PATH` if set, else `<home>/runtime/onnxruntime-<version>/<library>`,
+    /// The ONNX Runtime library: the one given to [`ModelCache::with_runtime_library`], else
+    /// `<home>/runtime/onnxruntime-<version>/<library>`,
     /// checksum-verified against the manifest's pin for this architecture.
     ///
     /// # Errors
     /// [`ModelsError::Runtime`] when missing (with the command that installs it), or a checksum error.
     pub fn runtime_library(&self, spec: &RuntimeSpec) -> Result<PathBuf, ModelsError> {
-        let path = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| {
+        let path = self.runtime_library.clone().unwrap_or_else(|| {
             self.home.join("runtime").join(format!("onnxruntime-{}", spec.version)).join(&spec.library)
         });
         let actual = file_sha256(&path).map_err(|e| {

@@ -5,7 +5,7 @@
 //! ```no_run
 //! # fn demo() -> Result<(), facegate_models::ModelsError> {
 //! let manifest = facegate_models::builtin_manifest()?;
-//! let store = facegate_models::ModelCache::from_env();
+//! let store = facegate_models::ModelCache::new("/var/cache/facegate".into(), None, true);
 //! let environment = facegate_models::init_runtime(&store.runtime_library(&manifest.runtime)?)?;
 //! let pipeline = store.load_pipeline(environment, &manifest, "default", Default::default())?;
 //! # Ok(()) }

@@ -1,5 +1,5 @@
 //! Loading the ONNX Runtime shared library (`load-dynamic`): the path comes from the cache's runtime
-//! folder (filled by `scripts/fetch-onnxruntime.sh`) or `ORT_DYLIB_PATH`, and is checksum-verified first.
+//! folder (filled by `scripts/fetch-onnxruntime.sh`) or a library the host names, and is checksum-verified first.
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,13 +1,14 @@
--- facegate PostgreSQL store, schema version 1.
+-- facegate PostgreSQL store, schema version 1. Idempotent: a database made before migrations were
+-- recorded by sqlx's migrator (in `facegate_schema`) is adopted as it is.
 CREATE EXTENSION IF NOT EXISTS vector;
 
-CREATE TABLE tenants (
+CREATE TABLE IF NOT EXISTS tenants (
     id            TEXT PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
     created_at_ms BIGINT NOT NULL
 );
 
-CREATE TABLE api_keys (
+CREATE TABLE IF NOT EXISTS api_keys (
     id            TEXT PRIMARY KEY,
     tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     name          TEXT NOT NULL,
@@ -17,14 +18,14 @@ CREATE TABLE api_keys (
     revoked_at_ms BIGINT
 );
 
-CREATE TABLE data_keys (
+CREATE TABLE IF NOT EXISTS data_keys (
     tenant_id     TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
     provider      TEXT NOT NULL,
     master_key_id TEXT NOT NULL,
     ciphertext    BYTEA NOT NULL
 );
 
-CREATE TABLE collections (
+CREATE TABLE IF NOT EXISTS collections (
     id             TEXT PRIMARY KEY,
     tenant_id      TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     name           TEXT NOT NULL,
@@ -36,18 +37,18 @@ CREATE TABLE collections (
     UNIQUE (tenant_id, name)
 );
 
-CREATE TABLE subjects (
+CREATE TABLE IF NOT EXISTS subjects (
     id            TEXT PRIMARY KEY,
     collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     name          TEXT NOT NULL,
     metadata      TEXT NOT NULL,
     created_at_ms BIGINT NOT NULL
 );
-CREATE INDEX subjects_by_collection ON subjects (collection_id);
+CREATE INDEX IF NOT EXISTS subjects_by_collection ON subjects (collection_id);
 
 -- `search_vector` is the template under the tenant's secret rotation (cosines unchanged); the template
 -- itself is only in `ciphertext`. HNSW indexes are per dimension, created with the first collection of it.
-CREATE TABLE faces (
+CREATE TABLE IF NOT EXISTS faces (
     seq             BIGSERIAL UNIQUE,
     id              TEXT PRIMARY KEY,
     subject_id      TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
@@ -61,10 +62,10 @@ CREATE TABLE faces (
     face_size       REAL NOT NULL,
     created_at_ms   BIGINT NOT NULL
 );
-CREATE INDEX faces_by_subject ON faces (subject_id);
-CREATE INDEX faces_by_collection ON faces (collection_id);
+CREATE INDEX IF NOT EXISTS faces_by_subject ON faces (subject_id);
+CREATE INDEX IF NOT EXISTS faces_by_collection ON faces (collection_id);
 
-CREATE TABLE events (
+CREATE TABLE IF NOT EXISTS events (
     seq           BIGSERIAL PRIMARY KEY,
     collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     at_ms         BIGINT NOT NULL,
@@ -76,4 +77,4 @@ CREATE TABLE events (
     score         REAL,
     face_index    INTEGER
 );
-CREATE INDEX events_by_collection_time ON events (collection_id, at_ms);
+CREATE INDEX IF NOT EXISTS events_by_collection_time ON events (collection_id, at_ms);

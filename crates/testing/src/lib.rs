@@ -78,13 +78,20 @@ pub fn load_image(path: &std::path::Path) -> RgbImage {
     decode_image(&bytes, &DecodeLimits::default()).unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()))
 }
 
-/// The model cache as the CLI sees it, with the shared mirror as default.
+/// The model cache as the CLI sees it (`FACEGATE_HOME`, else the user's cache folder), filled from
+/// `FACEGATE_MODEL_MIRROR`, else from the shared mirror without downloading.
 pub fn model_cache() -> ModelCache {
-    let cache = ModelCache::from_env();
-    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_some() {
-        return cache;
+    let home = std::env::var_os("FACEGATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("facegate")))
+        .unwrap_or_else(|| PathBuf::from(".facegate"));
+    match std::env::var_os("FACEGATE_MODEL_MIRROR").filter(|m| !m.is_empty()) {
+        Some(mirror) => {
+            let offline = std::env::var("FACEGATE_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+            ModelCache::new(home, Some(PathBuf::from(mirror)), !offline)
+        }
+        None => ModelCache::new(home, Some(shared_dir().join("models")), false),
     }
-    ModelCache::new(cache.home().to_path_buf(), Some(shared_dir().join("models")), false)
 }
 
 /// A pipeline for `pack` with the given settings, on the real models.

@@ -4,10 +4,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use facegate_core::{DecodeLimits, DetectorConfig, Pipeline, decode_image, subject_face};
+use facegate_core::{DecodeLimits, Pipeline, decode_image};
+use facegate_eval::subject::{RETRY_SCORE_THRESHOLD, find_subject};
+use facegate_eval::work::parallel_map;
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 
@@ -15,8 +15,6 @@ use crate::error::TrainError;
 
 /// File extensions read as photos.
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "jfif"];
-/// Detector threshold of the second look at a photo where the normal threshold finds no face.
-const RETRY_SCORE_THRESHOLD: f32 = 0.3;
 
 /// The people of a dataset folder and their photos, sorted by name.
 #[derive(Debug, Clone)]
@@ -198,11 +196,16 @@ pub fn prepare_faces(
         .enumerate()
         .flat_map(|(person, (_, photos))| photos.iter().map(move |p| (person, p)))
         .collect();
-    let results = parallel_map(&jobs, pipelines, |pipeline, &(person, path)| {
-        let outcome = prepare_one(pipeline, cache, person, path);
-        progress();
-        outcome
-    })?;
+    let results = parallel_map(
+        &jobs,
+        pipelines,
+        |pipeline, &(person, path)| {
+            let outcome = prepare_one(pipeline, cache, person, path);
+            progress();
+            outcome
+        },
+        lost_worker,
+    )?;
     let (mut samples, mut faceless) = (Vec::new(), Vec::new());
     for outcome in results {
         match outcome {
@@ -238,12 +241,7 @@ fn prepare_one(pipeline: &Pipeline, cache: &PrepCache, person: usize, path: &Pat
     }
     let image = decode_image(&bytes, &DecodeLimits::default())
         .map_err(|source| TrainError::Image { path: path.to_path_buf(), source: source.into() })?;
-    let mut faces = pipeline.detect(&image)?;
-    if faces.is_empty() {
-        let retry = DetectorConfig { score_threshold: RETRY_SCORE_THRESHOLD, ..pipeline.config().detector };
-        faces = pipeline.detect_with(&image, &retry)?;
-    }
-    let Some(face) = subject_face(faces, image.width() as f32, image.height() as f32) else {
+    let Some((face, _)) = find_subject(pipeline, &image)? else {
         write_atomic(&cache.faceless_marker(&digest), b"")?;
         return Ok(Prepared::Faceless(path.to_path_buf()));
     };
@@ -267,41 +265,21 @@ pub fn pretrained_embeddings(
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     const BATCH: usize = 16;
     let chunks: Vec<&[FaceSample]> = dataset.samples.chunks(BATCH).collect();
-    let results = parallel_map(&chunks, pipelines, |pipeline, chunk| {
-        let outcome = embed_chunk(pipeline, cache, chunk);
-        progress(chunk.len());
-        outcome
-    })?;
+    let results = parallel_map(
+        &chunks,
+        pipelines,
+        |pipeline, chunk| {
+            let outcome = embed_chunk(pipeline, cache, chunk);
+            progress(chunk.len());
+            outcome
+        },
+        lost_worker,
+    )?;
     Ok(results.into_iter().flatten().collect())
 }
 
-/// `work` on every item, one worker thread per pipeline; results in item order, the first error wins.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    pipelines: &[Pipeline],
-    work: impl Fn(&Pipeline, &T) -> Result<R, TrainError> + Sync,
-) -> Result<Vec<R>, TrainError> {
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<R, TrainError>>>> = Mutex::new(items.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for pipeline in pipelines {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { return };
-                    let outcome = work(pipeline, item);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
-    let slots = slots.into_inner().map_err(|_| TrainError::Config("a worker thread panicked".into()))?;
-    slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| Err(TrainError::Config("an item was not processed".into()))))
-        .collect()
+fn lost_worker() -> TrainError {
+    TrainError::Config("a worker thread panicked".into())
 }
 
 fn embed_chunk(pipeline: &Pipeline, cache: &PrepCache, chunk: &[FaceSample]) -> Result<Vec<Vec<f32>>, TrainError> {

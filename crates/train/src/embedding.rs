@@ -14,9 +14,9 @@ use burn::module::{Module, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use facegate_core::verification::VERIFICATION_FOLDS;
-use facegate_core::verification::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
 use facegate_core::{CalibrationPoint, HeadSpec, PackSpec, ProjectionHead, cosine};
+use facegate_eval::calibration::ScoreHistogram;
+use facegate_eval::metrics::{VERIFICATION_FOLDS, equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -31,8 +31,6 @@ use crate::split::{SplitFractions, split_by_identity};
 
 /// Folder of the exported pack inside a run.
 pub const PACK_DIR: &str = "pack";
-/// Impostor pairs needed above a threshold for a calibration row to be trusted.
-const MIN_IMPOSTORS_PER_ROW: f64 = 10.0;
 
 /// The margin loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -353,18 +351,9 @@ pub fn verification(embeddings: &[Vec<f32>], people: &[usize], seed: u64) -> Ver
 
 /// Threshold against FMR from held-out pairs, for the FMRs they resolve.
 fn calibration(embeddings: &[Vec<f32>], people: &[usize]) -> Vec<CalibrationPoint> {
-    let PairScores { genuine, mut impostor, .. } = pair_scores(embeddings, people);
-    impostor.sort_by(|a, b| b.total_cmp(a));
-    facegate_core::CALIBRATION_FMRS
-        .iter()
-        .filter(|&&fmr| fmr * impostor.len() as f64 >= MIN_IMPOSTORS_PER_ROW)
-        .filter_map(|&fmr| {
-            let allowed = (fmr * impostor.len() as f64).floor() as usize;
-            let threshold = *impostor.get(allowed)?;
-            let tar = genuine.iter().filter(|&&g| g > threshold).count() as f64 / genuine.len().max(1) as f64;
-            Some(CalibrationPoint { fmr, threshold, tar: Some(tar) })
-        })
-        .collect()
+    let templates: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ScoreHistogram::of_all_pairs(&templates, people, jobs).calibration()
 }
 
 /// Test figures with and without the head.

@@ -10,7 +10,6 @@ use facegate_core::{BoundingBox, Pipeline};
 use image::{RgbImage, imageops::FilterType};
 use serde_json::json;
 
-use super::faces::most_prominent;
 use crate::args::BenchArgs;
 use crate::context::{Context, read_image};
 
@@ -124,7 +123,7 @@ fn measure(pipeline: &Pipeline, image: &RgbImage, iterations: usize) -> Result<S
 /// A 640×480 view of the group photo centred on its largest face, holding that face only.
 fn one_face_photo(pipeline: &Pipeline, group: &RgbImage) -> Result<RgbImage> {
     let faces = pipeline.detect(group)?;
-    let Some(face) = most_prominent(faces.clone(), |f| f) else { bail!("no face in the group photo") };
+    let Some(face) = facegate_core::largest_face(faces.clone()) else { bail!("no face in the group photo") };
     let (gw, gh) = (group.width() as f32, group.height() as f32);
     let mut width = face.bbox.width * 2.2;
     let others: Vec<BoundingBox> = faces.iter().filter(|f| f.bbox != face.bbox).map(|f| f.bbox).collect();

@@ -4,16 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use facegate_core::{AnalyzedFace, DetectedFace};
+use facegate_core::{AnalyzedFace, largest_face};
 use serde_json::json;
 
 use crate::context::{Context, read_image};
 use crate::draw::annotate;
-
-/// The largest face: the subject of a portrait when bystanders are also found.
-pub fn most_prominent<T, F: Fn(&T) -> &DetectedFace>(faces: Vec<T>, face: F) -> Option<T> {
-    faces.into_iter().max_by(|a, b| face(a).bbox.area().total_cmp(&face(b).bbox.area()))
-}
 
 pub fn detect(context: &Context, images: &[PathBuf], json: bool, draw: Option<&Path>) -> Result<ExitCode> {
     let pipeline = context.pipeline()?;
@@ -66,7 +61,7 @@ pub fn embed(context: &Context, path: &Path) -> Result<ExitCode> {
 
 fn prominent_face(pipeline: &facegate_core::Pipeline, path: &Path) -> Result<AnalyzedFace> {
     let faces = pipeline.analyze(&read_image(path)?)?;
-    match most_prominent(faces, |f| &f.face) {
+    match largest_face(faces) {
         Some(face) => Ok(face),
         None => bail!("no face found in {}", path.display()),
     }

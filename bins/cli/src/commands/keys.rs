@@ -8,13 +8,14 @@ use facegate_api::now_ms;
 use facegate_store::{FaceStore, Scope};
 use serde_json::json;
 
-use crate::args::{KeysAction, StoreArgs};
-use crate::commands::serve::open_store;
+use facegate_host::Settings;
 
-pub fn run(store: &StoreArgs, action: KeysAction) -> Result<ExitCode> {
+use crate::args::KeysAction;
+
+pub fn run(settings: &Settings, action: KeysAction) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let store = open_store(store).await?;
+        let store = facegate_host::open_configured_store(settings).await?;
         match action {
             KeysAction::Create { tenant, scopes, name, json } => create(store, &tenant, &scopes, &name, json).await,
             KeysAction::List => list(store).await,

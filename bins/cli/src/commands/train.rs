@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
-use facegate_core::{Pipeline, subject_face};
+use facegate_core::Pipeline;
+use facegate_eval::subject::find_subject;
 use facegate_train::{
     Classifier, ClassifierOptions, ClassifierRun, DatasetListing, EmbeddingOptions, EmbeddingRun, EpochMetrics,
     FaceDataset, MarginLoss, OptimizerKind, PrepCache, RunContext, SplitFractions, TrainObserver, prepare_faces,
@@ -282,14 +283,13 @@ pub fn classify(
     let classifier = Classifier::load(model)?;
     let meta = classifier.meta();
     let pack = if context.args.pack == "default" { meta.pack.clone() } else { context.args.pack.clone() };
-    let pipeline = context.load(&pack, context.args.threads)?;
+    let pipeline = context.load(&pack, context.threads)?;
     let mut answers = Vec::new();
     for path in images {
         let image = read_image(path)?;
-        let faces = pipeline.detect(&image)?;
-        let answer = match subject_face(faces, image.width() as f32, image.height() as f32) {
+        let answer = match find_subject(&pipeline, &image)? {
             None => json!({ "image": path, "face": false }),
-            Some(face) => {
+            Some((face, _)) => {
                 let crop = pipeline.align(&image, &face).image;
                 let prediction = classifier.classify(&[crop], min_confidence).remove(0);
                 if !json {

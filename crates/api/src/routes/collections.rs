@@ -222,8 +222,7 @@ pub async fn search(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let mut body = read_images(request, &state).await?;
-    let top_k =
-        field::<usize>(&body.fields, "top_k")?.or(query.top_k).unwrap_or(DEFAULT_SEARCH_TOP_K).clamp(1, MAX_TOP_K);
+    let top_k = top_k(field::<usize>(&body.fields, "top_k")?.or(query.top_k), DEFAULT_SEARCH_TOP_K)?;
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
         Some(template) => Embedding::from_raw(template)
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,

@@ -165,10 +165,7 @@ pub async fn enroll_faces(
             Err(error) => return Err(error),
         }
     }
-    let enrolment = state
-        .gallery
-        .enroll(&actor, &collection, &subject_id, images, options, &state.config.quality, operating)
-        .await?;
+    let enrolment = state.gallery.enroll(&actor, &collection, &subject_id, images, options, operating).await?;
     let mut rejected: Vec<RejectedImage> =
         unreadable.into_iter().chain(enrolment.rejected.iter().map(rejected_image)).collect();
     rejected.sort_by_key(|r| r.image_index);

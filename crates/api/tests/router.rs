@@ -1,0 +1,223 @@
+//! The API's behaviour through `router(state)` with `tower::ServiceExt::oneshot`, no sockets: keys and
+//! scopes, the error envelope, decisions on the real models and an embedded store, and the OpenAPI
+//! document against the routes that exist.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use facegate_api::{ApiConfig, AppState, PipelinePool, hash_key, router};
+use facegate_gallery::{Gallery, LocalKeyProvider};
+use facegate_store::{ApiKeyRecord, FaceStore, Scope, new_id};
+use facegate_store_sqlite::SqliteStore;
+use facegate_testing::{lfw_image, pipeline_with};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Harness {
+    app: Router,
+    admin: String,
+    detect_only: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope]) -> String {
+    let tenant = match store.tenant_by_name(tenant).await.expect("lookup") {
+        Some(t) => t,
+        None => store.create_tenant(tenant).await.expect("tenant"),
+    };
+    let secret = facegate_api::new_key_secret();
+    let record = ApiKeyRecord {
+        id: new_id(),
+        tenant_id: tenant.id,
+        name: "test".into(),
+        key_hash: hash_key(&secret),
+        scopes: scopes.to_vec(),
+        created_at_ms: 0,
+        revoked_at_ms: None,
+    };
+    store.insert_api_key(&record).await.expect("key");
+    secret
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("gallery.db")).expect("store"));
+    let admin = key(store.as_ref(), "acme", &[Scope::Admin]).await;
+    let detect_only = key(store.as_ref(), "acme", &[Scope::Detect]).await;
+    let keys = Arc::new(LocalKeyProvider::from_hex(&"ab".repeat(32)).expect("master key"));
+    let mut config = facegate_core::PipelineConfig::default();
+    config.detector.max_faces = ApiConfig::default().max_faces + 1;
+    let pool = Arc::new(PipelinePool::new(vec![pipeline_with("default", config)]));
+    let packs = HashMap::from([("default".to_string(), pool)]);
+    let state = AppState::new(packs, "default".into(), Arc::new(Gallery::new(store, keys)), ApiConfig::default());
+    Harness { app: router(state), admin, detect_only, _dir: dir }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", content_type);
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response =
+            self.app.clone().oneshot(request.body(Body::from(body)).expect("request")).await.expect("answer");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.admin), "application/json", body.to_string().into_bytes()).await
+    }
+
+    async fn image(&self, path: &str, file: &std::path::Path) -> (StatusCode, Value) {
+        let bytes = std::fs::read(file).expect("photo");
+        self.call(Method::POST, path, Some(&self.admin), "image/jpeg", bytes).await
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn keys_scopes_and_the_error_envelope() {
+    let h = harness().await;
+    let (status, body) = h.call(Method::GET, "/v1/collections", None, "application/json", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
+    assert!(body["request_id"].is_string(), "every error names its request: {body}");
+    let (status, body) = h.call(Method::GET, "/v1/collections", Some("fgk_wrong"), "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (status, body) = h.call(Method::GET, "/v1/collections", Some(&h.detect_only), "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, body) = h.call(Method::GET, "/v1/nowhere", Some(&h.admin), "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = h.call(Method::PUT, "/v1/collections", Some(&h.admin), "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    let (status, body) =
+        h.call(Method::POST, "/v1/collections", Some(&h.admin), "application/json", b"{".to_vec()).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let (status, body) = h.json(Method::POST, "/v1/collections", json!({ "name": "   " })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "{body}");
+    let (status, body) = h.json(Method::POST, "/v1/collections", json!({ "name": "x", "target_fmr": 0.5 })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "fmr_out_of_range"), "{body}");
+    let (status, body) = h.json(Method::POST, "/v1/collections", json!({ "name": "x", "pack": "nope" })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "unknown_pack"), "{body}");
+    let (status, _) = h.json(Method::POST, "/v1/collections", json!({ "name": "doors" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = h.json(Method::POST, "/v1/collections", json!({ "name": "doors" })).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
+    let (status, body) = h.json(Method::POST, "/v1/collections/no-such/subjects", json!({ "name": "Ann" })).await;
+    assert_eq!((status, body["error"]["message"].as_str()), (StatusCode::NOT_FOUND, Some("collection not found")));
+}
+
+#[tokio::test]
+async fn enrol_recognise_verify_search_and_erase_on_the_real_models() {
+    let h = harness().await;
+    let (_, collection) = h.json(Method::POST, "/v1/collections", json!({ "name": "front-door" })).await;
+    let c = collection["id"].as_str().expect("id").to_string();
+    let (_, subject) = h
+        .json(
+            Method::POST,
+            &format!("/v1/collections/{c}/subjects"),
+            json!({ "name": "Colin Powell", "metadata": { "badge": 7 } }),
+        )
+        .await;
+    let s = subject["id"].as_str().expect("id").to_string();
+    let (status, body) =
+        h.json(Method::POST, &format!("/v1/collections/{c}/subjects"), json!({ "name": "x", "metadata": [1] })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "metadata is an object: {body}");
+
+    let (status, enrolled) =
+        h.image(&format!("/v1/collections/{c}/subjects/{s}/faces"), &lfw_image("Colin_Powell", 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    assert_eq!(enrolled["accepted"].as_array().map(Vec::len), Some(1));
+
+    let (status, recognised) = h.image(&format!("/v1/collections/{c}/recognize"), &lfw_image("Colin_Powell", 10)).await;
+    assert_eq!(status, StatusCode::OK, "{recognised}");
+    let face = recognised["faces"].as_array().and_then(|f| f.iter().find(|f| f["result"] == "match")).expect("a match");
+    assert_eq!(
+        (face["subject"]["id"].as_str(), face["subject"]["metadata"]["badge"].as_i64()),
+        (Some(s.as_str()), Some(7))
+    );
+
+    let (status, stranger) = h.image(&format!("/v1/recognize?collection={c}"), &lfw_image("Serena_Williams", 1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        stranger["faces"].as_array().expect("faces").iter().all(|f| f["result"] == "unknown" && f["subject"].is_null())
+    );
+
+    let (status, verified) =
+        h.image(&format!("/v1/collections/{c}/subjects/{s}/verify"), &lfw_image("Colin_Powell", 11)).await;
+    assert_eq!((status, verified["same_person"].as_bool()), (StatusCode::OK, Some(true)), "{verified}");
+    let (status, searched) =
+        h.image(&format!("/v1/collections/{c}/search?top_k=1"), &lfw_image("Colin_Powell", 12)).await;
+    assert_eq!((status, searched["result"].as_str()), (StatusCode::OK, Some("match")), "{searched}");
+    let (status, body) =
+        h.image(&format!("/v1/collections/{c}/search?top_k=101"), &lfw_image("Colin_Powell", 12)).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "top_k is 1 to 100");
+
+    let (status, receipt) =
+        h.call(Method::DELETE, &format!("/v1/collections/{c}/subjects/{s}"), Some(&h.admin), "", Vec::new()).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["erasure"]["templates_erased"], 1);
+    assert_eq!(receipt["receipt_sha256"].as_str().map(str::len), Some(64));
+    let (_, trail) = h.call(Method::GET, &format!("/v1/collections/{c}/events"), Some(&h.admin), "", Vec::new()).await;
+    let mut actions: Vec<&str> =
+        trail["events"].as_array().expect("events").iter().filter_map(|e| e["action"].as_str()).collect();
+    actions.dedup(); // one `recognize` event per face found
+    assert_eq!(actions, ["enroll", "recognize", "verify", "search", "erase"], "{trail}");
+    let (status, after) = h.image(&format!("/v1/collections/{c}/recognize"), &lfw_image("Colin_Powell", 10)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(after["faces"].as_array().expect("faces").iter().all(|f| f["result"] == "unknown"), "erased: {after}");
+}
+
+#[tokio::test]
+async fn the_document_describes_exactly_the_routes_that_answer() {
+    let h = harness().await;
+    let (status, document) = h.call(Method::GET, "/v1/openapi.json", None, "", Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = document["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path.replace("{collection}", "c").replace("{subject}", "s").replace("{face}", "f");
+        for (method, operation) in item.as_object().expect("operations") {
+            operations += 1;
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let (status, body) =
+                h.call(method.clone(), &concrete, Some(&h.admin), "application/json", Vec::new()).await;
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND && body["error"]["message"] == "no such endpoint");
+            assert!(!unrouted, "{method} {path} is documented but not routed: {status} {body}");
+            let responses = operation["responses"].as_object().expect("responses");
+            for error in ["400", "401", "403", "404", "413", "422", "429", "500", "503"] {
+                assert_eq!(
+                    responses[error]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorEnvelope",
+                    "{method} {path} {error}"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, 24, "every route of the router is documented");
+    let fmr = |name: &str| -> (f64, f64) {
+        let schema = &document["components"]["schemas"][name]["properties"];
+        let field = if schema["target_fmr"].is_object() { &schema["target_fmr"] } else { &schema["fmr"] };
+        (field["minimum"].as_f64().expect("minimum"), field["maximum"].as_f64().expect("maximum"))
+    };
+    let range = facegate_core::CALIBRATION_FMRS;
+    let calibrated = (range.iter().copied().fold(f64::INFINITY, f64::min), range.iter().copied().fold(0.0, f64::max));
+    assert_eq!(fmr("CreateCollection"), calibrated, "the documented FMR range is the calibrated one");
+    assert_eq!(fmr("CompareBody"), calibrated);
+}

@@ -1,0 +1,115 @@
+//! Steps shared by the queries inside a transaction: ownership checks, revisions, reads, audit inserts.
+
+use super::*;
+
+pub(crate) async fn ensure_collection(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<()> {
+    let found = sqlx::query("SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2")
+        .bind(collection_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn ensure_subject(
+    tx: &mut Tx,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<()> {
+    let found = sqlx::query(
+        "SELECT 1 FROM subjects s JOIN collections c ON c.id = s.collection_id \
+         WHERE s.id = $1 AND c.id = $2 AND c.tenant_id = $3 FOR SHARE OF s",
+    )
+    .bind(subject_id)
+    .bind(collection_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn bump_revision(tx: &mut Tx, collection_id: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE collections SET revision = revision + 1 WHERE id = $1")
+        .bind(collection_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+pub(crate) async fn read_collection(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+    let sql = format!("SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.id = $1 AND c.tenant_id = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(collection_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    collection_row(&row.ok_or(StoreError::NotFound)?).map_err(map_error)
+}
+
+/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+    for event in events {
+        ensure_collection(tx, tenant_id, &event.collection_id).await?;
+        sqlx::query(
+                    "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&event.collection_id)
+                .bind(event.at_ms)
+                .bind(&event.key_id)
+                .bind(&event.request_id)
+                .bind(&event.action)
+                .bind(&event.result)
+                .bind(&event.subject_id)
+                .bind(event.score)
+                .bind(event.face_index.map(|i| i as i32))
+                .execute(&mut **tx)
+                .await
+                .map_err(map_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn read_subject(
+    tx: &mut Tx,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<Subject> {
+    ensure_subject(tx, tenant_id, collection_id, subject_id).await?;
+    let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(subject_id).fetch_one(&mut **tx).await.map_err(map_error)?;
+    subject_row(&row).map_err(map_error)
+}
+
+pub(crate) async fn read_data_key(tx: &mut Tx, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+    let row = sqlx::query("SELECT provider, master_key_id, ciphertext FROM data_keys WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    row.map(|r| {
+        Ok(WrappedKey {
+            provider: r.try_get("provider")?,
+            master_key_id: r.try_get("master_key_id")?,
+            ciphertext: r.try_get("ciphertext")?,
+        })
+    })
+    .transpose()
+    .map_err(map_error)
+}
+
+pub(crate) async fn ids(tx: &mut Tx, sql: &'static str, parent: &str) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar(sql).bind(parent).fetch_all(&mut **tx).await.map_err(map_error)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

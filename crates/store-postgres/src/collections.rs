@@ -1,0 +1,142 @@
+//! Collections: creation, reading, deletion (an erasure), revisions and their templates.
+
+use super::*;
+
+pub(crate) async fn create_collection(
+    store: &PgStore,
+    tenant_id: &str,
+    new: &NewCollection,
+) -> StoreResult<Collection> {
+    let id = &new_id();
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(tenant_id)
+            .bind(&new.name)
+            .bind(&new.pack)
+            .bind(new.embedding_size as i32)
+            .bind(new.target_fmr)
+            .bind(new.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let dim = new.embedding_size;
+            if dim > 0 && dim <= 2000 {
+                // One HNSW index per template length (pgvector indexes need a fixed dimension).
+                let sql = format!(
+                    "CREATE INDEX IF NOT EXISTS faces_hnsw_{dim} ON faces USING hnsw \
+                 ((search_vector::vector({dim})) vector_cosine_ops) WHERE dim = {dim}"
+                );
+                sqlx::query("SELECT pg_advisory_xact_lock(7420520)").execute(&mut *tx).await.map_err(map_error)?;
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(map_error)?;
+            }
+            let collection = read_collection(&mut tx, tenant_id, id).await?;
+            Ok((collection, tx))
+        })
+        .await
+}
+
+pub(crate) async fn list_collections(store: &PgStore, tenant_id: &str) -> StoreResult<Vec<Collection>> {
+    store
+        .transaction(|mut tx| async move {
+            let sql = format!(
+                "SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.tenant_id = $1 ORDER BY c.created_at_ms, c.id"
+            );
+            let found = sqlx::query(AssertSqlSafe(sql)).bind(tenant_id).fetch_all(&mut *tx).await.map_err(map_error)?;
+            Ok((rows(found, collection_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn collection(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+    store
+        .transaction(|mut tx| async move {
+            let collection = read_collection(&mut tx, tenant_id, collection_id).await?;
+            Ok((collection, tx))
+        })
+        .await
+}
+
+pub(crate) async fn delete_collection(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    at_ms: i64,
+) -> StoreResult<Erasure> {
+    store
+        .erase(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let subject_ids = ids(
+                &mut tx,
+                "SELECT id FROM subjects WHERE collection_id = $1 ORDER BY created_at_ms, id",
+                collection_id,
+            )
+            .await?;
+            let face_ids = ids(
+                &mut tx,
+                "SELECT id FROM faces WHERE collection_id = $1 ORDER BY created_at_ms, seq",
+                collection_id,
+            )
+            .await?;
+            sqlx::query("DELETE FROM collections WHERE id = $1")
+                .bind(collection_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let erasure = Erasure {
+                collection_id: collection_id.to_string(),
+                subject_ids,
+                face_ids,
+                erased_at_ms: at_ms,
+                physically_erased: false,
+            };
+            Ok((erasure, tx))
+        })
+        .await
+}
+
+pub(crate) async fn collection_revision(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+    store
+        .transaction(|mut tx| async move {
+            let revision: Option<i64> =
+                sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")
+                    .bind(collection_id)
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            Ok((revision.ok_or(StoreError::NotFound)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn collection_templates(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+) -> StoreResult<(i64, Vec<StoredTemplate>)> {
+    store
+        .transaction(|mut tx| async move {
+            let revision: Option<i64> =
+                sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")
+                    .bind(collection_id)
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            let revision = revision.ok_or(StoreError::NotFound)?;
+            let found = sqlx::query(
+                "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = $1 ORDER BY seq",
+            )
+            .bind(collection_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            Ok(((revision, rows(found, template_row)?), tx))
+        })
+        .await
+}

@@ -1,0 +1,140 @@
+//! Tenants, API keys and wrapped data keys.
+
+use super::*;
+
+pub(crate) async fn ping(store: &PgStore) -> StoreResult<()> {
+    sqlx::query("SELECT 1").execute(&store.pool).await.map_err(map_error).map(|_| ())
+}
+
+pub(crate) async fn create_tenant(store: &PgStore, name: &str) -> StoreResult<Tenant> {
+    let tenant = Tenant { id: new_id(), name: name.to_string(), created_at_ms: now_ms() };
+    let t = &tenant;
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query("INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)")
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(t.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok(((), tx))
+        })
+        .await?;
+    Ok(tenant)
+}
+
+pub(crate) async fn tenant_by_name(store: &PgStore, name: &str) -> StoreResult<Option<Tenant>> {
+    store
+        .transaction(|mut tx| async move {
+            let row = sqlx::query("SELECT id, name, created_at_ms FROM tenants WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let tenant = row
+                .map(|r| {
+                    Ok::<_, sqlx::Error>(Tenant {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        created_at_ms: r.try_get("created_at_ms")?,
+                    })
+                })
+                .transpose()
+                .map_err(map_error)?;
+            Ok((tenant, tx))
+        })
+        .await
+}
+
+pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord) -> StoreResult<()> {
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    let scopes = &scopes.join(",");
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&key.id)
+            .bind(&key.tenant_id)
+            .bind(&key.name)
+            .bind(&key.key_hash)
+            .bind(scopes)
+            .bind(key.created_at_ms)
+            .bind(key.revoked_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            Ok(((), tx))
+        })
+        .await
+}
+
+pub(crate) async fn api_key_by_hash(store: &PgStore, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+    store
+        .transaction(|mut tx| async move {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
+            let row =
+                sqlx::query(AssertSqlSafe(sql)).bind(key_hash).fetch_optional(&mut *tx).await.map_err(map_error)?;
+            Ok((row.as_ref().map(key_row).transpose().map_err(map_error)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn list_api_keys(store: &PgStore) -> StoreResult<Vec<ApiKeyRecord>> {
+    store
+        .transaction(|mut tx| async move {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at_ms DESC, id");
+            let found = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(map_error)?;
+            Ok((rows(found, key_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn revoke_api_key(store: &PgStore, key_id: &str, at_ms: i64) -> StoreResult<bool> {
+    store
+        .transaction(|mut tx| async move {
+            let done = sqlx::query("UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL")
+                .bind(key_id)
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((done.rows_affected() == 1, tx))
+        })
+        .await
+}
+
+pub(crate) async fn data_key(store: &PgStore, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+    store
+        .transaction(|mut tx| async move {
+            let key = read_data_key(&mut tx, tenant_id).await?;
+            Ok((key, tx))
+        })
+        .await
+}
+
+pub(crate) async fn insert_data_key_if_absent(
+    store: &PgStore,
+    tenant_id: &str,
+    key: &WrappedKey,
+) -> StoreResult<WrappedKey> {
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO data_keys (tenant_id, provider, master_key_id, ciphertext) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id) DO NOTHING",
+            )
+            .bind(tenant_id)
+            .bind(&key.provider)
+            .bind(&key.master_key_id)
+            .bind(&key.ciphertext)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let stored = read_data_key(&mut tx, tenant_id).await?.ok_or(StoreError::NotFound)?;
+            Ok((stored, tx))
+        })
+        .await
+}

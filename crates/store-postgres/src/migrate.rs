@@ -1,0 +1,13 @@
+//! The schema migrations, embedded and applied by sqlx's migrator.
+
+use super::*;
+
+/// The schema migrations, in order, embedded; sqlx's migrator records each with its checksum in
+/// `_sqlx_migrations`, refuses a database whose applied migrations were changed or are unknown to this
+/// build, and applies the pending ones under its advisory lock.
+pub(crate) fn migrator() -> Migrator {
+    let migration = |version, name: &'static str, sql: &'static str| {
+        Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+    };
+    Migrator::with_migrations(vec![migration(1, "init", include_str!("../migrations/0001_init.sql"))])
+}

@@ -1,0 +1,76 @@
+//! Rows onto records: the columns each query selects and how a row becomes a record.
+
+use super::*;
+
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, \
+     (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id) AS subject_count, \
+     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id) AS face_count";
+
+pub(crate) fn collection_row(row: &PgRow) -> Result<Collection, sqlx::Error> {
+    Ok(Collection {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        pack: row.try_get("pack")?,
+        embedding_size: u32::try_from(row.try_get::<i32, _>("embedding_size")?).unwrap_or(0),
+        target_fmr: row.try_get("target_fmr")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        subject_count: u64::try_from(row.try_get::<i64, _>("subject_count")?).unwrap_or(0),
+        face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
+    })
+}
+
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, \
+     (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id) AS face_count";
+
+pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Subject {
+        id: row.try_get("id")?,
+        collection_id: row.try_get("collection_id")?,
+        name: row.try_get("name")?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        created_at_ms: row.try_get("created_at_ms")?,
+        face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
+    })
+}
+
+pub(crate) const FACE_COLUMNS: &str = "id, subject_id, detection_score, sharpness, face_size, created_at_ms";
+
+pub(crate) fn face_row(row: &PgRow) -> Result<FaceRecord, sqlx::Error> {
+    Ok(FaceRecord {
+        id: row.try_get("id")?,
+        subject_id: row.try_get("subject_id")?,
+        detection_score: row.try_get("detection_score")?,
+        sharpness: row.try_get("sharpness")?,
+        face_size: row.try_get("face_size")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+pub(crate) fn template_row(row: &PgRow) -> Result<StoredTemplate, sqlx::Error> {
+    Ok(StoredTemplate {
+        face_id: row.try_get("id")?,
+        subject_id: row.try_get("subject_id")?,
+        template: EncryptedTemplate { nonce: row.try_get("nonce")?, ciphertext: row.try_get("ciphertext")? },
+    })
+}
+
+pub(crate) fn key_row(row: &PgRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        key_hash: row.try_get("key_hash")?,
+        scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        created_at_ms: row.try_get("created_at_ms")?,
+        revoked_at_ms: row.try_get("revoked_at_ms")?,
+    })
+}
+
+pub(crate) fn rows<T>(rows: Vec<PgRow>, read: fn(&PgRow) -> Result<T, sqlx::Error>) -> StoreResult<Vec<T>> {
+    rows.iter().map(read).collect::<Result<_, _>>().map_err(map_error)
+}
+
+pub(crate) const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms";

@@ -1,0 +1,135 @@
+//! Subjects of a collection.
+
+use super::*;
+
+pub(crate) async fn create_subject(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    new: &NewSubject,
+) -> StoreResult<Subject> {
+    let id = &new_id();
+    let metadata = &new.metadata.to_string();
+    store
+        .transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            sqlx::query(
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(collection_id)
+            .bind(&new.name)
+            .bind(metadata)
+            .bind(new.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let subject = read_subject(&mut tx, tenant_id, collection_id, id).await?;
+            Ok((subject, tx))
+        })
+        .await
+}
+
+pub(crate) async fn list_subjects(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<Vec<Subject>> {
+    store
+        .transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let sql = format!(
+                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 ORDER BY s.created_at_ms, s.id"
+            );
+            let found =
+                sqlx::query(AssertSqlSafe(sql)).bind(collection_id).fetch_all(&mut *tx).await.map_err(map_error)?;
+            Ok((rows(found, subject_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn subject(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<Subject> {
+    store
+        .transaction(|mut tx| async move {
+            let subject = read_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            Ok((subject, tx))
+        })
+        .await
+}
+
+pub(crate) async fn subjects_by_id(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_ids: &[String],
+) -> StoreResult<Vec<Subject>> {
+    store
+        .transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 AND s.id = ANY($2)");
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(collection_id)
+                .bind(subject_ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((rows(found, subject_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn update_subject(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+    update: &NewSubject,
+) -> StoreResult<Subject> {
+    let metadata = &update.metadata.to_string();
+    store
+        .transaction(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            sqlx::query("UPDATE subjects SET name = $2, metadata = $3 WHERE id = $1")
+                .bind(subject_id)
+                .bind(&update.name)
+                .bind(metadata)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let subject = read_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            Ok((subject, tx))
+        })
+        .await
+}
+
+pub(crate) async fn delete_subject(
+    store: &PgStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+    audit: &NewEvent,
+) -> StoreResult<Erasure> {
+    store
+        .erase(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            let face_ids =
+                ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
+                    .await?;
+            sqlx::query("DELETE FROM faces WHERE subject_id = $1")
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            sqlx::query("DELETE FROM subjects WHERE id = $1")
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            bump_revision(&mut tx, collection_id).await?;
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
+            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, audit.at_ms);
+            Ok((erasure, tx))
+        })
+        .await
+}

@@ -1,0 +1,104 @@
+//! Steps shared by the queries inside a transaction: ownership checks, revisions, reads, audit inserts.
+
+use super::*;
+
+pub(crate) fn ensure_collection(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<()> {
+    tx.query_row(
+        "SELECT 1 FROM collections WHERE id = ?1 AND tenant_id = ?2",
+        params![collection_id, tenant_id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(map_error)?
+    .ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn ensure_subject(
+    tx: &Transaction<'_>,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<()> {
+    tx.query_row(
+        "SELECT 1 FROM subjects s JOIN collections c ON c.id = s.collection_id \
+         WHERE s.id = ?1 AND c.id = ?2 AND c.tenant_id = ?3",
+        params![subject_id, collection_id, tenant_id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(map_error)?
+    .ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn bump_revision(tx: &Transaction<'_>, collection_id: &str) -> StoreResult<()> {
+    tx.execute("UPDATE collections SET revision = revision + 1 WHERE id = ?1", params![collection_id])
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
+             face_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(map_error)?;
+    for event in events {
+        ensure_collection(tx, tenant_id, &event.collection_id)?;
+        insert
+            .execute(params![
+                event.collection_id,
+                event.at_ms,
+                event.key_id,
+                event.request_id,
+                event.action,
+                event.result,
+                event.subject_id,
+                event.score,
+                event.face_index
+            ])
+            .map_err(map_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+    tx.query_row(
+        "SELECT provider, master_key_id, ciphertext FROM data_keys WHERE tenant_id = ?1",
+        params![tenant_id],
+        |r| Ok(WrappedKey { provider: r.get(0)?, master_key_id: r.get(1)?, ciphertext: r.get(2)? }),
+    )
+    .optional()
+    .map_err(map_error)
+}
+
+pub(crate) fn read_collection(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+    let sql = format!("SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.id = ?1 AND c.tenant_id = ?2");
+    tx.query_row(&sql, params![collection_id, tenant_id], collection_row)
+        .optional()
+        .map_err(map_error)?
+        .ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn read_subject(
+    tx: &Transaction<'_>,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<Subject> {
+    ensure_subject(tx, tenant_id, collection_id, subject_id)?;
+    let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.id = ?1");
+    tx.query_row(&sql, params![subject_id], subject_row).map_err(map_error)
+}
+
+pub(crate) fn ids(tx: &Transaction<'_>, sql: &str, parent: &str) -> StoreResult<Vec<String>> {
+    let mut statement = tx.prepare(sql).map_err(map_error)?;
+    collect(statement.query_map(params![parent], |r| r.get(0)).map_err(map_error)?)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,99 @@
+//! Collections: creation, reading, deletion (an erasure), revisions and their templates.
+
+use super::*;
+
+pub(crate) async fn create_collection(
+    store: &SqliteStore,
+    tenant_id: &str,
+    new: &NewCollection,
+) -> StoreResult<Collection> {
+    let (tenant_id, new) = (tenant_id.to_string(), new.clone());
+    store
+        .transaction(move |tx| {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, tenant_id, new.name, new.pack, new.embedding_size, new.target_fmr, new.created_at_ms],
+            )
+            .map_err(map_error)?;
+            read_collection(tx, &tenant_id, &id)
+        })
+        .await
+}
+
+pub(crate) async fn list_collections(store: &SqliteStore, tenant_id: &str) -> StoreResult<Vec<Collection>> {
+    let tenant_id = tenant_id.to_string();
+    store
+        .transaction(move |tx| {
+            let sql = format!(
+                "SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.tenant_id = ?1 ORDER BY c.created_at_ms, c.id"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            collect(statement.query_map(params![tenant_id], collection_row).map_err(map_error)?)
+        })
+        .await
+}
+
+pub(crate) async fn collection(store: &SqliteStore, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+    store.transaction(move |tx| read_collection(tx, &tenant_id, &collection_id)).await
+}
+
+pub(crate) async fn delete_collection(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    at_ms: i64,
+) -> StoreResult<Erasure> {
+    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+    store
+        .erase(move |tx| {
+            ensure_collection(tx, &tenant_id, &collection_id)?;
+            let subject_ids =
+                ids(tx, "SELECT id FROM subjects WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
+            let face_ids =
+                ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
+            tx.execute("DELETE FROM collections WHERE id = ?1", params![collection_id]).map_err(map_error)?;
+            Ok(Erasure { collection_id, subject_ids, face_ids, erased_at_ms: at_ms, physically_erased: false })
+        })
+        .await
+}
+
+pub(crate) async fn collection_revision(store: &SqliteStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+    let (t, c) = (tenant_id.to_string(), collection_id.to_string());
+    store
+        .transaction(move |tx| {
+            tx.query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+}
+
+pub(crate) async fn collection_templates(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+) -> StoreResult<(i64, Vec<StoredTemplate>)> {
+    let (t, c) = (tenant_id.to_string(), collection_id.to_string());
+    store
+        .transaction(move |tx| {
+            let revision: i64 = tx
+                .query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound)?;
+            let mut statement = tx
+                .prepare("SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = ?1 ORDER BY rowid")
+                .map_err(map_error)?;
+            let templates = collect(statement.query_map(params![c], template_row).map_err(map_error)?)?;
+            Ok((revision, templates))
+        })
+        .await
+}

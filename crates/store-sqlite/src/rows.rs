@@ -1,0 +1,75 @@
+//! Rows onto records: the columns each query selects and how a row becomes a record.
+
+use super::*;
+
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, \
+     (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id), \
+     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id)";
+
+pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
+    Ok(Collection {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        name: row.get(2)?,
+        pack: row.get(3)?,
+        embedding_size: row.get(4)?,
+        target_fmr: row.get(5)?,
+        created_at_ms: row.get(6)?,
+        subject_count: count(row, 7)?,
+        face_count: count(row, 8)?,
+    })
+}
+
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id)";
+
+pub(crate) fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
+    let metadata: String = row.get(3)?;
+    Ok(Subject {
+        id: row.get(0)?,
+        collection_id: row.get(1)?,
+        name: row.get(2)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        created_at_ms: row.get(4)?,
+        face_count: count(row, 5)?,
+    })
+}
+
+pub(crate) fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    row.get::<_, i64>(index).map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) fn face_row(row: &Row<'_>) -> rusqlite::Result<FaceRecord> {
+    Ok(FaceRecord {
+        id: row.get(0)?,
+        subject_id: row.get(1)?,
+        detection_score: row.get(2)?,
+        sharpness: row.get(3)?,
+        face_size: row.get(4)?,
+        created_at_ms: row.get(5)?,
+    })
+}
+
+pub(crate) fn template_row(row: &Row<'_>) -> rusqlite::Result<StoredTemplate> {
+    Ok(StoredTemplate {
+        face_id: row.get(0)?,
+        subject_id: row.get(1)?,
+        template: EncryptedTemplate { nonce: row.get(2)?, ciphertext: row.get(3)? },
+    })
+}
+
+pub(crate) fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let scopes: String = row.get(4)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        name: row.get(2)?,
+        key_hash: row.get(3)?,
+        scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        created_at_ms: row.get(5)?,
+        revoked_at_ms: row.get(6)?,
+    })
+}
+
+pub(crate) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Vec<T>> {
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(map_error)
+}

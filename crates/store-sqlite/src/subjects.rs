@@ -1,0 +1,115 @@
+//! Subjects of a collection.
+
+use super::*;
+
+pub(crate) async fn create_subject(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    new: &NewSubject,
+) -> StoreResult<Subject> {
+    let (tenant_id, collection_id, new) = (tenant_id.to_string(), collection_id.to_string(), new.clone());
+    store
+        .transaction(move |tx| {
+            ensure_collection(tx, &tenant_id, &collection_id)?;
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, collection_id, new.name, new.metadata.to_string(), new.created_at_ms],
+            )
+            .map_err(map_error)?;
+            read_subject(tx, &tenant_id, &collection_id, &id)
+        })
+        .await
+}
+
+pub(crate) async fn list_subjects(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+) -> StoreResult<Vec<Subject>> {
+    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+    store
+        .transaction(move |tx| {
+            ensure_collection(tx, &tenant_id, &collection_id)?;
+            let sql = format!(
+                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 ORDER BY s.created_at_ms, s.id"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            collect(statement.query_map(params![collection_id], subject_row).map_err(map_error)?)
+        })
+        .await
+}
+
+pub(crate) async fn subject(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+) -> StoreResult<Subject> {
+    let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
+    store.transaction(move |tx| read_subject(tx, &t, &c, &s)).await
+}
+
+pub(crate) async fn subjects_by_id(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_ids: &[String],
+) -> StoreResult<Vec<Subject>> {
+    let (t, c, wanted) = (tenant_id.to_string(), collection_id.to_string(), subject_ids.to_vec());
+    store
+        .transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            let sql = format!(
+                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id IN \
+             (SELECT value FROM json_each(?2))"
+            );
+            let ids = serde_json::Value::from(wanted).to_string();
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            collect(statement.query_map(params![c, ids], subject_row).map_err(map_error)?)
+        })
+        .await
+}
+
+pub(crate) async fn update_subject(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+    update: &NewSubject,
+) -> StoreResult<Subject> {
+    let (t, c, s, update) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), update.clone());
+    store
+        .transaction(move |tx| {
+            ensure_subject(tx, &t, &c, &s)?;
+            tx.execute(
+                "UPDATE subjects SET name = ?2, metadata = ?3 WHERE id = ?1",
+                params![s, update.name, update.metadata.to_string()],
+            )
+            .map_err(map_error)?;
+            read_subject(tx, &t, &c, &s)
+        })
+        .await
+}
+
+pub(crate) async fn delete_subject(
+    store: &SqliteStore,
+    tenant_id: &str,
+    collection_id: &str,
+    subject_id: &str,
+    audit: &NewEvent,
+) -> StoreResult<Erasure> {
+    let (t, c, s, audit) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), audit.clone());
+    store
+        .erase(move |tx| {
+            ensure_subject(tx, &t, &c, &s)?;
+            let face_ids = ids(tx, "SELECT id FROM faces WHERE subject_id = ?1 ORDER BY created_at_ms, id", &s)?;
+            tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
+            tx.execute("DELETE FROM subjects WHERE id = ?1", params![s]).map_err(map_error)?;
+            bump_revision(tx, &c)?;
+            insert_events(tx, &t, std::slice::from_ref(&audit))?;
+            Ok(Erasure::of_subject(&c, &s, face_ids, audit.at_ms))
+        })
+        .await
+}
