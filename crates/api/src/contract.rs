@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, Point};
-use facegate_gallery::{AcceptedFace, Candidate, MatchResult, OperatingPoint};
+use facegate_gallery::{AcceptedFace, Candidate, Identification, MatchResult, OperatingPoint};
 use facegate_store::{AuditEvent, Collection, FaceRecord, Subject};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -241,6 +241,25 @@ pub struct RecognizedFace {
     pub score: Option<f32>,
     /// Best first.
     pub candidates: Vec<Candidate>,
+}
+
+impl RecognizedFace {
+    /// The face at `face_index` of an image, with what identification said of it.
+    pub fn new(face_index: usize, face: &AnalyzedFace, identification: Identification) -> Self {
+        let Identification { result, subject, candidates } = identification;
+        let score = (result == MatchResult::Match).then(|| candidates.first().map(|c| c.score)).flatten();
+        Self {
+            face_index,
+            bbox: face.face.bbox,
+            bbox_normalized: face.face.bbox_normalized,
+            landmarks: face.face.landmarks,
+            detection_score: face.face.score,
+            result,
+            subject: subject.map(Into::into),
+            score,
+            candidates,
+        }
+    }
 }
 
 /// The answer of a recognition.

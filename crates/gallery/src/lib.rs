@@ -249,22 +249,42 @@ impl Gallery {
         query: &[f32],
         top_k: usize,
     ) -> Result<Vec<Candidate>, GalleryError> {
+        Ok(self.search_all(tenant_id, collection, &[query], top_k).await?.pop().unwrap_or_default())
+    }
+
+    /// [`Gallery::search`] for several queries (the faces of one image): the index is checked against
+    /// the store's revision once for all of them.
+    ///
+    /// # Errors
+    /// As [`Gallery::search`].
+    pub async fn search_all(
+        &self,
+        tenant_id: &str,
+        collection: &Collection,
+        queries: &[&[f32]],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Candidate>>, GalleryError> {
         if !self.store.searches_in_store() {
-            return self.index(tenant_id, collection).await?.search(query, top_k);
+            let index = self.index(tenant_id, collection).await?;
+            return queries.iter().map(|query| index.search(query, top_k)).collect();
         }
-        let rotated = self.rotation(tenant_id, collection.embedding_size as usize).await?.apply(query)?;
+        let rotation = self.rotation(tenant_id, collection.embedding_size as usize).await?;
         let limit = top_k.saturating_mul(FACES_PER_SUBJECT_FETCHED).max(top_k);
-        let hits = self.store.search_faces(tenant_id, &collection.id, &rotated, limit).await?;
-        let mut best: Vec<Candidate> = Vec::new();
-        for hit in hits {
-            if best.len() == top_k {
-                break;
+        let mut found = Vec::with_capacity(queries.len());
+        for query in queries {
+            let hits = self.store.search_faces(tenant_id, &collection.id, &rotation.apply(query)?, limit).await?;
+            let mut best: Vec<Candidate> = Vec::new();
+            for hit in hits {
+                if best.len() == top_k {
+                    break;
+                }
+                if !best.iter().any(|c| c.subject_id == hit.subject_id) {
+                    best.push(Candidate { subject_id: hit.subject_id, face_id: hit.face_id, score: hit.score });
+                }
             }
-            if !best.iter().any(|c| c.subject_id == hit.subject_id) {
-                best.push(Candidate { subject_id: hit.subject_id, face_id: hit.face_id, score: hit.score });
-            }
+            found.push(best);
         }
-        Ok(best)
+        Ok(found)
     }
 
     /// Forgets the cached index of a collection (after it was deleted).

@@ -530,8 +530,9 @@ impl Gallery {
         Ok(Enrolment { accepted, rejected })
     }
 
-    /// Identifies each face (by its template) against a collection: top-k candidates, match or unknown
-    /// at `operating`, the matched subjects read in one round trip, one audit event per face.
+    /// Identifies each face (by its template) against a collection: top-k candidates (the index checked
+    /// once per image), match or unknown at `operating`, the matched subjects read in one round trip, and
+    /// one audit event per face written together.
     ///
     /// # Errors
     /// Store and crypto failures; [`GalleryError::Dimension`] for a template of the wrong length.
@@ -543,11 +544,12 @@ impl Gallery {
         top_k: usize,
         operating: OperatingPoint,
     ) -> Result<Vec<Identification>, GalleryError> {
-        let mut found = Vec::with_capacity(probes.len());
-        for probe in probes {
-            let candidates = self.search(&actor.tenant_id, collection, probe, top_k).await?;
-            found.push((operating.result(candidates.first()), candidates));
-        }
+        let found: Vec<(MatchResult, Vec<Candidate>)> = self
+            .search_all(&actor.tenant_id, collection, probes, top_k)
+            .await?
+            .into_iter()
+            .map(|candidates| (operating.result(candidates.first()), candidates))
+            .collect();
         let mut matched: Vec<String> = found
             .iter()
             .filter(|(result, _)| *result == MatchResult::Match)

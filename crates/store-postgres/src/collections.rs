@@ -102,14 +102,8 @@ pub(crate) async fn delete_collection(
 pub(crate) async fn collection_revision(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
     store
         .transaction(|mut tx| async move {
-            let revision: Option<i64> =
-                sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")
-                    .bind(collection_id)
-                    .bind(tenant_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-            Ok((revision.ok_or(StoreError::NotFound)?, tx))
+            let revision = read_revision(&mut tx, tenant_id, collection_id).await?;
+            Ok((revision, tx))
         })
         .await
 }
@@ -121,14 +115,7 @@ pub(crate) async fn collection_templates(
 ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
     store
         .transaction(|mut tx| async move {
-            let revision: Option<i64> =
-                sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")
-                    .bind(collection_id)
-                    .bind(tenant_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-            let revision = revision.ok_or(StoreError::NotFound)?;
+            let revision = read_revision(&mut tx, tenant_id, collection_id).await?;
             let found = sqlx::query(
                 "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = $1 ORDER BY seq",
             )

@@ -102,3 +102,15 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// The collection's revision (it changes with every write to its faces or subjects).
+pub(crate) fn read_revision(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+    tx.query_row(
+        "SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2",
+        params![collection_id, tenant_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(map_error)?
+    .ok_or(StoreError::NotFound)
+}

@@ -62,16 +62,7 @@ pub(crate) async fn delete_collection(
 
 pub(crate) async fn collection_revision(store: &SqliteStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
     let (t, c) = (tenant_id.to_string(), collection_id.to_string());
-    store
-        .transaction(move |tx| {
-            tx.query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(map_error)?
-            .ok_or(StoreError::NotFound)
-        })
-        .await
+    store.transaction(move |tx| read_revision(tx, &t, &c)).await
 }
 
 pub(crate) async fn collection_templates(
@@ -82,13 +73,7 @@ pub(crate) async fn collection_templates(
     let (t, c) = (tenant_id.to_string(), collection_id.to_string());
     store
         .transaction(move |tx| {
-            let revision: i64 = tx
-                .query_row("SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2", params![c, t], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(map_error)?
-                .ok_or(StoreError::NotFound)?;
+            let revision = read_revision(tx, &t, &c)?;
             let mut statement = tx
                 .prepare("SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = ?1 ORDER BY rowid")
                 .map_err(map_error)?;

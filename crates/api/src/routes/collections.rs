@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
-use facegate_gallery::{MatchResult, OperatingPoint, Receipt};
+use facegate_gallery::{OperatingPoint, Receipt};
 use facegate_store::{Collection, NewCollection, Scope};
 use serde::Deserialize;
 
@@ -177,30 +177,14 @@ async fn identify_all(
     let started = std::time::Instant::now();
     let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
     state.metrics.stage("search", started.elapsed());
-    let faces = analysis
-        .faces
-        .iter()
-        .zip(identified)
-        .enumerate()
-        .map(|(face_index, (face, id))| RecognizedFace {
-            face_index,
-            bbox: face.face.bbox,
-            bbox_normalized: face.face.bbox_normalized,
-            landmarks: face.face.landmarks,
-            detection_score: face.face.score,
-            result: id.result,
-            score: (id.result == MatchResult::Match).then(|| id.candidates.first().map(|c| c.score)).flatten(),
-            subject: id.subject.map(Into::into),
-            candidates: id.candidates,
-        })
-        .collect();
+    let faces = analysis.faces.iter().zip(identified).enumerate();
     Ok(Json(RecognizeResponse {
-        collection_id: collection.id,
+        faces: faces.map(|(index, (face, identification))| RecognizedFace::new(index, face, identification)).collect(),
         image: ImageSize { width: analysis.width, height: analysis.height },
         threshold: operating.threshold,
         target_fmr: operating.target_fmr,
         gallery_size: collection.face_count,
-        faces,
+        collection_id: collection.id,
         faces_truncated: analysis.faces_truncated,
     }))
 }

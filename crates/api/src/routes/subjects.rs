@@ -155,16 +155,7 @@ pub async fn enroll_faces(
     }
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
-    let (mut images, mut unreadable) = (Vec::new(), Vec::new());
-    for (image_index, bytes) in body.images.into_iter().enumerate() {
-        match analyze(&state, &pool, bytes, true).await {
-            Ok(analysis) => images.push((image_index, found_faces(analysis))),
-            Err(error) if error.status().is_client_error() => {
-                unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    let (images, unreadable) = analyze_all(&state, &pool, body.images).await?;
     let enrolment = state.gallery.enroll(&actor, &collection, &subject_id, images, options, operating).await?;
     let mut rejected: Vec<RejectedImage> =
         unreadable.into_iter().chain(enrolment.rejected.iter().map(rejected_image)).collect();
@@ -175,6 +166,25 @@ pub async fn enroll_faces(
         return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
     }
     Ok((StatusCode::CREATED, Json(EnrollResponse { accepted: enrolment.accepted, rejected })))
+}
+
+/// The faces of each enrolment image, and the images that could not be read (with their 4xx code).
+async fn analyze_all(
+    state: &AppState,
+    pool: &crate::PipelinePool,
+    images: Vec<axum::body::Bytes>,
+) -> Result<(Vec<(usize, Vec<FoundFace>)>, Vec<RejectedImage>), ApiError> {
+    let (mut found, mut unreadable) = (Vec::new(), Vec::new());
+    for (image_index, bytes) in images.into_iter().enumerate() {
+        match analyze(state, pool, bytes, true).await {
+            Ok(analysis) => found.push((image_index, found_faces(analysis))),
+            Err(error) if error.status().is_client_error() => {
+                unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((found, unreadable))
 }
 
 fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
