@@ -30,13 +30,13 @@ pub struct PipelineArgs {
     #[arg(long, global = true, env = "FACEGATE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Minimum detector score for a face.
-    #[arg(long, global = true, default_value_t = 0.7)]
+    #[arg(long, global = true, default_value_t = facegate_core::DetectorConfig::default().score_threshold)]
     pub score_threshold: f32,
     /// Images with a longer side are downscaled to this before detection.
-    #[arg(long, global = true, default_value_t = 640)]
+    #[arg(long, global = true, default_value_t = facegate_core::DetectorConfig::default().max_side)]
     pub max_side: u32,
     /// Largest number of faces reported per image (default: 100; `serve`: 20 analysed per request).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=i64::from(facegate_host::MAX_FACES_LIMIT)))]
     pub max_faces: Option<u16>,
     /// Disable flip-averaging of embeddings.
     #[arg(long, global = true)]
@@ -103,7 +103,7 @@ pub enum Command {
         /// Second image.
         b: PathBuf,
         /// Target false-match rate for the decision.
-        #[arg(long, default_value_t = 1e-3)]
+        #[arg(long, default_value_t = facegate_core::DEFAULT_TARGET_FMR)]
         fmr: f64,
         /// Print JSON.
         #[arg(long)]

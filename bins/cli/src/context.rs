@@ -25,9 +25,6 @@ pub struct Context {
     pub args: PipelineArgs,
 }
 
-/// Faces reported per image by the CLI's commands when `--max-faces` is not given.
-const DEFAULT_MAX_FACES: usize = 100;
-
 impl Context {
     /// The built-in manifest, plus the `--pack` folder when it names one (a trained pack); the model
     /// cache and thread count of the settings.
@@ -47,7 +44,7 @@ impl Context {
             detector: DetectorConfig {
                 score_threshold: self.args.score_threshold,
                 max_side: self.args.max_side,
-                max_faces: self.args.max_faces.map_or(DEFAULT_MAX_FACES, usize::from),
+                max_faces: self.args.max_faces.map_or(DetectorConfig::default().max_faces, usize::from),
                 ..DetectorConfig::default()
             },
             embedder: EmbedderConfig {

@@ -14,6 +14,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// for anywhere between the last and the first (the API documents the same bounds).
 pub const CALIBRATION_FMRS: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 
+/// The target false-match rate of decisions when neither the request nor the collection names one.
+pub const DEFAULT_TARGET_FMR: f64 = 1e-3;
+
 /// One row of a calibration table: at `threshold`, impostor pairs scored at or above it with rate `fmr`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CalibrationPoint {

@@ -38,7 +38,7 @@ mod sharpness;
 pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
 };
-pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, Decision, cosine};
+pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, DEFAULT_TARGET_FMR, Decision, cosine};
 pub use detect::{
     DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, largest_face, nms, subject_face,
 };

@@ -22,9 +22,9 @@ mod service;
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use index::{Candidate, TemplateIndex};
 pub use service::{
-    AcceptedFace, Actor, AuditAction, DEFAULT_TARGET_FMR, EnrollOptions, Enrolment, ErasureReport, FaceChoice,
-    FoundFace, Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt,
-    RejectReason, Rejection, StorageReport, Verification, now_ms,
+    AcceptedFace, Actor, AuditAction, AuditResult, EnrollOptions, Enrolment, ErasureReport, FaceChoice, FoundFace,
+    Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
+    Rejection, StorageReport, Verification, now_ms,
 };
 
 use std::collections::HashMap;

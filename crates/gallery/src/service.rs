@@ -54,6 +54,34 @@ impl AuditAction {
     }
 }
 
+/// What came of it, as the audit trail names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    /// A subject at or above the threshold (recognize, search, verify).
+    Match,
+    /// Nobody at or above the threshold (recognize, search).
+    Unknown,
+    /// Below the threshold of the subject verified against.
+    NoMatch,
+    /// Faces stored.
+    Accepted,
+    /// Templates erased.
+    Erased,
+}
+
+impl AuditResult {
+    /// The name stored in the trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Unknown => "unknown",
+            Self::NoMatch => "no_match",
+            Self::Accepted => "accepted",
+            Self::Erased => "erased",
+        }
+    }
+}
+
 /// The outcome of an identification: a subject at or above the threshold, or unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -139,9 +167,6 @@ pub struct OperatingPoint {
     /// The false-match rate it was calibrated for.
     pub target_fmr: f64,
 }
-
-/// The target false-match rate of decisions when neither the request nor the collection names one.
-pub const DEFAULT_TARGET_FMR: f64 = 1e-3;
 
 impl OperatingPoint {
     /// The threshold of `calibration` at `target_fmr`.
@@ -391,7 +416,7 @@ impl Gallery {
         collection_id: &str,
         subject_id: &str,
     ) -> Result<Receipt, GalleryError> {
-        let audit = actor.event(collection_id, AuditAction::Erase, "erased", Some(subject_id), None, None);
+        let audit = actor.event(collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id), None, None);
         let erasure = self
             .store
             .delete_subject(&actor.tenant_id, collection_id, subject_id, &audit)
@@ -424,7 +449,7 @@ impl Gallery {
         subject_id: &str,
         face_id: &str,
     ) -> Result<Receipt, GalleryError> {
-        let audit = actor.event(collection_id, AuditAction::Erase, "erased", Some(subject_id), None, None);
+        let audit = actor.event(collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id), None, None);
         let erasure = self
             .store
             .delete_face(&actor.tenant_id, collection_id, subject_id, face_id, &audit)
@@ -454,9 +479,8 @@ impl Gallery {
 
     /// Enrols the faces found in 1..n images of a subject: per image, the subject's face is chosen
     /// ([`FaceChoice`]), passed through the [`QualityGate`] and checked against the other subjects at
-    /// `operating`;
-    /// the accepted faces are stored in one transaction with one audit event. Nothing is written when
-    /// every image is refused.
+    /// `operating`; the accepted faces are stored in one transaction with one audit event. Nothing is
+    /// written when every image is refused.
     ///
     /// # Errors
     /// [`GalleryError::NotFound`] for a missing subject; store and crypto failures.
@@ -513,7 +537,8 @@ impl Gallery {
                 face_size: *size,
             })
             .collect();
-        let audit = actor.event(&collection.id, AuditAction::Enroll, "accepted", Some(subject_id), None, None);
+        let audit =
+            actor.event(&collection.id, AuditAction::Enroll, AuditResult::Accepted, Some(subject_id), None, None);
         let records = self.store_faces(&actor.tenant_id, collection, subject_id, &to_store, &audit).await?;
         let accepted = kept
             .into_iter()
@@ -632,7 +657,7 @@ impl Gallery {
         }
         let score = templates.iter().map(|t| facegate_core::cosine(probe, t)).fold(f32::NEG_INFINITY, f32::max);
         let same_person = score >= operating.threshold;
-        let result = if same_person { "match" } else { "no_match" };
+        let result = if same_person { AuditResult::Match } else { AuditResult::NoMatch };
         let event = actor.event(&collection.id, AuditAction::Verify, result, Some(subject_id), Some(score), None);
         self.store.append_events(&actor.tenant_id, &[event]).await?;
         Ok(Verification { score, same_person })
@@ -669,7 +694,7 @@ impl Actor {
         &self,
         collection_id: &str,
         action: AuditAction,
-        result: &str,
+        result: AuditResult,
         subject_id: Option<&str>,
         score: Option<f32>,
         face_index: Option<u32>,
@@ -680,7 +705,7 @@ impl Actor {
             key_id: self.key_id.clone(),
             request_id: self.request_id.clone(),
             action: action.as_str().into(),
-            result: result.into(),
+            result: result.as_str().into(),
             subject_id: subject_id.map(str::to_string),
             score,
             face_index,
@@ -696,11 +721,11 @@ impl Actor {
         best: Option<&Candidate>,
         face_index: Option<u32>,
     ) -> NewEvent {
-        let (result_name, subject) = match result {
-            MatchResult::Match => ("match", best.map(|c| c.subject_id.as_str())),
-            MatchResult::Unknown => ("unknown", None),
+        let (result, subject) = match result {
+            MatchResult::Match => (AuditResult::Match, best.map(|c| c.subject_id.as_str())),
+            MatchResult::Unknown => (AuditResult::Unknown, None),
         };
-        self.event(collection_id, action, result_name, subject, best.map(|c| c.score), face_index)
+        self.event(collection_id, action, result, subject, best.map(|c| c.score), face_index)
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 mod settings;
 
-pub use settings::{ENV_PREFIX, HostKind, Settings, SettingsError};
+pub use settings::{ENV_PREFIX, HostKind, MAX_FACES_LIMIT, Settings, SettingsError};
 
 use facegate_api::{AppState, PipelinePool, hash_key, new_key_secret, now_ms};
 use facegate_core::{Manifest, PipelineConfig};

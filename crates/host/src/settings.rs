@@ -115,8 +115,8 @@ pub enum SettingsError {
 const LAMBDA_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// What the function keeps for itself after the API's own timeout: enough to send the `timeout` answer.
 const LAMBDA_TIMEOUT_MARGIN_S: u64 = 1;
-/// Most faces a request may ask the detector for.
-const MAX_FACES_LIMIT: usize = 1000;
+/// Most faces per image a server may be set to analyse.
+pub const MAX_FACES_LIMIT: u16 = 1000;
 
 impl Settings {
     /// The defaults of a host kind (folders relative to the working directory for `Serve`: the CLI
@@ -200,7 +200,7 @@ impl Settings {
         if self.packs.is_empty() {
             return Err(invalid("`packs` names no pack"));
         }
-        if !(1..=MAX_FACES_LIMIT).contains(&self.max_faces) {
+        if !(1..=usize::from(MAX_FACES_LIMIT)).contains(&self.max_faces) {
             return Err(invalid(format!("`max_faces` must be 1 to {MAX_FACES_LIMIT}, not {}", self.max_faces)));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {

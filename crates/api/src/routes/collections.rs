@@ -55,7 +55,7 @@ pub async fn create_collection(
     let name = crate::contract::display_name(&request.name)?;
     let pack = request.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let target_fmr = request.target_fmr.unwrap_or(facegate_gallery::DEFAULT_TARGET_FMR);
+    let target_fmr = request.target_fmr.unwrap_or(facegate_core::DEFAULT_TARGET_FMR);
     OperatingPoint::at(pool.calibration()?, target_fmr)?;
     let embedding_size = pool.first().map_or(0, |p| p.embedding_size()) as u32;
     let new = NewCollection {

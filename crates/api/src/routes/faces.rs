@@ -163,7 +163,7 @@ pub async fn compare(
     let mut body = read_images(request, &state).await?;
     let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(facegate_gallery::DEFAULT_TARGET_FMR);
+    let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(facegate_core::DEFAULT_TARGET_FMR);
     let (image_a, image_b) = match body.images.len() {
         0 => (None, None),
         2 => {
