@@ -54,7 +54,7 @@ impl KeyRateLimiter {
 }
 
 /// The window of [`crate::ApiConfig::max_auth_failures`].
-pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(10);
+const FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// Addresses tracked at most; past that, addresses whose window has ended are forgotten.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 

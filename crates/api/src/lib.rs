@@ -1,7 +1,8 @@
 //! The facegate HTTP API: [`router`] builds the one axum `Router` that the local server and the Lambda
 //! function both serve. Handlers parse the request, call the gallery service (`facegate-gallery`) and
-//! render a [`contract`] type; [`ErrorCode`] is the one list of failures. State lives in the store; the in-process caches (search indexes, data keys,
-//! pipelines) are only caches, so any number of short-lived instances can serve one gallery.
+//! render a [`contract`] type; [`ErrorCode`] is the one list of failures. State lives in the store; the
+//! in-process caches (search indexes, data keys, pipelines) are only caches, so any number of
+//! short-lived instances can serve one gallery.
 //!
 //! ```no_run
 //! # fn demo(state: facegate_api::AppState) {

@@ -71,12 +71,7 @@ impl Modify for Errors {
 )]
 struct ApiDoc;
 
-/// The document.
-pub fn document_value() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
 /// The document as JSON text.
 pub fn document() -> String {
-    document_value().to_json().unwrap_or_else(|_| "{}".into())
+    ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into())
 }

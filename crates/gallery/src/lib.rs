@@ -20,11 +20,12 @@ pub mod kms;
 mod service;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
+pub use facegate_store::now_ms;
 pub use index::{Candidate, TemplateIndex};
 pub use service::{
     AcceptedFace, Actor, AuditAction, AuditResult, EnrollOptions, Enrolment, ErasureReport, FaceChoice, FoundFace,
     Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
-    Rejection, StorageReport, Verification, now_ms,
+    Rejection, StorageReport, Verification,
 };
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@
 
 use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, largest_face};
 use facegate_store::{
-    AuditEvent, Collection, Erasure, FaceRecord, NewCollection, NewEvent, NewSubject, StoreError, Subject,
+    AuditEvent, Collection, Erasure, FaceRecord, NewCollection, NewEvent, NewSubject, StoreError, Subject, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -756,13 +756,6 @@ fn missing(what: Missing) -> impl Fn(StoreError) -> GalleryError {
         StoreError::NotFound => GalleryError::NotFound(what),
         other => GalleryError::Store(other),
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

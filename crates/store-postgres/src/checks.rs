@@ -108,12 +108,6 @@ pub(crate) async fn ids(tx: &mut Tx, sql: &'static str, parent: &str) -> StoreRe
     sqlx::query_scalar(sql).bind(parent).fetch_all(&mut **tx).await.map_err(map_error)
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// The collection's revision (it changes with every write to its faces or subjects).
 pub(crate) async fn read_revision(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
     let revision: Option<i64> = sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")

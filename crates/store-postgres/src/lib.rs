@@ -40,6 +40,7 @@ use async_trait::async_trait;
 use facegate_store::{
     ApiKeyRecord, AuditEvent, Collection, EncryptedTemplate, Erasure, FaceHit, FaceRecord, FaceStore, NewCollection,
     NewEvent, NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate, Subject, Tenant, WrappedKey, new_id,
+    now_ms,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};

@@ -74,3 +74,23 @@ pub(crate) fn rows<T>(rows: Vec<PgRow>, read: fn(&PgRow) -> Result<T, sqlx::Erro
 }
 
 pub(crate) const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms";
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index";
+
+pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
+    Ok(AuditEvent {
+        seq: row.try_get("seq")?,
+        event: NewEvent {
+            collection_id: row.try_get("collection_id")?,
+            at_ms: row.try_get("at_ms")?,
+            key_id: row.try_get("key_id")?,
+            request_id: row.try_get("request_id")?,
+            action: row.try_get("action")?,
+            result: row.try_get("result")?,
+            subject_id: row.try_get("subject_id")?,
+            score: row.try_get("score")?,
+            face_index: row.try_get::<Option<i32>, _>("face_index")?.map(|i| i as u32),
+        },
+    })
+}

@@ -97,12 +97,6 @@ pub(crate) fn ids(tx: &Transaction<'_>, sql: &str, parent: &str) -> StoreResult<
     collect(statement.query_map(params![parent], |r| r.get(0)).map_err(map_error)?)
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// The collection's revision (it changes with every write to its faces or subjects).
 pub(crate) fn read_revision(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
     tx.query_row(

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use facegate_store::{
     ApiKeyRecord, AuditEvent, Collection, EncryptedTemplate, Erasure, FaceRecord, FaceStore, NewCollection, NewEvent,
-    NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate, Subject, Tenant, WrappedKey, new_id,
+    NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate, Subject, Tenant, WrappedKey, new_id, now_ms,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 

@@ -73,3 +73,23 @@ pub(crate) fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 pub(crate) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Vec<T>> {
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(map_error)
 }
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index";
+
+pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: row.get(0)?,
+        event: NewEvent {
+            collection_id: row.get(1)?,
+            at_ms: row.get(2)?,
+            key_id: row.get(3)?,
+            request_id: row.get(4)?,
+            action: row.get(5)?,
+            result: row.get(6)?,
+            subject_id: row.get(7)?,
+            score: row.get(8)?,
+            face_index: row.get(9)?,
+        },
+    })
+}

@@ -178,6 +178,13 @@ pub trait FaceStore: Send + Sync {
     ) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// Milliseconds since the Unix epoch: the time of every record and event.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A fresh random identifier (UUID v4, hyphenated).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
