@@ -25,7 +25,7 @@ pub use index::{Candidate, TemplateIndex};
 pub use service::{
     AcceptedFace, Actor, AuditAction, AuditResult, EnrollOptions, Enrolment, ErasureReport, FaceChoice, FoundFace,
     Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
-    Rejection, StorageReport, Verification,
+    Rejection, StorageReport, SubjectTemplates, Verification,
 };
 
 use std::collections::HashMap;

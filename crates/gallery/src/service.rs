@@ -266,6 +266,13 @@ pub struct Identification {
     pub candidates: Vec<Candidate>,
 }
 
+/// A subject's templates, as [`Gallery::verification_templates`] read them (never empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectTemplates {
+    subject_id: String,
+    templates: Vec<Vec<f32>>,
+}
+
 /// The answer of a 1:1 verification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
@@ -634,19 +641,17 @@ impl Gallery {
         Ok((result, candidates))
     }
 
-    /// 1:1 verification of a template against a subject's templates (best score), with its audit event.
+    /// The templates of the subject a verification compares with, read before the probe is analysed.
     ///
     /// # Errors
     /// [`GalleryError::NotFound`] for a missing subject, [`GalleryError::NoTemplates`] when it has no
     /// faces; store and crypto failures.
-    pub async fn verify(
+    pub async fn verification_templates(
         &self,
         actor: &Actor,
         collection: &Collection,
         subject_id: &str,
-        probe: &[f32],
-        operating: OperatingPoint,
-    ) -> Result<Verification, GalleryError> {
+    ) -> Result<SubjectTemplates, GalleryError> {
         let templates =
             self.subject_templates(&actor.tenant_id, &collection.id, subject_id).await.map_err(|e| match e {
                 GalleryError::Store(store) => missing(Missing::Subject)(store),
@@ -655,6 +660,22 @@ impl Gallery {
         if templates.is_empty() {
             return Err(GalleryError::NoTemplates);
         }
+        Ok(SubjectTemplates { subject_id: subject_id.to_string(), templates })
+    }
+
+    /// 1:1 verification of a template against a subject's templates (best score), with its audit event.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn verify(
+        &self,
+        actor: &Actor,
+        collection: &Collection,
+        subject: &SubjectTemplates,
+        probe: &[f32],
+        operating: OperatingPoint,
+    ) -> Result<Verification, GalleryError> {
+        let (subject_id, templates) = (subject.subject_id.as_str(), &subject.templates);
         let score = templates.iter().map(|t| facegate_core::cosine(probe, t)).fold(f32::NEG_INFINITY, f32::max);
         let same_person = score >= operating.threshold;
         let result = if same_person { AuditResult::Match } else { AuditResult::NoMatch };

@@ -225,13 +225,13 @@ pub async fn verify(
     caller.require(Scope::Search)?;
     let actor = caller.actor();
     let collection = state.gallery.collection(&actor, &collection_id).await?;
-    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
+    let templates = state.gallery.verification_templates(&actor, &collection, &subject_id).await?;
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let face = prominent(analyze(&state, &pool, bytes, false).await?.faces, "the image")?;
     let verification =
-        state.gallery.verify(&actor, &collection, &subject_id, face.embedding.as_slice(), operating).await?;
+        state.gallery.verify(&actor, &collection, &templates, face.embedding.as_slice(), operating).await?;
     Ok(Json(VerifyResponse {
         subject_id,
         score: verification.score,
