@@ -145,6 +145,9 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
+    /// generators.
+    Openapi,
 }
 
 /// Where the gallery store and the local master key live.
@@ -335,7 +338,7 @@ pub enum KeysAction {
     /// Revoke a key by id.
     Revoke {
         /// Key id.
-        id: String,
+        id: facegate_store::KeyId,
     },
 }
 

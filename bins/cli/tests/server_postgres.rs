@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use facegate_testing::{facegate_command, fresh_postgres_database, lfw_image, workspace_root};
@@ -17,6 +17,14 @@ const MASTER_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa9988776655
 
 fn facegate() -> Command {
     facegate_command(env!("CARGO_BIN_EXE_facegate"), MASTER_KEY)
+}
+
+/// The tests of this file share one cluster. The crash test kills it, and crash recovery resets
+/// PostgreSQL's statistics, which the erasure test reads (`last_vacuum`): they take turns.
+static CLUSTER_IN_USE: Mutex<()> = Mutex::new(());
+
+fn cluster_to_myself() -> MutexGuard<'static, ()> {
+    CLUSTER_IN_USE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn cluster(action: &str) {
@@ -88,6 +96,7 @@ fn largest_face(body: &Value) -> Value {
 
 #[test]
 fn servers_share_a_postgres_gallery_and_survive_a_database_crash() {
+    let _turn = cluster_to_myself();
     let store = fresh_postgres_database("facegate_server");
     let dir = tempfile::tempdir().expect("tempdir");
     let key = admin_key(&store);
@@ -217,6 +226,7 @@ fn servers_share_a_postgres_gallery_and_survive_a_database_crash() {
 
 #[test]
 fn a_postgres_erasure_receipt_says_what_remains_and_the_tables_are_vacuumed() {
+    let _turn = cluster_to_myself();
     let store = fresh_postgres_database("facegate_erasure");
     let dir = tempfile::tempdir().expect("tempdir");
     let key = admin_key(&store);

@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use facegate_gallery::Actor;
-use facegate_store::{ApiKeyRecord, Scope};
+use facegate_store::{ApiKeyRecord, KeyId, RequestId, Scope};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
@@ -37,7 +37,7 @@ pub fn hash_key(secret: &str) -> String {
 }
 
 /// Per-key token buckets.
-pub(crate) struct KeyRateLimiter(DefaultKeyedRateLimiter<String>);
+pub(crate) struct KeyRateLimiter(DefaultKeyedRateLimiter<KeyId>);
 
 impl KeyRateLimiter {
     pub(crate) fn new(per_second: u32) -> Self {
@@ -47,9 +47,8 @@ impl KeyRateLimiter {
     }
 
     /// `Ok` if the key may make a request now, else how long until it may.
-    fn check(&self, key_id: &str) -> Result<(), Duration> {
-        let key = key_id.to_string();
-        self.0.check_key(&key).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    fn check(&self, key_id: &KeyId) -> Result<(), Duration> {
+        self.0.check_key(key_id).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 
@@ -130,7 +129,7 @@ pub(crate) async fn authenticate(
     state: &AppState,
     secret: Option<&str>,
     address: Option<IpAddr>,
-    request_id: String,
+    request_id: RequestId,
 ) -> Result<Caller, ApiError> {
     // No key guesses nothing and costs no store lookup: it is refused without counting as a failure.
     let secret = secret.ok_or_else(|| {
@@ -161,8 +160,8 @@ pub(crate) fn client_address(parts: &Parts) -> Option<IpAddr> {
 }
 
 /// The request id set by the request-id layer.
-pub(crate) fn request_id(headers: &HeaderMap) -> String {
-    headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+pub(crate) fn request_id(headers: &HeaderMap) -> RequestId {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().into()
 }
 
 /// The authenticated caller of a request.
@@ -171,7 +170,7 @@ pub struct Caller {
     /// The key used.
     pub key: ApiKeyRecord,
     /// The request id, for the audit trail.
-    pub request_id: String,
+    pub request_id: RequestId,
 }
 
 impl Caller {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, Point};
 use facegate_gallery::{AcceptedFace, Candidate, Identification, MatchResult, OperatingPoint};
-use facegate_store::{AuditEvent, Collection, FaceRecord, Subject};
+use facegate_store::{AuditEvent, Collection, CollectionId, FaceRecord, RequestId, Subject, SubjectId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -21,7 +21,7 @@ pub struct ErrorEnvelope {
     /// What went wrong.
     pub error: ErrorBody,
     /// The request's `x-request-id` (also in the response header); quote it when reporting a problem.
-    pub request_id: String,
+    pub request_id: RequestId,
 }
 
 /// The error of an [`ErrorEnvelope`].
@@ -180,7 +180,7 @@ pub struct RawImage(pub Vec<u8>);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     /// The subject verified against.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Best cosine score over the subject's templates.
     pub score: f32,
     /// At or above the threshold.
@@ -206,7 +206,7 @@ pub struct ImageSize {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubjectSummary {
     /// Identifier.
-    pub id: String,
+    pub id: SubjectId,
     /// Display name.
     pub name: String,
     /// The caller's metadata.
@@ -266,7 +266,7 @@ impl RecognizedFace {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecognizeResponse {
     /// The collection searched.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// The decoded image.
     pub image: ImageSize,
     /// The decision threshold.
@@ -285,7 +285,7 @@ pub struct RecognizeResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     /// The collection searched.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// The decision threshold.
     pub threshold: f32,
     /// The false-match rate it was calibrated for.

@@ -24,6 +24,7 @@ pub use error::{ApiError, ErrorCode};
 pub use facegate_gallery::now_ms;
 pub use inference::{PipelinePool, PoolStatus};
 pub use metrics::Metrics;
+pub use openapi::document as openapi_document;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use facegate_store::CollectionId;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -46,7 +47,7 @@ pub struct GalleryView<'a> {
     /// Collections with an index in memory, all tenants together.
     pub collections: usize,
     /// Per collection of the scraping admin's tenant: (collection id, templates). Empty for anonymous scrapes.
-    pub tenant_collections: &'a [(String, usize)],
+    pub tenant_collections: &'a [(CollectionId, usize)],
 }
 
 fn latency_histogram() -> Histogram {
@@ -92,7 +93,7 @@ impl Metrics {
             let per_collection = Family::<CollectionLabel, Gauge>::default();
             for (collection, size) in galleries.tenant_collections {
                 per_collection
-                    .get_or_create(&CollectionLabel { collection: collection.clone() })
+                    .get_or_create(&CollectionLabel { collection: collection.to_string() })
                     .set(i64::try_from(*size).unwrap_or(i64::MAX));
             }
             registry.register(

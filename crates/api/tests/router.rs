@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use facegate_api::{ApiConfig, AppState, PipelinePool, hash_key, router};
 use facegate_gallery::{Gallery, LocalKeyProvider};
-use facegate_store::{ApiKeyRecord, FaceStore, Scope, new_id};
+use facegate_store::{ApiKeyRecord, FaceStore, KeyId, Scope};
 use facegate_store_sqlite::SqliteStore;
 use facegate_testing::{lfw_image, pipeline_with};
 use http_body_util::BodyExt;
@@ -31,7 +31,7 @@ async fn key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope]) -> String {
     };
     let secret = facegate_api::new_key_secret();
     let record = ApiKeyRecord {
-        id: new_id(),
+        id: KeyId::random(),
         tenant_id: tenant.id,
         name: "test".into(),
         key_hash: hash_key(&secret),

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
+use facegate_store::{FaceId, SubjectId};
 use rand::{Rng, SeedableRng};
 
 const DIM: usize = 128;
@@ -21,8 +22,9 @@ fn main() {
     println!("exact top-5 search, {DIM}-d templates, {FACES_PER_SUBJECT} per subject, one thread");
     println!("{:>10} {:>10} {:>10} {:>12}", "templates", "p50 ms", "p99 ms", "build ms");
     for size in [1_000usize, 10_000, 100_000] {
-        let rows: Vec<(String, String, Vec<f32>)> =
-            (0..size).map(|i| (format!("f{i}"), format!("s{}", i / FACES_PER_SUBJECT), unit(&mut rng))).collect();
+        let rows: Vec<(FaceId, SubjectId, Vec<f32>)> = (0..size)
+            .map(|i| (format!("f{i}").into(), format!("s{}", i / FACES_PER_SUBJECT).into(), unit(&mut rng)))
+            .collect();
         let built = Instant::now();
         let index = TemplateIndex::build(1, DIM, rows).expect("index");
         let build_ms = built.elapsed().as_secs_f64() * 1e3;

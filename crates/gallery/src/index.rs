@@ -1,5 +1,7 @@
 //! Exact cosine search over one collection's templates, held in a contiguous row-major `f32` matrix.
 
+use facegate_store::{FaceId, SubjectId};
+
 use crate::GalleryError;
 
 /// Lanes of the dot-product accumulator: eight independent sums let the compiler use full SIMD
@@ -10,9 +12,9 @@ const LANES: usize = 8;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// Subject identifier.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Best-scoring face of that subject.
-    pub face_id: String,
+    pub face_id: FaceId,
     /// Cosine score of that face.
     pub score: f32,
 }
@@ -23,9 +25,9 @@ pub struct TemplateIndex {
     revision: i64,
     dim: usize,
     data: Vec<f32>,
-    face_ids: Vec<String>,
+    face_ids: Vec<FaceId>,
     subject_of_face: Vec<u32>,
-    subject_ids: Vec<String>,
+    subject_ids: Vec<SubjectId>,
 }
 
 impl TemplateIndex {
@@ -33,7 +35,7 @@ impl TemplateIndex {
     ///
     /// # Errors
     /// [`GalleryError::Dimension`] if a template is not `dim` long.
-    pub fn build(revision: i64, dim: usize, entries: Vec<(String, String, Vec<f32>)>) -> Result<Self, GalleryError> {
+    pub fn build(revision: i64, dim: usize, entries: Vec<(FaceId, SubjectId, Vec<f32>)>) -> Result<Self, GalleryError> {
         let mut index = TemplateIndex { revision, dim, ..Default::default() };
         let mut subject_numbers = std::collections::HashMap::new();
         index.data.reserve(entries.len() * dim);
@@ -144,7 +146,7 @@ mod tests {
         let index = TemplateIndex::build(3, 3, rows).expect("index");
         assert_eq!((index.len(), index.subjects(), index.revision()), (4, 3, 3));
         let hits = index.search(&unit(&[1.0, 0.05, 0.0]), 2).expect("search");
-        assert_eq!(hits.iter().map(|c| c.subject_id.as_str()).collect::<Vec<_>>(), vec!["ann", "cy"]);
+        assert_eq!(hits.iter().map(|c| &c.subject_id).collect::<Vec<_>>(), vec!["ann", "cy"]);
         assert_eq!(hits[0].face_id, "f1");
         assert!(index.search(&[1.0, 0.0], 2).is_err());
         assert!(TemplateIndex::build(0, 3, vec![]).expect("empty").search(&[1.0, 0.0, 0.0], 5).expect("ok").is_empty());

@@ -31,7 +31,9 @@ pub use service::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use facegate_store::{Collection, FaceRecord, FaceStore, NewEvent, NewFace, StoreError, new_id};
+use facegate_store::{
+    Collection, CollectionId, FaceId, FaceRecord, FaceStore, NewEvent, NewFace, StoreError, SubjectId, TenantId,
+};
 
 /// Errors of gallery operations.
 #[derive(Debug, thiserror::Error)]
@@ -79,10 +81,10 @@ pub struct FaceToEnroll {
 pub struct Gallery {
     store: Arc<dyn FaceStore>,
     keys: Arc<dyn KeyProvider>,
-    secrets: Mutex<HashMap<String, Arc<TenantSecrets>>>,
-    rotations: Mutex<HashMap<(String, usize), Arc<SearchRotation>>>,
+    secrets: Mutex<HashMap<TenantId, Arc<TenantSecrets>>>,
+    rotations: Mutex<HashMap<(TenantId, usize), Arc<SearchRotation>>>,
     /// Search indexes by collection id, with the tenant that owns each.
-    indexes: Mutex<HashMap<String, (String, Arc<TemplateIndex>)>>,
+    indexes: Mutex<HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>>,
     /// The enrolment quality gate.
     gate: QualityGate,
 }
@@ -91,9 +93,9 @@ pub struct Gallery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedSize {
     /// The tenant owning the collection.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The collection.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// Templates in its in-memory index.
     pub templates: usize,
 }
@@ -139,7 +141,7 @@ impl Gallery {
     }
 
     /// The tenant's unwrapped data key and cipher, creating and storing the key on first use.
-    async fn secrets(&self, tenant_id: &str) -> Result<Arc<TenantSecrets>, GalleryError> {
+    async fn secrets(&self, tenant_id: &TenantId) -> Result<Arc<TenantSecrets>, GalleryError> {
         if let Some(secrets) = lock(&self.secrets).get(tenant_id) {
             return Ok(secrets.clone());
         }
@@ -152,12 +154,12 @@ impl Gallery {
         };
         let key = self.keys.unwrap_data_key(&wrapped).await?;
         let secrets = Arc::new(TenantSecrets { cipher: TemplateCipher::new(&key), key });
-        lock(&self.secrets).insert(tenant_id.to_string(), secrets.clone());
+        lock(&self.secrets).insert(tenant_id.clone(), secrets.clone());
         Ok(secrets)
     }
 
-    async fn rotation(&self, tenant_id: &str, dim: usize) -> Result<Arc<SearchRotation>, GalleryError> {
-        let slot = (tenant_id.to_string(), dim);
+    async fn rotation(&self, tenant_id: &TenantId, dim: usize) -> Result<Arc<SearchRotation>, GalleryError> {
+        let slot = (tenant_id.clone(), dim);
         if let Some(rotation) = lock(&self.rotations).get(&slot) {
             return Ok(rotation.clone());
         }
@@ -173,9 +175,9 @@ impl Gallery {
     /// [`GalleryError::Dimension`] for a template of the wrong size; store and crypto failures.
     pub async fn store_faces(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         collection: &Collection,
-        subject_id: &str,
+        subject_id: &SubjectId,
         faces: &[FaceToEnroll],
         audit: &NewEvent,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
@@ -187,7 +189,7 @@ impl Gallery {
             if face.template.len() != expected {
                 return Err(GalleryError::Dimension { expected, got: face.template.len() });
             }
-            let id = new_id();
+            let id = FaceId::random();
             let template = cipher.seal(&face.template, &binding(&collection.id, &id))?;
             sealed.push(NewFace {
                 id,
@@ -208,9 +210,9 @@ impl Gallery {
     /// Store and crypto failures.
     pub async fn subject_templates(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
     ) -> Result<Vec<Vec<f32>>, GalleryError> {
         let cipher = &self.secrets(tenant_id).await?.cipher;
         let stored = self.store.subject_templates(tenant_id, collection_id, subject_id).await?;
@@ -221,7 +223,11 @@ impl Gallery {
     ///
     /// # Errors
     /// Store and crypto failures.
-    pub async fn index(&self, tenant_id: &str, collection: &Collection) -> Result<Arc<TemplateIndex>, GalleryError> {
+    pub async fn index(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+    ) -> Result<Arc<TemplateIndex>, GalleryError> {
         let revision = self.store.collection_revision(tenant_id, &collection.id).await?;
         if let Some((_, index)) = lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() == revision) {
             return Ok(index.clone());
@@ -234,7 +240,7 @@ impl Gallery {
             entries.push((s.face_id, s.subject_id, template));
         }
         let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
-        lock(&self.indexes).insert(collection.id.clone(), (tenant_id.to_string(), index.clone()));
+        lock(&self.indexes).insert(collection.id.clone(), (tenant_id.clone(), index.clone()));
         Ok(index)
     }
 
@@ -245,7 +251,7 @@ impl Gallery {
     /// Store and crypto failures; [`GalleryError::Dimension`] for a query of the wrong length.
     pub async fn search(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         collection: &Collection,
         query: &[f32],
         top_k: usize,
@@ -260,7 +266,7 @@ impl Gallery {
     /// As [`Gallery::search`].
     pub async fn search_all(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         collection: &Collection,
         queries: &[&[f32]],
         top_k: usize,
@@ -289,7 +295,7 @@ impl Gallery {
     }
 
     /// Forgets the cached index of a collection (after it was deleted).
-    pub fn forget(&self, collection_id: &str) {
+    pub fn forget(&self, collection_id: &CollectionId) {
         lock(&self.indexes).remove(collection_id);
     }
 
@@ -308,7 +314,7 @@ impl Gallery {
 
 /// Associated data that ties a sealed template to its place: moving ciphertext between faces or
 /// collections makes it fail to open.
-fn binding(collection_id: &str, face_id: &str) -> String {
+fn binding(collection_id: &CollectionId, face_id: &FaceId) -> String {
     format!("facegate/template/v1/{collection_id}/{face_id}")
 }
 

@@ -8,7 +8,8 @@
 
 use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, largest_face};
 use facegate_store::{
-    AuditEvent, Collection, Erasure, FaceRecord, NewCollection, NewEvent, NewSubject, StoreError, Subject, now_ms,
+    AuditEvent, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId, NewCollection, NewEvent, NewSubject,
+    RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,11 +20,11 @@ use crate::{Candidate, FaceToEnroll, Gallery, GalleryError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// The tenant whose galleries are used; another tenant's are not found.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The API key that asked.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// The request it belongs to.
-    pub request_id: String,
+    pub request_id: RequestId,
 }
 
 /// What was done, as the audit trail names it.
@@ -224,7 +225,7 @@ pub struct EnrollOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PossibleDuplicate {
     /// The other subject.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Its score.
     pub score: f32,
 }
@@ -235,7 +236,7 @@ pub struct AcceptedFace {
     /// Position of the image in the request.
     pub image_index: usize,
     /// The stored face's id.
-    pub face_id: String,
+    pub face_id: FaceId,
     /// The face box, pixels.
     pub bbox: BoundingBox,
     /// Detector score.
@@ -269,7 +270,7 @@ pub struct Identification {
 /// A subject's templates, as [`Gallery::verification_templates`] read them (never empty).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectTemplates {
-    subject_id: String,
+    subject_id: SubjectId,
     templates: Vec<Vec<f32>>,
 }
 
@@ -296,11 +297,11 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ErasureReport {
     /// The collection concerned.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// Subjects erased (or the subject whose face was erased).
-    pub subject_ids: Vec<String>,
+    pub subject_ids: Vec<SubjectId>,
     /// Faces (templates) erased.
-    pub face_ids: Vec<String>,
+    pub face_ids: Vec<FaceId>,
     /// How many templates.
     pub templates_erased: usize,
     /// When, ms since the epoch.
@@ -348,7 +349,7 @@ impl Gallery {
     ///
     /// # Errors
     /// [`GalleryError::NotFound`] for another tenant's or a missing collection.
-    pub async fn collection(&self, actor: &Actor, collection_id: &str) -> Result<Collection, GalleryError> {
+    pub async fn collection(&self, actor: &Actor, collection_id: &CollectionId) -> Result<Collection, GalleryError> {
         self.store.collection(&actor.tenant_id, collection_id).await.map_err(missing(Missing::Collection))
     }
 
@@ -357,7 +358,11 @@ impl Gallery {
     ///
     /// # Errors
     /// [`GalleryError::NotFound`]; store failures.
-    pub async fn delete_collection(&self, actor: &Actor, collection_id: &str) -> Result<Receipt, GalleryError> {
+    pub async fn delete_collection(
+        &self,
+        actor: &Actor,
+        collection_id: &CollectionId,
+    ) -> Result<Receipt, GalleryError> {
         let erasure = self
             .store
             .delete_collection(&actor.tenant_id, collection_id, now_ms())
@@ -374,7 +379,7 @@ impl Gallery {
     pub async fn create_subject(
         &self,
         actor: &Actor,
-        collection_id: &str,
+        collection_id: &CollectionId,
         new: &NewSubject,
     ) -> Result<Subject, GalleryError> {
         self.store.create_subject(&actor.tenant_id, collection_id, new).await.map_err(missing(Missing::Collection))
@@ -384,7 +389,7 @@ impl Gallery {
     ///
     /// # Errors
     /// [`GalleryError::NotFound`] for a missing collection.
-    pub async fn subjects(&self, actor: &Actor, collection_id: &str) -> Result<Vec<Subject>, GalleryError> {
+    pub async fn subjects(&self, actor: &Actor, collection_id: &CollectionId) -> Result<Vec<Subject>, GalleryError> {
         self.store.list_subjects(&actor.tenant_id, collection_id).await.map_err(missing(Missing::Collection))
     }
 
@@ -392,7 +397,12 @@ impl Gallery {
     ///
     /// # Errors
     /// [`GalleryError::NotFound`].
-    pub async fn subject(&self, actor: &Actor, collection_id: &str, subject_id: &str) -> Result<Subject, GalleryError> {
+    pub async fn subject(
+        &self,
+        actor: &Actor,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> Result<Subject, GalleryError> {
         self.store.subject(&actor.tenant_id, collection_id, subject_id).await.map_err(missing(Missing::Subject))
     }
 
@@ -403,8 +413,8 @@ impl Gallery {
     pub async fn update_subject(
         &self,
         actor: &Actor,
-        collection_id: &str,
-        subject_id: &str,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         update: &NewSubject,
     ) -> Result<Subject, GalleryError> {
         self.store
@@ -420,8 +430,8 @@ impl Gallery {
     pub async fn delete_subject(
         &self,
         actor: &Actor,
-        collection_id: &str,
-        subject_id: &str,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
     ) -> Result<Receipt, GalleryError> {
         let audit = actor.event(collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id), None, None);
         let erasure = self
@@ -439,8 +449,8 @@ impl Gallery {
     pub async fn faces(
         &self,
         actor: &Actor,
-        collection_id: &str,
-        subject_id: &str,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
         self.store.list_faces(&actor.tenant_id, collection_id, subject_id).await.map_err(missing(Missing::Subject))
     }
@@ -452,9 +462,9 @@ impl Gallery {
     pub async fn delete_face(
         &self,
         actor: &Actor,
-        collection_id: &str,
-        subject_id: &str,
-        face_id: &str,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        face_id: &FaceId,
     ) -> Result<Receipt, GalleryError> {
         let audit = actor.event(collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id), None, None);
         let erasure = self
@@ -473,7 +483,7 @@ impl Gallery {
     pub async fn events(
         &self,
         actor: &Actor,
-        collection_id: &str,
+        collection_id: &CollectionId,
         since_ms: Option<i64>,
         after_seq: Option<i64>,
         limit: u32,
@@ -495,7 +505,7 @@ impl Gallery {
         &self,
         actor: &Actor,
         collection: &Collection,
-        subject_id: &str,
+        subject_id: &SubjectId,
         images: Vec<(usize, Vec<FoundFace>)>,
         options: EnrollOptions,
         operating: OperatingPoint,
@@ -522,7 +532,7 @@ impl Gallery {
                 .search(&actor.tenant_id, collection, found.embedding.as_slice(), 2)
                 .await?
                 .into_iter()
-                .find(|c| c.subject_id != subject_id && c.score >= operating.threshold)
+                .find(|c| c.subject_id != *subject_id && c.score >= operating.threshold)
                 .map(|c| PossibleDuplicate { subject_id: c.subject_id, score: c.score });
             if let (Some(duplicate), true) = (&duplicate, options.reject_duplicates) {
                 let message =
@@ -582,7 +592,7 @@ impl Gallery {
             .into_iter()
             .map(|candidates| (operating.result(candidates.first()), candidates))
             .collect();
-        let mut matched: Vec<String> = found
+        let mut matched: Vec<SubjectId> = found
             .iter()
             .filter(|(result, _)| *result == MatchResult::Match)
             .filter_map(|(_, candidates)| candidates.first().map(|c| c.subject_id.clone()))
@@ -650,7 +660,7 @@ impl Gallery {
         &self,
         actor: &Actor,
         collection: &Collection,
-        subject_id: &str,
+        subject_id: &SubjectId,
     ) -> Result<SubjectTemplates, GalleryError> {
         let templates =
             self.subject_templates(&actor.tenant_id, &collection.id, subject_id).await.map_err(|e| match e {
@@ -660,7 +670,7 @@ impl Gallery {
         if templates.is_empty() {
             return Err(GalleryError::NoTemplates);
         }
-        Ok(SubjectTemplates { subject_id: subject_id.to_string(), templates })
+        Ok(SubjectTemplates { subject_id: subject_id.clone(), templates })
     }
 
     /// 1:1 verification of a template against a subject's templates (best score), with its audit event.
@@ -675,7 +685,7 @@ impl Gallery {
         probe: &[f32],
         operating: OperatingPoint,
     ) -> Result<Verification, GalleryError> {
-        let (subject_id, templates) = (subject.subject_id.as_str(), &subject.templates);
+        let (subject_id, templates) = (&subject.subject_id, &subject.templates);
         let score = templates.iter().map(|t| facegate_core::cosine(probe, t)).fold(f32::NEG_INFINITY, f32::max);
         let same_person = score >= operating.threshold;
         let result = if same_person { AuditResult::Match } else { AuditResult::NoMatch };
@@ -713,21 +723,21 @@ impl Actor {
     /// An audit event of this actor, timed now.
     fn event(
         &self,
-        collection_id: &str,
+        collection_id: &CollectionId,
         action: AuditAction,
         result: AuditResult,
-        subject_id: Option<&str>,
+        subject_id: Option<&SubjectId>,
         score: Option<f32>,
         face_index: Option<u32>,
     ) -> NewEvent {
         NewEvent {
-            collection_id: collection_id.to_string(),
+            collection_id: collection_id.clone(),
             at_ms: now_ms(),
             key_id: self.key_id.clone(),
             request_id: self.request_id.clone(),
             action: action.as_str().into(),
             result: result.as_str().into(),
-            subject_id: subject_id.map(str::to_string),
+            subject_id: subject_id.cloned(),
             score,
             face_index,
         }
@@ -736,14 +746,14 @@ impl Actor {
     /// The event of an identification: the subject only on a match, the best score either way.
     fn decision(
         &self,
-        collection_id: &str,
+        collection_id: &CollectionId,
         action: AuditAction,
         result: MatchResult,
         best: Option<&Candidate>,
         face_index: Option<u32>,
     ) -> NewEvent {
         let (result, subject) = match result {
-            MatchResult::Match => (AuditResult::Match, best.map(|c| c.subject_id.as_str())),
+            MatchResult::Match => (AuditResult::Match, best.map(|c| &c.subject_id)),
             MatchResult::Unknown => (AuditResult::Unknown, None),
         };
         self.event(collection_id, action, result, subject, best.map(|c| c.score), face_index)

@@ -22,7 +22,7 @@ use facegate_api::{AppState, PipelinePool, hash_key, new_key_secret, now_ms};
 use facegate_core::{Manifest, PipelineConfig};
 use facegate_gallery::{Gallery, KeyProvider, LocalKeyProvider};
 use facegate_models::{ModelCache, ModelsError, init_runtime};
-use facegate_store::{ApiKeyRecord, FaceStore, Scope, StoreError, new_id};
+use facegate_store::{ApiKeyRecord, FaceStore, KeyId, Scope, StoreError};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 
@@ -159,14 +159,14 @@ pub async fn create_key(
     scopes: &[Scope],
     name: &str,
     secret: Option<String>,
-) -> Result<(String, String), HostError> {
+) -> Result<(KeyId, String), HostError> {
     let tenant = match store.tenant_by_name(tenant).await? {
         Some(existing) => existing,
         None => store.create_tenant(tenant).await?,
     };
     let secret = secret.unwrap_or_else(new_key_secret);
     let record = ApiKeyRecord {
-        id: new_id(),
+        id: KeyId::random(),
         tenant_id: tenant.id,
         name: name.to_string(),
         key_hash: hash_key(&secret),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
-use facegate_store::{EncryptedTemplate, FaceStore, NewCollection, NewFace, NewSubject, new_id};
+use facegate_store::{
+    CollectionId, EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, SubjectId, TenantId, new_id,
+};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 use rand::{Rng, SeedableRng};
@@ -33,9 +35,9 @@ fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
 }
 
 struct Loaded {
-    tenant: String,
-    collection: String,
-    rows: Vec<(String, String, Vec<f32>)>,
+    tenant: TenantId,
+    collection: CollectionId,
+    rows: Vec<(FaceId, SubjectId, Vec<f32>)>,
     faces_per_second: f64,
 }
 
@@ -57,7 +59,7 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
         let centre = unit((0..DIM).map(|_| rng.random::<f32>() - 0.5).collect());
         let faces: Vec<NewFace> = (0..FACES_PER_SUBJECT)
             .map(|_| NewFace {
-                id: new_id(),
+                id: FaceId::random(),
                 template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; DIM * 4 + 16] },
                 search_vector: around(&centre, rng),
                 detection_score: 0.9,
@@ -100,7 +102,7 @@ async fn main() {
         let queries: Vec<Vec<f32>> =
             (0..QUERIES).map(|i| around(&loaded.rows[(i * 7919) % loaded.rows.len()].2, &mut rng)).collect();
         let index = TemplateIndex::build(0, DIM, loaded.rows.clone()).expect("index");
-        let truth: Vec<String> =
+        let truth: Vec<FaceId> =
             queries.iter().map(|q| index.search(q, 1).expect("search")[0].face_id.clone()).collect();
         for (label, store) in [("postgres / exact scan", &exact), ("postgres / hnsw + re-rank", &hnsw)] {
             let mut times = Vec::new();

@@ -2,7 +2,11 @@
 
 use super::*;
 
-pub(crate) async fn ensure_collection(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<()> {
+pub(crate) async fn ensure_collection(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<()> {
     let found = sqlx::query("SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2")
         .bind(collection_id)
         .bind(tenant_id)
@@ -14,9 +18,9 @@ pub(crate) async fn ensure_collection(tx: &mut Tx, tenant_id: &str, collection_i
 
 pub(crate) async fn ensure_subject(
     tx: &mut Tx,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<()> {
     let found = sqlx::query(
         "SELECT 1 FROM subjects s JOIN collections c ON c.id = s.collection_id \
@@ -31,7 +35,7 @@ pub(crate) async fn ensure_subject(
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
-pub(crate) async fn bump_revision(tx: &mut Tx, collection_id: &str) -> StoreResult<()> {
+pub(crate) async fn bump_revision(tx: &mut Tx, collection_id: &CollectionId) -> StoreResult<()> {
     sqlx::query("UPDATE collections SET revision = revision + 1 WHERE id = $1")
         .bind(collection_id)
         .execute(&mut **tx)
@@ -40,7 +44,11 @@ pub(crate) async fn bump_revision(tx: &mut Tx, collection_id: &str) -> StoreResu
     Ok(())
 }
 
-pub(crate) async fn read_collection(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+pub(crate) async fn read_collection(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Collection> {
     let sql = format!("SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.id = $1 AND c.tenant_id = $2");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(collection_id)
@@ -52,7 +60,7 @@ pub(crate) async fn read_collection(tx: &mut Tx, tenant_id: &str, collection_id:
 }
 
 /// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
-pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     for event in events {
         ensure_collection(tx, tenant_id, &event.collection_id).await?;
         sqlx::query(
@@ -77,9 +85,9 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &str, events: &[NewEve
 
 pub(crate) async fn read_subject(
     tx: &mut Tx,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Subject> {
     ensure_subject(tx, tenant_id, collection_id, subject_id).await?;
     let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1");
@@ -87,7 +95,7 @@ pub(crate) async fn read_subject(
     subject_row(&row).map_err(map_error)
 }
 
-pub(crate) async fn read_data_key(tx: &mut Tx, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+pub(crate) async fn read_data_key(tx: &mut Tx, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
     let row = sqlx::query("SELECT provider, master_key_id, ciphertext FROM data_keys WHERE tenant_id = $1")
         .bind(tenant_id)
         .fetch_optional(&mut **tx)
@@ -104,12 +112,15 @@ pub(crate) async fn read_data_key(tx: &mut Tx, tenant_id: &str) -> StoreResult<O
     .map_err(map_error)
 }
 
-pub(crate) async fn ids(tx: &mut Tx, sql: &'static str, parent: &str) -> StoreResult<Vec<String>> {
+pub(crate) async fn ids<T>(tx: &mut Tx, sql: &'static str, parent: &str) -> StoreResult<Vec<T>>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
     sqlx::query_scalar(sql).bind(parent).fetch_all(&mut **tx).await.map_err(map_error)
 }
 
 /// The collection's revision (it changes with every write to its faces or subjects).
-pub(crate) async fn read_revision(tx: &mut Tx, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+pub(crate) async fn read_revision(tx: &mut Tx, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64> {
     let revision: Option<i64> = sqlx::query_scalar("SELECT revision FROM collections WHERE id = $1 AND tenant_id = $2")
         .bind(collection_id)
         .bind(tenant_id)

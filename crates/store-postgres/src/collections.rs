@@ -4,10 +4,10 @@ use super::*;
 
 pub(crate) async fn create_collection(
     store: &PgStore,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     new: &NewCollection,
 ) -> StoreResult<Collection> {
-    let id = &new_id();
+    let id = &CollectionId::random();
     store
         .transaction(|mut tx| async move {
             sqlx::query(
@@ -40,7 +40,7 @@ pub(crate) async fn create_collection(
         .await
 }
 
-pub(crate) async fn list_collections(store: &PgStore, tenant_id: &str) -> StoreResult<Vec<Collection>> {
+pub(crate) async fn list_collections(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
     store
         .transaction(|mut tx| async move {
             let sql = format!(
@@ -52,7 +52,11 @@ pub(crate) async fn list_collections(store: &PgStore, tenant_id: &str) -> StoreR
         .await
 }
 
-pub(crate) async fn collection(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+pub(crate) async fn collection(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Collection> {
     store
         .transaction(|mut tx| async move {
             let collection = read_collection(&mut tx, tenant_id, collection_id).await?;
@@ -63,8 +67,8 @@ pub(crate) async fn collection(store: &PgStore, tenant_id: &str, collection_id: 
 
 pub(crate) async fn delete_collection(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     at_ms: i64,
 ) -> StoreResult<Erasure> {
     store
@@ -88,7 +92,7 @@ pub(crate) async fn delete_collection(
                 .await
                 .map_err(map_error)?;
             let erasure = Erasure {
-                collection_id: collection_id.to_string(),
+                collection_id: collection_id.clone(),
                 subject_ids,
                 face_ids,
                 erased_at_ms: at_ms,
@@ -99,7 +103,11 @@ pub(crate) async fn delete_collection(
         .await
 }
 
-pub(crate) async fn collection_revision(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+pub(crate) async fn collection_revision(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<i64> {
     store
         .transaction(|mut tx| async move {
             let revision = read_revision(&mut tx, tenant_id, collection_id).await?;
@@ -110,8 +118,8 @@ pub(crate) async fn collection_revision(store: &PgStore, tenant_id: &str, collec
 
 pub(crate) async fn collection_templates(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
 ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
     store
         .transaction(|mut tx| async move {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn append_events(store: &PgStore, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+pub(crate) async fn append_events(store: &PgStore, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     store
         .transaction(|mut tx| async move {
             insert_events(&mut tx, tenant_id, events).await?;
@@ -13,8 +13,8 @@ pub(crate) async fn append_events(store: &PgStore, tenant_id: &str, events: &[Ne
 
 pub(crate) async fn events(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     since_ms: Option<i64>,
     after_seq: Option<i64>,
     limit: u32,

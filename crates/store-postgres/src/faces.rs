@@ -4,9 +4,9 @@ use super::*;
 
 pub(crate) async fn add_faces(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     faces: &[NewFace],
     audit: &NewEvent,
 ) -> StoreResult<Vec<FaceRecord>> {
@@ -34,7 +34,7 @@ pub(crate) async fn add_faces(
             .map_err(map_error)?;
             records.push(FaceRecord {
                 id: face.id.clone(),
-                subject_id: subject_id.to_string(),
+                subject_id: subject_id.clone(),
                 detection_score: face.detection_score,
                 sharpness: face.sharpness,
                 face_size: face.face_size,
@@ -50,9 +50,9 @@ pub(crate) async fn add_faces(
 
 pub(crate) async fn list_faces(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Vec<FaceRecord>> {
     store
         .transaction(|mut tx| async move {
@@ -67,10 +67,10 @@ pub(crate) async fn list_faces(
 
 pub(crate) async fn delete_face(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
-    face_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+    face_id: &FaceId,
     audit: &NewEvent,
 ) -> StoreResult<Erasure> {
     store
@@ -87,7 +87,7 @@ pub(crate) async fn delete_face(
             }
             bump_revision(&mut tx, collection_id).await?;
             insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.to_string()], audit.at_ms);
+            let erasure = Erasure::of_subject(collection_id, subject_id, vec![face_id.clone()], audit.at_ms);
             Ok((erasure, tx))
         })
         .await
@@ -95,9 +95,9 @@ pub(crate) async fn delete_face(
 
 pub(crate) async fn subject_templates(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Vec<StoredTemplate>> {
     store
         .transaction(|mut tx| async move {
@@ -116,8 +116,8 @@ pub(crate) async fn subject_templates(
 
 pub(crate) async fn search_faces(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     query: &[f32],
     limit: usize,
 ) -> StoreResult<Vec<FaceHit>> {

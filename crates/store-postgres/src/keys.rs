@@ -7,7 +7,7 @@ pub(crate) async fn ping(store: &PgStore) -> StoreResult<()> {
 }
 
 pub(crate) async fn create_tenant(store: &PgStore, name: &str) -> StoreResult<Tenant> {
-    let tenant = Tenant { id: new_id(), name: name.to_string(), created_at_ms: now_ms() };
+    let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
     let t = &tenant;
     store
         .transaction(|mut tx| async move {
@@ -92,7 +92,7 @@ pub(crate) async fn list_api_keys(store: &PgStore) -> StoreResult<Vec<ApiKeyReco
         .await
 }
 
-pub(crate) async fn revoke_api_key(store: &PgStore, key_id: &str, at_ms: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_api_key(store: &PgStore, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
     store
         .transaction(|mut tx| async move {
             let done = sqlx::query("UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL")
@@ -106,7 +106,7 @@ pub(crate) async fn revoke_api_key(store: &PgStore, key_id: &str, at_ms: i64) ->
         .await
 }
 
-pub(crate) async fn data_key(store: &PgStore, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+pub(crate) async fn data_key(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
     store
         .transaction(|mut tx| async move {
             let key = read_data_key(&mut tx, tenant_id).await?;
@@ -117,7 +117,7 @@ pub(crate) async fn data_key(store: &PgStore, tenant_id: &str) -> StoreResult<Op
 
 pub(crate) async fn insert_data_key_if_absent(
     store: &PgStore,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     key: &WrappedKey,
 ) -> StoreResult<WrappedKey> {
     store

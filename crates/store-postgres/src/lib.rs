@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, EncryptedTemplate, Erasure, FaceHit, FaceRecord, FaceStore, NewCollection,
-    NewEvent, NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate, Subject, Tenant, WrappedKey, new_id,
-    now_ms,
+    ApiKeyRecord, AuditEvent, Collection, CollectionId, EncryptedTemplate, Erasure, FaceHit, FaceId, FaceRecord,
+    FaceStore, KeyId, NewCollection, NewEvent, NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate,
+    Subject, SubjectId, Tenant, TenantId, WrappedKey, now_ms,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -209,60 +209,75 @@ impl FaceStore for PgStore {
         keys::list_api_keys(self).await
     }
 
-    async fn revoke_api_key(&self, key_id: &str, at_ms: i64) -> StoreResult<bool> {
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
         keys::revoke_api_key(self, key_id, at_ms).await
     }
 
-    async fn data_key(&self, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+    async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
         keys::data_key(self, tenant_id).await
     }
 
-    async fn insert_data_key_if_absent(&self, tenant_id: &str, key: &WrappedKey) -> StoreResult<WrappedKey> {
+    async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey> {
         keys::insert_data_key_if_absent(self, tenant_id, key).await
     }
 
-    async fn create_collection(&self, tenant_id: &str, new: &NewCollection) -> StoreResult<Collection> {
+    async fn create_collection(&self, tenant_id: &TenantId, new: &NewCollection) -> StoreResult<Collection> {
         collections::create_collection(self, tenant_id, new).await
     }
 
-    async fn list_collections(&self, tenant_id: &str) -> StoreResult<Vec<Collection>> {
+    async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
         collections::list_collections(self, tenant_id).await
     }
 
-    async fn collection(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+    async fn collection(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Collection> {
         collections::collection(self, tenant_id, collection_id).await
     }
 
-    async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure> {
+    async fn delete_collection(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        at_ms: i64,
+    ) -> StoreResult<Erasure> {
         collections::delete_collection(self, tenant_id, collection_id, at_ms).await
     }
 
-    async fn create_subject(&self, tenant_id: &str, collection_id: &str, new: &NewSubject) -> StoreResult<Subject> {
+    async fn create_subject(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewSubject,
+    ) -> StoreResult<Subject> {
         subjects::create_subject(self, tenant_id, collection_id, new).await
     }
 
-    async fn list_subjects(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Vec<Subject>> {
+    async fn list_subjects(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<Subject>> {
         subjects::list_subjects(self, tenant_id, collection_id).await
     }
 
-    async fn subject(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Subject> {
+    async fn subject(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Subject> {
         subjects::subject(self, tenant_id, collection_id, subject_id).await
     }
 
     async fn subjects_by_id(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_ids: &[String],
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_ids: &[SubjectId],
     ) -> StoreResult<Vec<Subject>> {
         subjects::subjects_by_id(self, tenant_id, collection_id, subject_ids).await
     }
 
     async fn update_subject(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         update: &NewSubject,
     ) -> StoreResult<Subject> {
         subjects::update_subject(self, tenant_id, collection_id, subject_id, update).await
@@ -270,9 +285,9 @@ impl FaceStore for PgStore {
 
     async fn delete_subject(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         subjects::delete_subject(self, tenant_id, collection_id, subject_id, audit).await
@@ -280,25 +295,30 @@ impl FaceStore for PgStore {
 
     async fn add_faces(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         faces: &[NewFace],
         audit: &NewEvent,
     ) -> StoreResult<Vec<FaceRecord>> {
         faces::add_faces(self, tenant_id, collection_id, subject_id, faces, audit).await
     }
 
-    async fn list_faces(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Vec<FaceRecord>> {
+    async fn list_faces(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Vec<FaceRecord>> {
         faces::list_faces(self, tenant_id, collection_id, subject_id).await
     }
 
     async fn delete_face(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
-        face_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        face_id: &FaceId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         faces::delete_face(self, tenant_id, collection_id, subject_id, face_id, audit).await
@@ -306,21 +326,21 @@ impl FaceStore for PgStore {
 
     async fn subject_templates(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
     ) -> StoreResult<Vec<StoredTemplate>> {
         faces::subject_templates(self, tenant_id, collection_id, subject_id).await
     }
 
-    async fn collection_revision(&self, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+    async fn collection_revision(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64> {
         collections::collection_revision(self, tenant_id, collection_id).await
     }
 
     async fn collection_templates(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
     ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
         collections::collection_templates(self, tenant_id, collection_id).await
     }
@@ -331,22 +351,22 @@ impl FaceStore for PgStore {
 
     async fn search_faces(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
         query: &[f32],
         limit: usize,
     ) -> StoreResult<Vec<FaceHit>> {
         faces::search_faces(self, tenant_id, collection_id, query, limit).await
     }
 
-    async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+    async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
         events::append_events(self, tenant_id, events).await
     }
 
     async fn events(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
         since_ms: Option<i64>,
         after_seq: Option<i64>,
         limit: u32,

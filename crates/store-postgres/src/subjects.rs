@@ -4,11 +4,11 @@ use super::*;
 
 pub(crate) async fn create_subject(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     new: &NewSubject,
 ) -> StoreResult<Subject> {
-    let id = &new_id();
+    let id = &SubjectId::random();
     let metadata = &new.metadata.to_string();
     store
         .transaction(|mut tx| async move {
@@ -30,7 +30,11 @@ pub(crate) async fn create_subject(
         .await
 }
 
-pub(crate) async fn list_subjects(store: &PgStore, tenant_id: &str, collection_id: &str) -> StoreResult<Vec<Subject>> {
+pub(crate) async fn list_subjects(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Vec<Subject>> {
     store
         .transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
@@ -46,9 +50,9 @@ pub(crate) async fn list_subjects(store: &PgStore, tenant_id: &str, collection_i
 
 pub(crate) async fn subject(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Subject> {
     store
         .transaction(|mut tx| async move {
@@ -60,9 +64,9 @@ pub(crate) async fn subject(
 
 pub(crate) async fn subjects_by_id(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_ids: &[String],
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_ids: &[SubjectId],
 ) -> StoreResult<Vec<Subject>> {
     store
         .transaction(|mut tx| async move {
@@ -81,9 +85,9 @@ pub(crate) async fn subjects_by_id(
 
 pub(crate) async fn update_subject(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     update: &NewSubject,
 ) -> StoreResult<Subject> {
     let metadata = &update.metadata.to_string();
@@ -105,9 +109,9 @@ pub(crate) async fn update_subject(
 
 pub(crate) async fn delete_subject(
     store: &PgStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     audit: &NewEvent,
 ) -> StoreResult<Erasure> {
     store

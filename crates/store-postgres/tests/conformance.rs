@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use facegate_store::{EncryptedTemplate, FaceStore, NewCollection, NewFace, NewSubject, new_id};
+use facegate_store::{EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject};
 use facegate_store_postgres::{PgConfig, PgStore};
 
 async fn fresh_database() -> String {
@@ -64,7 +64,7 @@ async fn hnsw_search_matches_exact_search() {
             .expect("subject");
         let faces: Vec<NewFace> = (0..100)
             .map(|j| NewFace {
-                id: new_id(),
+                id: FaceId::random(),
                 template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
                 search_vector: vector(batch * 100 + j),
                 detection_score: 0.9,

@@ -2,7 +2,11 @@
 
 use super::*;
 
-pub(crate) fn ensure_collection(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<()> {
+pub(crate) fn ensure_collection(
+    tx: &Transaction<'_>,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<()> {
     tx.query_row(
         "SELECT 1 FROM collections WHERE id = ?1 AND tenant_id = ?2",
         params![collection_id, tenant_id],
@@ -15,9 +19,9 @@ pub(crate) fn ensure_collection(tx: &Transaction<'_>, tenant_id: &str, collectio
 
 pub(crate) fn ensure_subject(
     tx: &Transaction<'_>,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<()> {
     tx.query_row(
         "SELECT 1 FROM subjects s JOIN collections c ON c.id = s.collection_id \
@@ -30,14 +34,14 @@ pub(crate) fn ensure_subject(
     .ok_or(StoreError::NotFound)
 }
 
-pub(crate) fn bump_revision(tx: &Transaction<'_>, collection_id: &str) -> StoreResult<()> {
+pub(crate) fn bump_revision(tx: &Transaction<'_>, collection_id: &CollectionId) -> StoreResult<()> {
     tx.execute("UPDATE collections SET revision = revision + 1 WHERE id = ?1", params![collection_id])
         .map_err(map_error)?;
     Ok(())
 }
 
 /// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
-pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
+pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     let mut insert = tx
         .prepare(
             "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
@@ -63,7 +67,7 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &str, events: &[New
     Ok(())
 }
 
-pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
+pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
     tx.query_row(
         "SELECT provider, master_key_id, ciphertext FROM data_keys WHERE tenant_id = ?1",
         params![tenant_id],
@@ -73,7 +77,11 @@ pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &str) -> StoreResul
     .map_err(map_error)
 }
 
-pub(crate) fn read_collection(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
+pub(crate) fn read_collection(
+    tx: &Transaction<'_>,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Collection> {
     let sql = format!("SELECT {COLLECTION_COLUMNS} FROM collections c WHERE c.id = ?1 AND c.tenant_id = ?2");
     tx.query_row(&sql, params![collection_id, tenant_id], collection_row)
         .optional()
@@ -83,22 +91,26 @@ pub(crate) fn read_collection(tx: &Transaction<'_>, tenant_id: &str, collection_
 
 pub(crate) fn read_subject(
     tx: &Transaction<'_>,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Subject> {
     ensure_subject(tx, tenant_id, collection_id, subject_id)?;
     let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.id = ?1");
     tx.query_row(&sql, params![subject_id], subject_row).map_err(map_error)
 }
 
-pub(crate) fn ids(tx: &Transaction<'_>, sql: &str, parent: &str) -> StoreResult<Vec<String>> {
+pub(crate) fn ids<T: rusqlite::types::FromSql>(tx: &Transaction<'_>, sql: &str, parent: &str) -> StoreResult<Vec<T>> {
     let mut statement = tx.prepare(sql).map_err(map_error)?;
     collect(statement.query_map(params![parent], |r| r.get(0)).map_err(map_error)?)
 }
 
 /// The collection's revision (it changes with every write to its faces or subjects).
-pub(crate) fn read_revision(tx: &Transaction<'_>, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
+pub(crate) fn read_revision(
+    tx: &Transaction<'_>,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<i64> {
     tx.query_row(
         "SELECT revision FROM collections WHERE id = ?1 AND tenant_id = ?2",
         params![collection_id, tenant_id],

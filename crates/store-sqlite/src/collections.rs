@@ -4,13 +4,13 @@ use super::*;
 
 pub(crate) async fn create_collection(
     store: &SqliteStore,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     new: &NewCollection,
 ) -> StoreResult<Collection> {
-    let (tenant_id, new) = (tenant_id.to_string(), new.clone());
+    let (tenant_id, new) = (tenant_id.clone(), new.clone());
     store
         .transaction(move |tx| {
-            let id = new_id();
+            let id = CollectionId::random();
             tx.execute(
                 "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, created_at_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -22,8 +22,8 @@ pub(crate) async fn create_collection(
         .await
 }
 
-pub(crate) async fn list_collections(store: &SqliteStore, tenant_id: &str) -> StoreResult<Vec<Collection>> {
-    let tenant_id = tenant_id.to_string();
+pub(crate) async fn list_collections(store: &SqliteStore, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
+    let tenant_id = tenant_id.clone();
     store
         .transaction(move |tx| {
             let sql = format!(
@@ -35,18 +35,22 @@ pub(crate) async fn list_collections(store: &SqliteStore, tenant_id: &str) -> St
         .await
 }
 
-pub(crate) async fn collection(store: &SqliteStore, tenant_id: &str, collection_id: &str) -> StoreResult<Collection> {
-    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+pub(crate) async fn collection(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Collection> {
+    let (tenant_id, collection_id) = (tenant_id.clone(), collection_id.clone());
     store.transaction(move |tx| read_collection(tx, &tenant_id, &collection_id)).await
 }
 
 pub(crate) async fn delete_collection(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     at_ms: i64,
 ) -> StoreResult<Erasure> {
-    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+    let (tenant_id, collection_id) = (tenant_id.clone(), collection_id.clone());
     store
         .erase(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
@@ -60,17 +64,21 @@ pub(crate) async fn delete_collection(
         .await
 }
 
-pub(crate) async fn collection_revision(store: &SqliteStore, tenant_id: &str, collection_id: &str) -> StoreResult<i64> {
-    let (t, c) = (tenant_id.to_string(), collection_id.to_string());
+pub(crate) async fn collection_revision(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<i64> {
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
     store.transaction(move |tx| read_revision(tx, &t, &c)).await
 }
 
 pub(crate) async fn collection_templates(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
 ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
-    let (t, c) = (tenant_id.to_string(), collection_id.to_string());
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
     store
         .transaction(move |tx| {
             let revision = read_revision(tx, &t, &c)?;

@@ -2,20 +2,20 @@
 
 use super::*;
 
-pub(crate) async fn append_events(store: &SqliteStore, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()> {
-    let (t, events) = (tenant_id.to_string(), events.to_vec());
+pub(crate) async fn append_events(store: &SqliteStore, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    let (t, events) = (tenant_id.clone(), events.to_vec());
     store.transaction(move |tx| insert_events(tx, &t, &events)).await
 }
 
 pub(crate) async fn events(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     since_ms: Option<i64>,
     after_seq: Option<i64>,
     limit: u32,
 ) -> StoreResult<Vec<AuditEvent>> {
-    let (t, c) = (tenant_id.to_string(), collection_id.to_string());
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;

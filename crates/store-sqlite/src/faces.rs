@@ -4,14 +4,14 @@ use super::*;
 
 pub(crate) async fn add_faces(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     faces: &[NewFace],
     audit: &NewEvent,
 ) -> StoreResult<Vec<FaceRecord>> {
     let (t, c, s, faces, audit) =
-        (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), faces.to_vec(), audit.clone());
+        (tenant_id.clone(), collection_id.clone(), subject_id.clone(), faces.to_vec(), audit.clone());
     store
         .transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -54,11 +54,11 @@ pub(crate) async fn add_faces(
 
 pub(crate) async fn list_faces(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Vec<FaceRecord>> {
-    let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
+    let (t, c, s) = (tenant_id.clone(), collection_id.clone(), subject_id.clone());
     store
         .transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -75,14 +75,14 @@ pub(crate) async fn list_faces(
 
 pub(crate) async fn delete_face(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
-    face_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+    face_id: &FaceId,
     audit: &NewEvent,
 ) -> StoreResult<Erasure> {
     let (t, c, s, f, audit) =
-        (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), face_id.to_string(), audit.clone());
+        (tenant_id.clone(), collection_id.clone(), subject_id.clone(), face_id.clone(), audit.clone());
     store
         .erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -100,11 +100,11 @@ pub(crate) async fn delete_face(
 
 pub(crate) async fn subject_templates(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Vec<StoredTemplate>> {
-    let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
+    let (t, c, s) = (tenant_id.clone(), collection_id.clone(), subject_id.clone());
     store.transaction(move |tx| {
         ensure_subject(tx, &t, &c, &s)?;
         let mut statement = tx

@@ -7,7 +7,7 @@ pub(crate) async fn ping(store: &SqliteStore) -> StoreResult<()> {
 }
 
 pub(crate) async fn create_tenant(store: &SqliteStore, name: &str) -> StoreResult<Tenant> {
-    let tenant = Tenant { id: new_id(), name: name.to_string(), created_at_ms: now_ms() };
+    let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
     let stored = tenant.clone();
     store
         .transaction(move |tx| {
@@ -87,8 +87,8 @@ pub(crate) async fn list_api_keys(store: &SqliteStore) -> StoreResult<Vec<ApiKey
         .await
 }
 
-pub(crate) async fn revoke_api_key(store: &SqliteStore, key_id: &str, at_ms: i64) -> StoreResult<bool> {
-    let key_id = key_id.to_string();
+pub(crate) async fn revoke_api_key(store: &SqliteStore, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
+    let key_id = key_id.clone();
     store
         .transaction(move |tx| {
             let changed = tx
@@ -102,17 +102,17 @@ pub(crate) async fn revoke_api_key(store: &SqliteStore, key_id: &str, at_ms: i64
         .await
 }
 
-pub(crate) async fn data_key(store: &SqliteStore, tenant_id: &str) -> StoreResult<Option<WrappedKey>> {
-    let tenant_id = tenant_id.to_string();
+pub(crate) async fn data_key(store: &SqliteStore, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
+    let tenant_id = tenant_id.clone();
     store.transaction(move |tx| read_data_key(tx, &tenant_id)).await
 }
 
 pub(crate) async fn insert_data_key_if_absent(
     store: &SqliteStore,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     key: &WrappedKey,
 ) -> StoreResult<WrappedKey> {
-    let (tenant_id, key) = (tenant_id.to_string(), key.clone());
+    let (tenant_id, key) = (tenant_id.clone(), key.clone());
     store
         .transaction(move |tx| {
             tx.execute(

@@ -4,15 +4,15 @@ use super::*;
 
 pub(crate) async fn create_subject(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
     new: &NewSubject,
 ) -> StoreResult<Subject> {
-    let (tenant_id, collection_id, new) = (tenant_id.to_string(), collection_id.to_string(), new.clone());
+    let (tenant_id, collection_id, new) = (tenant_id.clone(), collection_id.clone(), new.clone());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
-            let id = new_id();
+            let id = SubjectId::random();
             tx.execute(
                 "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, collection_id, new.name, new.metadata.to_string(), new.created_at_ms],
@@ -25,10 +25,10 @@ pub(crate) async fn create_subject(
 
 pub(crate) async fn list_subjects(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
 ) -> StoreResult<Vec<Subject>> {
-    let (tenant_id, collection_id) = (tenant_id.to_string(), collection_id.to_string());
+    let (tenant_id, collection_id) = (tenant_id.clone(), collection_id.clone());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
@@ -43,21 +43,21 @@ pub(crate) async fn list_subjects(
 
 pub(crate) async fn subject(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
 ) -> StoreResult<Subject> {
-    let (t, c, s) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string());
+    let (t, c, s) = (tenant_id.clone(), collection_id.clone(), subject_id.clone());
     store.transaction(move |tx| read_subject(tx, &t, &c, &s)).await
 }
 
 pub(crate) async fn subjects_by_id(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_ids: &[String],
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_ids: &[SubjectId],
 ) -> StoreResult<Vec<Subject>> {
-    let (t, c, wanted) = (tenant_id.to_string(), collection_id.to_string(), subject_ids.to_vec());
+    let (t, c, wanted) = (tenant_id.clone(), collection_id.clone(), subject_ids.to_vec());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
@@ -65,7 +65,7 @@ pub(crate) async fn subjects_by_id(
                 "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id IN \
              (SELECT value FROM json_each(?2))"
             );
-            let ids = serde_json::Value::from(wanted).to_string();
+            let ids = serde_json::Value::from(wanted.iter().map(|id| id.as_str()).collect::<Vec<_>>()).to_string();
             let mut statement = tx.prepare(&sql).map_err(map_error)?;
             collect(statement.query_map(params![c, ids], subject_row).map_err(map_error)?)
         })
@@ -74,12 +74,12 @@ pub(crate) async fn subjects_by_id(
 
 pub(crate) async fn update_subject(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     update: &NewSubject,
 ) -> StoreResult<Subject> {
-    let (t, c, s, update) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), update.clone());
+    let (t, c, s, update) = (tenant_id.clone(), collection_id.clone(), subject_id.clone(), update.clone());
     store
         .transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
@@ -95,12 +95,12 @@ pub(crate) async fn update_subject(
 
 pub(crate) async fn delete_subject(
     store: &SqliteStore,
-    tenant_id: &str,
-    collection_id: &str,
-    subject_id: &str,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
     audit: &NewEvent,
 ) -> StoreResult<Erasure> {
-    let (t, c, s, audit) = (tenant_id.to_string(), collection_id.to_string(), subject_id.to_string(), audit.clone());
+    let (t, c, s, audit) = (tenant_id.clone(), collection_id.clone(), subject_id.clone(), audit.clone());
     store
         .erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::{
-    ApiKeyRecord, EncryptedTemplate, FaceStore, NewCollection, NewEvent, NewFace, NewSubject, Scope, StoreError,
-    WrappedKey, new_id,
+    ApiKeyRecord, CollectionId, EncryptedTemplate, FaceId, FaceStore, KeyId, NewCollection, NewEvent, NewFace,
+    NewSubject, Scope, StoreError, SubjectId, WrappedKey,
 };
 
 /// Runs every check against one empty store.
@@ -59,7 +59,7 @@ fn template(seed: u8) -> EncryptedTemplate {
 
 fn face(seed: u8) -> NewFace {
     NewFace {
-        id: new_id(),
+        id: FaceId::random(),
         template: template(seed),
         search_vector: search_vector(seed),
         detection_score: 0.9,
@@ -78,9 +78,9 @@ fn search_vector(seed: u8) -> Vec<f32> {
 }
 
 /// An audit event for a change made by the suite or a bench (`add_faces` and the erasures record one).
-pub fn audit(collection_id: &str, at_ms: i64) -> NewEvent {
+pub fn audit(collection_id: &CollectionId, at_ms: i64) -> NewEvent {
     NewEvent {
-        collection_id: collection_id.to_string(),
+        collection_id: collection_id.clone(),
         at_ms,
         key_id: "k".into(),
         request_id: "r".into(),
@@ -117,7 +117,7 @@ async fn tenants_and_keys(store: &dyn FaceStore) {
     assert!(store.tenant_by_name("nobody").await.expect("lookup").is_none());
 
     let key = ApiKeyRecord {
-        id: new_id(),
+        id: KeyId::random(),
         tenant_id: tenant.id.clone(),
         name: "door".into(),
         key_hash: "ab".repeat(32),
@@ -191,8 +191,8 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     assert!(matches!(store.collection_templates(&other.id, &c.id).await, Err(StoreError::NotFound)));
     let listed_subjects = store.list_subjects(&t.id, &c.id).await.expect("subjects");
     assert_eq!(listed_subjects.len(), 2);
-    let wanted = [bob.id.clone(), "no-such-subject".to_string(), ann.id.clone()];
-    let mut found: Vec<String> =
+    let wanted = [bob.id.clone(), SubjectId::from("no-such-subject"), ann.id.clone()];
+    let mut found: Vec<SubjectId> =
         store.subjects_by_id(&t.id, &c.id, &wanted).await.expect("by id").into_iter().map(|s| s.id).collect();
     found.sort();
     let mut expected = vec![ann.id.clone(), bob.id.clone()];
@@ -235,7 +235,7 @@ async fn failed_writes_change_nothing(store: &dyn FaceStore) {
     let s = store.create_subject(&t.id, &c.id, &subject("s")).await.expect("subject");
     let before = store.collection_revision(&t.id, &c.id).await.expect("revision");
     assert!(matches!(
-        store.add_faces(&t.id, &c.id, "no-such-subject", &[face(1)], &audit(&c.id, 0)).await,
+        store.add_faces(&t.id, &c.id, &"no-such-subject".into(), &[face(1)], &audit(&c.id, 0)).await,
         Err(StoreError::NotFound)
     ));
     let duplicate = face(2);
@@ -295,7 +295,7 @@ async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
     for task in tasks {
         acknowledged.extend(task.await.expect("task").expect("enrolment").into_iter().map(|f| f.id));
     }
-    let mut stored: Vec<String> =
+    let mut stored: Vec<FaceId> =
         store.list_faces(&t.id, &c.id, &s.id).await.expect("faces").into_iter().map(|f| f.id).collect();
     acknowledged.sort();
     stored.sort();

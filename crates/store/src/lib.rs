@@ -1,15 +1,18 @@
 //! Where enrolled galleries live. [`FaceStore`] is the persistence contract: tenants, API keys, wrapped
 //! data keys, collections, subjects, faces (templates only, already encrypted by the caller) and the
-//! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and, later, PostgreSQL.
-//! Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
+//! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and `facegate-store-postgres`.
+//! Ids are newtypes ([`TenantId`], [`CollectionId`], [`SubjectId`], [`FaceId`], [`KeyId`],
+//! [`RequestId`]), so the trait's methods cannot take them in the wrong order. Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
 //!
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod ids;
 mod records;
 
+pub use ids::*;
 pub use records::*;
 
 use async_trait::async_trait;
@@ -60,90 +63,110 @@ pub trait FaceStore: Send + Sync {
     /// Every key of every tenant, newest first.
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks a key revoked; false if no such key or already revoked.
-    async fn revoke_api_key(&self, key_id: &str, at_ms: i64) -> StoreResult<bool>;
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64) -> StoreResult<bool>;
 
     /// The tenant's wrapped data key, if one was made.
-    async fn data_key(&self, tenant_id: &str) -> StoreResult<Option<WrappedKey>>;
+    async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>>;
     /// Stores the tenant's wrapped data key unless one exists; returns the one that is stored.
-    async fn insert_data_key_if_absent(&self, tenant_id: &str, key: &WrappedKey) -> StoreResult<WrappedKey>;
+    async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey>;
 
     /// Creates a collection; its name is unique within the tenant.
-    async fn create_collection(&self, tenant_id: &str, new: &NewCollection) -> StoreResult<Collection>;
+    async fn create_collection(&self, tenant_id: &TenantId, new: &NewCollection) -> StoreResult<Collection>;
     /// The tenant's collections, oldest first.
-    async fn list_collections(&self, tenant_id: &str) -> StoreResult<Vec<Collection>>;
+    async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>>;
     /// One collection.
-    async fn collection(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Collection>;
+    async fn collection(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Collection>;
     /// Deletes a collection with its subjects, faces and events; returns what was erased.
-    async fn delete_collection(&self, tenant_id: &str, collection_id: &str, at_ms: i64) -> StoreResult<Erasure>;
+    async fn delete_collection(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        at_ms: i64,
+    ) -> StoreResult<Erasure>;
 
     /// Creates a subject in a collection.
-    async fn create_subject(&self, tenant_id: &str, collection_id: &str, new: &NewSubject) -> StoreResult<Subject>;
+    async fn create_subject(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewSubject,
+    ) -> StoreResult<Subject>;
     /// The collection's subjects, oldest first.
-    async fn list_subjects(&self, tenant_id: &str, collection_id: &str) -> StoreResult<Vec<Subject>>;
+    async fn list_subjects(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<Subject>>;
     /// One subject.
-    async fn subject(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Subject>;
+    async fn subject(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Subject>;
     /// Replaces a subject's name and metadata.
     async fn update_subject(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         update: &NewSubject,
     ) -> StoreResult<Subject>;
     /// The subjects of a collection with these ids (one round trip), in no particular order; ids that
     /// do not exist are left out.
     async fn subjects_by_id(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_ids: &[String],
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_ids: &[SubjectId],
     ) -> StoreResult<Vec<Subject>>;
     /// Deletes a subject and erases its faces, recording `audit` in the same transaction; returns what
     /// was erased.
     async fn delete_subject(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure>;
 
     /// Adds faces to a subject, all or none, recording `audit` in the same transaction.
     async fn add_faces(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
         faces: &[NewFace],
         audit: &NewEvent,
     ) -> StoreResult<Vec<FaceRecord>>;
     /// A subject's faces, oldest first.
-    async fn list_faces(&self, tenant_id: &str, collection_id: &str, subject_id: &str) -> StoreResult<Vec<FaceRecord>>;
+    async fn list_faces(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Vec<FaceRecord>>;
     /// Deletes one face and erases its template, recording `audit` in the same transaction; returns
     /// what was erased.
     async fn delete_face(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
-        face_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        face_id: &FaceId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure>;
     /// The encrypted templates of one subject.
     async fn subject_templates(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
     ) -> StoreResult<Vec<StoredTemplate>>;
 
     /// The collection's revision: it changes with every write to its faces or subjects.
-    async fn collection_revision(&self, tenant_id: &str, collection_id: &str) -> StoreResult<i64>;
+    async fn collection_revision(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64>;
     /// Every encrypted template of a collection with the revision they were read at.
     async fn collection_templates(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
     ) -> StoreResult<(i64, Vec<StoredTemplate>)>;
 
     /// Whether [`FaceStore::search_faces`] runs in the store (otherwise callers scan in memory).
@@ -155,8 +178,8 @@ pub trait FaceStore: Send + Sync {
     /// [`NewFace::search_vector`]), best first.
     async fn search_faces(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
         query: &[f32],
         limit: usize,
     ) -> StoreResult<Vec<FaceHit>> {
@@ -165,13 +188,13 @@ pub trait FaceStore: Send + Sync {
     }
 
     /// Appends decisions to the audit trail.
-    async fn append_events(&self, tenant_id: &str, events: &[NewEvent]) -> StoreResult<()>;
+    async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;
     /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`
     /// (exclusive) and after the cursor `after_seq` (exclusive, the last `seq` of the previous page).
     async fn events(
         &self,
-        tenant_id: &str,
-        collection_id: &str,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
         since_ms: Option<i64>,
         after_seq: Option<i64>,
         limit: u32,

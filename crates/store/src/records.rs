@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CollectionId, FaceId, KeyId, RequestId, SubjectId, TenantId};
+
 /// An organisation using facegate; everything else belongs to one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
     /// Identifier.
-    pub id: String,
+    pub id: TenantId,
     /// Unique name.
     pub name: String,
     /// Creation time.
@@ -51,9 +53,9 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     /// Identifier (shown in logs and the audit trail).
-    pub id: String,
+    pub id: KeyId,
     /// Owning tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Label given at creation.
     pub name: String,
     /// Lowercase hex SHA-256 of the full key string.
@@ -88,9 +90,9 @@ pub struct WrappedKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
     /// Identifier.
-    pub id: String,
+    pub id: CollectionId,
     /// Owning tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Name, unique within the tenant.
     pub name: String,
     /// Model pack whose templates it holds.
@@ -126,9 +128,9 @@ pub struct NewCollection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subject {
     /// Identifier.
-    pub id: String,
+    pub id: SubjectId,
     /// Collection it belongs to.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// Display name.
     pub name: String,
     /// Free-form JSON supplied by the caller (employee number, badge id...).
@@ -164,7 +166,7 @@ pub struct EncryptedTemplate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewFace {
     /// Identifier, chosen by the caller (it is bound into the encryption).
-    pub id: String,
+    pub id: FaceId,
     /// The template, encrypted.
     pub template: EncryptedTemplate,
     /// The template under the tenant's secret search rotation, for backends that search in the
@@ -184,9 +186,9 @@ pub struct NewFace {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceRecord {
     /// Identifier.
-    pub id: String,
+    pub id: FaceId,
     /// Subject it belongs to.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Detector score at enrolment.
     pub detection_score: f32,
     /// Sharpness at enrolment.
@@ -201,9 +203,9 @@ pub struct FaceRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTemplate {
     /// Face identifier.
-    pub face_id: String,
+    pub face_id: FaceId,
     /// Subject identifier.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// The encrypted template.
     pub template: EncryptedTemplate,
 }
@@ -212,11 +214,11 @@ pub struct StoredTemplate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Erasure {
     /// Collection concerned.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// Subjects erased (or the subject whose face was erased).
-    pub subject_ids: Vec<String>,
+    pub subject_ids: Vec<SubjectId>,
     /// Faces (templates) erased.
-    pub face_ids: Vec<String>,
+    pub face_ids: Vec<FaceId>,
     /// When.
     pub erased_at_ms: i64,
     /// The erased bytes were overwritten in the store's live files before the erasure returned
@@ -227,10 +229,15 @@ pub struct Erasure {
 
 impl Erasure {
     /// What erasing faces of one subject (or the subject itself, with all its faces) erased.
-    pub fn of_subject(collection_id: &str, subject_id: &str, face_ids: Vec<String>, erased_at_ms: i64) -> Self {
+    pub fn of_subject(
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        face_ids: Vec<FaceId>,
+        erased_at_ms: i64,
+    ) -> Self {
         Self {
-            collection_id: collection_id.to_string(),
-            subject_ids: vec![subject_id.to_string()],
+            collection_id: collection_id.clone(),
+            subject_ids: vec![subject_id.clone()],
             face_ids,
             erased_at_ms,
             physically_erased: false,
@@ -242,19 +249,19 @@ impl Erasure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewEvent {
     /// Collection the decision was made against.
-    pub collection_id: String,
+    pub collection_id: CollectionId,
     /// When.
     pub at_ms: i64,
     /// API key that asked.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// Request it belongs to.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// `recognize`, `verify`, `search`, `enroll`, `erase`...
     pub action: String,
     /// `match`, `unknown`, `accepted`, `rejected`, `erased`...
     pub result: String,
     /// Subject decided on, if any.
-    pub subject_id: Option<String>,
+    pub subject_id: Option<SubjectId>,
     /// Score of the decision, if any.
     pub score: Option<f32>,
     /// Index of the face in the image, if any.
@@ -275,9 +282,9 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceHit {
     /// Face identifier.
-    pub face_id: String,
+    pub face_id: FaceId,
     /// Subject identifier.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Cosine similarity to the query.
     pub score: f32,
 }

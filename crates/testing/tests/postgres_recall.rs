@@ -1,6 +1,6 @@
 //! pgvector HNSW search against exact search on real LFW embeddings: recall@1 ≥ 0.99.
 
-use facegate_store::{EncryptedTemplate, FaceStore, NewCollection, NewFace, NewSubject, new_id};
+use facegate_store::{EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_testing::{default_pipeline, fresh_postgres_database, lfw_dir, load_image};
 
@@ -56,7 +56,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
             subjects.insert(person.clone(), subject.id);
         }
         let face = NewFace {
-            id: new_id(),
+            id: FaceId::random(),
             template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
             search_vector: embedding.clone(),
             detection_score: 0.9,

@@ -54,5 +54,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             train::classify(&context, &images, &model, min_confidence, json)
         }
         Command::Keys { action, .. } => keys::run(&settings, action),
+        Command::Openapi => {
+            println!("{}", facegate_api::openapi_document());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

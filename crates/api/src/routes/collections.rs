@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
 use facegate_gallery::{OperatingPoint, Receipt};
-use facegate_store::{Collection, NewCollection, Scope};
+use facegate_store::{Collection, CollectionId, NewCollection, Scope};
 use serde::Deserialize;
 
 use super::faces::{analyze, prominent, single_image};
@@ -78,24 +78,24 @@ pub async fn list_collections(State(state): State<AppState>, caller: Caller) -> 
 }
 
 /// One collection.
-#[utoipa::path(get, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
+#[utoipa::path(get, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = CollectionId, Path)),
     responses((status = 200, description = "The collection", body = Collection)), security(("api_key" = [])))]
 pub async fn get_collection(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CollectionId>,
 ) -> Result<Json<Collection>, ApiError> {
     caller.require_any(&COLLECTION_READERS)?;
     Ok(Json(state.gallery.collection(&caller.actor(), &id).await?))
 }
 
 /// Deletes a collection and erases every template in it; answers an erasure receipt.
-#[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = String, Path)),
+#[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = CollectionId, Path)),
     responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_collection(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<CollectionId>,
 ) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(state.gallery.delete_collection(&caller.actor(), &id).await?))
@@ -114,11 +114,11 @@ pub struct IdentifyQuery {
 }
 
 /// Query of `POST /v1/recognize`: the collection, and as [`IdentifyQuery`].
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RecognizeQuery {
     /// The collection to search.
-    pub collection: String,
+    pub collection: CollectionId,
     /// Candidates per face (1 to 100).
     #[param(minimum = 1, maximum = 100)]
     pub top_k: Option<usize>,
@@ -145,13 +145,13 @@ pub async fn recognize(
 }
 
 /// `POST /v1/collections/{collection}/recognize`: as `/v1/recognize`.
-#[utoipa::path(post, path = "/v1/collections/{collection}/recognize", tag = "identification", params(("collection" = String, Path), IdentifyQuery),
+#[utoipa::path(post, path = "/v1/collections/{collection}/recognize", tag = "identification", params(("collection" = CollectionId, Path), IdentifyQuery),
     request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
     responses((status = 200, description = "Per face: box, landmarks, candidates, match or unknown", body = RecognizeResponse)), security(("api_key" = [])))]
 pub async fn recognize_in(
     state: State<AppState>,
     caller: Caller,
-    Path(collection): Path<String>,
+    Path(collection): Path<CollectionId>,
     Query(query): Query<IdentifyQuery>,
     request: Request,
 ) -> Result<Json<RecognizeResponse>, ApiError> {
@@ -161,7 +161,7 @@ pub async fn recognize_in(
 async fn identify_all(
     State(state): State<AppState>,
     caller: Caller,
-    collection_id: String,
+    collection_id: CollectionId,
     query: IdentifyQuery,
     request: Request,
 ) -> Result<Json<RecognizeResponse>, ApiError> {
@@ -190,13 +190,13 @@ async fn identify_all(
 }
 
 /// Top-k subjects for the largest face of an image, or for a template.
-#[utoipa::path(post, path = "/v1/collections/{collection}/search", tag = "identification", params(("collection" = String, Path), IdentifyQuery),
+#[utoipa::path(post, path = "/v1/collections/{collection}/search", tag = "identification", params(("collection" = CollectionId, Path), IdentifyQuery),
     request_body(content((crate::contract::SearchByTemplate = "application/json"), (crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::RawImage = "application/octet-stream")), description = "A template (JSON), or one image"),
     responses((status = 200, description = "Candidates, best first", body = SearchResponse)), security(("api_key" = [])))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    Path(collection_id): Path<String>,
+    Path(collection_id): Path<CollectionId>,
     Query(query): Query<IdentifyQuery>,
     request: Request,
 ) -> Result<Json<SearchResponse>, ApiError> {
@@ -239,12 +239,12 @@ pub struct EventsQuery {
 }
 
 /// The audit trail of a collection, in order: decisions after `since` (ms) and after the cursor `after`.
-#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = String, Path), EventsQuery),
+#[utoipa::path(get, path = "/v1/collections/{collection}/events", tag = "collections", params(("collection" = CollectionId, Path), EventsQuery),
     responses((status = 200, description = "Events", body = EventPage)), security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
-    Path(collection_id): Path<String>,
+    Path(collection_id): Path<CollectionId>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     caller.require(Scope::Admin)?;

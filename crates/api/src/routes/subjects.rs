@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, RejectReason, Rejection};
-use facegate_store::{NewSubject, Scope, Subject};
+use facegate_store::{CollectionId, FaceId, NewSubject, Scope, Subject, SubjectId};
 use serde::Deserialize;
 
 use super::collections::IdentifyQuery;
@@ -28,12 +28,12 @@ fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
 }
 
 /// Creates a subject.
-#[utoipa::path(post, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)),
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = CollectionId, Path)),
     request_body = SubjectBody, responses((status = 201, description = "Created", body = Subject)), security(("api_key" = [])))]
 pub async fn create_subject(
     State(state): State<AppState>,
     caller: Caller,
-    Path(collection): Path<String>,
+    Path(collection): Path<CollectionId>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Subject>), ApiError> {
     caller.require(Scope::Enroll)?;
@@ -43,36 +43,36 @@ pub async fn create_subject(
 }
 
 /// The subjects of a collection.
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = String, Path)),
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(("collection" = CollectionId, Path)),
     responses((status = 200, description = "Subjects", body = SubjectList)), security(("api_key" = [])))]
 pub async fn list_subjects(
     State(state): State<AppState>,
     caller: Caller,
-    Path(collection): Path<String>,
+    Path(collection): Path<CollectionId>,
 ) -> Result<Json<SubjectList>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(SubjectList { subjects: state.gallery.subjects(&caller.actor(), &collection).await? }))
 }
 
 /// One subject.
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
     responses((status = 200, description = "The subject", body = Subject)), security(("api_key" = [])))]
 pub async fn get_subject(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection, subject)): Path<(String, String)>,
+    Path((collection, subject)): Path<(CollectionId, SubjectId)>,
 ) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(state.gallery.subject(&caller.actor(), &collection, &subject).await?))
 }
 
 /// Renames a subject or replaces its metadata.
-#[utoipa::path(patch, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+#[utoipa::path(patch, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
     request_body = SubjectBody, responses((status = 200, description = "Updated", body = Subject)), security(("api_key" = [])))]
 pub async fn update_subject(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection, subject)): Path<(String, String)>,
+    Path((collection, subject)): Path<(CollectionId, SubjectId)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
@@ -81,36 +81,36 @@ pub async fn update_subject(
 }
 
 /// Deletes a subject, erasing its templates; answers an erasure receipt.
-#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
     responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_subject(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection, subject)): Path<(String, String)>,
+    Path((collection, subject)): Path<(CollectionId, SubjectId)>,
 ) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(state.gallery.delete_subject(&caller.actor(), &collection, &subject).await?))
 }
 
 /// Deletes one face of a subject, erasing its template; answers an erasure receipt.
-#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/faces/{face}", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), ("face" = String, Path)),
+#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/faces/{face}", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path), ("face" = FaceId, Path)),
     responses((status = 200, description = "Erasure receipt", body = Receipt)), security(("api_key" = [])))]
 pub async fn delete_face(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection, subject, face)): Path<(String, String, String)>,
+    Path((collection, subject, face)): Path<(CollectionId, SubjectId, FaceId)>,
 ) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(state.gallery.delete_face(&caller.actor(), &collection, &subject, &face).await?))
 }
 
 /// A subject's enrolled faces (no templates).
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path)),
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
     responses((status = 200, description = "Faces", body = FaceList)), security(("api_key" = [])))]
 pub async fn list_faces(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection, subject)): Path<(String, String)>,
+    Path((collection, subject)): Path<(CollectionId, SubjectId)>,
 ) -> Result<Json<FaceList>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(FaceList { faces: state.gallery.faces(&caller.actor(), &collection, &subject).await? }))
@@ -128,13 +128,13 @@ pub struct EnrollQuery {
 
 /// Enrols 1..n images of a subject. Each image passes the quality gate or is refused with a reason;
 /// accepted faces are stored together, and any that already matches another subject is flagged.
-#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = String, Path), ("subject" = String, Path), EnrollQuery),
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/faces", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path), EnrollQuery),
     request_body(content((crate::contract::ImagesUpload = "multipart/form-data"), (crate::contract::ImagesJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "1..n images: multipart files, JSON base64 `images`, or one raw image"),
     responses((status = 201, description = "Faces accepted (and images refused)", body = EnrollResponse)), security(("api_key" = [])))]
 pub async fn enroll_faces(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection_id, subject_id)): Path<(String, String)>,
+    Path((collection_id, subject_id)): Path<(CollectionId, SubjectId)>,
     Query(query): Query<EnrollQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
@@ -212,13 +212,13 @@ fn rejected_image(rejection: &Rejection) -> RejectedImage {
 }
 
 /// 1:1 verification of the largest face of an image against a subject's templates.
-#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/verify", tag = "identification", params(("collection" = String, Path), ("subject" = String, Path), IdentifyQuery),
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/verify", tag = "identification", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path), IdentifyQuery),
     request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
     responses((status = 200, description = "Score and decision", body = VerifyResponse)), security(("api_key" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-    Path((collection_id, subject_id)): Path<(String, String)>,
+    Path((collection_id, subject_id)): Path<(CollectionId, SubjectId)>,
     Query(query): Query<IdentifyQuery>,
     request: Request,
 ) -> Result<Json<VerifyResponse>, ApiError> {
