@@ -44,6 +44,9 @@ pub struct PipelineArgs {
     /// Use landmarks as detected, without re-detecting tilted faces upright.
     #[arg(long, global = true)]
     pub no_refine_roll: bool,
+    /// Use the detector's landmarks even where the pack has a landmark model (an ablation).
+    #[arg(long, global = true)]
+    pub no_landmark_model: bool,
     /// Alignment method (`box` is the no-alignment baseline for ablations).
     #[arg(long, global = true, value_enum, default_value_t = AlignArg::Similarity)]
     pub align: AlignArg,

@@ -59,6 +59,7 @@ impl Context {
                 AlignArg::Box => AlignMode::BoxCrop,
             },
             refine_roll: !self.args.no_refine_roll,
+            landmark_model: !self.args.no_landmark_model,
         }
     }
 

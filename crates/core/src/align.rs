@@ -20,6 +20,42 @@ pub const ARCFACE_TEMPLATE: [Point; 5] = [
     Point::new(70.7299, 92.2041),
 ];
 
+/// Where an embedder wants the 5 landmarks, and the side of its square input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Alignment {
+    /// Side of the aligned crop, pixels.
+    pub size: u32,
+    /// The landmarks' places in the crop, in the detector's order.
+    pub template: [Point; 5],
+}
+
+impl Alignment {
+    /// The ArcFace template at 112×112 (most embedders).
+    pub const ARCFACE: Alignment = Alignment { size: ALIGNED_SIZE, template: ARCFACE_TEMPLATE };
+
+    /// Aligns a face by its 5 landmarks. `None` for degenerate landmarks (all in one point).
+    pub fn align(&self, image: &RgbImage, landmarks: &[Point; 5]) -> Option<AlignedFace> {
+        let transform = estimate_similarity(landmarks, &self.template)?;
+        let image = warp_similarity(image, &transform, self.size, self.size)?;
+        Some(AlignedFace { image, transform })
+    }
+
+    /// The face box cropped and stretched to the crop size without landmarks: the "no alignment"
+    /// baseline, and the fallback for degenerate landmarks.
+    pub fn crop_box(&self, image: &RgbImage, bbox: &BoundingBox) -> AlignedFace {
+        let b = bbox.clipped(image.width() as f32, image.height() as f32);
+        let (x, y) = (b.x as u32, b.y as u32);
+        let w = (b.width as u32).clamp(1, image.width() - x.min(image.width() - 1));
+        let h = (b.height as u32).clamp(1, image.height() - y.min(image.height() - 1));
+        let crop = image::imageops::crop_imm(image, x, y, w, h).to_image();
+        let scale_x = self.size as f32 / w as f32;
+        AlignedFace {
+            image: image::imageops::resize(&crop, self.size, self.size, FilterType::Triangle),
+            transform: SimilarityTransform { a: scale_x, b: 0.0, tx: -(x as f32) * scale_x, ty: -(y as f32) * scale_x },
+        }
+    }
+}
+
 /// `dst = [a -b; b a] · src + [tx ty]`: rotation by atan2(b, a), scale hypot(a, b), then translation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimilarityTransform {
@@ -92,11 +128,10 @@ pub struct AlignedFace {
     pub transform: SimilarityTransform,
 }
 
-/// Aligns a face by its 5 landmarks. Returns `None` for degenerate landmarks (all in one point).
+/// Aligns a face by its 5 landmarks onto the ArcFace template ([`Alignment::align`]). Returns `None`
+/// for degenerate landmarks (all in one point).
 pub fn align_face(image: &RgbImage, landmarks: &[Point; 5]) -> Option<AlignedFace> {
-    let transform = estimate_similarity(landmarks, &ARCFACE_TEMPLATE)?;
-    let image = warp_similarity(image, &transform, ALIGNED_SIZE, ALIGNED_SIZE)?;
-    Some(AlignedFace { image, transform })
+    Alignment::ARCFACE.align(image, landmarks)
 }
 
 /// Resamples `image` through `transform` (image → output coordinates) into a `width` × `height` image,
@@ -111,22 +146,13 @@ pub fn warp_similarity(image: &RgbImage, transform: &SimilarityTransform, width:
     Some(out)
 }
 
-/// The face box cropped and stretched to 112×112 without landmarks: the "no alignment" baseline.
+/// The face box cropped and stretched to 112×112 without landmarks ([`Alignment::crop_box`]).
 pub fn crop_box_face(image: &RgbImage, bbox: &BoundingBox) -> AlignedFace {
-    let b = bbox.clipped(image.width() as f32, image.height() as f32);
-    let (x, y) = (b.x as u32, b.y as u32);
-    let w = (b.width as u32).clamp(1, image.width() - x.min(image.width() - 1));
-    let h = (b.height as u32).clamp(1, image.height() - y.min(image.height() - 1));
-    let crop = image::imageops::crop_imm(image, x, y, w, h).to_image();
-    let scale_x = ALIGNED_SIZE as f32 / w as f32;
-    AlignedFace {
-        image: image::imageops::resize(&crop, ALIGNED_SIZE, ALIGNED_SIZE, FilterType::Triangle),
-        transform: SimilarityTransform { a: scale_x, b: 0.0, tx: -(x as f32) * scale_x, ty: -(y as f32) * scale_x },
-    }
+    Alignment::ARCFACE.crop_box(image, bbox)
 }
 
 /// Bilinear sample at a sub-pixel position; neighbours outside the image count as black.
-fn sample_bilinear(image: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
+pub(crate) fn sample_bilinear(image: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = (x0 as i64, y0 as i64);

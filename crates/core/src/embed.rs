@@ -1,10 +1,10 @@
-//! Stage 3: embedding. Aligned 112×112 crops are normalised per the model's manifest entry, run through
+//! Stage 3: embedding. Aligned crops (112×112 unless the model's alignment says otherwise) are normalised per the model's manifest entry, run through
 //! the CNN in one batch (each face and, with flip-averaging, its mirror image), and L2-normalised.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::align::ALIGNED_SIZE;
+use crate::align::Alignment;
 use crate::error::PipelineError;
 use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
 use crate::pack::{ChannelOrder, ModelSpec};
@@ -61,7 +61,7 @@ impl Default for EmbedderConfig {
     }
 }
 
-/// A face embedding CNN taking 112×112 aligned crops.
+/// A face embedding CNN taking aligned crops.
 pub struct Embedder {
     model: OnnxModel,
 }
@@ -85,7 +85,13 @@ impl Embedder {
         self.model.spec()
     }
 
-    /// Embeds aligned 112×112 crops in a single model run, in order.
+    /// The alignment the model takes (crop size and template).
+    pub fn alignment(&self) -> Alignment {
+        self.model.spec().alignment()
+    }
+
+    /// Embeds aligned crops in order, in one model run (or runs of `max_batch` where the model has a
+    /// fixed batch size).
     ///
     /// # Errors
     /// [`PipelineError::Config`] for a crop of the wrong size, [`PipelineError::Inference`] when the run
@@ -94,13 +100,17 @@ impl Embedder {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(bad) = faces.iter().find(|f| f.dimensions() != (ALIGNED_SIZE, ALIGNED_SIZE)) {
-            return Err(PipelineError::Config(format!("aligned crop is {:?}, expected 112x112", bad.dimensions())));
+        let size = self.alignment().size;
+        if let Some(bad) = faces.iter().find(|f| f.dimensions() != (size, size)) {
+            return Err(PipelineError::Config(format!(
+                "aligned crop is {:?}, expected {size}x{size}",
+                bad.dimensions()
+            )));
         }
         let (mean, std) = config.normalization.unwrap_or((self.model.spec().mean, self.model.spec().std));
         let copies = if config.flip { 2 } else { 1 };
         let batch = faces.len() * copies;
-        let side = ALIGNED_SIZE as usize;
+        let side = size as usize;
         let plane = side * side;
         let mut tensor = vec![0.0f32; batch * 3 * plane];
         let order = match self.model.spec().channel_order {
@@ -119,20 +129,29 @@ impl Embedder {
                 }
             }
         }
-        self.model.run([batch, 3, side, side], tensor, |outputs| {
-            let (_, shape, data) =
-                outputs.first().ok_or_else(|| PipelineError::ModelOutput("embedder produced no output".into()))?;
-            let dim = data.len() / batch;
-            if dim == 0 || data.len() != batch * dim || shape.first() != Some(&(batch as i64)) {
-                return Err(PipelineError::ModelOutput(format!("unexpected embedding shape {shape:?}")));
-            }
-            data.chunks(dim * copies)
-                .map(|chunk| {
-                    let summed: Vec<f32> = (0..dim).map(|i| (0..copies).map(|c| chunk[c * dim + i]).sum()).collect();
-                    Embedding::from_raw(summed)
-                        .ok_or_else(|| PipelineError::ModelOutput("embedding is zero or not finite".into()))
-                })
-                .collect()
-        })
+        let run_size = self.model.spec().max_batch.unwrap_or(batch).clamp(1, batch);
+        let mut data = Vec::new();
+        for (run, input) in tensor.chunks(run_size * 3 * plane).enumerate() {
+            let items = input.len() / (3 * plane);
+            let output = self.model.run([items, 3, side, side], input.to_vec(), |outputs| {
+                let (_, shape, data) =
+                    outputs.first().ok_or_else(|| PipelineError::ModelOutput("embedder produced no output".into()))?;
+                if data.is_empty() || data.len() % items != 0 || shape.first() != Some(&(items as i64)) {
+                    return Err(PipelineError::ModelOutput(format!(
+                        "unexpected embedding shape {shape:?} (run {run})"
+                    )));
+                }
+                Ok(data.to_vec())
+            })?;
+            data.extend(output);
+        }
+        let dim = data.len() / batch;
+        data.chunks(dim * copies)
+            .map(|chunk| {
+                let summed: Vec<f32> = (0..dim).map(|i| (0..copies).map(|c| chunk[c * dim + i]).sum()).collect();
+                Embedding::from_raw(summed)
+                    .ok_or_else(|| PipelineError::ModelOutput("embedding is zero or not finite".into()))
+            })
+            .collect()
     }
 }

@@ -1,8 +1,9 @@
 //! The facegate recognition pipeline, in four stages:
 //!
 //! 1. **Detect** faces with a CNN detector that also gives 5 landmarks ([`Detector`]: YuNet or SCRFD).
-//! 2. **Align** each face onto the standard 112×112 ArcFace template with a least-squares similarity
-//!    transform ([`align_face`]).
+//! 2. **Align** each face onto its embedder's template (the standard 112×112 ArcFace one unless the
+//!    manifest says otherwise) with a least-squares similarity transform ([`Alignment`]); a pack may
+//!    first place the landmarks again with a landmark model ([`LandmarkModel`]).
 //! 3. **Embed** the aligned crops with a CNN ([`Embedder`]), batched, L2-normalised, flip-averaged.
 //! 4. **Compare** embeddings by cosine score and decide at a threshold calibrated to a false-match rate
 //!    ([`Calibration`]).
@@ -30,13 +31,15 @@ mod error;
 mod geometry;
 mod head;
 mod image_input;
+mod landmarks;
 mod onnx;
 mod pack;
 mod pipeline;
 mod sharpness;
 
 pub use align::{
-    ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, SimilarityTransform, align_face, crop_box_face, estimate_similarity,
+    ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, Alignment, SimilarityTransform, align_face, crop_box_face,
+    estimate_similarity,
 };
 pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, DEFAULT_TARGET_FMR, Decision, cosine};
 pub use detect::{
@@ -47,7 +50,8 @@ pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};
 pub use head::{HEAD_WEIGHT_TENSOR, HeadSpec, ProjectionHead};
 pub use image_input::{DecodeCost, DecodeLimits, decode_cost, decode_image};
+pub use landmarks::LandmarkModel;
 pub use onnx::{OrtEnvironment, RuntimeConfig};
-pub use pack::{ChannelOrder, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};
+pub use pack::{AlignmentSpec, ChannelOrder, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};
 pub use pipeline::{AlignMode, AnalyzedFace, LimitedAnalysis, Pipeline, PipelineConfig, StageTimings};
 pub use sharpness::sharpness;

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::align::Alignment;
 use crate::compare::CalibrationPoint;
 use crate::error::PipelineError;
+use crate::geometry::Point;
 use crate::head::HeadSpec;
 
 /// The whole manifest: the ONNX Runtime pin, the models and the packs.
@@ -43,6 +45,8 @@ pub enum ModelKind {
     Detector,
     /// An embedding per aligned face.
     Embedder,
+    /// 5 landmarks from a face box (an optional stage between detection and alignment).
+    Landmarks,
 }
 
 /// Channel order a model expects.
@@ -70,6 +74,10 @@ pub struct ModelSpec {
     pub sha256: String,
     /// Upstream URLs, tried in order.
     pub urls: Vec<String>,
+    /// For a file converted from an upstream original (so it has no download URL of its own): what it
+    /// was made from and how. Such a file comes from a mirror, checked by `sha256` like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
     /// Licence of the weights.
     pub licence: String,
     /// Human description of the input tensor.
@@ -82,6 +90,13 @@ pub struct ModelSpec {
     /// Length of the embedding (embedders only).
     #[serde(default)]
     pub embedding_size: Option<usize>,
+    /// The most images one run takes, for a model exported with a fixed batch size (default: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<usize>,
+    /// Where the embedder wants the landmarks and the side of its square input (embedders only;
+    /// default: the ArcFace template at 112×112).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<AlignmentSpec>,
     /// Channel order of the input tensor.
     pub channel_order: ChannelOrder,
     /// Per-channel mean subtracted from 0..255 pixel values, in `channel_order`.
@@ -96,6 +111,25 @@ pub struct ModelSpec {
     pub calibration_note: Option<String>,
 }
 
+/// An embedder's alignment template as the manifest writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlignmentSpec {
+    /// Side of the square aligned crop, pixels.
+    pub size: u32,
+    /// The 5 landmarks' places in the crop, pixels, in the detector's order.
+    pub template: [[f32; 2]; 5],
+}
+
+impl ModelSpec {
+    /// The alignment this embedder takes: its manifest's, else the ArcFace template at 112×112.
+    pub fn alignment(&self) -> Alignment {
+        self.alignment.map_or(Alignment::ARCFACE, |spec| Alignment {
+            size: spec.size,
+            template: spec.template.map(|[x, y]| Point::new(x, y)),
+        })
+    }
+}
+
 /// A named pair of detector and embedder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PackSpec {
@@ -105,6 +139,10 @@ pub struct PackSpec {
     pub detector: String,
     /// Name of the embedder model.
     pub embedder: String,
+    /// Name of a landmark model that places the landmarks again from the detector's box before
+    /// alignment (see [`crate::LandmarkModel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<String>,
     /// One line about the pack.
     pub description: String,
     /// A trained projection applied to the embedder's output (packs from `facegate train --mode embedding`).
@@ -145,6 +183,14 @@ impl Manifest {
                 .filter(|m| m.kind == kind)
                 .ok_or_else(|| PipelineError::Config(format!("pack `{}` names unknown {kind:?} `{name}`", spec.name)))
         };
+        if let Some(landmarks) = &spec.landmarks {
+            find(landmarks, ModelKind::Landmarks)?;
+        }
         Ok((find(&spec.detector, ModelKind::Detector)?, find(&spec.embedder, ModelKind::Embedder)?))
+    }
+
+    /// The landmark model a pack names, if any (checked by [`Manifest::pack_models_of`]).
+    pub fn pack_landmarks(&self, spec: &PackSpec) -> Option<&ModelSpec> {
+        spec.landmarks.as_deref().and_then(|name| self.model(name)).filter(|m| m.kind == ModelKind::Landmarks)
     }
 }

@@ -5,23 +5,24 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::align::{AlignedFace, SimilarityTransform, align_face, crop_box_face, warp_similarity};
+use crate::align::{AlignedFace, Alignment, SimilarityTransform, warp_similarity};
 use crate::compare::Calibration;
 use crate::detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector};
 use crate::embed::{Embedder, EmbedderConfig, Embedding};
 use crate::error::PipelineError;
 use crate::geometry::Point;
 use crate::head::ProjectionHead;
+use crate::landmarks::LandmarkModel;
 use crate::onnx::{OrtEnvironment, RuntimeConfig};
 use crate::pack::{ModelSpec, PackSpec};
 
 /// How faces are cut out before embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AlignMode {
-    /// Similarity transform of the 5 landmarks onto the ArcFace template (the normal path).
+    /// Similarity transform of the 5 landmarks onto the embedder's template (the normal path).
     #[default]
     Similarity,
-    /// The detector's box stretched to 112×112, landmarks ignored (baseline for ablations).
+    /// The detector's box stretched to the crop size, landmarks ignored (baseline for ablations).
     BoxCrop,
 }
 
@@ -37,8 +38,10 @@ pub struct PipelineConfig {
     /// Alignment method.
     pub align: AlignMode,
     /// Re-detect tilted faces on an upright crop to correct their landmarks (see [`Pipeline::detect`]);
-    /// applies to detectors with a dynamic input size (YuNet).
+    /// applies to detectors with a dynamic input size (YuNet), and not where a landmark model places them.
     pub refine_roll: bool,
+    /// Place the landmarks with the pack's landmark model, where it has one (see [`Pipeline::with_landmarks`]).
+    pub landmark_model: bool,
 }
 
 impl Default for PipelineConfig {
@@ -49,6 +52,7 @@ impl Default for PipelineConfig {
             embedder: EmbedderConfig::default(),
             align: AlignMode::default(),
             refine_roll: true,
+            landmark_model: true,
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct Pipeline {
     detector: Box<dyn Detector>,
     detector_spec: ModelSpec,
     embedder: Embedder,
+    landmarks: Option<LandmarkModel>,
     head: Option<ProjectionHead>,
     calibration: Calibration,
     config: PipelineConfig,
@@ -127,6 +132,7 @@ impl Pipeline {
             detector,
             detector_spec: detector_spec.clone(),
             embedder: Embedder::load(environment, embedder_bytes, embedder_spec, &config.runtime)?,
+            landmarks: None,
             head: None,
             calibration: Calibration::new(if pack.calibration.is_empty() {
                 embedder_spec.calibration.clone()
@@ -152,6 +158,23 @@ impl Pipeline {
         }
         self.head = Some(head);
         Ok(self)
+    }
+
+    /// Places every detected face's landmarks with `model` from now on (the pack's `landmarks`), unless
+    /// the configuration turns it off.
+    pub fn with_landmarks(mut self, model: LandmarkModel) -> Self {
+        self.landmarks = Some(model);
+        self
+    }
+
+    /// The landmark model's manifest entry, where one places the landmarks.
+    pub fn landmark_spec(&self) -> Option<&ModelSpec> {
+        self.landmarks.as_ref().filter(|_| self.config.landmark_model).map(LandmarkModel::spec)
+    }
+
+    /// The crop size and template faces are aligned to (the embedder's).
+    pub fn alignment(&self) -> Alignment {
+        self.embedder.alignment()
     }
 
     /// Length of the templates this pipeline makes (the head's output where the pack has one).
@@ -202,6 +225,12 @@ impl Pipeline {
     /// [`PipelineError::Inference`] when the detector fails.
     pub fn detect_with(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<DetectedFace>, PipelineError> {
         let mut faces = self.detector.detect(image, config)?;
+        if let Some(model) = self.landmarks.as_ref().filter(|_| self.config.landmark_model) {
+            for face in &mut faces {
+                face.landmarks = model.locate(image, &face.bbox)?;
+            }
+            return Ok(faces);
+        }
         // Fixed-input detectors (SCRFD) would re-run at full size for each face, and their landmarks
         // follow the roll well enough anyway.
         if self.config.refine_roll && self.detector_spec.input_size.is_none() {
@@ -262,13 +291,14 @@ impl Pipeline {
         Ok(landmarks)
     }
 
-    /// Stage 2: one face cut out and aligned onto the 112×112 template.
+    /// Stage 2: one face cut out and aligned onto the embedder's template.
     pub fn align(&self, image: &RgbImage, face: &DetectedFace) -> AlignedFace {
+        let alignment = self.alignment();
         match self.config.align {
             AlignMode::Similarity => {
-                align_face(image, &face.landmarks).unwrap_or_else(|| crop_box_face(image, &face.bbox))
+                alignment.align(image, &face.landmarks).unwrap_or_else(|| alignment.crop_box(image, &face.bbox))
             }
-            AlignMode::BoxCrop => crop_box_face(image, &face.bbox),
+            AlignMode::BoxCrop => alignment.crop_box(image, &face.bbox),
         }
     }
 

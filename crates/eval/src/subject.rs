@@ -3,9 +3,7 @@
 //! ([`facegate_core::subject_face`]). Probes sent to the API are different: there the subject is the
 //! largest face ([`facegate_core::largest_face`]).
 
-use facegate_core::{
-    BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, PipelineError, crop_box_face, subject_face,
-};
+use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, PipelineError, subject_face};
 use image::RgbImage;
 use serde::Serialize;
 
@@ -53,7 +51,7 @@ pub fn subject_template(pipeline: &Pipeline, image: &RgbImage) -> Result<(Embedd
         None => {
             let (w, h) = (image.width() as f32, image.height() as f32);
             let centre = BoundingBox { x: w * 0.25, y: h * 0.25, width: w * 0.5, height: h * 0.5 };
-            let crop = crop_box_face(image, &centre);
+            let crop = pipeline.alignment().crop_box(image, &centre);
             (pipeline.embed_aligned(&[&crop.image])?.pop(), FaceSource::CentreCrop)
         }
     };

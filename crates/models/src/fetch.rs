@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use facegate_core::{Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec};
+use facegate_core::{LandmarkModel, Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec};
 use sha2::{Digest, Sha256};
 
 use crate::{ModelsError, runtime_sha256};
@@ -98,7 +98,9 @@ impl ModelCache {
             }
             None => tried.push("mirror: FACEGATE_MODEL_MIRROR is not set".into()),
         }
-        if !self.download {
+        if let (true, Some(origin)) = (spec.urls.is_empty(), &spec.derived_from) {
+            tried.push(format!("upstream: none of its own; it is derived from {origin}"));
+        } else if !self.download {
             tried.push("upstream: skipped (FACEGATE_OFFLINE=1)".into());
         } else {
             let agent: ureq::Agent =
@@ -178,8 +180,12 @@ impl ModelCache {
         let pack_spec = manifest.pack(pack).ok_or_else(|| ModelsError::Manifest(format!("unknown pack `{pack}`")))?;
         let detector_bytes = self.read(detector)?;
         let embedder_bytes = self.read(embedder)?;
-        let pipeline =
+        let mut pipeline =
             Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
+        if let Some(landmarks) = manifest.pack_landmarks(pack_spec) {
+            let bytes = self.read(landmarks)?;
+            pipeline = pipeline.with_landmarks(LandmarkModel::load(environment, &bytes, landmarks, &config.runtime)?);
+        }
         match &pack_spec.head {
             Some(head) => Ok(pipeline.with_head(crate::pack_dir::read_head(head)?)?),
             None => Ok(pipeline),

@@ -123,13 +123,14 @@ impl PrepCache {
     pub fn new(root: &Path, pipeline: &Pipeline) -> Result<Self, TrainError> {
         let config = pipeline.config();
         let crop_key = fingerprint(&format!(
-            "crop-v1 {} {:?} refine={} score={} max_side={} retry={}",
+            "crop-v1 {} {:?} refine={} score={} max_side={} retry={}{}",
             pipeline.detector_spec().sha256,
             config.align,
             config.refine_roll,
             config.detector.score_threshold,
             config.detector.max_side,
-            RETRY_SCORE_THRESHOLD
+            RETRY_SCORE_THRESHOLD,
+            crop_variant(pipeline)
         ));
         let embed_key = fingerprint(&format!(
             "embed-v1 {crop_key} {} flip={} norm={:?}",
@@ -304,4 +305,18 @@ fn embed_chunk(pipeline: &Pipeline, cache: &PrepCache, chunk: &[FaceSample]) -> 
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// What else shapes a crop beyond the ArcFace default: a landmark model and another alignment (empty
+/// for the default, so caches made before these existed stay valid).
+fn crop_variant(pipeline: &Pipeline) -> String {
+    let mut variant = String::new();
+    if let Some(landmarks) = pipeline.landmark_spec() {
+        variant.push_str(&format!(" landmarks={}", landmarks.sha256));
+    }
+    let alignment = pipeline.alignment();
+    if alignment != facegate_core::Alignment::ARCFACE {
+        variant.push_str(&format!(" alignment={alignment:?}"));
+    }
+    variant
 }

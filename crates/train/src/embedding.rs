@@ -514,6 +514,7 @@ pub fn train_embedding_head(
     let pack = PackSpec {
         name: options.pack_name.clone(),
         detector: base_pack.detector.clone(),
+        landmarks: base_pack.landmarks.clone(),
         embedder: base_pack.embedder.clone(),
         description: format!(
             "{} + projection head trained on {} people of {} ({:?}, m={}, s={})",

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use facegate_core::ModelSpec;
 use facegate_models::FetchSource;
 
@@ -22,7 +22,8 @@ fn selected(context: &Context, all: bool) -> Result<Vec<&ModelSpec>> {
         return Ok(context.manifest.models.iter().collect());
     }
     let (detector, embedder) = context.manifest.pack_models(&context.args.pack)?;
-    Ok(vec![detector, embedder])
+    let pack = context.manifest.pack(&context.args.pack).context("unknown pack")?;
+    Ok([Some(detector), context.manifest.pack_landmarks(pack), Some(embedder)].into_iter().flatten().collect())
 }
 
 fn list(context: &Context) -> Result<ExitCode> {
@@ -43,7 +44,16 @@ fn list(context: &Context) -> Result<ExitCode> {
     }
     println!("\npacks:");
     for pack in &context.manifest.packs {
-        println!("  {:<12} {} + {}  ({})", pack.name, pack.detector, pack.embedder, pack.description);
+        let landmarks = pack.landmarks.as_deref().map(|l| format!(" + {l}")).unwrap_or_default();
+        println!("  {:<12} {}{landmarks} + {}  ({})", pack.name, pack.detector, pack.embedder, pack.description);
+        let licences: Vec<String> =
+            [Some(pack.detector.as_str()), pack.landmarks.as_deref(), Some(pack.embedder.as_str())]
+                .into_iter()
+                .flatten()
+                .filter_map(|name| context.manifest.model(name))
+                .map(|model| format!("{}: {}", model.name, model.licence))
+                .collect();
+        println!("  {:<12} licences: {}", "", licences.join("; "));
     }
     let runtime = &context.manifest.runtime;
     let state = match context.cache.runtime_library(runtime) {
