@@ -148,9 +148,64 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Enrol people from a folder with one subfolder of photos per person (the subfolder's name is the
+    /// person's) into a collection of the local gallery, creating what is missing.
+    Enroll(EnrollArgs),
+    /// Name every face in images (files or folders): the enrolled person it matches, or `unknown`.
+    Identify(IdentifyArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
     /// generators.
     Openapi,
+}
+
+/// `facegate enroll` arguments.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// Folder with one subfolder of photos per person.
+    pub known_dir: PathBuf,
+    /// Which people's gallery.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+}
+
+/// `facegate identify` arguments.
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// Images, or folders of images (searched recursively).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Which people's gallery.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+    /// Target false-match rate of the decisions (default: the collection's).
+    #[arg(long)]
+    pub fmr: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
+    pub format: OutputFormat,
+}
+
+/// A collection of the local gallery store, as `enroll` and `identify` name it.
+#[derive(Debug, Clone, Args)]
+pub struct LocalGalleryArgs {
+    /// Collection name (created by `enroll` with `--pack`'s models when missing).
+    #[arg(long, default_value = "known")]
+    pub collection: String,
+    /// Tenant that owns the collection (created when missing); a server's tenant shares it with the API.
+    #[arg(long, default_value = "local")]
+    pub tenant: String,
+    /// Where the gallery store lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// How `identify` prints its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One row per face: image, face, name, subject, score, box.
+    Csv,
+    /// The same rows as a JSON array.
+    Json,
 }
 
 /// Where the gallery store and the local master key live.

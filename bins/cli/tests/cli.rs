@@ -203,3 +203,84 @@ fn train_classify_and_use_a_trained_pack_from_the_command_line() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no person folders"), "{refused:?}");
 }
+
+/// Three LFW people with three photos each in `known/<name>/`, and a `probe/` folder with a fourth
+/// photo of each and one of a stranger.
+fn known_and_probe_folders(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (known, probe) = (root.join("known"), root.join("probe"));
+    for person in ["Colin_Powell", "Serena_Williams", "Tony_Blair"] {
+        std::fs::create_dir_all(known.join(person)).expect("person folder");
+        for n in 1..=3 {
+            let source = lfw_image(person, n);
+            std::fs::copy(&source, known.join(person).join(source.file_name().expect("name"))).expect("copy");
+        }
+        std::fs::create_dir_all(&probe).expect("probe folder");
+        std::fs::copy(lfw_image(person, 10), probe.join(format!("{person}.jpg"))).expect("copy");
+    }
+    std::fs::copy(lfw_image("Hugo_Chavez", 1), probe.join("stranger.jpg")).expect("copy");
+    (known, probe)
+}
+
+/// The name `identify` gave the largest face of each probe image.
+fn names_of_largest_faces(rows: &Value) -> std::collections::BTreeMap<String, String> {
+    let mut largest: std::collections::BTreeMap<String, (f64, String)> = std::collections::BTreeMap::new();
+    for row in rows.as_array().expect("rows") {
+        let image = Path::new(row["image"].as_str().expect("image")).file_stem().expect("stem");
+        let area = row["width"].as_f64().expect("width") * row["height"].as_f64().expect("height");
+        let name = row["name"].as_str().expect("name").to_string();
+        let entry = largest.entry(image.to_string_lossy().into_owned()).or_insert((0.0, String::new()));
+        if area > entry.0 {
+            *entry = (area, name);
+        }
+    }
+    largest.into_iter().map(|(image, (_, name))| (image, name)).collect()
+}
+
+#[test]
+fn enroll_and_identify_name_lfw_people_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (known, probe) = known_and_probe_folders(dir.path());
+    let data = dir.path().join("data");
+    for (pack, collection) in [("default", "known"), ("omz-0095", "known-omz")] {
+        let gallery = ["--data-dir", path(&data), "--collection", collection, "--pack", pack];
+        let enrolled = stdout(&facegate(&[&["enroll", path(&known)], &gallery[..]].concat()));
+        assert!(enrolled.contains("9 faces enrolled, 0 photos refused"), "{enrolled}");
+        assert!(enrolled.contains(&format!("pack `{pack}`")), "{enrolled}");
+
+        let json = stdout(&facegate(&[&["identify", path(&probe), "--format", "json"], &gallery[..]].concat()));
+        let rows: Value = serde_json::from_str(&json).expect("JSON rows");
+        let names = names_of_largest_faces(&rows);
+        for person in ["Colin_Powell", "Serena_Williams", "Tony_Blair"] {
+            assert_eq!(names.get(person).map(String::as_str), Some(person), "{pack}: {json}");
+        }
+        assert_eq!(names.get("stranger").map(String::as_str), Some("unknown"), "{pack}: {json}");
+        assert!(rows.as_array().expect("rows").iter().all(|r| r["name"] != "Hugo_Chavez"));
+
+        let one = probe.join("Tony_Blair.jpg");
+        let csv = stdout(&facegate(&[&["identify", path(&one)], &gallery[..]].concat()));
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("image,face,name,subject_id,score,x,y,width,height"), "{csv}");
+        assert!(lines.any(|line| line.contains(",Tony_Blair,")), "{csv}");
+    }
+
+    // Enrolling the folder again adds photos to the same people rather than new people.
+    let tony = |output: &str| -> Vec<Value> {
+        let rows: Value = serde_json::from_str(output).expect("JSON rows");
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["name"] == "Tony_Blair")
+            .map(|r| r["subject_id"].clone())
+            .collect()
+    };
+    let identify = ["identify", path(&probe), "--format", "json", "--data-dir", path(&data)];
+    let before = tony(&stdout(&facegate(&identify)));
+    let again = stdout(&facegate(&["enroll", path(&known), "--data-dir", path(&data)]));
+    assert!(again.contains("9 faces enrolled"), "{again}");
+    assert_eq!(tony(&stdout(&facegate(&identify))), before, "the same subject");
+    let missing = facegate(&["identify", path(&probe), "--data-dir", path(&data), "--collection", "nobody"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("enrol people first"));
+    let listed = stdout(&facegate(&["models", "list"]));
+    assert!(listed.contains("omz-0095") && listed.contains("omz-reid-0095: Apache-2.0"), "{listed}");
+}

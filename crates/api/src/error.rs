@@ -79,6 +79,19 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl From<facegate_gallery::RejectReason> for ErrorCode {
+    /// The code an enrolment image refused for `reason` is reported with.
+    fn from(reason: facegate_gallery::RejectReason) -> Self {
+        use facegate_gallery::RejectReason;
+        match reason {
+            RejectReason::NoFace => ErrorCode::NoFace,
+            RejectReason::MultipleFaces => ErrorCode::MultipleFaces,
+            RejectReason::LowQuality => ErrorCode::LowQuality,
+            RejectReason::Duplicate => ErrorCode::Duplicate,
+        }
+    }
+}
+
 impl ErrorCode {
     /// Every code, in the README's order.
     pub const ALL: [ErrorCode; 28] = [

@@ -5,6 +5,7 @@ mod eval;
 mod faces;
 mod keys;
 mod models;
+mod people;
 mod serve;
 mod train;
 
@@ -26,6 +27,8 @@ fn settings(cli: &Cli) -> Result<Settings> {
     let mut flags = match &cli.command {
         Command::Serve(args) => toml::Table::try_from(args)?,
         Command::Keys { store, .. } => toml::Table::try_from(store)?,
+        Command::Enroll(args) => toml::Table::try_from(&args.gallery.store)?,
+        Command::Identify(args) => toml::Table::try_from(&args.gallery.store)?,
         _ => toml::Table::new(),
     };
     if let Some(threads) = cli.pipeline.threads {
@@ -54,6 +57,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             train::classify(&context, &images, &model, min_confidence, json)
         }
         Command::Keys { action, .. } => keys::run(&settings, action),
+        Command::Enroll(args) => people::enroll(&context, &settings, &args),
+        Command::Identify(args) => people::identify(&context, &settings, &args),
         Command::Openapi => {
             println!("{}", facegate_api::openapi_document());
             Ok(ExitCode::SUCCESS)

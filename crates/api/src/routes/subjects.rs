@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, RejectReason, Rejection};
+use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection};
 use facegate_store::{CollectionId, FaceId, NewSubject, Scope, Subject, SubjectId};
 use serde::Deserialize;
 
@@ -202,13 +202,11 @@ fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
 }
 
 fn rejected_image(rejection: &Rejection) -> RejectedImage {
-    let reason = match rejection.reason {
-        RejectReason::NoFace => ErrorCode::NoFace,
-        RejectReason::MultipleFaces => ErrorCode::MultipleFaces,
-        RejectReason::LowQuality => ErrorCode::LowQuality,
-        RejectReason::Duplicate => ErrorCode::Duplicate,
-    };
-    RejectedImage { image_index: rejection.image_index, reason, message: rejection.message.clone() }
+    RejectedImage {
+        image_index: rejection.image_index,
+        reason: rejection.reason.into(),
+        message: rejection.message.clone(),
+    }
 }
 
 /// 1:1 verification of the largest face of an image against a subject's templates.
