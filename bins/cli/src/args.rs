@@ -465,4 +465,9 @@ pub struct BenchArgs {
     /// Write the figures as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Instead of the stage figures: the throughput over the images listed in this file (one path per
+    /// line), one thread, each image read → decoded → detected → its largest face aligned and embedded
+    /// (flip included); what `scripts/bench-vs-python.sh` compares with the Python reference.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
 }

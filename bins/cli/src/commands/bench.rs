@@ -17,6 +17,9 @@ const WARMUP: usize = 5;
 const ONE_FACE_SIZE: (u32, u32) = (640, 480);
 
 pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
+    if let Some(list) = &args.images {
+        return throughput(context, list);
+    }
     let group = read_image(&args.group)?;
     let probe = context.pipeline_with_threads(1)?;
     let photo = match &args.photo {
@@ -60,6 +63,32 @@ pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `facegate bench --images LIST`: images per second through the whole pipeline, one thread, one face
+/// (the largest) per image, printed as one JSON line.
+fn throughput(context: &Context, list: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let paths: Vec<&Path> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(Path::new).collect();
+    let pipeline = context.pipeline_with_threads(1)?;
+    let limits = facegate_core::DecodeLimits::default();
+    let (mut faces, mut checksum) = (0usize, 0.0f64);
+    let started = Instant::now();
+    for path in &paths {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let image = facegate_core::decode_image(&bytes, &limits)?;
+        let Some(face) = facegate_core::largest_face(pipeline.detect(&image)?) else { continue };
+        let embedding = pipeline.embed_faces(&image, std::slice::from_ref(&face))?;
+        faces += embedding.len();
+        checksum += embedding.first().map_or(0.0, |e| f64::from(e.as_slice()[0]));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let report = json!({
+        "runner": "facegate", "pack": context.args.pack, "images": paths.len(), "faces": faces,
+        "seconds": seconds, "images_per_second": paths.len() as f64 / seconds, "checksum": checksum,
+    });
+    println!("{report}");
     Ok(ExitCode::SUCCESS)
 }
 
