@@ -218,6 +218,7 @@ fn known_and_probe_folders(root: &Path) -> (std::path::PathBuf, std::path::PathB
         std::fs::copy(lfw_image(person, 10), probe.join(format!("{person}.jpg"))).expect("copy");
     }
     std::fs::copy(lfw_image("Hugo_Chavez", 1), probe.join("stranger.jpg")).expect("copy");
+    std::fs::write(probe.join("broken.jpg"), b"not a photo").expect("write");
     (known, probe)
 }
 
@@ -247,7 +248,9 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
         assert!(enrolled.contains("9 faces enrolled, 0 photos refused"), "{enrolled}");
         assert!(enrolled.contains(&format!("pack `{pack}`")), "{enrolled}");
 
-        let json = stdout(&facegate(&[&["identify", path(&probe), "--format", "json"], &gallery[..]].concat()));
+        let output = facegate(&[&["identify", path(&probe), "--format", "json"], &gallery[..]].concat());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("skipped"), "an unreadable file is skipped");
+        let json = stdout(&output);
         let rows: Value = serde_json::from_str(&json).expect("JSON rows");
         let names = names_of_largest_faces(&rows);
         for person in ["Colin_Powell", "Serena_Williams", "Tony_Blair"] {

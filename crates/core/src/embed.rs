@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::align::Alignment;
 use crate::error::PipelineError;
 use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
-use crate::pack::{ChannelOrder, ModelSpec};
+use crate::pack::ModelSpec;
 
 /// An L2-normalised face embedding: the template stored in galleries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -113,10 +113,7 @@ impl Embedder {
         let side = size as usize;
         let plane = side * side;
         let mut tensor = vec![0.0f32; batch * 3 * plane];
-        let order = match self.model.spec().channel_order {
-            ChannelOrder::Rgb => [0, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
-        };
+        let order = self.model.spec().channel_order.rgb_indices();
         for (f, face) in faces.iter().enumerate() {
             for copy in 0..copies {
                 let base = (f * copies + copy) * 3 * plane;

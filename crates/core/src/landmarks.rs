@@ -8,7 +8,7 @@ use crate::align::sample_bilinear;
 use crate::error::PipelineError;
 use crate::geometry::{BoundingBox, Point};
 use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
-use crate::pack::{ChannelOrder, ModelSpec};
+use crate::pack::ModelSpec;
 
 /// Input side of a landmark model without an `input_size` in its manifest entry, pixels.
 const DEFAULT_SIDE: u32 = 48;
@@ -49,10 +49,7 @@ impl LandmarkModel {
         let [width, height] = spec.input_size.unwrap_or([DEFAULT_SIDE, DEFAULT_SIDE]);
         let (w, h) = (width as usize, height as usize);
         let plane = w * h;
-        let order = match spec.channel_order {
-            ChannelOrder::Rgb => [0, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
-        };
+        let order = spec.channel_order.rgb_indices();
         let (step_x, step_y) = (bbox.width / width as f32, bbox.height / height as f32);
         let mut tensor = vec![0.0f32; 3 * plane];
         for y in 0..h {

@@ -59,6 +59,16 @@ pub enum ChannelOrder {
     Bgr,
 }
 
+impl ChannelOrder {
+    /// For each input channel, the index of the RGB pixel component that feeds it.
+    pub fn rgb_indices(self) -> [usize; 3] {
+        match self {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        }
+    }
+}
+
 /// One pinned model file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelSpec {

@@ -228,7 +228,14 @@ pub fn identify(context: &Context, settings: &Settings, args: &IdentifyArgs) -> 
         }
         let mut rows = Vec::new();
         for file in &files {
-            let faces = found_faces(&pipeline, file, settings.max_faces)?;
+            let faces = match found_faces(&pipeline, file, settings.max_faces) {
+                Ok(faces) => faces,
+                Err(error) => {
+                    bar.suspend(|| eprintln!("skipped {}: {error:#}", file.display()));
+                    bar.inc(1);
+                    continue;
+                }
+            };
             let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
             let decisions = local.gallery.identify(&local.actor, &collection, &probes, 1, operating).await?;
             for (index, (face, decision)) in faces.iter().zip(decisions).enumerate() {

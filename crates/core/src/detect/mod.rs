@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
 use crate::geometry::{BoundingBox, Point};
-use crate::pack::{ChannelOrder, ModelSpec};
+use crate::pack::ModelSpec;
 
 /// One face found in an image, in the image's own pixel coordinates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -141,10 +141,7 @@ pub(crate) fn prepare_input(
     };
     let plane = width * height;
     let mut tensor = vec![0.0f32; 3 * plane];
-    let order = match spec.channel_order {
-        ChannelOrder::Rgb => [0, 1, 2],
-        ChannelOrder::Bgr => [2, 1, 0],
-    };
+    let order = spec.channel_order.rgb_indices();
     let pad: [f32; 3] = std::array::from_fn(|c| (0.0 - spec.mean[c]) / spec.std[c]);
     for (c, value) in pad.iter().enumerate() {
         tensor[c * plane..(c + 1) * plane].fill(*value);
