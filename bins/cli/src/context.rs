@@ -65,6 +65,9 @@ impl Context {
 
     /// Loads ONNX Runtime (once) and a pack's models with the given thread count.
     pub fn load(&self, pack: &str, threads: usize) -> Result<Pipeline> {
+        if let Some(spec) = self.manifest.pack(pack) {
+            facegate_host::warn_research_only(&self.manifest, spec);
+        }
         let library = self.cache.runtime_library(&self.manifest.runtime)?;
         let environment = init_runtime(&library)?;
         let pipeline = self

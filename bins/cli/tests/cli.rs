@@ -286,4 +286,7 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("enrol people first"));
     let listed = stdout(&facegate(&["models", "list"]));
     assert!(listed.contains("omz-0095") && listed.contains("omz-reid-0095: Apache-2.0"), "{listed}");
+    let omz = listed.split("  omz-0095").nth(1).expect("the omz-0095 pack is listed");
+    assert!(!omz.lines().take(3).any(|l| l.contains("research only")), "{omz}");
+    assert_eq!(listed.matches("research only: not cleared for commercial use").count(), 3, "{listed}");
 }

@@ -90,6 +90,10 @@ pub struct ModelSpec {
     pub derived_from: Option<String>,
     /// Licence of the weights.
     pub licence: String,
+    /// Whether the licence of the weights (and what is known of their training data) allows
+    /// commercial use; unknown counts as no.
+    #[serde(default)]
+    pub commercial_use: bool,
     /// Human description of the input tensor.
     pub input: String,
     /// Human description of the output tensors.
@@ -197,6 +201,17 @@ impl Manifest {
             find(landmarks, ModelKind::Landmarks)?;
         }
         Ok((find(&spec.detector, ModelKind::Detector)?, find(&spec.embedder, ModelKind::Embedder)?))
+    }
+
+    /// The models of a pack whose weights are not cleared for commercial use (empty: the pack may be
+    /// deployed by a business). Unknown models are left to [`Manifest::pack_models_of`] to report.
+    pub fn research_only_models(&self, spec: &PackSpec) -> Vec<&ModelSpec> {
+        [Some(spec.detector.as_str()), spec.landmarks.as_deref(), Some(spec.embedder.as_str())]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.model(name))
+            .filter(|model| !model.commercial_use)
+            .collect()
     }
 
     /// The landmark model a pack names, if any (checked by [`Manifest::pack_models_of`]).

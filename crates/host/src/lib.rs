@@ -19,7 +19,7 @@ mod settings;
 pub use settings::{ENV_PREFIX, HostKind, MAX_FACES_LIMIT, Settings, SettingsError};
 
 use facegate_api::{AppState, PipelinePool, hash_key, new_key_secret, now_ms};
-use facegate_core::{Manifest, PipelineConfig};
+use facegate_core::{Manifest, PackSpec, PipelineConfig};
 use facegate_gallery::{Gallery, KeyProvider, LocalKeyProvider};
 use facegate_models::{ModelCache, ModelsError, init_runtime};
 use facegate_store::{ApiKeyRecord, FaceStore, KeyId, Scope, StoreError};
@@ -140,12 +140,23 @@ pub fn load_packs(
     let environment = init_runtime(&cache.runtime_library(&manifest.runtime)?)?;
     let mut loaded = HashMap::new();
     for pack in packs {
+        if let Some(spec) = manifest.pack(pack) {
+            warn_research_only(manifest, spec);
+        }
         let pipelines = (0..workers.max(1))
             .map(|_| cache.load_pipeline(environment, manifest, pack, config))
             .collect::<Result<Vec<_>, _>>()?;
         loaded.insert(pack.clone(), Arc::new(PipelinePool::new(pipelines)));
     }
     Ok(loaded)
+}
+
+/// Says on the log which of a pack's weights are not cleared for commercial use, if any: wherever a
+/// pack is chosen to run (a server's packs, a command's `--pack`).
+pub fn warn_research_only(manifest: &Manifest, pack: &PackSpec) {
+    for model in manifest.research_only_models(pack) {
+        tracing::warn!(pack = %pack.name, model = %model.name, licence = %model.licence, "weights not cleared for commercial use");
+    }
 }
 
 /// Creates an API key for `tenant` (creating the tenant if new); returns `(key id, secret)`. The

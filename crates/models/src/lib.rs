@@ -103,4 +103,16 @@ mod tests {
             assert!(!model.urls.is_empty() || model.derived_from.is_some(), "{}: no source", model.name);
         }
     }
+
+    #[test]
+    fn research_only_packs_are_known_by_their_weights() {
+        let manifest = builtin_manifest().expect("built-in manifest parses");
+        let research = |pack: &str| -> Vec<String> {
+            let spec = manifest.pack(pack).expect("pack");
+            manifest.research_only_models(spec).into_iter().map(|m| m.name.clone()).collect()
+        };
+        assert_eq!(research("default"), ["mobilefacenet-128"]);
+        assert_eq!(research("scrfd-500m"), ["scrfd-500m", "mobilefacenet-128"]);
+        assert!(research("omz-0095").is_empty(), "every omz-0095 file is MIT or Apache-2.0");
+    }
 }

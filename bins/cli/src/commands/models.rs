@@ -54,6 +54,9 @@ fn list(context: &Context) -> Result<ExitCode> {
                 .map(|model| format!("{}: {}", model.name, model.licence))
                 .collect();
         println!("  {:<12} licences: {}", "", licences.join("; "));
+        if !context.manifest.research_only_models(pack).is_empty() {
+            println!("  {:<12} research only: not cleared for commercial use", "");
+        }
     }
     let runtime = &context.manifest.runtime;
     let state = match context.cache.runtime_library(runtime) {
