@@ -1,5 +1,6 @@
-//! Stage 3: embedding. Aligned crops (112×112 unless the model's alignment says otherwise) are normalised per the model's manifest entry, run through
-//! the CNN in one batch (each face and, with flip-averaging, its mirror image), and L2-normalised.
+//! Stage 3: embedding. Aligned crops (112×112 unless the model's alignment says otherwise) are
+//! normalised per the model's manifest entry, run through the CNN in one batch (each face and, with
+//! flip-averaging, its mirror image; in runs of `max_batch` for a fixed-batch model), and L2-normalised.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -127,10 +128,14 @@ impl Embedder {
             }
         }
         let run_size = self.model.spec().max_batch.unwrap_or(batch).clamp(1, batch);
-        let mut data = Vec::new();
-        for (run, input) in tensor.chunks(run_size * 3 * plane).enumerate() {
+        let (mut data, mut rest, mut run) = (Vec::new(), tensor, 0);
+        while !rest.is_empty() {
+            // The whole batch moves into one run without a copy; a fixed-batch model takes it in parts.
+            let tail = rest.split_off((run_size * 3 * plane).min(rest.len()));
+            let input = std::mem::replace(&mut rest, tail);
             let items = input.len() / (3 * plane);
-            let output = self.model.run([items, 3, side, side], input.to_vec(), |outputs| {
+            run += 1;
+            let output = self.model.run([items, 3, side, side], input, |outputs| {
                 let (_, shape, data) =
                     outputs.first().ok_or_else(|| PipelineError::ModelOutput("embedder produced no output".into()))?;
                 if data.is_empty() || data.len() % items != 0 || shape.first() != Some(&(items as i64)) {
