@@ -511,7 +511,7 @@ impl Gallery {
         operating: OperatingPoint,
     ) -> Result<Enrolment, GalleryError> {
         self.subject(actor, &collection.id, subject_id).await?;
-        let (mut kept, mut rejected) = (Vec::new(), Vec::new());
+        let (mut gated, mut rejected) = (Vec::new(), Vec::new());
         for (image_index, faces) in images {
             let mut reject = |reason, message| rejected.push(Rejection { image_index, reason, message });
             let count = faces.len();
@@ -528,20 +528,30 @@ impl Gallery {
                 reject(RejectReason::LowQuality, message);
                 continue;
             }
-            let duplicate = self
-                .search(&actor.tenant_id, collection, found.embedding.as_slice(), 2)
-                .await?
+            gated.push((image_index, found, size));
+        }
+        // One search pass (one index check) for the duplicate check of every image.
+        let probes: Vec<&[f32]> = gated.iter().map(|(_, found, _)| found.embedding.as_slice()).collect();
+        let matches = if probes.is_empty() {
+            Vec::new()
+        } else {
+            self.search_all(&actor.tenant_id, collection, &probes, 2).await?
+        };
+        let mut kept = Vec::new();
+        for ((image_index, found, size), candidates) in gated.into_iter().zip(matches) {
+            let duplicate = candidates
                 .into_iter()
                 .find(|c| c.subject_id != *subject_id && c.score >= operating.threshold)
                 .map(|c| PossibleDuplicate { subject_id: c.subject_id, score: c.score });
             if let (Some(duplicate), true) = (&duplicate, options.reject_duplicates) {
                 let message =
                     format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score);
-                reject(RejectReason::Duplicate, message);
+                rejected.push(Rejection { image_index, reason: RejectReason::Duplicate, message });
                 continue;
             }
             kept.push((image_index, found, size, duplicate));
         }
+        rejected.sort_by_key(|r| r.image_index);
         if kept.is_empty() {
             return Ok(Enrolment { accepted: Vec::new(), rejected });
         }

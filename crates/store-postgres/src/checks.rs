@@ -59,10 +59,14 @@ pub(crate) async fn read_collection(
     collection_row(&row.ok_or(StoreError::NotFound)?).map_err(map_error)
 }
 
-/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+/// Appends audit events inside a transaction, their collections checked to be the tenant's.
 pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    // Each collection once: a batch (the faces of one image) usually names one.
+    let collections: std::collections::BTreeSet<&CollectionId> = events.iter().map(|e| &e.collection_id).collect();
+    for collection_id in collections {
+        ensure_collection(tx, tenant_id, collection_id).await?;
+    }
     for event in events {
-        ensure_collection(tx, tenant_id, &event.collection_id).await?;
         sqlx::query(
                     "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -40,7 +40,7 @@ pub(crate) fn bump_revision(tx: &Transaction<'_>, collection_id: &CollectionId) 
     Ok(())
 }
 
-/// Appends audit events inside a transaction, each checked to belong to the tenant's collection.
+/// Appends audit events inside a transaction, their collections checked to be the tenant's.
 pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     let mut insert = tx
         .prepare(
@@ -48,8 +48,12 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
              face_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(map_error)?;
+    // Each collection once: a batch (the faces of one image) usually names one.
+    let collections: std::collections::BTreeSet<&CollectionId> = events.iter().map(|e| &e.collection_id).collect();
+    for collection_id in collections {
+        ensure_collection(tx, tenant_id, collection_id)?;
+    }
     for event in events {
-        ensure_collection(tx, tenant_id, &event.collection_id)?;
         insert
             .execute(params![
                 event.collection_id,
