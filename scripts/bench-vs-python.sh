@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 count="${1:-588}"; rounds="${2:-3}"; shift $(( $# > 2 ? 2 : $# ))
-packs=("$@"); [ ${#packs[@]} -gt 0 ] || packs=(default omz-0095)
+packs=("$@"); [ ${#packs[@]} -gt 0 ] || packs=(omz-0095 mobilefacenet)
 venv=target/bench-python
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

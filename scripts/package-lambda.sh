@@ -26,12 +26,13 @@ runtime = tomllib.load(open(sys.argv[1], "rb"))["runtime"]
 print(runtime["version"], runtime["library"])
 PY
 )
-mapfile -t model_files < <(python3 - "$root/models/manifest.toml" <<'PY'
+default_pack=$(grep -o 'DEFAULT_PACK: &str = "[^"]*"' crates/core/src/pack.rs | cut -d'"' -f2)
+mapfile -t model_files < <(python3 - "$root/models/manifest.toml" "$default_pack" <<'PY'
 import sys, tomllib
 m = tomllib.load(open(sys.argv[1], "rb"))
-pack = next(p for p in m["pack"] if p["name"] == "default")
+pack = next(p for p in m["pack"] if p["name"] == sys.argv[2])
 for model in m["model"]:
-    if model["name"] in (pack["detector"], pack["embedder"]):
+    if model["name"] in (pack["detector"], pack["embedder"], pack.get("landmarks")):
         print(model["file"])
 PY
 )

@@ -20,6 +20,8 @@ export FACEGATE_TEST_POSTGRES_DIR=$cluster
 FACEGATE_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$cluster")
 export FACEGATE_TEST_POSTGRES_URL
 deploy/validate.sh
+# The derived OMZ ONNX files are reproduced from Intel's IR originals (same graph, same outputs).
+if [ -n "${FACEGATE_MODEL_MIRROR:-}" ]; then scripts/convert-omz.sh; fi
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
     /// Model pack: a built-in name (see `facegate models list`) or the folder of a trained pack.
-    #[arg(long, global = true, env = "FACEGATE_PACK", default_value = "default")]
+    #[arg(long, global = true, env = "FACEGATE_PACK", default_value = facegate_core::DEFAULT_PACK)]
     pub pack: String,
     /// ONNX Runtime threads per model run (default: the `threads` setting, 1).
     #[arg(long, global = true)]
@@ -156,6 +156,31 @@ pub enum Command {
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
     /// generators.
     Openapi,
+    /// Collections of the local gallery.
+    Collections {
+        /// migrate.
+        #[command(subcommand)]
+        action: CollectionsAction,
+    },
+}
+
+/// `facegate collections` actions.
+#[derive(Debug, Subcommand)]
+pub enum CollectionsAction {
+    /// Move a collection to another pack by re-embedding its kept faces (no one enrols again), or
+    /// resume its interrupted migration; the collection switches when every kept face is done.
+    Migrate(MigrateArgs),
+}
+
+/// `facegate collections migrate` arguments.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The pack to move to (ignored when resuming a running migration).
+    #[arg(long = "to")]
+    pub to: String,
+    /// Which collection.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
 }
 
 /// `facegate enroll` arguments.
@@ -166,6 +191,10 @@ pub struct EnrollArgs {
     /// Which people's gallery.
     #[command(flatten)]
     pub gallery: LocalGalleryArgs,
+    /// When the collection is created: keep each face's aligned frame sealed beside its template, so
+    /// it can later move to another pack with `facegate collections migrate`.
+    #[arg(long)]
+    pub keep_crops: bool,
 }
 
 /// `facegate identify` arguments.

@@ -29,7 +29,7 @@ fn models_fetch_verify_and_list_show_licences() {
     let fetched = stdout(&facegate(&["models", "fetch"]));
     assert!(fetched.contains("yunet-2023mar") && fetched.contains("sha256 verified"), "{fetched}");
     let verified = stdout(&facegate(&["models", "verify"]));
-    assert_eq!(verified.matches("ok ").count(), 3, "{verified}");
+    assert_eq!(verified.matches("ok ").count(), 4, "detector, landmarks, embedder, runtime: {verified}");
     let listed = stdout(&facegate(&["models", "list"]));
     for licence in ["licence: MIT", "licence: research use only", "licence: non-commercial research"] {
         assert!(listed.contains(licence), "{listed}");
@@ -107,7 +107,7 @@ fn embed_prints_unit_templates() {
     assert_eq!(faces.len(), 3);
     let embedding: Vec<f64> =
         faces[0]["embedding"].as_array().expect("embedding").iter().filter_map(Value::as_f64).collect();
-    assert_eq!(embedding.len(), 128);
+    assert_eq!(embedding.len(), 256, "the default pack's templates");
     let norm = embedding.iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3);
 }
@@ -195,7 +195,7 @@ fn train_classify_and_use_a_trained_pack_from_the_command_line() {
         serde_json::from_str(&stdout(&facegate(&["--pack", path(&pack), "embed", path(&jolie)]))).expect("json");
     assert_eq!(embedded["pack"], "lfw10", "the adapted pack answered: {embedded}");
     let template = embedded["faces"][0]["embedding"].as_array().expect("a face's template");
-    assert_eq!(template.len(), 128);
+    assert_eq!(template.len(), 256, "the head keeps the default pack's template length");
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("empty");
@@ -242,7 +242,7 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (known, probe) = known_and_probe_folders(dir.path());
     let data = dir.path().join("data");
-    for (pack, collection) in [("default", "known"), ("omz-0095", "known-omz")] {
+    for (pack, collection) in [("mobilefacenet", "known"), ("omz-0095", "known-omz")] {
         let gallery = ["--data-dir", path(&data), "--collection", collection, "--pack", pack];
         let enrolled = stdout(&facegate(&[&["enroll", path(&known)], &gallery[..]].concat()));
         assert!(enrolled.contains("9 faces enrolled, 0 photos refused"), "{enrolled}");
@@ -281,6 +281,32 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
     let again = stdout(&facegate(&["enroll", path(&known), "--data-dir", path(&data)]));
     assert!(again.contains("9 faces enrolled"), "{again}");
     assert_eq!(tony(&stdout(&facegate(&identify))), before, "the same subject");
+
+    // A collection that keeps its faces' frames moves to another pack with nobody enrolling again.
+    let moving = ["--data-dir", path(&data), "--collection", "moving", "--pack", "mobilefacenet"];
+    let enrolled = stdout(&facegate(&[&["enroll", path(&known), "--keep-crops"], &moving[..]].concat()));
+    assert!(enrolled.contains("9 faces enrolled") && enrolled.contains("pack `mobilefacenet`"), "{enrolled}");
+    let migrated = stdout(&facegate(&[&["collections", "migrate", "--to", "omz-0095"], &moving[..]].concat()));
+    assert!(migrated.contains("now uses pack `omz-0095`: 9 of 9 faces migrated"), "{migrated}");
+    assert!(!migrated.contains("must enrol again"), "{migrated}");
+    let rows: Value = serde_json::from_str(&stdout(&facegate(
+        &[&["identify", path(&probe), "--format", "json"], &moving[..]].concat(),
+    )))
+    .expect("JSON rows");
+    let names = names_of_largest_faces(&rows);
+    for person in ["Colin_Powell", "Serena_Williams", "Tony_Blair"] {
+        assert_eq!(names.get(person).map(String::as_str), Some(person), "after the migration: {rows}");
+    }
+    assert_eq!(names.get("stranger").map(String::as_str), Some("unknown"), "{rows}");
+    let again = facegate(&[&["collections", "migrate", "--to", "omz-0095"], &moving[..]].concat());
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already uses pack"));
+    // Without kept frames, a migration switches at once and names the people who must enrol again.
+    let bare = ["--data-dir", path(&data), "--collection", "bare", "--pack", "mobilefacenet"];
+    stdout(&facegate(&[&["enroll", path(&known)], &bare[..]].concat()));
+    let migrated = stdout(&facegate(&[&["collections", "migrate", "--to", "omz-0095"], &bare[..]].concat()));
+    assert!(migrated.contains("0 of 9 faces migrated") && migrated.contains("must enrol again"), "{migrated}");
+    assert!(migrated.contains("  Tony_Blair"), "{migrated}");
+
     let missing = facegate(&["identify", path(&probe), "--data-dir", path(&data), "--collection", "nobody"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("enrol people first"));

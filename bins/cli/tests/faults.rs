@@ -63,7 +63,7 @@ fn wait_until_idle(server: &Server) -> Value {
     loop {
         let health: Value =
             client().get(format!("{}/v1/health", server.url)).send().expect("health").json().expect("json");
-        let pool = &health["pipelines"]["default"];
+        let pool = &health["pipelines"][facegate_core::DEFAULT_PACK];
         if health["status"] == "ok" && pool["free"] == pool["workers"] {
             return health;
         }
@@ -169,7 +169,7 @@ fn dropped_and_timed_out_requests_never_cost_a_pipeline() {
         worker.join().expect("load worker");
     }
     let health = wait_until_idle(&server);
-    assert_eq!(health["pipelines"]["default"]["workers"], 2, "{health}");
+    assert_eq!(health["pipelines"][facegate_core::DEFAULT_PACK]["workers"], 2, "{health}");
     recognitions_all_correct(&api, &collection, &subjects);
 }
 

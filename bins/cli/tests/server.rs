@@ -413,14 +413,14 @@ fn a_trained_pack_serves_its_own_collection() {
 
     let data = dir.path().join("data");
     let key = create_key(&data, "acme", "admin");
-    let packs = format!("default,{}", run.join("pack").display());
+    let packs = format!("{},{}", facegate_core::DEFAULT_PACK, run.join("pack").display());
     let server = Server::start(&data, &["--packs", &packs]);
     let api = Api::new(&server, &key);
     let (status, models) = api.get("/v1/models");
     assert_eq!(status, 200);
     let adapted = models["packs"].as_array().expect("packs").iter().find(|p| p["name"] == "lfw10").cloned();
     let adapted = adapted.unwrap_or_else(|| panic!("trained pack served: {models}"));
-    assert_eq!(adapted["head"]["output_size"], 128);
+    assert_eq!(adapted["head"]["output_size"], 256, "the head keeps the default pack's template length");
     assert!(!adapted["calibration"].as_array().expect("calibration").is_empty());
 
     // Its calibration comes from a handful of held-out people, so it covers the loose FMRs only.

@@ -62,6 +62,26 @@ pub struct CreateCollection {
     #[serde(default)]
     #[schema(minimum = 1e-6, maximum = 0.1)]
     pub target_fmr: Option<f64>,
+    /// Keep each enrolled face's aligned frame, sealed like its template (never the photo), so the
+    /// collection can move to another pack later without anyone enrolling again (default false).
+    #[serde(default)]
+    pub keep_crops: bool,
+}
+
+/// A collection's migrations (the store keeps the latest one).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationList {
+    /// Latest first.
+    pub migrations: Vec<facegate_store::Migration>,
+}
+
+/// Body of a migration's start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartMigration {
+    /// The pack to move the collection to (one the server has loaded).
+    #[schema(min_length = 1, max_length = 100)]
+    pub pack: String,
 }
 
 /// Body of subject creation and update.

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
-use facegate_gallery::GalleryError;
+use facegate_gallery::{GalleryError, MigrationProblem};
 use facegate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -344,6 +344,9 @@ impl From<GalleryError> for ApiError {
             GalleryError::NoTemplates => ApiError::new(ErrorCode::NoTemplates, error.to_string()),
             GalleryError::Calibration(pipeline) => pipeline.into(),
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
+            GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {
+                ApiError::new(ErrorCode::Conflict, error.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

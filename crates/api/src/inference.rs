@@ -13,7 +13,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
-use facegate_core::{AnalyzedFace, DecodeLimits, Pipeline, StageTimings, decode_cost, decode_image};
+use facegate_core::{
+    AnalyzedFace, DecodeLimits, Embedding, KeptFace, Pipeline, StageTimings, decode_cost, decode_image,
+};
 use image::RgbImage;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -115,10 +117,28 @@ pub struct Analysis {
     pub faces_truncated: bool,
     /// Sharpness of each face's aligned crop (same order), when asked for.
     pub sharpness: Vec<f32>,
+    /// Each face on the kept frame (same order), when asked for.
+    pub kept: Vec<Option<KeptFace>>,
     /// Time per stage.
     pub timings: StageTimings,
     /// Time spent decoding.
     pub decode: std::time::Duration,
+}
+
+/// What an analysis computes beyond the faces and their embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extras {
+    /// Sharpness of each aligned crop (the enrolment gate).
+    pub sharpness: bool,
+    /// Each face on the kept frame (collections that keep them, migrations).
+    pub kept: bool,
+}
+
+impl Extras {
+    /// What an enrolment needs.
+    pub fn enrolment(keep_faces: bool) -> Self {
+        Self { sharpness: true, kept: keep_faces }
+    }
 }
 
 impl PipelinePool {
@@ -173,6 +193,28 @@ impl PipelinePool {
         .map_err(ApiError::internal)?
     }
 
+    /// Embeds kept faces with this pool's pack (a migration's target).
+    ///
+    /// # Errors
+    /// 500 when the embedder fails.
+    pub async fn embed_kept(&self, faces: Vec<KeptFace>) -> Result<Vec<Embedding>, ApiError> {
+        self.run(move |pipeline| {
+            let refs: Vec<&KeptFace> = faces.iter().collect();
+            Ok(pipeline.embed_kept(&refs)?)
+        })
+        .await
+    }
+
+    /// The version of the templates this pool's pack makes.
+    pub fn template_version(&self) -> String {
+        self.first().map(|p| p.template_version()).unwrap_or_default()
+    }
+
+    /// Length of this pool's templates.
+    pub fn embedding_size(&self) -> u32 {
+        self.first().map_or(0, |p| p.embedding_size() as u32)
+    }
+
     /// Decodes and analyses an image: every face (at most `max_faces`) with its embedding.
     ///
     /// # Errors
@@ -182,7 +224,7 @@ impl PipelinePool {
         bytes: Bytes,
         limits: DecodeLimits,
         max_faces: usize,
-        with_sharpness: bool,
+        extras: Extras,
         reservation: OwnedSemaphorePermit,
     ) -> Result<Analysis, ApiError> {
         self.run(move |pipeline| {
@@ -191,19 +233,22 @@ impl PipelinePool {
             let image: RgbImage = decode_image(&bytes, &limits)?;
             let decode = started.elapsed();
             let analysis = pipeline.analyze_limited(&image, max_faces)?;
-            let (faces, aligned, timings) = (analysis.faces, analysis.aligned, analysis.timings);
+            let (faces, timings) = (analysis.faces, analysis.timings);
             let faces_truncated = analysis.detected > faces.len();
-            let sharpness = if with_sharpness {
-                aligned.iter().map(|crop| facegate_core::sharpness(&crop.image)).collect()
+            let sharpness = if extras.sharpness {
+                faces.iter().map(|f| facegate_core::face_sharpness(&image, &f.face)).collect()
             } else {
                 Vec::new()
             };
+            let kept =
+                if extras.kept { faces.iter().map(|f| KeptFace::cut(&image, &f.face)).collect() } else { Vec::new() };
             Ok(Analysis {
                 width: image.width(),
                 height: image.height(),
                 faces,
                 faces_truncated,
                 sharpness,
+                kept,
                 timings,
                 decode,
             })

@@ -25,6 +25,7 @@ pub use facegate_gallery::now_ms;
 pub use inference::{PipelinePool, PoolStatus};
 pub use metrics::Metrics;
 pub use openapi::document as openapi_document;
+pub use routes::resume_migrations;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub struct ApiConfig {
     pub max_auth_failures: u32,
     /// Whole-request time limit.
     pub request_timeout: Duration,
+    /// Kept faces re-embedded and stored per transaction by a migration.
+    pub migration_batch: u32,
 }
 
 impl Default for ApiConfig {
@@ -84,6 +87,7 @@ impl Default for ApiConfig {
             rate_limit_per_second: 50,
             max_auth_failures: 20,
             request_timeout: Duration::from_secs(30),
+            migration_batch: 16,
         }
     }
 }
@@ -107,6 +111,31 @@ pub struct AppState {
     admission: Arc<images::Admission>,
     /// Decoded pixel bytes reserved by images being analysed.
     decoding: Arc<inference::ByteBudget>,
+    /// Collections whose migration this process runs.
+    migrating: Arc<Claims>,
+}
+
+/// Collections claimed by a background task of this process; a claim ends when its guard drops.
+#[derive(Default)]
+struct Claims(std::sync::Mutex<std::collections::HashSet<facegate_store::CollectionId>>);
+
+/// A claim on a collection, released on drop.
+struct Claim {
+    claims: Arc<Claims>,
+    collection_id: facegate_store::CollectionId,
+}
+
+impl Claims {
+    fn claim(self: &Arc<Self>, collection_id: &facegate_store::CollectionId) -> Option<Claim> {
+        let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.insert(collection_id.clone()).then(|| Claim { claims: self.clone(), collection_id: collection_id.clone() })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.claims.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.collection_id);
+    }
 }
 
 impl AppState {
@@ -131,6 +160,7 @@ impl AppState {
             auth_failures,
             admission,
             decoding,
+            migrating: Arc::default(),
         }
     }
 

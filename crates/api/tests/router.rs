@@ -51,9 +51,9 @@ async fn harness() -> Harness {
     let keys = Arc::new(LocalKeyProvider::from_hex(&"ab".repeat(32)).expect("master key"));
     let mut config = facegate_core::PipelineConfig::default();
     config.detector.max_faces = ApiConfig::default().max_faces + 1;
-    let pool = Arc::new(PipelinePool::new(vec![pipeline_with("default", config)]));
-    let packs = HashMap::from([("default".to_string(), pool)]);
-    let state = AppState::new(packs, "default".into(), Arc::new(Gallery::new(store, keys)), ApiConfig::default());
+    let pool = Arc::new(PipelinePool::new(vec![pipeline_with("mobilefacenet", config)]));
+    let packs = HashMap::from([("mobilefacenet".to_string(), pool)]);
+    let state = AppState::new(packs, "mobilefacenet".into(), Arc::new(Gallery::new(store, keys)), ApiConfig::default());
     Harness { app: router(state), admin, detect_only, _dir: dir }
 }
 
@@ -210,7 +210,7 @@ async fn the_document_describes_exactly_the_routes_that_answer() {
             }
         }
     }
-    assert_eq!(operations, 24, "every route of the router is documented");
+    assert_eq!(operations, 26, "every route of the router is documented");
     let fmr = |name: &str| -> (f64, f64) {
         let schema = &document["components"]["schemas"][name]["properties"];
         let field = if schema["target_fmr"].is_object() { &schema["target_fmr"] } else { &schema["fmr"] };

@@ -12,6 +12,7 @@ use crate::embed::{Embedder, EmbedderConfig, Embedding};
 use crate::error::PipelineError;
 use crate::geometry::Point;
 use crate::head::ProjectionHead;
+use crate::keep::KeptFace;
 use crate::landmarks::LandmarkModel;
 use crate::onnx::{OrtEnvironment, RuntimeConfig};
 use crate::pack::{ModelSpec, PackSpec};
@@ -182,6 +183,18 @@ impl Pipeline {
         self.head.as_ref().map_or(self.embedder.spec().embedding_size.unwrap_or(0), ProjectionHead::output_size)
     }
 
+    /// The version of the templates this pipeline makes: the first 12 hex digits of its embedder's
+    /// sha256, and of its projection head's where it has one. Templates of different versions are not
+    /// comparable.
+    pub fn template_version(&self) -> String {
+        let short = |sha: &str| sha.chars().take(12).collect::<String>();
+        let embedder = short(&self.embedder.spec().sha256);
+        match &self.pack.head {
+            Some(head) if self.head.is_some() => format!("{embedder}+{}", short(&head.sha256)),
+            _ => embedder,
+        }
+    }
+
     /// The pack this pipeline runs.
     pub fn pack(&self) -> &PackSpec {
         &self.pack
@@ -328,6 +341,25 @@ impl Pipeline {
     /// [`PipelineError::Inference`] when the embedder fails.
     pub fn embed_faces(&self, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<Embedding>, PipelineError> {
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
+        let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
+        self.embed_aligned(&crops)
+    }
+
+    /// Stages 2 and 3 for kept faces ([`KeptFace`]): the pack's landmark model (if any) places the
+    /// landmarks in the kept frame as it would in a photo, then each face is aligned onto this pack's
+    /// template and embedded, all in one batched run.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when a model fails.
+    pub fn embed_kept(&self, kept: &[&KeptFace]) -> Result<Vec<Embedding>, PipelineError> {
+        let mut aligned = Vec::with_capacity(kept.len());
+        for k in kept {
+            let mut face = k.face.clone();
+            if let Some(model) = self.landmarks.as_ref().filter(|_| self.config.landmark_model) {
+                face.landmarks = model.locate(&k.image, &face.bbox)?;
+            }
+            aligned.push(self.align(&k.image, &face));
+        }
         let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
         self.embed_aligned(&crops)
     }

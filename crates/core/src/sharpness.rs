@@ -2,6 +2,18 @@
 
 use image::RgbImage;
 
+use crate::align::Alignment;
+use crate::detect::DetectedFace;
+
+/// Sharpness of a face as the enrolment gate measures it: [`sharpness`] of the face aligned onto the
+/// ArcFace 112×112 template, whatever crop the pack's embedder takes, so the gate's threshold means the
+/// same with every pack.
+pub fn face_sharpness(image: &RgbImage, face: &DetectedFace) -> f32 {
+    let frame = Alignment::ARCFACE;
+    let aligned = frame.align(image, &face.landmarks).unwrap_or_else(|| frame.crop_box(image, &face.bbox));
+    sharpness(&aligned.image)
+}
+
 /// Variance of the 4-neighbour Laplacian of the grey image: low for blurred faces.
 pub fn sharpness(image: &RgbImage) -> f32 {
     let (w, h) = (image.width() as usize, image.height() as usize);

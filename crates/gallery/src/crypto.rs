@@ -115,9 +115,27 @@ impl TemplateCipher {
     /// [`GalleryError::Crypto`] if the cipher fails (it does not for valid keys).
     pub fn seal(&self, template: &[f32], binding: &str) -> Result<EncryptedTemplate, GalleryError> {
         let plain = Zeroizing::new(template.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
-        let sealed = seal_bytes(&self.aead, &plain, binding.as_bytes())?;
+        self.seal_data(&plain, binding)
+    }
+
+    /// Encrypts bytes (a kept face) bound to `binding`.
+    ///
+    /// # Errors
+    /// [`GalleryError::Crypto`] if the cipher fails (it does not for valid keys).
+    pub fn seal_data(&self, plain: &[u8], binding: &str) -> Result<EncryptedTemplate, GalleryError> {
+        let sealed = seal_bytes(&self.aead, plain, binding.as_bytes())?;
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         Ok(EncryptedTemplate { nonce: nonce.to_vec(), ciphertext: ciphertext.to_vec() })
+    }
+
+    /// Decrypts bytes sealed by [`TemplateCipher::seal_data`] with the same key and binding.
+    ///
+    /// # Errors
+    /// [`GalleryError::Crypto`] for a wrong key, a wrong binding or tampered bytes.
+    pub fn open_data(&self, sealed: &EncryptedTemplate, binding: &str) -> Result<Zeroizing<Vec<u8>>, GalleryError> {
+        let mut joined = sealed.nonce.clone();
+        joined.extend_from_slice(&sealed.ciphertext);
+        Ok(Zeroizing::new(open_bytes(&self.aead, &joined, binding.as_bytes())?))
     }
 
     /// Decrypts a template sealed with the same key and binding.
@@ -125,9 +143,7 @@ impl TemplateCipher {
     /// # Errors
     /// [`GalleryError::Crypto`] for a wrong key, a wrong binding or tampered bytes.
     pub fn open(&self, sealed: &EncryptedTemplate, binding: &str) -> Result<Vec<f32>, GalleryError> {
-        let mut joined = sealed.nonce.clone();
-        joined.extend_from_slice(&sealed.ciphertext);
-        let plain = Zeroizing::new(open_bytes(&self.aead, &joined, binding.as_bytes())?);
+        let plain = self.open_data(sealed, binding)?;
         if plain.len() % 4 != 0 {
             return Err(GalleryError::Crypto("template length is not a whole number of floats".into()));
         }

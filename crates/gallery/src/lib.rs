@@ -17,11 +17,13 @@ pub mod crypto;
 mod index;
 #[cfg(feature = "kms")]
 pub mod kms;
+mod migration;
 mod service;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use facegate_store::now_ms;
 pub use index::{Candidate, TemplateIndex};
+pub use migration::MigrationProblem;
 pub use service::{
     AcceptedFace, Actor, AuditAction, AuditResult, EnrollOptions, Enrolment, ErasureReport, FaceChoice, FoundFace,
     Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
@@ -32,7 +34,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use facegate_store::{
-    Collection, CollectionId, FaceId, FaceRecord, FaceStore, NewEvent, NewFace, StoreError, SubjectId, TenantId,
+    Collection, CollectionId, FaceId, FaceRecord, FaceStore, Migration, MigrationState, NewEvent, NewFace, NewTemplate,
+    PackVersion, StoreError, SubjectId, TenantId,
 };
 
 /// Errors of gallery operations.
@@ -54,6 +57,9 @@ pub enum GalleryError {
     /// A template or key could not be sealed or opened (wrong key, tampered data).
     #[error("encryption: {0}")]
     Crypto(String),
+    /// A migration cannot start or go on.
+    #[error(transparent)]
+    Migration(#[from] MigrationProblem),
     /// A template of the wrong length for the collection.
     #[error("template has {got} values, the collection holds {expected}")]
     Dimension {
@@ -65,16 +71,41 @@ pub enum GalleryError {
 }
 
 /// A face ready to enrol: its template and the quality figures recorded with it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FaceToEnroll {
-    /// Unit-length template.
+    /// Unit-length template of the collection's pack.
     pub template: Vec<f32>,
+    /// Its template of a running migration's target pack.
+    pub target_template: Option<Vec<f32>>,
+    /// The kept face (serialised), stored sealed where the collection keeps them.
+    pub kept: Option<Vec<u8>>,
     /// Detector score.
     pub detection_score: f32,
     /// Sharpness of the aligned crop.
     pub sharpness: f32,
     /// Face box side, pixels.
     pub face_size: f32,
+}
+
+/// The packs an enrolment's templates are made by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatePacks {
+    /// The collection's pack.
+    pub current: PackVersion,
+    /// A running migration's target pack and its template length: faces carry a template of it too.
+    pub target: Option<(PackVersion, u32)>,
+}
+
+impl TemplatePacks {
+    /// The packs of an enrolment into a collection on `current` while `migration` may run: the faces get
+    /// a template of its target only where that pack is loaded at the migration's version
+    /// (`target_version`); otherwise the migration makes it later from the kept frame.
+    pub fn new(current: PackVersion, migration: Option<&Migration>, target_version: Option<&str>) -> Self {
+        let target = migration
+            .filter(|m| m.state == MigrationState::Running && target_version == Some(m.target.version.as_str()))
+            .map(|m| (m.target.clone(), m.target_dim));
+        Self { current, target }
+    }
 }
 
 /// Galleries over a store and a key provider; caches are only caches (safe to drop at any time).
@@ -169,7 +200,9 @@ impl Gallery {
     }
 
     /// Encrypts and stores faces for a subject in one transaction with its audit event (no gate, no
-    /// duplicate check: [`Gallery::enroll`] applies the rules first).
+    /// duplicate check: [`Gallery::enroll`] applies the rules first): each face's template of the
+    /// collection's pack, its template of a running migration's target, and its kept face where the
+    /// collection keeps them.
     ///
     /// # Errors
     /// [`GalleryError::Dimension`] for a template of the wrong size; store and crypto failures.
@@ -180,21 +213,28 @@ impl Gallery {
         subject_id: &SubjectId,
         faces: &[FaceToEnroll],
         audit: &NewEvent,
+        packs: &TemplatePacks,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
         let cipher = &self.secrets(tenant_id).await?.cipher;
-        let expected = collection.embedding_size as usize;
-        let rotation = self.rotation(tenant_id, expected).await?;
         let mut sealed = Vec::with_capacity(faces.len());
         for face in faces {
-            if face.template.len() != expected {
-                return Err(GalleryError::Dimension { expected, got: face.template.len() });
-            }
             let id = FaceId::random();
-            let template = cipher.seal(&face.template, &binding(&collection.id, &id))?;
+            let template = self
+                .seal_template(tenant_id, collection, &id, &packs.current, collection.embedding_size, &face.template)
+                .await?;
+            let mut other_templates = Vec::new();
+            if let (Some((target, dim)), Some(values)) = (&packs.target, &face.target_template) {
+                other_templates.push(self.seal_template(tenant_id, collection, &id, target, *dim, values).await?);
+            }
+            let crop = match (&face.kept, collection.keep_crops) {
+                (Some(kept), true) => Some(cipher.seal_data(kept, &crop_binding(&collection.id, &id))?),
+                _ => None,
+            };
             sealed.push(NewFace {
-                id,
                 template,
-                search_vector: rotation.apply(&face.template)?,
+                other_templates,
+                crop,
+                id,
                 detection_score: face.detection_score,
                 sharpness: face.sharpness,
                 face_size: face.face_size,
@@ -202,6 +242,29 @@ impl Gallery {
             });
         }
         Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?)
+    }
+
+    /// A template sealed for one face, with its search vector, tagged with its pack.
+    async fn seal_template(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+        face_id: &FaceId,
+        pack: &PackVersion,
+        dim: u32,
+        values: &[f32],
+    ) -> Result<NewTemplate, GalleryError> {
+        let expected = dim as usize;
+        if values.len() != expected {
+            return Err(GalleryError::Dimension { expected, got: values.len() });
+        }
+        let cipher = &self.secrets(tenant_id).await?.cipher;
+        let rotation = self.rotation(tenant_id, expected).await?;
+        Ok(NewTemplate {
+            pack: pack.clone(),
+            template: cipher.seal(values, &binding(&collection.id, face_id))?,
+            search_vector: rotation.apply(values)?,
+        })
     }
 
     /// The decrypted templates of one subject.
@@ -313,9 +376,15 @@ impl Gallery {
 }
 
 /// Associated data that ties a sealed template to its place: moving ciphertext between faces or
-/// collections makes it fail to open.
+/// collections makes it fail to open. (A face's templates of several packs share it: they move between
+/// the searched slot and the others when a migration switches, without being opened.)
 fn binding(collection_id: &CollectionId, face_id: &FaceId) -> String {
     format!("facegate/template/v1/{collection_id}/{face_id}")
+}
+
+/// Associated data of a face's kept frame.
+pub(crate) fn crop_binding(collection_id: &CollectionId, face_id: &FaceId) -> String {
+    format!("facegate/crop/v1/{collection_id}/{face_id}")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

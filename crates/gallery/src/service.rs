@@ -6,7 +6,7 @@
 //! Callers (the HTTP API, the CLI) parse their input, analyse images with the pipeline, call one method
 //! here and render what it returns; none of them reaches the store.
 
-use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, largest_face};
+use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, KeptFace, largest_face};
 use facegate_store::{
     AuditEvent, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId, NewCollection, NewEvent, NewSubject,
     RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
@@ -14,7 +14,7 @@ use facegate_store::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Candidate, FaceToEnroll, Gallery, GalleryError};
+use crate::{Candidate, FaceToEnroll, Gallery, GalleryError, TemplatePacks};
 
 /// Who acts: the tenant, the API key and the request; every audit event names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum AuditAction {
     Enroll,
     /// A subject or a face erased.
     Erase,
+    /// The collection's move to another pack.
+    Migrate,
 }
 
 impl AuditAction {
@@ -51,6 +53,7 @@ impl AuditAction {
             Self::Verify => "verify",
             Self::Enroll => "enroll",
             Self::Erase => "erase",
+            Self::Migrate => "migrate",
         }
     }
 }
@@ -68,6 +71,10 @@ pub enum AuditResult {
     Accepted,
     /// Templates erased.
     Erased,
+    /// A migration started.
+    Started,
+    /// A migration switched the collection to its target pack.
+    Switched,
 }
 
 impl AuditResult {
@@ -79,6 +86,8 @@ impl AuditResult {
             Self::NoMatch => "no_match",
             Self::Accepted => "accepted",
             Self::Erased => "erased",
+            Self::Started => "started",
+            Self::Switched => "switched",
         }
     }
 }
@@ -204,6 +213,10 @@ pub struct FoundFace {
     pub embedding: Embedding,
     /// Sharpness of its aligned crop.
     pub sharpness: f32,
+    /// The face on the kept frame (where the collection keeps them, or a migration runs).
+    pub kept: Option<KeptFace>,
+    /// Its template of a running migration's target pack.
+    pub target_embedding: Option<Embedding>,
 }
 
 impl AsRef<DetectedFace> for FoundFace {
@@ -213,12 +226,14 @@ impl AsRef<DetectedFace> for FoundFace {
 }
 
 /// How an enrolment goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EnrollOptions {
     /// Which face of an image is the subject's.
     pub face: FaceChoice,
     /// Refuse faces that match another subject (otherwise they are enrolled and flagged).
     pub reject_duplicates: bool,
+    /// The packs the faces' templates are made by.
+    pub packs: TemplatePacks,
 }
 
 /// Another subject an enrolled face already matches.
@@ -555,18 +570,25 @@ impl Gallery {
         if kept.is_empty() {
             return Ok(Enrolment { accepted: Vec::new(), rejected });
         }
-        let to_store: Vec<FaceToEnroll> = kept
-            .iter()
-            .map(|(_, found, size, _)| FaceToEnroll {
+        let mut to_store = Vec::with_capacity(kept.len());
+        for (_, found, size, _) in &kept {
+            let frame = match (&found.kept, collection.keep_crops) {
+                (Some(frame), true) => Some(frame.to_bytes()?),
+                _ => None,
+            };
+            to_store.push(FaceToEnroll {
                 template: found.embedding.as_slice().to_vec(),
+                target_template: found.target_embedding.as_ref().map(|e| e.as_slice().to_vec()),
+                kept: frame,
                 detection_score: found.face.score,
                 sharpness: found.sharpness,
                 face_size: *size,
-            })
-            .collect();
+            });
+        }
         let audit =
             actor.event(&collection.id, AuditAction::Enroll, AuditResult::Accepted, Some(subject_id), None, None);
-        let records = self.store_faces(&actor.tenant_id, collection, subject_id, &to_store, &audit).await?;
+        let records =
+            self.store_faces(&actor.tenant_id, collection, subject_id, &to_store, &audit, &options.packs).await?;
         let accepted = kept
             .into_iter()
             .zip(records)
@@ -731,7 +753,7 @@ impl Gallery {
 
 impl Actor {
     /// An audit event of this actor, timed now.
-    fn event(
+    pub(crate) fn event(
         &self,
         collection_id: &CollectionId,
         action: AuditAction,
@@ -779,6 +801,8 @@ pub enum Missing {
     Subject,
     /// The face.
     Face,
+    /// A migration of the collection.
+    Migration,
 }
 
 impl Missing {
@@ -788,11 +812,12 @@ impl Missing {
             Self::Collection => "collection",
             Self::Subject => "subject",
             Self::Face => "face",
+            Self::Migration => "migration",
         }
     }
 }
 
-fn missing(what: Missing) -> impl Fn(StoreError) -> GalleryError {
+pub(crate) fn missing(what: Missing) -> impl Fn(StoreError) -> GalleryError {
     move |error| match error {
         StoreError::NotFound => GalleryError::NotFound(what),
         other => GalleryError::Store(other),

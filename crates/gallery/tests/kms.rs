@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facegate_gallery::kms::{KmsConfig, KmsKeyProvider};
-use facegate_gallery::{FaceToEnroll, Gallery, KeyProvider, TemplateCipher};
-use facegate_store::{FaceStore, NewCollection, NewSubject};
+use facegate_gallery::{FaceToEnroll, Gallery, KeyProvider, TemplateCipher, TemplatePacks};
+use facegate_store::{FaceStore, NewCollection, NewSubject, PackVersion};
 use facegate_store_sqlite::SqliteStore;
 use facegate_testing::KillOnDrop;
 use serde_json::Value;
@@ -98,14 +98,22 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
         pack: "default".into(),
         embedding_size: 3,
         target_fmr: 1e-3,
+        keep_crops: false,
         created_at_ms: 0,
     };
     let collection = store.create_collection(&tenant.id, &new).await.expect("collection");
     let subject = NewSubject { name: "s".into(), metadata: serde_json::json!({}), created_at_ms: 0 };
     let subject = store.create_subject(&tenant.id, &collection.id, &subject).await.expect("subject");
-    let face = FaceToEnroll { template: vec![0.6, 0.8, 0.0], detection_score: 0.9, sharpness: 100.0, face_size: 100.0 };
+    let face = FaceToEnroll {
+        template: vec![0.6, 0.8, 0.0],
+        detection_score: 0.9,
+        sharpness: 100.0,
+        face_size: 100.0,
+        ..Default::default()
+    };
     let audit = facegate_store::conformance::audit(&collection.id, 0);
-    gallery.store_faces(&tenant.id, &collection, &subject.id, &[face], &audit).await.expect("enrol");
+    let packs = TemplatePacks { current: PackVersion { pack: "default".into(), version: "v".into() }, target: None };
+    gallery.store_faces(&tenant.id, &collection, &subject.id, &[face], &audit, &packs).await.expect("enrol");
     assert_eq!(store.data_key(&tenant.id).await.expect("key").map(|k| k.provider), Some("kms".into()));
     // A fresh gallery (a new Lambda instance) unwraps the stored data key through KMS again.
     let fresh = Gallery::new(store.clone(), Arc::new(provider(&endpoint, &key_id)));

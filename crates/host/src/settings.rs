@@ -92,6 +92,8 @@ pub struct Settings {
     pub max_pending_bytes: usize,
     /// Bytes of decoded pixels held at once by all images being analysed.
     pub max_decoding_bytes: u64,
+    /// Kept faces re-embedded and stored per transaction by a migration.
+    pub migration_batch: u32,
 }
 
 /// Why settings could not be read.
@@ -141,7 +143,7 @@ impl Settings {
             model_mirror: None,
             offline: !serve,
             ort_dylib_path: None,
-            packs: vec!["default".into()],
+            packs: vec![facegate_core::DEFAULT_PACK.into()],
             workers: 1,
             threads: 1,
             max_faces: api.max_faces,
@@ -153,6 +155,7 @@ impl Settings {
             max_pending_images: api.max_pending_images,
             max_pending_bytes: api.max_pending_bytes,
             max_decoding_bytes: api.max_decoding_bytes,
+            migration_batch: api.migration_batch,
         }
     }
 
@@ -230,6 +233,7 @@ impl Settings {
             rate_limit_per_second: self.rate_limit,
             max_auth_failures: self.max_auth_failures,
             request_timeout: Duration::from_secs(self.request_timeout),
+            migration_batch: self.migration_batch.max(1),
             ..ApiConfig::default()
         }
     }

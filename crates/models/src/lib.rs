@@ -7,7 +7,7 @@
 //! let manifest = facegate_models::builtin_manifest()?;
 //! let store = facegate_models::ModelCache::new("/var/cache/facegate".into(), None, true);
 //! let environment = facegate_models::init_runtime(&store.runtime_library(&manifest.runtime)?)?;
-//! let pipeline = store.load_pipeline(environment, &manifest, "default", Default::default())?;
+//! let pipeline = store.load_pipeline(environment, &manifest, "mobilefacenet", Default::default())?;
 //! # Ok(()) }
 //! ```
 
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn builtin_manifest_is_consistent() {
         let manifest = builtin_manifest().expect("built-in manifest parses");
-        let (detector, embedder) = manifest.pack_models("default").expect("default pack");
+        let (detector, embedder) = manifest.pack_models("mobilefacenet").expect("mobilefacenet pack");
         assert_eq!(detector.family, "yunet");
         assert_eq!(embedder.embedding_size, Some(128));
         for model in &manifest.models {
@@ -111,8 +111,9 @@ mod tests {
             let spec = manifest.pack(pack).expect("pack");
             manifest.research_only_models(spec).into_iter().map(|m| m.name.clone()).collect()
         };
-        assert_eq!(research("default"), ["mobilefacenet-128"]);
+        assert_eq!(research("mobilefacenet"), ["mobilefacenet-128"]);
         assert_eq!(research("scrfd-500m"), ["scrfd-500m", "mobilefacenet-128"]);
         assert!(research("omz-0095").is_empty(), "every omz-0095 file is MIT or Apache-2.0");
+        assert!(research(facegate_core::DEFAULT_PACK).is_empty(), "the default pack is never research only");
     }
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
 use facegate_store::{
-    CollectionId, EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, SubjectId, TenantId, new_id,
+    CollectionId, EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
+    SubjectId, TenantId, new_id,
 };
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
@@ -48,6 +49,7 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
         pack: "default".into(),
         embedding_size: DIM as u32,
         target_fmr: 1e-3,
+        keep_crops: false,
         created_at_ms: 0,
     };
     let collection = store.create_collection(&tenant, &new).await.expect("collection").id;
@@ -60,8 +62,13 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
         let faces: Vec<NewFace> = (0..FACES_PER_SUBJECT)
             .map(|_| NewFace {
                 id: FaceId::random(),
-                template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; DIM * 4 + 16] },
-                search_vector: around(&centre, rng),
+                template: NewTemplate {
+                    pack: PackVersion { pack: "default".into(), version: String::new() },
+                    template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; DIM * 4 + 16] },
+                    search_vector: around(&centre, rng),
+                },
+                other_templates: Vec::new(),
+                crop: None,
                 detection_score: 0.9,
                 sharpness: 100.0,
                 face_size: 100.0,
@@ -72,7 +79,7 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
             .add_faces(&tenant, &collection, &subject, &faces, &facegate_store::conformance::audit(&collection, 0))
             .await
             .expect("faces");
-        rows.extend(faces.into_iter().map(|f| (f.id, subject.clone(), f.search_vector)));
+        rows.extend(faces.into_iter().map(|f| (f.id, subject.clone(), f.template.search_vector)));
     }
     let faces_per_second = rows.len() as f64 / started.elapsed().as_secs_f64();
     Loaded { tenant, collection, rows, faces_per_second }

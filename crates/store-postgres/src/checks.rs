@@ -44,6 +44,21 @@ pub(crate) async fn bump_revision(tx: &mut Tx, collection_id: &CollectionId) -> 
     Ok(())
 }
 
+/// Creates the HNSW index of one template length unless it exists (pgvector indexes need a fixed
+/// dimension), under an advisory lock so concurrent creators do not collide.
+pub(crate) async fn ensure_dim_index(tx: &mut Tx, dim: u32) -> StoreResult<()> {
+    if dim == 0 || dim > 2000 {
+        return Ok(());
+    }
+    let sql = format!(
+        "CREATE INDEX IF NOT EXISTS faces_hnsw_{dim} ON faces USING hnsw \
+         ((search_vector::vector({dim})) vector_cosine_ops) WHERE dim = {dim}"
+    );
+    sqlx::query("SELECT pg_advisory_xact_lock(7420520)").execute(&mut **tx).await.map_err(map_error)?;
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **tx).await.map_err(map_error)?;
+    Ok(())
+}
+
 pub(crate) async fn read_collection(
     tx: &mut Tx,
     tenant_id: &TenantId,

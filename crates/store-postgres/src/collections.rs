@@ -11,8 +11,8 @@ pub(crate) async fn create_collection(
     store
         .transaction(|mut tx| async move {
             sqlx::query(
-                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, keep_crops, \
+                 created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(id)
             .bind(tenant_id)
@@ -20,20 +20,12 @@ pub(crate) async fn create_collection(
             .bind(&new.pack)
             .bind(new.embedding_size as i32)
             .bind(new.target_fmr)
+            .bind(new.keep_crops)
             .bind(new.created_at_ms)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-            let dim = new.embedding_size;
-            if dim > 0 && dim <= 2000 {
-                // One HNSW index per template length (pgvector indexes need a fixed dimension).
-                let sql = format!(
-                    "CREATE INDEX IF NOT EXISTS faces_hnsw_{dim} ON faces USING hnsw \
-                 ((search_vector::vector({dim})) vector_cosine_ops) WHERE dim = {dim}"
-                );
-                sqlx::query("SELECT pg_advisory_xact_lock(7420520)").execute(&mut *tx).await.map_err(map_error)?;
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(map_error)?;
-            }
+            ensure_dim_index(&mut tx, new.embedding_size).await?;
             let collection = read_collection(&mut tx, tenant_id, id).await?;
             Ok((collection, tx))
         })
@@ -125,7 +117,8 @@ pub(crate) async fn collection_templates(
         .transaction(|mut tx| async move {
             let revision = read_revision(&mut tx, tenant_id, collection_id).await?;
             let found = sqlx::query(
-                "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = $1 ORDER BY seq",
+                "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = $1 \
+                 AND pack = (SELECT pack FROM collections WHERE id = $1) ORDER BY seq",
             )
             .bind(collection_id)
             .fetch_all(&mut *tx)

@@ -10,42 +10,95 @@ pub(crate) async fn add_faces(
     faces: &[NewFace],
     audit: &NewEvent,
 ) -> StoreResult<Vec<FaceRecord>> {
-    store.transaction(|mut tx| async move {
-        ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-        let mut records = Vec::with_capacity(faces.len());
-        for face in faces {
-            sqlx::query(
-                "INSERT INTO faces (id, subject_id, collection_id, nonce, ciphertext, dim, search_vector, \
-                 detection_score, sharpness, face_size, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&face.id)
-            .bind(subject_id)
-            .bind(collection_id)
-            .bind(&face.template.nonce)
-            .bind(&face.template.ciphertext)
-            .bind(face.search_vector.len() as i32)
-            .bind(Vector::from(face.search_vector.clone()))
-            .bind(face.detection_score)
-            .bind(face.sharpness)
-            .bind(face.face_size)
-            .bind(face.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            records.push(FaceRecord {
-                id: face.id.clone(),
-                subject_id: subject_id.clone(),
-                detection_score: face.detection_score,
-                sharpness: face.sharpness,
-                face_size: face.face_size,
-                created_at_ms: face.created_at_ms,
-            });
-        }
-        bump_revision(&mut tx, collection_id).await?;
-        insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
-        Ok((records, tx))
-    })
+    store
+        .transaction(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            // Locked as the revision update below would lock it (enrolments into one collection take
+            // turns there anyway): a migration's switch cannot happen in between.
+            let pack: String = sqlx::query_scalar("SELECT pack FROM collections WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(collection_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let mut records = Vec::with_capacity(faces.len());
+            for face in faces {
+                let (searched, others) = face.templates_for(&pack);
+                sqlx::query(
+                    "INSERT INTO faces (id, subject_id, collection_id, nonce, ciphertext, dim, search_vector, \
+                 detection_score, sharpness, face_size, created_at_ms, pack, pack_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&face.id)
+                .bind(subject_id)
+                .bind(collection_id)
+                .bind(&searched.template.nonce)
+                .bind(&searched.template.ciphertext)
+                .bind(searched.search_vector.len() as i32)
+                .bind(Vector::from(searched.search_vector.clone()))
+                .bind(face.detection_score)
+                .bind(face.sharpness)
+                .bind(face.face_size)
+                .bind(face.created_at_ms)
+                .bind(&searched.pack.pack)
+                .bind(&searched.pack.version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+                for other in others {
+                    insert_other_template(&mut tx, collection_id, &face.id, other).await?;
+                }
+                if let Some(crop) = &face.crop {
+                    sqlx::query("INSERT INTO face_crops (face_id, nonce, ciphertext) VALUES ($1, $2, $3)")
+                        .bind(&face.id)
+                        .bind(&crop.nonce)
+                        .bind(&crop.ciphertext)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_error)?;
+                }
+                records.push(FaceRecord {
+                    id: face.id.clone(),
+                    subject_id: subject_id.clone(),
+                    detection_score: face.detection_score,
+                    sharpness: face.sharpness,
+                    face_size: face.face_size,
+                    created_at_ms: face.created_at_ms,
+                    pack: searched.pack.clone(),
+                    crop_kept: face.crop.is_some(),
+                });
+            }
+            bump_revision(&mut tx, collection_id).await?;
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
+            Ok((records, tx))
+        })
+        .await
+}
+
+/// Stores a template of another pack than the one the face is searched by (replacing one of the same
+/// pack and version).
+pub(crate) async fn insert_other_template(
+    tx: &mut Tx,
+    collection_id: &CollectionId,
+    face_id: &FaceId,
+    template: &NewTemplate,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO face_templates (face_id, collection_id, pack, pack_version, nonce, ciphertext, dim, search_vector) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (face_id, pack, pack_version) DO UPDATE SET \
+         nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext, dim = EXCLUDED.dim, search_vector = EXCLUDED.search_vector",
+    )
+    .bind(face_id)
+    .bind(collection_id)
+    .bind(&template.pack.pack)
+    .bind(&template.pack.version)
+    .bind(&template.template.nonce)
+    .bind(&template.template.ciphertext)
+    .bind(template.search_vector.len() as i32)
+    .bind(Vector::from(template.search_vector.clone()))
+    .execute(&mut **tx)
     .await
+    .map_err(map_error)?;
+    Ok(())
 }
 
 pub(crate) async fn list_faces(
@@ -103,7 +156,8 @@ pub(crate) async fn subject_templates(
         .transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
             let found = sqlx::query(
-                "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq",
+                "SELECT id, subject_id, nonce, ciphertext FROM faces WHERE subject_id = $1 \
+                 AND pack = (SELECT pack FROM collections WHERE id = faces.collection_id) ORDER BY created_at_ms, seq",
             )
             .bind(subject_id)
             .fetch_all(&mut *tx)
@@ -130,7 +184,10 @@ pub(crate) async fn search_faces(
         // at most that many index entries, where COUNT(*) would read them all.
         let offset = i64::try_from(exact_max).unwrap_or(i64::MAX);
         let large: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM faces WHERE collection_id = $1 AND dim = $2 OFFSET $3 LIMIT 1")
+            sqlx::query_scalar(
+                "SELECT 1 FROM faces WHERE collection_id = $1 AND dim = $2 AND pack = \
+                 (SELECT pack FROM collections WHERE id = $1) OFFSET $3 LIMIT 1",
+            )
                 .bind(collection_id)
                 .bind(dim as i32)
                 .bind(offset)
@@ -141,14 +198,15 @@ pub(crate) async fn search_faces(
             // Exact: the plain expression does not match the HNSW index, so this is a scan of the
             // collection's rows through faces_by_collection.
             "SELECT id, subject_id, (search_vector <=> $2)::real AS distance FROM faces \
-             WHERE collection_id = $1 ORDER BY search_vector <=> $2 LIMIT $3"
+             WHERE collection_id = $1 AND pack = (SELECT pack FROM collections WHERE id = $1) \
+             ORDER BY search_vector <=> $2 LIMIT $3"
                 .to_string()
         } else {
             sqlx::query(AssertSqlSafe(format!("SET LOCAL hnsw.ef_search = {HNSW_EF_SEARCH}"))).execute(&mut *tx).await.map_err(map_error)?;
             sqlx::query("SET LOCAL hnsw.iterative_scan = relaxed_order").execute(&mut *tx).await.map_err(map_error)?;
             format!(
                 "SELECT id, subject_id, (search_vector::vector({dim}) <=> $2::vector({dim}))::real AS distance FROM faces \
-                 WHERE collection_id = $1 AND dim = {dim} \
+                 WHERE collection_id = $1 AND dim = {dim} AND pack = (SELECT pack FROM collections WHERE id = $1) \
                  ORDER BY search_vector::vector({dim}) <=> $2::vector({dim}) LIMIT $3"
             )
         };

@@ -23,11 +23,13 @@ mod events;
 mod faces;
 mod keys;
 mod migrate;
+mod migrations;
 mod rows;
 mod subjects;
 
 use checks::*;
 use error::*;
+use faces::insert_other_template;
 use migrate::*;
 use rows::*;
 
@@ -39,8 +41,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use facegate_store::{
     ApiKeyRecord, AuditEvent, Collection, CollectionId, EncryptedTemplate, Erasure, FaceHit, FaceId, FaceRecord,
-    FaceStore, KeyId, NewCollection, NewEvent, NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate,
-    Subject, SubjectId, Tenant, TenantId, WrappedKey, now_ms,
+    FaceRef, FaceStore, KeyId, MigratedTemplate, MigrationState, NewCollection, NewEvent, NewFace, NewMigration,
+    NewSubject, NewTemplate, PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredTemplate, Subject,
+    SubjectId, Tenant, TenantId, WrappedKey, now_ms,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -357,6 +360,55 @@ impl FaceStore for PgStore {
         limit: usize,
     ) -> StoreResult<Vec<FaceHit>> {
         faces::search_faces(self, tenant_id, collection_id, query, limit).await
+    }
+
+    async fn start_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewMigration,
+        audit: &NewEvent,
+    ) -> StoreResult<facegate_store::Migration> {
+        migrations::start_migration(self, tenant_id, collection_id, new, audit).await
+    }
+
+    async fn migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+    ) -> StoreResult<Option<facegate_store::Migration>> {
+        migrations::migration(self, tenant_id, collection_id).await
+    }
+
+    async fn running_migrations(&self) -> StoreResult<Vec<(TenantId, CollectionId)>> {
+        migrations::running_migrations(self).await
+    }
+
+    async fn crops_to_migrate(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCrop>> {
+        migrations::crops_to_migrate(self, tenant_id, collection_id, limit).await
+    }
+
+    async fn add_migrated_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        templates: &[MigratedTemplate],
+    ) -> StoreResult<usize> {
+        migrations::add_migrated_templates(self, tenant_id, collection_id, templates).await
+    }
+
+    async fn finish_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        audit: &NewEvent,
+    ) -> StoreResult<facegate_store::Migration> {
+        migrations::finish_migration(self, tenant_id, collection_id, audit).await
     }
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {

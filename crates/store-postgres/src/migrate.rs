@@ -9,5 +9,8 @@ pub(crate) fn migrator() -> Migrator {
     let migration = |version, name: &'static str, sql: &'static str| {
         Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
     };
-    Migrator::with_migrations(vec![migration(1, "init", include_str!("../migrations/0001_init.sql"))])
+    Migrator::with_migrations(vec![
+        migration(1, "init", include_str!("../migrations/0001_init.sql")),
+        migration(2, "packs", include_str!("../migrations/0002_packs.sql")),
+    ])
 }

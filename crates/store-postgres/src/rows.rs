@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, \
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.keep_crops, c.created_at_ms, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id) AS subject_count, \
      (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id) AS face_count";
 
@@ -14,6 +14,7 @@ pub(crate) fn collection_row(row: &PgRow) -> Result<Collection, sqlx::Error> {
         pack: row.try_get("pack")?,
         embedding_size: u32::try_from(row.try_get::<i32, _>("embedding_size")?).unwrap_or(0),
         target_fmr: row.try_get("target_fmr")?,
+        keep_crops: row.try_get("keep_crops")?,
         created_at_ms: row.try_get("created_at_ms")?,
         subject_count: u64::try_from(row.try_get::<i64, _>("subject_count")?).unwrap_or(0),
         face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
@@ -35,7 +36,8 @@ pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
     })
 }
 
-pub(crate) const FACE_COLUMNS: &str = "id, subject_id, detection_score, sharpness, face_size, created_at_ms";
+pub(crate) const FACE_COLUMNS: &str = "id, subject_id, detection_score, sharpness, face_size, created_at_ms, pack, \
+     pack_version, EXISTS (SELECT 1 FROM face_crops k WHERE k.face_id = faces.id) AS crop_kept";
 
 pub(crate) fn face_row(row: &PgRow) -> Result<FaceRecord, sqlx::Error> {
     Ok(FaceRecord {
@@ -45,6 +47,8 @@ pub(crate) fn face_row(row: &PgRow) -> Result<FaceRecord, sqlx::Error> {
         sharpness: row.try_get("sharpness")?,
         face_size: row.try_get("face_size")?,
         created_at_ms: row.try_get("created_at_ms")?,
+        pack: PackVersion { pack: row.try_get("pack")?, version: row.try_get("pack_version")? },
+        crop_kept: row.try_get("crop_kept")?,
     })
 }
 

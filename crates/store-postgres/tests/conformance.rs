@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use facegate_store::{EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject};
+use facegate_store::{
+    EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
+};
 use facegate_store_postgres::{PgConfig, PgStore};
 
 async fn fresh_database() -> String {
@@ -47,6 +49,7 @@ async fn hnsw_search_matches_exact_search() {
                 pack: "default".into(),
                 embedding_size: 128,
                 target_fmr: 1e-3,
+                keep_crops: false,
                 created_at_ms: 0,
             },
         )
@@ -65,8 +68,13 @@ async fn hnsw_search_matches_exact_search() {
         let faces: Vec<NewFace> = (0..100)
             .map(|j| NewFace {
                 id: FaceId::random(),
-                template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
-                search_vector: vector(batch * 100 + j),
+                template: NewTemplate {
+                    pack: PackVersion { pack: "default".into(), version: String::new() },
+                    template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
+                    search_vector: vector(batch * 100 + j),
+                },
+                other_templates: Vec::new(),
+                crop: None,
                 detection_score: 0.9,
                 sharpness: 100.0,
                 face_size: 100.0,

@@ -12,9 +12,18 @@ pub(crate) async fn create_collection(
         .transaction(move |tx| {
             let id = CollectionId::random();
             tx.execute(
-                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, created_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, tenant_id, new.name, new.pack, new.embedding_size, new.target_fmr, new.created_at_ms],
+                "INSERT INTO collections (id, tenant_id, name, pack, embedding_size, target_fmr, keep_crops, \
+                 created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    tenant_id,
+                    new.name,
+                    new.pack,
+                    new.embedding_size,
+                    new.target_fmr,
+                    new.keep_crops,
+                    new.created_at_ms
+                ],
             )
             .map_err(map_error)?;
             read_collection(tx, &tenant_id, &id)
@@ -83,7 +92,10 @@ pub(crate) async fn collection_templates(
         .transaction(move |tx| {
             let revision = read_revision(tx, &t, &c)?;
             let mut statement = tx
-                .prepare("SELECT id, subject_id, nonce, ciphertext FROM faces WHERE collection_id = ?1 ORDER BY rowid")
+                .prepare(
+                    "SELECT f.id, f.subject_id, f.nonce, f.ciphertext FROM faces f JOIN collections c \
+                     ON c.id = f.collection_id WHERE f.collection_id = ?1 AND f.pack = c.pack ORDER BY f.rowid",
+                )
                 .map_err(map_error)?;
             let templates = collect(statement.query_map(params![c], template_row).map_err(map_error)?)?;
             Ok((revision, templates))

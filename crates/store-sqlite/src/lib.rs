@@ -23,11 +23,13 @@ mod events;
 mod faces;
 mod keys;
 mod migrate;
+mod migrations;
 mod rows;
 mod subjects;
 
 use checks::*;
 use error::*;
+use faces::insert_other_template;
 use migrate::*;
 use rows::*;
 
@@ -36,8 +38,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, EncryptedTemplate, Erasure, FaceId, FaceRecord, FaceStore,
-    KeyId, NewCollection, NewEvent, NewFace, NewSubject, Scope, StoreError, StoreResult, StoredTemplate, Subject,
+    ApiKeyRecord, AuditEvent, Collection, CollectionId, EncryptedTemplate, Erasure, FaceId, FaceRecord, FaceRef,
+    FaceStore, KeyId, MigratedTemplate, Migration, MigrationState, NewCollection, NewEvent, NewFace, NewMigration,
+    NewSubject, NewTemplate, PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredTemplate, Subject,
     SubjectId, Tenant, TenantId, WrappedKey, now_ms,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
@@ -295,6 +298,51 @@ impl FaceStore for SqliteStore {
         collection_id: &CollectionId,
     ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
         collections::collection_templates(self, tenant_id, collection_id).await
+    }
+
+    async fn start_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewMigration,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration> {
+        migrations::start_migration(self, tenant_id, collection_id, new, audit).await
+    }
+
+    async fn migration(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Option<Migration>> {
+        migrations::migration(self, tenant_id, collection_id).await
+    }
+
+    async fn running_migrations(&self) -> StoreResult<Vec<(TenantId, CollectionId)>> {
+        migrations::running_migrations(self).await
+    }
+
+    async fn crops_to_migrate(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCrop>> {
+        migrations::crops_to_migrate(self, tenant_id, collection_id, limit).await
+    }
+
+    async fn add_migrated_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        templates: &[MigratedTemplate],
+    ) -> StoreResult<usize> {
+        migrations::add_migrated_templates(self, tenant_id, collection_id, templates).await
+    }
+
+    async fn finish_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration> {
+        migrations::finish_migration(self, tenant_id, collection_id, audit).await
     }
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {

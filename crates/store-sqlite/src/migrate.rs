@@ -3,8 +3,11 @@
 use super::*;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-pub(crate) const MIGRATIONS: [&str; 2] =
-    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_secure_delete.sql")];
+pub(crate) const MIGRATIONS: [&str; 3] = [
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_secure_delete.sql"),
+    include_str!("../migrations/0003_packs.sql"),
+];
 
 /// The first schema version whose files were always written with `secure_delete`; a file from before
 /// it is vacuumed once, so bytes deleted by older versions do not linger in its free space.

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, \
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, c.keep_crops, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id), \
      (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id)";
 
@@ -15,8 +15,9 @@ pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
         embedding_size: row.get(4)?,
         target_fmr: row.get(5)?,
         created_at_ms: row.get(6)?,
-        subject_count: count(row, 7)?,
-        face_count: count(row, 8)?,
+        keep_crops: row.get(7)?,
+        subject_count: count(row, 8)?,
+        face_count: count(row, 9)?,
     })
 }
 
@@ -46,6 +47,8 @@ pub(crate) fn face_row(row: &Row<'_>) -> rusqlite::Result<FaceRecord> {
         sharpness: row.get(3)?,
         face_size: row.get(4)?,
         created_at_ms: row.get(5)?,
+        pack: PackVersion { pack: row.get(6)?, version: row.get(7)? },
+        crop_kept: row.get(8)?,
     })
 }
 

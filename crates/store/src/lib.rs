@@ -187,6 +187,44 @@ pub trait FaceStore: Send + Sync {
         Err(StoreError::Backend(format!("the {} store does not search", self.backend())))
     }
 
+    /// Starts moving a collection to another pack, recording `audit` in the same transaction.
+    /// [`StoreError::Conflict`] while another migration of it runs.
+    async fn start_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewMigration,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration>;
+    /// The collection's latest migration with its progress, if it ever had one.
+    async fn migration(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Option<Migration>>;
+    /// Every running migration of every tenant (to resume them after a restart).
+    async fn running_migrations(&self) -> StoreResult<Vec<(TenantId, CollectionId)>>;
+    /// Up to `limit` kept frames of the running migration's faces that have no target template yet.
+    async fn crops_to_migrate(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCrop>>;
+    /// Stores target templates of the running migration in one transaction; faces erased meanwhile
+    /// are skipped. Returns how many were stored.
+    async fn add_migrated_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        templates: &[MigratedTemplate],
+    ) -> StoreResult<usize>;
+    /// Switches the collection to the running migration's pack in one transaction with `audit`: every
+    /// face with a target template is searched by it from now on (its old template is kept as one of
+    /// its other templates); faces without one stay on the old pack and are no longer searched.
+    async fn finish_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration>;
+
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;
     /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`

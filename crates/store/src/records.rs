@@ -101,6 +101,10 @@ pub struct Collection {
     pub embedding_size: u32,
     /// Default target false-match rate of decisions.
     pub target_fmr: f64,
+    /// Each enrolled face's kept frame is stored sealed beside its template (never the photo), so the
+    /// collection can be re-embedded with another pack; erased with the face.
+    #[serde(default)]
+    pub keep_crops: bool,
     /// Creation time.
     pub created_at_ms: i64,
     /// Number of subjects.
@@ -120,6 +124,8 @@ pub struct NewCollection {
     pub embedding_size: u32,
     /// Default target false-match rate.
     pub target_fmr: f64,
+    /// Keep each face's sealed frame for re-embedding.
+    pub keep_crops: bool,
     /// Creation time.
     pub created_at_ms: i64,
 }
@@ -162,16 +168,38 @@ pub struct EncryptedTemplate {
     pub ciphertext: Vec<u8>,
 }
 
-/// A face to enrol.
+/// Which model made a template: a pack's name and its version (a digest of its embedder's weights).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PackVersion {
+    /// Pack name.
+    pub pack: String,
+    /// Pack version (empty for templates stored before versions were recorded).
+    pub version: String,
+}
+
+/// A template of one pack, sealed, ready to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewFace {
-    /// Identifier, chosen by the caller (it is bound into the encryption).
-    pub id: FaceId,
+pub struct NewTemplate {
+    /// The pack that made it.
+    pub pack: PackVersion,
     /// The template, encrypted.
     pub template: EncryptedTemplate,
     /// The template under the tenant's secret search rotation, for backends that search in the
     /// database (cosine scores are unchanged by it); other backends ignore it.
     pub search_vector: Vec<f32>,
+}
+
+/// A face to enrol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFace {
+    /// Identifier, chosen by the caller (it is bound into the encryption).
+    pub id: FaceId,
+    /// The template of the collection's pack.
+    pub template: NewTemplate,
+    /// Templates of other packs (the target of a running migration).
+    pub other_templates: Vec<NewTemplate>,
+    /// The sealed kept frame, where the collection keeps them.
+    pub crop: Option<EncryptedTemplate>,
     /// Detector score of the face.
     pub detection_score: f32,
     /// Sharpness measure of the aligned crop.
@@ -182,6 +210,17 @@ pub struct NewFace {
     pub created_at_ms: i64,
 }
 
+impl NewFace {
+    /// The template the face is searched by in a collection of `pack` (the one of that pack, if the face
+    /// has one: an enrolment that raced a migration's switch), and the others.
+    pub fn templates_for(&self, pack: &str) -> (&NewTemplate, Vec<&NewTemplate>) {
+        let all: Vec<&NewTemplate> = std::iter::once(&self.template).chain(&self.other_templates).collect();
+        let main = all.iter().position(|t| t.pack.pack == pack).unwrap_or(0);
+        let searched = all[main];
+        (searched, all.into_iter().enumerate().filter(|(i, _)| *i != main).map(|(_, t)| t).collect())
+    }
+}
+
 /// An enrolled face, without its template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaceRecord {
@@ -189,6 +228,10 @@ pub struct FaceRecord {
     pub id: FaceId,
     /// Subject it belongs to.
     pub subject_id: SubjectId,
+    /// The pack of the template it is searched by.
+    pub pack: PackVersion,
+    /// Its sealed frame is kept (it can be re-embedded by another pack).
+    pub crop_kept: bool,
     /// Detector score at enrolment.
     pub detection_score: f32,
     /// Sharpness at enrolment.
@@ -287,4 +330,95 @@ pub struct FaceHit {
     pub subject_id: SubjectId,
     /// Cosine similarity to the query.
     pub score: f32,
+}
+
+/// Where a collection's move to another pack stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationState {
+    /// Kept frames are being re-embedded; the collection still answers with its old pack.
+    Running,
+    /// The collection switched to the target pack.
+    Finished,
+}
+
+impl MigrationState {
+    /// The state's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationState::Running => "running",
+            MigrationState::Finished => "finished",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [MigrationState::Running, MigrationState::Finished].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A migration to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMigration {
+    /// The pack to move to.
+    pub target: PackVersion,
+    /// Its template length.
+    pub target_dim: u32,
+    /// When.
+    pub started_at_ms: i64,
+}
+
+/// A face and its subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FaceRef {
+    /// The subject.
+    pub subject_id: SubjectId,
+    /// The face.
+    pub face_id: FaceId,
+}
+
+/// A collection's migration (the latest one) and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Migration {
+    /// The collection.
+    pub collection_id: CollectionId,
+    /// The pack it moves from.
+    pub from_pack: String,
+    /// The pack it moves to.
+    pub target: PackVersion,
+    /// The target's template length.
+    pub target_dim: u32,
+    /// Running or finished.
+    pub state: MigrationState,
+    /// When it started.
+    pub started_at_ms: i64,
+    /// When the collection switched.
+    pub finished_at_ms: Option<i64>,
+    /// Faces of the collection.
+    pub faces_total: u64,
+    /// Faces that have a template of the target pack.
+    pub faces_migrated: u64,
+    /// Faces with no kept frame and no target template: these people must enrol again to be
+    /// recognised under the target pack.
+    pub faces_without_crop: Vec<FaceRef>,
+}
+
+/// A sealed kept frame to re-embed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCrop {
+    /// The face.
+    pub face_id: FaceId,
+    /// Its subject.
+    pub subject_id: SubjectId,
+    /// The sealed frame.
+    pub crop: EncryptedTemplate,
+}
+
+/// A face's template under a migration's target pack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigratedTemplate {
+    /// The face.
+    pub face_id: FaceId,
+    /// Its template.
+    pub template: NewTemplate,
 }

@@ -107,7 +107,7 @@ pub fn pipeline_with(pack: &str, config: PipelineConfig) -> Pipeline {
 /// The default pack with default settings, loaded once per test binary.
 pub fn default_pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| pipeline_with("default", PipelineConfig::default()))
+    PIPELINE.get_or_init(|| pipeline_with("mobilefacenet", PipelineConfig::default()))
 }
 
 /// A fresh, empty database on the test PostgreSQL server (`FACEGATE_TEST_POSTGRES_URL`, which

@@ -43,7 +43,7 @@ fn draw_boxes(image: &RgbImage, faces: &[DetectedFace]) -> RgbImage {
 fn group_photos_give_the_face_counts_seen_by_eye() {
     let out_dir = workspace_root().join("target/test-output");
     std::fs::create_dir_all(&out_dir).expect("output dir");
-    for pack in ["default", "scrfd-2.5g"] {
+    for pack in ["mobilefacenet", "scrfd-2.5g"] {
         let pipeline = pipeline_with(pack, PipelineConfig::default());
         for (name, expected) in GROUP_PHOTOS {
             let image = load_image(&photo(name));

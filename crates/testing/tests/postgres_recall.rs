@@ -1,6 +1,8 @@
 //! pgvector HNSW search against exact search on real LFW embeddings: recall@1 ≥ 0.99.
 
-use facegate_store::{EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject};
+use facegate_store::{
+    EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
+};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_testing::{default_pipeline, fresh_postgres_database, lfw_dir, load_image};
 
@@ -45,6 +47,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
         pack: "default".into(),
         embedding_size: 128,
         target_fmr: 1e-3,
+        keep_crops: false,
         created_at_ms: 0,
     };
     let collection = exact.create_collection(&tenant.id, &new).await.expect("collection");
@@ -57,8 +60,13 @@ async fn hnsw_recall_on_lfw_embeddings() {
         }
         let face = NewFace {
             id: FaceId::random(),
-            template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
-            search_vector: embedding.clone(),
+            template: NewTemplate {
+                pack: PackVersion { pack: "default".into(), version: String::new() },
+                template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
+                search_vector: embedding.clone(),
+            },
+            other_templates: Vec::new(),
+            crop: None,
             detection_score: 0.9,
             sharpness: 100.0,
             face_size: 100.0,

@@ -48,7 +48,7 @@ fn classifier_learns_ten_lfw_people_and_beats_chance() {
     let device = training_device(false).expect("cpu");
     let stop = AtomicBool::new(false);
     let report = finished(
-        train_classifier(&dataset, &root, "default", &quick_options(6), run(&run_dir, &device, &Quiet, &stop))
+        train_classifier(&dataset, &root, "mobilefacenet", &quick_options(6), run(&run_dir, &device, &Quiet, &stop))
             .expect("training"),
     );
     let (first, last) = (&report.history[0], &report.history[report.history.len() - 1]);
@@ -99,7 +99,7 @@ fn stopped_then_resumed_run_equals_uninterrupted_run() {
         train_classifier(
             &dataset,
             &root,
-            "default",
+            "mobilefacenet",
             &options,
             run(&straight_dir, &device, &Quiet, &AtomicBool::new(false)),
         )
@@ -109,8 +109,9 @@ fn stopped_then_resumed_run_equals_uninterrupted_run() {
     let resumed_dir = dir.path().join("resumed");
     let stop = AtomicBool::new(false);
     let stopper = StopAfter { epoch: 1, stop: &stop };
-    let first = train_classifier(&dataset, &root, "default", &options, run(&resumed_dir, &device, &stopper, &stop))
-        .expect("first part");
+    let first =
+        train_classifier(&dataset, &root, "mobilefacenet", &options, run(&resumed_dir, &device, &stopper, &stop))
+            .expect("first part");
     assert!(matches!(first, ClassifierRun::Interrupted { completed: 1 }), "stopped after epoch 1");
     assert!(resumed_dir.join("checkpoint/state.json").is_file(), "the last checkpoint is kept");
     let resume = ClassifierOptions { resume: true, ..options.clone() };
@@ -118,7 +119,7 @@ fn stopped_then_resumed_run_equals_uninterrupted_run() {
         train_classifier(
             &dataset,
             &root,
-            "default",
+            "mobilefacenet",
             &resume,
             run(&resumed_dir, &device, &Quiet, &AtomicBool::new(false)),
         )
@@ -137,7 +138,7 @@ fn stopped_then_resumed_run_equals_uninterrupted_run() {
 
     // A checkpoint of other settings is refused rather than silently mixed in.
     let other = ClassifierOptions { resume: true, learning_rate: 0.5, ..options };
-    let refused = train_classifier(&dataset, &root, "default", &other, run(&resumed_dir, &device, &Quiet, &stop));
+    let refused = train_classifier(&dataset, &root, "mobilefacenet", &other, run(&resumed_dir, &device, &Quiet, &stop));
     assert!(matches!(refused, Err(TrainError::Record(_))));
 }
 
@@ -179,7 +180,7 @@ fn bad_datasets_are_refused_with_clear_errors() {
     let device = training_device(false).expect("cpu");
     let run_dir = dir.path().join("run");
     let refused =
-        train_classifier(&dataset, &root, "default", &quick_options(1), run(&run_dir, &device, &Quiet, &stop));
+        train_classifier(&dataset, &root, "mobilefacenet", &quick_options(1), run(&run_dir, &device, &Quiet, &stop));
     assert!(matches!(refused, Err(TrainError::TooFewPeople { found: 1, .. })));
 }
 
@@ -191,7 +192,7 @@ fn trained_embedding_pack_loads_and_embeds_through_the_pipeline() {
     let embeddings = pretrained_embeddings(&dataset, pipelines, &cache, &|_| {}).expect("embeddings");
     assert_eq!(embeddings.len(), dataset.samples.len());
     let manifest = builtin_manifest().expect("manifest");
-    let base = manifest.pack("default").expect("default pack").clone();
+    let base = manifest.pack("mobilefacenet").expect("mobilefacenet pack").clone();
     let options = EmbeddingOptions {
         epochs: 3,
         batch_size: 32,

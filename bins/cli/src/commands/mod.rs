@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use facegate_host::{HostKind, Settings};
 
-use crate::args::{Cli, Command, EvalBenchmark};
+use crate::args::{Cli, CollectionsAction, Command, EvalBenchmark};
 use crate::context::Context;
 
 /// The settings of this run: the serve defaults with the user's folders, then `--config`, then the
@@ -29,6 +29,9 @@ fn settings(cli: &Cli) -> Result<Settings> {
         Command::Keys { store, .. } => toml::Table::try_from(store)?,
         Command::Enroll(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Identify(args) => toml::Table::try_from(&args.gallery.store)?,
+        Command::Collections { action: CollectionsAction::Migrate(args) } => {
+            toml::Table::try_from(&args.gallery.store)?
+        }
         _ => toml::Table::new(),
     };
     if let Some(threads) = cli.pipeline.threads {
@@ -59,6 +62,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { action, .. } => keys::run(&settings, action),
         Command::Enroll(args) => people::enroll(&context, &settings, &args),
         Command::Identify(args) => people::identify(&context, &settings, &args),
+        Command::Collections { action: CollectionsAction::Migrate(args) } => {
+            people::migrate(&context, &settings, &args)
+        }
         Command::Openapi => {
             println!("{}", facegate_api::openapi_document());
             Ok(ExitCode::SUCCESS)

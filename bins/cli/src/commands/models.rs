@@ -46,6 +46,9 @@ fn list(context: &Context) -> Result<ExitCode> {
     for pack in &context.manifest.packs {
         let landmarks = pack.landmarks.as_deref().map(|l| format!(" + {l}")).unwrap_or_default();
         println!("  {:<12} {}{landmarks} + {}  ({})", pack.name, pack.detector, pack.embedder, pack.description);
+        if pack.name == facegate_core::DEFAULT_PACK {
+            println!("  {:<12} the default pack", "");
+        }
         let licences: Vec<String> =
             [Some(pack.detector.as_str()), pack.landmarks.as_deref(), Some(pack.embedder.as_str())]
                 .into_iter()

@@ -9,14 +9,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use facegate_core::{DEFAULT_TARGET_FMR, Pipeline};
-use facegate_gallery::{Actor, EnrollOptions, FaceChoice, FoundFace, Gallery, MatchResult, OperatingPoint, now_ms};
+use facegate_core::{DEFAULT_TARGET_FMR, KeptFace, Pipeline};
+use facegate_gallery::{
+    Actor, EnrollOptions, FaceChoice, FoundFace, Gallery, MatchResult, OperatingPoint, TemplatePacks, now_ms,
+};
 use facegate_host::Settings;
-use facegate_store::{Collection, KeyId, NewCollection, NewSubject, RequestId, SubjectId};
+use facegate_store::{Collection, KeyId, MigrationState, NewCollection, NewSubject, PackVersion, RequestId, SubjectId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{EnrollArgs, IdentifyArgs, LocalGalleryArgs, OutputFormat};
+use crate::args::{EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
 use crate::context::{Context, read_image};
 
 /// The key id the audit trail names for decisions made from the command line.
@@ -83,19 +85,33 @@ fn progress(total: usize, message: &'static str) -> ProgressBar {
     bar
 }
 
-/// Every face of an image with the sharpness of its aligned crop (what the quality gate checks).
-fn found_faces(pipeline: &Pipeline, path: &Path, max_faces: usize) -> Result<Vec<FoundFace>> {
-    let analysis = pipeline.analyze_limited(&read_image(path)?, max_faces)?;
-    Ok(analysis
-        .faces
-        .into_iter()
-        .zip(&analysis.aligned)
-        .map(|(face, aligned)| FoundFace {
+/// Every face of an image with the sharpness of its aligned crop (what the quality gate checks); with
+/// `keep`, each on the kept frame too, and with a migration's `target` pipeline, its target template.
+fn found_faces(
+    pipeline: &Pipeline,
+    path: &Path,
+    max_faces: usize,
+    keep: bool,
+    target: Option<&Pipeline>,
+) -> Result<Vec<FoundFace>> {
+    let image = read_image(path)?;
+    let analysis = pipeline.analyze_limited(&image, max_faces)?;
+    let mut found = Vec::with_capacity(analysis.faces.len());
+    for face in analysis.faces {
+        let kept = if keep || target.is_some() { KeptFace::cut(&image, &face.face) } else { None };
+        let target_embedding = match (target, &kept) {
+            (Some(target), Some(kept)) => target.embed_kept(&[kept])?.pop(),
+            _ => None,
+        };
+        found.push(FoundFace {
+            sharpness: facegate_core::face_sharpness(&image, &face.face),
             face: face.face,
             embedding: face.embedding,
-            sharpness: facegate_core::sharpness(&aligned.image),
-        })
-        .collect())
+            kept,
+            target_embedding,
+        });
+    }
+    Ok(found)
 }
 
 /// `facegate enroll KNOWN_DIR`.
@@ -126,12 +142,20 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
                     pack: context.args.pack.clone(),
                     embedding_size: u32::try_from(pipeline.embedding_size())?,
                     target_fmr: DEFAULT_TARGET_FMR,
+                    keep_crops: args.keep_crops,
                     created_at_ms: now_ms(),
                 };
                 (local.gallery.create_collection(&local.actor, &new).await?, pipeline)
             }
         };
         let operating = OperatingPoint::of(pipeline.calibration(), &collection, None)?;
+        // During a migration every new face gets a template of the target pack too.
+        let migration = local.gallery.running_migration(&local.actor, &collection.id).await?;
+        let target = migration.as_ref().map(|m| context.load(&m.target.pack, context.threads)).transpose()?;
+        let current = PackVersion { pack: collection.pack.clone(), version: pipeline.template_version() };
+        let target_version = target.as_ref().map(Pipeline::template_version);
+        let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
+        let target = target.filter(|_| packs.target.is_some());
         let mut subjects: HashMap<String, SubjectId> =
             local.gallery.subjects(&local.actor, &collection.id).await?.into_iter().map(|s| (s.name, s.id)).collect();
         let folders: Vec<(String, Vec<PathBuf>)> = people
@@ -160,13 +184,13 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
             let mut images = Vec::new();
             let mut notes = Vec::new();
             for (index, file) in files.iter().enumerate() {
-                match found_faces(&pipeline, file, settings.max_faces) {
+                match found_faces(&pipeline, file, settings.max_faces, collection.keep_crops, target.as_ref()) {
                     Ok(faces) => images.push((index, faces)),
                     Err(error) => notes.push(format!("{}: {error:#}", file.display())),
                 }
                 bar.inc(1);
             }
-            let options = EnrollOptions { face: FaceChoice::Largest, reject_duplicates: false };
+            let options = EnrollOptions { face: FaceChoice::Largest, reject_duplicates: false, packs: packs.clone() };
             let result =
                 local.gallery.enroll(&local.actor, &collection, &subject_id, images, options, operating).await?;
             for rejection in &result.rejected {
@@ -228,7 +252,7 @@ pub fn identify(context: &Context, settings: &Settings, args: &IdentifyArgs) -> 
         }
         let mut rows = Vec::new();
         for file in &files {
-            let faces = match found_faces(&pipeline, file, settings.max_faces) {
+            let faces = match found_faces(&pipeline, file, settings.max_faces, false, None) {
                 Ok(faces) => faces,
                 Err(error) => {
                     bar.suspend(|| eprintln!("skipped {}: {error:#}", file.display()));
@@ -270,4 +294,69 @@ pub fn identify(context: &Context, settings: &Settings, args: &IdentifyArgs) -> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `facegate collections migrate --to PACK`: starts the collection's move (or resumes a running one)
+/// and runs it here with a progress bar; the kept faces of a batch are stored in one transaction, so an
+/// interrupted run loses at most one batch and the next run goes on from there.
+pub fn migrate(context: &Context, settings: &Settings, args: &MigrateArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let local = LocalGallery::open(settings, &args.gallery).await?;
+        let Some(collection) = local.collection(&args.gallery.collection).await? else {
+            bail!("no collection `{}` in tenant `{}`", args.gallery.collection, args.gallery.tenant);
+        };
+        let migration = match local.gallery.running_migration(&local.actor, &collection.id).await? {
+            Some(running) => {
+                println!("resuming the migration of `{}` to pack `{}`", collection.name, running.target.pack);
+                running
+            }
+            None => {
+                let pipeline = context.load(&args.to, context.threads)?;
+                let target = PackVersion { pack: args.to.clone(), version: pipeline.template_version() };
+                let size = u32::try_from(pipeline.embedding_size())?;
+                local.gallery.start_migration(&local.actor, &collection.id, target, size).await?
+            }
+        };
+        let pipeline = context.load(&migration.target.pack, context.threads)?;
+        let bar = progress(usize::try_from(migration.faces_total)?, "migrating");
+        let started = std::time::Instant::now();
+        let first_done = migration.faces_migrated;
+        let embed = |frames: Vec<KeptFace>| {
+            let refs: Vec<&KeptFace> = frames.iter().collect();
+            let embedded = pipeline.embed_kept(&refs).map_err(|e| e.to_string());
+            std::future::ready(embedded)
+        };
+        let show = |m: &facegate_store::Migration| {
+            bar.set_length(m.faces_total);
+            bar.set_position(m.faces_migrated);
+        };
+        let version = pipeline.template_version();
+        let batch = settings.migration_batch;
+        let done = local.gallery.run_migration(&local.actor, &collection.id, &version, batch, embed, show).await?;
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let migrated_now = done.faces_migrated.saturating_sub(first_done);
+        if done.state == MigrationState::Finished {
+            println!(
+                "collection `{}` now uses pack `{}`: {} of {} faces migrated ({migrated_now} in {seconds:.1} s, {:.1} faces/s)",
+                collection.name,
+                done.target.pack,
+                done.faces_migrated,
+                done.faces_total,
+                migrated_now as f64 / seconds.max(1e-9)
+            );
+        }
+        if !done.faces_without_crop.is_empty() {
+            let subjects = local.gallery.subjects(&local.actor, &collection.id).await?;
+            let name = |id: &SubjectId| subjects.iter().find(|s| s.id == *id).map_or(id.to_string(), |s| s.name.clone());
+            println!("{} faces had no kept frame; these people must enrol again:", done.faces_without_crop.len());
+            let mut names: Vec<String> = done.faces_without_crop.iter().map(|f| name(&f.subject_id)).collect();
+            names.dedup();
+            for person in names {
+                println!("  {person}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -18,6 +18,10 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
     runtime.block_on(async {
         let base = context.pipeline_config(settings.threads);
         let state = facegate_host::build_state(settings, context.manifest.clone(), base, keys).await?;
+        let resumed = facegate_api::resume_migrations(&state).await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resuming interrupted migrations");
+        }
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener =
             std::net::TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;

@@ -282,7 +282,8 @@ pub fn classify(
 ) -> Result<ExitCode> {
     let classifier = Classifier::load(model)?;
     let meta = classifier.meta();
-    let pack = if context.args.pack == "default" { meta.pack.clone() } else { context.args.pack.clone() };
+    let pack =
+        if context.args.pack == facegate_core::DEFAULT_PACK { meta.pack.clone() } else { context.args.pack.clone() };
     let pipeline = context.load(&pack, context.threads)?;
     let mut answers = Vec::new();
     for path in images {

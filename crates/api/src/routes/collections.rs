@@ -15,6 +15,7 @@ use crate::contract::{
     CollectionList, CreateCollection, EventPage, ImageSize, RecognizeResponse, RecognizedFace, SearchResponse,
 };
 use crate::images::{field, read_images};
+use crate::inference::Extras;
 use crate::{ApiError, AppState, ErrorCode, json_body};
 
 const MAX_TOP_K: usize = 100;
@@ -63,6 +64,7 @@ pub async fn create_collection(
         pack,
         embedding_size,
         target_fmr,
+        keep_crops: request.keep_crops,
         created_at_ms: facegate_gallery::now_ms(),
     };
     let collection = state.gallery.create_collection(&caller.actor(), &new).await?;
@@ -172,7 +174,7 @@ async fn identify_all(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let analysis = analyze(&state, &pool, bytes, false).await?;
+    let analysis = analyze(&state, &pool, bytes, Extras::default()).await?;
     let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
     let started = std::time::Instant::now();
     let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
@@ -210,7 +212,10 @@ pub async fn search(
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
         Some(template) => Embedding::from_raw(template)
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,
-        None => prominent(analyze(&state, &pool, single_image(&mut body)?, false).await?.faces, "the image")?.embedding,
+        None => {
+            prominent(analyze(&state, &pool, single_image(&mut body)?, Extras::default()).await?.faces, "the image")?
+                .embedding
+        }
     };
     let started = std::time::Instant::now();
     let (result, candidates) =

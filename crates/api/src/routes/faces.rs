@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::auth::Caller;
 use crate::contract::{CompareResponse, DetectResponse, EmbedResponse};
 use crate::images::{ImageRequest, decode_base64, field, read_images};
-use crate::inference::{Analysis, PipelinePool};
+use crate::inference::{Analysis, Extras, PipelinePool};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Query parameters shared by the stateless endpoints.
@@ -50,11 +50,11 @@ pub(crate) async fn analyze(
     state: &AppState,
     pool: &PipelinePool,
     bytes: Bytes,
-    sharpness: bool,
+    extras: Extras,
 ) -> Result<Analysis, ApiError> {
     let limits = limits(state);
     let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
-    let analysis = pool.analyze(bytes, limits, state.config.max_faces, sharpness, reservation).await?;
+    let analysis = pool.analyze(bytes, limits, state.config.max_faces, extras, reservation).await?;
     let metrics = &state.metrics;
     metrics.stage("decode", analysis.decode);
     metrics.stage("detect", analysis.timings.detect);
@@ -112,7 +112,7 @@ pub async fn embed(
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let analysis = analyze(&state, &pool, bytes, false).await?;
+    let analysis = analyze(&state, &pool, bytes, Extras::default()).await?;
     Ok(Json(EmbedResponse {
         pack,
         width: analysis.width,
@@ -146,7 +146,7 @@ async fn side(
             decode_base64(image)?
         }
     };
-    Ok(prominent(analyze(state, pool, bytes, false).await?.faces, &format!("image `{name}`"))?.embedding)
+    Ok(prominent(analyze(state, pool, bytes, Extras::default()).await?.faces, &format!("image `{name}`"))?.embedding)
 }
 
 /// 1:1 comparison of two faces (each an image or a template) with a decision at a target FMR.

@@ -2,6 +2,7 @@
 
 mod collections;
 mod faces;
+mod migrations;
 mod subjects;
 mod system;
 
@@ -24,6 +25,8 @@ pub(crate) use collections::{
     __path_recognize_in, __path_search,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
+pub use migrations::resume_migrations;
+pub(crate) use migrations::{__path_get_migration, __path_start_migration};
 pub(crate) use subjects::{
     __path_create_subject, __path_delete_face, __path_delete_subject, __path_enroll_faces, __path_get_subject,
     __path_list_faces, __path_list_subjects, __path_update_subject, __path_verify,
@@ -46,6 +49,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
+        .route(
+            "/v1/collections/{collection}/migrations",
+            json_only(post(migrations::start_migration).get(migrations::get_migration)),
+        )
         .route(
             "/v1/collections/{collection}/subjects",
             json_only(post(subjects::create_subject).get(subjects::list_subjects)),

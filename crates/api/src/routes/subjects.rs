@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection};
-use facegate_store::{CollectionId, FaceId, NewSubject, Scope, Subject, SubjectId};
+use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection, TemplatePacks};
+use facegate_store::{CollectionId, FaceId, NewSubject, PackVersion, Scope, Subject, SubjectId};
 use serde::Deserialize;
 
 use super::collections::IdentifyQuery;
@@ -15,6 +15,7 @@ use crate::contract::{
     EnrollRefusal, EnrollResponse, FaceList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
 };
 use crate::images::{field, read_images};
+use crate::inference::Extras;
 use crate::{ApiError, AppState, ErrorCode, json_body};
 
 fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
@@ -143,10 +144,8 @@ pub async fn enroll_faces(
     let collection = state.gallery.collection(&actor, &collection_id).await?;
     state.gallery.subject(&actor, &collection.id, &subject_id).await?;
     let body = read_images(request, &state).await?;
-    let options = EnrollOptions {
-        face: field(&body.fields, "face")?.or(query.face).unwrap_or_default(),
-        reject_duplicates: field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false),
-    };
+    let face = field(&body.fields, "face")?.or(query.face).unwrap_or_default();
+    let reject_duplicates = field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
     if body.images.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image"));
     }
@@ -155,7 +154,19 @@ pub async fn enroll_faces(
     }
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
-    let (images, unreadable) = analyze_all(&state, &pool, body.images).await?;
+    // During a migration every new face gets a template of the target pack too, from its kept frame.
+    let migration = state.gallery.running_migration(&actor, &collection.id).await?;
+    let target_pool = migration.as_ref().and_then(|m| state.packs.get(&m.target.pack).cloned());
+    let current = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
+    let target_version = target_pool.as_ref().map(|p| p.template_version());
+    let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
+    let target_pool = target_pool.filter(|_| packs.target.is_some());
+    let extras = Extras::enrolment(collection.keep_crops || target_pool.is_some());
+    let (mut images, unreadable) = analyze_all(&state, &pool, body.images, extras).await?;
+    if let Some(target_pool) = &target_pool {
+        embed_for_target(target_pool, &mut images).await?;
+    }
+    let options = EnrollOptions { face, reject_duplicates, packs };
     let enrolment = state.gallery.enroll(&actor, &collection, &subject_id, images, options, operating).await?;
     let mut rejected: Vec<RejectedImage> =
         unreadable.into_iter().chain(enrolment.rejected.iter().map(rejected_image)).collect();
@@ -168,15 +179,30 @@ pub async fn enroll_faces(
     Ok((StatusCode::CREATED, Json(EnrollResponse { accepted: enrolment.accepted, rejected })))
 }
 
+/// Each found face's template of a migration's target pack, from its kept frame.
+async fn embed_for_target(
+    target: &crate::PipelinePool,
+    images: &mut [(usize, Vec<FoundFace>)],
+) -> Result<(), ApiError> {
+    let faces: Vec<&mut FoundFace> = images.iter_mut().flat_map(|(_, faces)| faces.iter_mut()).collect();
+    let frames: Vec<_> = faces.iter().filter_map(|f| f.kept.clone()).collect();
+    let mut embeddings = target.embed_kept(frames).await?.into_iter();
+    for face in faces.into_iter().filter(|f| f.kept.is_some()) {
+        face.target_embedding = embeddings.next();
+    }
+    Ok(())
+}
+
 /// The faces of each enrolment image, and the images that could not be read (with their 4xx code).
 async fn analyze_all(
     state: &AppState,
     pool: &crate::PipelinePool,
     images: Vec<axum::body::Bytes>,
+    extras: Extras,
 ) -> Result<(Vec<(usize, Vec<FoundFace>)>, Vec<RejectedImage>), ApiError> {
     let (mut found, mut unreadable) = (Vec::new(), Vec::new());
     for (image_index, bytes) in images.into_iter().enumerate() {
-        match analyze(state, pool, bytes, true).await {
+        match analyze(state, pool, bytes, extras).await {
             Ok(analysis) => found.push((image_index, found_faces(analysis))),
             Err(error) if error.status().is_client_error() => {
                 unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
@@ -189,6 +215,7 @@ async fn analyze_all(
 
 fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
     let sharpness = analysis.sharpness;
+    let mut kept = analysis.kept.into_iter();
     analysis
         .faces
         .into_iter()
@@ -197,6 +224,8 @@ fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
             face: f.face,
             embedding: f.embedding,
             sharpness: sharpness.get(i).copied().unwrap_or(0.0),
+            kept: kept.next().flatten(),
+            target_embedding: None,
         })
         .collect()
 }
@@ -227,7 +256,7 @@ pub async fn verify(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let face = prominent(analyze(&state, &pool, bytes, false).await?.faces, "the image")?;
+    let face = prominent(analyze(&state, &pool, bytes, Extras::default()).await?.faces, "the image")?;
     let verification =
         state.gallery.verify(&actor, &collection, &templates, face.embedding.as_slice(), operating).await?;
     Ok(Json(VerifyResponse {
