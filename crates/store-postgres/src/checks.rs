@@ -7,12 +7,28 @@ pub(crate) async fn ensure_collection(
     tenant_id: &TenantId,
     collection_id: &CollectionId,
 ) -> StoreResult<()> {
-    let found = sqlx::query("SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2")
-        .bind(collection_id)
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?;
+    find_collection(tx, tenant_id, collection_id, "SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2").await
+}
+
+/// [`ensure_collection`], locking the collection's row until the transaction ends, so migrations of it
+/// and enrolments into it (which lock it too, see `faces::add_faces`) take turns.
+pub(crate) async fn lock_collection(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<()> {
+    let sql = "SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2 FOR UPDATE";
+    find_collection(tx, tenant_id, collection_id, sql).await
+}
+
+async fn find_collection(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    sql: &'static str,
+) -> StoreResult<()> {
+    let found =
+        sqlx::query(sql).bind(collection_id).bind(tenant_id).fetch_optional(&mut **tx).await.map_err(map_error)?;
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 

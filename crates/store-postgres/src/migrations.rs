@@ -209,18 +209,6 @@ pub(crate) async fn finish_migration(
         .await
 }
 
-/// Checks the collection is the tenant's and locks its row, so migrations of it and enrolments into
-/// it (which share-lock their subject, and through it read the collection's pack) take turns.
-async fn lock_collection(tx: &mut Tx, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<()> {
-    let found = sqlx::query("SELECT 1 FROM collections WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
-        .bind(collection_id)
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?;
-    found.map(|_| ()).ok_or(StoreError::NotFound)
-}
-
 /// The collection's latest migration with its progress counted now.
 async fn read_migration(tx: &mut Tx, collection_id: &CollectionId) -> StoreResult<Option<Migration>> {
     let found = sqlx::query(
