@@ -31,8 +31,9 @@ mapfile -t model_files < <(python3 - "$root/models/manifest.toml" "$default_pack
 import sys, tomllib
 m = tomllib.load(open(sys.argv[1], "rb"))
 pack = next(p for p in m["pack"] if p["name"] == sys.argv[2])
+liveness = next((l["models"] for l in m.get("liveness", []) if l["name"] == pack.get("liveness")), [])
 for model in m["model"]:
-    if model["name"] in (pack["detector"], pack["embedder"], pack.get("landmarks")):
+    if model["name"] in (pack["detector"], pack["embedder"], pack.get("landmarks"), *liveness):
         print(model["file"])
 PY
 )

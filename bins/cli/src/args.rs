@@ -453,6 +453,22 @@ pub enum ModelsAction {
 pub enum EvalBenchmark {
     /// Labeled Faces in the Wild, standard 10-fold protocol on pairs.txt.
     Lfw(LfwArgs),
+    /// Liveness error rates (APCER per attack type, BPCER) on labelled real / spoof frames.
+    Liveness(LivenessArgs),
+}
+
+/// `facegate eval liveness` flags.
+#[derive(Debug, Args)]
+pub struct LivenessArgs {
+    /// Folder with `labels.csv` (`path,label,attack_type,source`) and the frames it names.
+    #[arg(long, env = "FACEGATE_LIVENESS_DIR")]
+    pub dir: PathBuf,
+    /// Folder for report.json.
+    #[arg(long, default_value = "out/eval-liveness")]
+    pub out: PathBuf,
+    /// Threshold to report at (default: the liveness pack's).
+    #[arg(long)]
+    pub threshold: Option<f32>,
 }
 
 /// `facegate eval lfw` flags.

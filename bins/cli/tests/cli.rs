@@ -29,12 +29,13 @@ fn models_fetch_verify_and_list_show_licences() {
     let fetched = stdout(&facegate(&["models", "fetch"]));
     assert!(fetched.contains("yunet-2023mar") && fetched.contains("sha256 verified"), "{fetched}");
     let verified = stdout(&facegate(&["models", "verify"]));
-    assert_eq!(verified.matches("ok ").count(), 4, "detector, landmarks, embedder, runtime: {verified}");
+    assert_eq!(verified.matches("ok ").count(), 6, "detector, landmarks, embedder, 2 liveness, runtime: {verified}");
     let listed = stdout(&facegate(&["models", "list"]));
     for licence in ["licence: MIT", "licence: research use only", "licence: non-commercial research"] {
         assert!(listed.contains(licence), "{listed}");
     }
     assert!(listed.contains("FMR 1e-3"), "calibration shown: {listed}");
+    assert!(listed.contains("minifasnet-v2: Apache-2.0") && listed.contains("live at >= 0.5"), "{listed}");
 }
 
 #[test]

@@ -491,3 +491,40 @@ fn a_client_generated_from_the_document_enrols_and_recognises() {
     let stranger = result["stranger"].as_array().expect("faces");
     assert!(!stranger.is_empty() && stranger.iter().all(|f| f["result"] == "unknown"), "{result}");
 }
+
+#[test]
+fn liveness_is_scored_when_asked_on_detect_recognize_and_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &key);
+    let sample = |name: &str| facegate_testing::shared_dir().join("data/liveness/minivision").join(name);
+    let live = |body: &Value| main_face(body)["liveness"]["live"].clone();
+    for (name, expected) in [("image_T1.jpg", true), ("image_F1.jpg", false), ("image_F2.jpg", false)] {
+        let (status, body) = api.post_image("/v1/detect?liveness=true", read(&sample(name)), "image/jpeg");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(live(&body), json!(expected), "{name}: {body}");
+        assert!(
+            main_face(&body)["liveness"]["score"].as_f64().is_some()
+                && main_face(&body)["liveness"]["threshold"] == 0.5
+        );
+    }
+    let (_, plain) = api.post_image("/v1/detect", read(&sample("image_T1.jpg")), "image/jpeg");
+    assert!(main_face(&plain).get("liveness").is_none(), "only when asked: {plain}");
+
+    let collection = api.collection("door");
+    let subject = api.subject(&collection, "T1");
+    let (status, body) = api.enroll(&collection, &subject, &[sample("image_T1.jpg")]);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api.post_image(
+        &format!("/v1/recognize?collection={collection}&liveness=true"),
+        read(&sample("image_F1.jpg")),
+        "image/jpeg",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(live(&body), json!(false), "a poster of the person is not live: {body}");
+    let path = format!("/v1/collections/{collection}/subjects/{subject}/verify?liveness=true");
+    let (status, body) = api.post_image(&path, read(&sample("image_T1.jpg")), "image/jpeg");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["same_person"].clone(), body["liveness"]["live"].clone()), (json!(true), json!(true)), "{body}");
+}

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, Point};
+use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, LivenessScore, Point};
 use facegate_gallery::{AcceptedFace, Candidate, Identification, MatchResult, OperatingPoint};
 use facegate_store::{AuditEvent, Collection, CollectionId, FaceRecord, RequestId, Subject, SubjectId};
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,9 @@ pub struct VerifyResponse {
     pub target_fmr: f64,
     /// The probe face (the largest of the image).
     pub bbox: BoundingBox,
+    /// Its liveness, when asked for (`liveness=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessScore>,
 }
 
 /// Width and height of a decoded image, pixels.
@@ -261,11 +264,19 @@ pub struct RecognizedFace {
     pub score: Option<f32>,
     /// Best first.
     pub candidates: Vec<Candidate>,
+    /// Its liveness, when asked for (`liveness=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessScore>,
 }
 
 impl RecognizedFace {
     /// The face at `face_index` of an image, with what identification said of it.
-    pub fn new(face_index: usize, face: &AnalyzedFace, identification: Identification) -> Self {
+    pub fn new(
+        face_index: usize,
+        face: &AnalyzedFace,
+        identification: Identification,
+        liveness: Option<LivenessScore>,
+    ) -> Self {
         let Identification { result, subject, candidates } = identification;
         let score = (result == MatchResult::Match).then(|| candidates.first().map(|c| c.score)).flatten();
         Self {
@@ -278,6 +289,7 @@ impl RecognizedFace {
             subject: subject.map(Into::into),
             score,
             candidates,
+            liveness,
         }
     }
 }
@@ -335,9 +347,20 @@ pub struct DetectResponse {
     /// Decoded image height, pixels.
     pub height: u32,
     /// Best detection first.
-    pub faces: Vec<DetectedFace>,
+    pub faces: Vec<DetectedFaceOut>,
     /// More faces were found than the server returns.
     pub faces_truncated: bool,
+}
+
+/// A detected face and, when asked for, its liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetectedFaceOut {
+    /// Where the face is.
+    #[serde(flatten)]
+    pub face: DetectedFace,
+    /// Its liveness, when asked for (`liveness=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessScore>,
 }
 
 /// The answer of an embedding.

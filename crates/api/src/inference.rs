@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
 use facegate_core::{
-    AnalyzedFace, DecodeLimits, Embedding, KeptFace, Pipeline, StageTimings, decode_cost, decode_image,
+    AnalyzedFace, DecodeLimits, Embedding, KeptFace, LivenessScore, Pipeline, StageTimings, decode_cost, decode_image,
 };
 use image::RgbImage;
 use serde::Serialize;
@@ -119,6 +119,8 @@ pub struct Analysis {
     pub sharpness: Vec<f32>,
     /// Each face on the kept frame (same order), when asked for.
     pub kept: Vec<Option<KeptFace>>,
+    /// Each face's liveness (same order), when asked for.
+    pub liveness: Vec<LivenessScore>,
     /// Time per stage.
     pub timings: StageTimings,
     /// Time spent decoding.
@@ -132,12 +134,45 @@ pub struct Extras {
     pub sharpness: bool,
     /// Each face on the kept frame (collections that keep them, migrations).
     pub kept: bool,
+    /// Each face's liveness (`?liveness=true`).
+    pub liveness: bool,
 }
 
 impl Extras {
     /// What an enrolment needs.
     pub fn enrolment(keep_faces: bool) -> Self {
-        Self { sharpness: true, kept: keep_faces }
+        Self { sharpness: true, kept: keep_faces, liveness: false }
+    }
+
+    /// What a probe needs: each face's liveness when asked.
+    pub fn probe(liveness: Option<bool>) -> Self {
+        Self { liveness: liveness.unwrap_or(false), ..Self::default() }
+    }
+}
+
+impl Analysis {
+    /// The largest face and its liveness (when asked for), or 422 `no_face` naming `what`.
+    ///
+    /// # Errors
+    /// 422 `no_face` when the image has no face.
+    pub fn largest(self, what: &str) -> Result<(AnalyzedFace, Option<LivenessScore>), ApiError> {
+        let mut liveness = self.liveness.into_iter();
+        let faces: Vec<Probe> = self.faces.into_iter().map(|face| Probe { face, liveness: liveness.next() }).collect();
+        let probe = facegate_core::largest_face(faces)
+            .ok_or_else(|| ApiError::new(crate::ErrorCode::NoFace, format!("no face found in {what}")))?;
+        Ok((probe.face, probe.liveness))
+    }
+}
+
+/// A face with its liveness, for choosing the largest.
+struct Probe {
+    face: AnalyzedFace,
+    liveness: Option<LivenessScore>,
+}
+
+impl AsRef<facegate_core::DetectedFace> for Probe {
+    fn as_ref(&self) -> &facegate_core::DetectedFace {
+        &self.face.face
     }
 }
 
@@ -229,6 +264,9 @@ impl PipelinePool {
     ) -> Result<Analysis, ApiError> {
         self.run(move |pipeline| {
             let _reservation = reservation;
+            if extras.liveness && pipeline.liveness_spec().is_none() {
+                return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
+            }
             let started = std::time::Instant::now();
             let image: RgbImage = decode_image(&bytes, &limits)?;
             let decode = started.elapsed();
@@ -242,6 +280,11 @@ impl PipelinePool {
             };
             let kept =
                 if extras.kept { faces.iter().map(|f| KeptFace::cut(&image, &f.face)).collect() } else { Vec::new() };
+            let liveness = if extras.liveness {
+                faces.iter().map(|f| pipeline.liveness(&image, &f.face)).collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
+            };
             Ok(Analysis {
                 width: image.width(),
                 height: image.height(),
@@ -249,6 +292,7 @@ impl PipelinePool {
                 faces_truncated,
                 sharpness,
                 kept,
+                liveness,
                 timings,
                 decode,
             })

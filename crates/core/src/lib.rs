@@ -33,6 +33,7 @@ mod head;
 mod image_input;
 mod keep;
 mod landmarks;
+mod liveness;
 mod onnx;
 mod pack;
 mod pipeline;
@@ -53,7 +54,10 @@ pub use head::{HEAD_WEIGHT_TENSOR, HeadSpec, ProjectionHead};
 pub use image_input::{DecodeCost, DecodeLimits, decode_cost, decode_image};
 pub use keep::{KEPT_FRAME, KEPT_SIZE, KeptFace};
 pub use landmarks::LandmarkModel;
+pub use liveness::{Liveness, LivenessScore, crop_box as liveness_crop_box};
 pub use onnx::{OrtEnvironment, RuntimeConfig};
-pub use pack::{AlignmentSpec, ChannelOrder, DEFAULT_PACK, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec};
+pub use pack::{
+    AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec,
+};
 pub use pipeline::{AlignMode, AnalyzedFace, LimitedAnalysis, Pipeline, PipelineConfig, StageTimings};
 pub use sharpness::{face_sharpness, sharpness};

@@ -25,6 +25,22 @@ pub struct Manifest {
     /// Named detector + embedder pairs.
     #[serde(rename = "pack")]
     pub packs: Vec<PackSpec>,
+    /// Liveness packs: models fused into one live / not-live decision.
+    #[serde(rename = "liveness", default)]
+    pub liveness: Vec<LivenessSpec>,
+}
+
+/// A liveness pack: presentation-attack detection models run on the detector's box and fused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LivenessSpec {
+    /// Pack name.
+    pub name: String,
+    /// Its models (kind `liveness`), fused by averaging their "real" softmax.
+    pub models: Vec<String>,
+    /// Live at or above this fused score.
+    pub threshold: f32,
+    /// How the threshold was chosen, on what data.
+    pub threshold_note: String,
 }
 
 /// The ONNX Runtime library facegate loads at run time.
@@ -52,6 +68,8 @@ pub enum ModelKind {
     Embedder,
     /// 5 landmarks from a face box (an optional stage between detection and alignment).
     Landmarks,
+    /// Live or presentation attack, from a crop around the face box.
+    Liveness,
 }
 
 /// Channel order a model expects.
@@ -109,6 +127,9 @@ pub struct ModelSpec {
     /// Length of the embedding (embedders only).
     #[serde(default)]
     pub embedding_size: Option<usize>,
+    /// Side of the crop around the detector's box, as a multiple of the box (liveness models only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_scale: Option<f32>,
     /// The most images one run takes, for a model exported with a fixed batch size (default: any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
@@ -162,6 +183,9 @@ pub struct PackSpec {
     /// alignment (see [`crate::LandmarkModel`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landmarks: Option<String>,
+    /// Name of the liveness pack run on this pack's faces when asked (see [`crate::Liveness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<String>,
     /// One line about the pack.
     pub description: String,
     /// A trained projection applied to the embedder's output (packs from `facegate train --mode embedding`).
@@ -211,12 +235,49 @@ impl Manifest {
     /// The models of a pack whose weights are not cleared for commercial use (empty: the pack may be
     /// deployed by a business). Unknown models are left to [`Manifest::pack_models_of`] to report.
     pub fn research_only_models(&self, spec: &PackSpec) -> Vec<&ModelSpec> {
+        let liveness = self.pack_liveness(spec).ok().flatten().map(|(l, _)| l.models.clone()).unwrap_or_default();
         [Some(spec.detector.as_str()), spec.landmarks.as_deref(), Some(spec.embedder.as_str())]
             .into_iter()
             .flatten()
+            .chain(liveness.iter().map(String::as_str))
             .filter_map(|name| self.model(name))
             .filter(|model| !model.commercial_use)
             .collect()
+    }
+
+    /// The liveness pack a pack names and its models, if it names one that exists.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] for a liveness pack or model that is unknown or of the wrong kind.
+    pub fn pack_liveness(&self, spec: &PackSpec) -> Result<Option<(&LivenessSpec, Vec<&ModelSpec>)>, PipelineError> {
+        let Some(name) = &spec.liveness else { return Ok(None) };
+        let liveness = self.liveness.iter().find(|l| l.name == *name).ok_or_else(|| {
+            PipelineError::Config(format!("pack `{}` names unknown liveness pack `{name}`", spec.name))
+        })?;
+        let models = liveness
+            .models
+            .iter()
+            .map(|m| {
+                self.model(m).filter(|m| m.kind == ModelKind::Liveness).ok_or_else(|| {
+                    PipelineError::Config(format!("liveness pack `{name}` names unknown liveness model `{m}`"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((liveness, models)))
+    }
+
+    /// Every model file a pack needs: detector, landmark model, embedder, liveness models.
+    ///
+    /// # Errors
+    /// As [`Manifest::pack_models_of`] and [`Manifest::pack_liveness`].
+    pub fn pack_files(&self, spec: &PackSpec) -> Result<Vec<&ModelSpec>, PipelineError> {
+        let (detector, embedder) = self.pack_models_of(spec)?;
+        let mut files: Vec<&ModelSpec> =
+            [Some(detector), self.pack_landmarks(spec), Some(embedder)].into_iter().flatten().collect();
+        if let Some((_, models)) = self.pack_liveness(spec)? {
+            files.extend(models);
+        }
+        Ok(files)
     }
 
     /// The landmark model a pack names, if any (checked by [`Manifest::pack_models_of`]).

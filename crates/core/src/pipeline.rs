@@ -14,6 +14,7 @@ use crate::geometry::Point;
 use crate::head::ProjectionHead;
 use crate::keep::KeptFace;
 use crate::landmarks::LandmarkModel;
+use crate::liveness::{Liveness, LivenessScore};
 use crate::onnx::{OrtEnvironment, RuntimeConfig};
 use crate::pack::{ModelSpec, PackSpec};
 
@@ -101,6 +102,7 @@ pub struct Pipeline {
     detector_spec: ModelSpec,
     embedder: Embedder,
     landmarks: Option<LandmarkModel>,
+    liveness: Option<Liveness>,
     head: Option<ProjectionHead>,
     calibration: Calibration,
     config: PipelineConfig,
@@ -134,6 +136,7 @@ impl Pipeline {
             detector_spec: detector_spec.clone(),
             embedder: Embedder::load(environment, embedder_bytes, embedder_spec, &config.runtime)?,
             landmarks: None,
+            liveness: None,
             head: None,
             calibration: Calibration::new(if pack.calibration.is_empty() {
                 embedder_spec.calibration.clone()
@@ -171,6 +174,29 @@ impl Pipeline {
     /// The landmark model's manifest entry, where one places the landmarks.
     pub fn landmark_spec(&self) -> Option<&ModelSpec> {
         self.landmarks.as_ref().filter(|_| self.config.landmark_model).map(LandmarkModel::spec)
+    }
+
+    /// Adds the liveness stage (the pack's liveness models, see [`Liveness`]).
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = Some(liveness);
+        self
+    }
+
+    /// The liveness pack this pipeline runs when asked, if it has one.
+    pub fn liveness_spec(&self) -> Option<&crate::pack::LivenessSpec> {
+        self.liveness.as_ref().map(Liveness::spec)
+    }
+
+    /// The liveness of a detected face of `image` (the whole frame).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when the pack has no liveness models; inference failures.
+    pub fn liveness(&self, image: &RgbImage, face: &DetectedFace) -> Result<LivenessScore, PipelineError> {
+        let liveness = self
+            .liveness
+            .as_ref()
+            .ok_or_else(|| PipelineError::Config(format!("pack `{}` has no liveness models", self.pack.name)))?;
+        liveness.score(image, &face.bbox)
     }
 
     /// The crop size and template faces are aligned to (the embedder's).

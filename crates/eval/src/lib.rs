@@ -13,6 +13,7 @@
 
 pub mod calibration;
 pub mod lfw;
+pub mod liveness;
 pub mod metrics;
 pub mod subject;
 pub mod work;

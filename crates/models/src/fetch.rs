@@ -6,7 +6,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use facegate_core::{LandmarkModel, Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec};
+use facegate_core::{
+    LandmarkModel, Liveness, Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{ModelsError, runtime_sha256};
@@ -185,6 +187,11 @@ impl ModelCache {
         if let Some(landmarks) = manifest.pack_landmarks(pack_spec) {
             let bytes = self.read(landmarks)?;
             pipeline = pipeline.with_landmarks(LandmarkModel::load(environment, &bytes, landmarks, &config.runtime)?);
+        }
+        if let Some((liveness, models)) = manifest.pack_liveness(pack_spec)? {
+            let files = models.iter().map(|m| self.read(m)).collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<(&ModelSpec, &[u8])> = models.iter().copied().zip(files.iter().map(Vec::as_slice)).collect();
+            pipeline = pipeline.with_liveness(Liveness::load(environment, liveness, &pairs, &config.runtime)?);
         }
         match &pack_spec.head {
             Some(head) => Ok(pipeline.with_head(crate::pack_dir::read_head(head)?)?),

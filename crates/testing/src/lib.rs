@@ -104,7 +104,7 @@ pub fn pipeline_with(pack: &str, config: PipelineConfig) -> Pipeline {
     cache.load_pipeline(environment, &manifest, pack, config).expect("pack loads")
 }
 
-/// The default pack with default settings, loaded once per test binary.
+/// The `mobilefacenet` pack (the default until omz-0095) with default settings, loaded once per test binary.
 pub fn default_pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
     PIPELINE.get_or_init(|| pipeline_with("mobilefacenet", PipelineConfig::default()))

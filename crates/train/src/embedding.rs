@@ -515,6 +515,7 @@ pub fn train_embedding_head(
         name: options.pack_name.clone(),
         detector: base_pack.detector.clone(),
         landmarks: base_pack.landmarks.clone(),
+        liveness: base_pack.liveness.clone(),
         embedder: base_pack.embedder.clone(),
         description: format!(
             "{} + projection head trained on {} people of {} ({:?}, m={}, s={})",

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use facegate_core::{Embedding, Pipeline};
 use facegate_eval::calibration::ScoreHistogram;
 use facegate_eval::lfw::Lfw;
+use facegate_eval::liveness::{LivenessRates, LivenessSample, read_labels};
 use facegate_eval::metrics::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
 use facegate_eval::subject::{FaceSource, subject_template};
 use facegate_eval::work::{lost_worker, parallel_map};
@@ -20,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use serde_json::json;
 
-use crate::args::LfwArgs;
+use crate::args::{LfwArgs, LivenessArgs};
 use crate::context::{Context, read_image};
 
 pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
@@ -178,4 +179,68 @@ fn plot_roc(roc: &[(f64, f64)], path: &Path, accuracy: f64) -> Result<()> {
     chart.draw_series(LineSeries::new(points, BLUE.stroke_width(2))).map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
+}
+
+/// `facegate eval liveness`: every labelled frame's largest face scored by the pack's liveness models,
+/// APCER per attack type and BPCER at the threshold, a sweep of thresholds, the stage's latency.
+pub fn liveness(context: &Context, args: &LivenessArgs) -> Result<ExitCode> {
+    let samples = read_labels(&args.dir)?;
+    let pipeline = context.pipeline()?;
+    let spec = pipeline.liveness_spec().context("the pack has no liveness models")?.clone();
+    let threshold = args.threshold.unwrap_or(spec.threshold);
+    let mut latencies = Vec::with_capacity(samples.len());
+    let mut scored: Vec<(&LivenessSample, Option<f32>)> = Vec::with_capacity(samples.len());
+    for sample in &samples {
+        let image = read_image(&sample.path)?;
+        let score = match facegate_core::largest_face(pipeline.detect(&image)?) {
+            Some(face) => {
+                let started = Instant::now();
+                let liveness = pipeline.liveness(&image, &face)?;
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                Some(liveness.score)
+            }
+            None => None,
+        };
+        scored.push((sample, score));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let p50 = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+    let rates = LivenessRates::at(&scored, threshold);
+    let no_face = scored.iter().filter(|(_, s)| s.is_none()).count();
+    println!(
+        "liveness pack `{}` on {} frames ({} without a face), threshold {threshold}",
+        spec.name,
+        samples.len(),
+        no_face
+    );
+    println!("  BPCER (real refused)   {:6.2} %  of {}", rates.bpcer * 100.0, rates.bona_fide);
+    for (attack, (apcer, n)) in &rates.apcer {
+        println!("  APCER {attack:<32} {:6.2} %  of {n}", apcer * 100.0);
+    }
+    println!("  latency of the stage per face, one thread: {p50:.2} ms (p50)");
+    let sweep: Vec<LivenessRates> =
+        [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9].iter().map(|t| LivenessRates::at(&scored, *t)).collect();
+    println!(
+        "  threshold sweep (BPCER / max APCER): {}",
+        sweep
+            .iter()
+            .map(|r| format!("{}: {:.1}/{:.1}", r.threshold, r.bpcer * 100.0, r.max_apcer() * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let report = json!({
+        "pack": spec.name,
+        "frames": samples.len(),
+        "without_face": no_face,
+        "at_threshold": rates,
+        "sweep": sweep,
+        "latency_ms_p50": p50,
+        "scores": scored.iter().map(|(s, score)| json!({"path": s.path, "label": s.label, "attack_type": s.attack_type, "score": score})).collect::<Vec<_>>(),
+    });
+    let path = args.out.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("  report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed { image } => faces::embed(&context, &image),
         Command::Compare { a, b, fmr, json } => faces::compare(&context, &a, &b, fmr, json),
         Command::Eval { benchmark: EvalBenchmark::Lfw(args) } => eval::lfw(&context, &args),
+        Command::Eval { benchmark: EvalBenchmark::Liveness(args) } => eval::liveness(&context, &args),
         Command::Bench(args) => bench::run(&context, &args),
         Command::Serve(_) => serve::run(&context, &settings),
         Command::Train(args) => train::train(&context, &args),

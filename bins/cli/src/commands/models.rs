@@ -21,9 +21,8 @@ fn selected(context: &Context, all: bool) -> Result<Vec<&ModelSpec>> {
     if all {
         return Ok(context.manifest.models.iter().collect());
     }
-    let (detector, embedder) = context.manifest.pack_models(&context.args.pack)?;
     let pack = context.manifest.pack(&context.args.pack).context("unknown pack")?;
-    Ok([Some(detector), context.manifest.pack_landmarks(pack), Some(embedder)].into_iter().flatten().collect())
+    Ok(context.manifest.pack_files(pack)?)
 }
 
 fn list(context: &Context) -> Result<ExitCode> {
@@ -49,17 +48,24 @@ fn list(context: &Context) -> Result<ExitCode> {
         if pack.name == facegate_core::DEFAULT_PACK {
             println!("  {:<12} the default pack", "");
         }
-        let licences: Vec<String> =
-            [Some(pack.detector.as_str()), pack.landmarks.as_deref(), Some(pack.embedder.as_str())]
-                .into_iter()
-                .flatten()
-                .filter_map(|name| context.manifest.model(name))
-                .map(|model| format!("{}: {}", model.name, model.licence))
-                .collect();
+        let licences: Vec<String> = context
+            .manifest
+            .pack_files(pack)?
+            .into_iter()
+            .map(|model| format!("{}: {}", model.name, model.licence))
+            .collect();
+        if let Some(liveness) = &pack.liveness {
+            println!("  {:<12} liveness: `{liveness}` (ask with liveness=true)", "");
+        }
         println!("  {:<12} licences: {}", "", licences.join("; "));
         if !context.manifest.research_only_models(pack).is_empty() {
             println!("  {:<12} research only: not cleared for commercial use", "");
         }
+    }
+    println!("\nliveness packs:");
+    for liveness in &context.manifest.liveness {
+        println!("  {:<12} {} fused, live at >= {}", liveness.name, liveness.models.join(" + "), liveness.threshold);
+        println!("  {:<12} {}", "", liveness.threshold_note);
     }
     let runtime = &context.manifest.runtime;
     let state = match context.cache.runtime_library(runtime) {

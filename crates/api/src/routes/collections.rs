@@ -113,6 +113,8 @@ pub struct IdentifyQuery {
     /// Target false-match rate (default: the collection's), within the calibrated range.
     #[param(minimum = 1e-6, maximum = 0.1)]
     pub fmr: Option<f64>,
+    /// Also score each face's liveness (presentation-attack detection) with the pack's liveness models.
+    pub liveness: Option<bool>,
 }
 
 /// Query of `POST /v1/recognize`: the collection, and as [`IdentifyQuery`].
@@ -127,6 +129,8 @@ pub struct RecognizeQuery {
     /// Target false-match rate (default: the collection's), within the calibrated range.
     #[param(minimum = 1e-6, maximum = 0.1)]
     pub fmr: Option<f64>,
+    /// Also score each face's liveness (presentation-attack detection) with the pack's liveness models.
+    pub liveness: Option<bool>,
 }
 
 /// `POST /v1/recognize?collection=ID`: every face of the image identified against a collection.
@@ -140,9 +144,11 @@ pub async fn recognize(
     request: Request,
 ) -> Result<Json<RecognizeResponse>, ApiError> {
     let Query(query) = query.map_err(|_| {
-        ApiError::invalid("the `collection` query parameter is required; `top_k` and `fmr` must be numbers")
+        ApiError::invalid(
+            "the `collection` query parameter is required; `top_k` and `fmr` must be numbers, `liveness` true or false",
+        )
     })?;
-    let identify = IdentifyQuery { top_k: query.top_k, fmr: query.fmr };
+    let identify = IdentifyQuery { top_k: query.top_k, fmr: query.fmr, liveness: query.liveness };
     identify_all(state, caller, query.collection, identify, request).await
 }
 
@@ -174,14 +180,17 @@ async fn identify_all(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let analysis = analyze(&state, &pool, bytes, Extras::default()).await?;
+    let analysis = analyze(&state, &pool, bytes, Extras::probe(query.liveness)).await?;
     let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
     let started = std::time::Instant::now();
     let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
     state.metrics.stage("search", started.elapsed());
+    let mut liveness = analysis.liveness.iter().copied();
     let faces = analysis.faces.iter().zip(identified).enumerate();
     Ok(Json(RecognizeResponse {
-        faces: faces.map(|(index, (face, identification))| RecognizedFace::new(index, face, identification)).collect(),
+        faces: faces
+            .map(|(index, (face, identification))| RecognizedFace::new(index, face, identification, liveness.next()))
+            .collect(),
         image: ImageSize { width: analysis.width, height: analysis.height },
         threshold: operating.threshold,
         target_fmr: operating.target_fmr,

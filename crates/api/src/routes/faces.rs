@@ -12,18 +12,36 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::contract::{CompareResponse, DetectResponse, EmbedResponse};
+use crate::contract::{CompareResponse, DetectResponse, DetectedFaceOut, EmbedResponse};
 use crate::images::{ImageRequest, decode_base64, field, read_images};
 use crate::inference::{Analysis, Extras, PipelinePool};
 use crate::{ApiError, AppState, ErrorCode};
 
-/// Query parameters shared by the stateless endpoints.
+/// Query of `embed`: the pack.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PackQuery {
     /// Pack to use (default: the server's default pack).
     pub pack: Option<String>,
-    /// Target false-match rate for compare decisions (default 1e-3), within the calibrated range.
+}
+
+/// Query of `detect`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetectQuery {
+    /// Pack to use (default: the server's default pack).
+    pub pack: Option<String>,
+    /// Also score each face's liveness (presentation-attack detection) with the pack's liveness models.
+    pub liveness: Option<bool>,
+}
+
+/// Query of `compare`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompareQuery {
+    /// Pack to use (default: the server's default pack).
+    pub pack: Option<String>,
+    /// Target false-match rate of the decision (default 1e-3), within the calibrated range.
     #[param(minimum = 1e-6, maximum = 0.1)]
     pub fmr: Option<f64>,
 }
@@ -69,28 +87,37 @@ pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<Analyzed
 }
 
 /// Faces in an image: boxes, landmarks, detector scores.
-#[utoipa::path(post, path = "/v1/detect", tag = "faces", params(PackQuery),
+#[utoipa::path(post, path = "/v1/detect", tag = "faces", params(DetectQuery),
     request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
     responses((status = 200, description = "Faces found", body = DetectResponse)), security(("api_key" = [])))]
 pub async fn detect(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PackQuery>,
+    Query(query): Query<DetectQuery>,
     request: Request,
 ) -> Result<Json<DetectResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
+    let with_liveness = query.liveness.unwrap_or(false);
     let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
     let (width, height, faces, truncated, elapsed) = pool
         .run(move |pipeline| {
             let _reservation = reservation;
+            if with_liveness && pipeline.liveness_spec().is_none() {
+                return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
+            }
             let image = decode_image(&bytes, &limits)?;
             let started = std::time::Instant::now();
-            let mut faces = pipeline.detect(&image)?;
-            let truncated = faces.len() > max_faces;
-            faces.truncate(max_faces);
+            let mut found = pipeline.detect(&image)?;
+            let truncated = found.len() > max_faces;
+            found.truncate(max_faces);
+            let mut faces = Vec::with_capacity(found.len());
+            for face in found {
+                let liveness = if with_liveness { Some(pipeline.liveness(&image, &face)?) } else { None };
+                faces.push(DetectedFaceOut { face, liveness });
+            }
             Ok((image.width(), image.height(), faces, truncated, started.elapsed()))
         })
         .await?;
@@ -150,13 +177,13 @@ async fn side(
 }
 
 /// 1:1 comparison of two faces (each an image or a template) with a decision at a target FMR.
-#[utoipa::path(post, path = "/v1/compare", tag = "faces", params(PackQuery),
+#[utoipa::path(post, path = "/v1/compare", tag = "faces", params(CompareQuery),
     request_body(content((crate::contract::CompareBody = "application/json"), (crate::contract::ImagesUpload = "multipart/form-data")), description = "Two faces, each a base64 image or a template; or multipart with two image files"),
     responses((status = 200, description = "Score and decision", body = CompareResponse)), security(("api_key" = [])))]
 pub async fn compare(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PackQuery>,
+    Query(query): Query<CompareQuery>,
     request: Request,
 ) -> Result<Json<CompareResponse>, ApiError> {
     caller.require(Scope::Detect)?;

@@ -9,7 +9,7 @@ use facegate_store::{CollectionId, FaceId, NewSubject, PackVersion, Scope, Subje
 use serde::Deserialize;
 
 use super::collections::IdentifyQuery;
-use super::faces::{analyze, prominent, single_image};
+use super::faces::{analyze, single_image};
 use crate::auth::Caller;
 use crate::contract::{
     EnrollRefusal, EnrollResponse, FaceList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
@@ -256,7 +256,7 @@ pub async fn verify(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let face = prominent(analyze(&state, &pool, bytes, Extras::default()).await?.faces, "the image")?;
+    let (face, liveness) = analyze(&state, &pool, bytes, Extras::probe(query.liveness)).await?.largest("the image")?;
     let verification =
         state.gallery.verify(&actor, &collection, &templates, face.embedding.as_slice(), operating).await?;
     Ok(Json(VerifyResponse {
@@ -266,5 +266,6 @@ pub async fn verify(
         threshold: operating.threshold,
         target_fmr: operating.target_fmr,
         bbox: face.face.bbox,
+        liveness,
     }))
 }
