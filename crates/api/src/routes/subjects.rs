@@ -154,13 +154,7 @@ pub async fn enroll_faces(
     }
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
-    // During a migration every new face gets a template of the target pack too, from its kept frame.
-    let migration = state.gallery.running_migration(&actor, &collection.id).await?;
-    let target_pool = migration.as_ref().and_then(|m| state.packs.get(&m.target.pack).cloned());
-    let current = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
-    let target_version = target_pool.as_ref().map(|p| p.template_version());
-    let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
-    let target_pool = target_pool.filter(|_| packs.target.is_some());
+    let (packs, target_pool) = enrolment_packs(&state, &actor, &collection, &pool).await?;
     let extras = Extras::enrolment(collection.keep_crops || target_pool.is_some());
     let (mut images, unreadable) = analyze_all(&state, &pool, body.images, extras).await?;
     if let Some(target_pool) = &target_pool {
@@ -177,6 +171,23 @@ pub async fn enroll_faces(
         return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
     }
     Ok((StatusCode::CREATED, Json(EnrollResponse { accepted: enrolment.accepted, rejected })))
+}
+
+/// The packs an enrolment's templates are made by: the collection's, and during a migration its
+/// target where this server has it loaded at the migration's version (with that pack's pipelines).
+async fn enrolment_packs(
+    state: &AppState,
+    actor: &facegate_gallery::Actor,
+    collection: &facegate_store::Collection,
+    pool: &crate::PipelinePool,
+) -> Result<(TemplatePacks, Option<std::sync::Arc<crate::PipelinePool>>), ApiError> {
+    let migration = state.gallery.running_migration(actor, &collection.id).await?;
+    let target_pool = migration.as_ref().and_then(|m| state.packs.get(&m.target.pack).cloned());
+    let current = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
+    let target_version = target_pool.as_ref().map(|p| p.template_version());
+    let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
+    let target_pool = target_pool.filter(|_| packs.target.is_some());
+    Ok((packs, target_pool))
 }
 
 /// Each found face's template of a migration's target pack, from its kept frame.
