@@ -240,6 +240,17 @@ impl PipelinePool {
         .await
     }
 
+    /// 400 when liveness is `asked` for and this pool's pack has no liveness models.
+    ///
+    /// # Errors
+    /// 400 `invalid_request`.
+    pub fn check_liveness(&self, asked: bool) -> Result<(), ApiError> {
+        if asked && self.first().and_then(|p| p.liveness_spec()).is_none() {
+            return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
+        }
+        Ok(())
+    }
+
     /// The version of the templates this pool's pack makes.
     pub fn template_version(&self) -> String {
         self.first().map(|p| p.template_version()).unwrap_or_default()
@@ -262,11 +273,9 @@ impl PipelinePool {
         extras: Extras,
         reservation: OwnedSemaphorePermit,
     ) -> Result<Analysis, ApiError> {
+        self.check_liveness(extras.liveness)?;
         self.run(move |pipeline| {
             let _reservation = reservation;
-            if extras.liveness && pipeline.liveness_spec().is_none() {
-                return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
-            }
             let started = std::time::Instant::now();
             let image: RgbImage = decode_image(&bytes, &limits)?;
             let decode = started.elapsed();

@@ -407,7 +407,7 @@ impl Pipeline {
     }
 
     /// All stages for at most `max_faces` faces (best detection scores first; the others are neither
-    /// aligned nor embedded), returning the aligned crops too (for quality checks) and stage timings.
+    /// aligned nor embedded), with stage timings.
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when a model fails.
@@ -426,7 +426,7 @@ impl Pipeline {
             StageTimings { detect: detected - start, align: aligned_at - detected, embed: embedded - aligned_at };
         let faces =
             faces.into_iter().zip(embeddings).map(|(face, embedding)| AnalyzedFace { face, embedding }).collect();
-        Ok(LimitedAnalysis { faces, aligned, timings, detected: found })
+        Ok(LimitedAnalysis { faces, timings, detected: found })
     }
 }
 
@@ -435,8 +435,6 @@ impl Pipeline {
 pub struct LimitedAnalysis {
     /// The analysed faces, best detection score first.
     pub faces: Vec<AnalyzedFace>,
-    /// Their aligned crops, same order.
-    pub aligned: Vec<AlignedFace>,
     /// Time per stage.
     pub timings: StageTimings,
     /// Faces the detector reported (up to its own `max_faces`), before the limit was applied.

@@ -101,13 +101,11 @@ pub async fn detect(
     let bytes = single_image(&mut read_images(request, &state).await?)?;
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
     let with_liveness = query.liveness.unwrap_or(false);
+    pool.check_liveness(with_liveness)?;
     let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
     let (width, height, faces, truncated, elapsed) = pool
         .run(move |pipeline| {
             let _reservation = reservation;
-            if with_liveness && pipeline.liveness_spec().is_none() {
-                return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
-            }
             let image = decode_image(&bytes, &limits)?;
             let started = std::time::Instant::now();
             let mut found = pipeline.detect(&image)?;
