@@ -6,8 +6,12 @@
 use std::collections::BTreeMap;
 
 use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, LivenessScore, Point};
-use facegate_gallery::{AcceptedFace, Candidate, Identification, MatchResult, OperatingPoint};
-use facegate_store::{AuditEvent, Collection, CollectionId, FaceRecord, RequestId, Subject, SubjectId};
+use facegate_gallery::{
+    AcceptedFace, Access, AttendanceDay, Candidate, DoorReason, Identification, MatchResult, OperatingPoint,
+};
+use facegate_store::{
+    AuditEvent, Collection, CollectionId, Door, DoorId, DoorPolicy, FaceRecord, RequestId, Subject, SubjectId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -94,6 +98,10 @@ pub struct SubjectBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, Value>>,
+    /// Groups the subject belongs to (doors allow groups), each 1 to 100 characters, at most 50; on
+    /// update, absent keeps the subject's groups.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// The caller's collections.
@@ -503,4 +511,82 @@ pub struct PackInfo {
 pub struct ModelsResponse {
     /// By name.
     pub packs: Vec<PackInfo>,
+}
+
+/// Body of door creation and replacement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoorBody {
+    /// Name, unique within the tenant (1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// The collection people are identified in.
+    pub collection_id: CollectionId,
+    /// Who may pass and when.
+    pub policy: DoorPolicy,
+}
+
+/// The tenant's doors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoorList {
+    /// Oldest first.
+    pub doors: Vec<Door>,
+}
+
+/// The person a door decided on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoorSubject {
+    /// The subject.
+    pub id: SubjectId,
+    /// Their name.
+    pub name: String,
+}
+
+/// A door's decision on an attempt. Denials are answers too (200): the reason says why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoorAttemptResponse {
+    /// The door.
+    pub door_id: DoorId,
+    /// Open or not.
+    pub access: Access,
+    /// Why not (absent when granted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DoorReason>,
+    /// The person identified, when every usable frame named the same one (also when denied by policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<DoorSubject>,
+    /// Identity score: the lowest of the frames' scores for that person (the best score seen when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// The identity threshold.
+    pub threshold: f32,
+    /// The false-match rate it was calibrated for.
+    pub target_fmr: f64,
+    /// Fused liveness score (mean over the frames), where the door requires liveness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<f32>,
+    /// The liveness threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_threshold: Option<f32>,
+    /// Frames sent.
+    pub frames: usize,
+    /// Frames whose face was used.
+    pub frames_used: usize,
+    /// When the decision was made, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// An attendance sheet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendanceResponse {
+    /// The collection.
+    pub collection_id: CollectionId,
+    /// First day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last day (included).
+    pub to: String,
+    /// The time zone days are counted in.
+    pub timezone: String,
+    /// One row per person and day with a door passage, by date then name.
+    pub days: Vec<AttendanceDay>,
 }

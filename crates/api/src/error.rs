@@ -344,6 +344,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::NoTemplates => ApiError::new(ErrorCode::NoTemplates, error.to_string()),
             GalleryError::Calibration(pipeline) => pipeline.into(),
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
+            GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {
                 ApiError::new(ErrorCode::Conflict, error.to_string())
             }

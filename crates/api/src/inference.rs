@@ -144,6 +144,11 @@ impl Extras {
         Self { sharpness: true, kept: keep_faces, liveness: false }
     }
 
+    /// What a door attempt needs: sharpness (its quality gate) and liveness where the door requires it.
+    pub fn door(liveness: bool) -> Self {
+        Self { sharpness: true, kept: false, liveness }
+    }
+
     /// What a probe needs: each face's liveness when asked.
     pub fn probe(liveness: Option<bool>) -> Self {
         Self { liveness: liveness.unwrap_or(false), ..Self::default() }

@@ -113,7 +113,12 @@ pub struct AppState {
     decoding: Arc<inference::ByteBudget>,
     /// Collections whose migration this process runs.
     migrating: Arc<Claims>,
+    /// The time of door decisions, ms since the epoch.
+    clock: Clock,
 }
+
+/// Where the time of door decisions comes from (the system clock unless a host sets another).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Collections claimed by a background task of this process; a claim ends when its guard drops.
 #[derive(Default)]
@@ -161,7 +166,19 @@ impl AppState {
             admission,
             decoding,
             migrating: Arc::default(),
+            clock: Arc::new(now_ms),
         }
+    }
+
+    /// The same state deciding doors by `clock` instead of the system clock (a fixed clock in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the state's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// The pipeline pool of a pack, or a 400 naming the packs this server has.

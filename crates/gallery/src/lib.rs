@@ -14,6 +14,7 @@
 //!   consistent with writes made by this process or any other.
 
 pub mod crypto;
+mod door;
 mod index;
 #[cfg(feature = "kms")]
 pub mod kms;
@@ -21,6 +22,10 @@ mod migration;
 mod service;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
+pub use door::{
+    Access, AttendanceDay, DoorDecision, DoorProblem, DoorReason, FrameFace, MAX_DOOR_FRAMES, attendance_csv,
+    check_policy, local_time, time_zone,
+};
 pub use facegate_store::now_ms;
 pub use index::{Candidate, TemplateIndex};
 pub use migration::MigrationProblem;
@@ -60,6 +65,9 @@ pub enum GalleryError {
     /// A migration cannot start or go on.
     #[error(transparent)]
     Migration(#[from] MigrationProblem),
+    /// A door cannot be stored as given.
+    #[error(transparent)]
+    Door(#[from] DoorProblem),
     /// A template of the wrong length for the collection.
     #[error("template has {got} values, the collection holds {expected}")]
     Dimension {

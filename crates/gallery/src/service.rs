@@ -42,6 +42,8 @@ pub enum AuditAction {
     Erase,
     /// The collection's move to another pack.
     Migrate,
+    /// A door decision.
+    Door,
 }
 
 impl AuditAction {
@@ -54,6 +56,7 @@ impl AuditAction {
             Self::Enroll => "enroll",
             Self::Erase => "erase",
             Self::Migrate => "migrate",
+            Self::Door => facegate_store::DOOR_ACTION,
         }
     }
 }
@@ -75,6 +78,10 @@ pub enum AuditResult {
     Started,
     /// A migration switched the collection to its target pack.
     Switched,
+    /// A door let the person through.
+    Granted,
+    /// A door stayed closed.
+    Denied,
 }
 
 impl AuditResult {
@@ -88,6 +95,8 @@ impl AuditResult {
             Self::Erased => "erased",
             Self::Started => "started",
             Self::Switched => "switched",
+            Self::Granted => facegate_store::GRANTED,
+            Self::Denied => "denied",
         }
     }
 }
@@ -772,6 +781,9 @@ impl Actor {
             subject_id: subject_id.cloned(),
             score,
             face_index,
+            door_id: None,
+            reason: None,
+            liveness: None,
         }
     }
 
@@ -803,6 +815,8 @@ pub enum Missing {
     Face,
     /// A migration of the collection.
     Migration,
+    /// The door.
+    Door,
 }
 
 impl Missing {
@@ -813,6 +827,7 @@ impl Missing {
             Self::Subject => "subject",
             Self::Face => "face",
             Self::Migration => "migration",
+            Self::Door => "door",
         }
     }
 }

@@ -249,5 +249,5 @@ pub async fn build_state(
         bootstrap_admin_key(store.as_ref(), secret, &settings.bootstrap_tenant).await?;
     }
     let gallery = Arc::new(Gallery::new(store, keys));
-    Ok(AppState::new(packs, default_pack, gallery, settings.api_config()))
+    Ok(AppState::new(packs, default_pack, gallery, settings.api_config()).with_clock(settings.clock()))
 }

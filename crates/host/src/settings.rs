@@ -94,6 +94,9 @@ pub struct Settings {
     pub max_decoding_bytes: u64,
     /// Kept faces re-embedded and stored per transaction by a migration.
     pub migration_batch: u32,
+    /// Tests and demos only: door decisions are timed by the RFC 3339 instant written in this file
+    /// (read at each decision) instead of the system clock.
+    pub clock_file: Option<PathBuf>,
 }
 
 /// Why settings could not be read.
@@ -156,6 +159,7 @@ impl Settings {
             max_pending_bytes: api.max_pending_bytes,
             max_decoding_bytes: api.max_decoding_bytes,
             migration_batch: api.migration_batch,
+            clock_file: None,
         }
     }
 
@@ -235,6 +239,20 @@ impl Settings {
             request_timeout: Duration::from_secs(self.request_timeout),
             migration_batch: self.migration_batch.max(1),
             ..ApiConfig::default()
+        }
+    }
+
+    /// The clock of door decisions: the system clock, or the instant in `clock_file` (the system clock
+    /// when the file cannot be read as an RFC 3339 instant).
+    pub fn clock(&self) -> facegate_api::Clock {
+        match self.clock_file.clone() {
+            None => std::sync::Arc::new(facegate_api::now_ms),
+            Some(path) => std::sync::Arc::new(move || {
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<jiff::Timestamp>().ok())
+                    .map_or_else(facegate_api::now_ms, |t| t.as_millisecond())
+            }),
         }
     }
 

@@ -99,21 +99,24 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[N
     }
     for event in events {
         sqlx::query(
-                    "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&event.collection_id)
-                .bind(event.at_ms)
-                .bind(&event.key_id)
-                .bind(&event.request_id)
-                .bind(&event.action)
-                .bind(&event.result)
-                .bind(&event.subject_id)
-                .bind(event.score)
-                .bind(event.face_index.map(|i| i as i32))
-                .execute(&mut **tx)
-                .await
-                .map_err(map_error)?;
+            "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
+                     face_index, door_id, reason, liveness) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&event.collection_id)
+        .bind(event.at_ms)
+        .bind(&event.key_id)
+        .bind(&event.request_id)
+        .bind(&event.action)
+        .bind(&event.result)
+        .bind(&event.subject_id)
+        .bind(event.score)
+        .bind(event.face_index.map(|i| i as i32))
+        .bind(&event.door_id)
+        .bind(&event.reason)
+        .bind(event.liveness)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
     }
     Ok(())
 }

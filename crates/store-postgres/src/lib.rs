@@ -18,6 +18,7 @@
 
 mod checks;
 mod collections;
+mod doors;
 mod error;
 mod events;
 mod faces;
@@ -40,10 +41,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, EncryptedTemplate, Erasure, FaceHit, FaceId, FaceRecord,
-    FaceRef, FaceStore, KeyId, MigratedTemplate, MigrationState, NewCollection, NewEvent, NewFace, NewMigration,
-    NewSubject, NewTemplate, PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredTemplate, Subject,
-    SubjectId, Tenant, TenantId, WrappedKey, now_ms,
+    ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Door, DoorId, EncryptedTemplate, Erasure, FaceHit,
+    FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NewCollection, NewDoor,
+    NewEvent, NewFace, NewMigration, NewSubject, NewTemplate, PackVersion, Scope, StoreError, StoreResult, StoredCrop,
+    StoredTemplate, Subject, SubjectId, Tenant, TenantId, WrappedKey, now_ms,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -409,6 +410,46 @@ impl FaceStore for PgStore {
         audit: &NewEvent,
     ) -> StoreResult<facegate_store::Migration> {
         migrations::finish_migration(self, tenant_id, collection_id, audit).await
+    }
+
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {
+        doors::create_door(self, tenant_id, new).await
+    }
+
+    async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
+        doors::list_doors(self, tenant_id).await
+    }
+
+    async fn door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
+        doors::door(self, tenant_id, door_id).await
+    }
+
+    async fn replace_door(&self, tenant_id: &TenantId, door_id: &DoorId, new: &NewDoor) -> StoreResult<Door> {
+        doors::replace_door(self, tenant_id, door_id, new).await
+    }
+
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()> {
+        doors::delete_door(self, tenant_id, door_id).await
+    }
+
+    async fn last_passage(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        doors: &[DoorId],
+    ) -> StoreResult<Option<AuditEvent>> {
+        doors::last_passage(self, tenant_id, collection_id, subject_id, doors).await
+    }
+
+    async fn passages(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        doors::passages(self, tenant_id, collection_id, from_ms, to_ms).await
     }
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {

@@ -12,5 +12,6 @@ pub(crate) fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "init", include_str!("../migrations/0001_init.sql")),
         migration(2, "packs", include_str!("../migrations/0002_packs.sql")),
+        migration(3, "doors", include_str!("../migrations/0003_doors.sql")),
     ])
 }

@@ -21,7 +21,7 @@ pub(crate) fn collection_row(row: &PgRow) -> Result<Collection, sqlx::Error> {
     })
 }
 
-pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, \
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.groups, s.created_at_ms, \
      (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id) AS face_count";
 
 pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
@@ -31,6 +31,7 @@ pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
         collection_id: row.try_get("collection_id")?,
         name: row.try_get("name")?,
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        groups: json_column(row, "groups")?,
         created_at_ms: row.try_get("created_at_ms")?,
         face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
     })
@@ -79,8 +80,8 @@ pub(crate) fn rows<T>(rows: Vec<PgRow>, read: fn(&PgRow) -> Result<T, sqlx::Erro
 
 pub(crate) const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms";
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index";
+pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index, door_id, reason, \
+     liveness";
 
 pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     Ok(AuditEvent {
@@ -95,6 +96,28 @@ pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
             subject_id: row.try_get("subject_id")?,
             score: row.try_get("score")?,
             face_index: row.try_get::<Option<i32>, _>("face_index")?.map(|i| i as u32),
+            door_id: row.try_get("door_id")?,
+            reason: row.try_get("reason")?,
+            liveness: row.try_get("liveness")?,
         },
+    })
+}
+
+/// A JSON text column as a value of `T`.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &PgRow, column: &str) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode { index: column.into(), source: Box::new(e) })
+}
+
+pub(crate) const DOOR_COLUMNS: &str = "id, tenant_id, collection_id, name, policy, created_at_ms";
+
+pub(crate) fn door_row(row: &PgRow) -> Result<Door, sqlx::Error> {
+    Ok(Door {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        collection_id: row.try_get("collection_id")?,
+        name: row.try_get("name")?,
+        policy: json_column(row, "policy")?,
+        created_at_ms: row.try_get("created_at_ms")?,
     })
 }

@@ -10,17 +10,20 @@ pub(crate) async fn create_subject(
 ) -> StoreResult<Subject> {
     let id = &SubjectId::random();
     let metadata = &new.metadata.to_string();
+    let groups = &groups_json(new.groups.as_deref().unwrap_or_default());
     store
         .transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             sqlx::query(
-                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id)
             .bind(collection_id)
             .bind(&new.name)
             .bind(metadata)
             .bind(new.created_at_ms)
+            .bind(groups)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -91,13 +94,15 @@ pub(crate) async fn update_subject(
     update: &NewSubject,
 ) -> StoreResult<Subject> {
     let metadata = &update.metadata.to_string();
+    let groups = &update.groups.as_deref().map(groups_json);
     store
         .transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-            sqlx::query("UPDATE subjects SET name = $2, metadata = $3 WHERE id = $1")
+            sqlx::query("UPDATE subjects SET name = $2, metadata = $3, groups = COALESCE($4, groups) WHERE id = $1")
                 .bind(subject_id)
                 .bind(&update.name)
                 .bind(metadata)
+                .bind(groups)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;
@@ -136,4 +141,9 @@ pub(crate) async fn delete_subject(
             Ok((erasure, tx))
         })
         .await
+}
+
+/// Groups as stored (a JSON array).
+fn groups_json(groups: &[String]) -> String {
+    serde_json::Value::from(groups.to_vec()).to_string()
 }

@@ -61,7 +61,12 @@ async fn hnsw_search_matches_exact_search() {
             .create_subject(
                 &tenant.id,
                 &collection.id,
-                &NewSubject { name: format!("s{batch}"), metadata: serde_json::json!({}), created_at_ms: 0 },
+                &NewSubject {
+                    name: format!("s{batch}"),
+                    metadata: serde_json::json!({}),
+                    groups: None,
+                    created_at_ms: 0,
+                },
             )
             .await
             .expect("subject");

@@ -45,7 +45,7 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
     let mut insert = tx
         .prepare(
             "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
-             face_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             face_index, door_id, reason, liveness) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )
         .map_err(map_error)?;
     // Each collection once: a batch (the faces of one image) usually names one.
@@ -64,7 +64,10 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
                 event.result,
                 event.subject_id,
                 event.score,
-                event.face_index
+                event.face_index,
+                event.door_id,
+                event.reason,
+                event.liveness
             ])
             .map_err(map_error)?;
     }

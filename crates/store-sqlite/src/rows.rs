@@ -21,7 +21,7 @@ pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
     })
 }
 
-pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id)";
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id), s.groups";
 
 pub(crate) fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(3)?;
@@ -32,6 +32,7 @@ pub(crate) fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
         created_at_ms: row.get(4)?,
         face_count: count(row, 5)?,
+        groups: json_column(row, 6)?,
     })
 }
 
@@ -77,8 +78,8 @@ pub(crate) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Sto
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(map_error)
 }
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index";
+pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index, door_id, reason, \
+     liveness";
 
 pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
     Ok(AuditEvent {
@@ -93,6 +94,29 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
             subject_id: row.get(7)?,
             score: row.get(8)?,
             face_index: row.get(9)?,
+            door_id: row.get(10)?,
+            reason: row.get(11)?,
+            liveness: row.get(12)?,
         },
+    })
+}
+
+/// A JSON text column as a value of `T`.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+pub(crate) const DOOR_COLUMNS: &str = "id, tenant_id, collection_id, name, policy, created_at_ms";
+
+pub(crate) fn door_row(row: &Row<'_>) -> rusqlite::Result<Door> {
+    Ok(Door {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        collection_id: row.get(2)?,
+        name: row.get(3)?,
+        policy: json_column(row, 4)?,
+        created_at_ms: row.get(5)?,
     })
 }

@@ -14,8 +14,16 @@ pub(crate) async fn create_subject(
             ensure_collection(tx, &tenant_id, &collection_id)?;
             let id = SubjectId::random();
             tx.execute(
-                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, collection_id, new.name, new.metadata.to_string(), new.created_at_ms],
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    collection_id,
+                    new.name,
+                    new.metadata.to_string(),
+                    new.created_at_ms,
+                    groups_json(new.groups.as_deref().unwrap_or_default())
+                ],
             )
             .map_err(map_error)?;
             read_subject(tx, &tenant_id, &collection_id, &id)
@@ -84,8 +92,8 @@ pub(crate) async fn update_subject(
         .transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             tx.execute(
-                "UPDATE subjects SET name = ?2, metadata = ?3 WHERE id = ?1",
-                params![s, update.name, update.metadata.to_string()],
+                "UPDATE subjects SET name = ?2, metadata = ?3, groups = COALESCE(?4, groups) WHERE id = ?1",
+                params![s, update.name, update.metadata.to_string(), update.groups.as_deref().map(groups_json)],
             )
             .map_err(map_error)?;
             read_subject(tx, &t, &c, &s)
@@ -112,4 +120,9 @@ pub(crate) async fn delete_subject(
             Ok(Erasure::of_subject(&c, &s, face_ids, audit.at_ms))
         })
         .await
+}
+
+/// Groups as stored (a JSON array).
+fn groups_json(groups: &[String]) -> String {
+    serde_json::Value::from(groups.to_vec()).to_string()
 }

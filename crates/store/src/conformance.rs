@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::{
-    ApiKeyRecord, CollectionId, EncryptedTemplate, FaceId, FaceStore, KeyId, MigratedTemplate, MigrationState,
-    NewCollection, NewEvent, NewFace, NewMigration, NewSubject, NewTemplate, PackVersion, Scope, StoreError, SubjectId,
-    WrappedKey,
+    AntiPassback, ApiKeyRecord, CollectionId, DOOR_ACTION, Direction, Door, DoorPolicy, EncryptedTemplate, FaceId,
+    FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NewCollection, NewDoor, NewEvent, NewFace,
+    NewMigration, NewSubject, NewTemplate, PackVersion, Scope, StoreError, SubjectId, TimeWindow, Weekday, WrappedKey,
 };
 
 /// Runs every check against one empty store.
@@ -20,6 +20,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     audit_trail(store.as_ref()).await;
     concurrent_enrolments(store.clone()).await;
     pack_migration(store.as_ref()).await;
+    doors_and_passages(store.as_ref()).await;
     if store.searches_in_store() {
         store_side_search(store.as_ref()).await;
     }
@@ -100,6 +101,9 @@ pub fn audit(collection_id: &CollectionId, at_ms: i64) -> NewEvent {
         subject_id: None,
         score: None,
         face_index: None,
+        door_id: None,
+        reason: None,
+        liveness: None,
     }
 }
 
@@ -115,7 +119,7 @@ fn collection(name: &str) -> NewCollection {
 }
 
 fn subject(name: &str) -> NewSubject {
-    NewSubject { name: name.into(), metadata: serde_json::json!({ "badge": name }), created_at_ms: 1_000 }
+    NewSubject { name: name.into(), metadata: serde_json::json!({ "badge": name }), groups: None, created_at_ms: 1_000 }
 }
 
 async fn tenants_and_keys(store: &dyn FaceStore) {
@@ -213,7 +217,8 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     assert!(matches!(store.subjects_by_id(&other.id, &c.id, &wanted).await, Err(StoreError::NotFound)));
     assert_eq!(store.collection(&t.id, &c.id).await.expect("collection").face_count, 3);
 
-    let renamed = NewSubject { name: "Ann B.".into(), metadata: serde_json::json!({"badge": 7}), created_at_ms: 0 };
+    let renamed =
+        NewSubject { name: "Ann B.".into(), metadata: serde_json::json!({"badge": 7}), groups: None, created_at_ms: 0 };
     let updated = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
     assert_eq!((updated.name.as_str(), updated.created_at_ms), ("Ann B.", ann.created_at_ms));
 
@@ -275,6 +280,9 @@ async fn audit_trail(store: &dyn FaceStore) {
         subject_id: None,
         score: Some(0.5),
         face_index: Some(0),
+        door_id: None,
+        reason: None,
+        liveness: None,
     };
     store
         .append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")])
@@ -395,4 +403,91 @@ async fn pack_migration(store: &dyn FaceStore) {
     assert!(matches!(store.finish_migration(&t.id, &c.id, &audit(&c.id, 6)).await, Err(StoreError::NotFound)));
     let erased = store.delete_subject(&t.id, &c.id, &ann.id, &audit(&c.id, 7)).await.expect("erase ann");
     assert_eq!(erased.face_ids.len(), 2);
+}
+
+async fn doors_and_passages(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-doors").await.expect("tenant");
+    let other = store.create_tenant("conformance-doors-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("office")).await.expect("collection");
+    let grouped = NewSubject { groups: Some(vec!["staff".into(), "night".into()]), ..subject("Ann") };
+    let ann = store.create_subject(&t.id, &c.id, &grouped).await.expect("subject");
+    assert_eq!(ann.groups, vec!["staff".to_string(), "night".to_string()]);
+    let renamed = NewSubject { name: "Ann B.".into(), groups: None, ..subject("Ann") };
+    let kept = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
+    assert_eq!(kept.groups, ann.groups, "an update without groups keeps them");
+    let regrouped = NewSubject { groups: Some(vec![]), ..renamed };
+    assert!(store.update_subject(&t.id, &c.id, &ann.id, &regrouped).await.expect("update").groups.is_empty());
+
+    let policy = DoorPolicy {
+        allow_everyone: false,
+        allowed_subjects: vec![ann.id.clone()],
+        allowed_groups: vec!["staff".into()],
+        timezone: "Europe/Paris".into(),
+        schedule: vec![TimeWindow { days: vec![Weekday::Mon], from: "08:00".into(), to: "18:00".into() }],
+        liveness_required: true,
+        anti_passback: None,
+        target_fmr: None,
+    };
+    let new = |name: &str| NewDoor {
+        collection_id: c.id.clone(),
+        name: name.into(),
+        policy: policy.clone(),
+        created_at_ms: 5,
+    };
+    let entry = store.create_door(&t.id, &new("entry")).await.expect("door");
+    assert_eq!((entry.name.as_str(), &entry.policy, &entry.collection_id), ("entry", &policy, &c.id));
+    assert!(matches!(store.create_door(&t.id, &new("entry")).await, Err(StoreError::Conflict(_))), "names are unique");
+    assert!(
+        matches!(store.create_door(&other.id, &new("x")).await, Err(StoreError::NotFound)),
+        "another tenant's collection"
+    );
+    let paired = NewDoor {
+        policy: DoorPolicy {
+            anti_passback: Some(AntiPassback { direction: Direction::Exit, paired_door: entry.id.clone() }),
+            ..policy.clone()
+        },
+        ..new("exit")
+    };
+    let exit = store.create_door(&t.id, &paired).await.expect("door");
+    assert_eq!(store.list_doors(&t.id).await.expect("doors").len(), 2);
+    assert!(store.list_doors(&other.id).await.expect("doors").is_empty());
+    assert!(matches!(store.door(&other.id, &exit.id).await, Err(StoreError::NotFound)));
+    let replaced = store.replace_door(&t.id, &exit.id, &NewDoor { name: "way out".into(), ..paired.clone() }).await;
+    assert_eq!(replaced.expect("replaced").name, "way out");
+    assert!(matches!(store.replace_door(&other.id, &exit.id, &paired).await, Err(StoreError::NotFound)));
+
+    let decision = |door: &Door, at_ms, result: &str| NewEvent {
+        action: DOOR_ACTION.into(),
+        result: result.into(),
+        subject_id: Some(ann.id.clone()),
+        door_id: Some(door.id.clone()),
+        reason: (result != GRANTED).then(|| "anti_passback".to_string()),
+        liveness: Some(0.9),
+        score: Some(0.7),
+        ..audit(&c.id, at_ms)
+    };
+    let events = [decision(&entry, 100, GRANTED), decision(&exit, 200, GRANTED), decision(&exit, 300, "denied")];
+    store.append_events(&t.id, &events).await.expect("append");
+    let doors = [entry.id.clone(), exit.id.clone()];
+    let last = store.last_passage(&t.id, &c.id, &ann.id, &doors).await.expect("last").expect("a passage");
+    assert_eq!((last.event.door_id.as_ref(), last.event.at_ms), (Some(&exit.id), 200), "the last granted one");
+    assert_eq!(last.event.liveness, Some(0.9));
+    let only_entry = store.last_passage(&t.id, &c.id, &ann.id, &doors[..1]).await.expect("last");
+    assert_eq!(only_entry.map(|e| e.event.at_ms), Some(100));
+    let all = store.passages(&t.id, &c.id, 0, 1_000).await.expect("passages");
+    assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200], "granted only");
+    assert_eq!(
+        store.passages(&t.id, &c.id, 100, 200).await.expect("passages").len(),
+        1,
+        "from inclusive, to exclusive"
+    );
+    assert!(matches!(store.passages(&other.id, &c.id, 0, 1_000).await, Err(StoreError::NotFound)));
+    let denied = store.events(&t.id, &c.id, Some(250), None, 10).await.expect("events");
+    assert_eq!(denied[0].event.reason.as_deref(), Some("anti_passback"));
+
+    store.delete_door(&t.id, &entry.id).await.expect("delete");
+    assert!(matches!(store.delete_door(&t.id, &entry.id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.passages(&t.id, &c.id, 0, 1_000).await.expect("passages").len(), 2, "decisions stay");
+    store.delete_collection(&t.id, &c.id, 9).await.expect("delete collection");
+    assert!(matches!(store.door(&t.id, &exit.id).await, Err(StoreError::NotFound)), "doors go with their collection");
 }

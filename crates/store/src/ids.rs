@@ -155,3 +155,7 @@ id_type!(
     /// The identifier of the HTTP request a decision belongs to.
     RequestId
 );
+id_type!(
+    /// A door's (access point's) identifier.
+    DoorId
+);

@@ -2,7 +2,7 @@
 //! data keys, collections, subjects, faces (templates only, already encrypted by the caller) and the
 //! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and `facegate-store-postgres`.
 //! Ids are newtypes ([`TenantId`], [`CollectionId`], [`SubjectId`], [`FaceId`], [`KeyId`],
-//! [`RequestId`]), so the trait's methods cannot take them in the wrong order. Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
+//! [`RequestId`], [`DoorId`]), so the trait's methods cannot take them in the wrong order. Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
 //!
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
@@ -225,6 +225,33 @@ pub trait FaceStore: Send + Sync {
         audit: &NewEvent,
     ) -> StoreResult<Migration>;
 
+    /// Creates a door on one of the tenant's collections; its name is unique within the tenant.
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door>;
+    /// The tenant's doors, oldest first.
+    async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>>;
+    /// One door.
+    async fn door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door>;
+    /// Replaces a door's name, collection and policy.
+    async fn replace_door(&self, tenant_id: &TenantId, door_id: &DoorId, new: &NewDoor) -> StoreResult<Door>;
+    /// Deletes a door (its decisions stay in the trail).
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()>;
+    /// The subject's latest granted door decision at any of `doors` (anti-passback).
+    async fn last_passage(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        doors: &[DoorId],
+    ) -> StoreResult<Option<AuditEvent>>;
+    /// A collection's granted door decisions with `from_ms <= at_ms < to_ms`, in trail order (attendance).
+    async fn passages(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;
     /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`
@@ -238,6 +265,11 @@ pub trait FaceStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>>;
 }
+
+/// The audit action of a door decision (what [`FaceStore::last_passage`] and [`FaceStore::passages`] read).
+pub const DOOR_ACTION: &str = "door";
+/// The audit result of a door decision that let the person through.
+pub const GRANTED: &str = "granted";
 
 /// Milliseconds since the Unix epoch: the time of every record and event.
 pub fn now_ms() -> i64 {

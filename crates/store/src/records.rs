@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CollectionId, FaceId, KeyId, RequestId, SubjectId, TenantId};
+use crate::ids::{CollectionId, DoorId, FaceId, KeyId, RequestId, SubjectId, TenantId};
 
 /// An organisation using facegate; everything else belongs to one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +142,9 @@ pub struct Subject {
     /// Free-form JSON supplied by the caller (employee number, badge id...).
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// Groups the subject belongs to (doors allow groups).
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// Creation time.
     pub created_at_ms: i64,
     /// Number of faces enrolled.
@@ -155,6 +158,8 @@ pub struct NewSubject {
     pub name: String,
     /// Free-form JSON.
     pub metadata: serde_json::Value,
+    /// Groups; on update, `None` keeps the subject's groups.
+    pub groups: Option<Vec<String>>,
     /// Creation time (ignored on update).
     pub created_at_ms: i64,
 }
@@ -309,6 +314,15 @@ pub struct NewEvent {
     pub score: Option<f32>,
     /// Index of the face in the image, if any.
     pub face_index: Option<u32>,
+    /// The door of a door decision.
+    #[serde(default)]
+    pub door_id: Option<DoorId>,
+    /// Why a door decision was made (`granted` events have none).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The fused liveness score of a door decision, where liveness was measured.
+    #[serde(default)]
+    pub liveness: Option<f32>,
 }
 
 /// A recorded decision.
@@ -421,4 +435,124 @@ pub struct MigratedTemplate {
     pub face_id: FaceId,
     /// Its template.
     pub template: NewTemplate,
+}
+
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    /// Monday.
+    Mon,
+    /// Tuesday.
+    Tue,
+    /// Wednesday.
+    Wed,
+    /// Thursday.
+    Thu,
+    /// Friday.
+    Fri,
+    /// Saturday.
+    Sat,
+    /// Sunday.
+    Sun,
+}
+
+/// A weekly opening window of a door, in the door's time zone: `from` (inclusive) to `to` (exclusive),
+/// `HH:MM`, on each of `days`. A window whose `to` is not after `from` runs past midnight into the next day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    /// The days the window opens on.
+    pub days: Vec<Weekday>,
+    /// Opening time, `HH:MM`.
+    #[schema(example = "08:00")]
+    pub from: String,
+    /// Closing time, `HH:MM`.
+    #[schema(example = "18:00")]
+    pub to: String,
+}
+
+/// Which way a door lets people through (anti-passback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Into the area.
+    Entry,
+    /// Out of it.
+    Exit,
+}
+
+/// Anti-passback: a door and its paired door of the other direction. A person let through one is not let
+/// through it again before passing the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AntiPassback {
+    /// This door's direction.
+    pub direction: Direction,
+    /// The door of the other direction.
+    pub paired_door: DoorId,
+}
+
+/// Who a door lets in, when, and how sure it must be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoorPolicy {
+    /// Every subject of the collection may pass.
+    #[serde(default)]
+    pub allow_everyone: bool,
+    /// Subjects allowed by id.
+    #[serde(default)]
+    pub allowed_subjects: Vec<SubjectId>,
+    /// Subjects of these groups are allowed.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// IANA time zone of the schedule, e.g. `Europe/Paris`.
+    #[schema(example = "Europe/Paris")]
+    pub timezone: String,
+    /// Weekly opening windows; empty: always open.
+    #[serde(default)]
+    pub schedule: Vec<TimeWindow>,
+    /// A live face is required (the pack's liveness models must agree it is not a presentation attack).
+    #[serde(default = "yes")]
+    pub liveness_required: bool,
+    /// Anti-passback pairing with a door of the other direction.
+    #[serde(default)]
+    pub anti_passback: Option<AntiPassback>,
+    /// False-match rate of the identity decision (default: the collection's).
+    #[serde(default)]
+    pub target_fmr: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A door (access point) of a tenant, deciding against one collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Door {
+    /// Identifier.
+    pub id: DoorId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The collection people are identified in.
+    pub collection_id: CollectionId,
+    /// Name, unique within the tenant.
+    pub name: String,
+    /// Who may pass and when.
+    pub policy: DoorPolicy,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// What a new or replaced door is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDoor {
+    /// The collection people are identified in.
+    pub collection_id: CollectionId,
+    /// Name, unique within the tenant.
+    pub name: String,
+    /// Who may pass and when.
+    pub policy: DoorPolicy,
+    /// Creation time (ignored on replacement).
+    pub created_at_ms: i64,
 }

@@ -174,6 +174,7 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
                     let new = NewSubject {
                         name: name.clone(),
                         metadata: serde_json::Value::Object(serde_json::Map::new()),
+                        groups: None,
                         created_at_ms: now_ms(),
                     };
                     let subject = local.gallery.create_subject(&local.actor, &collection.id, &new).await?;

@@ -140,6 +140,42 @@ impl Api {
         (response.status().as_u16(), response.json().unwrap_or(Value::Null))
     }
 
+    pub fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .header("x-api-key", &self.key)
+            .json(&body)
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    /// Posts images as multipart files (`image0`, `image1`...).
+    pub fn post_images(&self, path: &str, images: Vec<Vec<u8>>) -> (u16, Value) {
+        let mut form = multipart::Form::new();
+        for (i, bytes) in images.into_iter().enumerate() {
+            form = form.part(format!("image{i}"), multipart::Part::bytes(bytes).file_name(format!("{i}.jpg")));
+        }
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("x-api-key", &self.key)
+            .multipart(form)
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
+    /// A GET answered as text, with its content type.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).header("x-api-key", &self.key).send().expect("request");
+        let status = response.status().as_u16();
+        let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        (status, kind, response.text().unwrap_or_default())
+    }
+
     pub fn collection(&self, name: &str) -> String {
         let (status, body) = self.post_json("/v1/collections", json!({ "name": name }));
         assert_eq!(status, 201, "{body}");

@@ -1,6 +1,7 @@
 //! One file per resource; [`routes`] lists every endpoint.
 
 mod collections;
+mod doors;
 mod faces;
 mod migrations;
 mod subjects;
@@ -23,6 +24,10 @@ pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
     __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_recognize,
     __path_recognize_in, __path_search,
+};
+pub(crate) use doors::{
+    __path_attempt, __path_attendance, __path_create_door, __path_delete_door, __path_get_door, __path_list_doors,
+    __path_replace_door,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub use migrations::resume_migrations;
@@ -49,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
+        .route("/v1/collections/{collection}/attendance", get(doors::attendance))
+        .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
+        .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
+        .route("/v1/doors/{door}/attempts", post(doors::attempt))
         .route(
             "/v1/collections/{collection}/migrations",
             json_only(post(migrations::start_migration).get(migrations::get_migration)),

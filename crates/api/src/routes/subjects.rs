@@ -25,7 +25,13 @@ fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
     if metadata.to_string().len() > 16 * 1024 {
         return Err(ApiError::invalid("`metadata` must be at most 16 KiB of JSON"));
     }
-    Ok(NewSubject { name: name.to_string(), metadata, created_at_ms: facegate_gallery::now_ms() })
+    let groups = body.groups.map(|groups| groups.into_iter().map(|g| g.trim().to_string()).collect::<Vec<_>>());
+    if let Some(groups) = &groups
+        && (groups.len() > 50 || groups.iter().any(|g| g.is_empty() || g.chars().count() > 100))
+    {
+        return Err(ApiError::invalid("`groups`: at most 50, each 1 to 100 characters"));
+    }
+    Ok(NewSubject { name: name.to_string(), metadata, groups, created_at_ms: facegate_gallery::now_ms() })
 }
 
 /// Creates a subject.

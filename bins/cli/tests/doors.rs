@@ -1,0 +1,205 @@
+//! Doors through a real `facegate serve` process, real models and real webcam frames (NUAA: three
+//! people's live frames and printed-photo attacks of them), on a fixed clock (`clock_file`): one decision
+//! per reason, anti-passback over an entry/exit pair, the audit trail, and the attendance sheet of the
+//! scripted day.
+
+mod common;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use common::{Api, Server, create_key, read};
+use serde_json::{Value, json};
+
+fn frame(name: &str) -> PathBuf {
+    facegate_testing::shared_dir().join("data/liveness/nuaa").join(name)
+}
+
+fn frames(names: &[&str]) -> Vec<Vec<u8>> {
+    names.iter().map(|n| read(&frame(n))).collect()
+}
+
+fn png(image: &image::RgbImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).expect("png");
+    bytes
+}
+
+const ANN_ENROL: [&str; 2] = ["ClientRaw/0004_01_00_01_406.jpg", "ClientRaw/0004_01_00_01_55.jpg"];
+const ANN: [&str; 3] =
+    ["ClientRaw/0004_01_06_03_210.jpg", "ClientRaw/0004_01_06_03_92.jpg", "ClientRaw/0004_01_00_02_292.jpg"];
+const ANN_PRINTED: &str = "ImposterRaw/0004_01_00_01_143.jpg";
+const BOB_ENROL: [&str; 2] = ["ClientRaw/0006_00_00_01_320.jpg", "ClientRaw/0006_00_00_01_48.jpg"];
+const BOB: [&str; 2] = ["ClientRaw/0006_00_06_03_178.jpg", "ClientRaw/0006_00_06_03_329.jpg"];
+const CEM_ENROL: [&str; 2] = ["ClientRaw/0007_01_05_03_43.jpg", "ClientRaw/0007_01_05_03_57.jpg"];
+const CEM: &str = "ClientRaw/0007_01_05_03_170.jpg";
+/// A live person nobody enrolled.
+const STRANGER: &str = "ClientRaw/0013_01_07_03_240.jpg";
+
+struct Door<'a> {
+    api: &'a Api,
+    clock: &'a Path,
+    id: String,
+}
+
+impl Door<'_> {
+    /// An attempt at `at` (RFC 3339) with these frames: the decision.
+    fn attempt(&self, at: &str, images: Vec<Vec<u8>>) -> Value {
+        std::fs::write(self.clock, at).expect("clock");
+        let (status, body) = self.api.post_images(&format!("/v1/doors/{}/attempts", self.id), images);
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn expect(&self, at: &str, images: Vec<Vec<u8>>, reason: Option<&str>) -> Value {
+        let body = self.attempt(at, images);
+        let access = if reason.is_some() { "denied" } else { "granted" };
+        assert_eq!((body["access"].as_str(), body["reason"].as_str()), (Some(access), reason), "at {at}: {body}");
+        body
+    }
+}
+
+fn create_door(api: &Api, body: Value) -> String {
+    let (status, door) = api.post_json("/v1/doors", body);
+    assert_eq!(status, 201, "{door}");
+    door["id"].as_str().expect("id").to_string()
+}
+
+fn subject(api: &Api, collection: &str, name: &str, groups: &[&str], enrol: &[&str]) -> String {
+    let (status, body) =
+        api.post_json(&format!("/v1/collections/{collection}/subjects"), json!({ "name": name, "groups": groups }));
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("id").to_string();
+    let images: Vec<PathBuf> = enrol.iter().map(|n| frame(n)).collect();
+    let (status, body) = api.enroll(collection, &id, &images);
+    assert_eq!((status, body["accepted"].as_array().map(Vec::len)), (201, Some(enrol.len())), "{body}");
+    id
+}
+
+#[test]
+fn doors_decide_every_reason_and_make_the_attendance_sheet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = dir.path().join("clock");
+    std::fs::write(&clock, "2026-11-30T08:00:00Z").expect("clock");
+    let key = create_key(dir.path(), "acme", "admin");
+    let clock_env = clock.to_str().expect("utf-8 path");
+    let server =
+        Server::start_with(dir.path(), &[], std::process::Stdio::inherit(), &[("FACEGATE_CLOCK_FILE", clock_env)]);
+    let api = Api::new(&server, &key);
+    let office = api.collection("office");
+    let ann = subject(&api, &office, "Ann", &["staff"], &ANN_ENROL);
+    let bob = subject(&api, &office, "Bob", &["staff"], &BOB_ENROL);
+    let _cem = subject(&api, &office, "Cem", &["visitors"], &CEM_ENROL);
+
+    let weekdays = json!([{ "days": ["mon", "tue", "wed", "thu", "fri"], "from": "07:00", "to": "20:00" }]);
+    let front = create_door(
+        &api,
+        json!({ "name": "front", "collection_id": office,
+                "policy": { "allowed_groups": ["staff"], "timezone": "Europe/Paris", "schedule": weekdays } }),
+    );
+    let back = create_door(
+        &api,
+        json!({ "name": "back", "collection_id": office,
+                "policy": { "allowed_groups": ["staff"], "timezone": "Europe/Paris",
+                            "anti_passback": { "direction": "exit", "paired_door": front } } }),
+    );
+    let paired = json!({ "name": "front", "collection_id": office,
+        "policy": { "allowed_groups": ["staff"], "timezone": "Europe/Paris", "schedule": weekdays,
+                    "anti_passback": { "direction": "entry", "paired_door": back } } });
+    let (status, body) = api.put_json(&format!("/v1/doors/{front}"), paired);
+    assert_eq!(status, 200, "{body}");
+    let weekend = create_door(
+        &api,
+        json!({ "name": "weekend", "collection_id": office,
+                "policy": { "allow_everyone": true, "timezone": "Europe/Paris",
+                            "schedule": [{ "days": ["sat", "sun"], "from": "10:00", "to": "16:00" }] } }),
+    );
+    let (status, listed) = api.get("/v1/doors");
+    assert_eq!((status, listed["doors"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
+
+    let door = |id: &str| Door { api: &api, clock: &clock, id: id.to_string() };
+    let (front, back, weekend) = (door(&front), door(&back), door(&weekend));
+
+    // Monday 30 November 2026, Paris (UTC+1).
+    let granted = front.expect("2026-11-30T09:00:00+01:00", frames(&ANN), None);
+    assert_eq!(granted["subject"]["id"], json!(ann), "{granted}");
+    assert_eq!(granted["frames_used"], json!(3));
+    let (score, threshold) = (granted["score"].as_f64().expect("score"), granted["threshold"].as_f64().expect("t"));
+    assert!(score >= threshold, "{granted}");
+    assert!(granted["liveness"].as_f64().expect("liveness") >= granted["liveness_threshold"].as_f64().expect("lt"));
+    front.expect("2026-11-30T09:30:00+01:00", frames(&ANN[..1]), Some("anti_passback"));
+    back.expect("2026-11-30T10:00:00+01:00", frames(&ANN[1..2]), None);
+    back.expect("2026-11-30T10:05:00+01:00", frames(&ANN[1..2]), Some("anti_passback"));
+    front.expect("2026-11-30T11:00:00+01:00", frames(&ANN[2..]), None);
+    back.expect("2026-11-30T12:00:00+01:00", frames(&ANN[..1]), None);
+
+    let spoof = front.expect("2026-11-30T12:10:00+01:00", frames(&[ANN_PRINTED]), Some("not_live"));
+    assert!(spoof["liveness"].as_f64().expect("liveness") < 0.5, "{spoof}");
+    let visitor = front.expect("2026-11-30T12:20:00+01:00", frames(&[CEM]), Some("not_allowed"));
+    assert_eq!(visitor["subject"]["name"], json!("Cem"), "the person is named in the denial: {visitor}");
+    weekend.expect("2026-11-30T12:30:00+01:00", frames(&BOB[..1]), Some("outside_schedule"));
+    let unknown = front.expect("2026-11-30T12:40:00+01:00", frames(&[STRANGER]), Some("unknown_person"));
+    assert!(unknown.get("subject").is_none(), "{unknown}");
+    front.expect("2026-11-30T12:41:00+01:00", frames(&[ANN[0], BOB[0]]), Some("unknown_person"));
+    let blank = png(&image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128])));
+    front.expect("2026-11-30T12:50:00+01:00", vec![blank], Some("no_face"));
+    let group = read(&facegate_testing::shared_dir().join("data/photos/group_t1.jpg"));
+    front.expect("2026-11-30T12:51:00+01:00", vec![group], Some("multiple_faces"));
+    let sharp = image::load_from_memory(&read(&frame(ANN[0]))).expect("decode").to_rgb8();
+    let blurred = png(&image::imageops::blur(&sharp, 4.0));
+    front.expect("2026-11-30T12:52:00+01:00", vec![blurred], Some("low_quality"));
+    front.expect("2026-11-30T17:30:00+01:00", frames(&BOB), None);
+    back.expect("2026-11-30T19:00:00+01:00", frames(&BOB[1..]), None);
+    front.expect("2026-11-30T21:00:00+01:00", frames(&BOB[..1]), Some("outside_schedule"));
+    // Tuesday.
+    front.expect("2026-12-01T08:30:00+01:00", frames(&ANN[..2]), None);
+
+    // Bad input is a 4xx, never a decision.
+    let path = format!("/v1/doors/{}/attempts", front.id);
+    let (status, body) = api.post_images(&path, frames(&[ANN[0]; 6]));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    let (status, body) = api.post_images(&path, Vec::new());
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = api.post_images("/v1/doors/nope/attempts", frames(&[ANN[0]]));
+    assert_eq!(status, 404);
+    for policy in [
+        json!({ "allow_everyone": true, "timezone": "Mars/Olympus" }),
+        json!({ "timezone": "UTC" }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "schedule": [{ "days": ["mon"], "from": "9", "to": "10:00" }] }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "anti_passback": { "direction": "entry", "paired_door": "nope" } }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "allowed_subjects": ["nope"] }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "colour": "red" }),
+    ] {
+        let (status, body) =
+            api.post_json("/v1/doors", json!({ "name": "bad", "collection_id": office, "policy": policy }));
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{policy}: {body}");
+    }
+
+    // Every decision is in the collection's trail with its door, subject, scores and reason.
+    let (status, trail) = api.get(&format!("/v1/collections/{office}/events?limit=1000"));
+    assert_eq!(status, 200, "{trail}");
+    let decisions: Vec<&Value> =
+        trail["events"].as_array().expect("events").iter().filter(|e| e["action"] == "door").collect();
+    assert_eq!(decisions.len(), 18, "{trail}");
+    let not_live = decisions.iter().find(|e| e["reason"] == "not_live").expect("not_live event");
+    assert_eq!((not_live["door_id"].as_str(), not_live["result"].as_str()), (Some(front.id.as_str()), Some("denied")));
+    assert!(not_live["liveness"].as_f64().is_some() && not_live["score"].as_f64().is_some(), "{not_live}");
+
+    // The attendance sheet of those two days, in Paris time.
+    let (status, kind, csv) = api.get_text(&format!(
+        "/v1/collections/{office}/attendance?from=2026-11-30&to=2026-12-01&tz=Europe/Paris&format=csv"
+    ));
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"), "{csv}");
+    let expected = format!(
+        "date,subject_id,name,first_seen,last_seen,doors,count\n\
+         2026-11-30,{ann},Ann,2026-11-30T09:00:00+01:00,2026-11-30T12:00:00+01:00,front;back,4\n\
+         2026-11-30,{bob},Bob,2026-11-30T17:30:00+01:00,2026-11-30T19:00:00+01:00,front;back,2\n\
+         2026-12-01,{ann},Ann,2026-12-01T08:30:00+01:00,2026-12-01T08:30:00+01:00,front,1\n"
+    );
+    assert_eq!(csv, expected);
+    let (status, sheet) = api.get(&format!("/v1/collections/{office}/attendance?from=2026-12-01&to=2026-12-01&tz=UTC"));
+    assert_eq!(status, 200, "{sheet}");
+    assert_eq!(sheet["days"][0]["first_seen"], json!("2026-12-01T07:30:00+00:00"), "{sheet}");
+    let (status, _) = api.get(&format!("/v1/collections/{office}/attendance?from=2026-12-02&to=2026-12-01"));
+    assert_eq!(status, 400);
+}

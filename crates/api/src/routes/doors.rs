@@ -1,0 +1,237 @@
+//! Doors (access points), their attempts, and the attendance sheet their decisions make. The rules
+//! (order of checks, schedule, anti-passback, audit) are the gallery's; these handlers parse, call and
+//! render.
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use facegate_gallery::{FrameFace, MAX_DOOR_FRAMES, OperatingPoint};
+use facegate_store::{CollectionId, Door, DoorId, NewDoor, Scope};
+use serde::Deserialize;
+
+use super::faces::analyze;
+use crate::auth::Caller;
+use crate::contract::{AttendanceResponse, DoorAttemptResponse, DoorBody, DoorList, DoorSubject};
+use crate::images::read_images;
+use crate::inference::{Analysis, Extras};
+use crate::{ApiError, AppState, ErrorCode, json_body};
+
+/// Longest attendance period, days.
+const MAX_ATTENDANCE_DAYS: i32 = 366;
+
+/// A door body checked for what the API decides (name, the pack's liveness); the gallery checks the rest.
+async fn door_body(state: &AppState, caller: &Caller, bytes: &[u8]) -> Result<NewDoor, ApiError> {
+    let body: DoorBody = json_body(bytes)?;
+    let name = crate::contract::display_name(&body.name)?;
+    let collection = state.gallery.collection(&caller.actor(), &body.collection_id).await?;
+    if body.policy.liveness_required {
+        state.pack(&collection.pack)?.check_liveness(true).map_err(|_| {
+            ApiError::invalid(format!(
+                "the collection's pack `{}` has no liveness models: set liveness_required to false",
+                collection.pack
+            ))
+        })?;
+    }
+    Ok(NewDoor {
+        collection_id: body.collection_id,
+        name,
+        policy: body.policy,
+        created_at_ms: facegate_gallery::now_ms(),
+    })
+}
+
+/// Creates a door on a collection.
+#[utoipa::path(post, path = "/v1/doors", tag = "doors", request_body = DoorBody,
+    responses((status = 201, description = "Created", body = Door)), security(("api_key" = [])))]
+pub async fn create_door(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Door>), ApiError> {
+    caller.require(Scope::Enroll)?;
+    let new = door_body(&state, &caller, &body).await?;
+    Ok((StatusCode::CREATED, Json(state.gallery.create_door(&caller.actor(), &new).await?)))
+}
+
+/// The tenant's doors.
+#[utoipa::path(get, path = "/v1/doors", tag = "doors",
+    responses((status = 200, description = "Doors", body = DoorList)), security(("api_key" = [])))]
+pub async fn list_doors(State(state): State<AppState>, caller: Caller) -> Result<Json<DoorList>, ApiError> {
+    caller.require(Scope::Enroll)?;
+    Ok(Json(DoorList { doors: state.gallery.doors(&caller.actor()).await? }))
+}
+
+/// One door.
+#[utoipa::path(get, path = "/v1/doors/{door}", tag = "doors", params(("door" = DoorId, Path)),
+    responses((status = 200, description = "The door", body = Door)), security(("api_key" = [])))]
+pub async fn get_door(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(door): Path<DoorId>,
+) -> Result<Json<Door>, ApiError> {
+    caller.require(Scope::Enroll)?;
+    Ok(Json(state.gallery.door(&caller.actor(), &door).await?))
+}
+
+/// Replaces a door's name, collection and policy.
+#[utoipa::path(put, path = "/v1/doors/{door}", tag = "doors", params(("door" = DoorId, Path)), request_body = DoorBody,
+    responses((status = 200, description = "Replaced", body = Door)), security(("api_key" = [])))]
+pub async fn replace_door(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(door): Path<DoorId>,
+    body: axum::body::Bytes,
+) -> Result<Json<Door>, ApiError> {
+    caller.require(Scope::Enroll)?;
+    state.gallery.door(&caller.actor(), &door).await?;
+    let new = door_body(&state, &caller, &body).await?;
+    Ok(Json(state.gallery.replace_door(&caller.actor(), &door, &new).await?))
+}
+
+/// Deletes a door; its decisions stay in the audit trail.
+#[utoipa::path(delete, path = "/v1/doors/{door}", tag = "doors", params(("door" = DoorId, Path)),
+    responses((status = 204, description = "Deleted")), security(("api_key" = [])))]
+pub async fn delete_door(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(door): Path<DoorId>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Enroll)?;
+    state.gallery.delete_door(&caller.actor(), &door).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A door attempt: 1 to 5 frames of the person at the door (a camera's burst). The answer is `granted`
+/// or `denied` with a reason (`no_face`, `multiple_faces`, `low_quality`, `not_live`, `unknown_person`,
+/// `not_allowed`, `outside_schedule`, `anti_passback`), recorded in the collection's audit trail.
+#[utoipa::path(post, path = "/v1/doors/{door}/attempts", tag = "doors", params(("door" = DoorId, Path)),
+    request_body(content((crate::contract::ImagesUpload = "multipart/form-data"), (crate::contract::ImagesJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "1 to 5 frames: multipart files, JSON base64 `images`, or one raw image"),
+    responses((status = 200, description = "The decision", body = DoorAttemptResponse)), security(("api_key" = [])))]
+pub async fn attempt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(door_id): Path<DoorId>,
+    request: Request,
+) -> Result<Json<DoorAttemptResponse>, ApiError> {
+    caller.require(Scope::Search)?;
+    let actor = caller.actor();
+    let door = state.gallery.door(&actor, &door_id).await?;
+    let collection = state.gallery.collection(&actor, &door.collection_id).await?;
+    let pool = state.pack(&collection.pack)?;
+    let operating = OperatingPoint::of(pool.calibration()?, &collection, door.policy.target_fmr)?;
+    let images = read_images(request, &state).await?.images;
+    if images.is_empty() {
+        return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no frame"));
+    }
+    if images.len() > MAX_DOOR_FRAMES {
+        return Err(ApiError::invalid(format!("at most {MAX_DOOR_FRAMES} frames per attempt")));
+    }
+    let (frames, extras) = (images.len(), Extras::door(door.policy.liveness_required));
+    let mut faces = Vec::with_capacity(frames);
+    for bytes in images {
+        faces.push(frame_faces(analyze(&state, &pool, bytes, extras).await?));
+    }
+    let decision = state.gallery.door_attempt(&actor, &door, faces, operating, state.now()).await?;
+    Ok(Json(DoorAttemptResponse {
+        door_id,
+        access: decision.access,
+        reason: decision.reason,
+        subject: decision.subject.map(|s| DoorSubject { id: s.id, name: s.name }),
+        score: decision.score,
+        threshold: decision.threshold,
+        target_fmr: operating.target_fmr,
+        liveness: decision.liveness,
+        liveness_threshold: decision.liveness_threshold,
+        frames,
+        frames_used: decision.frames_used,
+        at_ms: decision.at_ms,
+    }))
+}
+
+/// The faces of one frame, for a door decision.
+fn frame_faces(analysis: Analysis) -> Vec<FrameFace> {
+    let (mut sharpness, mut liveness) = (analysis.sharpness.into_iter(), analysis.liveness.into_iter());
+    analysis
+        .faces
+        .into_iter()
+        .map(|f| FrameFace {
+            face: f.face,
+            embedding: f.embedding,
+            sharpness: sharpness.next().unwrap_or(0.0),
+            liveness: liveness.next(),
+        })
+        .collect()
+}
+
+/// Query of the attendance sheet.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttendanceQuery {
+    /// First day, `YYYY-MM-DD`.
+    #[param(example = "2026-11-30")]
+    pub from: String,
+    /// Last day, included (at most 366 days after `from`).
+    #[param(example = "2026-12-04")]
+    pub to: String,
+    /// IANA time zone days are counted in (default `UTC`).
+    #[param(example = "Europe/Paris")]
+    pub tz: Option<String>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    pub format: Option<SheetFormat>,
+}
+
+/// How an attendance sheet is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SheetFormat {
+    /// `application/json`.
+    Json,
+    /// `text/csv`.
+    Csv,
+}
+
+/// Who came in and when: per person and day, first and last door passage, the doors, the count.
+#[utoipa::path(get, path = "/v1/collections/{collection}/attendance", tag = "doors", params(("collection" = CollectionId, Path), AttendanceQuery),
+    responses((status = 200, description = "The sheet", content((AttendanceResponse = "application/json"), (String = "text/csv")))), security(("api_key" = [])))]
+pub async fn attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<CollectionId>,
+    Query(query): Query<AttendanceQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let day = |text: &str, name: &str| {
+        text.parse::<jiff::civil::Date>().map_err(|_| ApiError::invalid(format!("`{name}` must be YYYY-MM-DD")))
+    };
+    let (from, to) = (day(&query.from, "from")?, day(&query.to, "to")?);
+    let span = from.until(to).map(|s| s.get_days()).unwrap_or(-1);
+    if !(0..MAX_ATTENDANCE_DAYS).contains(&span) {
+        return Err(ApiError::invalid(format!("`to` must be 0 to {} days after `from`", MAX_ATTENDANCE_DAYS - 1)));
+    }
+    let timezone = query.tz.unwrap_or_else(|| "UTC".into());
+    let zone = facegate_gallery::time_zone(&timezone).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let start = |date: jiff::civil::Date| {
+        date.to_zoned(zone.clone()).map(|z| z.timestamp().as_millisecond()).map_err(ApiError::internal)
+    };
+    let end_day = to.tomorrow().map_err(|_| ApiError::invalid("`to` is out of range"))?;
+    let (from_ms, to_ms) = (start(from)?, start(end_day)?);
+    let days = state.gallery.attendance(&caller.actor(), &collection, from_ms, to_ms, &zone).await?;
+    let accepts_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"));
+    let sheet =
+        AttendanceResponse { collection_id: collection, from: from.to_string(), to: to.to_string(), timezone, days };
+    match query.format {
+        Some(SheetFormat::Csv) => Ok(csv_response(&sheet)),
+        None if accepts_csv => Ok(csv_response(&sheet)),
+        _ => Ok(Json(sheet).into_response()),
+    }
+}
+
+/// The sheet as CSV (see [`facegate_gallery::attendance_csv`]).
+fn csv_response(sheet: &AttendanceResponse) -> Response {
+    match facegate_gallery::attendance_csv(&sheet.days) {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response(),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}

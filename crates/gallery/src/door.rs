@@ -1,0 +1,636 @@
+//! Doors: the decision a door can act on. A burst of 1..n frames from the door's camera becomes
+//! `granted` or `denied` with one [`DoorReason`], after the same checks in the same order every time:
+//! a face in the frames (the largest face of a frame is the person at the door; another face at least
+//! half its size, and big enough for the quality gate, makes the frame ambiguous), quality, liveness (fused over the frames),
+//! identity (every usable frame must name the same subject at the door's operating point), then the
+//! door's policy: who is allowed, its weekly schedule in its time zone, anti-passback. Every decision is
+//! written to the audit trail before it is answered.
+
+use facegate_core::{DetectedFace, Embedding, LivenessScore, largest_face};
+use facegate_store::{
+    AntiPassback, AuditEvent, Door, DoorId, DoorPolicy, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow,
+    Weekday,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service::{Actor, AuditAction, AuditResult, Missing, OperatingPoint, missing};
+use crate::{Gallery, GalleryError};
+
+/// Why a door attempt was denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DoorReason {
+    /// No frame holds a face.
+    NoFace,
+    /// A frame holds more than one face big enough to be the person at the door.
+    MultipleFaces,
+    /// No face passes the quality gate.
+    LowQuality,
+    /// The fused liveness score is below the threshold (a presentation attack is suspected).
+    NotLive,
+    /// Nobody enrolled at or above the threshold, or the frames disagree on who it is.
+    UnknownPerson,
+    /// The person is not allowed through this door.
+    NotAllowed,
+    /// The door is closed at this time.
+    OutsideSchedule,
+    /// The person already passed this door and has not passed its paired door since.
+    AntiPassback,
+}
+
+impl DoorReason {
+    /// Every reason, in the order the checks run.
+    pub const ALL: [DoorReason; 8] = [
+        DoorReason::NoFace,
+        DoorReason::MultipleFaces,
+        DoorReason::LowQuality,
+        DoorReason::NotLive,
+        DoorReason::UnknownPerson,
+        DoorReason::NotAllowed,
+        DoorReason::OutsideSchedule,
+        DoorReason::AntiPassback,
+    ];
+
+    /// The reason's name, as the API and the audit trail write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoorReason::NoFace => "no_face",
+            DoorReason::MultipleFaces => "multiple_faces",
+            DoorReason::LowQuality => "low_quality",
+            DoorReason::NotLive => "not_live",
+            DoorReason::UnknownPerson => "unknown_person",
+            DoorReason::NotAllowed => "not_allowed",
+            DoorReason::OutsideSchedule => "outside_schedule",
+            DoorReason::AntiPassback => "anti_passback",
+        }
+    }
+}
+
+/// What the door does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Open.
+    Granted,
+    /// Stay closed.
+    Denied,
+}
+
+/// A face of one frame, as the pipeline found it.
+#[derive(Debug, Clone)]
+pub struct FrameFace {
+    /// Where it is and how sure the detector is.
+    pub face: DetectedFace,
+    /// Its template.
+    pub embedding: Embedding,
+    /// Sharpness of its aligned crop.
+    pub sharpness: f32,
+    /// Its liveness, where the door requires it.
+    pub liveness: Option<LivenessScore>,
+}
+
+impl AsRef<DetectedFace> for FrameFace {
+    fn as_ref(&self) -> &DetectedFace {
+        &self.face
+    }
+}
+
+/// A door's decision on a burst of frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorDecision {
+    /// Open or not.
+    pub access: Access,
+    /// Why not (none when granted).
+    pub reason: Option<DoorReason>,
+    /// The person identified, when the frames agree on one (also when denied for the policy).
+    pub subject: Option<Subject>,
+    /// The lowest of the frames' scores for that person (or the best score seen when unknown).
+    pub score: Option<f32>,
+    /// The identity threshold applied.
+    pub threshold: f32,
+    /// The fused liveness score (mean over the frames), where the door requires liveness.
+    pub liveness: Option<f32>,
+    /// The liveness threshold applied.
+    pub liveness_threshold: Option<f32>,
+    /// Frames whose face was used.
+    pub frames_used: usize,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// A door policy or door that cannot be stored as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DoorProblem {
+    /// The time zone is not an IANA name.
+    #[error("unknown time zone `{0}` (use an IANA name such as Europe/Paris)")]
+    TimeZone(String),
+    /// A schedule window is malformed.
+    #[error("schedule window {index}: {message}")]
+    Window {
+        /// Position of the window.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Nobody could ever pass.
+    #[error("the door allows nobody: set allow_everyone, allowed_subjects or allowed_groups")]
+    NobodyAllowed,
+    /// The paired door does not exist, is this door, or decides against another collection.
+    #[error("the paired door must be another door of the same collection")]
+    Pairing,
+    /// An allowed subject is not in the door's collection.
+    #[error("allowed subject {0} is not in the door's collection")]
+    UnknownSubject(SubjectId),
+    /// A target false-match rate that is not a rate.
+    #[error("`target_fmr` must be between 0 and 1")]
+    TargetFmr,
+}
+
+/// Most frames of one door attempt (a camera's burst).
+pub const MAX_DOOR_FRAMES: usize = 5;
+
+/// A weekly schedule in a time zone, checked once when a door is stored.
+struct Schedule {
+    zone: jiff::tz::TimeZone,
+    /// (days, from minute, to minute) per window.
+    windows: Vec<(Vec<Weekday>, u16, u16)>,
+}
+
+/// Minutes after midnight of `HH:MM` (`24:00` is the end of the day).
+fn minutes(text: &str) -> Option<u16> {
+    let (h, m) = text.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+}
+
+fn weekday(day: jiff::civil::Weekday) -> Weekday {
+    use jiff::civil::Weekday as W;
+    match day {
+        W::Monday => Weekday::Mon,
+        W::Tuesday => Weekday::Tue,
+        W::Wednesday => Weekday::Wed,
+        W::Thursday => Weekday::Thu,
+        W::Friday => Weekday::Fri,
+        W::Saturday => Weekday::Sat,
+        W::Sunday => Weekday::Sun,
+    }
+}
+
+/// A time zone by IANA name.
+///
+/// # Errors
+/// [`DoorProblem::TimeZone`] for an unknown name.
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, DoorProblem> {
+    jiff::tz::TimeZone::get(name).map_err(|_| DoorProblem::TimeZone(name.to_string()))
+}
+
+/// The local date and time of `at_ms` in `zone`.
+pub fn local_time(zone: &jiff::tz::TimeZone, at_ms: i64) -> jiff::civil::DateTime {
+    jiff::Timestamp::from_millisecond(at_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH).to_zoned(zone.clone()).datetime()
+}
+
+impl Schedule {
+    fn of(timezone: &str, windows: &[TimeWindow]) -> Result<Self, DoorProblem> {
+        let zone = time_zone(timezone)?;
+        let windows = windows
+            .iter()
+            .enumerate()
+            .map(|(index, w)| {
+                let bad = |message: &str| DoorProblem::Window { index, message: message.to_string() };
+                let from = minutes(&w.from).ok_or_else(|| bad("`from` must be HH:MM"))?;
+                let to = minutes(&w.to).ok_or_else(|| bad("`to` must be HH:MM"))?;
+                if w.days.is_empty() {
+                    return Err(bad("`days` is empty"));
+                }
+                if from == to {
+                    return Err(bad("`from` and `to` are the same time"));
+                }
+                Ok((w.days.clone(), from, to))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { zone, windows })
+    }
+
+    /// Whether the door is open at `at_ms` (always, without windows).
+    fn is_open(&self, at_ms: i64) -> bool {
+        if self.windows.is_empty() {
+            return true;
+        }
+        let local = local_time(&self.zone, at_ms);
+        let (today, yesterday) = (weekday(local.weekday()), weekday(local.weekday().previous()));
+        let minute = u16::from(local.hour().unsigned_abs()) * 60 + u16::from(local.minute().unsigned_abs());
+        self.windows.iter().any(|(days, from, to)| {
+            if from < to {
+                days.contains(&today) && (*from..*to).contains(&minute)
+            } else {
+                // Past midnight: the evening of an opening day, or the small hours after one.
+                (days.contains(&today) && minute >= *from) || (days.contains(&yesterday) && minute < *to)
+            }
+        })
+    }
+}
+
+/// Checks a policy on its own (time zone, windows, someone allowed).
+///
+/// # Errors
+/// The first [`DoorProblem`] found.
+pub fn check_policy(policy: &DoorPolicy) -> Result<(), DoorProblem> {
+    Schedule::of(&policy.timezone, &policy.schedule)?;
+    if !policy.allow_everyone && policy.allowed_subjects.is_empty() && policy.allowed_groups.is_empty() {
+        return Err(DoorProblem::NobodyAllowed);
+    }
+    if policy.target_fmr.is_some_and(|r| !(r > 0.0 && r < 1.0)) {
+        return Err(DoorProblem::TargetFmr);
+    }
+    Ok(())
+}
+
+/// Whether `subject` may pass a door of `policy`.
+fn allows(policy: &DoorPolicy, subject: &Subject) -> bool {
+    policy.allow_everyone
+        || policy.allowed_subjects.contains(&subject.id)
+        || subject.groups.iter().any(|g| policy.allowed_groups.contains(g))
+}
+
+/// The usable face of each frame, or the reason there is none.
+fn usable_faces(frames: Vec<Vec<FrameFace>>, gate: &crate::QualityGate) -> Result<Vec<FrameFace>, DoorReason> {
+    let mut faces = Vec::new();
+    let mut any_face = false;
+    let side = |f: &FrameFace| f.face.bbox.width.min(f.face.bbox.height);
+    for frame in frames {
+        // Another face counts when it could be someone at the door too: at least half the size of the
+        // largest (a bystander far behind, or a false detection in the background, does not).
+        let largest = frame.iter().map(side).fold(0.0, f32::max);
+        let close = frame.iter().filter(|f| side(f) >= gate.min_face_size.max(largest * 0.5)).count();
+        if close > 1 {
+            return Err(DoorReason::MultipleFaces);
+        }
+        let Some(face) = largest_face(frame) else { continue };
+        any_face = true;
+        if gate.reject_reason(side(&face), face.face.score, face.sharpness).is_none() {
+            faces.push(face);
+        }
+    }
+    match (faces.is_empty(), any_face) {
+        (false, _) => Ok(faces),
+        (true, false) => Err(DoorReason::NoFace),
+        (true, true) => Err(DoorReason::LowQuality),
+    }
+}
+
+/// What a decision found before the policy was applied.
+struct Finding {
+    subject_id: Option<SubjectId>,
+    score: Option<f32>,
+    liveness: Option<LivenessScore>,
+    frames_used: usize,
+}
+
+impl Gallery {
+    /// Checks a door against the tenant's data: its collection exists, allowed subjects are in it, the
+    /// paired door is another door of the same collection.
+    async fn check_door(&self, actor: &Actor, id: Option<&DoorId>, new: &NewDoor) -> Result<(), GalleryError> {
+        check_policy(&new.policy)?;
+        self.collection(actor, &new.collection_id).await?;
+        if !new.policy.allowed_subjects.is_empty() {
+            let found =
+                self.store.subjects_by_id(&actor.tenant_id, &new.collection_id, &new.policy.allowed_subjects).await?;
+            if let Some(absent) = new.policy.allowed_subjects.iter().find(|s| !found.iter().any(|f| f.id == **s)) {
+                return Err(DoorProblem::UnknownSubject(absent.clone()).into());
+            }
+        }
+        if let Some(AntiPassback { paired_door, .. }) = &new.policy.anti_passback {
+            let paired = self.store.door(&actor.tenant_id, paired_door).await;
+            match paired {
+                Ok(p) if Some(&p.id) != id && p.collection_id == new.collection_id => {}
+                Ok(_) | Err(StoreError::NotFound) => return Err(DoorProblem::Pairing.into()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a door.
+    ///
+    /// # Errors
+    /// [`GalleryError::Door`] for a policy that cannot work; [`GalleryError::NotFound`] for a missing
+    /// collection; [`StoreError::Conflict`] for a name taken.
+    pub async fn create_door(&self, actor: &Actor, new: &NewDoor) -> Result<Door, GalleryError> {
+        self.check_door(actor, None, new).await?;
+        Ok(self.store.create_door(&actor.tenant_id, new).await?)
+    }
+
+    /// Replaces a door's name, collection and policy.
+    ///
+    /// # Errors
+    /// As [`Gallery::create_door`]; [`GalleryError::NotFound`] for a missing door.
+    pub async fn replace_door(&self, actor: &Actor, door_id: &DoorId, new: &NewDoor) -> Result<Door, GalleryError> {
+        self.door(actor, door_id).await?;
+        self.check_door(actor, Some(door_id), new).await?;
+        self.store.replace_door(&actor.tenant_id, door_id, new).await.map_err(missing(Missing::Door))
+    }
+
+    /// The tenant's doors.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn doors(&self, actor: &Actor) -> Result<Vec<Door>, GalleryError> {
+        Ok(self.store.list_doors(&actor.tenant_id).await?)
+    }
+
+    /// One door.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`].
+    pub async fn door(&self, actor: &Actor, door_id: &DoorId) -> Result<Door, GalleryError> {
+        self.store.door(&actor.tenant_id, door_id).await.map_err(missing(Missing::Door))
+    }
+
+    /// Deletes a door; its decisions stay in the trail.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`].
+    pub async fn delete_door(&self, actor: &Actor, door_id: &DoorId) -> Result<(), GalleryError> {
+        self.store.delete_door(&actor.tenant_id, door_id).await.map_err(missing(Missing::Door))
+    }
+
+    /// Decides a door attempt at `at_ms` on the faces of each frame (see the module's order of checks),
+    /// and records the decision in the trail before answering it.
+    ///
+    /// # Errors
+    /// Store and crypto failures.
+    pub async fn door_attempt(
+        &self,
+        actor: &Actor,
+        door: &Door,
+        frames: Vec<Vec<FrameFace>>,
+        operating: OperatingPoint,
+        at_ms: i64,
+    ) -> Result<DoorDecision, GalleryError> {
+        let collection = self.collection(actor, &door.collection_id).await?;
+        let mut finding = Finding { subject_id: None, score: None, liveness: None, frames_used: 0 };
+        let reason = match usable_faces(frames, &self.gate) {
+            Err(reason) => Some(reason),
+            Ok(faces) => {
+                finding.frames_used = faces.len();
+                finding.liveness = fused_liveness(faces.iter().map(|f| f.liveness));
+                let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
+                let best: Vec<Option<crate::Candidate>> = self
+                    .search_all(&actor.tenant_id, &collection, &probes, 1)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.into_iter().next())
+                    .collect();
+                let agreed = agreed_subject(&best, operating.threshold);
+                finding.score = match &agreed {
+                    Some((_, score)) => Some(*score),
+                    None => best.iter().flatten().map(|c| c.score).reduce(f32::max),
+                };
+                finding.subject_id = agreed.map(|(s, _)| s);
+                if door.policy.liveness_required && !finding.liveness.is_some_and(|l| l.live) {
+                    Some(DoorReason::NotLive)
+                } else if finding.subject_id.is_none() {
+                    Some(DoorReason::UnknownPerson)
+                } else {
+                    None
+                }
+            }
+        };
+        let subject = match &finding.subject_id {
+            Some(id) => {
+                self.store.subjects_by_id(&actor.tenant_id, &collection.id, std::slice::from_ref(id)).await?.pop()
+            }
+            None => None,
+        };
+        let reason = match (reason, &subject) {
+            (Some(reason), _) => Some(reason),
+            (None, None) => Some(DoorReason::UnknownPerson),
+            (None, Some(subject)) => self.policy_reason(actor, door, subject, at_ms).await?,
+        };
+        let (access, result) = match reason {
+            None => (Access::Granted, AuditResult::Granted),
+            Some(_) => (Access::Denied, AuditResult::Denied),
+        };
+        let subject_id = subject.as_ref().map(|s| &s.id);
+        let event = NewEvent {
+            door_id: Some(door.id.clone()),
+            reason: reason.map(|r| r.as_str().to_string()),
+            liveness: finding.liveness.map(|l| l.score),
+            at_ms,
+            ..actor.event(&collection.id, AuditAction::Door, result, subject_id, finding.score, None)
+        };
+        self.store.append_events(&actor.tenant_id, std::slice::from_ref(&event)).await?;
+        Ok(DoorDecision {
+            access,
+            reason,
+            subject,
+            score: finding.score,
+            threshold: operating.threshold,
+            liveness: finding.liveness.map(|l| l.score),
+            liveness_threshold: finding.liveness.map(|l| l.threshold),
+            frames_used: finding.frames_used,
+            at_ms,
+        })
+    }
+
+    /// The policy's reason to deny an identified, live person, if any.
+    async fn policy_reason(
+        &self,
+        actor: &Actor,
+        door: &Door,
+        subject: &Subject,
+        at_ms: i64,
+    ) -> Result<Option<DoorReason>, GalleryError> {
+        if !allows(&door.policy, subject) {
+            return Ok(Some(DoorReason::NotAllowed));
+        }
+        let schedule = Schedule::of(&door.policy.timezone, &door.policy.schedule)?;
+        if !schedule.is_open(at_ms) {
+            return Ok(Some(DoorReason::OutsideSchedule));
+        }
+        if let Some(pairing) = &door.policy.anti_passback {
+            let doors = [door.id.clone(), pairing.paired_door.clone()];
+            let last: Option<AuditEvent> =
+                self.store.last_passage(&actor.tenant_id, &door.collection_id, &subject.id, &doors).await?;
+            if last.is_some_and(|e| e.event.door_id.as_ref() == Some(&door.id)) {
+                return Ok(Some(DoorReason::AntiPassback));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// One person's day at the doors of a collection: what an attendance sheet lists.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttendanceDay {
+    /// The local date, `YYYY-MM-DD`.
+    pub date: String,
+    /// The person.
+    pub subject_id: SubjectId,
+    /// Their name (empty when the subject was erased since).
+    pub name: String,
+    /// First door passage of the day, local time with its offset (RFC 3339).
+    pub first_seen: String,
+    /// Last door passage of the day.
+    pub last_seen: String,
+    /// The doors passed, by name, in order of first passage.
+    pub doors: Vec<String>,
+    /// Door passages that day.
+    pub count: u32,
+}
+
+impl Gallery {
+    /// Per person and local day in `zone`, the granted door passages of a collection with
+    /// `from_ms <= at < to_ms`: first and last seen, doors, count. Sorted by date, then name.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`] for a missing collection.
+    pub async fn attendance(
+        &self,
+        actor: &Actor,
+        collection_id: &facegate_store::CollectionId,
+        from_ms: i64,
+        to_ms: i64,
+        zone: &jiff::tz::TimeZone,
+    ) -> Result<Vec<AttendanceDay>, GalleryError> {
+        let passages = self
+            .store
+            .passages(&actor.tenant_id, collection_id, from_ms, to_ms)
+            .await
+            .map_err(missing(Missing::Collection))?;
+        let doors = self.store.list_doors(&actor.tenant_id).await?;
+        let door_name = |id: &Option<DoorId>| {
+            let id = id.as_ref().map_or("", |d| d.as_str());
+            doors.iter().find(|d| d.id == id).map_or_else(|| id.to_string(), |d| d.name.clone())
+        };
+        let mut ids: Vec<SubjectId> = passages.iter().filter_map(|p| p.event.subject_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let subjects = self.store.subjects_by_id(&actor.tenant_id, collection_id, &ids).await?;
+        let mut days: std::collections::BTreeMap<(String, SubjectId), AttendanceDay> = Default::default();
+        for passage in passages {
+            let Some(subject_id) = passage.event.subject_id.clone() else { continue };
+            let local = jiff::Timestamp::from_millisecond(passage.event.at_ms)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                .to_zoned(zone.clone());
+            let seen = local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+            let (date, door) = (local.date().to_string(), door_name(&passage.event.door_id));
+            let day = days.entry((date.clone(), subject_id.clone())).or_insert_with(|| AttendanceDay {
+                date,
+                name: subjects.iter().find(|s| s.id == subject_id).map(|s| s.name.clone()).unwrap_or_default(),
+                subject_id,
+                first_seen: seen.clone(),
+                last_seen: seen.clone(),
+                doors: Vec::new(),
+                count: 0,
+            });
+            day.last_seen = seen;
+            day.count += 1;
+            if !day.doors.contains(&door) {
+                day.doors.push(door);
+            }
+        }
+        let mut days: Vec<AttendanceDay> = days.into_values().collect();
+        days.sort_by(|a, b| (&a.date, &a.name, &a.subject_id).cmp(&(&b.date, &b.name, &b.subject_id)));
+        Ok(days)
+    }
+}
+
+/// An attendance sheet as CSV: `date,subject_id,name,first_seen,last_seen,doors,count`, one row per
+/// day (doors joined by `;`).
+///
+/// # Errors
+/// Only if writing to memory fails.
+pub fn attendance_csv(days: &[AttendanceDay]) -> Result<String, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["date", "subject_id", "name", "first_seen", "last_seen", "doors", "count"])?;
+    for day in days {
+        let (doors, count) = (day.doors.join(";"), day.count.to_string());
+        writer.write_record([
+            &day.date,
+            day.subject_id.as_str(),
+            &day.name,
+            &day.first_seen,
+            &day.last_seen,
+            &doors,
+            &count,
+        ])?;
+    }
+    let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The mean of the frames' liveness scores, with their threshold (none when no frame has one).
+fn fused_liveness(scores: impl Iterator<Item = Option<LivenessScore>>) -> Option<LivenessScore> {
+    let scores: Vec<LivenessScore> = scores.flatten().collect();
+    let first = scores.first()?;
+    let score = scores.iter().map(|s| s.score).sum::<f32>() / scores.len() as f32;
+    Some(LivenessScore { score, threshold: first.threshold, live: score >= first.threshold })
+}
+
+/// The subject every frame names at or above `threshold`, with the lowest of those scores.
+fn agreed_subject(best: &[Option<crate::Candidate>], threshold: f32) -> Option<(SubjectId, f32)> {
+    let first = best.first()?.as_ref()?;
+    best.iter().all(|c| c.as_ref().is_some_and(|c| c.subject_id == first.subject_id && c.score >= threshold)).then(
+        || {
+            let low = best.iter().flatten().map(|c| c.score).fold(f32::INFINITY, f32::min);
+            (first.subject_id.clone(), low)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(days: &[Weekday], from: &str, to: &str) -> TimeWindow {
+        TimeWindow { days: days.to_vec(), from: from.into(), to: to.into() }
+    }
+
+    fn at(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().expect("timestamp").as_millisecond()
+    }
+
+    #[test]
+    fn schedules_are_read_in_the_door_time_zone() {
+        let weekdays = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+        let office = Schedule::of("Europe/Paris", &[window(&weekdays, "08:00", "18:00")]).expect("schedule");
+        // Monday 30 November 2026: Paris is UTC+1.
+        assert!(office.is_open(at("2026-11-30T07:00:00Z")), "08:00 in Paris");
+        assert!(!office.is_open(at("2026-11-30T06:59:00Z")), "07:59 in Paris");
+        assert!(!office.is_open(at("2026-11-30T17:00:00Z")), "18:00 in Paris is closed");
+        assert!(!office.is_open(at("2026-11-28T10:00:00Z")), "Saturday");
+        // Summer time: UTC+2.
+        assert!(office.is_open(at("2026-07-06T06:00:00Z")) && !office.is_open(at("2026-07-06T16:00:00Z")));
+        let night = Schedule::of("UTC", &[window(&[Weekday::Fri], "22:00", "06:00")]).expect("schedule");
+        assert!(night.is_open(at("2026-12-04T23:00:00Z")), "Friday night");
+        assert!(night.is_open(at("2026-12-05T05:59:00Z")), "the small hours of Saturday");
+        assert!(!night.is_open(at("2026-12-05T06:00:00Z")) && !night.is_open(at("2026-12-04T05:00:00Z")));
+        assert!(Schedule::of("UTC", &[]).expect("always").is_open(0));
+    }
+
+    #[test]
+    fn malformed_policies_are_refused() {
+        assert!(matches!(Schedule::of("Mars/Olympus", &[]), Err(DoorProblem::TimeZone(_))));
+        for (from, to) in [("8:00", "18:00"), ("08:00", "25:00"), ("08:60", "09:00"), ("08:00", "08:00")] {
+            let refused = Schedule::of("UTC", &[window(&[Weekday::Mon], from, to)]);
+            assert!(matches!(refused, Err(DoorProblem::Window { index: 0, .. })), "{from}-{to}");
+        }
+        assert!(matches!(Schedule::of("UTC", &[window(&[], "08:00", "09:00")]), Err(DoorProblem::Window { .. })));
+        assert_eq!(minutes("24:00"), Some(1440));
+    }
+
+    #[test]
+    fn frames_must_agree_on_one_subject_above_the_threshold() {
+        let c = |s: &str, score| Some(crate::Candidate { subject_id: s.into(), face_id: "f".into(), score });
+        assert_eq!(agreed_subject(&[c("a", 0.6), c("a", 0.5)], 0.4), Some(("a".into(), 0.5)));
+        assert_eq!(agreed_subject(&[c("a", 0.6), c("b", 0.7)], 0.4), None, "two people");
+        assert_eq!(agreed_subject(&[c("a", 0.6), c("a", 0.3)], 0.4), None, "one frame below");
+        assert_eq!(agreed_subject(&[c("a", 0.6), None], 0.4), None, "an empty gallery");
+    }
+}

@@ -1,0 +1,17 @@
+-- Doors (access points), subject groups, and door decisions in the audit trail.
+ALTER TABLE subjects ADD COLUMN IF NOT EXISTS groups TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE events ADD COLUMN IF NOT EXISTS door_id TEXT;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS reason TEXT;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS liveness REAL;
+CREATE INDEX IF NOT EXISTS events_passages ON events (collection_id, action, result, at_ms);
+CREATE INDEX IF NOT EXISTS events_by_subject ON events (collection_id, subject_id, seq);
+
+CREATE TABLE IF NOT EXISTS doors (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    policy        TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
