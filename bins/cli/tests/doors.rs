@@ -35,6 +35,8 @@ const CEM_ENROL: [&str; 2] = ["ClientRaw/0007_01_05_03_43.jpg", "ClientRaw/0007_
 const CEM: &str = "ClientRaw/0007_01_05_03_170.jpg";
 /// A live person nobody enrolled.
 const STRANGER: &str = "ClientRaw/0013_01_07_03_240.jpg";
+/// Another, whom a lax threshold (false-match rate 0.1) takes for Ann.
+const LOOKALIKE: [&str; 2] = ["ClientRaw/0012_01_07_03_165.jpg", "ClientRaw/0012_01_07_03_79.jpg"];
 
 struct Door<'a> {
     api: &'a Api,
@@ -154,6 +156,41 @@ fn doors_decide_every_reason_and_make_the_attendance_sheet() {
     // Tuesday.
     front.expect("2026-12-01T08:30:00+01:00", frames(&ANN[..2]), None);
 
+    // The ignore list: at a lax threshold a stranger is let in as Ann; once marked "not Ann", the same
+    // stranger (another frame) is refused at the same threshold, and Ann still gets in.
+    let lobby = door(&create_door(
+        &api,
+        json!({ "name": "lobby", "collection_id": office,
+                "policy": { "allow_everyone": true, "timezone": "UTC", "target_fmr": 0.1 } }),
+    ));
+    let mistaken = lobby.expect("2026-12-03T09:00:00Z", frames(&LOOKALIKE[..1]), None);
+    assert_eq!(mistaken["subject"]["name"], json!("Ann"), "a false match at FMR 0.1: {mistaken}");
+    let negatives = format!("/v1/collections/{office}/subjects/{ann}/negatives");
+    let (status, entry) = api.post_image(&negatives, read(&frame(LOOKALIKE[0])), "image/jpeg");
+    assert_eq!(status, 201, "{entry}");
+    let (status, listed) = api.get(&negatives);
+    assert_eq!((status, listed["negatives"][0]["id"].clone()), (200, entry["id"].clone()), "{listed}");
+    lobby.expect("2026-12-03T09:01:00Z", frames(&LOOKALIKE[1..]), Some("unknown_person"));
+    let (status, recognized) =
+        api.post_image(&format!("/v1/recognize?collection={office}&fmr=0.1"), read(&frame(LOOKALIKE[1])), "image/jpeg");
+    assert_eq!((status, common::main_face(&recognized)["result"].as_str()), (200, Some("unknown")), "{recognized}");
+    lobby.expect("2026-12-03T09:02:00Z", frames(&ANN[..1]), None);
+
+    // At that rate, enrolling the stranger warns that they and Ann are confusable.
+    let (status, lax) = api.post_json("/v1/collections", json!({ "name": "lax", "target_fmr": 0.1 }));
+    assert_eq!(status, 201, "{lax}");
+    let lax = lax["id"].as_str().expect("id").to_string();
+    let lax_ann = subject(&api, &lax, "Ann", &[], &ANN_ENROL);
+    let (status, body) =
+        api.post_json(&format!("/v1/collections/{lax}/subjects"), json!({ "name": "Dee", "groups": [] }));
+    assert_eq!(status, 201, "{body}");
+    let dee = body["id"].as_str().expect("id");
+    let (status, enrolled) = api.enroll(&lax, dee, &[frame(LOOKALIKE[1])]);
+    assert_eq!(status, 201, "{enrolled}");
+    let warned = &enrolled["accepted"][0];
+    assert_eq!(warned["confusable_with"][0]["subject_id"], json!(lax_ann), "{enrolled}");
+    assert_eq!(warned["possible_duplicate"], warned["confusable_with"][0]);
+
     // Bad input is a 4xx, never a decision.
     let path = format!("/v1/doors/{}/attempts", front.id);
     let (status, body) = api.post_images(&path, frames(&[ANN[0]; 6]));
@@ -180,7 +217,7 @@ fn doors_decide_every_reason_and_make_the_attendance_sheet() {
     assert_eq!(status, 200, "{trail}");
     let decisions: Vec<&Value> =
         trail["events"].as_array().expect("events").iter().filter(|e| e["action"] == "door").collect();
-    assert_eq!(decisions.len(), 18, "{trail}");
+    assert_eq!(decisions.len(), 21, "{trail}");
     let not_live = decisions.iter().find(|e| e["reason"] == "not_live").expect("not_live event");
     assert_eq!((not_live["door_id"].as_str(), not_live["result"].as_str()), (Some(front.id.as_str()), Some("denied")));
     assert!(not_live["liveness"].as_f64().is_some() && not_live["score"].as_f64().is_some(), "{not_live}");

@@ -590,3 +590,10 @@ pub struct AttendanceResponse {
     /// One row per person and day with a door passage, by date then name.
     pub days: Vec<AttendanceDay>,
 }
+
+/// A subject's ignore list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NegativeList {
+    /// Oldest first.
+    pub negatives: Vec<facegate_store::NegativeRecord>,
+}

@@ -380,12 +380,23 @@ impl Gallery {
                 finding.frames_used = faces.len();
                 finding.liveness = fused_liveness(faces.iter().map(|f| f.liveness));
                 let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
-                let best: Vec<Option<crate::Candidate>> = self
+                let mut best: Vec<Option<crate::Candidate>> = self
                     .search_all(&actor.tenant_id, &collection, &probes, 1)
                     .await?
                     .into_iter()
                     .map(|c| c.into_iter().next())
                     .collect();
+                let matches: Vec<(&[f32], Option<&crate::Candidate>)> = probes
+                    .iter()
+                    .zip(&best)
+                    .map(|(p, c)| (*p, c.as_ref().filter(|c| c.score >= operating.threshold)))
+                    .collect();
+                let overruled = self.overruled(&actor.tenant_id, &collection, &matches).await?;
+                for (candidate, overruled) in best.iter_mut().zip(overruled) {
+                    if overruled {
+                        *candidate = None;
+                    }
+                }
                 let agreed = agreed_subject(&best, operating.threshold);
                 finding.score = match &agreed {
                     Some((_, score)) => Some(*score),

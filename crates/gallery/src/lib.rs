@@ -19,6 +19,7 @@ mod index;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod migration;
+mod negatives;
 mod service;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};

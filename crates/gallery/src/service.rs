@@ -44,6 +44,8 @@ pub enum AuditAction {
     Migrate,
     /// A door decision.
     Door,
+    /// A subject's ignore list changed.
+    Ignore,
 }
 
 impl AuditAction {
@@ -57,6 +59,7 @@ impl AuditAction {
             Self::Erase => "erase",
             Self::Migrate => "migrate",
             Self::Door => facegate_store::DOOR_ACTION,
+            Self::Ignore => "ignore",
         }
     }
 }
@@ -267,9 +270,17 @@ pub struct AcceptedFace {
     pub detection_score: f32,
     /// Sharpness of the aligned crop.
     pub sharpness: f32,
-    /// Another subject the face already matches, if any.
+    /// Another subject the face already matches, if any (the best of `confusable_with`): the same person
+    /// enrolled twice, or two people the collection cannot tell apart.
     pub possible_duplicate: Option<PossibleDuplicate>,
+    /// Every other subject (at most 5, best first) the face scores at or above the collection's
+    /// threshold with: these people are confusable at the collection's false-match rate (a stricter
+    /// rate, better photos, or ignore-list entries separate them).
+    pub confusable_with: Vec<PossibleDuplicate>,
 }
+
+/// Most confusable subjects listed per enrolled face.
+const CONFUSABLE_LISTED: usize = 5;
 
 /// What an enrolment did: the faces stored (all in one transaction) and the images refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -559,21 +570,24 @@ impl Gallery {
         let matches = if probes.is_empty() {
             Vec::new()
         } else {
-            self.search_all(&actor.tenant_id, collection, &probes, 2).await?
+            self.search_all(&actor.tenant_id, collection, &probes, CONFUSABLE_LISTED + 1).await?
         };
         let mut kept = Vec::new();
         for ((image_index, found, size), candidates) in gated.into_iter().zip(matches) {
-            let duplicate = candidates
+            let confusable: Vec<PossibleDuplicate> = candidates
                 .into_iter()
-                .find(|c| c.subject_id != *subject_id && c.score >= operating.threshold)
-                .map(|c| PossibleDuplicate { subject_id: c.subject_id, score: c.score });
+                .filter(|c| c.subject_id != *subject_id && c.score >= operating.threshold)
+                .map(|c| PossibleDuplicate { subject_id: c.subject_id, score: c.score })
+                .take(CONFUSABLE_LISTED)
+                .collect();
+            let duplicate = confusable.first().cloned();
             if let (Some(duplicate), true) = (&duplicate, options.reject_duplicates) {
                 let message =
                     format!("the face matches subject {} (score {:.3})", duplicate.subject_id, duplicate.score);
                 rejected.push(Rejection { image_index, reason: RejectReason::Duplicate, message });
                 continue;
             }
-            kept.push((image_index, found, size, duplicate));
+            kept.push((image_index, found, size, confusable));
         }
         rejected.sort_by_key(|r| r.image_index);
         if kept.is_empty() {
@@ -601,13 +615,14 @@ impl Gallery {
         let accepted = kept
             .into_iter()
             .zip(records)
-            .map(|((image_index, found, _, possible_duplicate), record)| AcceptedFace {
+            .map(|((image_index, found, _, confusable_with), record)| AcceptedFace {
                 image_index,
                 face_id: record.id,
                 bbox: found.face.bbox,
                 detection_score: found.face.score,
                 sharpness: found.sharpness,
-                possible_duplicate,
+                possible_duplicate: confusable_with.first().cloned(),
+                confusable_with,
             })
             .collect();
         Ok(Enrolment { accepted, rejected })
@@ -627,12 +642,23 @@ impl Gallery {
         top_k: usize,
         operating: OperatingPoint,
     ) -> Result<Vec<Identification>, GalleryError> {
-        let found: Vec<(MatchResult, Vec<Candidate>)> = self
+        let mut found: Vec<(MatchResult, Vec<Candidate>)> = self
             .search_all(&actor.tenant_id, collection, probes, top_k)
             .await?
             .into_iter()
             .map(|candidates| (operating.result(candidates.first()), candidates))
             .collect();
+        let matches: Vec<(&[f32], Option<&Candidate>)> = probes
+            .iter()
+            .zip(&found)
+            .map(|(probe, (result, candidates))| (*probe, candidates.first().filter(|_| *result == MatchResult::Match)))
+            .collect();
+        let overruled = self.overruled(&actor.tenant_id, collection, &matches).await?;
+        for ((result, _), overruled) in found.iter_mut().zip(overruled) {
+            if overruled {
+                *result = MatchResult::Unknown;
+            }
+        }
         let mut matched: Vec<SubjectId> = found
             .iter()
             .filter(|(result, _)| *result == MatchResult::Match)
@@ -817,6 +843,8 @@ pub enum Missing {
     Migration,
     /// The door.
     Door,
+    /// An ignore-list entry.
+    Negative,
 }
 
 impl Missing {
@@ -828,6 +856,7 @@ impl Missing {
             Self::Face => "face",
             Self::Migration => "migration",
             Self::Door => "door",
+            Self::Negative => "ignore-list entry",
         }
     }
 }

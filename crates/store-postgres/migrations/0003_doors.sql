@@ -15,3 +15,17 @@ CREATE TABLE IF NOT EXISTS doors (
     created_at_ms BIGINT NOT NULL,
     UNIQUE (tenant_id, name)
 );
+
+-- Ignore lists: strangers' templates kept as negatives of the subject they were taken for (sealed like
+-- templates), erased with the subject.
+CREATE TABLE IF NOT EXISTS negatives (
+    id            TEXT PRIMARY KEY,
+    collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    subject_id    TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    pack          TEXT NOT NULL,
+    pack_version  TEXT NOT NULL,
+    nonce         BYTEA NOT NULL,
+    ciphertext    BYTEA NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS negatives_by_subject ON negatives (subject_id, created_at_ms);

@@ -15,3 +15,17 @@ CREATE TABLE doors (
     created_at_ms INTEGER NOT NULL,
     UNIQUE (tenant_id, name)
 );
+
+-- Ignore lists: strangers' templates kept as negatives of the subject they were taken for (sealed like
+-- templates), erased with the subject.
+CREATE TABLE negatives (
+    id            TEXT PRIMARY KEY,
+    collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    subject_id    TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    pack          TEXT NOT NULL,
+    pack_version  TEXT NOT NULL,
+    nonce         BLOB NOT NULL,
+    ciphertext    BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX negatives_by_subject ON negatives (subject_id, created_at_ms);

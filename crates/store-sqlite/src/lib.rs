@@ -25,6 +25,7 @@ mod faces;
 mod keys;
 mod migrate;
 mod migrations;
+mod negatives;
 mod rows;
 mod subjects;
 
@@ -40,9 +41,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use facegate_store::{
     ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Door, DoorId, EncryptedTemplate, Erasure, FaceId,
-    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, Migration, MigrationState, NewCollection,
-    NewDoor, NewEvent, NewFace, NewMigration, NewSubject, NewTemplate, PackVersion, Scope, StoreError, StoreResult,
-    StoredCrop, StoredTemplate, Subject, SubjectId, Tenant, TenantId, WrappedKey, now_ms,
+    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, Migration, MigrationState, NegativeId,
+    NegativeRecord, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate,
+    PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredNegative, StoredTemplate, Subject, SubjectId,
+    Tenant, TenantId, WrappedKey, now_ms,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
@@ -344,6 +346,46 @@ impl FaceStore for SqliteStore {
         audit: &NewEvent,
     ) -> StoreResult<Migration> {
         migrations::finish_migration(self, tenant_id, collection_id, audit).await
+    }
+
+    async fn add_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        negative: &NewNegative,
+        audit: &NewEvent,
+    ) -> StoreResult<NegativeRecord> {
+        negatives::add_negative(self, tenant_id, collection_id, negative, audit).await
+    }
+
+    async fn list_negatives(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Vec<NegativeRecord>> {
+        negatives::list_negatives(self, tenant_id, collection_id, subject_id).await
+    }
+
+    async fn negatives_of(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_ids: &[SubjectId],
+        pack: &str,
+    ) -> StoreResult<Vec<StoredNegative>> {
+        negatives::negatives_of(self, tenant_id, collection_id, subject_ids, pack).await
+    }
+
+    async fn delete_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        negative_id: &NegativeId,
+        audit: &NewEvent,
+    ) -> StoreResult<()> {
+        negatives::delete_negative(self, tenant_id, collection_id, subject_id, negative_id, audit).await
     }
 
     async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {

@@ -159,3 +159,8 @@ id_type!(
     /// A door's (access point's) identifier.
     DoorId
 );
+id_type!(
+    /// An ignore-list entry's identifier (a stranger's template kept as a negative of a subject); it is
+    /// bound into the encryption of its template.
+    NegativeId
+);

@@ -225,6 +225,39 @@ pub trait FaceStore: Send + Sync {
         audit: &NewEvent,
     ) -> StoreResult<Migration>;
 
+    /// Adds a stranger's template to a subject's ignore list, recording `audit` in the same transaction.
+    async fn add_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        negative: &NewNegative,
+        audit: &NewEvent,
+    ) -> StoreResult<NegativeRecord>;
+    /// A subject's ignore list, oldest first.
+    async fn list_negatives(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Vec<NegativeRecord>>;
+    /// The encrypted ignore-list templates of these subjects made by `pack` (one round trip).
+    async fn negatives_of(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_ids: &[SubjectId],
+        pack: &str,
+    ) -> StoreResult<Vec<StoredNegative>>;
+    /// Erases one ignore-list entry, recording `audit` in the same transaction.
+    async fn delete_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        negative_id: &NegativeId,
+        audit: &NewEvent,
+    ) -> StoreResult<()>;
+
     /// Creates a door on one of the tenant's collections; its name is unique within the tenant.
     async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door>;
     /// The tenant's doors, oldest first.

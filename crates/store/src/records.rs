@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CollectionId, DoorId, FaceId, KeyId, RequestId, SubjectId, TenantId};
+use crate::ids::{CollectionId, DoorId, FaceId, KeyId, NegativeId, RequestId, SubjectId, TenantId};
 
 /// An organisation using facegate; everything else belongs to one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -555,4 +555,43 @@ pub struct NewDoor {
     pub policy: DoorPolicy,
     /// Creation time (ignored on replacement).
     pub created_at_ms: i64,
+}
+
+/// A stranger's face kept as a negative of a subject ("not this person"), sealed, ready to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewNegative {
+    /// Identifier, chosen by the caller (it is bound into the encryption).
+    pub id: NegativeId,
+    /// The subject the stranger was taken for.
+    pub subject_id: SubjectId,
+    /// The pack that made the template.
+    pub pack: PackVersion,
+    /// The stranger's template, encrypted.
+    pub template: EncryptedTemplate,
+    /// When.
+    pub created_at_ms: i64,
+}
+
+/// An ignore-list entry, without its template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NegativeRecord {
+    /// Identifier.
+    pub id: NegativeId,
+    /// The subject the stranger was taken for.
+    pub subject_id: SubjectId,
+    /// The pack that made its template (entries of another pack than the collection's are not used).
+    pub pack: PackVersion,
+    /// When.
+    pub created_at_ms: i64,
+}
+
+/// An ignore-list entry with its encrypted template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredNegative {
+    /// Identifier.
+    pub id: NegativeId,
+    /// The subject the stranger was taken for.
+    pub subject_id: SubjectId,
+    /// The encrypted template.
+    pub template: EncryptedTemplate,
 }

@@ -33,8 +33,9 @@ pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
 pub(crate) use subjects::{
-    __path_create_subject, __path_delete_face, __path_delete_subject, __path_enroll_faces, __path_get_subject,
-    __path_list_faces, __path_list_subjects, __path_update_subject, __path_verify,
+    __path_add_negative, __path_create_subject, __path_delete_face, __path_delete_negative, __path_delete_subject,
+    __path_enroll_faces, __path_get_subject, __path_list_faces, __path_list_negatives, __path_list_subjects,
+    __path_update_subject, __path_verify,
 };
 pub(crate) use system::{__path_health, __path_metrics, __path_models, __path_openapi};
 
@@ -79,4 +80,12 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(subjects::delete_face),
         )
         .route("/v1/collections/{collection}/subjects/{subject}/verify", post(subjects::verify))
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}/negatives",
+            post(subjects::add_negative).get(subjects::list_negatives),
+        )
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}/negatives/{negative}",
+            axum::routing::delete(subjects::delete_negative),
+        )
 }

@@ -5,14 +5,16 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection, TemplatePacks};
-use facegate_store::{CollectionId, FaceId, NewSubject, PackVersion, Scope, Subject, SubjectId};
+use facegate_store::{
+    CollectionId, FaceId, NegativeId, NegativeRecord, NewSubject, PackVersion, Scope, Subject, SubjectId,
+};
 use serde::Deserialize;
 
 use super::collections::IdentifyQuery;
 use super::faces::{analyze, single_image};
 use crate::auth::Caller;
 use crate::contract::{
-    EnrollRefusal, EnrollResponse, FaceList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
+    EnrollRefusal, EnrollResponse, FaceList, NegativeList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
 };
 use crate::images::{field, read_images};
 use crate::inference::Extras;
@@ -285,4 +287,57 @@ pub async fn verify(
         bbox: face.face.bbox,
         liveness,
     }))
+}
+
+/// Marks the person in an image as "not this subject" (a false match seen in the field): their template
+/// joins the subject's ignore list, and a probe closer to it than to the subject is no longer taken for
+/// the subject (recognize, door attempts).
+#[utoipa::path(post, path = "/v1/collections/{collection}/subjects/{subject}/negatives", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image of the stranger (the largest face is taken)"),
+    responses((status = 201, description = "Added to the ignore list", body = NegativeRecord)), security(("api_key" = [])))]
+pub async fn add_negative(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, subject_id)): Path<(CollectionId, SubjectId)>,
+    request: Request,
+) -> Result<(StatusCode, Json<NegativeRecord>), ApiError> {
+    caller.require(Scope::Enroll)?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
+    let pool = state.pack(&collection.pack)?;
+    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let (face, _) = analyze(&state, &pool, bytes, Extras::default()).await?.largest("the image")?;
+    let pack = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
+    let record = state.gallery.add_negative(&actor, &collection, &subject_id, face.embedding.as_slice(), pack).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// A subject's ignore list (no templates).
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects/{subject}/negatives", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path)),
+    responses((status = 200, description = "The ignore list", body = NegativeList)), security(("api_key" = [])))]
+pub async fn list_negatives(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, subject_id)): Path<(CollectionId, SubjectId)>,
+) -> Result<Json<NegativeList>, ApiError> {
+    caller.require(Scope::Enroll)?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    Ok(Json(NegativeList { negatives: state.gallery.negatives(&actor, &collection, &subject_id).await? }))
+}
+
+/// Erases one entry of a subject's ignore list.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/subjects/{subject}/negatives/{negative}", tag = "subjects", params(("collection" = CollectionId, Path), ("subject" = SubjectId, Path), ("negative" = NegativeId, Path)),
+    responses((status = 204, description = "Erased")), security(("api_key" = [])))]
+pub async fn delete_negative(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, subject_id, negative_id)): Path<(CollectionId, SubjectId, NegativeId)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Enroll)?;
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    state.gallery.delete_negative(&actor, &collection, &subject_id, &negative_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
