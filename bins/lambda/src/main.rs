@@ -16,11 +16,27 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_ansi(false)
         .without_time()
         .init();
-    let app = init().await.inspect_err(|error| tracing::error!("init failed: {error:#}"))?;
-    lambda_http::run(app).await
+    let (settings, state) = init().await.inspect_err(|error| tracing::error!("init failed: {error:#}"))?;
+    if settings.outbox_drain {
+        // The scheduled invocation (an EventBridge rule in the SAM template): deliver what is left.
+        return lambda_runtime::run(lambda_runtime::service_fn(
+            move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let state = state.clone();
+                async move {
+                    let round = facegate_api::deliver_pending(&state).await;
+                    tracing::info!(attempted = round.attempted, delivered = round.delivered, "outbox drained");
+                    Ok::<_, lambda_runtime::Error>(
+                        serde_json::json!({ "attempted": round.attempted, "delivered": round.delivered }),
+                    )
+                }
+            },
+        ))
+        .await;
+    }
+    lambda_http::run(facegate_api::router(state).layer(axum::middleware::map_request(aws::client_address))).await
 }
 
-async fn init() -> Result<axum::Router> {
+async fn init() -> Result<(Settings, facegate_api::AppState)> {
     let started = std::time::Instant::now();
     let base = Settings { home: aws::task_root(), ..Settings::defaults(HostKind::Lambda) };
     let settings = Settings::load(HostKind::Lambda, base, None, std::env::vars(), toml::Table::new())?;
@@ -28,5 +44,5 @@ async fn init() -> Result<axum::Router> {
     let manifest = facegate_models::builtin_manifest()?;
     let state = facegate_host::build_state(&settings, manifest, Default::default(), keys).await?;
     tracing::info!(init_ms = started.elapsed().as_millis() as u64, "facegate ready");
-    Ok(facegate_api::router(state).layer(axum::middleware::map_request(aws::client_address)))
+    Ok((settings, state))
 }

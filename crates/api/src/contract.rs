@@ -597,3 +597,40 @@ pub struct NegativeList {
     /// Oldest first.
     pub negatives: Vec<facegate_store::NegativeRecord>,
 }
+
+/// Body of webhook creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// Where events are POSTed: https, or http to localhost.
+    #[schema(example = "https://hooks.example.org/facegate")]
+    pub url: String,
+    /// The event types it receives.
+    #[schema(min_items = 1)]
+    pub event_types: Vec<facegate_store::EventType>,
+}
+
+/// A created webhook and its signing secret (`whsec_` + base64), shown only this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    /// The webhook.
+    pub webhook: facegate_store::Webhook,
+    /// The Standard Webhooks signing secret.
+    pub secret: String,
+}
+
+/// The tenant's webhooks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// Oldest first.
+    pub webhooks: Vec<facegate_store::Webhook>,
+}
+
+/// A page of a webhook's delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// In outbox order.
+    pub deliveries: Vec<facegate_store::Delivery>,
+    /// Pass as `after` for the next page; null when this page is empty.
+    pub next_after: Option<i64>,
+}

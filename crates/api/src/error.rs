@@ -345,6 +345,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Calibration(pipeline) => pipeline.into(),
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {
                 ApiError::new(ErrorCode::Conflict, error.to_string())
             }

@@ -12,6 +12,7 @@
 
 mod auth;
 pub mod contract;
+mod delivery;
 mod error;
 mod images;
 mod inference;
@@ -20,6 +21,7 @@ mod openapi;
 mod routes;
 
 pub use auth::{hash_key, new_key_secret};
+pub use delivery::{deliver_pending, spawn_deliveries};
 pub use error::{ApiError, ErrorCode};
 pub use facegate_gallery::now_ms;
 pub use inference::{PipelinePool, PoolStatus};
@@ -71,6 +73,9 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Kept faces re-embedded and stored per transaction by a migration.
     pub migration_batch: u32,
+    /// Deliver webhooks inline after each write, before the response leaves (hosts that freeze between
+    /// requests: Lambda); otherwise a background task delivers ([`spawn_deliveries`]).
+    pub inline_delivery: bool,
 }
 
 impl Default for ApiConfig {
@@ -88,6 +93,7 @@ impl Default for ApiConfig {
             max_auth_failures: 20,
             request_timeout: Duration::from_secs(30),
             migration_batch: 16,
+            inline_delivery: false,
         }
     }
 }
@@ -115,6 +121,8 @@ pub struct AppState {
     migrating: Arc<Claims>,
     /// The time of door decisions, ms since the epoch.
     clock: Clock,
+    /// Webhook delivery.
+    deliveries: delivery::SharedDeliveries,
 }
 
 /// Where the time of door decisions comes from (the system clock unless a host sets another).
@@ -155,6 +163,7 @@ impl AppState {
         let admission = Arc::new(images::Admission::new(&config));
         let auth_failures = Arc::new(auth::FailureThrottle::new(config.max_auth_failures.max(1)));
         let decoding = Arc::new(inference::ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
+        let inline_delivery = config.inline_delivery;
         Self {
             packs: Arc::new(packs),
             default_pack,
@@ -167,6 +176,7 @@ impl AppState {
             decoding,
             migrating: Arc::default(),
             clock: Arc::new(now_ms),
+            deliveries: Arc::new(delivery::Deliveries::new(inline_delivery)),
         }
     }
 
@@ -207,6 +217,7 @@ pub fn router(state: AppState) -> Router {
     routes::routes()
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), delivery::after_writes))
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(TraceLayer::new_for_http().make_span_with(span).on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(DefaultBodyLimit::max(body_limit))

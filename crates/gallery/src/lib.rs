@@ -21,6 +21,7 @@ pub mod kms;
 mod migration;
 mod negatives;
 mod service;
+mod webhooks;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use door::{
@@ -35,6 +36,7 @@ pub use service::{
     Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
     Rejection, StorageReport, SubjectTemplates, Verification,
 };
+pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,6 +71,9 @@ pub enum GalleryError {
     /// A door cannot be stored as given.
     #[error(transparent)]
     Door(#[from] DoorProblem),
+    /// A webhook cannot be stored as given.
+    #[error(transparent)]
+    Webhook(#[from] WebhookProblem),
     /// A template of the wrong length for the collection.
     #[error("template has {got} values, the collection holds {expected}")]
     Dimension {

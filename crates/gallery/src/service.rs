@@ -845,6 +845,8 @@ pub enum Missing {
     Door,
     /// An ignore-list entry.
     Negative,
+    /// The webhook.
+    Webhook,
 }
 
 impl Missing {
@@ -857,6 +859,7 @@ impl Missing {
             Self::Migration => "migration",
             Self::Door => "door",
             Self::Negative => "ignore-list entry",
+            Self::Webhook => "webhook",
         }
     }
 }

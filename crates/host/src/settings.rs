@@ -97,6 +97,11 @@ pub struct Settings {
     /// Tests and demos only: door decisions are timed by the RFC 3339 instant written in this file
     /// (read at each decision) instead of the system clock.
     pub clock_file: Option<PathBuf>,
+    /// Webhooks are delivered before each write's response leaves (Lambda, whose process freezes
+    /// between requests); otherwise a background task delivers them.
+    pub inline_delivery: bool,
+    /// Lambda only: this function drains the webhook outbox on a schedule instead of serving HTTP.
+    pub outbox_drain: bool,
 }
 
 /// Why settings could not be read.
@@ -160,6 +165,8 @@ impl Settings {
             max_decoding_bytes: api.max_decoding_bytes,
             migration_batch: api.migration_batch,
             clock_file: None,
+            inline_delivery: !serve,
+            outbox_drain: false,
         }
     }
 
@@ -238,6 +245,7 @@ impl Settings {
             max_auth_failures: self.max_auth_failures,
             request_timeout: Duration::from_secs(self.request_timeout),
             migration_batch: self.migration_batch.max(1),
+            inline_delivery: self.inline_delivery,
             ..ApiConfig::default()
         }
     }

@@ -29,3 +29,34 @@ CREATE TABLE IF NOT EXISTS negatives (
     created_at_ms BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS negatives_by_subject ON negatives (subject_id, created_at_ms);
+
+-- Webhooks (their signing secret sealed like templates) and the transactional outbox: one row per event
+-- and subscribed webhook, written in the transaction of the change, kept as the delivery log.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id                TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url               TEXT NOT NULL,
+    event_types       TEXT NOT NULL,
+    secret_nonce      BYTEA NOT NULL,
+    secret_ciphertext BYTEA NOT NULL,
+    created_at_ms     BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_tenant ON webhooks (tenant_id);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    seq                BIGSERIAL PRIMARY KEY,
+    message_id         TEXT NOT NULL UNIQUE,
+    tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    webhook_id         TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_type         TEXT NOT NULL,
+    payload            TEXT NOT NULL,
+    created_at_ms      BIGINT NOT NULL,
+    state              TEXT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms BIGINT,
+    last_status        INTEGER,
+    last_error         TEXT,
+    delivered_at_ms    BIGINT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at_ms);
+CREATE INDEX IF NOT EXISTS outbox_by_webhook ON outbox (webhook_id, seq);

@@ -118,7 +118,7 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[N
         .await
         .map_err(map_error)?;
     }
-    Ok(())
+    webhooks::queue_events(tx, tenant_id, events).await
 }
 
 pub(crate) async fn read_subject(

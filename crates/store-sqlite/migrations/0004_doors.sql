@@ -29,3 +29,34 @@ CREATE TABLE negatives (
     created_at_ms INTEGER NOT NULL
 );
 CREATE INDEX negatives_by_subject ON negatives (subject_id, created_at_ms);
+
+-- Webhooks (their signing secret sealed like templates) and the transactional outbox: one row per event
+-- and subscribed webhook, written in the transaction of the change, kept as the delivery log.
+CREATE TABLE webhooks (
+    id                TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url               TEXT NOT NULL,
+    event_types       TEXT NOT NULL,
+    secret_nonce      BLOB NOT NULL,
+    secret_ciphertext BLOB NOT NULL,
+    created_at_ms     INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_tenant ON webhooks (tenant_id);
+
+CREATE TABLE outbox (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id         TEXT NOT NULL UNIQUE,
+    tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    webhook_id         TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_type         TEXT NOT NULL,
+    payload            TEXT NOT NULL,
+    created_at_ms      INTEGER NOT NULL,
+    state              TEXT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms INTEGER,
+    last_status        INTEGER,
+    last_error         TEXT,
+    delivered_at_ms    INTEGER
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
+CREATE INDEX outbox_by_webhook ON outbox (webhook_id, seq);

@@ -71,7 +71,7 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
             ])
             .map_err(map_error)?;
     }
-    Ok(())
+    webhooks::queue_events(tx, tenant_id, events)
 }
 
 pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {

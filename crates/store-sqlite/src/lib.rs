@@ -28,6 +28,7 @@ mod migrations;
 mod negatives;
 mod rows;
 mod subjects;
+mod webhooks;
 
 use checks::*;
 use error::*;
@@ -40,11 +41,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Door, DoorId, EncryptedTemplate, Erasure, FaceId,
-    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, Migration, MigrationState, NegativeId,
-    NegativeRecord, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate,
-    PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredNegative, StoredTemplate, Subject, SubjectId,
-    Tenant, TenantId, WrappedKey, now_ms,
+    ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door,
+    DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId,
+    MigratedTemplate, Migration, MigrationState, NegativeId, NegativeRecord, NewCollection, NewDoor, NewEvent, NewFace,
+    NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoreResult,
+    StoredCrop, StoredNegative, StoredTemplate, Subject, SubjectId, Tenant, TenantId, Webhook, WebhookId, WrappedKey,
+    new_id, now_ms, webhook_payload,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
@@ -426,6 +428,36 @@ impl FaceStore for SqliteStore {
         to_ms: i64,
     ) -> StoreResult<Vec<AuditEvent>> {
         doors::passages(self, tenant_id, collection_id, from_ms, to_ms).await
+    }
+
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, tenant_id, new).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
+        webhooks::list_webhooks(self, tenant_id).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()> {
+        webhooks::delete_webhook(self, tenant_id, webhook_id).await
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        webhooks::deliveries(self, tenant_id, webhook_id, after_seq, limit).await
+    }
+
+    async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+        webhooks::due_deliveries(self, now_ms, limit).await
+    }
+
+    async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+        webhooks::record_deliveries(self, attempts).await
     }
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use crate::{
-    AntiPassback, ApiKeyRecord, CollectionId, DOOR_ACTION, Direction, Door, DoorPolicy, EncryptedTemplate, FaceId,
-    FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId, NewCollection, NewDoor, NewEvent, NewFace,
-    NewMigration, NewNegative, NewSubject, NewTemplate, PackVersion, Scope, StoreError, SubjectId, TimeWindow, Weekday,
-    WrappedKey,
+    AntiPassback, ApiKeyRecord, CollectionId, DOOR_ACTION, DeliveryAttempt, DeliveryState, Direction, Door, DoorPolicy,
+    EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId,
+    NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook,
+    PackVersion, Scope, StoreError, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey,
 };
 
 /// Runs every check against one empty store.
@@ -23,6 +23,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     pack_migration(store.as_ref()).await;
     doors_and_passages(store.as_ref()).await;
     ignore_lists(store.as_ref()).await;
+    webhook_outbox(store.as_ref()).await;
     if store.searches_in_store() {
         store_side_search(store.as_ref()).await;
     }
@@ -536,4 +537,78 @@ async fn ignore_lists(store: &dyn FaceStore) {
         store.negatives_of(&t.id, &c.id, std::slice::from_ref(&bob.id), "default").await.expect("negatives").is_empty(),
         "erased with the subject"
     );
+}
+
+async fn webhook_outbox(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-outbox").await.expect("tenant");
+    let other = store.create_tenant("conformance-outbox-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("outbox")).await.expect("collection");
+    let hook = |types: Vec<EventType>| NewWebhook {
+        id: WebhookId::random(),
+        url: "https://hooks.example.org/in".into(),
+        event_types: types,
+        secret: template(9),
+        created_at_ms: 1,
+    };
+    let doors = store.create_webhook(&t.id, &hook(vec![EventType::DoorDecision])).await.expect("webhook");
+    let all = store.create_webhook(&t.id, &hook(EventType::ALL.to_vec())).await.expect("webhook");
+    assert_eq!(store.list_webhooks(&t.id).await.expect("list").len(), 2);
+    assert!(store.list_webhooks(&other.id).await.expect("list").is_empty());
+    let event = |action: &str| NewEvent { action: action.into(), ..audit(&c.id, 10) };
+    store.append_events(&t.id, &[event(DOOR_ACTION), event("recognize"), event("migrate")]).await.expect("append");
+    let s = store.create_subject(&t.id, &c.id, &subject("Ann")).await.expect("subject");
+    let enrolled = NewEvent { action: "enroll".into(), ..audit(&c.id, 11) };
+    store.add_faces(&t.id, &c.id, &s.id, &[face(1)], &enrolled).await.expect("faces");
+    let repeated = face(2);
+    let failed = store.add_faces(&t.id, &c.id, &s.id, &[repeated.clone(), repeated], &enrolled).await;
+    assert!(failed.is_err(), "a batch with a repeated face id fails");
+
+    let due = store.due_deliveries(i64::MAX, 100).await.expect("due");
+    let mine: Vec<_> = due.iter().filter(|d| d.tenant_id == t.id).collect();
+    let types = |hook: &WebhookId| {
+        mine.iter().filter(|d| d.delivery.webhook_id == *hook).map(|d| d.delivery.event_type).collect::<Vec<_>>()
+    };
+    assert_eq!(types(&doors.id), vec![EventType::DoorDecision], "only what it subscribed to");
+    assert_eq!(
+        types(&all.id),
+        vec![EventType::DoorDecision, EventType::IdentityDecision, EventType::SubjectEnrolled],
+        "in order; the failed enrolment queued nothing"
+    );
+    let first = &mine[0];
+    assert_eq!((first.secret.clone(), first.url.as_str()), (template(9), "https://hooks.example.org/in"));
+    let payload: serde_json::Value = serde_json::from_str(&first.payload).expect("JSON payload");
+    assert_eq!(
+        (payload["type"].as_str(), payload["data"]["tenant_id"].as_str()),
+        (Some("door.decision"), Some(t.id.as_str()))
+    );
+    let ids: std::collections::BTreeSet<&str> = mine.iter().map(|d| d.delivery.message_id.as_str()).collect();
+    assert_eq!(ids.len(), mine.len(), "one message id per row");
+
+    let attempts: Vec<DeliveryAttempt> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DeliveryAttempt {
+            seq: d.delivery.seq,
+            at_ms: 50,
+            state: if i == 0 { DeliveryState::Pending } else { DeliveryState::Delivered },
+            next_attempt_at_ms: (i == 0).then_some(1_000),
+            status: Some(if i == 0 { 503 } else { 204 }),
+            error: (i == 0).then(|| "the receiver answered 503".to_string()),
+        })
+        .collect();
+    store.record_deliveries(&attempts).await.expect("record");
+    let still_due: Vec<_> =
+        store.due_deliveries(999, 100).await.expect("due").into_iter().filter(|d| d.tenant_id == t.id).collect();
+    assert!(still_due.is_empty(), "the retry is not due before its time");
+    let retry = store.due_deliveries(1_000, 100).await.expect("due");
+    assert_eq!(retry.iter().filter(|d| d.tenant_id == t.id).count(), 1);
+    let log = store.deliveries(&t.id, &doors.id, None, 100).await.expect("log");
+    assert_eq!((log[0].attempts, log[0].last_status, log[0].state), (1, Some(503), DeliveryState::Pending));
+    let log = store.deliveries(&t.id, &all.id, None, 100).await.expect("log");
+    assert!(log.iter().all(|d| d.state == DeliveryState::Delivered && d.delivered_at_ms == Some(50)));
+    assert!(matches!(store.deliveries(&other.id, &all.id, None, 100).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_webhook(&other.id, &all.id).await, Err(StoreError::NotFound)));
+    store.delete_webhook(&t.id, &doors.id).await.expect("delete");
+    let left = store.due_deliveries(i64::MAX, 100).await.expect("due");
+    assert!(left.iter().all(|d| d.delivery.webhook_id != doors.id), "its rows go with it");
 }

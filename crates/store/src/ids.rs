@@ -164,3 +164,7 @@ id_type!(
     /// bound into the encryption of its template.
     NegativeId
 );
+id_type!(
+    /// A webhook's (event subscription's) identifier.
+    WebhookId
+);

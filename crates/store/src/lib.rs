@@ -10,9 +10,11 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod ids;
+mod outbox;
 mod records;
 
 pub use ids::*;
+pub use outbox::*;
 pub use records::*;
 
 use async_trait::async_trait;
@@ -284,6 +286,25 @@ pub trait FaceStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Stores a webhook of the tenant.
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook>;
+    /// The tenant's webhooks, oldest first.
+    async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>>;
+    /// Deletes a webhook and its outbox rows.
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()>;
+    /// A webhook's delivery log after the cursor `after_seq`, in outbox order, at most `limit`.
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Pending deliveries of every tenant due at `now_ms`, oldest first, at most `limit`.
+    async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>>;
+    /// Records the outcomes of attempts, in one transaction.
+    async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
 
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;

@@ -22,6 +22,9 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
         if resumed > 0 {
             tracing::info!(resumed, "resuming interrupted migrations");
         }
+        if !settings.inline_delivery {
+            facegate_api::spawn_deliveries(state.clone());
+        }
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener =
             std::net::TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;

@@ -33,7 +33,7 @@ fn top_k(asked: Option<usize>, default: usize) -> Result<usize, ApiError> {
 }
 
 /// The events asked for, or 400 `invalid_request` outside 1..=[`MAX_EVENTS`].
-fn event_limit(asked: Option<u32>) -> Result<u32, ApiError> {
+pub(crate) fn event_limit(asked: Option<u32>) -> Result<u32, ApiError> {
     match asked.unwrap_or(DEFAULT_EVENTS) {
         n @ 1..=MAX_EVENTS => Ok(n),
         n => Err(ApiError::invalid(format!("`limit` must be 1 to {MAX_EVENTS}, not {n}"))),

@@ -6,6 +6,7 @@ mod faces;
 mod migrations;
 mod subjects;
 mod system;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,7 @@ pub(crate) use subjects::{
     __path_update_subject, __path_verify,
 };
 pub(crate) use system::{__path_health, __path_metrics, __path_models, __path_openapi};
+pub(crate) use webhooks::{__path_create_webhook, __path_delete_webhook, __path_deliveries, __path_list_webhooks};
 
 /// Every endpoint of the API.
 pub fn routes() -> Router<AppState> {
@@ -59,6 +61,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
         .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
         .route("/v1/doors/{door}/attempts", post(doors::attempt))
+        .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
+        .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
+        .route("/v1/webhooks/{webhook}/deliveries", get(webhooks::deliveries))
         .route(
             "/v1/collections/{collection}/migrations",
             json_only(post(migrations::start_migration).get(migrations::get_migration)),

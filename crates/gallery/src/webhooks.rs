@@ -1,0 +1,224 @@
+//! Webhooks: a tenant's subscriptions to its events, signed by the Standard Webhooks scheme, delivered
+//! at least once from the store's transactional outbox. The store queues one row per event and
+//! subscribed webhook in the transaction of the change (see `facegate_store::EventType`); the dispatcher
+//! here sends due rows, signs each with the webhook's secret (`webhook-id`, `webhook-timestamp`,
+//! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`), and records every attempt: a 2xx
+//! delivers, anything else retries after [`RETRY_DELAYS_S`] and then gives up. A row's message id never
+//! changes, so a receiver that sees a message twice (a process killed between sending and recording)
+//! can drop the second by its id.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use facegate_store::{
+    Delivery, DeliveryAttempt, DeliveryState, DueDelivery, EventType, NewWebhook, TenantId, Webhook, WebhookId,
+};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+
+use crate::service::{Actor, Missing, missing};
+use crate::{Gallery, GalleryError};
+
+/// Seconds before each retry of a failed delivery; after the last one, the delivery is failed.
+pub const RETRY_DELAYS_S: [i64; 7] = [1, 5, 30, 120, 600, 1800, 3600];
+
+/// The prefix of a Standard Webhooks secret.
+const SECRET_PREFIX: &str = "whsec_";
+
+/// Sends one signed webhook request; implemented by the host over HTTP.
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// POSTs `body` (JSON) to `url` with `headers`; the receiver's status, or why there was none.
+    async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Result<u16, String>;
+}
+
+/// A webhook that cannot be stored as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookProblem {
+    /// Not an absolute http(s) URL, or plain http to another host than this machine.
+    #[error("`url` must be an https URL (http only to localhost): {0}")]
+    Url(String),
+    /// No event type.
+    #[error("`event_types` names no event type")]
+    NoEventType,
+}
+
+/// What one round of deliveries did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryRound {
+    /// Rows sent (2xx or not).
+    pub attempted: usize,
+    /// Rows delivered.
+    pub delivered: usize,
+}
+
+/// The `webhook-signature` of a message: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`.
+pub fn sign(secret: &[u8], message_id: &str, timestamp_s: i64, body: &str) -> String {
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(format!("{message_id}.{timestamp_s}.{body}").as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn secret_binding(id: &WebhookId) -> String {
+    format!("facegate/webhook-secret/v1/{id}")
+}
+
+/// Checks a webhook URL: https anywhere, http only to this machine (a local receiver).
+fn check_url(text: &str) -> Result<(), WebhookProblem> {
+    let bad = || WebhookProblem::Url(text.to_string());
+    let url = url::Url::parse(text).map_err(|_| bad())?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if local => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+impl Gallery {
+    /// Stores a webhook; returns it with its signing secret (`whsec_...`), shown this once.
+    ///
+    /// # Errors
+    /// [`GalleryError::Webhook`] for a bad URL or no event type; store and crypto failures.
+    pub async fn create_webhook(
+        &self,
+        actor: &Actor,
+        url: &str,
+        mut event_types: Vec<EventType>,
+    ) -> Result<(Webhook, String), GalleryError> {
+        check_url(url)?;
+        event_types.sort_unstable();
+        event_types.dedup();
+        if event_types.is_empty() {
+            return Err(WebhookProblem::NoEventType.into());
+        }
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let id = WebhookId::random();
+        let cipher = &self.secrets(&actor.tenant_id).await?.cipher;
+        let new = NewWebhook {
+            secret: cipher.seal_data(&secret, &secret_binding(&id))?,
+            id,
+            url: url.to_string(),
+            event_types,
+            created_at_ms: facegate_store::now_ms(),
+        };
+        let webhook = self.store.create_webhook(&actor.tenant_id, &new).await?;
+        Ok((webhook, format!("{SECRET_PREFIX}{}", STANDARD.encode(secret))))
+    }
+
+    /// The tenant's webhooks (no secrets).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn webhooks(&self, actor: &Actor) -> Result<Vec<Webhook>, GalleryError> {
+        Ok(self.store.list_webhooks(&actor.tenant_id).await?)
+    }
+
+    /// Deletes a webhook and its undelivered events.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`].
+    pub async fn delete_webhook(&self, actor: &Actor, webhook_id: &WebhookId) -> Result<(), GalleryError> {
+        self.store.delete_webhook(&actor.tenant_id, webhook_id).await.map_err(missing(Missing::Webhook))
+    }
+
+    /// A webhook's delivery log after the cursor `after_seq`.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`].
+    pub async fn deliveries(
+        &self,
+        actor: &Actor,
+        webhook_id: &WebhookId,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, GalleryError> {
+        self.store.deliveries(&actor.tenant_id, webhook_id, after_seq, limit).await.map_err(missing(Missing::Webhook))
+    }
+
+    /// Sends up to `limit` due deliveries of every tenant, one after the other, and records the
+    /// attempts together.
+    ///
+    /// # Errors
+    /// Store failures (a failed send is recorded, not an error).
+    pub async fn deliver_due(&self, sender: &dyn WebhookSender, limit: u32) -> Result<DeliveryRound, GalleryError> {
+        let due = self.store.due_deliveries(facegate_store::now_ms(), limit).await?;
+        let mut attempts = Vec::with_capacity(due.len());
+        for row in &due {
+            attempts.push(self.attempt(sender, row).await);
+        }
+        // One transaction for the round: a process killed before it commits sends the round again,
+        // under the same message ids.
+        if !attempts.is_empty() {
+            self.store.record_deliveries(&attempts).await?;
+        }
+        let delivered = attempts.iter().filter(|a| a.state == DeliveryState::Delivered).count();
+        Ok(DeliveryRound { attempted: attempts.len(), delivered })
+    }
+
+    async fn attempt(&self, sender: &dyn WebhookSender, row: &DueDelivery) -> DeliveryAttempt {
+        let delivery = &row.delivery;
+        let sent = match self.secret_of(&row.tenant_id, &delivery.webhook_id, row).await {
+            Ok(secret) => {
+                let timestamp = facegate_store::now_ms() / 1000;
+                let headers = [
+                    ("webhook-id", delivery.message_id.clone()),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", sign(&secret, &delivery.message_id, timestamp, &row.payload)),
+                ];
+                sender.send(&row.url, &headers, &row.payload).await
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        let at_ms = facegate_store::now_ms();
+        let (status, error) = match &sent {
+            Ok(status) if (200..300).contains(status) => (Some(*status), None),
+            Ok(status) => (Some(*status), Some(format!("the receiver answered {status}"))),
+            Err(error) => (None, Some(error.clone())),
+        };
+        let delay = RETRY_DELAYS_S.get(delivery.attempts as usize).copied();
+        let (state, next_attempt_at_ms) = match (error.is_none(), delay) {
+            (true, _) => (DeliveryState::Delivered, None),
+            (false, Some(delay)) => (DeliveryState::Pending, Some(at_ms + delay * 1000)),
+            (false, None) => (DeliveryState::Failed, None),
+        };
+        DeliveryAttempt { seq: delivery.seq, at_ms, state, next_attempt_at_ms, status, error }
+    }
+
+    async fn secret_of(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        row: &DueDelivery,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, GalleryError> {
+        let cipher = &self.secrets(tenant_id).await?.cipher;
+        cipher.open_data(&row.secret, &secret_binding(webhook_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_the_standard_webhooks_example() {
+        // The example of the Standard Webhooks specification (its reference libraries' test vector).
+        let secret = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("base64");
+        let body = r#"{"test": 2432232314}"#;
+        let signature = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn webhook_urls_are_https_or_local() {
+        assert!(check_url("https://hooks.example.org/facegate").is_ok());
+        assert!(check_url("http://127.0.0.1:9000/in").is_ok());
+        assert!(check_url("http://localhost/in").is_ok());
+        for bad in ["http://hooks.example.org/in", "ftp://x", "not a url", "https://"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Webhooks and the transactional outbox (its rows are the delivery log).
+
+use super::*;
+
+/// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
+pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
+    if typed.is_empty() {
+        return Ok(());
+    }
+    let found = sqlx::query("SELECT id, event_types FROM webhooks WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    let read =
+        |row: &PgRow| Ok((row.try_get::<WebhookId, _>("id")?, json_column::<Vec<EventType>>(row, "event_types")?));
+    let hooks = rows(found, read)?;
+    let now = now_ms();
+    for (event_type, event) in typed {
+        let payload = webhook_payload(tenant_id, event_type, event);
+        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
+                 next_attempt_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+            )
+            .bind(format!("msg_{}", new_id()))
+            .bind(tenant_id)
+            .bind(hook)
+            .bind(event_type.as_str())
+            .bind(&payload)
+            .bind(now)
+            .bind(DeliveryState::Pending.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn webhook_row(row: &PgRow) -> Result<Webhook, sqlx::Error> {
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        event_types: json_column(row, "event_types")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "o.seq, o.message_id, o.webhook_id, o.event_type, o.created_at_ms, o.state, o.attempts, \
+     o.next_attempt_at_ms, o.last_status, o.last_error, o.delivered_at_ms";
+
+fn delivery_row(row: &PgRow) -> Result<Delivery, sqlx::Error> {
+    let bad = |column: &str, value: String| sqlx::Error::ColumnDecode { index: column.into(), source: value.into() };
+    let event_type: String = row.try_get("event_type")?;
+    let state: String = row.try_get("state")?;
+    Ok(Delivery {
+        seq: row.try_get("seq")?,
+        message_id: row.try_get("message_id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        event_type: serde_json::from_value(serde_json::Value::String(event_type.clone()))
+            .map_err(|_| bad("event_type", event_type))?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| bad("state", state))?,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+        next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
+        last_status: row.try_get::<Option<i32>, _>("last_status")?.and_then(|s| u16::try_from(s).ok()),
+        last_error: row.try_get("last_error")?,
+        delivered_at_ms: row.try_get("delivered_at_ms")?,
+    })
+}
+
+pub(crate) async fn create_webhook(store: &PgStore, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook> {
+    let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&new.id)
+            .bind(tenant_id)
+            .bind(&new.url)
+            .bind(types)
+            .bind(&new.secret.nonce)
+            .bind(&new.secret.ciphertext)
+            .bind(new.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
+                .bind(&new.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let hook = webhook_row(&row).map_err(map_error)?;
+            Ok((hook, tx))
+        })
+        .await
+}
+
+pub(crate) async fn list_webhooks(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
+    store
+        .transaction(|mut tx| async move {
+            let found = sqlx::query(
+                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = $1 ORDER BY created_at_ms, id",
+            )
+            .bind(tenant_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            Ok((rows(found, webhook_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn delete_webhook(store: &PgStore, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()> {
+    store
+        .transaction(|mut tx| async move {
+            let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                .bind(webhook_id)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(((), tx))
+        })
+        .await
+}
+
+pub(crate) async fn deliveries(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    after_seq: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Delivery>> {
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                .bind(webhook_id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound)?;
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = $1 AND o.seq > $2 ORDER BY o.seq LIMIT $3"
+            );
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(webhook_id)
+                .bind(after_seq.unwrap_or(i64::MIN))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((rows(found, delivery_row)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn due_deliveries(store: &PgStore, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+    store
+        .transaction(|mut tx| async move {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
+                 FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
+                 WHERE o.state = $1 AND o.next_attempt_at_ms <= $2 ORDER BY o.seq LIMIT $3"
+            );
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(DeliveryState::Pending.as_str())
+                .bind(now_ms)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let read = |row: &PgRow| {
+                Ok(DueDelivery {
+                    delivery: delivery_row(row)?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    url: row.try_get("url")?,
+                    secret: EncryptedTemplate {
+                        nonce: row.try_get("secret_nonce")?,
+                        ciphertext: row.try_get("secret_ciphertext")?,
+                    },
+                    payload: row.try_get("payload")?,
+                })
+            };
+            Ok((rows(found, read)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn record_deliveries(store: &PgStore, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+    store
+        .transaction(|mut tx| async move {
+            for attempt in attempts {
+                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
+                sqlx::query(
+                    "UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at_ms = $3, last_status = $4, \
+                     last_error = $5, delivered_at_ms = $6 WHERE seq = $1",
+                )
+                .bind(attempt.seq)
+                .bind(attempt.state.as_str())
+                .bind(attempt.next_attempt_at_ms)
+                .bind(attempt.status.map(i32::from))
+                .bind(&attempt.error)
+                .bind(delivered)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            }
+            Ok(((), tx))
+        })
+        .await
+}

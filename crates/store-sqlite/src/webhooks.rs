@@ -1,0 +1,196 @@
+//! Webhooks and the transactional outbox (its rows are the delivery log).
+
+use super::*;
+
+/// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
+pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
+    if typed.is_empty() {
+        return Ok(());
+    }
+    let mut statement =
+        tx.prepare_cached("SELECT id, event_types FROM webhooks WHERE tenant_id = ?1").map_err(map_error)?;
+    let hooks: Vec<(WebhookId, Vec<EventType>)> = collect(
+        statement.query_map(params![tenant_id], |row| Ok((row.get(0)?, json_column(row, 1)?))).map_err(map_error)?,
+    )?;
+    let now = now_ms();
+    for (event_type, event) in typed {
+        let payload = webhook_payload(tenant_id, event_type, event);
+        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
+            tx.execute(
+                "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
+                 next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+                params![
+                    format!("msg_{}", new_id()),
+                    tenant_id,
+                    hook,
+                    event_type.as_str(),
+                    payload,
+                    now,
+                    DeliveryState::Pending.as_str()
+                ],
+            )
+            .map_err(map_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn webhook_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
+    Ok(Webhook { id: row.get(0)?, url: row.get(1)?, event_types: json_column(row, 2)?, created_at_ms: row.get(3)? })
+}
+
+const DELIVERY_COLUMNS: &str = "o.seq, o.message_id, o.webhook_id, o.event_type, o.created_at_ms, o.state, o.attempts, \
+     o.next_attempt_at_ms, o.last_status, o.last_error, o.delivered_at_ms";
+
+fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let text = |index: usize, value: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, value.into())
+    };
+    let event_type: String = row.get(3)?;
+    let state: String = row.get(5)?;
+    Ok(Delivery {
+        seq: row.get(0)?,
+        message_id: row.get(1)?,
+        webhook_id: row.get(2)?,
+        event_type: serde_json::from_value(serde_json::Value::String(event_type.clone()))
+            .map_err(|_| text(3, event_type))?,
+        created_at_ms: row.get(4)?,
+        state: DeliveryState::parse(&state).ok_or_else(|| text(5, state))?,
+        attempts: row.get(6)?,
+        next_attempt_at_ms: row.get(7)?,
+        last_status: row.get(8)?,
+        last_error: row.get(9)?,
+        delivered_at_ms: row.get(10)?,
+    })
+}
+
+pub(crate) async fn create_webhook(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    new: &NewWebhook,
+) -> StoreResult<Webhook> {
+    let (t, new) = (tenant_id.clone(), new.clone());
+    let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+    store
+        .transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
+            )
+            .map_err(map_error)?;
+            tx.query_row(
+                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
+                params![new.id],
+                webhook_row,
+            )
+            .map_err(map_error)
+        })
+        .await
+}
+
+pub(crate) async fn list_webhooks(store: &SqliteStore, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
+    let t = tenant_id.clone();
+    store
+        .transaction(move |tx| {
+            let mut statement = tx
+                .prepare("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = ?1 ORDER BY created_at_ms, id")
+                .map_err(map_error)?;
+            collect(statement.query_map(params![t], webhook_row).map_err(map_error)?)
+        })
+        .await
+}
+
+pub(crate) async fn delete_webhook(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+) -> StoreResult<()> {
+    let (t, w) = (tenant_id.clone(), webhook_id.clone());
+    store
+        .transaction(move |tx| {
+            let deleted = tx
+                .execute("DELETE FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t])
+                .map_err(map_error)?;
+            if deleted == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+}
+
+pub(crate) async fn deliveries(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    after_seq: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Delivery>> {
+    let (t, w) = (tenant_id.clone(), webhook_id.clone());
+    store
+        .transaction(move |tx| {
+            tx.query_row("SELECT 1 FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t], |_| Ok(()))
+                .optional()
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound)?;
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let after = after_seq.unwrap_or(i64::MIN);
+            collect(statement.query_map(params![w, after, limit], delivery_row).map_err(map_error)?)
+        })
+        .await
+}
+
+pub(crate) async fn due_deliveries(store: &SqliteStore, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+    store
+        .transaction(move |tx| {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
+                 FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
+                 WHERE o.state = ?1 AND o.next_attempt_at_ms <= ?2 ORDER BY o.seq LIMIT ?3"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let rows = statement
+                .query_map(params![DeliveryState::Pending.as_str(), now_ms, limit], |row| {
+                    Ok(DueDelivery {
+                        delivery: delivery_row(row)?,
+                        tenant_id: row.get(11)?,
+                        url: row.get(12)?,
+                        secret: EncryptedTemplate { nonce: row.get(13)?, ciphertext: row.get(14)? },
+                        payload: row.get(15)?,
+                    })
+                })
+                .map_err(map_error)?;
+            collect(rows)
+        })
+        .await
+}
+
+pub(crate) async fn record_deliveries(store: &SqliteStore, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+    let attempts = attempts.to_vec();
+    store
+        .transaction(move |tx| {
+            let mut update = tx
+                .prepare(
+                    "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_at_ms = ?3, last_status = ?4, \
+                     last_error = ?5, delivered_at_ms = ?6 WHERE seq = ?1",
+                )
+                .map_err(map_error)?;
+            for attempt in attempts {
+                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
+                update
+                    .execute(params![
+                        attempt.seq,
+                        attempt.state.as_str(),
+                        attempt.next_attempt_at_ms,
+                        attempt.status,
+                        attempt.error,
+                        delivered
+                    ])
+                    .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+}

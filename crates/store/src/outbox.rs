@@ -1,0 +1,183 @@
+//! Events out: webhooks and the transactional outbox. A backend's `insert_events` (every audit event
+//! goes through it, inside the transaction of the change it records) also writes one outbox row per
+//! webhook of the tenant subscribed to the event's type, so an event is queued exactly when its change
+//! commits, and never otherwise. The rows are delivered at least once by the gallery's dispatcher, each
+//! always under the same message id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::{EncryptedTemplate, NewEvent};
+use crate::{TenantId, WebhookId};
+
+/// What a webhook can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum EventType {
+    /// A door granted or denied access.
+    #[serde(rename = "door.decision")]
+    DoorDecision,
+    /// A recognition, search or verification decided who someone is (or that they are unknown).
+    #[serde(rename = "identity.decision")]
+    IdentityDecision,
+    /// Faces were enrolled for a subject.
+    #[serde(rename = "subject.enrolled")]
+    SubjectEnrolled,
+    /// A subject or one of its faces was erased (on request or at consent expiry).
+    #[serde(rename = "subject.erased")]
+    SubjectErased,
+}
+
+impl EventType {
+    /// Every type.
+    pub const ALL: [EventType; 4] =
+        [EventType::DoorDecision, EventType::IdentityDecision, EventType::SubjectEnrolled, EventType::SubjectErased];
+
+    /// The type's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::DoorDecision => "door.decision",
+            EventType::IdentityDecision => "identity.decision",
+            EventType::SubjectEnrolled => "subject.enrolled",
+            EventType::SubjectErased => "subject.erased",
+        }
+    }
+
+    /// The type of an audit event, if webhooks can receive it.
+    pub fn of(event: &NewEvent) -> Option<EventType> {
+        match event.action.as_str() {
+            crate::DOOR_ACTION => Some(EventType::DoorDecision),
+            "recognize" | "search" | "verify" => Some(EventType::IdentityDecision),
+            "enroll" => Some(EventType::SubjectEnrolled),
+            "erase" => Some(EventType::SubjectErased),
+            _ => None,
+        }
+    }
+}
+
+/// The JSON body a webhook receives for an audit event (the Standard Webhooks shape: `type`,
+/// `timestamp`, `data`).
+pub fn webhook_payload(tenant_id: &TenantId, event_type: EventType, event: &NewEvent) -> String {
+    let timestamp = jiff::Timestamp::from_millisecond(event.at_ms).map(|t| t.to_string()).unwrap_or_default();
+    let mut data = serde_json::to_value(event).unwrap_or_default();
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("tenant_id".into(), tenant_id.as_str().into());
+        fields.retain(|_, value| !value.is_null());
+    }
+    serde_json::json!({ "type": event_type.as_str(), "timestamp": timestamp, "data": data }).to_string()
+}
+
+/// A webhook to store: its secret sealed by the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewWebhook {
+    /// Identifier, chosen by the caller (it is bound into the secret's encryption).
+    pub id: WebhookId,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The types it receives.
+    pub event_types: Vec<EventType>,
+    /// The signing secret, sealed.
+    pub secret: EncryptedTemplate,
+    /// When.
+    pub created_at_ms: i64,
+}
+
+/// A webhook, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Webhook {
+    /// Identifier.
+    pub id: WebhookId,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The types it receives.
+    pub event_types: Vec<EventType>,
+    /// When.
+    pub created_at_ms: i64,
+}
+
+/// Where one outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not delivered yet; tried again at `next_attempt_at_ms`.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Every attempt failed; no more will be made.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The state's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// One event for one webhook: the delivery log's row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// Position in the outbox.
+    pub seq: i64,
+    /// The message id (`webhook-id`), the same on every attempt.
+    pub message_id: String,
+    /// The webhook.
+    pub webhook_id: WebhookId,
+    /// The event's type.
+    pub event_type: EventType,
+    /// When the event was queued (its change committed).
+    pub created_at_ms: i64,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The next attempt, while pending.
+    pub next_attempt_at_ms: Option<i64>,
+    /// The receiver's status code of the last attempt.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at_ms: Option<i64>,
+}
+
+/// A pending delivery that is due, with what sending it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    /// The log row.
+    pub delivery: Delivery,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Where to POST.
+    pub url: String,
+    /// The webhook's sealed secret.
+    pub secret: EncryptedTemplate,
+    /// The JSON body.
+    pub payload: String,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// The outbox row.
+    pub seq: i64,
+    /// When the attempt ended.
+    pub at_ms: i64,
+    /// The new state.
+    pub state: DeliveryState,
+    /// The next attempt, when still pending.
+    pub next_attempt_at_ms: Option<i64>,
+    /// The receiver's status code, if it answered.
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
