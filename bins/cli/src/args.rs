@@ -156,6 +156,9 @@ pub enum Command {
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
     /// generators.
     Openapi,
+    /// The attendance sheet of a collection from its door decisions: per person and day, first and last
+    /// seen, the doors, the count (what `GET /v1/collections/{c}/attendance` answers).
+    Attendance(AttendanceArgs),
     /// Collections of the local gallery.
     Collections {
         /// migrate.
@@ -178,6 +181,26 @@ pub struct MigrateArgs {
     /// The pack to move to (ignored when resuming a running migration).
     #[arg(long = "to")]
     pub to: String,
+    /// Which collection.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+}
+
+/// `facegate attendance` arguments.
+#[derive(Debug, Args)]
+pub struct AttendanceArgs {
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    pub from: String,
+    /// Last day, included (default: `from`).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// IANA time zone days are counted in.
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// Print JSON instead of CSV.
+    #[arg(long)]
+    pub json: bool,
     /// Which collection.
     #[command(flatten)]
     pub gallery: LocalGalleryArgs,

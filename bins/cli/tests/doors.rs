@@ -234,9 +234,114 @@ fn doors_decide_every_reason_and_make_the_attendance_sheet() {
          2026-12-01,{ann},Ann,2026-12-01T08:30:00+01:00,2026-12-01T08:30:00+01:00,front,1\n"
     );
     assert_eq!(csv, expected);
+    let printed = common::facegate()
+        .args([
+            "attendance",
+            "--collection",
+            "office",
+            "--tenant",
+            "acme",
+            "--from",
+            "2026-11-30",
+            "--to",
+            "2026-12-01",
+        ])
+        .args(["--tz", "Europe/Paris", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("facegate attendance runs");
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), expected, "the CLI prints the same sheet");
     let (status, sheet) = api.get(&format!("/v1/collections/{office}/attendance?from=2026-12-01&to=2026-12-01&tz=UTC"));
     assert_eq!(status, 200, "{sheet}");
     assert_eq!(sheet["days"][0]["first_seen"], json!("2026-12-01T07:30:00+00:00"), "{sheet}");
     let (status, _) = api.get(&format!("/v1/collections/{office}/attendance?from=2026-12-02&to=2026-12-01"));
     assert_eq!(status, 400);
+}
+
+#[test]
+fn retention_expires_the_trail_and_erases_subjects_whose_consent_ran_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = dir.path().join("clock");
+    std::fs::write(&clock, "2026-12-01T09:00:00Z").expect("clock");
+    let key = create_key(dir.path(), "acme", "admin");
+    let env = [("FACEGATE_CLOCK_FILE", clock.to_str().expect("utf-8 path")), ("FACEGATE_SWEEP_INTERVAL", "1")];
+    let server = Server::start_with(dir.path(), &[], std::process::Stdio::inherit(), &env);
+    let api = Api::new(&server, &key);
+    let office = api.collection("office");
+    let (status, body) = api.patch_json(&format!("/v1/collections/{office}"), json!({ "retention_days": 7 }));
+    assert_eq!((status, body["retention_days"].as_u64()), (200, Some(7)), "{body}");
+    let (status, body) = api.patch_json(&format!("/v1/collections/{office}"), json!({ "retention_days": 0 }));
+    assert_eq!(status, 400, "{body}");
+    let at = |text: &str| text.parse::<jiff::Timestamp>().expect("time").as_millisecond();
+    let consent = |expires: &str| json!({ "given_at_ms": at("2026-11-01T00:00:00Z"), "purpose": "door access", "expires_at_ms": at(expires) });
+    let person = |name: &str, expires: &str, photos: &[&str]| {
+        let (status, body) = api.post_json(
+            &format!("/v1/collections/{office}/subjects"),
+            json!({ "name": name, "consent": consent(expires) }),
+        );
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().expect("id").to_string();
+        let images: Vec<PathBuf> = photos.iter().map(|n| frame(n)).collect();
+        let (status, body) = api.enroll(&office, &id, &images);
+        assert_eq!(status, 201, "{body}");
+        id
+    };
+    let ann = person("Ann", "2026-12-20T00:00:00Z", &ANN_ENROL);
+    let bob = person("Bob", "2027-06-01T00:00:00Z", &BOB_ENROL);
+    let (status, body) = api.post_json(
+        &format!("/v1/collections/{office}/subjects"),
+        json!({ "name": "Eve", "consent": { "given_at_ms": 10, "purpose": "x", "expires_at_ms": 5 } }),
+    );
+    assert_eq!(status, 400, "consent that expires before it is given: {body}");
+    let lobby = Door {
+        api: &api,
+        clock: &clock,
+        id: create_door(
+            &api,
+            json!({ "name": "lobby", "collection_id": office, "policy": { "allow_everyone": true, "timezone": "UTC" } }),
+        ),
+    };
+    lobby.expect("2026-12-01T09:00:00Z", frames(&ANN[..1]), None);
+    lobby.expect("2026-12-15T09:00:00Z", frames(&BOB[..1]), None);
+
+    // Ann's consent runs out on the 20th; the trail keeps 7 days.
+    std::fs::write(&clock, "2026-12-21T00:00:00Z").expect("clock");
+    let started = std::time::Instant::now();
+    while api.get(&format!("/v1/collections/{office}/subjects/{ann}")).0 != 404 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "Ann was not erased");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, bob_now) = api.get(&format!("/v1/collections/{office}/subjects/{bob}"));
+    assert_eq!(status, 200, "Bob's consent runs on: {bob_now}");
+    let (status, receipts) = api.get(&format!("/v1/collections/{office}/receipts"));
+    assert_eq!(status, 200, "{receipts}");
+    let receipt = &receipts["receipts"][0];
+    assert_eq!(
+        (receipt["subject_id"].as_str(), receipt["reason"].as_str()),
+        (Some(ann.as_str()), Some("consent_expired"))
+    );
+    let kept: Value = serde_json::from_str(receipt["receipt"].as_str().expect("receipt")).expect("JSON receipt");
+    assert_eq!(kept["erasure"]["subject_ids"], json!([ann]), "{kept}");
+    assert_eq!(kept["erasure"]["templates_erased"], json!(2), "{kept}");
+    assert_eq!(receipt["receipt_sha256"], kept["receipt_sha256"]);
+    assert_eq!(receipt["receipt_sha256"].as_str().map(str::len), Some(64));
+
+    let started = std::time::Instant::now();
+    let trail = loop {
+        let (status, trail) = api.get(&format!("/v1/collections/{office}/events?limit=1000"));
+        assert_eq!(status, 200, "{trail}");
+        let events = trail["events"].as_array().expect("events").clone();
+        if events.iter().all(|e| e["at_ms"].as_i64() >= Some(at("2026-12-14T00:00:00Z"))) {
+            break events;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "old events stay: {trail}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let kinds: Vec<(&str, &str)> =
+        trail.iter().map(|e| (e["action"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or(""))).collect();
+    assert!(kinds.contains(&("door", "")), "Bob's passage of the 15th stays: {kinds:?}");
+    assert!(kinds.contains(&("erase", "consent_expired")), "the erasure is in the trail: {kinds:?}");
+    assert_eq!(kinds.len(), 2, "the enrolments and Ann's passage of the 1st are gone: {kinds:?}");
+    lobby.expect("2026-12-21T09:00:00Z", frames(&ANN[..1]), Some("unknown_person"));
 }

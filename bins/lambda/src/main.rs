@@ -18,7 +18,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         .init();
     let (settings, state) = init().await.inspect_err(|error| tracing::error!("init failed: {error:#}"))?;
     if settings.outbox_drain {
-        // The scheduled invocation (an EventBridge rule in the SAM template): deliver what is left.
+        // The scheduled invocation (an EventBridge rule in the SAM template): apply retention, deliver
+        // what is left.
         return lambda_runtime::run(lambda_runtime::service_fn(
             move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let state = state.clone();

@@ -102,6 +102,10 @@ pub struct SubjectBody {
     /// update, absent keeps the subject's groups.
     #[serde(default)]
     pub groups: Option<Vec<String>>,
+    /// The subject's consent record; at `expires_at_ms` the subject is erased automatically (with a
+    /// receipt kept under the collection's receipts). On update, absent keeps the subject's.
+    #[serde(default)]
+    pub consent: Option<facegate_store::Consent>,
 }
 
 /// The caller's collections.
@@ -633,4 +637,20 @@ pub struct DeliveryPage {
     pub deliveries: Vec<facegate_store::Delivery>,
     /// Pass as `after` for the next page; null when this page is empty.
     pub next_after: Option<i64>,
+}
+
+/// Body of a collection update.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionUpdate {
+    /// Days audit events are kept (1 to 36500); null: until the collection is deleted.
+    #[schema(minimum = 1, maximum = 36500)]
+    pub retention_days: Option<u32>,
+}
+
+/// The receipts of a collection's automatic erasures (consent expiry).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptList {
+    /// Oldest first.
+    pub receipts: Vec<facegate_store::StoredReceipt>,
 }

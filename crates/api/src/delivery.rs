@@ -1,6 +1,7 @@
-//! Webhook delivery from the outbox: an HTTP sender, a background loop for long-lived servers (woken
-//! after every successful write, and every second for retries), and an inline drain for hosts whose
-//! process may freeze between requests (Lambda: after the response is ready, within the invocation).
+//! The work that runs beside requests. Webhook delivery from the outbox: an HTTP sender, a background
+//! loop for long-lived servers (woken after every successful write, and every second for retries), and
+//! an inline drain for hosts whose process may freeze between requests (Lambda: after the response is
+//! ready, within the invocation). Retention: a periodic sweep (expired audit events, expired consents).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +113,33 @@ pub(crate) async fn after_writes(State(state): State<AppState>, request: Request
         }
     }
     response
+}
+
+/// Applies retention now (by the state's clock); what it did (failures are logged).
+pub async fn sweep(state: &AppState) -> facegate_gallery::Sweep {
+    match state.gallery.sweep(state.now()).await {
+        Ok(sweep) => {
+            if sweep.events_expired > 0 || sweep.subjects_erased > 0 {
+                tracing::info!(events = sweep.events_expired, subjects = sweep.subjects_erased, "retention applied");
+            }
+            sweep
+        }
+        Err(error) => {
+            tracing::warn!(%error, "retention sweep failed");
+            facegate_gallery::Sweep::default()
+        }
+    }
+}
+
+/// Sweeps every `every` for as long as the process lives (the first sweep at once).
+pub fn spawn_sweeper(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            sweep(&state).await;
+            state.deliveries.wake.notify_one();
+            tokio::time::sleep(every).await;
+        }
+    })
 }
 
 /// Shared handle type.

@@ -346,6 +346,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {
                 ApiError::new(ErrorCode::Conflict, error.to_string())
             }

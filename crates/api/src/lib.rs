@@ -21,7 +21,7 @@ mod openapi;
 mod routes;
 
 pub use auth::{hash_key, new_key_secret};
-pub use delivery::{deliver_pending, spawn_deliveries};
+pub use delivery::{deliver_pending, spawn_deliveries, spawn_sweeper, sweep};
 pub use error::{ApiError, ErrorCode};
 pub use facegate_gallery::now_ms;
 pub use inference::{PipelinePool, PoolStatus};

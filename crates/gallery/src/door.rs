@@ -146,7 +146,13 @@ pub enum DoorProblem {
     /// A target false-match rate that is not a rate.
     #[error("`target_fmr` must be between 0 and 1")]
     TargetFmr,
+    /// An attendance period that ends before it starts or is too long.
+    #[error("the period must end on or after its first day, at most {MAX_ATTENDANCE_DAYS} days in all")]
+    Period,
 }
+
+/// Longest attendance period, days.
+pub const MAX_ATTENDANCE_DAYS: i32 = 366;
 
 /// Most frames of one door attempt (a camera's burst).
 pub const MAX_DOOR_FRAMES: usize = 5;
@@ -496,19 +502,28 @@ pub struct AttendanceDay {
 }
 
 impl Gallery {
-    /// Per person and local day in `zone`, the granted door passages of a collection with
-    /// `from_ms <= at < to_ms`: first and last seen, doors, count. Sorted by date, then name.
+    /// Per person and local day in `zone`, the granted door passages of a collection from the day
+    /// `from` to the day `to` (included): first and last seen, doors, count. Sorted by date, then name.
     ///
     /// # Errors
-    /// [`GalleryError::NotFound`] for a missing collection.
+    /// [`GalleryError::Door`] for a period that ends first or is too long; [`GalleryError::NotFound`]
+    /// for a missing collection.
     pub async fn attendance(
         &self,
         actor: &Actor,
         collection_id: &facegate_store::CollectionId,
-        from_ms: i64,
-        to_ms: i64,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
         zone: &jiff::tz::TimeZone,
     ) -> Result<Vec<AttendanceDay>, GalleryError> {
+        let days = from.until(to).map_or(-1, |span| span.get_days());
+        if !(0..MAX_ATTENDANCE_DAYS).contains(&days) {
+            return Err(DoorProblem::Period.into());
+        }
+        let start = |date: jiff::civil::Date| {
+            date.to_zoned(zone.clone()).map(|z| z.timestamp().as_millisecond()).map_err(|_| DoorProblem::Period)
+        };
+        let (from_ms, to_ms) = (start(from)?, start(to.tomorrow().map_err(|_| DoorProblem::Period)?)?);
         let passages = self
             .store
             .passages(&actor.tenant_id, collection_id, from_ms, to_ms)

@@ -20,17 +20,19 @@ mod index;
 pub mod kms;
 mod migration;
 mod negatives;
+mod retention;
 mod service;
 mod webhooks;
 
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use door::{
-    Access, AttendanceDay, DoorDecision, DoorProblem, DoorReason, FrameFace, MAX_DOOR_FRAMES, attendance_csv,
-    check_policy, local_time, time_zone,
+    Access, AttendanceDay, DoorDecision, DoorProblem, DoorReason, FrameFace, MAX_ATTENDANCE_DAYS, MAX_DOOR_FRAMES,
+    attendance_csv, check_policy, local_time, time_zone,
 };
 pub use facegate_store::now_ms;
 pub use index::{Candidate, TemplateIndex};
 pub use migration::MigrationProblem;
+pub use retention::{CONSENT_EXPIRED, ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
 pub use service::{
     AcceptedFace, Actor, AuditAction, AuditResult, EnrollOptions, Enrolment, ErasureReport, FaceChoice, FoundFace,
     Identification, MatchResult, Missing, OperatingPoint, PossibleDuplicate, QualityGate, Receipt, RejectReason,
@@ -74,6 +76,9 @@ pub enum GalleryError {
     /// A webhook cannot be stored as given.
     #[error(transparent)]
     Webhook(#[from] WebhookProblem),
+    /// A consent record or retention cannot be stored as given.
+    #[error(transparent)]
+    Consent(#[from] ConsentProblem),
     /// A template of the wrong length for the collection.
     #[error("template has {got} values, the collection holds {expected}")]
     Dimension {

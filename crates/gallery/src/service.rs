@@ -417,6 +417,9 @@ impl Gallery {
         collection_id: &CollectionId,
         new: &NewSubject,
     ) -> Result<Subject, GalleryError> {
+        if let Some(consent) = &new.consent {
+            crate::check_consent(consent)?;
+        }
         self.store.create_subject(&actor.tenant_id, collection_id, new).await.map_err(missing(Missing::Collection))
     }
 
@@ -452,6 +455,9 @@ impl Gallery {
         subject_id: &SubjectId,
         update: &NewSubject,
     ) -> Result<Subject, GalleryError> {
+        if let Some(consent) = &update.consent {
+            crate::check_consent(consent)?;
+        }
         self.store
             .update_subject(&actor.tenant_id, collection_id, subject_id, update)
             .await
@@ -767,7 +773,7 @@ impl Gallery {
     }
 
     /// The receipt of an erasure, with the store's statement of what it may still hold.
-    fn receipt(&self, erasure: &Erasure) -> Receipt {
+    pub(crate) fn receipt(&self, erasure: &Erasure) -> Receipt {
         use sha2::Digest;
         let erasure = ErasureReport {
             collection_id: erasure.collection_id.clone(),

@@ -102,7 +102,8 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
         created_at_ms: 0,
     };
     let collection = store.create_collection(&tenant.id, &new).await.expect("collection");
-    let subject = NewSubject { name: "s".into(), metadata: serde_json::json!({}), groups: None, created_at_ms: 0 };
+    let subject =
+        NewSubject { name: "s".into(), metadata: serde_json::json!({}), groups: None, consent: None, created_at_ms: 0 };
     let subject = store.create_subject(&tenant.id, &collection.id, &subject).await.expect("subject");
     let face = FaceToEnroll {
         template: vec![0.6, 0.8, 0.0],

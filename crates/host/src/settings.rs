@@ -100,8 +100,11 @@ pub struct Settings {
     /// Webhooks are delivered before each write's response leaves (Lambda, whose process freezes
     /// between requests); otherwise a background task delivers them.
     pub inline_delivery: bool,
-    /// Lambda only: this function drains the webhook outbox on a schedule instead of serving HTTP.
+    /// Lambda only: this function drains the webhook outbox and applies retention on a schedule
+    /// instead of serving HTTP.
     pub outbox_drain: bool,
+    /// `serve`: seconds between retention sweeps (expired audit events, expired consents).
+    pub sweep_interval: u64,
 }
 
 /// Why settings could not be read.
@@ -167,6 +170,7 @@ impl Settings {
             clock_file: None,
             inline_delivery: !serve,
             outbox_drain: false,
+            sweep_interval: 60,
         }
     }
 
@@ -220,8 +224,8 @@ impl Settings {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(invalid("`tls_cert` and `tls_key` go together"));
         }
-        if self.workers == 0 || self.threads == 0 || self.request_timeout == 0 {
-            return Err(invalid("`workers`, `threads` and `request_timeout` must be at least 1"));
+        if self.workers == 0 || self.threads == 0 || self.request_timeout == 0 || self.sweep_interval == 0 {
+            return Err(invalid("`workers`, `threads`, `request_timeout` and `sweep_interval` must be at least 1"));
         }
         if kind == HostKind::Lambda {
             self.workers = 1;

@@ -56,8 +56,13 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
     let mut rows = Vec::with_capacity(size);
     let started = Instant::now();
     for s in 0..size / FACES_PER_SUBJECT {
-        let subject =
-            NewSubject { name: format!("s{s}"), metadata: serde_json::json!({}), groups: None, created_at_ms: 0 };
+        let subject = NewSubject {
+            name: format!("s{s}"),
+            metadata: serde_json::json!({}),
+            groups: None,
+            consent: None,
+            created_at_ms: 0,
+        };
         let subject = store.create_subject(&tenant, &collection, &subject).await.expect("subject").id;
         let centre = unit((0..DIM).map(|_| rng.random::<f32>() - 0.5).collect());
         let faces: Vec<NewFace> = (0..FACES_PER_SUBJECT)

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.keep_crops, c.created_at_ms, \
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.keep_crops, c.created_at_ms, c.retention_days, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id) AS subject_count, \
      (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id) AS face_count";
 
@@ -15,13 +15,14 @@ pub(crate) fn collection_row(row: &PgRow) -> Result<Collection, sqlx::Error> {
         embedding_size: u32::try_from(row.try_get::<i32, _>("embedding_size")?).unwrap_or(0),
         target_fmr: row.try_get("target_fmr")?,
         keep_crops: row.try_get("keep_crops")?,
+        retention_days: row.try_get::<Option<i32>, _>("retention_days")?.and_then(|d| u32::try_from(d).ok()),
         created_at_ms: row.try_get("created_at_ms")?,
         subject_count: u64::try_from(row.try_get::<i64, _>("subject_count")?).unwrap_or(0),
         face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
     })
 }
 
-pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.groups, s.created_at_ms, \
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.groups, s.consent, s.created_at_ms, \
      (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id) AS face_count";
 
 pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
@@ -32,6 +33,7 @@ pub(crate) fn subject_row(row: &PgRow) -> Result<Subject, sqlx::Error> {
         name: row.try_get("name")?,
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
         groups: json_column(row, "groups")?,
+        consent: row.try_get::<Option<String>, _>("consent")?.and_then(|text| serde_json::from_str(&text).ok()),
         created_at_ms: row.try_get("created_at_ms")?,
         face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),
     })

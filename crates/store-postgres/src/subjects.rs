@@ -15,8 +15,8 @@ pub(crate) async fn create_subject(
         .transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             sqlx::query(
-                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups, consent, \
+                 consent_expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(id)
             .bind(collection_id)
@@ -24,6 +24,8 @@ pub(crate) async fn create_subject(
             .bind(metadata)
             .bind(new.created_at_ms)
             .bind(groups)
+            .bind(consent_json(new))
+            .bind(new.consent.as_ref().and_then(|c| c.expires_at_ms))
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -98,14 +100,21 @@ pub(crate) async fn update_subject(
     store
         .transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
-            sqlx::query("UPDATE subjects SET name = $2, metadata = $3, groups = COALESCE($4, groups) WHERE id = $1")
-                .bind(subject_id)
-                .bind(&update.name)
-                .bind(metadata)
-                .bind(groups)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
+            sqlx::query(
+                "UPDATE subjects SET name = $2, metadata = $3, groups = COALESCE($4, groups), \
+                 consent = COALESCE($5, consent), \
+                 consent_expires_at_ms = CASE WHEN $5::TEXT IS NULL THEN consent_expires_at_ms ELSE $6 END \
+                 WHERE id = $1",
+            )
+            .bind(subject_id)
+            .bind(&update.name)
+            .bind(metadata)
+            .bind(groups)
+            .bind(consent_json(update))
+            .bind(update.consent.as_ref().and_then(|c| c.expires_at_ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
             let subject = read_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
             Ok((subject, tx))
         })
@@ -146,4 +155,9 @@ pub(crate) async fn delete_subject(
 /// Groups as stored (a JSON array).
 fn groups_json(groups: &[String]) -> String {
     serde_json::Value::from(groups.to_vec()).to_string()
+}
+
+/// A subject's consent record as stored (JSON), if it has one.
+fn consent_json(subject: &NewSubject) -> Option<String> {
+    subject.consent.as_ref().and_then(|c| serde_json::to_string(c).ok())
 }

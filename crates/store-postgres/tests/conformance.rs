@@ -65,6 +65,7 @@ async fn hnsw_search_matches_exact_search() {
                     name: format!("s{batch}"),
                     metadata: serde_json::json!({}),
                     groups: None,
+                    consent: None,
                     created_at_ms: 0,
                 },
             )

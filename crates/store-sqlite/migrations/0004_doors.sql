@@ -60,3 +60,21 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
 CREATE INDEX outbox_by_webhook ON outbox (webhook_id, seq);
+
+-- Retention: audit events older than a collection's retention are deleted; subjects carry a consent
+-- record and are erased at its expiry, the receipt kept (it outlives the collection).
+ALTER TABLE collections ADD COLUMN retention_days INTEGER;
+ALTER TABLE subjects ADD COLUMN consent TEXT;
+ALTER TABLE subjects ADD COLUMN consent_expires_at_ms INTEGER;
+CREATE INDEX subjects_by_consent_expiry ON subjects (consent_expires_at_ms) WHERE consent_expires_at_ms IS NOT NULL;
+CREATE TABLE receipts (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id      TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    collection_id  TEXT NOT NULL,
+    subject_id     TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    erased_at_ms   INTEGER NOT NULL,
+    receipt        TEXT NOT NULL,
+    receipt_sha256 TEXT NOT NULL
+);
+CREATE INDEX receipts_by_collection ON receipts (tenant_id, collection_id, seq);

@@ -26,6 +26,7 @@ mod keys;
 mod migrate;
 mod migrations;
 mod negatives;
+mod retention;
 mod rows;
 mod subjects;
 mod webhooks;
@@ -42,11 +43,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use facegate_store::{
     ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door,
-    DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId,
-    MigratedTemplate, Migration, MigrationState, NegativeId, NegativeRecord, NewCollection, NewDoor, NewEvent, NewFace,
-    NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoreResult,
-    StoredCrop, StoredNegative, StoredTemplate, Subject, SubjectId, Tenant, TenantId, Webhook, WebhookId, WrappedKey,
-    new_id, now_ms, webhook_payload,
+    DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceId, FaceRecord, FaceRef, FaceStore,
+    GRANTED, KeyId, MigratedTemplate, Migration, MigrationState, NegativeId, NegativeRecord, NewCollection, NewDoor,
+    NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError,
+    StoreResult, StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId,
+    Webhook, WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
@@ -200,6 +201,31 @@ impl FaceStore for SqliteStore {
         at_ms: i64,
     ) -> StoreResult<Erasure> {
         collections::delete_collection(self, tenant_id, collection_id, at_ms).await
+    }
+
+    async fn set_retention(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        retention_days: Option<u32>,
+    ) -> StoreResult<Collection> {
+        retention::set_retention(self, tenant_id, collection_id, retention_days).await
+    }
+
+    async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
+        retention::expire_events(self, now_ms).await
+    }
+
+    async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>> {
+        retention::expired_consents(self, now_ms, limit).await
+    }
+
+    async fn save_receipt(&self, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()> {
+        retention::save_receipt(self, tenant_id, receipt).await
+    }
+
+    async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>> {
+        retention::receipts(self, tenant_id, collection_id).await
     }
 
     async fn create_subject(

@@ -4,7 +4,7 @@ use super::*;
 
 pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, c.keep_crops, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id), \
-     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id)";
+     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id), c.retention_days";
 
 pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
     Ok(Collection {
@@ -18,10 +18,11 @@ pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
         keep_crops: row.get(7)?,
         subject_count: count(row, 8)?,
         face_count: count(row, 9)?,
+        retention_days: row.get(10)?,
     })
 }
 
-pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id), s.groups";
+pub(crate) const SUBJECT_COLUMNS: &str = "s.id, s.collection_id, s.name, s.metadata, s.created_at_ms, (SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.id), s.groups, s.consent";
 
 pub(crate) fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(3)?;
@@ -33,6 +34,7 @@ pub(crate) fn subject_row(row: &Row<'_>) -> rusqlite::Result<Subject> {
         created_at_ms: row.get(4)?,
         face_count: count(row, 5)?,
         groups: json_column(row, 6)?,
+        consent: row.get::<_, Option<String>>(7)?.and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 

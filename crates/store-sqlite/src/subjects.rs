@@ -14,15 +14,17 @@ pub(crate) async fn create_subject(
             ensure_collection(tx, &tenant_id, &collection_id)?;
             let id = SubjectId::random();
             tx.execute(
-                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO subjects (id, collection_id, name, metadata, created_at_ms, groups, consent, \
+                 consent_expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     id,
                     collection_id,
                     new.name,
                     new.metadata.to_string(),
                     new.created_at_ms,
-                    groups_json(new.groups.as_deref().unwrap_or_default())
+                    groups_json(new.groups.as_deref().unwrap_or_default()),
+                    consent_json(&new),
+                    new.consent.as_ref().and_then(|c| c.expires_at_ms)
                 ],
             )
             .map_err(map_error)?;
@@ -92,8 +94,17 @@ pub(crate) async fn update_subject(
         .transaction(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             tx.execute(
-                "UPDATE subjects SET name = ?2, metadata = ?3, groups = COALESCE(?4, groups) WHERE id = ?1",
-                params![s, update.name, update.metadata.to_string(), update.groups.as_deref().map(groups_json)],
+                "UPDATE subjects SET name = ?2, metadata = ?3, groups = COALESCE(?4, groups), \
+                 consent = COALESCE(?5, consent), \
+                 consent_expires_at_ms = CASE WHEN ?5 IS NULL THEN consent_expires_at_ms ELSE ?6 END WHERE id = ?1",
+                params![
+                    s,
+                    update.name,
+                    update.metadata.to_string(),
+                    update.groups.as_deref().map(groups_json),
+                    consent_json(&update),
+                    update.consent.as_ref().and_then(|c| c.expires_at_ms)
+                ],
             )
             .map_err(map_error)?;
             read_subject(tx, &t, &c, &s)
@@ -125,4 +136,9 @@ pub(crate) async fn delete_subject(
 /// Groups as stored (a JSON array).
 fn groups_json(groups: &[String]) -> String {
     serde_json::Value::from(groups.to_vec()).to_string()
+}
+
+/// A subject's consent record as stored (JSON), if it has one.
+fn consent_json(subject: &NewSubject) -> Option<String> {
+    subject.consent.as_ref().and_then(|c| serde_json::to_string(c).ok())
 }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use crate::{
-    AntiPassback, ApiKeyRecord, CollectionId, DOOR_ACTION, DeliveryAttempt, DeliveryState, Direction, Door, DoorPolicy,
-    EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId,
-    NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook,
-    PackVersion, Scope, StoreError, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey,
+    AntiPassback, ApiKeyRecord, CollectionId, Consent, DOOR_ACTION, DeliveryAttempt, DeliveryState, Direction, Door,
+    DoorPolicy, EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState,
+    NegativeId, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate,
+    NewWebhook, PackVersion, Scope, StoreError, StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey,
 };
 
 /// Runs every check against one empty store.
@@ -24,6 +24,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     doors_and_passages(store.as_ref()).await;
     ignore_lists(store.as_ref()).await;
     webhook_outbox(store.as_ref()).await;
+    retention_and_consent(store.as_ref()).await;
     if store.searches_in_store() {
         store_side_search(store.as_ref()).await;
     }
@@ -122,7 +123,13 @@ fn collection(name: &str) -> NewCollection {
 }
 
 fn subject(name: &str) -> NewSubject {
-    NewSubject { name: name.into(), metadata: serde_json::json!({ "badge": name }), groups: None, created_at_ms: 1_000 }
+    NewSubject {
+        name: name.into(),
+        metadata: serde_json::json!({ "badge": name }),
+        groups: None,
+        consent: None,
+        created_at_ms: 1_000,
+    }
 }
 
 async fn tenants_and_keys(store: &dyn FaceStore) {
@@ -220,8 +227,13 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     assert!(matches!(store.subjects_by_id(&other.id, &c.id, &wanted).await, Err(StoreError::NotFound)));
     assert_eq!(store.collection(&t.id, &c.id).await.expect("collection").face_count, 3);
 
-    let renamed =
-        NewSubject { name: "Ann B.".into(), metadata: serde_json::json!({"badge": 7}), groups: None, created_at_ms: 0 };
+    let renamed = NewSubject {
+        name: "Ann B.".into(),
+        metadata: serde_json::json!({"badge": 7}),
+        groups: None,
+        consent: None,
+        created_at_ms: 0,
+    };
     let updated = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
     assert_eq!((updated.name.as_str(), updated.created_at_ms), ("Ann B.", ann.created_at_ms));
 
@@ -611,4 +623,52 @@ async fn webhook_outbox(store: &dyn FaceStore) {
     store.delete_webhook(&t.id, &doors.id).await.expect("delete");
     let left = store.due_deliveries(i64::MAX, 100).await.expect("due");
     assert!(left.iter().all(|d| d.delivery.webhook_id != doors.id), "its rows go with it");
+}
+
+async fn retention_and_consent(store: &dyn FaceStore) {
+    const DAY: i64 = 86_400_000;
+    let t = store.create_tenant("conformance-retention").await.expect("tenant");
+    let other = store.create_tenant("conformance-retention-other").await.expect("tenant");
+    let c = store.create_collection(&t.id, &collection("kept")).await.expect("collection");
+    let forever = store.create_collection(&t.id, &collection("forever")).await.expect("collection");
+    let set = store.set_retention(&t.id, &c.id, Some(7)).await.expect("retention");
+    assert_eq!(set.retention_days, Some(7));
+    assert!(matches!(store.set_retention(&other.id, &c.id, Some(7)).await, Err(StoreError::NotFound)));
+    let now = 100 * DAY;
+    for (collection, at) in [(&c.id, now - 8 * DAY), (&c.id, now - 6 * DAY), (&forever.id, now - 800 * DAY)] {
+        store.append_events(&t.id, &[audit(collection, at)]).await.expect("append");
+    }
+    assert!(store.expire_events(now).await.expect("expire") >= 1);
+    let left = store.events(&t.id, &c.id, None, None, 10).await.expect("events");
+    assert_eq!(left.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![now - 6 * DAY], "older than 7 days go");
+    assert_eq!(store.events(&t.id, &forever.id, None, None, 10).await.expect("events").len(), 1, "no retention: kept");
+
+    let consent = |expires| Consent { given_at_ms: 0, purpose: "door access".into(), expires_at_ms: expires };
+    let with = |name: &str, expires| NewSubject { consent: Some(consent(expires)), ..subject(name) };
+    let ann = store.create_subject(&t.id, &c.id, &with("Ann", Some(now - 1))).await.expect("subject");
+    let bob = store.create_subject(&t.id, &c.id, &with("Bob", Some(now + DAY))).await.expect("subject");
+    store.create_subject(&t.id, &c.id, &with("Cem", None)).await.expect("subject");
+    assert_eq!(ann.consent, Some(consent(Some(now - 1))));
+    let expired = store.expired_consents(now, 10).await.expect("expired");
+    assert_eq!(expired.iter().map(|e| &e.subject_id).collect::<Vec<_>>(), vec![&ann.id]);
+    assert_eq!((&expired[0].tenant_id, &expired[0].collection_id), (&t.id, &c.id));
+    let renewed = NewSubject { consent: Some(consent(Some(now + 2 * DAY))), ..subject("Bob") };
+    store.update_subject(&t.id, &c.id, &bob.id, &renewed).await.expect("renew");
+    let unchanged = NewSubject { consent: None, ..subject("Bob") };
+    let bob = store.update_subject(&t.id, &c.id, &bob.id, &unchanged).await.expect("update");
+    assert_eq!(bob.consent.and_then(|c| c.expires_at_ms), Some(now + 2 * DAY), "an update without consent keeps it");
+    assert_eq!(store.expired_consents(now + DAY + 1, 10).await.expect("expired").len(), 1, "Bob renewed");
+
+    let receipt = StoredReceipt {
+        collection_id: c.id.clone(),
+        subject_id: ann.id.clone(),
+        reason: "consent_expired".into(),
+        erased_at_ms: now,
+        receipt: "{}".into(),
+        receipt_sha256: "ab".into(),
+    };
+    store.save_receipt(&t.id, &receipt).await.expect("save");
+    store.delete_collection(&t.id, &c.id, now).await.expect("delete collection");
+    assert_eq!(store.receipts(&t.id, &c.id).await.expect("receipts"), vec![receipt], "receipts outlive the collection");
+    assert!(store.receipts(&other.id, &c.id).await.expect("receipts").is_empty());
 }

@@ -86,6 +86,23 @@ pub trait FaceStore: Send + Sync {
         at_ms: i64,
     ) -> StoreResult<Erasure>;
 
+    /// Sets how many days the collection's audit events are kept (`None`: until the collection is deleted).
+    async fn set_retention(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        retention_days: Option<u32>,
+    ) -> StoreResult<Collection>;
+    /// Deletes, in every collection with a retention, the audit events older than it at `now_ms`;
+    /// returns how many.
+    async fn expire_events(&self, now_ms: i64) -> StoreResult<u64>;
+    /// Subjects of every tenant whose consent expired at `now_ms`, at most `limit`.
+    async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>>;
+    /// Keeps the receipt of an automatic erasure.
+    async fn save_receipt(&self, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()>;
+    /// The kept receipts of a collection's automatic erasures, oldest first (they outlive the collection).
+    async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>>;
+
     /// Creates a subject in a collection.
     async fn create_subject(
         &self,

@@ -105,6 +105,9 @@ pub struct Collection {
     /// collection can be re-embedded with another pack; erased with the face.
     #[serde(default)]
     pub keep_crops: bool,
+    /// Audit events older than this many days are deleted (none: kept until the collection is).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
     /// Creation time.
     pub created_at_ms: i64,
     /// Number of subjects.
@@ -145,6 +148,9 @@ pub struct Subject {
     /// Groups the subject belongs to (doors allow groups).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The subject's consent record; at its expiry the subject is erased automatically.
+    #[serde(default)]
+    pub consent: Option<Consent>,
     /// Creation time.
     pub created_at_ms: i64,
     /// Number of faces enrolled.
@@ -160,6 +166,8 @@ pub struct NewSubject {
     pub metadata: serde_json::Value,
     /// Groups; on update, `None` keeps the subject's groups.
     pub groups: Option<Vec<String>>,
+    /// Consent record; on update, `None` keeps the subject's.
+    pub consent: Option<Consent>,
     /// Creation time (ignored on update).
     pub created_at_ms: i64,
 }
@@ -594,4 +602,44 @@ pub struct StoredNegative {
     pub subject_id: SubjectId,
     /// The encrypted template.
     pub template: EncryptedTemplate,
+}
+
+/// A subject's consent to being enrolled: when, for what, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// When consent was given, ms since the epoch.
+    pub given_at_ms: i64,
+    /// What for (shown to auditors), 1 to 500 characters.
+    pub purpose: String,
+    /// When it expires: the subject is then erased automatically, with a receipt.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// An erasure receipt kept by the store (automatic erasures: nobody asked, so nobody received it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredReceipt {
+    /// The collection.
+    pub collection_id: CollectionId,
+    /// The subject erased.
+    pub subject_id: SubjectId,
+    /// Why (`consent_expired`).
+    pub reason: String,
+    /// When, ms since the epoch.
+    pub erased_at_ms: i64,
+    /// The receipt, as JSON text.
+    pub receipt: String,
+    /// Lowercase hex SHA-256 of `receipt`'s erasure report.
+    pub receipt_sha256: String,
+}
+
+/// A subject whose consent expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredConsent {
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its collection.
+    pub collection_id: CollectionId,
+    /// The subject.
+    pub subject_id: SubjectId,
 }

@@ -54,8 +54,13 @@ async fn hnsw_recall_on_lfw_embeddings() {
     let mut subjects = std::collections::HashMap::new();
     for (person, embedding) in gallery {
         if !subjects.contains_key(person) {
-            let new =
-                NewSubject { name: person.clone(), metadata: serde_json::json!({}), groups: None, created_at_ms: 0 };
+            let new = NewSubject {
+                name: person.clone(),
+                metadata: serde_json::json!({}),
+                groups: None,
+                consent: None,
+                created_at_ms: 0,
+            };
             let subject = exact.create_subject(&tenant.id, &collection.id, &new).await.expect("subject");
             subjects.insert(person.clone(), subject.id);
         }

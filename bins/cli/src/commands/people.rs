@@ -18,7 +18,7 @@ use facegate_store::{Collection, KeyId, MigrationState, NewCollection, NewSubjec
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
+use crate::args::{AttendanceArgs, EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
 use crate::context::{Context, read_image};
 
 /// The key id the audit trail names for decisions made from the command line.
@@ -175,6 +175,7 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
                         name: name.clone(),
                         metadata: serde_json::Value::Object(serde_json::Map::new()),
                         groups: None,
+                        consent: None,
                         created_at_ms: now_ms(),
                     };
                     let subject = local.gallery.create_subject(&local.actor, &collection.id, &new).await?;
@@ -357,6 +358,28 @@ pub fn migrate(context: &Context, settings: &Settings, args: &MigrateArgs) -> Re
             for person in names {
                 println!("  {person}");
             }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `facegate attendance`: the collection's attendance sheet from its door decisions, as CSV (or JSON).
+pub fn attendance(settings: &Settings, args: &AttendanceArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let local = LocalGallery::open(settings, &args.gallery).await?;
+        let Some(collection) = local.collection(&args.gallery.collection).await? else {
+            bail!("no collection `{}` in tenant `{}`", args.gallery.collection, args.gallery.tenant);
+        };
+        let zone = facegate_gallery::time_zone(&args.tz)?;
+        let day = |text: &str| text.parse::<jiff::civil::Date>().with_context(|| format!("`{text}` is not YYYY-MM-DD"));
+        let from = day(&args.from)?;
+        let to = args.to.as_deref().map(day).transpose()?.unwrap_or(from);
+        let days = local.gallery.attendance(&local.actor, &collection.id, from, to, &zone).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&days)?);
+        } else {
+            print!("{}", facegate_gallery::attendance_csv(&days)?);
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -25,6 +25,7 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
         if !settings.inline_delivery {
             facegate_api::spawn_deliveries(state.clone());
         }
+        facegate_api::spawn_sweeper(state.clone(), Duration::from_secs(settings.sweep_interval));
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener =
             std::net::TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;

@@ -140,6 +140,17 @@ impl Api {
         (response.status().as_u16(), response.json().unwrap_or(Value::Null))
     }
 
+    pub fn patch_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .patch(format!("{}{path}", self.url))
+            .header("x-api-key", &self.key)
+            .json(&body)
+            .send()
+            .expect("request");
+        (response.status().as_u16(), response.json().unwrap_or(Value::Null))
+    }
+
     pub fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http

@@ -267,3 +267,29 @@ pub async fn events(
     let next_after = events.last().map(|e| e.seq);
     Ok(Json(EventPage { events, next_after }))
 }
+
+/// Sets how long the collection keeps its audit events.
+#[utoipa::path(patch, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = CollectionId, Path)),
+    request_body = crate::contract::CollectionUpdate, responses((status = 200, description = "Updated", body = Collection)), security(("api_key" = [])))]
+pub async fn update_collection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<CollectionId>,
+    body: axum::body::Bytes,
+) -> Result<Json<Collection>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let update: crate::contract::CollectionUpdate = crate::json_body(&body)?;
+    Ok(Json(state.gallery.set_retention(&caller.actor(), &collection_id, update.retention_days).await?))
+}
+
+/// The receipts of the collection's automatic erasures (consent expiry); they outlive the collection.
+#[utoipa::path(get, path = "/v1/collections/{collection}/receipts", tag = "collections", params(("collection" = CollectionId, Path)),
+    responses((status = 200, description = "Receipts", body = crate::contract::ReceiptList)), security(("api_key" = [])))]
+pub async fn receipts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<CollectionId>,
+) -> Result<Json<crate::contract::ReceiptList>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(crate::contract::ReceiptList { receipts: state.gallery.receipts(&caller.actor(), &collection_id).await? }))
+}

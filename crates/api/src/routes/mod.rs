@@ -23,8 +23,8 @@ fn json_only(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 
 pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
-    __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_recognize,
-    __path_recognize_in, __path_search,
+    __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_receipts,
+    __path_recognize, __path_recognize_in, __path_search, __path_update_collection,
 };
 pub(crate) use doors::{
     __path_attempt, __path_attendance, __path_create_door, __path_delete_door, __path_get_door, __path_list_doors,
@@ -53,7 +53,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/compare", post(faces::compare))
         .route("/v1/recognize", post(collections::recognize))
         .route("/v1/collections", json_only(post(collections::create_collection).get(collections::list_collections)))
-        .route("/v1/collections/{collection}", get(collections::get_collection).delete(collections::delete_collection))
+        .route(
+            "/v1/collections/{collection}",
+            get(collections::get_collection)
+                .patch(collections::update_collection)
+                .delete(collections::delete_collection),
+        )
+        .route("/v1/collections/{collection}/receipts", get(collections::receipts))
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))

@@ -33,7 +33,13 @@ fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
     {
         return Err(ApiError::invalid("`groups`: at most 50, each 1 to 100 characters"));
     }
-    Ok(NewSubject { name: name.to_string(), metadata, groups, created_at_ms: facegate_gallery::now_ms() })
+    Ok(NewSubject {
+        name: name.to_string(),
+        metadata,
+        groups,
+        consent: body.consent,
+        created_at_ms: facegate_gallery::now_ms(),
+    })
 }
 
 /// Creates a subject.

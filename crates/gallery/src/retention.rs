@@ -1,0 +1,143 @@
+//! Retention: a collection keeps its audit events for its retention only; a subject whose consent
+//! expired is erased as a deletion on request would be (the same store erasure, its audit event with
+//! the reason `consent_expired`, its `subject.erased` webhook event), and since nobody asked for it, its
+//! receipt is kept for the tenant to read.
+
+use facegate_store::{Collection, CollectionId, Consent, KeyId, NewEvent, RequestId, StoredReceipt};
+
+use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
+use crate::{Gallery, GalleryError};
+
+/// Why a subject was erased without a request.
+pub const CONSENT_EXPIRED: &str = "consent_expired";
+/// Longest retention of audit events, days.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// Expired subjects erased per store round trip of a sweep.
+const SWEEP_BATCH: u32 = 100;
+
+/// A consent record that cannot be stored as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsentProblem {
+    /// The purpose is empty or too long.
+    #[error("consent `purpose` must be 1 to 500 characters")]
+    Purpose,
+    /// It expires before it was given.
+    #[error("consent `expires_at_ms` must be after `given_at_ms`")]
+    Expiry,
+    /// A retention out of range.
+    #[error("`retention_days` must be 1 to {MAX_RETENTION_DAYS}")]
+    Retention,
+}
+
+/// Checks a consent record.
+///
+/// # Errors
+/// The [`ConsentProblem`].
+pub fn check_consent(consent: &Consent) -> Result<(), ConsentProblem> {
+    let purpose = consent.purpose.trim();
+    if purpose.is_empty() || purpose.chars().count() > 500 {
+        return Err(ConsentProblem::Purpose);
+    }
+    if consent.expires_at_ms.is_some_and(|at| at <= consent.given_at_ms) {
+        return Err(ConsentProblem::Expiry);
+    }
+    Ok(())
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Audit events deleted for their collection's retention.
+    pub events_expired: u64,
+    /// Subjects erased at their consent's expiry.
+    pub subjects_erased: usize,
+}
+
+impl Gallery {
+    /// Sets how long a collection keeps its audit events (`None`: until it is deleted).
+    ///
+    /// # Errors
+    /// [`GalleryError::Consent`] for a retention out of range; [`GalleryError::NotFound`].
+    pub async fn set_retention(
+        &self,
+        actor: &Actor,
+        collection_id: &CollectionId,
+        retention_days: Option<u32>,
+    ) -> Result<Collection, GalleryError> {
+        if retention_days.is_some_and(|d| d == 0 || d > MAX_RETENTION_DAYS) {
+            return Err(ConsentProblem::Retention.into());
+        }
+        self.store
+            .set_retention(&actor.tenant_id, collection_id, retention_days)
+            .await
+            .map_err(missing(Missing::Collection))
+    }
+
+    /// The receipts of a collection's automatic erasures.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn receipts(
+        &self,
+        actor: &Actor,
+        collection_id: &CollectionId,
+    ) -> Result<Vec<StoredReceipt>, GalleryError> {
+        Ok(self.store.receipts(&actor.tenant_id, collection_id).await?)
+    }
+
+    /// Applies retention at `now_ms` for every tenant: expired audit events go, subjects whose consent
+    /// expired are erased with a kept receipt.
+    ///
+    /// # Errors
+    /// Store and crypto failures (what was done before stays done).
+    pub async fn sweep(&self, now_ms: i64) -> Result<Sweep, GalleryError> {
+        let mut sweep = Sweep { events_expired: self.store.expire_events(now_ms).await?, subjects_erased: 0 };
+        loop {
+            let expired = self.store.expired_consents(now_ms, SWEEP_BATCH).await?;
+            if expired.is_empty() {
+                return Ok(sweep);
+            }
+            for subject in expired {
+                let actor = Actor {
+                    tenant_id: subject.tenant_id.clone(),
+                    key_id: KeyId::from("retention"),
+                    request_id: RequestId::random(),
+                };
+                let audit = NewEvent {
+                    at_ms: now_ms,
+                    reason: Some(CONSENT_EXPIRED.into()),
+                    ..actor.event(
+                        &subject.collection_id,
+                        AuditAction::Erase,
+                        AuditResult::Erased,
+                        Some(&subject.subject_id),
+                        None,
+                        None,
+                    )
+                };
+                let erasure = match self
+                    .store
+                    .delete_subject(&actor.tenant_id, &subject.collection_id, &subject.subject_id, &audit)
+                    .await
+                {
+                    Ok(erasure) => erasure,
+                    // Erased meanwhile on request: nothing left to do.
+                    Err(facegate_store::StoreError::NotFound) => continue,
+                    Err(other) => return Err(other.into()),
+                };
+                let receipt = self.receipt(&erasure);
+                let kept = StoredReceipt {
+                    collection_id: subject.collection_id.clone(),
+                    subject_id: subject.subject_id.clone(),
+                    reason: CONSENT_EXPIRED.into(),
+                    erased_at_ms: erasure.erased_at_ms,
+                    receipt: serde_json::to_string(&receipt).unwrap_or_default(),
+                    receipt_sha256: receipt.receipt_sha256.clone(),
+                };
+                self.store.save_receipt(&actor.tenant_id, &kept).await?;
+                sweep.subjects_erased += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Retention: expiring audit events, consent expiry, kept receipts.
+
+use super::*;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub(crate) async fn set_retention(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    retention_days: Option<u32>,
+) -> StoreResult<Collection> {
+    let days = retention_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+    store
+        .transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            sqlx::query("UPDATE collections SET retention_days = $2 WHERE id = $1")
+                .bind(collection_id)
+                .bind(days)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let collection = read_collection(&mut tx, tenant_id, collection_id).await?;
+            Ok((collection, tx))
+        })
+        .await
+}
+
+pub(crate) async fn expire_events(store: &PgStore, now_ms: i64) -> StoreResult<u64> {
+    store
+        .transaction(|mut tx| async move {
+            let done = sqlx::query(
+                "DELETE FROM events e USING collections c WHERE c.id = e.collection_id \
+                 AND c.retention_days IS NOT NULL AND e.at_ms < $1 - c.retention_days::BIGINT * $2",
+            )
+            .bind(now_ms)
+            .bind(DAY_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            Ok((done.rows_affected(), tx))
+        })
+        .await
+}
+
+pub(crate) async fn expired_consents(store: &PgStore, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>> {
+    store
+        .transaction(|mut tx| async move {
+            let found = sqlx::query(
+                "SELECT c.tenant_id, s.collection_id, s.id FROM subjects s JOIN collections c ON c.id = s.collection_id \
+                 WHERE s.consent_expires_at_ms IS NOT NULL AND s.consent_expires_at_ms <= $1 \
+                 ORDER BY s.consent_expires_at_ms LIMIT $2",
+            )
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let read = |row: &PgRow| {
+                Ok(ExpiredConsent {
+                    tenant_id: row.try_get("tenant_id")?,
+                    collection_id: row.try_get("collection_id")?,
+                    subject_id: row.try_get("id")?,
+                })
+            };
+            Ok((rows(found, read)?, tx))
+        })
+        .await
+}
+
+pub(crate) async fn save_receipt(store: &PgStore, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()> {
+    store
+        .transaction(|mut tx| async move {
+            sqlx::query(
+                "INSERT INTO receipts (tenant_id, collection_id, subject_id, reason, erased_at_ms, receipt, receipt_sha256) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(tenant_id)
+            .bind(&receipt.collection_id)
+            .bind(&receipt.subject_id)
+            .bind(&receipt.reason)
+            .bind(receipt.erased_at_ms)
+            .bind(&receipt.receipt)
+            .bind(&receipt.receipt_sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            Ok(((), tx))
+        })
+        .await
+}
+
+pub(crate) async fn receipts(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Vec<StoredReceipt>> {
+    store
+        .transaction(|mut tx| async move {
+            let found = sqlx::query(
+                "SELECT collection_id, subject_id, reason, erased_at_ms, receipt, receipt_sha256 FROM receipts \
+                 WHERE tenant_id = $1 AND collection_id = $2 ORDER BY seq",
+            )
+            .bind(tenant_id)
+            .bind(collection_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let read = |row: &PgRow| {
+                Ok(StoredReceipt {
+                    collection_id: row.try_get("collection_id")?,
+                    subject_id: row.try_get("subject_id")?,
+                    reason: row.try_get("reason")?,
+                    erased_at_ms: row.try_get("erased_at_ms")?,
+                    receipt: row.try_get("receipt")?,
+                    receipt_sha256: row.try_get("receipt_sha256")?,
+                })
+            };
+            Ok((rows(found, read)?, tx))
+        })
+        .await
+}

@@ -1,0 +1,107 @@
+//! Retention: expiring audit events, consent expiry, kept receipts.
+
+use super::*;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub(crate) async fn set_retention(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    retention_days: Option<u32>,
+) -> StoreResult<Collection> {
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
+    store
+        .transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            tx.execute("UPDATE collections SET retention_days = ?2 WHERE id = ?1", params![c, retention_days])
+                .map_err(map_error)?;
+            read_collection(tx, &t, &c)
+        })
+        .await
+}
+
+pub(crate) async fn expire_events(store: &SqliteStore, now_ms: i64) -> StoreResult<u64> {
+    store
+        .transaction(move |tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e JOIN collections c ON c.id = e.collection_id \
+                     WHERE c.retention_days IS NOT NULL AND e.at_ms < ?1 - c.retention_days * ?2)",
+                    params![now_ms, DAY_MS],
+                )
+                .map_err(map_error)?;
+            Ok(deleted as u64)
+        })
+        .await
+}
+
+pub(crate) async fn expired_consents(store: &SqliteStore, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>> {
+    store
+        .transaction(move |tx| {
+            let mut statement = tx
+                .prepare(
+                    "SELECT c.tenant_id, s.collection_id, s.id FROM subjects s JOIN collections c ON c.id = s.collection_id \
+                     WHERE s.consent_expires_at_ms IS NOT NULL AND s.consent_expires_at_ms <= ?1 \
+                     ORDER BY s.consent_expires_at_ms LIMIT ?2",
+                )
+                .map_err(map_error)?;
+            let rows = statement
+                .query_map(params![now_ms, limit], |row| {
+                    Ok(ExpiredConsent { tenant_id: row.get(0)?, collection_id: row.get(1)?, subject_id: row.get(2)? })
+                })
+                .map_err(map_error)?;
+            collect(rows)
+        })
+        .await
+}
+
+pub(crate) async fn save_receipt(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    receipt: &StoredReceipt,
+) -> StoreResult<()> {
+    let (t, r) = (tenant_id.clone(), receipt.clone());
+    store
+        .transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO receipts (tenant_id, collection_id, subject_id, reason, erased_at_ms, receipt, receipt_sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![t, r.collection_id, r.subject_id, r.reason, r.erased_at_ms, r.receipt, r.receipt_sha256],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+}
+
+pub(crate) async fn receipts(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Vec<StoredReceipt>> {
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
+    store
+        .transaction(move |tx| {
+            let mut statement = tx
+                .prepare(
+                    "SELECT collection_id, subject_id, reason, erased_at_ms, receipt, receipt_sha256 FROM receipts \
+                     WHERE tenant_id = ?1 AND collection_id = ?2 ORDER BY seq",
+                )
+                .map_err(map_error)?;
+            let rows = statement
+                .query_map(params![t, c], |row| {
+                    Ok(StoredReceipt {
+                        collection_id: row.get(0)?,
+                        subject_id: row.get(1)?,
+                        reason: row.get(2)?,
+                        erased_at_ms: row.get(3)?,
+                        receipt: row.get(4)?,
+                        receipt_sha256: row.get(5)?,
+                    })
+                })
+                .map_err(map_error)?;
+            collect(rows)
+        })
+        .await
+}
