@@ -1,7 +1,9 @@
 //! The real `bootstrap` binary against an emulator of the Lambda Runtime API (the documented
 //! protocol: `invocation/next`, `invocation/{id}/response`, `invocation/{id}/error`, `init/error`),
 //! fed API Gateway REST (v1) and HTTP API (v2) events carrying real photos; its answers must match
-//! what `facegate serve` answers for the same requests, and a broken event must not stop it.
+//! what `facegate serve` answers for the same requests, and a broken event must not stop it. Webhook
+//! events are delivered within the invocation that made them, and the scheduled drain function (an
+//! EventBridge event) delivers what is left.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -118,6 +120,17 @@ fn sibling_facegate() -> String {
     facegate.display().to_string()
 }
 
+/// An admin key of tenant `acme` in the store in `data`, made by the CLI.
+fn admin_key(facegate: &str, data: &std::path::Path) -> String {
+    let created = facegate_command(facegate, MASTER_KEY)
+        .args(["keys", "create", "--tenant", "acme", "--json", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("keys");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    serde_json::from_slice::<Value>(&created.stdout).expect("json")["key"].as_str().expect("key").to_string()
+}
+
 fn v2_event(method: &str, path: &str, query: &str, key: &str, content_type: &str, body: &[u8]) -> Value {
     json!({
         "version": "2.0",
@@ -187,13 +200,7 @@ fn same_faces(lambda: &Value, local: &Value) {
 fn bootstrap_serves_api_gateway_events_like_the_local_server() {
     let data = tempfile::tempdir().expect("tempdir");
     let facegate = sibling_facegate();
-    let created = facegate_command(&facegate, MASTER_KEY)
-        .args(["keys", "create", "--tenant", "acme", "--json", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .expect("keys");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let key = serde_json::from_slice::<Value>(&created.stdout).expect("json")["key"].as_str().expect("key").to_string();
+    let key = admin_key(&facegate, data.path());
 
     // The local server, used to enrol and as the reference.
     let mut server = facegate_command(&facegate, MASTER_KEY)
@@ -237,28 +244,7 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
     assert_eq!(enrolled["accepted"].as_array().map(Vec::len), Some(1), "{enrolled}");
 
     // The function, on the emulated runtime, over the same store.
-    let RuntimeApi { address: runtime_api, events, outcomes, polled } = start_emulator();
-    let spawned = Instant::now();
-    let bootstrap = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "facegate")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        // As the SAM template sets it: REST API paths arrive without the stage prefix.
-        .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
-        .env("FACEGATE_HOME", model_cache().home())
-        .env("FACEGATE_DATA_DIR", data.path())
-        .env("FACEGATE_MASTER_KEY", MASTER_KEY)
-        .spawn()
-        .expect("bootstrap starts");
-    let _bootstrap = KillOnDrop(bootstrap);
-    let ready = polled.recv_timeout(Duration::from_secs(30)).expect("bootstrap polls for its first event");
-    if let Ok((Outcome::InitError(report), _)) = outcomes.try_recv() {
-        panic!("init failed: {report}");
-    }
-    let init = ready - spawned;
+    let (RuntimeApi { events, outcomes, .. }, _bootstrap, init) = start_function(data.path(), &[]);
 
     let invoke = |id: &str, event: Value| -> (Outcome, Duration) {
         let sent = Instant::now();
@@ -332,4 +318,135 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
         warm[warm.len() / 2].as_millis()
     );
     drop(server);
+}
+
+/// A webhook receiver: every request's arrival time and body; answers 503 while `refusing`.
+#[derive(Clone, Default)]
+struct Hooks {
+    received: Arc<Mutex<Vec<(Instant, Value)>>>,
+    refusing: Arc<Mutex<bool>>,
+}
+
+impl Hooks {
+    fn start(&self) -> String {
+        let hooks = self.clone();
+        let (address_tx, address_rx) = channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async move {
+                let app = Router::new().route(
+                    "/hooks",
+                    post(move |body: Bytes| {
+                        let hooks = hooks.clone();
+                        async move {
+                            if *hooks.refusing.lock().expect("lock") {
+                                return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                            }
+                            hooks.received.lock().expect("lock").push((Instant::now(), json_of(&body)));
+                            axum::http::StatusCode::OK
+                        }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let _ = address_tx.send(listener.local_addr().expect("address").to_string());
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        format!("http://{}/hooks", address_rx.recv().expect("receiver address"))
+    }
+
+    fn count(&self) -> usize {
+        self.received.lock().expect("lock").len()
+    }
+}
+
+/// Starts `bootstrap` on an emulated runtime over the store in `data`, with extra settings; returns the
+/// emulator, the process and its init time (exec to its first poll for an event).
+fn start_function(data: &std::path::Path, extra: &[(&str, &str)]) -> (RuntimeApi, KillOnDrop, Duration) {
+    let api = start_emulator();
+    let spawned = Instant::now();
+    let bootstrap = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "facegate")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
+        // As the SAM template sets it: REST API paths arrive without the stage prefix.
+        .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
+        .env("FACEGATE_HOME", model_cache().home())
+        .env("FACEGATE_DATA_DIR", data)
+        .env("FACEGATE_MASTER_KEY", MASTER_KEY)
+        .envs(extra.iter().copied())
+        .spawn()
+        .expect("bootstrap starts");
+    let bootstrap = KillOnDrop(bootstrap);
+    let ready = api.polled.recv_timeout(Duration::from_secs(30)).expect("bootstrap polls for its first event");
+    if let Ok((Outcome::InitError(report), _)) = api.outcomes.try_recv() {
+        panic!("init failed: {report}");
+    }
+    (api, bootstrap, ready - spawned)
+}
+
+#[test]
+fn the_function_delivers_webhooks_within_the_invocation_and_the_schedule_drains_the_rest() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let key = admin_key(&sibling_facegate(), data.path());
+    let hooks = Hooks::default();
+    let url = hooks.start();
+
+    // Set-up through the function itself: a collection and a webhook on identity decisions.
+    let (api, function, _) = start_function(data.path(), &[]);
+    let invoke = |api: &RuntimeApi, id: &str, event: Value| -> (Value, Instant) {
+        api.events.send((id.to_string(), event)).expect("queue");
+        match api.outcomes.recv_timeout(Duration::from_secs(60)).expect("an answer") {
+            (Outcome::Response(_, response), at) => (response, at),
+            other => panic!("{other:?}"),
+        }
+    };
+    let json_event = |id: &str, method: &str, path: &str, query: &str, body: Value| {
+        let (response, _) =
+            invoke(&api, id, v2_event(method, path, query, &key, "application/json", body.to_string().as_bytes()));
+        body_of(&response)
+    };
+    let collection = json_event("c", "POST", "/v1/collections", "", json!({ "name": "lobby" }))["id"]
+        .as_str()
+        .expect("collection")
+        .to_string();
+    let hook = json_event("w", "POST", "/v1/webhooks", "", json!({ "url": url, "event_types": ["identity.decision"] }));
+    assert!(hook["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{hook}");
+
+    // A decision: its event reaches the receiver before the invocation answers.
+    let photo_bytes = std::fs::read(lfw_image("Colin_Powell", 10)).expect("image");
+    let recognize =
+        v2_event("POST", "/v1/recognize", &format!("collection={collection}"), &key, "image/jpeg", &photo_bytes);
+    let (response, answered) = invoke(&api, "r1", recognize.clone());
+    assert_eq!(response["statusCode"].as_u64(), Some(200), "{response}");
+    // One identity decision per face of the photo.
+    let faces = body_of(&response)["faces"].as_array().map_or(0, Vec::len);
+    let received = hooks.received.lock().expect("lock").clone();
+    assert!(faces >= 1 && received.len() == faces, "delivered within the invocation: {} of {faces}", received.len());
+    assert!(received.iter().all(|(at, _)| *at <= answered), "before the answer");
+    assert!(received.iter().all(|(_, body)| body["type"] == "identity.decision"), "{received:?}");
+
+    // The receiver is down during the next decision: the event waits in the outbox.
+    *hooks.refusing.lock().expect("lock") = true;
+    let (response, _) = invoke(&api, "r2", recognize);
+    assert_eq!(response["statusCode"].as_u64(), Some(200), "{response}");
+    assert_eq!(hooks.count(), faces);
+    drop(function);
+    *hooks.refusing.lock().expect("lock") = false;
+    std::thread::sleep(Duration::from_millis(1100)); // the first retry comes due after 1 s
+
+    // The scheduled function (EventBridge) drains it.
+    let (drain, _drainer, _) = start_function(data.path(), &[("FACEGATE_OUTBOX_DRAIN", "1")]);
+    let scheduled = json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/facegate-drain"], "detail": {}
+    });
+    let (report, _) = invoke(&drain, "d1", scheduled);
+    let left = Some(faces as u64);
+    assert_eq!((report["attempted"].as_u64(), report["delivered"].as_u64()), (left, left), "{report}");
+    assert_eq!(hooks.count(), 2 * faces, "the decisions made while the receiver was down arrived");
 }

@@ -175,6 +175,7 @@ pub struct AttendanceQuery {
     #[param(example = "Europe/Paris")]
     pub tz: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[param(inline)]
     pub format: Option<SheetFormat>,
 }
 
