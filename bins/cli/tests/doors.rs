@@ -273,6 +273,12 @@ fn retention_expires_the_trail_and_erases_subjects_whose_consent_ran_out() {
     assert_eq!((status, body["retention_days"].as_u64()), (200, Some(7)), "{body}");
     let (status, body) = api.patch_json(&format!("/v1/collections/{office}"), json!({ "retention_days": 0 }));
     assert_eq!(status, 400, "{body}");
+    let (status, body) = api.patch_json(&format!("/v1/collections/{office}"), json!({ "liveness_required": true }));
+    assert_eq!(
+        (status, body["retention_days"].as_u64(), body["liveness_required"].as_bool()),
+        (200, Some(7), Some(true)),
+        "{body}"
+    );
     let at = |text: &str| text.parse::<jiff::Timestamp>().expect("time").as_millisecond();
     let consent = |expires: &str| json!({ "given_at_ms": at("2026-11-01T00:00:00Z"), "purpose": "door access", "expires_at_ms": at(expires) });
     let person = |name: &str, expires: &str, photos: &[&str]| {
@@ -302,6 +308,11 @@ fn retention_expires_the_trail_and_erases_subjects_whose_consent_ran_out() {
             json!({ "name": "lobby", "collection_id": office, "policy": { "allow_everyone": true, "timezone": "UTC" } }),
         ),
     };
+    // The collection requires liveness: recognitions score it unasked.
+    let (status, recognized) =
+        api.post_image(&format!("/v1/recognize?collection={office}"), read(&frame(ANN[0])), "image/jpeg");
+    assert_eq!(status, 200, "{recognized}");
+    assert_eq!(common::main_face(&recognized)["liveness"]["live"], json!(true), "{recognized}");
     lobby.expect("2026-12-01T09:00:00Z", frames(&ANN[..1]), None);
     lobby.expect("2026-12-15T09:00:00Z", frames(&BOB[..1]), None);
 

@@ -639,13 +639,22 @@ pub struct DeliveryPage {
     pub next_after: Option<i64>,
 }
 
-/// Body of a collection update.
+/// Body of a collection update; absent fields keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionUpdate {
     /// Days audit events are kept (1 to 36500); null: until the collection is deleted.
-    #[schema(minimum = 1, maximum = 36500)]
-    pub retention_days: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 36500)]
+    pub retention_days: Option<Option<u32>>,
+    /// Every recognition and verification against the collection scores liveness (the pack must have
+    /// liveness models).
+    pub liveness_required: Option<bool>,
+}
+
+/// A field that is present (its value may be null), as opposed to absent (the `None` of `default`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// The receipts of a collection's automatic erasures (consent expiry).

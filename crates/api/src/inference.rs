@@ -153,6 +153,12 @@ impl Extras {
     pub fn probe(liveness: Option<bool>) -> Self {
         Self { liveness: liveness.unwrap_or(false), ..Self::default() }
     }
+
+    /// What a probe against `collection` needs: liveness when asked, and always where the collection
+    /// requires it.
+    pub fn probe_against(liveness: Option<bool>, collection: &facegate_store::Collection) -> Self {
+        Self::probe(Some(liveness.unwrap_or(false) || collection.liveness_required))
+    }
 }
 
 impl Analysis {

@@ -1,10 +1,11 @@
 //! Doors: the decision a door can act on. A burst of 1..n frames from the door's camera becomes
 //! `granted` or `denied` with one [`DoorReason`], after the same checks in the same order every time:
 //! a face in the frames (the largest face of a frame is the person at the door; another face at least
-//! half its size, and big enough for the quality gate, makes the frame ambiguous), quality, liveness (fused over the frames),
-//! identity (every usable frame must name the same subject at the door's operating point), then the
-//! door's policy: who is allowed, its weekly schedule in its time zone, anti-passback. Every decision is
-//! written to the audit trail before it is answered.
+//! half its size, and big enough for the quality gate, makes the frame ambiguous), quality, liveness
+//! (fused over the frames), identity (every usable frame must name the same subject at the door's
+//! operating point, and the subject's ignore list must not overrule it), then the door's policy: who is
+//! allowed, its weekly schedule in its time zone, anti-passback. Every decision is written to the
+//! audit trail before it is answered.
 
 use facegate_core::{DetectedFace, Embedding, LivenessScore, largest_face};
 use facegate_store::{
@@ -385,30 +386,8 @@ impl Gallery {
             Ok(faces) => {
                 finding.frames_used = faces.len();
                 finding.liveness = fused_liveness(faces.iter().map(|f| f.liveness));
-                let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
-                let mut best: Vec<Option<crate::Candidate>> = self
-                    .search_all(&actor.tenant_id, &collection, &probes, 1)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.into_iter().next())
-                    .collect();
-                let matches: Vec<(&[f32], Option<&crate::Candidate>)> = probes
-                    .iter()
-                    .zip(&best)
-                    .map(|(p, c)| (*p, c.as_ref().filter(|c| c.score >= operating.threshold)))
-                    .collect();
-                let overruled = self.overruled(&actor.tenant_id, &collection, &matches).await?;
-                for (candidate, overruled) in best.iter_mut().zip(overruled) {
-                    if overruled {
-                        *candidate = None;
-                    }
-                }
-                let agreed = agreed_subject(&best, operating.threshold);
-                finding.score = match &agreed {
-                    Some((_, score)) => Some(*score),
-                    None => best.iter().flatten().map(|c| c.score).reduce(f32::max),
-                };
-                finding.subject_id = agreed.map(|(s, _)| s);
+                (finding.subject_id, finding.score) =
+                    self.identify_frames(&actor.tenant_id, &collection, &faces, operating).await?;
                 if door.policy.liveness_required && !finding.liveness.is_some_and(|l| l.live) {
                     Some(DoorReason::NotLive)
                 } else if finding.subject_id.is_none() {
@@ -452,6 +431,40 @@ impl Gallery {
             liveness_threshold: finding.liveness.map(|l| l.threshold),
             frames_used: finding.frames_used,
             at_ms,
+        })
+    }
+
+    /// The subject every frame names at or above the threshold (none when they disagree, or when the
+    /// subject's ignore list overrules a frame), with the lowest of those scores; or none, with the best
+    /// score seen.
+    async fn identify_frames(
+        &self,
+        tenant_id: &facegate_store::TenantId,
+        collection: &facegate_store::Collection,
+        faces: &[FrameFace],
+        operating: OperatingPoint,
+    ) -> Result<(Option<SubjectId>, Option<f32>), GalleryError> {
+        let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
+        let mut best: Vec<Option<crate::Candidate>> = self
+            .search_all(tenant_id, collection, &probes, 1)
+            .await?
+            .into_iter()
+            .map(|c| c.into_iter().next())
+            .collect();
+        let matches: Vec<(&[f32], Option<&crate::Candidate>)> = probes
+            .iter()
+            .zip(&best)
+            .map(|(p, c)| (*p, c.as_ref().filter(|c| c.score >= operating.threshold)))
+            .collect();
+        let overruled = self.overruled(tenant_id, collection, &matches).await?;
+        for (candidate, overruled) in best.iter_mut().zip(overruled) {
+            if overruled {
+                *candidate = None;
+            }
+        }
+        Ok(match agreed_subject(&best, operating.threshold) {
+            Some((subject, score)) => (Some(subject), Some(score)),
+            None => (None, best.iter().flatten().map(|c| c.score).reduce(f32::max)),
         })
     }
 
@@ -649,6 +662,13 @@ mod tests {
         }
         assert!(matches!(Schedule::of("UTC", &[window(&[], "08:00", "09:00")]), Err(DoorProblem::Window { .. })));
         assert_eq!(minutes("24:00"), Some(1440));
+    }
+
+    #[test]
+    fn reasons_are_written_as_the_api_names_them() {
+        for reason in DoorReason::ALL {
+            assert_eq!(serde_json::to_value(reason).expect("json"), serde_json::json!(reason.as_str()));
+        }
     }
 
     #[test]

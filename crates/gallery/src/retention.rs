@@ -3,7 +3,7 @@
 //! the reason `consent_expired`, its `subject.erased` webhook event), and since nobody asked for it, its
 //! receipt is kept for the tenant to read.
 
-use facegate_store::{Collection, CollectionId, Consent, KeyId, NewEvent, RequestId, StoredReceipt};
+use facegate_store::{Collection, CollectionId, CollectionPolicy, Consent, KeyId, NewEvent, RequestId, StoredReceipt};
 
 use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
 use crate::{Gallery, GalleryError};
@@ -55,21 +55,22 @@ pub struct Sweep {
 }
 
 impl Gallery {
-    /// Sets how long a collection keeps its audit events (`None`: until it is deleted).
+    /// Replaces a collection's policy: how long it keeps its audit events, whether liveness is always
+    /// scored.
     ///
     /// # Errors
     /// [`GalleryError::Consent`] for a retention out of range; [`GalleryError::NotFound`].
-    pub async fn set_retention(
+    pub async fn set_collection_policy(
         &self,
         actor: &Actor,
         collection_id: &CollectionId,
-        retention_days: Option<u32>,
+        policy: &CollectionPolicy,
     ) -> Result<Collection, GalleryError> {
-        if retention_days.is_some_and(|d| d == 0 || d > MAX_RETENTION_DAYS) {
+        if policy.retention_days.is_some_and(|d| d == 0 || d > MAX_RETENTION_DAYS) {
             return Err(ConsentProblem::Retention.into());
         }
         self.store
-            .set_retention(&actor.tenant_id, collection_id, retention_days)
+            .set_collection_policy(&actor.tenant_id, collection_id, policy)
             .await
             .map_err(missing(Missing::Collection))
     }

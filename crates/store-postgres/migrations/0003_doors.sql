@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS outbox_by_webhook ON outbox (webhook_id, seq);
 -- Retention: audit events older than a collection's retention are deleted; subjects carry a consent
 -- record and are erased at its expiry, the receipt kept (it outlives the collection).
 ALTER TABLE collections ADD COLUMN IF NOT EXISTS retention_days INTEGER;
+ALTER TABLE collections ADD COLUMN IF NOT EXISTS liveness_required BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE subjects ADD COLUMN IF NOT EXISTS consent TEXT;
 ALTER TABLE subjects ADD COLUMN IF NOT EXISTS consent_expires_at_ms BIGINT;
 CREATE INDEX IF NOT EXISTS subjects_by_consent_expiry ON subjects (consent_expires_at_ms) WHERE consent_expires_at_ms IS NOT NULL;

@@ -44,12 +44,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door,
-    DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceHit, FaceId, FaceRecord, FaceRef,
-    FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId, NegativeRecord, NewCollection, NewDoor,
-    NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError,
-    StoreResult, StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId,
-    Webhook, WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
+    ApiKeyRecord, AuditEvent, Collection, CollectionId, CollectionPolicy, DOOR_ACTION, Delivery, DeliveryAttempt,
+    DeliveryState, Door, DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceHit, FaceId,
+    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId, NegativeRecord,
+    NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook,
+    PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject,
+    SubjectId, Tenant, TenantId, Webhook, WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -251,13 +251,13 @@ impl FaceStore for PgStore {
         collections::delete_collection(self, tenant_id, collection_id, at_ms).await
     }
 
-    async fn set_retention(
+    async fn set_collection_policy(
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
-        retention_days: Option<u32>,
+        policy: &CollectionPolicy,
     ) -> StoreResult<Collection> {
-        retention::set_retention(self, tenant_id, collection_id, retention_days).await
+        retention::set_collection_policy(self, tenant_id, collection_id, policy).await
     }
 
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {

@@ -1,22 +1,23 @@
-//! Retention: expiring audit events, consent expiry, kept receipts.
+//! A collection's policy (retention, liveness); expiring audit events, consent expiry, kept receipts.
 
 use super::*;
 
 const DAY_MS: i64 = 86_400_000;
 
-pub(crate) async fn set_retention(
+pub(crate) async fn set_collection_policy(
     store: &PgStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
-    retention_days: Option<u32>,
+    policy: &CollectionPolicy,
 ) -> StoreResult<Collection> {
-    let days = retention_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+    let days = policy.retention_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
     store
         .transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
-            sqlx::query("UPDATE collections SET retention_days = $2 WHERE id = $1")
+            sqlx::query("UPDATE collections SET retention_days = $2, liveness_required = $3 WHERE id = $1")
                 .bind(collection_id)
                 .bind(days)
+                .bind(policy.liveness_required)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.keep_crops, c.created_at_ms, c.retention_days, \
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.keep_crops, c.created_at_ms, c.retention_days, c.liveness_required, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id) AS subject_count, \
      (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id) AS face_count";
 
@@ -16,6 +16,7 @@ pub(crate) fn collection_row(row: &PgRow) -> Result<Collection, sqlx::Error> {
         target_fmr: row.try_get("target_fmr")?,
         keep_crops: row.try_get("keep_crops")?,
         retention_days: row.try_get::<Option<i32>, _>("retention_days")?.and_then(|d| u32::try_from(d).ok()),
+        liveness_required: row.try_get("liveness_required")?,
         created_at_ms: row.try_get("created_at_ms")?,
         subject_count: u64::try_from(row.try_get::<i64, _>("subject_count")?).unwrap_or(0),
         face_count: u64::try_from(row.try_get::<i64, _>("face_count")?).unwrap_or(0),

@@ -64,6 +64,7 @@ CREATE INDEX outbox_by_webhook ON outbox (webhook_id, seq);
 -- Retention: audit events older than a collection's retention are deleted; subjects carry a consent
 -- record and are erased at its expiry, the receipt kept (it outlives the collection).
 ALTER TABLE collections ADD COLUMN retention_days INTEGER;
+ALTER TABLE collections ADD COLUMN liveness_required INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE subjects ADD COLUMN consent TEXT;
 ALTER TABLE subjects ADD COLUMN consent_expires_at_ms INTEGER;
 CREATE INDEX subjects_by_consent_expiry ON subjects (consent_expires_at_ms) WHERE consent_expires_at_ms IS NOT NULL;

@@ -1,21 +1,24 @@
-//! Retention: expiring audit events, consent expiry, kept receipts.
+//! A collection's policy (retention, liveness); expiring audit events, consent expiry, kept receipts.
 
 use super::*;
 
 const DAY_MS: i64 = 86_400_000;
 
-pub(crate) async fn set_retention(
+pub(crate) async fn set_collection_policy(
     store: &SqliteStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
-    retention_days: Option<u32>,
+    policy: &CollectionPolicy,
 ) -> StoreResult<Collection> {
-    let (t, c) = (tenant_id.clone(), collection_id.clone());
+    let (t, c, policy) = (tenant_id.clone(), collection_id.clone(), *policy);
     store
         .transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
-            tx.execute("UPDATE collections SET retention_days = ?2 WHERE id = ?1", params![c, retention_days])
-                .map_err(map_error)?;
+            tx.execute(
+                "UPDATE collections SET retention_days = ?2, liveness_required = ?3 WHERE id = ?1",
+                params![c, policy.retention_days, policy.liveness_required],
+            )
+            .map_err(map_error)?;
             read_collection(tx, &t, &c)
         })
         .await

@@ -4,7 +4,7 @@ use super::*;
 
 pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, c.keep_crops, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id), \
-     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id), c.retention_days";
+     (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.id), c.retention_days, c.liveness_required";
 
 pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
     Ok(Collection {
@@ -19,6 +19,7 @@ pub(crate) fn collection_row(row: &Row<'_>) -> rusqlite::Result<Collection> {
         subject_count: count(row, 8)?,
         face_count: count(row, 9)?,
         retention_days: row.get(10)?,
+        liveness_required: row.get(11)?,
     })
 }
 

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::{
-    AntiPassback, ApiKeyRecord, CollectionId, Consent, DOOR_ACTION, DeliveryAttempt, DeliveryState, Direction, Door,
-    DoorPolicy, EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState,
-    NegativeId, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate,
-    NewWebhook, PackVersion, Scope, StoreError, StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey,
+    AntiPassback, ApiKeyRecord, CollectionId, CollectionPolicy, Consent, DOOR_ACTION, DeliveryAttempt, DeliveryState,
+    Direction, Door, DoorPolicy, EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate,
+    MigrationState, NegativeId, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject,
+    NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday,
+    WrappedKey,
 };
 
 /// Runs every check against one empty store.
@@ -631,9 +632,11 @@ async fn retention_and_consent(store: &dyn FaceStore) {
     let other = store.create_tenant("conformance-retention-other").await.expect("tenant");
     let c = store.create_collection(&t.id, &collection("kept")).await.expect("collection");
     let forever = store.create_collection(&t.id, &collection("forever")).await.expect("collection");
-    let set = store.set_retention(&t.id, &c.id, Some(7)).await.expect("retention");
-    assert_eq!(set.retention_days, Some(7));
-    assert!(matches!(store.set_retention(&other.id, &c.id, Some(7)).await, Err(StoreError::NotFound)));
+    let policy = CollectionPolicy { retention_days: Some(7), liveness_required: true };
+    let set = store.set_collection_policy(&t.id, &c.id, &policy).await.expect("policy");
+    assert_eq!((set.retention_days, set.liveness_required), (Some(7), true));
+    assert!(!store.collection(&t.id, &forever.id).await.expect("collection").liveness_required);
+    assert!(matches!(store.set_collection_policy(&other.id, &c.id, &policy).await, Err(StoreError::NotFound)));
     let now = 100 * DAY;
     for (collection, at) in [(&c.id, now - 8 * DAY), (&c.id, now - 6 * DAY), (&forever.id, now - 800 * DAY)] {
         store.append_events(&t.id, &[audit(collection, at)]).await.expect("append");

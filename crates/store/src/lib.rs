@@ -86,12 +86,12 @@ pub trait FaceStore: Send + Sync {
         at_ms: i64,
     ) -> StoreResult<Erasure>;
 
-    /// Sets how many days the collection's audit events are kept (`None`: until the collection is deleted).
-    async fn set_retention(
+    /// Replaces a collection's policy (retention of its trail, liveness).
+    async fn set_collection_policy(
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
-        retention_days: Option<u32>,
+        policy: &CollectionPolicy,
     ) -> StoreResult<Collection>;
     /// Deletes, in every collection with a retention, the audit events older than it at `now_ms`;
     /// returns how many.

@@ -108,6 +108,9 @@ pub struct Collection {
     /// Audit events older than this many days are deleted (none: kept until the collection is).
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Every recognition and verification against it scores liveness (doors on it may still choose).
+    #[serde(default)]
+    pub liveness_required: bool,
     /// Creation time.
     pub created_at_ms: i64,
     /// Number of subjects.
@@ -642,4 +645,13 @@ pub struct ExpiredConsent {
     pub collection_id: CollectionId,
     /// The subject.
     pub subject_id: SubjectId,
+}
+
+/// A collection's policy beyond its pack: how long its trail is kept, whether liveness is always scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionPolicy {
+    /// Days audit events are kept (none: until the collection is deleted).
+    pub retention_days: Option<u32>,
+    /// Recognitions and verifications always score liveness.
+    pub liveness_required: bool,
 }

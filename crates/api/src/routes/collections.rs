@@ -180,7 +180,7 @@ async fn identify_all(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let analysis = analyze(&state, &pool, bytes, Extras::probe(query.liveness)).await?;
+    let analysis = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection)).await?;
     let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
     let started = std::time::Instant::now();
     let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
@@ -268,7 +268,7 @@ pub async fn events(
     Ok(Json(EventPage { events, next_after }))
 }
 
-/// Sets how long the collection keeps its audit events.
+/// Updates the collection's policy: how long it keeps its audit events, whether liveness is always scored.
 #[utoipa::path(patch, path = "/v1/collections/{collection}", tag = "collections", params(("collection" = CollectionId, Path)),
     request_body = crate::contract::CollectionUpdate, responses((status = 200, description = "Updated", body = Collection)), security(("api_key" = [])))]
 pub async fn update_collection(
@@ -279,7 +279,14 @@ pub async fn update_collection(
 ) -> Result<Json<Collection>, ApiError> {
     caller.require(Scope::Admin)?;
     let update: crate::contract::CollectionUpdate = crate::json_body(&body)?;
-    Ok(Json(state.gallery.set_retention(&caller.actor(), &collection_id, update.retention_days).await?))
+    let actor = caller.actor();
+    let collection = state.gallery.collection(&actor, &collection_id).await?;
+    let policy = facegate_store::CollectionPolicy {
+        retention_days: update.retention_days.unwrap_or(collection.retention_days),
+        liveness_required: update.liveness_required.unwrap_or(collection.liveness_required),
+    };
+    state.pack(&collection.pack)?.check_liveness(policy.liveness_required)?;
+    Ok(Json(state.gallery.set_collection_policy(&actor, &collection_id, &policy).await?))
 }
 
 /// The receipts of the collection's automatic erasures (consent expiry); they outlive the collection.

@@ -281,7 +281,9 @@ pub async fn verify(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let bytes = single_image(&mut read_images(request, &state).await?)?;
-    let (face, liveness) = analyze(&state, &pool, bytes, Extras::probe(query.liveness)).await?.largest("the image")?;
+    let (face, liveness) = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection))
+        .await?
+        .largest("the image")?;
     let verification =
         state.gallery.verify(&actor, &collection, &templates, face.embedding.as_slice(), operating).await?;
     Ok(Json(VerifyResponse {
