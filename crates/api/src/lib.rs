@@ -226,7 +226,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A JSON body of type `T`, or 400 `invalid_request` saying what is wrong with it.
+/// A JSON object body of type `T`, or 400 `invalid_request` saying what is wrong with it. Every JSON body
+/// of the API is an object: an array is refused even where serde would read it as the struct's fields
+/// in order.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
