@@ -9,8 +9,8 @@
 
 use facegate_core::{DetectedFace, Embedding, LivenessScore, largest_face};
 use facegate_store::{
-    AntiPassback, AuditEvent, Door, DoorId, DoorPolicy, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow,
-    Weekday,
+    AntiPassback, AuditEvent, Collection, Door, DoorId, DoorPolicy, NewDoor, NewEvent, StoreError, Subject, SubjectId,
+    TimeWindow, Weekday,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -366,8 +366,9 @@ impl Gallery {
         self.store.delete_door(&actor.tenant_id, door_id).await.map_err(missing(Missing::Door))
     }
 
-    /// Decides a door attempt at `at_ms` on the faces of each frame (see the module's order of checks),
-    /// and records the decision in the trail before answering it.
+    /// Decides a door attempt at `at_ms` on the faces of each frame against the door's collection (as
+    /// the caller read it), in the module's order of checks, and records the decision in the trail before
+    /// answering it.
     ///
     /// # Errors
     /// Store and crypto failures.
@@ -375,11 +376,11 @@ impl Gallery {
         &self,
         actor: &Actor,
         door: &Door,
+        collection: &Collection,
         frames: Vec<Vec<FrameFace>>,
         operating: OperatingPoint,
         at_ms: i64,
     ) -> Result<DoorDecision, GalleryError> {
-        let collection = self.collection(actor, &door.collection_id).await?;
         let mut finding = Finding { subject_id: None, score: None, liveness: None, frames_used: 0 };
         let reason = match usable_faces(frames, &self.gate) {
             Err(reason) => Some(reason),
@@ -387,7 +388,7 @@ impl Gallery {
                 finding.frames_used = faces.len();
                 finding.liveness = fused_liveness(faces.iter().map(|f| f.liveness));
                 (finding.subject_id, finding.score) =
-                    self.identify_frames(&actor.tenant_id, &collection, &faces, operating).await?;
+                    self.identify_frames(&actor.tenant_id, collection, &faces, operating).await?;
                 if door.policy.liveness_required && !finding.liveness.is_some_and(|l| l.live) {
                     Some(DoorReason::NotLive)
                 } else if finding.subject_id.is_none() {

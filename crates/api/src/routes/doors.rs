@@ -129,7 +129,7 @@ pub async fn attempt(
     for bytes in images {
         faces.push(frame_faces(analyze(&state, &pool, bytes, extras).await?));
     }
-    let decision = state.gallery.door_attempt(&actor, &door, faces, operating, state.now()).await?;
+    let decision = state.gallery.door_attempt(&actor, &door, &collection, faces, operating, state.now()).await?;
     Ok(Json(DoorAttemptResponse {
         door_id,
         access: decision.access,
