@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Everything facegate needs besides the Rust toolchain: the pinned ONNX Runtime library (from PyPI),
-# the pinned models (mirror or upstream, sha256-verified) and a release build. Safe to re-run.
+# the operator console (Node.js and the pinned npm packages; embedded by the build), the pinned models
+# (mirror or upstream, sha256-verified) and a release build. Safe to re-run.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
 command -v python3 >/dev/null || { echo "setup: python3 with pip is required" >&2; exit 1; }
 scripts/fetch-onnxruntime.sh
+scripts/console.sh build
 cargo build --release --locked --bin facegate
 target/release/facegate models fetch --all
 target/release/facegate models verify

@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
 scripts/setup.sh
 scripts/postgres.sh install
+# The console's browser test drives Debian's Chromium with a fake camera made by ffmpeg.
+scripts/console.sh browser
 # moto_server stands in for AWS KMS in the KMS key provider's tests.
 command -v moto_server >/dev/null || python3 -m pip install -q --disable-pip-version-check "moto[server]"
 # schemathesis fuzzes the running server from its OpenAPI document (bins/cli/tests/faults.rs).

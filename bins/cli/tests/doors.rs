@@ -337,6 +337,8 @@ fn retention_expires_the_trail_and_erases_subjects_whose_consent_ran_out() {
     assert_eq!(kept["erasure"]["templates_erased"], json!(2), "{kept}");
     assert_eq!(receipt["receipt_sha256"], kept["receipt_sha256"]);
     assert_eq!(receipt["receipt_sha256"].as_str().map(str::len), Some(64));
+    let (status, _) = api.get("/v1/collections/00000000-0000-4000-8000-000000000000/receipts");
+    assert_eq!(status, 404, "a collection that never existed has no receipts to list");
 
     let started = std::time::Instant::now();
     let trail = loop {

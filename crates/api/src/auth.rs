@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use facegate_gallery::Actor;
-use facegate_store::{ApiKeyRecord, KeyId, RequestId, Scope};
+use facegate_store::{ApiKeyRecord, KeyId, RequestId, Scope, TenantId};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
@@ -34,6 +34,21 @@ pub fn new_key_secret() -> String {
 /// The stored form of a key: lowercase hex SHA-256. A fast hash is enough for 256-bit random secrets.
 pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new key of `tenant_id` and its secret: the record stores only the secret's hash.
+pub fn new_key(tenant_id: TenantId, name: &str, scopes: &[Scope], secret: Option<String>) -> (ApiKeyRecord, String) {
+    let secret = secret.unwrap_or_else(new_key_secret);
+    let record = ApiKeyRecord {
+        id: KeyId::random(),
+        tenant_id,
+        name: name.to_string(),
+        key_hash: hash_key(&secret),
+        scopes: scopes.to_vec(),
+        created_at_ms: facegate_gallery::now_ms(),
+        revoked_at_ms: None,
+    };
+    (record, secret)
 }
 
 /// Per-key token buckets.

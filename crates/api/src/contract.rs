@@ -154,9 +154,20 @@ pub struct RejectedImage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrollResponse {
     /// Faces stored, in image order.
-    pub accepted: Vec<AcceptedFace>,
+    pub accepted: Vec<EnrolledFace>,
     /// Images refused, in image order.
     pub rejected: Vec<RejectedImage>,
+}
+
+/// An enrolled face and, when asked for (`crops=true`), its aligned crop.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolledFace {
+    /// The stored face.
+    #[serde(flatten)]
+    pub face: AcceptedFace,
+    /// The face aligned onto the 112×112 template, base64 JPEG: to show, never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aligned_crop: Option<String>,
 }
 
 /// The `details` of a failed enrolment (no image accepted).
@@ -362,6 +373,34 @@ pub struct DetectResponse {
     pub faces: Vec<DetectedFaceOut>,
     /// More faces were found than the server returns.
     pub faces_truncated: bool,
+    /// Whether the image would pass the enrolment quality gate, when asked for (`quality=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolment: Option<EnrolmentCheck>,
+}
+
+/// Whether an image would be enrolled as it is (one face, large, confidently detected and sharp).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolmentCheck {
+    /// The image passes the gate.
+    pub enrollable: bool,
+    /// Why not: `no_face`, `multiple_faces` or `low_quality`.
+    pub reason: Option<ErrorCode>,
+    /// What to change.
+    pub message: Option<String>,
+    /// Sharpness of the largest face's aligned crop.
+    pub sharpness: Option<f32>,
+}
+
+impl EnrolmentCheck {
+    /// The check of a [`facegate_gallery::QualityGate::judge`] verdict.
+    pub fn new(verdict: Result<f32, (facegate_gallery::RejectReason, String)>, sharpness: Option<f32>) -> Self {
+        match verdict {
+            Ok(_) => Self { enrollable: true, reason: None, message: None, sharpness },
+            Err((reason, message)) => {
+                Self { enrollable: false, reason: Some(reason.into()), message: Some(message), sharpness }
+            }
+        }
+    }
 }
 
 /// A detected face and, when asked for, its liveness.
@@ -662,4 +701,60 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
 pub struct ReceiptList {
     /// Oldest first.
     pub receipts: Vec<facegate_store::StoredReceipt>,
+}
+
+/// Body of key creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    /// Label (1 to 200 characters), e.g. who or what uses the key.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// What the key may do (`admin` grants everything).
+    #[schema(min_items = 1)]
+    pub scopes: Vec<facegate_store::Scope>,
+}
+
+/// An API key of the tenant (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyInfo {
+    /// Identifier.
+    pub id: facegate_store::KeyId,
+    /// Label.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Vec<facegate_store::Scope>,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl From<&facegate_store::ApiKeyRecord> for KeyInfo {
+    fn from(key: &facegate_store::ApiKeyRecord) -> Self {
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            scopes: key.scopes.clone(),
+            created_at_ms: key.created_at_ms,
+            revoked_at_ms: key.revoked_at_ms,
+        }
+    }
+}
+
+/// A created key with its secret, shown only this once (only its hash is stored).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyInfo,
+    /// The secret to send as `x-api-key`.
+    pub secret: String,
+}
+
+/// The tenant's API keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    /// Oldest first, revoked ones included.
+    pub keys: Vec<KeyInfo>,
 }

@@ -121,6 +121,8 @@ pub struct Analysis {
     pub kept: Vec<Option<KeptFace>>,
     /// Each face's liveness (same order), when asked for.
     pub liveness: Vec<LivenessScore>,
+    /// Each face's aligned crop, JPEG (same order), when asked for.
+    pub crops: Vec<Option<Vec<u8>>>,
     /// Time per stage.
     pub timings: StageTimings,
     /// Time spent decoding.
@@ -136,17 +138,19 @@ pub struct Extras {
     pub kept: bool,
     /// Each face's liveness (`?liveness=true`).
     pub liveness: bool,
+    /// Each face's aligned crop as a JPEG (shown by the console after an enrolment, never stored).
+    pub crops: bool,
 }
 
 impl Extras {
-    /// What an enrolment needs.
-    pub fn enrolment(keep_faces: bool) -> Self {
-        Self { sharpness: true, kept: keep_faces, liveness: false }
+    /// What an enrolment needs, and each face's aligned crop when asked for.
+    pub fn enrolment(keep_faces: bool, crops: bool) -> Self {
+        Self { sharpness: true, kept: keep_faces, liveness: false, crops }
     }
 
     /// What a door attempt needs: sharpness (its quality gate) and liveness where the door requires it.
     pub fn door(liveness: bool) -> Self {
-        Self { sharpness: true, kept: false, liveness }
+        Self { sharpness: true, liveness, ..Self::default() }
     }
 
     /// What a probe needs: each face's liveness when asked.
@@ -305,6 +309,8 @@ impl PipelinePool {
             } else {
                 Vec::new()
             };
+            let crops =
+                if extras.crops { faces.iter().map(|f| aligned_jpeg(&image, &f.face)).collect() } else { Vec::new() };
             Ok(Analysis {
                 width: image.width(),
                 height: image.height(),
@@ -313,10 +319,23 @@ impl PipelinePool {
                 sharpness,
                 kept,
                 liveness,
+                crops,
                 timings,
                 decode,
             })
         })
         .await
     }
+}
+
+/// Quality of the aligned crops returned to the console (112×112, a few kB each).
+const CROP_JPEG_QUALITY: u8 = 90;
+
+/// The face aligned onto the 112×112 template, as a JPEG.
+fn aligned_jpeg(image: &RgbImage, face: &facegate_core::DetectedFace) -> Option<Vec<u8>> {
+    let aligned = facegate_core::align_face(image, &face.landmarks)?;
+    let mut jpeg = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, CROP_JPEG_QUALITY);
+    aligned.image.write_with_encoder(encoder).ok()?;
+    Some(jpeg)
 }

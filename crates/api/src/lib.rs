@@ -11,6 +11,7 @@
 //! ```
 
 mod auth;
+mod console;
 pub mod contract;
 mod delivery;
 mod error;
@@ -20,7 +21,8 @@ mod metrics;
 mod openapi;
 mod routes;
 
-pub use auth::{hash_key, new_key_secret};
+pub use auth::{hash_key, new_key, new_key_secret};
+pub use console::CONTENT_SECURITY_POLICY;
 pub use delivery::{deliver_pending, spawn_deliveries, spawn_sweeper, sweep};
 pub use error::{ApiError, ErrorCode};
 pub use facegate_gallery::now_ms;
@@ -215,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
     };
     routes::routes()
+        .merge(console::routes())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delivery::after_writes))

@@ -66,7 +66,8 @@ impl Modify for Errors {
         list_collections, get_collection, delete_collection, events, create_subject, list_subjects, get_subject,
         update_subject, delete_subject, enroll_faces, list_faces, delete_face, verify, start_migration, get_migration,
         create_door, list_doors, get_door, replace_door, delete_door, attempt, attendance, add_negative, list_negatives,
-        delete_negative, create_webhook, list_webhooks, delete_webhook, deliveries, update_collection, receipts
+        delete_negative, create_webhook, list_webhooks, delete_webhook, deliveries, update_collection, receipts,
+        create_key, list_keys, current_key, revoke_key
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&Security, &Errors)

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use facegate_api::{ApiConfig, AppState, PipelinePool, hash_key, router};
+use facegate_api::{ApiConfig, AppState, PipelinePool, router};
 use facegate_gallery::{Gallery, LocalKeyProvider};
-use facegate_store::{ApiKeyRecord, FaceStore, KeyId, Scope};
+use facegate_store::{FaceStore, Scope};
 use facegate_store_sqlite::SqliteStore;
 use facegate_testing::{lfw_image, pipeline_with};
 use http_body_util::BodyExt;
@@ -21,6 +21,8 @@ struct Harness {
     app: Router,
     admin: String,
     detect_only: String,
+    /// An admin key of another tenant.
+    stranger: String,
     _dir: tempfile::TempDir,
 }
 
@@ -29,16 +31,7 @@ async fn key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope]) -> String {
         Some(t) => t,
         None => store.create_tenant(tenant).await.expect("tenant"),
     };
-    let secret = facegate_api::new_key_secret();
-    let record = ApiKeyRecord {
-        id: KeyId::random(),
-        tenant_id: tenant.id,
-        name: "test".into(),
-        key_hash: hash_key(&secret),
-        scopes: scopes.to_vec(),
-        created_at_ms: 0,
-        revoked_at_ms: None,
-    };
+    let (record, secret) = facegate_api::new_key(tenant.id, "test", scopes, None);
     store.insert_api_key(&record).await.expect("key");
     secret
 }
@@ -48,13 +41,14 @@ async fn harness() -> Harness {
     let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("gallery.db")).expect("store"));
     let admin = key(store.as_ref(), "acme", &[Scope::Admin]).await;
     let detect_only = key(store.as_ref(), "acme", &[Scope::Detect]).await;
+    let stranger = key(store.as_ref(), "globex", &[Scope::Admin]).await;
     let keys = Arc::new(LocalKeyProvider::from_hex(&"ab".repeat(32)).expect("master key"));
     let mut config = facegate_core::PipelineConfig::default();
     config.detector.max_faces = ApiConfig::default().max_faces + 1;
     let pool = Arc::new(PipelinePool::new(vec![pipeline_with("mobilefacenet", config)]));
     let packs = HashMap::from([("mobilefacenet".to_string(), pool)]);
     let state = AppState::new(packs, "mobilefacenet".into(), Arc::new(Gallery::new(store, keys)), ApiConfig::default());
-    Harness { app: router(state), admin, detect_only, _dir: dir }
+    Harness { app: router(state), admin, detect_only, stranger, _dir: dir }
 }
 
 impl Harness {
@@ -210,7 +204,7 @@ async fn the_document_describes_exactly_the_routes_that_answer() {
             }
         }
     }
-    assert_eq!(operations, 42, "every route of the router is documented");
+    assert_eq!(operations, 46, "every route of the router is documented");
     let fmr = |name: &str| -> (f64, f64) {
         let schema = &document["components"]["schemas"][name]["properties"];
         let field = if schema["target_fmr"].is_object() { &schema["target_fmr"] } else { &schema["fmr"] };
@@ -220,4 +214,128 @@ async fn the_document_describes_exactly_the_routes_that_answer() {
     let calibrated = (range.iter().copied().fold(f64::INFINITY, f64::min), range.iter().copied().fold(0.0, f64::max));
     assert_eq!(fmr("CreateCollection"), calibrated, "the documented FMR range is the calibrated one");
     assert_eq!(fmr("CompareBody"), calibrated);
+}
+
+#[tokio::test]
+async fn keys_are_managed_over_http_within_the_tenant() {
+    let h = harness().await;
+    let (status, me) = h.call(Method::GET, "/v1/keys/current", Some(&h.detect_only), "", Vec::new()).await;
+    assert_eq!((status, me["scopes"].clone()), (StatusCode::OK, json!(["detect"])), "{me}");
+    let body = json!({ "name": "kiosk", "scopes": ["search"] }).to_string().into_bytes();
+    let (status, body) = h.call(Method::POST, "/v1/keys", Some(&h.detect_only), "application/json", body).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "only admins manage keys");
+    let (status, created) = h.json(Method::POST, "/v1/keys", json!({ "name": " kiosk ", "scopes": ["search"] })).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (id, secret) = (created["id"].as_str().expect("id"), created["secret"].as_str().expect("secret"));
+    assert_eq!((created["name"].as_str(), created["scopes"].clone()), (Some("kiosk"), json!(["search"])));
+    let (status, me) = h.call(Method::GET, "/v1/keys/current", Some(secret), "", Vec::new()).await;
+    assert_eq!((status, me["id"].as_str()), (StatusCode::OK, Some(id)), "the new key works at once: {me}");
+    for bad in [
+        json!({ "name": "", "scopes": ["search"] }),
+        json!({ "name": "x", "scopes": [] }),
+        json!({ "name": "x", "scopes": ["root"] }),
+    ] {
+        let (status, body) = h.json(Method::POST, "/v1/keys", bad.clone()).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "{bad}: {body}");
+    }
+    let (_, list) = h.json(Method::GET, "/v1/keys", Value::Null).await;
+    let names: Vec<&str> = list["keys"].as_array().expect("keys").iter().filter_map(|k| k["name"].as_str()).collect();
+    assert_eq!(names, ["test", "test", "kiosk"], "the tenant's keys only: {list}");
+    assert!(
+        list["keys"].as_array().expect("keys").iter().all(|k| k.get("secret").is_none() && k.get("key_hash").is_none())
+    );
+    async fn revoke(h: &Harness, key: &str, id: &str) -> (StatusCode, Value) {
+        h.call(Method::DELETE, &format!("/v1/keys/{id}"), Some(key), "", Vec::new()).await
+    }
+    let (status, body) = revoke(&h, &h.stranger, id).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "another tenant cannot revoke it: {body}");
+    let (status, body) = revoke(&h, secret, id).await;
+    assert_eq!(code(&body), "forbidden", "{status} {body}");
+    let (status, _) = revoke(&h, &h.admin, id).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = revoke(&h, &h.admin, id).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "already revoked: {body}");
+    let (status, body) = h.call(Method::GET, "/v1/keys/current", Some(secret), "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "revoked at once: {body}");
+    let (_, me) = h.call(Method::GET, "/v1/keys/current", Some(&h.admin), "", Vec::new()).await;
+    let (status, body) = revoke(&h, &h.admin, me["id"].as_str().expect("id")).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"), "no key revokes itself: {body}");
+}
+
+/// The console (built by `scripts/console.sh build` before the Rust build) is served with a strict policy.
+#[tokio::test]
+async fn the_console_is_served_with_a_strict_policy() {
+    let h = harness().await;
+    for path in ["/console", "/console/"] {
+        let request = Request::builder().uri(path).body(Body::empty()).expect("request");
+        let response = h.app.clone().oneshot(request).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK, "{path}: is console/dist built?");
+        let header = |name: &str| response.headers()[name].to_str().expect("ascii").to_string();
+        assert!(header("content-type").starts_with("text/html"));
+        let csp = header("content-security-policy");
+        assert_eq!(csp, facegate_api::CONTENT_SECURITY_POLICY);
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval")
+        );
+        assert_eq!(header("x-frame-options"), "DENY");
+        let html = response.into_body().collect().await.expect("body").to_bytes();
+        let html = String::from_utf8_lossy(&html).to_string();
+        assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style: {html}");
+        let script = html.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script file");
+        let request = Request::builder().uri(script).body(Body::empty()).expect("request");
+        let response = h.app.clone().oneshot(request).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK, "{script}");
+        assert!(response.headers()["content-type"].to_str().expect("ascii").contains("javascript"));
+    }
+    let (status, body) = h.call(Method::GET, "/console/assets/nothing.js", None, "", Vec::new()).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+/// The console's API client is generated at its build from `console/openapi.json`; this keeps that file
+/// the router's own document, so the console cannot drift from the contract. After an API change:
+/// `FACEGATE_UPDATE_OPENAPI=1 cargo test -p facegate-api --test router the_console`, then rebuild.
+#[test]
+fn the_console_is_built_on_this_document() {
+    let path = facegate_testing::workspace_root().join("console/openapi.json");
+    let document: Value = serde_json::from_str(&facegate_api::openapi_document()).expect("document");
+    if std::env::var_os("FACEGATE_UPDATE_OPENAPI").is_some() {
+        let text = serde_json::to_string_pretty(&document).expect("json") + "\n";
+        std::fs::write(&path, text).expect("write console/openapi.json");
+    }
+    let committed: Value = serde_json::from_slice(&std::fs::read(&path).expect("console/openapi.json")).expect("json");
+    assert!(committed == document, "console/openapi.json is not the router's document: refresh it (see this test)");
+}
+
+/// The enrolment gate's verdict before a photo is sent (`detect?quality=true`, the console's live
+/// feedback), and the aligned crops an enrolment returns when asked (`crops=true`).
+#[tokio::test]
+async fn detect_says_whether_a_photo_would_enrol_and_enrolment_shows_its_crops() {
+    let h = harness().await;
+    let (status, one) = h.image("/v1/detect?quality=true", &lfw_image("Colin_Powell", 1)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["enrolment"]["enrollable"], json!(true), "{one}");
+    assert!(one["enrolment"]["sharpness"].as_f64().expect("sharpness") > 40.0, "{one}");
+    let (_, group) = h.image("/v1/detect?quality=true", &facegate_testing::photo("group_t1.jpg")).await;
+    assert_eq!(
+        (group["enrolment"]["enrollable"].clone(), group["enrolment"]["reason"].as_str()),
+        (json!(false), Some("multiple_faces")),
+        "{group}"
+    );
+    assert!(group["enrolment"]["message"].as_str().expect("message").contains("faces found"), "{group}");
+    let (_, plain) = h.image("/v1/detect", &lfw_image("Colin_Powell", 1)).await;
+    assert!(plain.get("enrolment").is_none(), "only when asked: {plain}");
+
+    let (_, collection) = h.json(Method::POST, "/v1/collections", json!({ "name": "crops" })).await;
+    let c = collection["id"].as_str().expect("id");
+    let (_, subject) = h.json(Method::POST, &format!("/v1/collections/{c}/subjects"), json!({ "name": "Colin" })).await;
+    let s = subject["id"].as_str().expect("id");
+    let faces = format!("/v1/collections/{c}/subjects/{s}/faces");
+    let (status, enrolled) = h.image(&format!("{faces}?crops=true"), &lfw_image("Colin_Powell", 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let crop = enrolled["accepted"][0]["aligned_crop"].as_str().expect("aligned_crop");
+    let jpeg = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, crop).expect("base64");
+    let image = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).expect("a JPEG");
+    assert_eq!((image.width(), image.height()), (112, 112));
+    let (_, again) = h.image(&faces, &lfw_image("Colin_Powell", 2)).await;
+    assert!(again["accepted"][0].get("aligned_crop").is_none(), "only when asked: {again}");
 }

@@ -173,6 +173,11 @@ impl Gallery {
         }
     }
 
+    /// The enrolment quality gate.
+    pub fn quality_gate(&self) -> &QualityGate {
+        &self.gate
+    }
+
     /// The same gallery with another enrolment quality gate.
     pub fn with_quality_gate(mut self, gate: QualityGate) -> Self {
         self.gate = gate;

@@ -75,16 +75,21 @@ impl Gallery {
             .map_err(missing(Missing::Collection))
     }
 
-    /// The receipts of a collection's automatic erasures.
+    /// The receipts of a collection's automatic erasures. They outlive the collection; a collection that
+    /// does not exist and left none is not found.
     ///
     /// # Errors
-    /// Store failures.
+    /// [`GalleryError::NotFound`] as above; store failures.
     pub async fn receipts(
         &self,
         actor: &Actor,
         collection_id: &CollectionId,
     ) -> Result<Vec<StoredReceipt>, GalleryError> {
-        Ok(self.store.receipts(&actor.tenant_id, collection_id).await?)
+        let receipts = self.store.receipts(&actor.tenant_id, collection_id).await?;
+        if receipts.is_empty() {
+            self.collection(actor, collection_id).await?;
+        }
+        Ok(receipts)
     }
 
     /// Applies retention at `now_ms` for every tenant: expired audit events go, subjects whose consent

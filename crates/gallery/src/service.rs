@@ -167,6 +167,29 @@ impl Default for QualityGate {
 }
 
 impl QualityGate {
+    /// Whether an enrolment image passes: `count` faces were found, `largest` is the largest with its
+    /// sharpness, and `choice` says which face is the subject. `Ok` carries the face's size (the
+    /// smaller side of its box, pixels); `Err` why the image is refused and what to change. The live
+    /// feedback of `POST /v1/detect?quality=true` asks the same.
+    pub fn judge(
+        &self,
+        count: usize,
+        largest: Option<(&DetectedFace, f32)>,
+        choice: FaceChoice,
+    ) -> Result<f32, (RejectReason, String)> {
+        if count > 1 && choice == FaceChoice::Only {
+            return Err((RejectReason::MultipleFaces, format!("{count} faces found; send one, or set face=largest")));
+        }
+        let Some((face, sharpness)) = largest else {
+            return Err((RejectReason::NoFace, "no face found".into()));
+        };
+        let size = face.bbox.width.min(face.bbox.height);
+        match self.reject_reason(size, face.score, sharpness) {
+            Some(message) => Err((RejectReason::LowQuality, message)),
+            None => Ok(size),
+        }
+    }
+
     /// Why a face fails the gate, or `None` if it passes.
     pub fn reject_reason(&self, face_size: f32, detection_score: f32, sharpness: f32) -> Option<String> {
         if face_size < self.min_face_size {
@@ -556,19 +579,16 @@ impl Gallery {
         for (image_index, faces) in images {
             let mut reject = |reason, message| rejected.push(Rejection { image_index, reason, message });
             let count = faces.len();
-            if count > 1 && options.face == FaceChoice::Only {
-                reject(RejectReason::MultipleFaces, format!("{count} faces found; send one, or set face=largest"));
-                continue;
-            }
-            let Some(found) = largest_face(faces) else {
-                reject(RejectReason::NoFace, "no face found".into());
-                continue;
+            let found = largest_face(faces);
+            let size = match self.gate.judge(count, found.as_ref().map(|f| (&f.face, f.sharpness)), options.face) {
+                Ok(size) => size,
+                Err((reason, message)) => {
+                    reject(reason, message);
+                    continue;
+                }
             };
-            let size = found.face.bbox.width.min(found.face.bbox.height);
-            if let Some(message) = self.gate.reject_reason(size, found.face.score, found.sharpness) {
-                reject(RejectReason::LowQuality, message);
-                continue;
-            }
+            // `judge` refuses an image without a face.
+            let Some(found) = found else { continue };
             gated.push((image_index, found, size));
         }
         // One search pass (one index check) for the duplicate check of every image.

@@ -18,11 +18,11 @@ mod settings;
 
 pub use settings::{ENV_PREFIX, HostKind, MAX_FACES_LIMIT, Settings, SettingsError};
 
-use facegate_api::{AppState, PipelinePool, hash_key, new_key_secret, now_ms};
+use facegate_api::{AppState, PipelinePool, hash_key};
 use facegate_core::{Manifest, PackSpec, PipelineConfig};
 use facegate_gallery::{Gallery, KeyProvider, LocalKeyProvider};
 use facegate_models::{ModelCache, ModelsError, init_runtime};
-use facegate_store::{ApiKeyRecord, FaceStore, KeyId, Scope, StoreError};
+use facegate_store::{FaceStore, KeyId, Scope, StoreError};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 
@@ -175,16 +175,7 @@ pub async fn create_key(
         Some(existing) => existing,
         None => store.create_tenant(tenant).await?,
     };
-    let secret = secret.unwrap_or_else(new_key_secret);
-    let record = ApiKeyRecord {
-        id: KeyId::random(),
-        tenant_id: tenant.id,
-        name: name.to_string(),
-        key_hash: hash_key(&secret),
-        scopes: scopes.to_vec(),
-        created_at_ms: now_ms(),
-        revoked_at_ms: None,
-    };
+    let (record, secret) = facegate_api::new_key(tenant.id, name, scopes, secret);
     store.insert_api_key(&record).await?;
     Ok((record.id, secret))
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image, largest_face};
-use facegate_gallery::OperatingPoint;
+use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image, face_sharpness, largest_face};
+use facegate_gallery::{FaceChoice, OperatingPoint};
 use facegate_store::Scope;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::contract::{CompareResponse, DetectResponse, DetectedFaceOut, EmbedResponse};
+use crate::contract::{CompareResponse, DetectResponse, DetectedFaceOut, EmbedResponse, EnrolmentCheck};
 use crate::images::{ImageRequest, decode_base64, field, read_images};
 use crate::inference::{Analysis, Extras, PipelinePool};
 use crate::{ApiError, AppState, ErrorCode};
@@ -33,6 +33,9 @@ pub struct DetectQuery {
     pub pack: Option<String>,
     /// Also score each face's liveness (presentation-attack detection) with the pack's liveness models.
     pub liveness: Option<bool>,
+    /// Also say whether the image would pass the enrolment quality gate (`enrolment`): live feedback
+    /// before an enrolment photo is sent.
+    pub quality: Option<bool>,
 }
 
 /// Query of `compare`.
@@ -102,13 +105,18 @@ pub async fn detect(
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
     let with_liveness = query.liveness.unwrap_or(false);
     pool.check_liveness(with_liveness)?;
+    let gate = query.quality.unwrap_or(false).then(|| *state.gallery.quality_gate());
     let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
-    let (width, height, faces, truncated, elapsed) = pool
+    let (width, height, faces, truncated, enrolment, elapsed) = pool
         .run(move |pipeline| {
             let _reservation = reservation;
             let image = decode_image(&bytes, &limits)?;
             let started = std::time::Instant::now();
             let mut found = pipeline.detect(&image)?;
+            let enrolment = gate.map(|gate| {
+                let largest = largest_face(found.iter().collect()).map(|f| (f, face_sharpness(&image, f)));
+                EnrolmentCheck::new(gate.judge(found.len(), largest, FaceChoice::Only), largest.map(|(_, s)| s))
+            });
             let truncated = found.len() > max_faces;
             found.truncate(max_faces);
             let mut faces = Vec::with_capacity(found.len());
@@ -116,11 +124,11 @@ pub async fn detect(
                 let liveness = if with_liveness { Some(pipeline.liveness(&image, &face)?) } else { None };
                 faces.push(DetectedFaceOut { face, liveness });
             }
-            Ok((image.width(), image.height(), faces, truncated, started.elapsed()))
+            Ok((image.width(), image.height(), faces, truncated, enrolment, started.elapsed()))
         })
         .await?;
     state.metrics.stage("detect", elapsed);
-    Ok(Json(DetectResponse { width, height, faces, faces_truncated: truncated }))
+    Ok(Json(DetectResponse { width, height, faces, faces_truncated: truncated, enrolment }))
 }
 
 /// Faces in an image with their templates.

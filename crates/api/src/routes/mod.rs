@@ -3,6 +3,7 @@
 mod collections;
 mod doors;
 mod faces;
+mod keys;
 mod migrations;
 mod subjects;
 mod system;
@@ -31,6 +32,7 @@ pub(crate) use doors::{
     __path_replace_door,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
+pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
 pub(crate) use subjects::{
@@ -70,6 +72,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
         .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
         .route("/v1/webhooks/{webhook}/deliveries", get(webhooks::deliveries))
+        .route("/v1/keys", json_only(post(keys::create_key).get(keys::list_keys)))
+        .route("/v1/keys/current", get(keys::current_key))
+        .route("/v1/keys/{key}", axum::routing::delete(keys::revoke_key))
         .route(
             "/v1/collections/{collection}/migrations",
             json_only(post(migrations::start_migration).get(migrations::get_migration)),

@@ -4,6 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use facegate_core::BoundingBox;
 use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection, TemplatePacks};
 use facegate_store::{
     CollectionId, FaceId, NegativeId, NegativeRecord, NewSubject, PackVersion, Scope, Subject, SubjectId,
@@ -14,7 +17,8 @@ use super::collections::IdentifyQuery;
 use super::faces::{analyze, single_image};
 use crate::auth::Caller;
 use crate::contract::{
-    EnrollRefusal, EnrollResponse, FaceList, NegativeList, RejectedImage, SubjectBody, SubjectList, VerifyResponse,
+    EnrollRefusal, EnrollResponse, EnrolledFace, FaceList, NegativeList, RejectedImage, SubjectBody, SubjectList,
+    VerifyResponse,
 };
 use crate::images::{field, read_images};
 use crate::inference::Extras;
@@ -139,6 +143,8 @@ pub struct EnrollQuery {
     pub face: Option<FaceChoice>,
     /// Refuse faces that already match another subject of the collection (default false: enrol and flag).
     pub reject_duplicates: Option<bool>,
+    /// Return each enrolled face's aligned crop (`aligned_crop`), to show; it is not stored.
+    pub crops: Option<bool>,
 }
 
 /// Enrols 1..n images of a subject. Each image passes the quality gate or is refused with a reason;
@@ -169,8 +175,9 @@ pub async fn enroll_faces(
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
     let (packs, target_pool) = enrolment_packs(&state, &actor, &collection, &pool).await?;
-    let extras = Extras::enrolment(collection.keep_crops || target_pool.is_some());
-    let (mut images, unreadable) = analyze_all(&state, &pool, body.images, extras).await?;
+    let crops = field(&body.fields, "crops")?.or(query.crops).unwrap_or(false);
+    let extras = Extras::enrolment(collection.keep_crops || target_pool.is_some(), crops);
+    let (mut images, unreadable, mut crops) = analyze_all(&state, &pool, body.images, extras).await?;
     if let Some(target_pool) = &target_pool {
         embed_for_target(target_pool, &mut images).await?;
     }
@@ -184,7 +191,16 @@ pub async fn enroll_faces(
         let details = EnrollRefusal { rejected };
         return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
     }
-    Ok((StatusCode::CREATED, Json(EnrollResponse { accepted: enrolment.accepted, rejected })))
+    let accepted = enrolment
+        .accepted
+        .into_iter()
+        .map(|face| {
+            let crop = crops.iter().position(|(i, bbox, _)| *i == face.image_index && *bbox == face.bbox);
+            let aligned_crop = crop.map(|at| BASE64.encode(crops.swap_remove(at).2));
+            EnrolledFace { face, aligned_crop }
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(EnrollResponse { accepted, rejected })))
 }
 
 /// The packs an enrolment's templates are made by: the collection's, and during a migration its
@@ -219,23 +235,30 @@ async fn embed_for_target(
 }
 
 /// The faces of each enrolment image, and the images that could not be read (with their 4xx code).
+/// Each readable image's faces, the unreadable ones' refusals, and each face's aligned crop (image,
+/// box, JPEG) where asked for.
 async fn analyze_all(
     state: &AppState,
     pool: &crate::PipelinePool,
     images: Vec<axum::body::Bytes>,
     extras: Extras,
-) -> Result<(Vec<(usize, Vec<FoundFace>)>, Vec<RejectedImage>), ApiError> {
-    let (mut found, mut unreadable) = (Vec::new(), Vec::new());
+) -> Result<(Vec<(usize, Vec<FoundFace>)>, Vec<RejectedImage>, Vec<(usize, BoundingBox, Vec<u8>)>), ApiError> {
+    let (mut found, mut unreadable, mut crops) = (Vec::new(), Vec::new(), Vec::new());
     for (image_index, bytes) in images.into_iter().enumerate() {
         match analyze(state, pool, bytes, extras).await {
-            Ok(analysis) => found.push((image_index, found_faces(analysis))),
+            Ok(mut analysis) => {
+                let faces = analysis.faces.iter().map(|f| f.face.bbox);
+                let cropped = faces.zip(std::mem::take(&mut analysis.crops));
+                crops.extend(cropped.filter_map(|(bbox, crop)| Some((image_index, bbox, crop?))));
+                found.push((image_index, found_faces(analysis)));
+            }
             Err(error) if error.status().is_client_error() => {
                 unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
             }
             Err(error) => return Err(error),
         }
     }
-    Ok((found, unreadable))
+    Ok((found, unreadable, crops))
 }
 
 fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {

@@ -1,0 +1,36 @@
+//! The operator console in a real browser: `console/e2e/console.test.mjs` (Playwright driving Debian's
+//! Chromium with a fake camera made from LFW photos) against a real `facegate serve` that embeds the
+//! built console. This test starts the server with an admin key, runs the browser test and fails with
+//! it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Server, create_key};
+use facegate_testing::{lfw_dir, workspace_root};
+
+#[test]
+fn console_end_to_end_in_chromium() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let key = create_key(data.path(), "console", "admin");
+    let server = Server::start(data.path(), &[]);
+    let console = workspace_root().join("console");
+    assert!(
+        console.join("node_modules/playwright-core").is_dir(),
+        "the console's packages are missing: run scripts/console.sh build (scripts/setup.sh does)"
+    );
+    let screenshots = workspace_root().join("target/test-output/console");
+    let started = std::time::Instant::now();
+    let status = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "e2e/"])
+        .current_dir(&console)
+        .env("FACEGATE_URL", &server.url)
+        .env("FACEGATE_KEY", &key)
+        .env("FACEGATE_LFW_DIR", lfw_dir())
+        .env("FACEGATE_SCREENSHOTS", &screenshots)
+        .status()
+        .expect("node runs (scripts/console.sh installs it)");
+    println!("console end-to-end: {:.1} s; screenshots in {}", started.elapsed().as_secs_f64(), screenshots.display());
+    assert!(status.success(), "the browser test failed ({status}); screenshots so far in {}", screenshots.display());
+}

@@ -1,0 +1,114 @@
+import { useEffect, useState } from "react";
+import { api, ok, when, type Collection, type Schemas } from "../api";
+
+type AuditEvent = Schemas["AuditEvent"];
+/** Events kept on screen. */
+const KEPT = 500;
+
+export function Events() {
+  const [collections, setCollections] = useState<Collection[]>([]);
+  const [collectionId, setCollectionId] = useState("");
+  const [events, setEvents] = useState<AuditEvent[]>([]);
+  const [action, setAction] = useState("");
+  const [result, setResult] = useState("");
+  const [live, setLive] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
+
+  useEffect(() => {
+    api.GET("/v1/collections").then((r) => {
+      const list = ok(r).collections;
+      setCollections(list);
+      if (list[0]) setCollectionId((c) => c || list[0].id);
+    }, (e: Error) => setError(e.message));
+  }, []);
+
+  // Names of the collection's people and the tenant's doors, to show instead of their ids.
+  useEffect(() => {
+    if (!collectionId) return;
+    Promise.all([
+      api.GET("/v1/collections/{collection}/subjects", { params: { path: { collection: collectionId } } }),
+      api.GET("/v1/doors"),
+    ]).then(([people, doors]) => {
+      const known = new Map<string, string>();
+      ok(people).subjects.forEach((s) => known.set(s.id, s.name));
+      ok(doors).doors.forEach((d) => known.set(d.id, d.name));
+      setNames(known);
+    }, () => setNames(new Map()));
+  }, [collectionId, events.length > 0]);
+
+  // The trail from the start, then every two seconds what came after the last event seen.
+  useEffect(() => {
+    if (!collectionId) return;
+    setEvents([]);
+    let after: number | undefined;
+    let stopped = false;
+    const poll = async () => {
+      while (!stopped) {
+        try {
+          const page = ok(await api.GET("/v1/collections/{collection}/events", {
+            params: { path: { collection: collectionId }, query: { after, limit: 200 } },
+          }));
+          if (stopped) return;
+          if (page.events.length) {
+            setEvents((old) => [...old, ...page.events].slice(-KEPT));
+            after = page.next_after ?? after;
+            continue;
+          }
+          setError(null);
+        } catch (e) {
+          setError((e as Error).message);
+        }
+        if (!live) return;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    };
+    void poll();
+    return () => { stopped = true; };
+  }, [collectionId, live]);
+
+  const actions = [...new Set(events.map((e) => e.action))].sort();
+  const results = [...new Set(events.map((e) => e.result))].sort();
+  const shown = events.filter((e) => (!action || e.action === action) && (!result || e.result === result)).reverse();
+  return (
+    <section aria-labelledby="events-title">
+      <h1 id="events-title">Events</h1>
+      <div className="filters">
+        <label htmlFor="events-collection">Collection</label>
+        <select id="events-collection" value={collectionId} onChange={(e) => setCollectionId(e.target.value)}>
+          {collections.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+        </select>
+        <label htmlFor="events-action">Action</label>
+        <select id="events-action" value={action} onChange={(e) => setAction(e.target.value)}>
+          <option value="">All</option>
+          {actions.map((a) => <option key={a}>{a}</option>)}
+        </select>
+        <label htmlFor="events-result">Result</label>
+        <select id="events-result" value={result} onChange={(e) => setResult(e.target.value)}>
+          <option value="">All</option>
+          {results.map((a) => <option key={a}>{a}</option>)}
+        </select>
+        <label className="check">
+          <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} /> Live
+        </label>
+      </div>
+      {error && <p role="alert" className="error">{error}</p>}
+      <table>
+        <caption className="muted">{shown.length} events, newest first</caption>
+        <thead>
+          <tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Result</th><th scope="col">Reason</th>
+            <th scope="col">Subject</th><th scope="col">Score</th><th scope="col">Liveness</th><th scope="col">Door</th></tr>
+        </thead>
+        <tbody>
+          {shown.map((e) => (
+            <tr key={e.seq} data-action={e.action} data-result={e.result}>
+              <td>{when(e.at_ms)}</td><td>{e.action}</td><td>{e.result}</td><td>{e.reason ?? ""}</td>
+              <td>{e.subject_id ? names.get(e.subject_id) ?? e.subject_id : ""}</td><td>{e.score?.toFixed(3) ?? ""}</td><td>{e.liveness?.toFixed(2) ?? ""}</td>
+              <td>{e.door_id ? names.get(e.door_id) ?? e.door_id : ""}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,77 @@
+//! API keys of the caller's tenant (admin): create (the secret shown once), list, revoke. The first
+//! admin key of a deployment comes from the host (`facegate keys create`, or the bootstrap key).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use facegate_store::{KeyId, Scope};
+
+use crate::auth::{Caller, new_key};
+use crate::contract::{CreatedKey, KeyBody, KeyInfo, KeyList};
+use crate::{ApiError, AppState, ErrorCode, json_body, now_ms};
+
+/// Longest key name, characters.
+const MAX_KEY_NAME: usize = 200;
+
+/// Creates a key of the caller's tenant; the answer carries its secret, shown only this once.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyBody,
+    responses((status = 201, description = "Created, with its secret", body = CreatedKey)), security(("api_key" = [])))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let body: KeyBody = json_body(&body)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_KEY_NAME {
+        return Err(ApiError::invalid(format!("`name` must be 1 to {MAX_KEY_NAME} characters")));
+    }
+    if body.scopes.is_empty() {
+        return Err(ApiError::invalid("`scopes` must name at least one scope"));
+    }
+    let (record, secret) = new_key(caller.key.tenant_id.clone(), name, &body.scopes, None);
+    state.gallery.store().insert_api_key(&record).await?;
+    tracing::info!(key_id = %record.id.as_str(), "API key created");
+    Ok((StatusCode::CREATED, Json(CreatedKey { key: KeyInfo::from(&record), secret })))
+}
+
+/// The tenant's keys, revoked ones included (never their secrets).
+#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+    responses((status = 200, description = "The keys", body = KeyList)), security(("api_key" = [])))]
+pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let mut keys = state.gallery.store().list_api_keys().await?;
+    keys.retain(|k| k.tenant_id == caller.key.tenant_id);
+    keys.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    let keys = keys.iter().map(KeyInfo::from).collect();
+    Ok(Json(KeyList { keys }))
+}
+
+/// The key making the request: what it may do (any key may ask).
+#[utoipa::path(get, path = "/v1/keys/current", tag = "keys",
+    responses((status = 200, description = "The caller's key", body = KeyInfo)), security(("api_key" = [])))]
+pub async fn current_key(caller: Caller) -> Json<KeyInfo> {
+    Json(KeyInfo::from(&caller.key))
+}
+
+/// Revokes a key of the tenant: it fails every later request.
+#[utoipa::path(delete, path = "/v1/keys/{key}", tag = "keys", params(("key" = KeyId, Path)),
+    responses((status = 204, description = "Revoked")), security(("api_key" = [])))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<KeyId>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Admin)?;
+    if key_id == caller.key.id {
+        return Err(ApiError::new(ErrorCode::Conflict, "a key cannot revoke itself: revoke it with another admin key"));
+    }
+    let store = state.gallery.store();
+    let owned = store.list_api_keys().await?.iter().any(|k| k.id == key_id && k.tenant_id == caller.key.tenant_id);
+    if !owned || !store.revoke_api_key(&key_id, now_ms()).await? {
+        return Err(ApiError::not_found("active key"));
+    }
+    tracing::info!(key_id = %key_id.as_str(), "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
