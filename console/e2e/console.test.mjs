@@ -99,13 +99,27 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   let browser = await launch(person);
   t.after(() => browser.close());
   {
+    // First load over loopback, each in a fresh context (empty cache): the page's load event, and until
+    // the sign-in form is on screen; the median of five.
+    const loads = [];
+    for (let i = 0; i < 5; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const t0 = Date.now();
+      await page.goto(`${url}/console/`, { waitUntil: "load" });
+      await page.getByLabel("API key").waitFor();
+      const shown = Date.now() - t0;
+      const load = await page.evaluate(() => performance.getEntriesByType("navigation")[0].loadEventEnd);
+      loads.push({ load: Math.round(load), shown });
+      await context.close();
+    }
+    const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    figures.first_load_event_ms = median(loads.map((l) => l.load));
+    figures.first_load_to_form_ms = median(loads.map((l) => l.shown));
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
-    const t0 = Date.now();
-    await page.goto(`${url}/console/`, { waitUntil: "load" });
+    await page.goto(`${url}/console/`);
     await page.getByLabel("API key").waitFor();
-    figures.first_load_ms = Date.now() - t0;
-    figures.navigation_load_event_ms = await page.evaluate(() => Math.round(performance.getEntriesByType("navigation")[0].loadEventEnd));
     await check(page, "sign-in");
     await page.getByLabel("API key").fill("fgk_not-a-key");
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -140,6 +154,9 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByLabel("Search people").fill("staff");
   await page.getByRole("link", { name: PERSON }).waitFor();
   await check(page, "collections");
+  await page.setViewportSize({ width: 390, height: 844 }); // a phone
+  await check(page, "collections-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // A webhook for door decisions.
   await page.getByRole("link", { name: "Webhooks" }).click();

@@ -40,8 +40,8 @@ export function App() {
   if (!key) {
     return (
       <SignIn
-        onSignedIn={async (secret) => {
-          storeKey(secret);
+        onSignedIn={async (secret, gatewayKey) => {
+          storeKey(secret, gatewayKey);
           try {
             setKey(ok(await api.GET("/v1/keys/current")));
             if (!window.location.hash) go("collections");

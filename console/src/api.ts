@@ -1,6 +1,7 @@
 // The API client, typed by `schema.d.ts` (generated from the server's OpenAPI document at build time,
 // so a console that disagrees with the contract does not compile). The key lives in this tab's session
-// storage and travels only in the `x-api-key` header.
+// storage and travels only in the `Authorization: Bearer` header; behind AWS API Gateway in its API_KEY
+// mode, the gateway's own key (also kept for the tab only) goes in `x-api-key`.
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./api/schema";
 
@@ -14,20 +15,33 @@ export type Scope = Schemas["Scope"];
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];
 
 const KEY_STORAGE = "facegate.key";
+const GATEWAY_KEY_STORAGE = "facegate.gateway-key";
 
 export function storedKey(): string | null {
   return sessionStorage.getItem(KEY_STORAGE);
 }
 
-export function storeKey(key: string | null): void {
+/** Keeps the keys for this tab (or forgets them when `key` is null). */
+export function storeKey(key: string | null, gatewayKey?: string): void {
   if (key) sessionStorage.setItem(KEY_STORAGE, key);
   else sessionStorage.removeItem(KEY_STORAGE);
+  if (key && gatewayKey) sessionStorage.setItem(GATEWAY_KEY_STORAGE, gatewayKey);
+  else sessionStorage.removeItem(GATEWAY_KEY_STORAGE);
+}
+
+/** The headers that carry the keys. */
+export function authHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const key = storedKey();
+  if (key) headers.authorization = `Bearer ${key}`;
+  const gateway = sessionStorage.getItem(GATEWAY_KEY_STORAGE);
+  if (gateway) headers["x-api-key"] = gateway;
+  return headers;
 }
 
 const auth: Middleware = {
   onRequest({ request }) {
-    const key = storedKey();
-    if (key) request.headers.set("x-api-key", key);
+    Object.entries(authHeaders()).forEach(([name, value]) => request.headers.set(name, value));
     return request;
   },
 };

@@ -295,6 +295,23 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
     let Outcome::Response(_, response) = garbage else { panic!("{garbage:?}") };
     assert_eq!(body_of(&response)["error"]["code"], "unsupported_image");
 
+    // The console comes from the function too: no key needed, with its security policy.
+    let (console, _) = invoke("inv-console", v1_event("GET", "/console/", "", "", b""));
+    let Outcome::Response(_, response) = console else { panic!("{console:?}") };
+    assert_eq!(response["statusCode"].as_u64(), Some(200), "{response}");
+    let header = |name: &str| {
+        let single = response["headers"][name].as_str();
+        single.or_else(|| response["multiValueHeaders"][name][0].as_str()).map(str::to_string)
+    };
+    assert_eq!(header("content-security-policy").as_deref(), Some(facegate_api::CONTENT_SECURITY_POLICY));
+    let text = response["body"].as_str().unwrap_or_default();
+    let html = if response["isBase64Encoded"] == true {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(text).expect("base64")).expect("utf-8")
+    } else {
+        text.to_string()
+    };
+    assert!(html.contains("<div id=\"root\">"), "the console's page: {html}");
+
     // A broken event gets an error report, and the function keeps serving.
     let (broken, _) = invoke("inv-5", json!({ "not": "an API Gateway event" }));
     let Outcome::Error(id, report) = broken else { panic!("a broken event is reported as an error: {broken:?}") };

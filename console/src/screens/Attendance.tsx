@@ -1,24 +1,17 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { api, download, ok, storedKey, type Collection, type Schemas } from "../api";
+import { useState, type FormEvent } from "react";
+import { api, authHeaders, download, ok, type Schemas } from "../api";
+import { CollectionSelect, useCollectionChoice } from "../widgets";
 
 const today = () => new Date().toISOString().slice(0, 10);
 
 export function Attendance() {
-  const [collections, setCollections] = useState<Collection[]>([]);
-  const [collectionId, setCollectionId] = useState("");
   const [from, setFrom] = useState(today());
   const [to, setTo] = useState(today());
   const [tz, setTz] = useState(Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC");
   const [sheet, setSheet] = useState<Schemas["AttendanceResponse"] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
 
-  useEffect(() => {
-    api.GET("/v1/collections").then((r) => {
-      const list = ok(r).collections;
-      setCollections(list);
-      if (list[0]) setCollectionId((c) => c || list[0].id);
-    }, (e: Error) => setError(e.message));
-  }, []);
 
   const query = () => ({ path: { collection: collectionId }, query: { from, to, tz } });
 
@@ -38,7 +31,7 @@ export function Attendance() {
   async function exportCsv() {
     const params = new URLSearchParams({ from, to, tz, format: "csv" });
     const response = await fetch(`/v1/collections/${encodeURIComponent(collectionId)}/attendance?${params}`, {
-      headers: { "x-api-key": storedKey() ?? "" },
+      headers: authHeaders(),
     });
     if (!response.ok) {
       setError(`CSV export failed: HTTP ${response.status}`);
@@ -51,10 +44,7 @@ export function Attendance() {
     <section aria-labelledby="attendance-title">
       <h1 id="attendance-title">Attendance</h1>
       <form className="filters" onSubmit={show}>
-        <label htmlFor="attendance-collection">Collection</label>
-        <select id="attendance-collection" value={collectionId} onChange={(e) => setCollectionId(e.target.value)}>
-          {collections.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
-        </select>
+        <CollectionSelect id="attendance-collection" collections={collections} value={collectionId} onChange={setCollectionId} />
         <label htmlFor="attendance-from">From</label>
         <input id="attendance-from" type="date" required value={from} onChange={(e) => setFrom(e.target.value)} />
         <label htmlFor="attendance-to">To</label>

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { api, ok, type Collection, type Door, type DoorPolicy, type Schemas, type Subject } from "../api";
 import { go } from "../session";
 import { splitGroups } from "./Collections";
+import { Checks } from "../widgets";
 
 type Weekday = Schemas["Weekday"];
 const WEEKDAYS: Weekday[] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -146,16 +147,8 @@ function DoorForm({ door, collections, doors = [], onSaved, onDeleted }: {
         )}
       </fieldset>
       <fieldset>
-        <legend>When (no day chosen: at any time)</legend>
-        <div className="days">
-          {WEEKDAYS.map((d) => (
-            <label key={d} className="check">
-              <input type="checkbox" checked={days.includes(d)}
-                onChange={(e) => setDays(e.target.checked ? [...days, d] : days.filter((x) => x !== d))} />
-              {d}
-            </label>
-          ))}
-        </div>
+        <legend>When</legend>
+        <Checks legend="Days (none chosen: open at any time)" options={WEEKDAYS} chosen={days} onChange={setDays} inline />
         <label htmlFor="door-from">From</label>
         <input id="door-from" type="time" value={from} onChange={(e) => setFrom(e.target.value)} />
         <label htmlFor="door-to">To</label>

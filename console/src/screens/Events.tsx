@@ -1,27 +1,20 @@
 import { useEffect, useState } from "react";
-import { api, ok, when, type Collection, type Schemas } from "../api";
+import { api, ok, when, type Schemas } from "../api";
+import { CollectionSelect, useCollectionChoice } from "../widgets";
 
 type AuditEvent = Schemas["AuditEvent"];
 /** Events kept on screen. */
 const KEPT = 500;
 
 export function Events() {
-  const [collections, setCollections] = useState<Collection[]>([]);
-  const [collectionId, setCollectionId] = useState("");
   const [events, setEvents] = useState<AuditEvent[]>([]);
   const [action, setAction] = useState("");
   const [result, setResult] = useState("");
   const [live, setLive] = useState(true);
   const [error, setError] = useState<string | null>(null);
+  const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
   const [names, setNames] = useState<Map<string, string>>(new Map());
 
-  useEffect(() => {
-    api.GET("/v1/collections").then((r) => {
-      const list = ok(r).collections;
-      setCollections(list);
-      if (list[0]) setCollectionId((c) => c || list[0].id);
-    }, (e: Error) => setError(e.message));
-  }, []);
 
   // Names of the collection's people and the tenant's doors, to show instead of their ids.
   useEffect(() => {
@@ -74,10 +67,7 @@ export function Events() {
     <section aria-labelledby="events-title">
       <h1 id="events-title">Events</h1>
       <div className="filters">
-        <label htmlFor="events-collection">Collection</label>
-        <select id="events-collection" value={collectionId} onChange={(e) => setCollectionId(e.target.value)}>
-          {collections.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
-        </select>
+        <CollectionSelect id="events-collection" collections={collections} value={collectionId} onChange={setCollectionId} />
         <label htmlFor="events-action">Action</label>
         <select id="events-action" value={action} onChange={(e) => setAction(e.target.value)}>
           <option value="">All</option>

@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ok, when, type KeyInfo, type Scope } from "../api";
 import { useSession } from "../session";
+import { Checks } from "../widgets";
 
 const SCOPES: Scope[] = ["detect", "enroll", "search", "admin"];
 
@@ -60,16 +61,7 @@ export function Keys() {
         <h2>New key</h2>
         <label htmlFor="key-name">Name</label>
         <input id="key-name" required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
-        <fieldset>
-          <legend>Scopes</legend>
-          {SCOPES.map((s) => (
-            <label key={s} className="check">
-              <input type="checkbox" checked={scopes.includes(s)}
-                onChange={(e) => setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))} />
-              {s}
-            </label>
-          ))}
-        </fieldset>
+        <Checks legend="Scopes" options={SCOPES} chosen={scopes} onChange={setScopes} />
         <button type="submit" disabled={!scopes.length}>Create key</button>
         {secret && <p role="status">The new key (shown once, copy it now): <code>{secret}</code></p>}
       </form>

@@ -87,6 +87,12 @@ export function Kiosk({ doorId }: { doorId: string }) {
             bodySerializer: (body: unknown) => body as Blob,
             headers: { "content-type": "image/jpeg" },
           });
+          if (r.response.status === 403) {
+            // Looking for a face takes the `detect` scope; without it the button still works.
+            setAuto(false);
+            setError("Automatic attempts need a key with the detect scope; use the button.");
+            return;
+          }
           const face = r.data?.faces[0];
           if (!face) {
             last = null;

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from "react";
 
-export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => Promise<void> }) {
+export function SignIn({ onSignedIn }: { onSignedIn: (key: string, gatewayKey: string) => Promise<void> }) {
   const [key, setKey] = useState("");
+  const [gatewayKey, setGatewayKey] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -10,7 +11,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => Promise<vo
     setBusy(true);
     setError(null);
     try {
-      await onSignedIn(key.trim());
+      await onSignedIn(key.trim(), gatewayKey.trim());
     } catch (e) {
       setError(e instanceof Error ? e.message : "sign-in failed");
     } finally {
@@ -26,6 +27,12 @@ export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => Promise<vo
         <label htmlFor="key">API key</label>
         <input id="key" name="key" type="password" autoComplete="off" required value={key}
           onChange={(e) => setKey(e.target.value)} />
+        <details>
+          <summary>Behind AWS API Gateway with API keys?</summary>
+          <label htmlFor="gateway-key">API Gateway key</label>
+          <input id="gateway-key" name="gateway-key" type="password" autoComplete="off" value={gatewayKey}
+            onChange={(e) => setGatewayKey(e.target.value)} />
+        </details>
         {error && <p role="alert" className="error">{error}</p>}
         <button type="submit" disabled={busy || !key.trim()}>Sign in</button>
       </form>

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ok, when, type Schemas } from "../api";
+import { Checks } from "../widgets";
 
 type Webhook = Schemas["Webhook"];
 const TYPES: Schemas["EventType"][] = ["door.decision", "identity.decision", "subject.enrolled", "subject.erased"];
@@ -85,16 +86,7 @@ export function Webhooks() {
         <h2>New webhook</h2>
         <label htmlFor="webhook-url">URL (https, or http to localhost)</label>
         <input id="webhook-url" type="url" required value={url} onChange={(e) => setUrl(e.target.value)} />
-        <fieldset>
-          <legend>Events</legend>
-          {TYPES.map((t) => (
-            <label key={t} className="check">
-              <input type="checkbox" checked={types.includes(t)}
-                onChange={(e) => setTypes(e.target.checked ? [...types, t] : types.filter((x) => x !== t))} />
-              {t}
-            </label>
-          ))}
-        </fieldset>
+        <Checks legend="Events" options={TYPES} chosen={types} onChange={setTypes} />
         <button type="submit" disabled={!types.length}>Create webhook</button>
         {secret && (
           <p role="status">Signing secret (shown once, copy it now): <code>{secret}</code></p>

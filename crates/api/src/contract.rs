@@ -41,10 +41,10 @@ pub struct ErrorBody {
     pub details: Option<Value>,
 }
 
-/// Longest name of a collection or subject, characters.
+/// Longest name of a collection, subject or key, characters.
 const MAX_NAME_CHARS: usize = 200;
 
-/// A collection's or subject's name, trimmed, or 400 `invalid_request` unless 1 to 200 characters.
+/// A collection's, subject's or key's name, trimmed, or 400 `invalid_request` unless 1 to 200 characters.
 pub(crate) fn display_name(name: &str) -> Result<String, crate::ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {

@@ -7,11 +7,8 @@ use axum::http::StatusCode;
 use facegate_store::{KeyId, Scope};
 
 use crate::auth::{Caller, new_key};
-use crate::contract::{CreatedKey, KeyBody, KeyInfo, KeyList};
+use crate::contract::{CreatedKey, KeyBody, KeyInfo, KeyList, display_name};
 use crate::{ApiError, AppState, ErrorCode, json_body, now_ms};
-
-/// Longest key name, characters.
-const MAX_KEY_NAME: usize = 200;
 
 /// Creates a key of the caller's tenant; the answer carries its secret, shown only this once.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyBody,
@@ -23,14 +20,14 @@ pub async fn create_key(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Scope::Admin)?;
     let body: KeyBody = json_body(&body)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_KEY_NAME {
-        return Err(ApiError::invalid(format!("`name` must be 1 to {MAX_KEY_NAME} characters")));
-    }
-    if body.scopes.is_empty() {
+    let name = display_name(&body.name)?;
+    let mut scopes = body.scopes;
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
         return Err(ApiError::invalid("`scopes` must name at least one scope"));
     }
-    let (record, secret) = new_key(caller.key.tenant_id.clone(), name, &body.scopes, None);
+    let (record, secret) = new_key(caller.key.tenant_id.clone(), &name, &scopes, None);
     state.gallery.store().insert_api_key(&record).await?;
     tracing::info!(key_id = %record.id.as_str(), "API key created");
     Ok((StatusCode::CREATED, Json(CreatedKey { key: KeyInfo::from(&record), secret })))

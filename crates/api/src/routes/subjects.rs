@@ -234,9 +234,8 @@ async fn embed_for_target(
     Ok(())
 }
 
-/// The faces of each enrolment image, and the images that could not be read (with their 4xx code).
-/// Each readable image's faces, the unreadable ones' refusals, and each face's aligned crop (image,
-/// box, JPEG) where asked for.
+/// The faces of each readable enrolment image, the images that could not be read (with their 4xx
+/// code), and each face's aligned crop (image, box, JPEG) where asked for.
 async fn analyze_all(
     state: &AppState,
     pool: &crate::PipelinePool,
