@@ -24,6 +24,7 @@ const shots = env("FACEGATE_SCREENSHOTS");
 const browserPath = process.env.FACEGATE_CHROMIUM ?? "/usr/bin/chromium";
 const PERSON = "Colin Powell";
 const figures = {};
+rmSync(shots, { recursive: true, force: true }); // this run's screens only
 mkdirSync(shots, { recursive: true });
 
 /** A looping fake-camera video: each photo for 1.5 s, 640×480 as a webcam gives. */
