@@ -1,7 +1,8 @@
 //! The operator console (`console/`, a React app on the client generated from the OpenAPI document),
 //! built by `scripts/console.sh build`, embedded at compile time and served at `/console` by every host
 //! of the router. It calls only the API's own endpoints, with the key the operator signs in with (kept in
-//! the tab's session storage, sent as `x-api-key`), so serving it needs no key and adds no endpoint.
+//! the tab's session storage, sent as `Authorization: Bearer`), so serving it needs no key and adds no
+//! endpoint.
 
 use axum::Router;
 use axum::extract::Path;
