@@ -161,7 +161,7 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
 
   // A webhook for door decisions.
   await page.getByRole("link", { name: "Webhooks" }).click();
-  await page.getByLabel("URL (https, or http to localhost)").fill(`http://127.0.0.1:${hook.address().port}/hook`);
+  await page.getByLabel("URL (https; plain http only to hosts the operator allowed)").fill(`http://127.0.0.1:${hook.address().port}/hook`);
   await page.getByRole("button", { name: "Create webhook" }).click();
   await page.getByText("Signing secret (shown once").waitFor();
 

@@ -14,7 +14,7 @@ import { Models } from "./screens/Models";
 
 const SCREENS = [
   { path: "collections", label: "People", scope: "enroll" },
-  { path: "doors", label: "Doors", scope: "enroll" },
+  { path: "doors", label: "Doors", scope: "search" },
   { path: "events", label: "Events", scope: "admin" },
   { path: "webhooks", label: "Webhooks", scope: "admin" },
   { path: "attendance", label: "Attendance", scope: "admin" },

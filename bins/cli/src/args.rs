@@ -323,6 +323,22 @@ pub struct ServeArgs {
     /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
     #[arg(long)]
     pub max_pending_bytes: Option<usize>,
+    /// Door attempts holding a body at once (a pool of their own); past that, 503 with Retry-After.
+    #[arg(long)]
+    pub max_pending_doors: Option<usize>,
+    /// Seconds an admitted request's body may take to arrive; past that, 408.
+    #[arg(long)]
+    pub body_timeout: Option<u64>,
+    /// Seconds a client may take to send a request's head, and an idle connection stays open.
+    #[arg(long)]
+    pub header_timeout: Option<u64>,
+    /// Connections held at once; past that, new ones are closed at once.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Where webhooks may go besides public addresses, comma-separated: networks (10.1.2.0/24),
+    /// addresses (127.0.0.1) or host names.
+    #[arg(long, value_delimiter = ',')]
+    pub egress_allow: Option<Vec<String>>,
 }
 
 /// What `facegate train` trains.

@@ -135,13 +135,17 @@ fn doors_decide_every_reason_and_make_the_attendance_sheet() {
     front.expect("2026-11-30T11:00:00+01:00", frames(&ANN[2..]), None);
     back.expect("2026-11-30T12:00:00+01:00", frames(&ANN[..1]), None);
 
+    // A printed photo of Ann learns nothing: not who it shows, not how close it came, not its liveness
+    // score (the audit trail keeps them, below).
     let spoof = front.expect("2026-11-30T12:10:00+01:00", frames(&[ANN_PRINTED]), Some("not_live"));
-    assert!(spoof["liveness"].as_f64().expect("liveness") < 0.5, "{spoof}");
+    for field in ["subject", "score", "liveness"] {
+        assert!(spoof.get(field).is_none(), "a not_live denial carries no `{field}`: {spoof}");
+    }
     let visitor = front.expect("2026-11-30T12:20:00+01:00", frames(&[CEM]), Some("not_allowed"));
     assert_eq!(visitor["subject"]["name"], json!("Cem"), "the person is named in the denial: {visitor}");
     weekend.expect("2026-11-30T12:30:00+01:00", frames(&BOB[..1]), Some("outside_schedule"));
     let unknown = front.expect("2026-11-30T12:40:00+01:00", frames(&[STRANGER]), Some("unknown_person"));
-    assert!(unknown.get("subject").is_none(), "{unknown}");
+    assert!(unknown.get("subject").is_none() && unknown.get("score").is_none(), "no hill-climbing signal: {unknown}");
     front.expect("2026-11-30T12:41:00+01:00", frames(&[ANN[0], BOB[0]]), Some("unknown_person"));
     let blank = png(&image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128])));
     front.expect("2026-11-30T12:50:00+01:00", vec![blank], Some("no_face"));
@@ -206,10 +210,23 @@ fn doors_decide_every_reason_and_make_the_attendance_sheet() {
         json!({ "allow_everyone": true, "timezone": "UTC", "anti_passback": { "direction": "entry", "paired_door": "nope" } }),
         json!({ "allow_everyone": true, "timezone": "UTC", "allowed_subjects": ["nope"] }),
         json!({ "allow_everyone": true, "timezone": "UTC", "colour": "red" }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "schedule": [{ "days": ["mon"], "from": "+8:00", "to": "10:00" }] }),
+        json!({ "allow_everyone": true, "timezone": "UTC", "schedule": [{ "days": ["mon"], "from": "24:00", "to": "06:00" }] }),
     ] {
         let (status, body) =
             api.post_json("/v1/doors", json!({ "name": "bad", "collection_id": office, "policy": policy }));
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{policy}: {body}");
+    }
+
+    // A door deciding outside the calibrated range would answer 400 to every attempt: refused now.
+    for fmr in [0.5, 1e-9] {
+        let policy = json!({ "allow_everyone": true, "timezone": "UTC", "target_fmr": fmr });
+        let (status, body) =
+            api.post_json("/v1/doors", json!({ "name": "bad", "collection_id": office, "policy": policy }));
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("fmr_out_of_range")), "{fmr}: {body}");
+        let replaced = json!({ "name": "weekend", "collection_id": office, "policy": policy });
+        let (status, body) = api.put_json(&format!("/v1/doors/{}", weekend.id), replaced);
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("fmr_out_of_range")), "{fmr}: {body}");
     }
 
     // Every decision is in the collection's trail with its door, subject, scores and reason.
@@ -357,4 +374,126 @@ fn retention_expires_the_trail_and_erases_subjects_whose_consent_ran_out() {
     assert!(kinds.contains(&("erase", "consent_expired")), "the erasure is in the trail: {kinds:?}");
     assert_eq!(kinds.len(), 2, "the enrolments and Ann's passage of the 1st are gone: {kinds:?}");
     lobby.expect("2026-12-21T09:00:00Z", frames(&ANN[..1]), Some("unknown_person"));
+}
+
+#[test]
+fn door_policy_is_administration_and_presence_outlives_the_trail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = dir.path().join("clock");
+    std::fs::write(&clock, "2026-11-30T08:00:00Z").expect("clock");
+    let admin = create_key(dir.path(), "acme", "admin");
+    let enroller = create_key(dir.path(), "acme", "enroll");
+    let kiosk = create_key(dir.path(), "acme", "search");
+    let env = [("FACEGATE_CLOCK_FILE", clock.to_str().expect("utf-8 path")), ("FACEGATE_SWEEP_INTERVAL", "1")];
+    let server = Server::start_with(dir.path(), &[], std::process::Stdio::inherit(), &env);
+    let api = Api::new(&server, &admin);
+    let office = api.collection("office");
+    let ann = subject(&api, &office, "Ann", &["staff"], &ANN_ENROL);
+    let policy = json!({ "allowed_groups": ["staff"], "timezone": "UTC", "liveness_required": true });
+    let front = create_door(&api, json!({ "name": "front", "collection_id": office, "policy": policy }));
+    let back = create_door(
+        &api,
+        json!({ "name": "back", "collection_id": office,
+                "policy": { "allowed_groups": ["staff"], "timezone": "UTC",
+                            "anti_passback": { "direction": "exit", "paired_door": front } } }),
+    );
+    let paired = json!({ "name": "front", "collection_id": office,
+        "policy": { "allowed_groups": ["staff"], "timezone": "UTC",
+                    "anti_passback": { "direction": "entry", "paired_door": back } } });
+    assert_eq!(api.put_json(&format!("/v1/doors/{front}"), paired).0, 200);
+
+    // An `enroll` key manages people, not who may pass: it can neither open a door to everyone nor
+    // drop its liveness requirement, create or delete one, reset its presence, nor read its policy.
+    let enroll = Api::new(&server, &enroller);
+    let opened = json!({ "name": "front", "collection_id": office,
+        "policy": { "allow_everyone": true, "liveness_required": false, "timezone": "UTC" } });
+    for (what, (status, body)) in [
+        ("replace", enroll.put_json(&format!("/v1/doors/{front}"), opened.clone())),
+        ("create", enroll.post_json("/v1/doors", json!({ "name": "side", "collection_id": office, "policy": policy }))),
+        ("list", enroll.get("/v1/doors")),
+        ("read", enroll.get(&format!("/v1/doors/{front}"))),
+    ] {
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{what}: {body}");
+    }
+    for path in [format!("/v1/doors/{front}"), format!("/v1/doors/{front}/presence")] {
+        let response = enroll.http.delete(format!("{}{path}", server.url)).header("x-api-key", &enroller).send();
+        assert_eq!(response.expect("delete").status().as_u16(), 403, "{path}");
+    }
+    // A kiosk (`search`) reads doors and makes attempts, and changes nothing.
+    let kiosk = Api::new(&server, &kiosk);
+    assert_eq!(kiosk.get("/v1/doors").0, 200);
+    assert_eq!(kiosk.put_json(&format!("/v1/doors/{front}"), opened).0, 403);
+    let (_, door) = api.get(&format!("/v1/doors/{front}"));
+    assert_eq!(door["policy"]["allow_everyone"], json!(false), "the door is as the administrator left it: {door}");
+
+    // Anti-passback presence is its own record: expiring the audit trail does not let Ann in twice.
+    let front = Door { api: &kiosk, clock: &clock, id: front };
+    front.expect("2026-11-30T09:00:00Z", frames(&ANN[..1]), None);
+    front.expect("2026-11-30T09:05:00Z", frames(&ANN[1..2]), Some("anti_passback"));
+    assert_eq!(api.patch_json(&format!("/v1/collections/{office}"), json!({ "retention_days": 1 })).0, 200);
+    std::fs::write(&clock, "2026-12-03T09:00:00Z").expect("clock");
+    let started = std::time::Instant::now();
+    loop {
+        let (status, trail) = api.get(&format!("/v1/collections/{office}/events?limit=1000"));
+        assert_eq!(status, 200);
+        if trail["events"].as_array().is_some_and(|e| e.iter().all(|e| e["action"] != "door")) {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the trail was not expired: {trail}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    front.expect("2026-12-03T09:01:00Z", frames(&ANN[..1]), Some("anti_passback"));
+
+    // An administrator lets her out another way: a reset of her presence, audited.
+    let reset = |path: &str| {
+        let response = api.http.delete(format!("{}{path}", server.url)).header("x-api-key", &admin).send();
+        let response = response.expect("reset");
+        (response.status().as_u16(), response.json::<Value>().unwrap_or(Value::Null))
+    };
+    assert_eq!(reset(&format!("/v1/doors/{}/presence/{ann}", front.id)), (200, json!({ "reset": 1 })));
+    front.expect("2026-12-03T09:02:00Z", frames(&ANN[..1]), None);
+    assert_eq!(
+        reset(&format!("/v1/doors/{}/presence", front.id)),
+        (200, json!({ "reset": 1 })),
+        "everyone, at midnight"
+    );
+    front.expect("2026-12-03T09:03:00Z", frames(&ANN[1..2]), None);
+
+    // Deleting the exit door unpairs the entry instead of keeping Ann out forever.
+    let deleted = api.http.delete(format!("{}/v1/doors/{back}", server.url)).header("x-api-key", &admin).send();
+    assert_eq!(deleted.expect("delete").status().as_u16(), 204);
+    let (_, door) = api.get(&format!("/v1/doors/{}", front.id));
+    assert!(door["policy"]["anti_passback"].is_null(), "{door}");
+    front.expect("2026-12-03T09:04:00Z", frames(&ANN[..1]), None);
+    front.expect("2026-12-03T09:05:00Z", frames(&ANN[1..2]), None);
+
+    // Every change of who may pass is in the tenant's configuration trail, naming the key and the change.
+    let (status, trail) = api.get("/v1/changes");
+    assert_eq!(status, 200, "{trail}");
+    let changes = trail["changes"].as_array().expect("changes");
+    let actions: Vec<&str> = changes.iter().filter_map(|c| c["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "key.created",
+            "key.created",
+            "key.created",
+            "collection.created",
+            "door.created",
+            "door.created",
+            "door.replaced",
+            "collection.updated",
+            "presence.reset",
+            "presence.reset",
+            "door.deleted"
+        ],
+        "{trail}"
+    );
+    let replaced = &changes[6];
+    assert_eq!(replaced["object_id"], json!(front.id));
+    assert!(replaced["key_id"].as_str().is_some_and(|k| !k.is_empty()), "{replaced}");
+    assert_eq!(replaced["details"]["policy"]["to"]["anti_passback"]["paired_door"], json!(back), "{replaced}");
+    assert_eq!(changes[7]["details"], json!({ "retention_days": { "from": null, "to": 1 } }), "{trail}");
+    assert_eq!(changes[8]["details"]["subject_id"], json!(ann));
+    assert_eq!(enroll.get("/v1/changes").0, 403, "the trail is for administrators");
 }

@@ -112,7 +112,9 @@ fn enrolled_people_are_recognised_and_strangers_are_unknown() {
     assert!(openapi["paths"]["/v1/recognize"]["post"].is_object());
     let metrics = api.http.get(format!("{}/metrics", api.url)).send().expect("metrics").text().expect("text");
     assert!(metrics.contains("facegate_http_requests_total") && metrics.contains("stage=\"embed\""), "{metrics}");
-    assert!(metrics.contains("facegate_gallery_templates"));
+    assert!(!metrics.contains("facegate_gallery_templates"), "no gallery figures without a key: {metrics}");
+    let scraped = api.http.get(format!("{}/metrics", api.url)).header("x-api-key", &api.key).send().expect("metrics");
+    assert!(scraped.text().expect("text").contains("facegate_gallery_templates"), "an admin sees its tenant's");
 }
 
 #[test]

@@ -252,6 +252,13 @@ fn a_postgres_erasure_receipt_says_what_remains_and_the_tables_are_vacuumed() {
         String::from_utf8_lossy(&output.stdout).trim() == "t"
     };
     assert!(!vacuumed(), "no vacuum before an erasure");
+    let sql = |query: &str| {
+        let output = Command::new("psql").args([store.as_str(), "-tA", "-c", query]).output().expect("psql runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    // The face's template is sealed under the subject's own key (a marked 13-byte nonce), kept in its table.
+    assert_eq!(sql(&format!("SELECT octet_length(nonce) FROM faces WHERE subject_id = '{subject}'")), "13");
+    assert_eq!(sql(&format!("SELECT count(*) FROM subject_keys WHERE subject_id = '{subject}'")), "1");
 
     let response = http().delete(format!("{subjects}/{subject}")).header("x-api-key", &key).send().expect("erase");
     assert_eq!(response.status().as_u16(), 200);
@@ -260,6 +267,13 @@ fn a_postgres_erasure_receipt_says_what_remains_and_the_tables_are_vacuumed() {
     assert_eq!((storage["backend"].as_str(), storage["physically_erased"].as_bool()), (Some("postgres"), Some(false)));
     let residue = storage["residue"].as_str().expect("residue");
     assert!(residue.contains("WAL") && residue.contains("backups") && residue.contains("vacuumed"), "{residue}");
+    assert!(residue.contains("search vector"), "what crypto-shredding does not cover is said: {residue}");
+    assert_eq!(
+        (storage["crypto_shredded"].as_bool(), storage["tenant_sealed"].as_u64()),
+        (Some(true), Some(0)),
+        "{storage}"
+    );
+    assert_eq!(sql("SELECT count(*) FROM subject_keys"), "0", "the subject's key went with it");
     let started = Instant::now();
     while !vacuumed() {
         assert!(started.elapsed() < Duration::from_secs(20), "the faces table was not vacuumed after the erasure");

@@ -394,6 +394,7 @@ fn start_function(data: &std::path::Path, extra: &[(&str, &str)]) -> (RuntimeApi
         .env("FACEGATE_HOME", model_cache().home())
         .env("FACEGATE_DATA_DIR", data)
         .env("FACEGATE_MASTER_KEY", MASTER_KEY)
+        .envs(facegate_testing::LOOPBACK_EGRESS)
         .envs(extra.iter().copied())
         .spawn()
         .expect("bootstrap starts");

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ok, type Collection, type Door, type DoorPolicy, type Schemas, type Subject } from "../api";
-import { go } from "../session";
+import { can, go, useSession } from "../session";
 import { splitGroups } from "./Collections";
 import { Checks } from "../widgets";
 
@@ -8,6 +8,8 @@ type Weekday = Schemas["Weekday"];
 const WEEKDAYS: Weekday[] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 export function Doors({ selected }: { selected?: string }) {
+  // Door policy is administration; a kiosk's key (`search`) lists the doors and opens their door view.
+  const administers = can(useSession().key, "admin");
   const [doors, setDoors] = useState<Door[]>([]);
   const [collections, setCollections] = useState<Collection[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -36,12 +38,12 @@ export function Doors({ selected }: { selected?: string }) {
             </li>
           ))}
         </ul>
-        {door && <p><a href="#/doors">New door…</a></p>}
-        {!door && (
+        {administers && door && <p><a href="#/doors">New door…</a></p>}
+        {administers && !door && (
           <DoorForm key="new" collections={collections} onSaved={async (id) => { await load(); go("doors", id); }} />
         )}
       </section>
-      {door && (
+      {administers && door && (
         <DoorForm key={door.id} door={door} collections={collections} doors={doors}
           onSaved={load} onDeleted={async () => { await load(); go("doors"); }} />
       )}

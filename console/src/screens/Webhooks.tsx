@@ -84,7 +84,7 @@ export function Webhooks() {
       )}
       <form className="card" onSubmit={create}>
         <h2>New webhook</h2>
-        <label htmlFor="webhook-url">URL (https, or http to localhost)</label>
+        <label htmlFor="webhook-url">URL (https; plain http only to hosts the operator allowed)</label>
         <input id="webhook-url" type="url" required value={url} onChange={(e) => setUrl(e.target.value)} />
         <Checks legend="Events" options={TYPES} chosen={types} onChange={setTypes} />
         <button type="submit" disabled={!types.length}>Create webhook</button>

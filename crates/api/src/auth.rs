@@ -1,7 +1,13 @@
 //! API keys: `Authorization: Bearer <key>` (the scheme in any case, RFC 9110) or `x-api-key: <key>`.
-//! Keys are looked up by their SHA-256 (the secret itself is never stored), must not be revoked, and
-//! are rate-limited per key. Failed key checks are throttled per client address before the store is
-//! asked, so guessing keys costs the guesser, not the store.
+//! Keys are looked up by their SHA-256 (the secret itself is never stored; the gallery's `keys` module is
+//! their one home), must not be revoked, and are rate-limited per key.
+//!
+//! Failed key checks are throttled per client address and key: a revoked key used again and again is
+//! refused with 429 after [`crate::ApiConfig::max_auth_failures`] failures in a window, and so are
+//! unknown keys from an address that sent that many. A blocked address is refused without a store
+//! lookup per guess: a presented key is first compared with a snapshot of the active keys' hashes,
+//! refreshed at most once a second, so a valid key used for the first time behind the same address (a
+//! NAT, a proxy) still gets in, and guessing costs the guesser, not the store.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -12,44 +18,13 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use facegate_gallery::Actor;
+use facegate_gallery::{Actor, hash_key};
 use facegate_store::{ApiKeyRecord, KeyId, RequestId, Scope, TenantId};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
+use crate::request_ids::{Correlation, REQUEST_ID};
 use crate::{ApiError, AppState, ErrorCode};
-
-/// Prefix of every facegate key, so leaked keys are recognisable by secret scanners.
-const KEY_PREFIX: &str = "fgk_";
-
-/// A new random API key secret (256 bits, hex) with the facegate prefix.
-pub fn new_key_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{KEY_PREFIX}{}", hex::encode(bytes))
-}
-
-/// The stored form of a key: lowercase hex SHA-256. A fast hash is enough for 256-bit random secrets.
-pub fn hash_key(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// A new key of `tenant_id` and its secret: the record stores only the secret's hash.
-pub fn new_key(tenant_id: TenantId, name: &str, scopes: &[Scope], secret: Option<String>) -> (ApiKeyRecord, String) {
-    let secret = secret.unwrap_or_else(new_key_secret);
-    let record = ApiKeyRecord {
-        id: KeyId::random(),
-        tenant_id,
-        name: name.to_string(),
-        key_hash: hash_key(&secret),
-        scopes: scopes.to_vec(),
-        created_at_ms: facegate_gallery::now_ms(),
-        revoked_at_ms: None,
-    };
-    (record, secret)
-}
 
 /// Per-key token buckets.
 pub(crate) struct KeyRateLimiter(DefaultKeyedRateLimiter<KeyId>);
@@ -69,59 +44,93 @@ impl KeyRateLimiter {
 
 /// The window of [`crate::ApiConfig::max_auth_failures`].
 const FAILURE_WINDOW: Duration = Duration::from_secs(10);
-/// Addresses tracked at most; past that, addresses whose window has ended are forgotten.
-const MAX_TRACKED_ADDRESSES: usize = 10_000;
+/// Failure windows tracked at most; past that, ended windows are forgotten.
+const MAX_TRACKED: usize = 10_000;
+/// How old the snapshot of active key hashes may be when a blocked address presents an unknown key.
+const SNAPSHOT_AGE: Duration = Duration::from_secs(1);
 
-/// Failed key checks per client address, in fixed windows. An address that used up its failures is
-/// refused without a store lookup, except for keys that recently authenticated: a valid client behind
-/// the same address (a NAT, a proxy) is not locked out by another's guessing.
+/// Whose failures a window counts: an address with one revoked key, or an address with unknown keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Failing {
+    /// A key that exists but is revoked.
+    Key(Option<IpAddr>, KeyId),
+    /// Keys that match nothing.
+    Unknown(Option<IpAddr>),
+}
+
+/// Failed key checks per (address, key), in fixed windows.
 pub(crate) struct FailureThrottle {
-    /// Failed key checks allowed per address in one window.
+    /// Failed key checks allowed per address and key in one window.
     max_failures: u32,
-    windows: Mutex<HashMap<Option<IpAddr>, (Instant, u32)>>,
-    known_good: Mutex<HashSet<String>>,
+    windows: Mutex<HashMap<Failing, (Instant, u32)>>,
+    /// Hashes of revoked keys seen, with their key id (to throttle them without a lookup).
+    revoked: Mutex<HashMap<String, KeyId>>,
+    /// Hashes of the active keys, and when they were read.
+    active: Mutex<Option<(Instant, HashSet<String>)>>,
 }
 
 impl FailureThrottle {
-    /// A throttle allowing `max_failures` failed key checks per address per [`FAILURE_WINDOW`].
+    /// A throttle allowing `max_failures` failed key checks per address and key per [`FAILURE_WINDOW`].
     pub(crate) fn new(max_failures: u32) -> Self {
-        Self { max_failures, windows: Mutex::default(), known_good: Mutex::default() }
+        Self { max_failures, windows: Mutex::default(), revoked: Mutex::default(), active: Mutex::default() }
     }
 
-    /// How long `address` must wait before its next key check, if it used up its failures.
-    fn blocked(&self, address: Option<IpAddr>) -> Option<Duration> {
+    /// How long `who` must wait before its next key check, if it used up its failures.
+    fn blocked(&self, who: &Failing) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let (started, failures) = windows.get(&address)?;
+        let (started, failures) = windows.get(who)?;
         let remaining = FAILURE_WINDOW.checked_sub(started.elapsed())?;
         (*failures >= self.max_failures).then_some(remaining)
     }
 
-    /// Whether the key with this hash authenticated before (it is still checked against the store).
-    fn known_good(&self, key_hash: &str) -> bool {
-        self.known_good.lock().unwrap_or_else(PoisonError::into_inner).contains(key_hash)
-    }
-
-    fn record_success(&self, key_hash: &str) {
-        let mut known = self.known_good.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.len() >= MAX_TRACKED_ADDRESSES {
-            known.clear();
-        }
-        known.insert(key_hash.to_string());
-    }
-
-    fn record_failure(&self, address: Option<IpAddr>) {
+    fn record_failure(&self, who: Failing) {
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() >= MAX_TRACKED_ADDRESSES && !windows.contains_key(&address) {
+        if windows.len() >= MAX_TRACKED && !windows.contains_key(&who) {
             windows.retain(|_, (started, _)| started.elapsed() < FAILURE_WINDOW);
-            if windows.len() >= MAX_TRACKED_ADDRESSES {
-                return; // Memory stays bounded; the addresses already tracked stay throttled.
+            if windows.len() >= MAX_TRACKED {
+                return; // Memory stays bounded; the windows already tracked stay throttled.
             }
         }
-        let window = windows.entry(address).or_insert((Instant::now(), 0));
+        let window = windows.entry(who).or_insert((Instant::now(), 0));
         if window.0.elapsed() >= FAILURE_WINDOW {
             *window = (Instant::now(), 0);
         }
         window.1 = window.1.saturating_add(1);
+    }
+
+    fn revoked_key(&self, key_hash: &str) -> Option<KeyId> {
+        self.revoked.lock().unwrap_or_else(PoisonError::into_inner).get(key_hash).cloned()
+    }
+
+    fn remember_revoked(&self, key_hash: &str, key_id: &KeyId) {
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        if revoked.len() >= MAX_TRACKED {
+            revoked.clear();
+        }
+        revoked.insert(key_hash.to_string(), key_id.clone());
+    }
+
+    /// Whether `key_hash` is among the active keys, by a snapshot at most [`SNAPSHOT_AGE`] old (read
+    /// again through `refresh` when older).
+    async fn is_active<F, Fut>(&self, key_hash: &str, refresh: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<Vec<String>>>,
+    {
+        let fresh = |active: &Option<(Instant, HashSet<String>)>| {
+            active
+                .as_ref()
+                .filter(|(read, _)| read.elapsed() < SNAPSHOT_AGE)
+                .map(|(_, hashes)| hashes.contains(key_hash))
+        };
+        if let Some(known) = fresh(&self.active.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return known;
+        }
+        let Some(hashes) = refresh().await else { return false };
+        let known = hashes.iter().any(|h| h == key_hash);
+        *self.active.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), hashes.into_iter().collect()));
+        known
     }
 }
 
@@ -145,6 +154,7 @@ pub(crate) async fn authenticate(
     secret: Option<&str>,
     address: Option<IpAddr>,
     request_id: RequestId,
+    correlation_id: Option<String>,
 ) -> Result<Caller, ApiError> {
     // No key guesses nothing and costs no store lookup: it is refused without counting as a failure.
     let secret = secret.ok_or_else(|| {
@@ -152,21 +162,34 @@ pub(crate) async fn authenticate(
     })?;
     let throttle = &state.auth_failures;
     let key_hash = hash_key(secret);
-    if let Some(wait) = throttle.blocked(address)
-        && !throttle.known_good(&key_hash)
+    // A revoked key seen before is throttled on its own, without a lookup.
+    if let Some(key_id) = throttle.revoked_key(&key_hash)
+        && let Some(wait) = throttle.blocked(&Failing::Key(address, key_id))
     {
-        return Err(rate_limited("too many failed API key checks from this address", wait));
+        return Err(rate_limited("too many failed checks of this API key from this address", wait));
     }
-    let key =
-        state.gallery.store().api_key_by_hash(&key_hash).await?.filter(|k| k.revoked_at_ms.is_none()).ok_or_else(
-            || {
-                throttle.record_failure(address);
-                ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key")
-            },
-        )?;
-    throttle.record_success(&key_hash);
+    // From an address that sent too many unknown keys, only a key in the active snapshot is looked up.
+    if let Some(wait) = throttle.blocked(&Failing::Unknown(address)) {
+        let keys = state.gallery.keys();
+        if !throttle.is_active(&key_hash, || async { keys.active_hashes().await.ok() }).await {
+            return Err(rate_limited("too many failed API key checks from this address", wait));
+        }
+    }
+    let key = state.gallery.keys().by_hash(&key_hash).await?;
+    let key = match key {
+        Some(key) if key.revoked_at_ms.is_none() => key,
+        Some(revoked) => {
+            throttle.remember_revoked(&key_hash, &revoked.id);
+            throttle.record_failure(Failing::Key(address, revoked.id));
+            return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key"));
+        }
+        None => {
+            throttle.record_failure(Failing::Unknown(address));
+            return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key"));
+        }
+    };
     state.limiter.check(&key.id).map_err(|wait| rate_limited("rate limit exceeded for this API key", wait))?;
-    Ok(Caller { key, request_id })
+    Ok(Caller { key, request_id, correlation_id })
 }
 
 /// The client address of a request, when the host supplied it.
@@ -174,9 +197,14 @@ pub(crate) fn client_address(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())
 }
 
-/// The request id set by the request-id layer.
+/// The request id the server gave the request.
 pub(crate) fn request_id(headers: &HeaderMap) -> RequestId {
-    headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().into()
+    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().into()
+}
+
+/// The client's validated correlation id of a request, if it sent one.
+fn correlation_id(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<Correlation>().and_then(|c| c.0.clone())
 }
 
 /// The authenticated caller of a request.
@@ -186,6 +214,8 @@ pub struct Caller {
     pub key: ApiKeyRecord,
     /// The request id, for the audit trail.
     pub request_id: RequestId,
+    /// The client's own correlation id, validated.
+    pub correlation_id: Option<String>,
 }
 
 impl Caller {
@@ -205,15 +235,12 @@ impl Caller {
 
     /// The caller as the gallery sees it: tenant, key and request (for the audit trail).
     pub fn actor(&self) -> Actor {
-        Actor {
-            tenant_id: self.key.tenant_id.clone(),
-            key_id: self.key.id.clone(),
-            request_id: self.request_id.clone(),
-        }
+        Actor::new(self.key.tenant_id.clone(), self.key.id.clone(), self.request_id.clone())
+            .with_correlation(self.correlation_id.clone())
     }
 
     /// The caller's tenant.
-    pub fn tenant(&self) -> &str {
+    pub fn tenant(&self) -> &TenantId {
         &self.key.tenant_id
     }
 }
@@ -222,7 +249,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(state, presented_key(&parts.headers), client_address(parts), request_id(&parts.headers)).await
+        let (address, id, correlation) = (client_address(parts), request_id(&parts.headers), correlation_id(parts));
+        authenticate(state, presented_key(&parts.headers), address, id, correlation).await
     }
 }
 
@@ -234,7 +262,9 @@ impl OptionalFromRequestParts<AppState> for Caller {
         match presented_key(&parts.headers) {
             None => Ok(None),
             Some(secret) => {
-                authenticate(state, Some(secret), client_address(parts), request_id(&parts.headers)).await.map(Some)
+                let (address, id, correlation) =
+                    (client_address(parts), request_id(&parts.headers), correlation_id(parts));
+                authenticate(state, Some(secret), address, id, correlation).await.map(Some)
             }
         }
     }
@@ -257,19 +287,27 @@ mod tests {
         assert_eq!(presented_key(&headers), Some("fgk_2"));
     }
 
-    #[test]
-    fn failures_are_throttled_per_address() {
+    #[tokio::test]
+    async fn failures_are_throttled_per_address_and_key() {
         let throttle = FailureThrottle::new(20);
         let (a, b) = (Some(IpAddr::from([127, 0, 0, 2])), Some(IpAddr::from([127, 0, 0, 3])));
         for _ in 0..20 {
-            assert!(throttle.blocked(a).is_none());
-            throttle.record_failure(a);
+            assert!(throttle.blocked(&Failing::Unknown(a)).is_none());
+            throttle.record_failure(Failing::Unknown(a));
         }
-        let wait = throttle.blocked(a).expect("blocked after the allowed failures");
+        let wait = throttle.blocked(&Failing::Unknown(a)).expect("blocked after the allowed failures");
         assert!(wait <= FAILURE_WINDOW);
-        assert!(throttle.blocked(b).is_none(), "another address is not affected");
-        assert!(!throttle.known_good("hash"));
-        throttle.record_success("hash");
-        assert!(throttle.known_good("hash"), "a key that authenticated is let through to its store check");
+        assert!(throttle.blocked(&Failing::Unknown(b)).is_none(), "another address is not affected");
+        let revoked = KeyId::from("k1");
+        assert!(throttle.blocked(&Failing::Key(a, revoked.clone())).is_none(), "a key has its own window");
+        for _ in 0..20 {
+            throttle.record_failure(Failing::Key(a, revoked.clone()));
+        }
+        assert!(throttle.blocked(&Failing::Key(a, revoked.clone())).is_some(), "a revoked key is throttled too");
+        throttle.remember_revoked("hash", &revoked);
+        assert_eq!(throttle.revoked_key("hash"), Some(revoked));
+        let snapshot = || async { Some(vec!["good".to_string()]) };
+        assert!(throttle.is_active("good", snapshot).await, "a valid key is told from a guess");
+        assert!(!throttle.is_active("guess", || async { panic!("the snapshot is fresh: no second read") }).await);
     }
 }

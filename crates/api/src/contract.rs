@@ -138,6 +138,22 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
+/// A page of the tenant's configuration trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePage {
+    /// In trail order.
+    pub changes: Vec<facegate_store::Change>,
+    /// Pass as `after` for the next page; null when this page is empty.
+    pub next_after: Option<i64>,
+}
+
+/// What a presence reset did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceReset {
+    /// Presence records forgotten (people who may pass the door again).
+    pub reset: u64,
+}
+
 /// An enrolment image that was not enrolled.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RejectedImage {
@@ -595,17 +611,20 @@ pub struct DoorAttemptResponse {
     /// Why not (absent when granted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<DoorReason>,
-    /// The person identified, when every usable frame named the same one (also when denied by policy).
+    /// The person identified, when granted or denied by the door's policy (`not_allowed`,
+    /// `outside_schedule`, `anti_passback`). A denial for liveness, an unknown person or several faces
+    /// names nobody (the audit trail keeps who it was for administrators).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<DoorSubject>,
-    /// Identity score: the lowest of the frames' scores for that person (the best score seen when unknown).
+    /// Identity score: the lowest of the frames' scores for that person, when the person is named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
     /// The identity threshold.
     pub threshold: f32,
     /// The false-match rate it was calibrated for.
     pub target_fmr: f64,
-    /// Fused liveness score (mean over the frames), where the door requires liveness.
+    /// Fused liveness score (mean over the frames), where the door requires liveness, when the person
+    /// is named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liveness: Option<f32>,
     /// The liveness threshold.

@@ -1,102 +1,265 @@
-//! The work that runs beside requests. Webhook delivery from the outbox: an HTTP sender, a background
-//! loop for long-lived servers (woken after every successful write, and every second for retries), and
-//! an inline drain for hosts whose process may freeze between requests (Lambda: after the response is
-//! ready, within the invocation). Retention: a periodic sweep (expired audit events, expired consents).
+//! The work that runs beside requests. Webhook delivery from the outbox: an HTTP sender held to the
+//! egress policy at connect time (its resolver drops every address the policy refuses, and IP literals are
+//! checked before connecting), and a dispatcher that sends with bounded concurrency per receiver, per
+//! tenant and overall, recording each attempt as it ends, so one slow or hanging receiver delays only
+//! itself; a receiver that fails backs off on its own. Long-lived servers run it in the background
+//! (woken after every successful write, and every second for retries); hosts whose process may freeze
+//! between requests (Lambda) drain inline, after the response is ready, within the invocation.
+//! Retention: a periodic sweep (expired audit events and queued events, expired consents).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use facegate_gallery::{DeliveryRound, WebhookSender};
+use facegate_gallery::{DeliveryRound, EgressPolicy, EgressRefusal, Gallery, WebhookSender};
+use facegate_store::{DeliveryAttempt, DeliveryState, DueDelivery, TenantId, WebhookId};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::AppState;
 
-/// Rows sent per store round trip.
-const BATCH: u32 = 32;
+/// Deliveries in flight at once, overall.
+const MAX_IN_FLIGHT: usize = 32;
+/// Deliveries in flight at once to one webhook (one receiver).
+const MAX_PER_WEBHOOK: usize = 4;
+/// Deliveries in flight at once for one tenant's webhooks.
+const MAX_PER_TENANT: usize = 16;
+/// Rows fetched per look at the outbox.
+const FETCH: u32 = 64;
 /// How long one webhook request may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting to a receiver may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the background loop looks for retries that came due.
 const TICK: Duration = Duration::from_secs(1);
 /// How long an inline drain may hold a response.
 const INLINE_BUDGET: Duration = Duration::from_secs(2);
+/// Longest pause of a failing receiver.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Webhook delivery state shared by handlers.
 pub(crate) struct Deliveries {
-    sender: HttpSender,
+    sender: Arc<HttpSender>,
     wake: Notify,
     /// Drain inline after each write, for at most this long (Lambda); `None`: the background loop does.
     inline: Option<Duration>,
+    /// Receivers backing off after failures: consecutive failures, and until when.
+    backoff: Mutex<HashMap<WebhookId, (u32, Instant)>>,
 }
 
 impl Deliveries {
-    pub(crate) fn new(inline: bool) -> Self {
-        Self { sender: HttpSender::default(), wake: Notify::new(), inline: inline.then_some(INLINE_BUDGET) }
+    pub(crate) fn new(inline: bool, egress: EgressPolicy) -> Self {
+        Self {
+            sender: Arc::new(HttpSender::new(egress)),
+            wake: Notify::new(),
+            inline: inline.then_some(INLINE_BUDGET),
+            backoff: Mutex::default(),
+        }
+    }
+
+    /// Webhooks whose receiver is backing off now.
+    fn paused(&self) -> Vec<WebhookId> {
+        let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        backoff.retain(|_, (_, until)| *until > Instant::now());
+        backoff.keys().cloned().collect()
+    }
+
+    /// Notes how a receiver answered: a failure pauses it (1 s, doubling per failure in a row, at most
+    /// [`MAX_BACKOFF`]); a success ends its pause.
+    fn note(&self, webhook_id: &WebhookId, delivered: bool) {
+        let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        if delivered {
+            backoff.remove(webhook_id);
+            return;
+        }
+        let failures = backoff.get(webhook_id).map_or(0, |(n, _)| *n).saturating_add(1);
+        let pause = Duration::from_secs(1u64 << failures.saturating_sub(1).min(16)).min(MAX_BACKOFF);
+        backoff.insert(webhook_id.clone(), (failures, Instant::now() + pause));
     }
 }
 
-/// POSTs webhook bodies over HTTP(S).
+/// Resolves receivers' names, keeping only the addresses the egress policy allows.
+struct EgressResolver {
+    policy: EgressPolicy,
+}
+
+impl reqwest::dns::Resolve for EgressResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (policy, host) = (self.policy.clone(), name.as_str().to_string());
+        Box::pin(async move {
+            if !policy.may_resolve(&host) {
+                return Err(Box::new(EgressRefusal::Host(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let found: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.map(|a| a.ip()).collect();
+            let allowed = policy.filter_resolved(&host, found)?;
+            let addresses: reqwest::dns::Addrs = Box::new(allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addresses)
+        })
+    }
+}
+
+/// POSTs webhook bodies over HTTP(S), only where the egress policy allows: no proxy, no redirects.
 struct HttpSender {
     client: reqwest::Client,
+    policy: EgressPolicy,
 }
 
-impl Default for HttpSender {
-    fn default() -> Self {
+impl HttpSender {
+    fn new(policy: EgressPolicy) -> Self {
         let client = reqwest::Client::builder()
             .timeout(SEND_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(EgressResolver { policy: policy.clone() }))
             .build()
             .unwrap_or_default();
-        Self { client }
+        Self { client, policy }
     }
+}
+
+/// The egress refusal behind a failed send, if that is why it failed.
+fn refusal<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a EgressRefusal> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<EgressRefusal>() {
+            return Some(refused);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 #[async_trait::async_trait]
 impl WebhookSender for HttpSender {
     async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Result<u16, String> {
+        // IP literals are connected to without a lookup: the policy is applied to them here.
+        let literal = url::Url::parse(url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            _ => None,
+        });
+        if let Some(address) = literal.filter(|a| !self.policy.allows_address(*a)) {
+            return Err(EgressRefusal::Address(address).to_string());
+        }
         let mut request = self.client.post(url).header("content-type", "application/json").body(body.to_string());
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        request.send().await.map(|r| r.status().as_u16()).map_err(|e| e.without_url().to_string())
+        request.send().await.map(|r| r.status().as_u16()).map_err(|e| match refusal(&e) {
+            Some(refused) => refused.to_string(),
+            None => e.without_url().to_string(),
+        })
     }
 }
 
-/// Sends every due delivery (in batches) until none is due; what was sent.
-pub async fn deliver_pending(state: &AppState) -> DeliveryRound {
+/// Deliveries in flight: by outbox row, with their webhook and tenant.
+#[derive(Default)]
+struct InFlight(HashMap<i64, (WebhookId, TenantId)>);
+
+impl InFlight {
+    fn count(&self, matches: impl Fn(&(WebhookId, TenantId)) -> bool) -> usize {
+        self.0.values().filter(|v| matches(v)).count()
+    }
+
+    /// Webhooks at their limit now.
+    fn full_webhooks(&self) -> Vec<WebhookId> {
+        let mut counts: HashMap<&WebhookId, usize> = HashMap::new();
+        for (webhook, _) in self.0.values() {
+            *counts.entry(webhook).or_default() += 1;
+        }
+        counts.into_iter().filter(|(_, n)| *n >= MAX_PER_WEBHOOK).map(|(w, _)| w.clone()).collect()
+    }
+
+    /// Whether `row` may start now.
+    fn admits(&self, row: &DueDelivery) -> bool {
+        let webhook = &row.delivery.webhook_id;
+        self.0.len() < MAX_IN_FLIGHT
+            && !self.0.contains_key(&row.delivery.seq)
+            && self.count(|(w, _)| w == webhook) < MAX_PER_WEBHOOK
+            && self.count(|(_, t)| *t == row.tenant_id) < MAX_PER_TENANT
+    }
+}
+
+/// Sends due deliveries until none is due and none is in flight (`until_idle`), or for as long as the
+/// process lives; what was sent.
+async fn dispatch(state: &AppState, until_idle: bool) -> DeliveryRound {
+    let deliveries = &state.deliveries;
     let mut total = DeliveryRound::default();
+    let mut running: JoinSet<DeliveryAttempt> = JoinSet::new();
+    let mut in_flight = InFlight::default();
     loop {
-        match state.gallery.deliver_due(&state.deliveries.sender, BATCH).await {
-            Ok(round) if round.attempted > 0 => {
-                total.attempted += round.attempted;
-                total.delivered += round.delivered;
-            }
-            Ok(_) => return total,
-            Err(error) => {
-                tracing::warn!(%error, "webhook delivery round failed");
-                return total;
+        let mut started = 0;
+        if in_flight.0.len() < MAX_IN_FLIGHT {
+            let mut skip = deliveries.paused();
+            skip.extend(in_flight.full_webhooks());
+            let per_webhook = MAX_PER_WEBHOOK as u32;
+            match state.gallery.due_deliveries(FETCH, per_webhook, skip).await {
+                Ok(rows) => {
+                    for row in rows {
+                        if !in_flight.admits(&row) {
+                            continue;
+                        }
+                        let owner = (row.delivery.webhook_id.clone(), row.tenant_id.clone());
+                        in_flight.0.insert(row.delivery.seq, owner);
+                        let (gallery, sender) = (state.gallery.clone(), deliveries.sender.clone());
+                        running.spawn(async move { send(&gallery, sender.as_ref(), row).await });
+                        started += 1;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reading due webhook deliveries failed"),
             }
         }
+        if running.is_empty() && started == 0 && until_idle {
+            return total;
+        }
+        tokio::select! {
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                let mut attempts: Vec<DeliveryAttempt> = done.into_iter().collect();
+                while let Some(more) = running.try_join_next() {
+                    attempts.extend(more);
+                }
+                record(state, &mut in_flight, &attempts, &mut total).await;
+            }
+            () = deliveries.wake.notified(), if !until_idle => {}
+            () = tokio::time::sleep(TICK), if !until_idle || running.is_empty() => {}
+        }
     }
+}
+
+async fn send(gallery: &Gallery, sender: &HttpSender, row: DueDelivery) -> DeliveryAttempt {
+    gallery.send_delivery(sender, &row).await
+}
+
+/// Records finished attempts together and notes each receiver's answer.
+async fn record(state: &AppState, in_flight: &mut InFlight, attempts: &[DeliveryAttempt], total: &mut DeliveryRound) {
+    if let Err(error) = state.gallery.record_deliveries(attempts).await {
+        tracing::warn!(%error, "recording webhook deliveries failed; they will be sent again");
+    }
+    for attempt in attempts {
+        let delivered = attempt.state == DeliveryState::Delivered;
+        if let Some((webhook_id, _)) = in_flight.0.remove(&attempt.seq) {
+            state.deliveries.note(&webhook_id, delivered);
+        }
+        total.attempted += 1;
+        total.delivered += usize::from(delivered);
+    }
+}
+
+/// Sends every due delivery until none is due; what was sent.
+pub async fn deliver_pending(state: &AppState) -> DeliveryRound {
+    dispatch(state, true).await
 }
 
 /// Runs webhook delivery in the background for as long as the process lives.
 pub fn spawn_deliveries(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let deliveries = state.deliveries.clone();
-        loop {
-            let round = deliver_pending(&state).await;
-            if round.attempted > 0 {
-                tracing::debug!(attempted = round.attempted, delivered = round.delivered, "webhooks sent");
-            }
-            tokio::select! {
-                () = deliveries.wake.notified() => {}
-                () = tokio::time::sleep(TICK) => {}
-            }
-        }
+        dispatch(&state, false).await;
     })
 }
 
@@ -144,3 +307,49 @@ pub fn spawn_sweeper(state: AppState, every: Duration) -> tokio::task::JoinHandl
 
 /// Shared handle type.
 pub(crate) type SharedDeliveries = Arc<Deliveries>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+
+    async fn resolve(policy: EgressPolicy, host: &str) -> Result<Vec<IpAddr>, String> {
+        let name: reqwest::dns::Name = host.parse().map_err(|_| "name".to_string())?;
+        let resolver = EgressResolver { policy };
+        match resolver.resolve(name).await {
+            Ok(addresses) => Ok(addresses.map(|a| a.ip()).collect()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_to_internal_addresses_are_never_dialled() {
+        // `localhost` resolves to loopback (from /etc/hosts, no network): as a rebinding name would.
+        let refused = resolve(EgressPolicy::default(), "localhost").await.expect_err("refused");
+        assert!(refused.starts_with("refused by egress policy"), "{refused}");
+        let allowed = resolve(EgressPolicy::loopback_only(), "localhost").await.expect("allowed");
+        assert!(!allowed.is_empty() && allowed.iter().all(|a| a.is_loopback()), "{allowed:?}");
+        let closed = EgressPolicy::new(false, &["127.0.0.0/8".into()]).expect("policy");
+        let unlisted = resolve(closed, "hooks.example.org").await.expect_err("not looked up");
+        assert!(unlisted.contains("not allowed"), "{unlisted}");
+    }
+
+    #[tokio::test]
+    async fn ip_literals_outside_the_policy_are_refused_before_connecting() {
+        let sender = HttpSender::new(EgressPolicy::new(false, &["127.0.0.2/32".into()]).expect("policy"));
+        for url in ["http://127.0.0.1:9/x", "http://[::ffff:127.0.0.1]:9/x", "http://169.254.169.254/x"] {
+            let refused = sender.send(url, &[], "{}").await.expect_err("refused");
+            assert!(refused.starts_with("refused by egress policy"), "{url}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_failing_receiver_backs_off_and_a_success_ends_it() {
+        let deliveries = Deliveries::new(false, EgressPolicy::default());
+        let hook = WebhookId::from("w1");
+        deliveries.note(&hook, false);
+        assert_eq!(deliveries.paused(), vec![hook.clone()]);
+        deliveries.note(&hook, true);
+        assert!(deliveries.paused().is_empty());
+    }
+}

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
-use facegate_gallery::{GalleryError, MigrationProblem};
+use facegate_gallery::{GalleryError, KeyProblem, MigrationProblem};
 use facegate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -39,6 +39,8 @@ pub enum ErrorCode {
     Uncalibrated,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
+    /// The request carries more header fields, or longer ones, than the server accepts.
+    HeadersTooLarge,
     /// The image has more pixels, or needs more memory to decode, than allowed.
     ImageTooLarge,
     /// The body's content type is not one the endpoint reads.
@@ -94,7 +96,7 @@ impl From<facegate_gallery::RejectReason> for ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the README's order.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -104,6 +106,7 @@ impl ErrorCode {
         Self::NoTemplates,
         Self::Uncalibrated,
         Self::PayloadTooLarge,
+        Self::HeadersTooLarge,
         Self::ImageTooLarge,
         Self::UnsupportedMediaType,
         Self::EmptyImage,
@@ -135,6 +138,7 @@ impl ErrorCode {
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict | Self::NoTemplates | Self::Uncalibrated => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::EmptyImage
             | Self::UnsupportedImage
@@ -166,6 +170,7 @@ impl ErrorCode {
             Self::NoTemplates => "no_templates",
             Self::Uncalibrated => "uncalibrated",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::ImageTooLarge => "image_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::EmptyImage => "empty_image",
@@ -197,6 +202,7 @@ impl ErrorCode {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::REQUEST_TIMEOUT => Self::Timeout,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
             StatusCode::SERVICE_UNAVAILABLE => Self::Overloaded,
@@ -210,6 +216,7 @@ impl ErrorCode {
             Self::NotFound => "no such endpoint",
             Self::MethodNotAllowed => "method not allowed on this endpoint",
             Self::PayloadTooLarge => "request body too large",
+            Self::HeadersTooLarge => "too many or too long header fields",
             Self::Timeout => "the request took too long",
             Self::UnsupportedMediaType => "unsupported content type",
             Self::RateLimited => "too many requests",
@@ -347,6 +354,8 @@ impl From<GalleryError> for ApiError {
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Key(KeyProblem::SelfRevocation) => ApiError::new(ErrorCode::Conflict, error.to_string()),
+            GalleryError::Key(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {
                 ApiError::new(ErrorCode::Conflict, error.to_string())
             }

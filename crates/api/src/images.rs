@@ -3,52 +3,163 @@
 //! parameters), or JSON with base64 in `image` / `images` (other keys are parameters).
 //!
 //! Admission: an image request holds its body in memory until its images are analysed, so image
-//! requests may hold at most [`crate::ApiConfig::max_pending_bytes`] of bodies (by `Content-Length`,
-//! else the body limit) and be at most [`crate::ApiConfig::max_pending_images`] at a time. Past that, a
-//! request is refused with 503 `overloaded` and `Retry-After` before its body is kept: the body is read
-//! and dropped (so the client sees the answer instead of a reset connection), or not read at all when
-//! the client waits for `100 Continue`.
+//! requests share a budget of pending requests ([`crate::ApiConfig::max_pending_images`]) and of body
+//! bytes ([`crate::ApiConfig::max_pending_bytes`], counted by `Content-Length`, else the body limit).
+//! The budget is shared fairly: one tenant holds at most half of it and one key at most a quarter of the
+//! requests, so a tenant that opens many slow requests closes no other tenant's door. Door attempts
+//! have a pool of their own ([`crate::ApiConfig::max_pending_doors`]), so other routes cannot starve
+//! them. Past a share, a request is refused with 503 `overloaded` and `Retry-After` before its body is
+//! kept: the body is read and dropped (so the client sees the answer instead of a reset connection), or
+//! not read at all when the client waits for `100 Continue`. An admitted body must arrive within
+//! [`crate::ApiConfig::body_timeout`] (408 `timeout` otherwise), and only then does the request wait for a
+//! pipeline.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
 use base64::Engine;
+use facegate_store::{KeyId, TenantId};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::inference::ByteBudget;
+use crate::auth::Caller;
 use crate::{ApiConfig, ApiError, AppState, ErrorCode};
 
-/// The admission budget of image requests: a count and bytes of bodies.
-pub(crate) struct Admission {
-    requests: Arc<Semaphore>,
-    bytes: ByteBudget,
+/// Which admission pool a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pool {
+    /// Detection, recognition, enrolment and the rest.
+    Images,
+    /// Door attempts.
+    Doors,
 }
 
-/// An admitted request's share of the budget, returned when it is dropped.
-#[derive(Debug)]
+/// The admission budgets of image requests: one pool for door attempts, one for everything else.
+pub(crate) struct Admission {
+    images: Arc<FairBudget>,
+    doors: Arc<FairBudget>,
+}
+
+/// A budget of pending requests and body bytes, shared fairly between tenants and keys.
+struct FairBudget {
+    requests: u64,
+    bytes: u64,
+    held: Mutex<Holdings>,
+}
+
+/// What tenants and keys hold of a budget now.
+#[derive(Default)]
+struct Holdings {
+    total: Share,
+    tenants: HashMap<TenantId, Share>,
+    keys: HashMap<KeyId, Share>,
+}
+
+/// Requests and bytes held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Share {
+    requests: u64,
+    bytes: u64,
+}
+
+impl Share {
+    fn add(&mut self, requests: u64, bytes: u64) {
+        self.requests += requests;
+        self.bytes += bytes;
+    }
+
+    fn remove(&mut self, requests: u64, bytes: u64) {
+        self.requests = self.requests.saturating_sub(requests);
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.requests == 0 && self.bytes == 0
+    }
+}
+
+/// An admitted request's share of a budget, given back when it is dropped.
 struct Admitted {
-    _request: OwnedSemaphorePermit,
-    _bytes: OwnedSemaphorePermit,
+    budget: Arc<FairBudget>,
+    tenant: TenantId,
+    key: KeyId,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted").field("tenant", &self.tenant).field("bytes", &self.bytes).finish()
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut held = self.budget.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.total.remove(1, self.bytes);
+        let tenant_done = held.tenants.get_mut(&self.tenant).is_some_and(|t| {
+            t.remove(1, self.bytes);
+            t.is_empty()
+        });
+        if tenant_done {
+            held.tenants.remove(&self.tenant);
+        }
+        let key_done = held.keys.get_mut(&self.key).is_some_and(|k| {
+            k.remove(1, self.bytes);
+            k.is_empty()
+        });
+        if key_done {
+            held.keys.remove(&self.key);
+        }
+    }
+}
+
+impl FairBudget {
+    fn new(requests: usize, bytes: usize) -> Arc<Self> {
+        Arc::new(Self { requests: requests.max(1) as u64, bytes: bytes as u64, held: Mutex::default() })
+    }
+
+    /// A place for a body of at most `bytes` for `key` of `tenant`, if the budget and their shares allow
+    /// one now: a tenant holds at most half the requests and half the bytes, a key a quarter of the
+    /// requests (at least one request and one body each).
+    fn try_admit(self: &Arc<Self>, tenant: &TenantId, key: &KeyId, bytes: usize, max_body: usize) -> Option<Admitted> {
+        let bytes = bytes.min(self.bytes as usize) as u64;
+        let tenant_share = Share { requests: (self.requests / 2).max(1), bytes: (self.bytes / 2).max(max_body as u64) };
+        let key_requests = (self.requests / 4).max(1);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let fits = |share: Share, limit: Share| share.requests < limit.requests && share.bytes + bytes <= limit.bytes;
+        let total = Share { requests: self.requests, bytes: self.bytes };
+        let of_tenant = held.tenants.get(tenant).copied().unwrap_or_default();
+        let of_key = held.keys.get(key).copied().unwrap_or_default();
+        if !fits(held.total, total) || !fits(of_tenant, tenant_share) || of_key.requests >= key_requests {
+            return None;
+        }
+        held.total.add(1, bytes);
+        held.tenants.entry(tenant.clone()).or_default().add(1, bytes);
+        held.keys.entry(key.clone()).or_default().add(1, bytes);
+        Some(Admitted { budget: self.clone(), tenant: tenant.clone(), key: key.clone(), bytes })
+    }
 }
 
 impl Admission {
     pub(crate) fn new(config: &ApiConfig) -> Self {
         let bytes = config.max_pending_bytes.max(config.max_body_bytes);
         Self {
-            requests: Arc::new(Semaphore::new(config.max_pending_images.max(1))),
-            bytes: ByteBudget::new(bytes as u64),
+            images: FairBudget::new(config.max_pending_images, bytes),
+            doors: FairBudget::new(config.max_pending_doors, bytes / 2),
         }
     }
 
-    /// A place for a body of at most `bytes`, if one is free now.
-    fn try_admit(&self, bytes: usize) -> Option<Admitted> {
-        let request = self.requests.clone().try_acquire_owned().ok()?;
-        let bytes = self.bytes.try_reserve(bytes as u64)?;
-        Some(Admitted { _request: request, _bytes: bytes })
+    /// A place in `pool` for `caller`'s body of at most `bytes`, if one is free now.
+    fn try_admit(&self, pool: Pool, caller: &Caller, bytes: usize, max_body: usize) -> Option<Admitted> {
+        let budget = match pool {
+            Pool::Images => &self.images,
+            Pool::Doors => &self.doors,
+        };
+        budget.try_admit(&caller.key.tenant_id, &caller.key.id, bytes, max_body)
     }
 }
 
@@ -74,7 +185,12 @@ pub(crate) fn too_large(limit: usize) -> ApiError {
 /// # Errors
 /// 503 `overloaded`, 413 `payload_too_large`, 415 `unsupported_media_type`, 400 `invalid_request` for
 /// malformed bodies.
-pub async fn read_images(request: Request, state: &AppState) -> Result<ImageRequest, ApiError> {
+pub(crate) async fn read_images(
+    request: Request,
+    state: &AppState,
+    caller: &Caller,
+    pool: Pool,
+) -> Result<ImageRequest, ApiError> {
     let limit = state.config.max_body_bytes;
     let declared = request
         .headers()
@@ -82,17 +198,19 @@ pub async fn read_images(request: Request, state: &AppState) -> Result<ImageRequ
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(refuse(request, limit, too_large(limit)).await);
+        return Err(refuse(request, limit, state.config.body_timeout, too_large(limit)).await);
     }
-    let Some(admission) = state.admission.try_admit(declared.unwrap_or(limit)) else {
+    let Some(admission) = state.admission.try_admit(pool, caller, declared.unwrap_or(limit), limit) else {
         let overloaded = ApiError::new(ErrorCode::Overloaded, "too many images are waiting for analysis; retry later")
             .retry_after(1);
-        return Err(refuse(request, limit, overloaded).await);
+        return Err(refuse(request, limit, state.config.body_timeout, overloaded).await);
     };
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let (parts, body) = request.into_parts();
-    let body = read_body(body, limit, declared).await?;
+    let body = tokio::time::timeout(state.config.body_timeout, read_body(body, limit, declared))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Timeout, "the request body did not arrive in time"))??;
     if content_type.starts_with("multipart/form-data") {
         let (images, fields) = read_multipart(Request::from_parts(parts, Body::from(body))).await?;
         return Ok(ImageRequest { images, fields, _admission: admission });
@@ -127,17 +245,17 @@ pub async fn read_images(request: Request, state: &AppState) -> Result<ImageRequ
     ))
 }
 
-/// Refuses a request without keeping its body: reads and drops up to twice `limit` bytes of it, so the
-/// client gets the answer rather than a connection reset, unless it waits for `100 Continue` (then it
-/// sends nothing). A body longer than that is cut off with the connection.
-async fn refuse(request: Request, limit: usize, error: ApiError) -> ApiError {
+/// Refuses a request without keeping its body: reads and drops up to twice `limit` bytes of it, for at
+/// most `body_timeout`, so the client gets the answer rather than a connection reset, unless it waits
+/// for `100 Continue` (then it sends nothing). A body longer than that is cut off with the connection.
+async fn refuse(request: Request, limit: usize, body_timeout: Duration, error: ApiError) -> ApiError {
     let waits_for_continue = request
         .headers()
         .get(header::EXPECT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     if !waits_for_continue {
-        discard(request.into_body(), limit.saturating_mul(2)).await;
+        let _ = tokio::time::timeout(body_timeout, discard(request.into_body(), limit.saturating_mul(2))).await;
     }
     error
 }

@@ -63,11 +63,6 @@ impl ByteBudget {
         u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX).clamp(1, self.total_kib)
     }
 
-    /// `bytes` of the budget if they are free now.
-    pub(crate) fn try_reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
-        self.kib.clone().try_acquire_many_owned(self.share(bytes)).ok()
-    }
-
     /// Waits until `bytes` of the budget are free; the permit holds them until dropped.
     pub(crate) async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ApiError> {
         self.kib.clone().acquire_many_owned(self.share(bytes)).await.map_err(ApiError::internal)

@@ -15,13 +15,14 @@ mod console;
 pub mod contract;
 mod delivery;
 mod error;
+pub mod headers;
 mod images;
 mod inference;
 mod metrics;
 mod openapi;
+mod request_ids;
 mod routes;
 
-pub use auth::{hash_key, new_key, new_key_secret};
 pub use console::CONTENT_SECURITY_POLICY;
 pub use delivery::{deliver_pending, spawn_deliveries, spawn_sweeper, sweep};
 pub use error::{ApiError, ErrorCode};
@@ -37,9 +38,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use facegate_gallery::Gallery;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
@@ -59,8 +59,13 @@ pub struct ApiConfig {
     /// Most faces analysed per image (responses say `faces_truncated` when there were more).
     pub max_faces: usize,
     /// Image requests holding their body at once (being analysed or waiting for a pipeline); past that,
-    /// 503 `overloaded` with `Retry-After`.
+    /// 503 `overloaded` with `Retry-After`. A tenant holds at most half of them, a key a quarter.
     pub max_pending_images: usize,
+    /// Door attempts holding their body at once: a pool of their own, so other routes cannot starve
+    /// doors (shared between tenants like the images').
+    pub max_pending_doors: usize,
+    /// How long an admitted request's body may take to arrive (408 `timeout` after that).
+    pub body_timeout: Duration,
     /// Bytes of request bodies that image requests may hold at once (by `Content-Length`, else the body
     /// limit); past that, 503 `overloaded` with `Retry-After`. Never less than `max_body_bytes`.
     pub max_pending_bytes: usize,
@@ -89,6 +94,8 @@ impl Default for ApiConfig {
             max_decoding_bytes: 128 * 1024 * 1024,
             max_faces: 20,
             max_pending_images: 64,
+            max_pending_doors: 16,
+            body_timeout: Duration::from_secs(10),
             max_pending_bytes: 48 * 1024 * 1024,
             max_images_per_request: 10,
             rate_limit_per_second: 50,
@@ -165,7 +172,7 @@ impl AppState {
         let admission = Arc::new(images::Admission::new(&config));
         let auth_failures = Arc::new(auth::FailureThrottle::new(config.max_auth_failures.max(1)));
         let decoding = Arc::new(inference::ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
-        let inline_delivery = config.inline_delivery;
+        let deliveries = Arc::new(delivery::Deliveries::new(config.inline_delivery, gallery.egress().clone()));
         Self {
             packs: Arc::new(packs),
             default_pack,
@@ -178,7 +185,7 @@ impl AppState {
             decoding,
             migrating: Arc::default(),
             clock: Arc::new(now_ms),
-            deliveries: Arc::new(delivery::Deliveries::new(inline_delivery)),
+            deliveries,
         }
     }
 
@@ -209,11 +216,10 @@ impl AppState {
 /// request id, the error envelope (outside the timeout, so a timed-out request gets its envelope),
 /// metrics, the request timeout.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     let span = |request: &axum::extract::Request| {
-        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let id = request.headers().get(request_ids::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
         tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
     };
     routes::routes()
@@ -221,11 +227,12 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delivery::after_writes))
+        .layer(axum::middleware::from_fn(headers::bounded))
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(TraceLayer::new_for_http().make_span_with(span).on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(headers::secure))
+        .layer(axum::middleware::from_fn(request_ids::assign))
         .with_state(state)
 }
 

@@ -1,8 +1,9 @@
 //! Prometheus metrics: requests by route and status, request latency by route, pipeline latency by
 //! stage, and templates held in memory. Served as text at `GET /metrics`.
 //!
-//! Anyone may scrape the totals, which name no tenant and no collection. Templates per collection are
-//! shown only to a scrape made with an admin key, and only for that key's tenant.
+//! Anyone may scrape the process's figures (requests, latencies, pipeline stages), which say nothing of
+//! any tenant's galleries. Templates held, in all and per collection, are shown only to a scrape made with
+//! an admin key, and only for that key's tenant.
 
 use std::time::{Duration, Instant};
 
@@ -40,14 +41,11 @@ struct CollectionLabel {
     collection: String,
 }
 
-/// What one scrape may see of the galleries.
+/// What one scrape may see of the galleries: nothing for an anonymous scrape; for an admin key, its
+/// tenant's collections with an index in memory, (collection id, templates) each.
 pub struct GalleryView<'a> {
-    /// Templates held in memory, all tenants together.
-    pub total_templates: usize,
-    /// Collections with an index in memory, all tenants together.
-    pub collections: usize,
-    /// Per collection of the scraping admin's tenant: (collection id, templates). Empty for anonymous scrapes.
-    pub tenant_collections: &'a [(CollectionId, usize)],
+    /// The scraping admin's tenant's collections, or `None` for an anonymous scrape.
+    pub tenant_collections: Option<&'a [(CollectionId, usize)]>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -83,15 +81,20 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests by route and status", self.requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", self.latency.clone());
         registry.register("stage_duration_seconds", "Pipeline latency by stage", self.stages.clone());
-        let total = Gauge::<i64>::default();
-        total.set(i64::try_from(galleries.total_templates).unwrap_or(i64::MAX));
-        registry.register("gallery_templates_total", "Templates held in memory, all collections", total);
-        let collections = Gauge::<i64>::default();
-        collections.set(i64::try_from(galleries.collections).unwrap_or(i64::MAX));
-        registry.register("gallery_collections_indexed", "Collections with a search index in memory", collections);
-        if !galleries.tenant_collections.is_empty() {
+        if let Some(tenant_collections) = galleries.tenant_collections {
+            let total = Gauge::<i64>::default();
+            let templates: usize = tenant_collections.iter().map(|(_, n)| n).sum();
+            total.set(i64::try_from(templates).unwrap_or(i64::MAX));
+            registry.register("gallery_templates_total", "Templates held in memory, the tenant's collections", total);
+            let collections = Gauge::<i64>::default();
+            collections.set(i64::try_from(tenant_collections.len()).unwrap_or(i64::MAX));
+            registry.register(
+                "gallery_collections_indexed",
+                "The tenant's collections with a search index in memory",
+                collections,
+            );
             let per_collection = Family::<CollectionLabel, Gauge>::default();
-            for (collection, size) in galleries.tenant_collections {
+            for (collection, size) in tenant_collections {
                 per_collection
                     .get_or_create(&CollectionLabel { collection: collection.to_string() })
                     .set(i64::try_from(*size).unwrap_or(i64::MAX));

@@ -56,13 +56,26 @@ impl DecodeLimits {
     }
 }
 
+/// The width and height a BMP header claims (BITMAPCOREHEADER or any later info header), if it is long
+/// enough to say.
+fn bmp_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let i32_at = |at: usize| Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let header_size = i32_at(14)?;
+    if header_size == 12 {
+        return Some((u32::from(u16_at(18)?), u32::from(u16_at(20)?)));
+    }
+    // Negative heights are top-down images; the size is the magnitude.
+    Some((i32_at(18)?.unsigned_abs(), i32_at(22)?.unsigned_abs()))
+}
+
 /// Decodes JPEG, PNG, WebP or BMP bytes into an 8-bit RGB image (HWC, row-major), upright according
 /// to the EXIF orientation tag. Alpha is composited onto white; greyscale is expanded to RGB.
 ///
 /// # Errors
 /// [`ImageError`] for empty, unsupported, oversized, zero-sized, truncated or corrupt input.
 pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, ImageError> {
-    let reader = open(bytes)?;
+    let reader = open(bytes, limits)?;
     if reader.format() == Some(ImageFormat::Png)
         && let Some(image) = decode_png_streaming(bytes, limits)?
     {
@@ -100,7 +113,7 @@ pub struct DecodeCost {
 /// # Errors
 /// The [`ImageError`]s of [`decode_image`] that the header alone reveals.
 pub fn decode_cost(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodeCost, ImageError> {
-    let reader = open(bytes)?;
+    let reader = open(bytes, limits)?;
     let (width, height, bytes) = if reader.format() == Some(ImageFormat::Png) {
         let mut decoder = png::Decoder::new(Cursor::new(bytes));
         let header = decoder.read_header_info().map_err(map_png_error)?;
@@ -120,8 +133,10 @@ pub fn decode_cost(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodeCost, Im
     Ok(DecodeCost { width, height, bytes })
 }
 
-/// A reader over `bytes` with its format recognised, refusing empty, unknown and truncated input.
-fn open(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ImageError> {
+/// A reader over `bytes` with its format recognised, refusing empty, unknown and truncated input, and a
+/// BMP whose header claims more pixels than the limits (the BMP decoder refuses those itself with a
+/// generic error before we could see its size).
+fn open<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<ImageReader<Cursor<&'a [u8]>>, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
@@ -134,6 +149,12 @@ fn open(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ImageError> {
         None => Err(ImageError::Unsupported),
         Some(ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
             Err(ImageError::Corrupt("JPEG data is truncated (no end-of-image marker)".into()))
+        }
+        Some(ImageFormat::Bmp) => {
+            if let Some((width, height)) = bmp_dimensions(bytes) {
+                limits.check_dimensions(width, height)?;
+            }
+            Ok(reader)
         }
         Some(_) => Ok(reader),
     }
@@ -346,5 +367,14 @@ mod tests {
         bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
         let err = decode_image(&bmp, &DecodeLimits::default()).map(|i| i.dimensions());
         assert!(matches!(err, Err(ImageError::TooLarge { .. })), "bmp: {err:?}");
+        // Past the BMP decoder's own limit (65535 a side), which it reports as a generic error.
+        for side in [100_000i32, -100_000] {
+            bmp[18..22].copy_from_slice(&100_000i32.to_le_bytes());
+            bmp[22..26].copy_from_slice(&side.to_le_bytes());
+            let cost = decode_cost(&bmp, &DecodeLimits::default()).map(|c| c.bytes);
+            assert!(matches!(cost, Err(ImageError::TooLarge { width: 100_000, height: 100_000, .. })), "{cost:?}");
+            let err = decode_image(&bmp, &DecodeLimits::default()).map(|i| i.dimensions());
+            assert!(matches!(err, Err(ImageError::TooLarge { .. })), "bmp {side}: {err:?}");
+        }
     }
 }

@@ -9,8 +9,8 @@
 
 use facegate_core::{DetectedFace, Embedding, LivenessScore, largest_face};
 use facegate_store::{
-    AntiPassback, AuditEvent, Collection, Door, DoorId, DoorPolicy, NewDoor, NewEvent, StoreError, Subject, SubjectId,
-    TimeWindow, Weekday,
+    AntiPassback, AntiPassbackCheck, ChangeAction, Collection, Door, DoorId, DoorPolicy, NewDoor, NewEvent, StoreError,
+    Subject, SubjectId, TimeWindow, Weekday,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -52,6 +52,14 @@ impl DoorReason {
         DoorReason::OutsideSchedule,
         DoorReason::AntiPassback,
     ];
+
+    /// Whether a denial for this reason may name the person on the wire: only once a live face was
+    /// identified (the policy said no). A denial for liveness, an unknown person or several faces names
+    /// nobody and gives no score, so a photo cannot learn whether, and as whom, it is enrolled; the audit
+    /// trail keeps both for administrators.
+    pub fn discloses_identity(self) -> bool {
+        matches!(self, DoorReason::NotAllowed | DoorReason::OutsideSchedule | DoorReason::AntiPassback)
+    }
 
     /// The reason's name, as the API and the audit trail write it.
     pub fn as_str(self) -> &'static str {
@@ -97,20 +105,22 @@ impl AsRef<DetectedFace> for FrameFace {
     }
 }
 
-/// A door's decision on a burst of frames.
+/// A door's decision on a burst of frames, as it may be told to whoever stands at the door: the person
+/// and the scores only where [`DoorReason::discloses_identity`] allows (the audit trail keeps them all).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorDecision {
     /// Open or not.
     pub access: Access,
     /// Why not (none when granted).
     pub reason: Option<DoorReason>,
-    /// The person identified, when the frames agree on one (also when denied for the policy).
+    /// The person identified, when granted or denied by the policy.
     pub subject: Option<Subject>,
-    /// The lowest of the frames' scores for that person (or the best score seen when unknown).
+    /// The lowest of the frames' scores for that person, when the person is named.
     pub score: Option<f32>,
     /// The identity threshold applied.
     pub threshold: f32,
-    /// The fused liveness score (mean over the frames), where the door requires liveness.
+    /// The fused liveness score (mean over the frames), where the door requires liveness, when the
+    /// person is named.
     pub liveness: Option<f32>,
     /// The liveness threshold applied.
     pub liveness_threshold: Option<f32>,
@@ -165,14 +175,16 @@ struct Schedule {
     windows: Vec<(Vec<Weekday>, u16, u16)>,
 }
 
-/// Minutes after midnight of `HH:MM` (`24:00` is the end of the day).
-fn minutes(text: &str) -> Option<u16> {
+/// Minutes after midnight of `HH:MM`, two digits each (`24:00`, the end of the day, only where
+/// `end_of_day` is allowed: as a window's `to`).
+fn minutes(text: &str, end_of_day: bool) -> Option<u16> {
     let (h, m) = text.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    let digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
         return None;
     }
     let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    (m < 60 && (h < 24 || (end_of_day && h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
 fn weekday(day: jiff::civil::Weekday) -> Weekday {
@@ -209,8 +221,8 @@ impl Schedule {
             .enumerate()
             .map(|(index, w)| {
                 let bad = |message: &str| DoorProblem::Window { index, message: message.to_string() };
-                let from = minutes(&w.from).ok_or_else(|| bad("`from` must be HH:MM"))?;
-                let to = minutes(&w.to).ok_or_else(|| bad("`to` must be HH:MM"))?;
+                let from = minutes(&w.from, false).ok_or_else(|| bad("`from` must be HH:MM, 00:00 to 23:59"))?;
+                let to = minutes(&w.to, true).ok_or_else(|| bad("`to` must be HH:MM, 00:00 to 24:00"))?;
                 if w.days.is_empty() {
                     return Err(bad("`days` is empty"));
                 }
@@ -329,7 +341,8 @@ impl Gallery {
     /// collection; [`StoreError::Conflict`] for a name taken.
     pub async fn create_door(&self, actor: &Actor, new: &NewDoor) -> Result<Door, GalleryError> {
         self.check_door(actor, None, new).await?;
-        Ok(self.store.create_door(&actor.tenant_id, new).await?)
+        let audit = actor.change(ChangeAction::DoorCreated, "", described(new));
+        Ok(self.store.create_door(&actor.tenant_id, new, &audit).await?)
     }
 
     /// Replaces a door's name, collection and policy.
@@ -337,9 +350,17 @@ impl Gallery {
     /// # Errors
     /// As [`Gallery::create_door`]; [`GalleryError::NotFound`] for a missing door.
     pub async fn replace_door(&self, actor: &Actor, door_id: &DoorId, new: &NewDoor) -> Result<Door, GalleryError> {
-        self.door(actor, door_id).await?;
+        let before = self.door(actor, door_id).await?;
         self.check_door(actor, Some(door_id), new).await?;
-        self.store.replace_door(&actor.tenant_id, door_id, new).await.map_err(missing(Missing::Door))
+        let was = NewDoor {
+            collection_id: before.collection_id,
+            name: before.name,
+            policy: before.policy,
+            created_at_ms: before.created_at_ms,
+        };
+        let details = crate::changes::diff(&described(&was), &described(new));
+        let audit = actor.change(ChangeAction::DoorReplaced, door_id, details);
+        self.store.replace_door(&actor.tenant_id, door_id, new, &audit).await.map_err(missing(Missing::Door))
     }
 
     /// The tenant's doors.
@@ -363,7 +384,29 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`].
     pub async fn delete_door(&self, actor: &Actor, door_id: &DoorId) -> Result<(), GalleryError> {
-        self.store.delete_door(&actor.tenant_id, door_id).await.map_err(missing(Missing::Door))
+        let before = self.door(actor, door_id).await?;
+        let audit = actor.change(ChangeAction::DoorDeleted, door_id, serde_json::json!({ "name": before.name }));
+        self.store.delete_door(&actor.tenant_id, door_id, &audit).await.map_err(missing(Missing::Door))
+    }
+
+    /// Forgets anti-passback presence at a door and its paired door, of one subject or of everyone (a
+    /// person let out another way, or everyone at midnight), as an audited change; returns how many
+    /// presence records went.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`] for a missing door.
+    pub async fn reset_presence(
+        &self,
+        actor: &Actor,
+        door_id: &DoorId,
+        subject_id: Option<&SubjectId>,
+    ) -> Result<u64, GalleryError> {
+        let door = self.door(actor, door_id).await?;
+        let mut doors = vec![door.id.clone()];
+        doors.extend(door.policy.anti_passback.map(|a| a.paired_door));
+        let details = serde_json::json!({ "doors": doors, "subject_id": subject_id });
+        let audit = actor.change(ChangeAction::PresenceReset, door_id, details);
+        Ok(self.store.reset_presence(&actor.tenant_id, &doors, subject_id, &audit).await?)
     }
 
     /// Decides a door attempt at `at_ms` on the faces of each frame against the door's collection (as
@@ -404,31 +447,50 @@ impl Gallery {
             }
             None => None,
         };
-        let reason = match (reason, &subject) {
+        let mut reason = match (reason, &subject) {
             (Some(reason), _) => Some(reason),
             (None, None) => Some(DoorReason::UnknownPerson),
-            (None, Some(subject)) => self.policy_reason(actor, door, subject, at_ms).await?,
+            (None, Some(subject)) => self.policy_reason(door, subject, at_ms),
         };
-        let (access, result) = match reason {
-            None => (Access::Granted, AuditResult::Granted),
-            Some(_) => (Access::Denied, AuditResult::Denied),
+        let event = |reason: Option<DoorReason>| {
+            let result = if reason.is_none() { AuditResult::Granted } else { AuditResult::Denied };
+            NewEvent {
+                door_id: Some(door.id.clone()),
+                reason: reason.map(|r| r.as_str().to_string()),
+                liveness: finding.liveness.map(|l| l.score),
+                at_ms,
+                ..actor.event(
+                    &collection.id,
+                    AuditAction::Door,
+                    result,
+                    subject.as_ref().map(|s| &s.id),
+                    finding.score,
+                    None,
+                )
+            }
         };
-        let subject_id = subject.as_ref().map(|s| &s.id);
-        let event = NewEvent {
-            door_id: Some(door.id.clone()),
-            reason: reason.map(|r| r.as_str().to_string()),
-            liveness: finding.liveness.map(|l| l.score),
-            at_ms,
-            ..actor.event(&collection.id, AuditAction::Door, result, subject_id, finding.score, None)
-        };
-        self.store.append_events(&actor.tenant_id, std::slice::from_ref(&event)).await?;
+        if reason.is_none() {
+            // A grant is a passage: anti-passback is checked and presence kept in the same transaction.
+            let denied = event(Some(DoorReason::AntiPassback));
+            let check = door
+                .policy
+                .anti_passback
+                .as_ref()
+                .map(|a| AntiPassbackCheck { paired_door: &a.paired_door, denied: &denied });
+            if !self.store.record_passage(&actor.tenant_id, &event(None), check).await? {
+                reason = Some(DoorReason::AntiPassback);
+            }
+        } else {
+            self.store.append_events(&actor.tenant_id, &[event(reason)]).await?;
+        }
+        let disclosed = reason.is_none_or(DoorReason::discloses_identity);
         Ok(DoorDecision {
-            access,
+            access: if reason.is_none() { Access::Granted } else { Access::Denied },
             reason,
-            subject,
-            score: finding.score,
+            subject: subject.filter(|_| disclosed),
+            score: finding.score.filter(|_| disclosed),
             threshold: operating.threshold,
-            liveness: finding.liveness.map(|l| l.score),
+            liveness: finding.liveness.map(|l| l.score).filter(|_| disclosed),
             liveness_threshold: finding.liveness.map(|l| l.threshold),
             frames_used: finding.frames_used,
             at_ms,
@@ -469,30 +531,15 @@ impl Gallery {
         })
     }
 
-    /// The policy's reason to deny an identified, live person, if any.
-    async fn policy_reason(
-        &self,
-        actor: &Actor,
-        door: &Door,
-        subject: &Subject,
-        at_ms: i64,
-    ) -> Result<Option<DoorReason>, GalleryError> {
+    /// The policy's reason to deny an identified, live person (anti-passback aside: the store checks it
+    /// with the passage), if any. A schedule that no longer reads (a time zone gone from the database)
+    /// keeps the door closed.
+    fn policy_reason(&self, door: &Door, subject: &Subject, at_ms: i64) -> Option<DoorReason> {
         if !allows(&door.policy, subject) {
-            return Ok(Some(DoorReason::NotAllowed));
+            return Some(DoorReason::NotAllowed);
         }
-        let schedule = Schedule::of(&door.policy.timezone, &door.policy.schedule)?;
-        if !schedule.is_open(at_ms) {
-            return Ok(Some(DoorReason::OutsideSchedule));
-        }
-        if let Some(pairing) = &door.policy.anti_passback {
-            let doors = [door.id.clone(), pairing.paired_door.clone()];
-            let last: Option<AuditEvent> =
-                self.store.last_passage(&actor.tenant_id, &door.collection_id, &subject.id, &doors).await?;
-            if last.is_some_and(|e| e.event.door_id.as_ref() == Some(&door.id)) {
-                return Ok(Some(DoorReason::AntiPassback));
-            }
-        }
-        Ok(None)
+        let open = Schedule::of(&door.policy.timezone, &door.policy.schedule).is_ok_and(|s| s.is_open(at_ms));
+        (!open).then_some(DoorReason::OutsideSchedule)
     }
 }
 
@@ -591,18 +638,22 @@ pub fn attendance_csv(days: &[AttendanceDay]) -> Result<String, csv::Error> {
     writer.write_record(["date", "subject_id", "name", "first_seen", "last_seen", "doors", "count"])?;
     for day in days {
         let (doors, count) = (day.doors.join(";"), day.count.to_string());
-        writer.write_record([
-            &day.date,
-            day.subject_id.as_str(),
-            &day.name,
-            &day.first_seen,
-            &day.last_seen,
-            &doors,
-            &count,
-        ])?;
+        let cells = [&day.date, day.subject_id.as_str(), &day.name, &day.first_seen, &day.last_seen, &doors, &count];
+        writer.write_record(cells.map(inert_cell))?;
     }
     let bytes = writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A CSV cell a spreadsheet will not run: a text starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return (what spreadsheets read as a formula) gets a leading `'` (the OWASP advice).
+fn inert_cell(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+}
+
+/// What the configuration trail records of a door: its name, collection and policy.
+fn described(door: &NewDoor) -> serde_json::Value {
+    serde_json::json!({ "name": door.name, "collection_id": door.collection_id, "policy": door.policy })
 }
 
 /// The mean of the frames' liveness scores, with their threshold (none when no frame has one).
@@ -655,6 +706,21 @@ mod tests {
     }
 
     #[test]
+    fn schedules_follow_the_wall_clock_through_daylight_saving() {
+        let days = [Weekday::Sun];
+        // Sunday 29 March 2026 in Paris: 02:00 becomes 03:00 (01:00 UTC).
+        let spring = Schedule::of("Europe/Paris", &[window(&days, "02:30", "05:00")]).expect("schedule");
+        assert!(!spring.is_open(at("2026-03-29T00:59:00Z")), "01:59 local, before the window");
+        assert!(spring.is_open(at("2026-03-29T01:00:00Z")), "the clock jumps to 03:00, past 02:30: open");
+        // Sunday 25 October 2026: 03:00 becomes 02:00 again (01:00 UTC); 02:00-02:59 happens twice.
+        let autumn = Schedule::of("Europe/Paris", &[window(&days, "00:00", "02:30")]).expect("schedule");
+        assert!(autumn.is_open(at("2026-10-25T00:15:00Z")), "02:15 the first time");
+        assert!(!autumn.is_open(at("2026-10-25T00:45:00Z")), "02:45 the first time");
+        assert!(autumn.is_open(at("2026-10-25T01:15:00Z")), "02:15 the second time: judged by the wall clock");
+        assert!(!autumn.is_open(at("2026-10-25T01:45:00Z")), "02:45 the second time");
+    }
+
+    #[test]
     fn malformed_policies_are_refused() {
         assert!(matches!(Schedule::of("Mars/Olympus", &[]), Err(DoorProblem::TimeZone(_))));
         for (from, to) in [("8:00", "18:00"), ("08:00", "25:00"), ("08:60", "09:00"), ("08:00", "08:00")] {
@@ -662,7 +728,39 @@ mod tests {
             assert!(matches!(refused, Err(DoorProblem::Window { index: 0, .. })), "{from}-{to}");
         }
         assert!(matches!(Schedule::of("UTC", &[window(&[], "08:00", "09:00")]), Err(DoorProblem::Window { .. })));
-        assert_eq!(minutes("24:00"), Some(1440));
+        assert_eq!(minutes("24:00", true), Some(1440));
+        for (from, to) in
+            [("+8:00", "18:00"), ("24:00", "06:00"), ("08:00", "+9:00"), ("-1:00", "02:00"), ("08:0", "09:00")]
+        {
+            let refused = Schedule::of("UTC", &[window(&[Weekday::Mon], from, to)]);
+            assert!(matches!(refused, Err(DoorProblem::Window { index: 0, .. })), "{from}-{to}");
+        }
+    }
+
+    #[test]
+    fn attendance_cells_never_run_as_formulas() {
+        let day = |name: &str| AttendanceDay {
+            date: "2026-12-01".into(),
+            subject_id: "s1".into(),
+            name: name.into(),
+            first_seen: "2026-12-01T08:00:00+01:00".into(),
+            last_seen: "2026-12-01T18:00:00+01:00".into(),
+            doors: vec!["@front".into()],
+            count: 2,
+        };
+        let names = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "Ann"];
+        let csv = attendance_csv(&names.map(day)).expect("csv");
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
+        for (row, name) in rows.iter().zip(names) {
+            let cell = &row[2];
+            if name == "Ann" {
+                assert_eq!(cell, "Ann");
+            } else {
+                assert_eq!(cell, format!("'{name}"), "a formula is written as text");
+            }
+            assert_eq!(&row[5], "'@front", "door names too");
+        }
     }
 
     #[test]

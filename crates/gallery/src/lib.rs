@@ -13,14 +13,18 @@
 //!   contiguous row-major `f32` array, rebuilt when the store's collection revision moves, so it stays
 //!   consistent with writes made by this process or any other.
 
+mod changes;
 pub mod crypto;
 mod door;
+pub mod egress;
 mod index;
+pub mod keys;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod migration;
 mod negatives;
 mod retention;
+mod sealing;
 mod service;
 mod webhooks;
 
@@ -29,8 +33,10 @@ pub use door::{
     Access, AttendanceDay, DoorDecision, DoorProblem, DoorReason, FrameFace, MAX_ATTENDANCE_DAYS, MAX_DOOR_FRAMES,
     attendance_csv, check_policy, local_time, time_zone,
 };
+pub use egress::{EgressPolicy, EgressRefusal};
 pub use facegate_store::now_ms;
 pub use index::{Candidate, TemplateIndex};
+pub use keys::{KeyProblem, Keys, hash_key, new_key_secret};
 pub use migration::MigrationProblem;
 pub use retention::{CONSENT_EXPIRED, ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
 pub use service::{
@@ -79,6 +85,9 @@ pub enum GalleryError {
     /// A consent record or retention cannot be stored as given.
     #[error(transparent)]
     Consent(#[from] ConsentProblem),
+    /// An API key cannot be made or revoked as asked.
+    #[error(transparent)]
+    Key(#[from] KeyProblem),
     /// A template of the wrong length for the collection.
     #[error("template has {got} values, the collection holds {expected}")]
     Dimension {
@@ -137,6 +146,8 @@ pub struct Gallery {
     indexes: Mutex<HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>>,
     /// The enrolment quality gate.
     gate: QualityGate,
+    /// Where webhooks may be delivered.
+    egress: egress::EgressPolicy,
 }
 
 /// Templates held in memory for one collection (for metrics).
@@ -170,7 +181,19 @@ impl Gallery {
             rotations: Mutex::default(),
             indexes: Mutex::default(),
             gate: QualityGate::default(),
+            egress: egress::EgressPolicy::default(),
         }
+    }
+
+    /// The same gallery with another egress policy for webhook receivers (default: public addresses only).
+    pub fn with_egress(mut self, policy: egress::EgressPolicy) -> Self {
+        self.egress = policy;
+        self
+    }
+
+    /// Where webhooks may be delivered: the sender applies it to every address it connects to.
+    pub fn egress(&self) -> &egress::EgressPolicy {
+        &self.egress
     }
 
     /// The enrolment quality gate.
@@ -188,6 +211,11 @@ impl Gallery {
     /// the gallery's own methods).
     pub fn store(&self) -> &Arc<dyn FaceStore> {
         &self.store
+    }
+
+    /// The API keys of the gallery's store.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(self.store.as_ref())
     }
 
     /// The key provider's name (`local`, `kms`).
@@ -239,16 +267,17 @@ impl Gallery {
         audit: &NewEvent,
         packs: &TemplatePacks,
     ) -> Result<Vec<FaceRecord>, GalleryError> {
-        let cipher = &self.secrets(tenant_id).await?.cipher;
+        let cipher = self.subject_cipher(tenant_id, &collection.id, subject_id, true).await?;
         let mut sealed = Vec::with_capacity(faces.len());
         for face in faces {
             let id = FaceId::random();
-            let template = self
-                .seal_template(tenant_id, collection, &id, &packs.current, collection.embedding_size, &face.template)
-                .await?;
+            let (size, current) = (collection.embedding_size, &packs.current);
+            let template =
+                self.seal_template(tenant_id, collection, &cipher, &id, current, size, &face.template).await?;
             let mut other_templates = Vec::new();
             if let (Some((target, dim)), Some(values)) = (&packs.target, &face.target_template) {
-                other_templates.push(self.seal_template(tenant_id, collection, &id, target, *dim, values).await?);
+                other_templates
+                    .push(self.seal_template(tenant_id, collection, &cipher, &id, target, *dim, values).await?);
             }
             let crop = match (&face.kept, collection.keep_crops) {
                 (Some(kept), true) => Some(cipher.seal_data(kept, &crop_binding(&collection.id, &id))?),
@@ -268,11 +297,13 @@ impl Gallery {
         Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?)
     }
 
-    /// A template sealed for one face, with its search vector, tagged with its pack.
+    /// A template sealed for one face under its subject's key, with its search vector, tagged with its pack.
+    #[allow(clippy::too_many_arguments)]
     async fn seal_template(
         &self,
         tenant_id: &TenantId,
         collection: &Collection,
+        cipher: &sealing::SubjectCipher,
         face_id: &FaceId,
         pack: &PackVersion,
         dim: u32,
@@ -282,7 +313,6 @@ impl Gallery {
         if values.len() != expected {
             return Err(GalleryError::Dimension { expected, got: values.len() });
         }
-        let cipher = &self.secrets(tenant_id).await?.cipher;
         let rotation = self.rotation(tenant_id, expected).await?;
         Ok(NewTemplate {
             pack: pack.clone(),
@@ -301,8 +331,9 @@ impl Gallery {
         collection_id: &CollectionId,
         subject_id: &SubjectId,
     ) -> Result<Vec<Vec<f32>>, GalleryError> {
-        let cipher = &self.secrets(tenant_id).await?.cipher;
+        // Templates first, then the key, which was made before the subject's first template was stored.
         let stored = self.store.subject_templates(tenant_id, collection_id, subject_id).await?;
+        let cipher = self.subject_cipher(tenant_id, collection_id, subject_id, false).await?;
         stored.iter().map(|s| cipher.open(&s.template, &binding(collection_id, &s.face_id))).collect()
     }
 
@@ -319,11 +350,15 @@ impl Gallery {
         if let Some((_, index)) = lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() == revision) {
             return Ok(index.clone());
         }
-        let cipher = &self.secrets(tenant_id).await?.cipher;
+        // Templates first, then keys: a subject's key is made before its first face is stored, so every
+        // template read has its key, unless its subject was erased in between (then it is left out, and
+        // the revision that moved rebuilds the index at the next search).
         let (revision, stored) = self.store.collection_templates(tenant_id, &collection.id).await?;
+        let ciphers = self.collection_ciphers(tenant_id, &collection.id).await?;
         let mut entries = Vec::with_capacity(stored.len());
         for s in stored {
-            let template = cipher.open(&s.template, &binding(&collection.id, &s.face_id))?;
+            let opened = ciphers.of(&s.subject_id).open(&s.template, &binding(&collection.id, &s.face_id))?;
+            let Some(template) = opened else { continue };
             entries.push((s.face_id, s.subject_id, template));
         }
         let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);

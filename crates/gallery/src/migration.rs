@@ -151,9 +151,14 @@ impl Gallery {
                     }
                 }
             }
-            let cipher = &self.secrets(tenant_id).await?.cipher;
             let mut frames = Vec::with_capacity(crops.len());
+            let mut ciphers = std::collections::HashMap::new();
             for crop in &crops {
+                if !ciphers.contains_key(&crop.subject_id) {
+                    let cipher = self.subject_cipher(tenant_id, collection_id, &crop.subject_id, false).await?;
+                    ciphers.insert(crop.subject_id.clone(), cipher);
+                }
+                let cipher = &ciphers[&crop.subject_id];
                 let bytes = cipher.open_data(&crop.crop, &crop_binding(collection_id, &crop.face_id))?;
                 let frame = KeptFace::from_bytes(&bytes)
                     .map_err(|e| GalleryError::Migration(MigrationProblem::KeptFace(e.to_string())))?;
@@ -167,6 +172,7 @@ impl Gallery {
                     .seal_template(
                         tenant_id,
                         &collection,
+                        &ciphers[&crop.subject_id],
                         &crop.face_id,
                         &migration.target,
                         migration.target_dim,

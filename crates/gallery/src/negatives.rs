@@ -33,7 +33,10 @@ impl Gallery {
             return Err(GalleryError::Dimension { expected, got: template.len() });
         }
         let id = NegativeId::random();
-        let cipher = &self.secrets(&actor.tenant_id).await?.cipher;
+        let cipher = self
+            .subject_cipher(&actor.tenant_id, &collection.id, subject_id, true)
+            .await
+            .map_err(crate::service::missing_in(Missing::Subject))?;
         let sealed = cipher.seal(template, &negative_binding(collection, &id))?;
         let audit =
             actor.event(&collection.id, AuditAction::Ignore, AuditResult::Accepted, Some(subject_id), None, None);
@@ -99,10 +102,12 @@ impl Gallery {
         if stored.is_empty() {
             return Ok(vec![false; matches.len()]);
         }
-        let cipher = &self.secrets(tenant_id).await?.cipher;
+        let ciphers = self.collection_ciphers(tenant_id, &collection.id).await?;
         let mut negatives = Vec::with_capacity(stored.len());
         for negative in stored {
-            let template = cipher.open(&negative.template, &negative_binding(collection, &negative.id))?;
+            let binding = negative_binding(collection, &negative.id);
+            // A subject erased since its negatives were read has none left to overrule with.
+            let Some(template) = ciphers.of(&negative.subject_id).open(&negative.template, &binding)? else { continue };
             negatives.push((negative.subject_id, template));
         }
         Ok(matches

@@ -3,7 +3,9 @@
 //! the reason `consent_expired`, its `subject.erased` webhook event), and since nobody asked for it, its
 //! receipt is kept for the tenant to read.
 
-use facegate_store::{Collection, CollectionId, CollectionPolicy, Consent, KeyId, NewEvent, RequestId, StoredReceipt};
+use facegate_store::{
+    ChangeAction, Collection, CollectionId, CollectionPolicy, Consent, KeyId, NewEvent, RequestId, StoredReceipt,
+};
 
 use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
 use crate::{Gallery, GalleryError};
@@ -69,8 +71,14 @@ impl Gallery {
         if policy.retention_days.is_some_and(|d| d == 0 || d > MAX_RETENTION_DAYS) {
             return Err(ConsentProblem::Retention.into());
         }
+        let before = self.collection(actor, collection_id).await?;
+        let described = |p: CollectionPolicy| serde_json::json!({ "retention_days": p.retention_days, "liveness_required": p.liveness_required });
+        let was =
+            CollectionPolicy { retention_days: before.retention_days, liveness_required: before.liveness_required };
+        let details = crate::changes::diff(&described(was), &described(*policy));
+        let audit = actor.change(ChangeAction::CollectionUpdated, collection_id, details);
         self.store
-            .set_collection_policy(&actor.tenant_id, collection_id, policy)
+            .set_collection_policy(&actor.tenant_id, collection_id, policy, &audit)
             .await
             .map_err(missing(Missing::Collection))
     }
@@ -105,11 +113,7 @@ impl Gallery {
                 return Ok(sweep);
             }
             for subject in expired {
-                let actor = Actor {
-                    tenant_id: subject.tenant_id.clone(),
-                    key_id: KeyId::from("retention"),
-                    request_id: RequestId::random(),
-                };
+                let actor = Actor::new(subject.tenant_id.clone(), KeyId::from("retention"), RequestId::random());
                 let audit = NewEvent {
                     at_ms: now_ms,
                     reason: Some(CONSENT_EXPIRED.into()),

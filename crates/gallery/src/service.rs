@@ -8,8 +8,8 @@
 
 use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, KeptFace, largest_face};
 use facegate_store::{
-    AuditEvent, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId, NewCollection, NewEvent, NewSubject,
-    RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
+    AuditEvent, ChangeAction, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId, NewChange, NewCollection,
+    NewEvent, NewSubject, RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,8 +23,10 @@ pub struct Actor {
     pub tenant_id: TenantId,
     /// The API key that asked.
     pub key_id: KeyId,
-    /// The request it belongs to.
+    /// The request it belongs to (an id the server made).
     pub request_id: RequestId,
+    /// The client's own correlation id, validated, when it sent one.
+    pub correlation_id: Option<String>,
 }
 
 /// What was done, as the audit trail names it.
@@ -375,6 +377,14 @@ pub struct StorageReport {
     pub backend: String,
     /// The bytes were overwritten in the store's live files before the answer.
     pub physically_erased: bool,
+    /// The erased subjects' own data keys were destroyed with them (crypto-shredding): whatever copies of
+    /// their sealed data the store may still hold (see `residue`) cannot be opened any more, except the
+    /// `tenant_sealed` items. False for the erasure of one face (its subject keeps its key).
+    pub crypto_shredded: bool,
+    /// Erased sealed items (templates, kept frames, ignore-list templates) that were sealed under the
+    /// tenant's key, not their subject's (enrolled before subjects had keys): not covered by
+    /// `crypto_shredded`.
+    pub tenant_sealed: u64,
     /// What backups or logs may still hold, and for how long.
     pub residue: String,
 }
@@ -392,7 +402,11 @@ impl Gallery {
     /// # Errors
     /// [`StoreError::Conflict`] when the name is taken.
     pub async fn create_collection(&self, actor: &Actor, new: &NewCollection) -> Result<Collection, GalleryError> {
-        Ok(self.store.create_collection(&actor.tenant_id, new).await?)
+        let details = serde_json::json!({
+            "name": new.name, "pack": new.pack, "target_fmr": new.target_fmr, "keep_crops": new.keep_crops,
+        });
+        let audit = actor.change(ChangeAction::CollectionCreated, "", details);
+        Ok(self.store.create_collection(&actor.tenant_id, new, &audit).await?)
     }
 
     /// The tenant's collections, oldest first.
@@ -421,9 +435,10 @@ impl Gallery {
         actor: &Actor,
         collection_id: &CollectionId,
     ) -> Result<Receipt, GalleryError> {
+        let audit = actor.change(ChangeAction::CollectionDeleted, collection_id, serde_json::json!({}));
         let erasure = self
             .store
-            .delete_collection(&actor.tenant_id, collection_id, now_ms())
+            .delete_collection(&actor.tenant_id, collection_id, &audit)
             .await
             .map_err(missing(Missing::Collection))?;
         self.forget(collection_id);
@@ -804,6 +819,8 @@ impl Gallery {
             storage: StorageReport {
                 backend: self.store.backend().to_string(),
                 physically_erased: erasure.physically_erased,
+                crypto_shredded: erasure.subject_keys_deleted,
+                tenant_sealed: erasure.tenant_sealed,
                 residue: self.store.erasure_residue().to_string(),
             },
         };
@@ -813,6 +830,30 @@ impl Gallery {
 }
 
 impl Actor {
+    /// `key_id` of `tenant_id` acting in the request `request_id`, without a correlation id.
+    pub fn new(tenant_id: TenantId, key_id: KeyId, request_id: RequestId) -> Self {
+        Self { tenant_id, key_id, request_id, correlation_id: None }
+    }
+
+    /// The same actor carrying the client's correlation id.
+    pub fn with_correlation(mut self, correlation_id: Option<String>) -> Self {
+        self.correlation_id = correlation_id;
+        self
+    }
+
+    /// A configuration change of this actor, timed now.
+    pub(crate) fn change(&self, action: ChangeAction, object_id: &str, details: serde_json::Value) -> NewChange {
+        NewChange {
+            at_ms: now_ms(),
+            key_id: self.key_id.clone(),
+            request_id: self.request_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            action,
+            object_id: object_id.to_string(),
+            details,
+        }
+    }
+
     /// An audit event of this actor, timed now.
     pub(crate) fn event(
         &self,
@@ -836,6 +877,7 @@ impl Actor {
             door_id: None,
             reason: None,
             liveness: None,
+            correlation_id: self.correlation_id.clone(),
         }
     }
 
@@ -873,6 +915,8 @@ pub enum Missing {
     Negative,
     /// The webhook.
     Webhook,
+    /// The API key.
+    Key,
 }
 
 impl Missing {
@@ -886,6 +930,7 @@ impl Missing {
             Self::Door => "door",
             Self::Negative => "ignore-list entry",
             Self::Webhook => "webhook",
+            Self::Key => "active key",
         }
     }
 }
@@ -894,6 +939,14 @@ pub(crate) fn missing(what: Missing) -> impl Fn(StoreError) -> GalleryError {
     move |error| match error {
         StoreError::NotFound => GalleryError::NotFound(what),
         other => GalleryError::Store(other),
+    }
+}
+
+/// [`missing`] for an error already in gallery terms.
+pub(crate) fn missing_in(what: Missing) -> impl Fn(GalleryError) -> GalleryError {
+    move |error| match error {
+        GalleryError::Store(StoreError::NotFound) => GalleryError::NotFound(what),
+        other => other,
     }
 }
 

@@ -10,11 +10,13 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use facegate_store::{
-    Delivery, DeliveryAttempt, DeliveryState, DueDelivery, EventType, NewWebhook, TenantId, Webhook, WebhookId,
+    ChangeAction, Delivery, DeliveryAttempt, DeliveryState, DueDelivery, DueQuery, EventType, NewWebhook, TenantId,
+    Webhook, WebhookId,
 };
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 
+use crate::egress::EgressRefusal;
 use crate::service::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError};
 
@@ -35,15 +37,15 @@ pub trait WebhookSender: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookProblem {
-    /// Not an absolute http(s) URL, or plain http to another host than this machine.
-    #[error("`url` must be an https URL (http only to localhost): {0}")]
-    Url(String),
+    /// The URL is malformed or outside the egress policy.
+    #[error(transparent)]
+    Url(#[from] EgressRefusal),
     /// No event type.
     #[error("`event_types` names no event type")]
     NoEventType,
 }
 
-/// What one round of deliveries did.
+/// What a run of deliveries did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryRound {
     /// Rows sent (2xx or not).
@@ -65,18 +67,6 @@ fn secret_binding(id: &WebhookId) -> String {
     format!("facegate/webhook-secret/v1/{id}")
 }
 
-/// Checks a webhook URL: https anywhere, http only to this machine (a local receiver).
-fn check_url(text: &str) -> Result<(), WebhookProblem> {
-    let bad = || WebhookProblem::Url(text.to_string());
-    let url = url::Url::parse(text).map_err(|_| bad())?;
-    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if local => Ok(()),
-        _ => Err(bad()),
-    }
-}
-
 impl Gallery {
     /// Stores a webhook; returns it with its signing secret (`whsec_...`), shown this once.
     ///
@@ -88,7 +78,7 @@ impl Gallery {
         url: &str,
         mut event_types: Vec<EventType>,
     ) -> Result<(Webhook, String), GalleryError> {
-        check_url(url)?;
+        self.egress.check_url(url).map_err(WebhookProblem::from)?;
         event_types.sort_unstable();
         event_types.dedup();
         if event_types.is_empty() {
@@ -105,7 +95,9 @@ impl Gallery {
             event_types,
             created_at_ms: facegate_store::now_ms(),
         };
-        let webhook = self.store.create_webhook(&actor.tenant_id, &new).await?;
+        let details = serde_json::json!({ "origin": crate::changes::origin(url), "event_types": new.event_types });
+        let audit = actor.change(ChangeAction::WebhookCreated, &new.id, details);
+        let webhook = self.store.create_webhook(&actor.tenant_id, &new, &audit).await?;
         Ok((webhook, format!("{SECRET_PREFIX}{}", STANDARD.encode(secret))))
     }
 
@@ -122,7 +114,8 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`].
     pub async fn delete_webhook(&self, actor: &Actor, webhook_id: &WebhookId) -> Result<(), GalleryError> {
-        self.store.delete_webhook(&actor.tenant_id, webhook_id).await.map_err(missing(Missing::Webhook))
+        let audit = actor.change(ChangeAction::WebhookDeleted, webhook_id, serde_json::json!({}));
+        self.store.delete_webhook(&actor.tenant_id, webhook_id, &audit).await.map_err(missing(Missing::Webhook))
     }
 
     /// A webhook's delivery log after the cursor `after_seq`.
@@ -139,27 +132,35 @@ impl Gallery {
         self.store.deliveries(&actor.tenant_id, webhook_id, after_seq, limit).await.map_err(missing(Missing::Webhook))
     }
 
-    /// Sends up to `limit` due deliveries of every tenant, one after the other, and records the
-    /// attempts together.
+    /// Due deliveries of every tenant, oldest first: at most `limit`, at most `per_webhook` of each
+    /// webhook, none of `skip` (receivers busy or backing off).
     ///
     /// # Errors
-    /// Store failures (a failed send is recorded, not an error).
-    pub async fn deliver_due(&self, sender: &dyn WebhookSender, limit: u32) -> Result<DeliveryRound, GalleryError> {
-        let due = self.store.due_deliveries(facegate_store::now_ms(), limit).await?;
-        let mut attempts = Vec::with_capacity(due.len());
-        for row in &due {
-            attempts.push(self.attempt(sender, row).await);
-        }
-        // One transaction for the round: a process killed before it commits sends the round again,
-        // under the same message ids.
-        if !attempts.is_empty() {
-            self.store.record_deliveries(&attempts).await?;
-        }
-        let delivered = attempts.iter().filter(|a| a.state == DeliveryState::Delivered).count();
-        Ok(DeliveryRound { attempted: attempts.len(), delivered })
+    /// Store failures.
+    pub async fn due_deliveries(
+        &self,
+        limit: u32,
+        per_webhook: u32,
+        skip: Vec<WebhookId>,
+    ) -> Result<Vec<DueDelivery>, GalleryError> {
+        let query = DueQuery { now_ms: facegate_store::now_ms(), limit, per_webhook, skip };
+        Ok(self.store.due_deliveries(&query).await?)
     }
 
-    async fn attempt(&self, sender: &dyn WebhookSender, row: &DueDelivery) -> DeliveryAttempt {
+    /// Records attempts, in one transaction. A process killed before it commits sends those rows again,
+    /// under the same message ids.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> Result<(), GalleryError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        Ok(self.store.record_deliveries(attempts).await?)
+    }
+
+    /// Signs and sends one due delivery; what came of it (a failed send is an attempt, not an error).
+    pub async fn send_delivery(&self, sender: &dyn WebhookSender, row: &DueDelivery) -> DeliveryAttempt {
         let delivery = &row.delivery;
         let sent = match self.secret_of(&row.tenant_id, &delivery.webhook_id, row).await {
             Ok(secret) => {
@@ -210,15 +211,5 @@ mod tests {
         let body = r#"{"test": 2432232314}"#;
         let signature = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
-
-    #[test]
-    fn webhook_urls_are_https_or_local() {
-        assert!(check_url("https://hooks.example.org/facegate").is_ok());
-        assert!(check_url("http://127.0.0.1:9000/in").is_ok());
-        assert!(check_url("http://localhost/in").is_ok());
-        for bad in ["http://hooks.example.org/in", "ftp://x", "not a url", "https://"] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
     }
 }

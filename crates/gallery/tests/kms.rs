@@ -101,7 +101,20 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
         keep_crops: false,
         created_at_ms: 0,
     };
-    let collection = store.create_collection(&tenant.id, &new).await.expect("collection");
+    let collection = store
+        .create_collection(
+            &tenant.id,
+            &new,
+            &facegate_store::NewChange::local(
+                "test",
+                facegate_store::ChangeAction::CollectionCreated,
+                "",
+                serde_json::json!({}),
+                0,
+            ),
+        )
+        .await
+        .expect("collection");
     let subject =
         NewSubject { name: "s".into(), metadata: serde_json::json!({}), groups: None, consent: None, created_at_ms: 0 };
     let subject = store.create_subject(&tenant.id, &collection.id, &subject).await.expect("subject");

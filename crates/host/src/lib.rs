@@ -18,11 +18,11 @@ mod settings;
 
 pub use settings::{ENV_PREFIX, HostKind, MAX_FACES_LIMIT, Settings, SettingsError};
 
-use facegate_api::{AppState, PipelinePool, hash_key};
+use facegate_api::{AppState, PipelinePool};
 use facegate_core::{Manifest, PackSpec, PipelineConfig};
-use facegate_gallery::{Gallery, KeyProvider, LocalKeyProvider};
+use facegate_gallery::{Actor, Gallery, GalleryError, KeyProvider, Keys, LocalKeyProvider};
 use facegate_models::{ModelCache, ModelsError, init_runtime};
-use facegate_store::{FaceStore, KeyId, Scope, StoreError};
+use facegate_store::{FaceStore, KeyId, RequestId, Scope, StoreError};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 
@@ -38,6 +38,9 @@ pub enum HostError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A gallery operation (keys, tenants) failed.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
     /// Models or ONNX Runtime could not be loaded.
     #[error(transparent)]
     Models(#[from] ModelsError),
@@ -159,24 +162,24 @@ pub fn warn_research_only(manifest: &Manifest, pack: &PackSpec) {
     }
 }
 
-/// Creates an API key for `tenant` (creating the tenant if new); returns `(key id, secret)`. The
-/// secret is generated unless given (a bootstrap key from the environment).
+/// Creates an API key for `tenant` (creating the tenant if new) as a change by `actor` (`cli`,
+/// `bootstrap`); returns `(key id, secret)`. The secret is generated unless given (a bootstrap key from
+/// the environment).
 ///
 /// # Errors
-/// Store failures.
+/// Store failures; a given secret under 32 characters.
 pub async fn create_key(
     store: &dyn FaceStore,
     tenant: &str,
     scopes: &[Scope],
     name: &str,
     secret: Option<String>,
+    actor: &str,
 ) -> Result<(KeyId, String), HostError> {
-    let tenant = match store.tenant_by_name(tenant).await? {
-        Some(existing) => existing,
-        None => store.create_tenant(tenant).await?,
-    };
-    let (record, secret) = facegate_api::new_key(tenant.id, name, scopes, secret);
-    store.insert_api_key(&record).await?;
+    let keys = Keys::new(store);
+    let tenant = keys.tenant(tenant).await?;
+    let actor = Actor::new(tenant.id, KeyId::from(actor), RequestId::random());
+    let (record, secret) = keys.create(&actor, name, scopes, secret, facegate_api::now_ms()).await?;
     Ok((record.id, secret))
 }
 
@@ -189,8 +192,8 @@ pub async fn bootstrap_admin_key(store: &dyn FaceStore, secret: &str, tenant: &s
     if secret.len() < 32 {
         return Err(HostError::Config("the bootstrap admin key must be at least 32 characters".into()));
     }
-    if store.api_key_by_hash(&hash_key(secret)).await?.is_none() {
-        create_key(store, tenant, &[Scope::Admin], "bootstrap", Some(secret.to_string())).await?;
+    if Keys::new(store).by_secret(secret).await?.is_none() {
+        create_key(store, tenant, &[Scope::Admin], "bootstrap", Some(secret.to_string()), "bootstrap").await?;
         tracing::info!(%tenant, "bootstrap admin key stored");
     }
     Ok(())
@@ -239,6 +242,6 @@ pub async fn build_state(
     if let Some(secret) = &settings.bootstrap_admin_key {
         bootstrap_admin_key(store.as_ref(), secret, &settings.bootstrap_tenant).await?;
     }
-    let gallery = Arc::new(Gallery::new(store, keys));
+    let gallery = Arc::new(Gallery::new(store, keys).with_egress(settings.egress_policy()?));
     Ok(AppState::new(packs, default_pack, gallery, settings.api_config()).with_clock(settings.clock()))
 }

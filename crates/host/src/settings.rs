@@ -86,8 +86,24 @@ pub struct Settings {
     pub request_timeout: u64,
     /// The Lambda function's timeout, seconds (the template sets it with the function's `Timeout`).
     pub function_timeout: Option<u64>,
-    /// Image requests holding a body at once; past that, 503 with Retry-After.
+    /// Image requests holding a body at once; past that, 503 with Retry-After. A tenant holds at most
+    /// half of them, a key a quarter.
     pub max_pending_images: usize,
+    /// Door attempts holding a body at once: a pool of their own, shared between tenants the same way.
+    pub max_pending_doors: usize,
+    /// Seconds an admitted request's body may take to arrive (408 after that).
+    pub body_timeout: u64,
+    /// `serve`: seconds a client may take to send a request's head, and an idle keep-alive connection
+    /// stays open.
+    pub header_timeout: u64,
+    /// `serve`: connections held at once; past that, new ones are closed at once.
+    pub max_connections: usize,
+    /// Webhooks may be delivered to public unicast addresses (never loopback, private, link-local or
+    /// other special-purpose ones unless listed in `egress_allow`).
+    pub egress_public: bool,
+    /// Where else webhooks may go: networks (`10.1.2.0/24`), addresses (`127.0.0.1`) or host names
+    /// (`hooks.corp.example`), e.g. an on-premises receiver or loopback for development.
+    pub egress_allow: Vec<String>,
     /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
     pub max_pending_bytes: usize,
     /// Bytes of decoded pixels held at once by all images being analysed.
@@ -164,6 +180,12 @@ impl Settings {
             request_timeout: api.request_timeout.as_secs(),
             function_timeout: None,
             max_pending_images: api.max_pending_images,
+            max_pending_doors: api.max_pending_doors,
+            body_timeout: api.body_timeout.as_secs(),
+            header_timeout: 10,
+            max_connections: 1024,
+            egress_public: true,
+            egress_allow: Vec::new(),
             max_pending_bytes: api.max_pending_bytes,
             max_decoding_bytes: api.max_decoding_bytes,
             migration_batch: api.migration_batch,
@@ -227,6 +249,10 @@ impl Settings {
         if self.workers == 0 || self.threads == 0 || self.request_timeout == 0 || self.sweep_interval == 0 {
             return Err(invalid("`workers`, `threads`, `request_timeout` and `sweep_interval` must be at least 1"));
         }
+        if self.body_timeout == 0 || self.header_timeout == 0 || self.max_connections == 0 {
+            return Err(invalid("`body_timeout`, `header_timeout` and `max_connections` must be at least 1"));
+        }
+        self.egress_policy()?;
         if kind == HostKind::Lambda {
             self.workers = 1;
             if let Some(function) = self.function_timeout {
@@ -243,6 +269,8 @@ impl Settings {
             max_body_bytes: self.max_body_bytes,
             max_faces: self.max_faces,
             max_pending_images: self.max_pending_images,
+            max_pending_doors: self.max_pending_doors.max(1),
+            body_timeout: Duration::from_secs(self.body_timeout),
             max_pending_bytes: self.max_pending_bytes,
             max_decoding_bytes: self.max_decoding_bytes,
             rate_limit_per_second: self.rate_limit,
@@ -252,6 +280,14 @@ impl Settings {
             inline_delivery: self.inline_delivery,
             ..ApiConfig::default()
         }
+    }
+
+    /// Where webhooks may be delivered.
+    ///
+    /// # Errors
+    /// [`SettingsError::Invalid`] for an `egress_allow` entry that is no network, address or host name.
+    pub fn egress_policy(&self) -> Result<facegate_gallery::EgressPolicy, SettingsError> {
+        facegate_gallery::EgressPolicy::new(self.egress_public, &self.egress_allow).map_err(invalid)
     }
 
     /// The clock of door decisions: the system clock, or the instant in `clock_file` (the system clock

@@ -52,7 +52,21 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
         keep_crops: false,
         created_at_ms: 0,
     };
-    let collection = store.create_collection(&tenant, &new).await.expect("collection").id;
+    let collection = store
+        .create_collection(
+            &tenant,
+            &new,
+            &facegate_store::NewChange::local(
+                "test",
+                facegate_store::ChangeAction::CollectionCreated,
+                "",
+                serde_json::json!({}),
+                0,
+            ),
+        )
+        .await
+        .expect("collection")
+        .id;
     let mut rows = Vec::with_capacity(size);
     let started = Instant::now();
     for s in 0..size / FACES_PER_SUBJECT {

@@ -100,7 +100,8 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[N
     for event in events {
         sqlx::query(
             "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
-                     face_index, door_id, reason, liveness) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     face_index, door_id, reason, liveness, correlation_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&event.collection_id)
         .bind(event.at_ms)
@@ -114,11 +115,32 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[N
         .bind(&event.door_id)
         .bind(&event.reason)
         .bind(event.liveness)
+        .bind(&event.correlation_id)
         .execute(&mut **tx)
         .await
         .map_err(map_error)?;
     }
     webhooks::queue_events(tx, tenant_id, events).await
+}
+
+/// Records a configuration change of `tenant_id` inside a transaction.
+pub(crate) async fn insert_change(tx: &mut Tx, tenant_id: &TenantId, change: &NewChange) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO changes (tenant_id, at_ms, key_id, request_id, correlation_id, action, object_id, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant_id)
+    .bind(change.at_ms)
+    .bind(&change.key_id)
+    .bind(&change.request_id)
+    .bind(&change.correlation_id)
+    .bind(change.action.as_str())
+    .bind(&change.object_id)
+    .bind(change.details.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
 }
 
 pub(crate) async fn read_subject(
@@ -166,4 +188,19 @@ pub(crate) async fn read_revision(tx: &mut Tx, tenant_id: &TenantId, collection_
         .await
         .map_err(map_error)?;
     revision.ok_or(StoreError::NotFound)
+}
+
+/// Sealed items (templates, kept frames, ignore-list templates) of the subjects `filter` picks (an SQL
+/// condition on a subject's `subject_id` or `collection_id`, with one parameter) that were sealed under
+/// the tenant's key rather than their subject's: those are the ones with a bare 12-byte nonce.
+pub(crate) async fn tenant_sealed(tx: &mut Tx, filter: &str, parameter: &str) -> StoreResult<u64> {
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM faces f WHERE f.{filter} AND octet_length(f.nonce) = 12) \
+         + (SELECT COUNT(*) FROM face_templates t JOIN faces f ON f.id = t.face_id WHERE f.{filter} AND octet_length(t.nonce) = 12) \
+         + (SELECT COUNT(*) FROM face_crops k JOIN faces f ON f.id = k.face_id WHERE f.{filter} AND octet_length(k.nonce) = 12) \
+         + (SELECT COUNT(*) FROM negatives n WHERE n.{filter} AND octet_length(n.nonce) = 12)"
+    );
+    let count: i64 =
+        sqlx::query_scalar(AssertSqlSafe(sql)).bind(parameter).fetch_one(&mut **tx).await.map_err(map_error)?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }

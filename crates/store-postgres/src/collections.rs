@@ -6,8 +6,10 @@ pub(crate) async fn create_collection(
     store: &PgStore,
     tenant_id: &TenantId,
     new: &NewCollection,
+    audit: &NewChange,
 ) -> StoreResult<Collection> {
     let id = &CollectionId::random();
+    let audit = &NewChange { object_id: id.to_string(), ..audit.clone() };
     store
         .transaction(|mut tx| async move {
             sqlx::query(
@@ -26,6 +28,7 @@ pub(crate) async fn create_collection(
             .await
             .map_err(map_error)?;
             ensure_dim_index(&mut tx, new.embedding_size).await?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let collection = read_collection(&mut tx, tenant_id, id).await?;
             Ok((collection, tx))
         })
@@ -61,7 +64,7 @@ pub(crate) async fn delete_collection(
     store: &PgStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
-    at_ms: i64,
+    audit: &NewChange,
 ) -> StoreResult<Erasure> {
     store
         .erase(|mut tx| async move {
@@ -78,17 +81,21 @@ pub(crate) async fn delete_collection(
                 collection_id,
             )
             .await?;
+            let tenant_sealed = tenant_sealed(&mut tx, "collection_id = $1", collection_id).await?;
             sqlx::query("DELETE FROM collections WHERE id = $1")
                 .bind(collection_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let erasure = Erasure {
                 collection_id: collection_id.clone(),
                 subject_ids,
                 face_ids,
-                erased_at_ms: at_ms,
+                erased_at_ms: audit.at_ms,
                 physically_erased: false,
+                subject_keys_deleted: true,
+                tenant_sealed,
             };
             Ok((erasure, tx))
         })

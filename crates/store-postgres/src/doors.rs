@@ -18,8 +18,14 @@ fn policy_json(new: &NewDoor) -> StoreResult<String> {
     serde_json::to_string(&new.policy).map_err(|e| StoreError::Backend(format!("door policy: {e}")))
 }
 
-pub(crate) async fn create_door(store: &PgStore, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {
+pub(crate) async fn create_door(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    new: &NewDoor,
+    audit: &NewChange,
+) -> StoreResult<Door> {
     let (id, policy) = (&DoorId::random(), &policy_json(new)?);
+    let audit = &NewChange { object_id: id.to_string(), ..audit.clone() };
     store
         .transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, &new.collection_id).await?;
@@ -36,6 +42,7 @@ pub(crate) async fn create_door(store: &PgStore, tenant_id: &TenantId, new: &New
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let door = read_door(&mut tx, tenant_id, id).await?;
             Ok((door, tx))
         })
@@ -66,6 +73,7 @@ pub(crate) async fn replace_door(
     tenant_id: &TenantId,
     door_id: &DoorId,
     new: &NewDoor,
+    audit: &NewChange,
 ) -> StoreResult<Door> {
     let policy = &policy_json(new)?;
     store
@@ -80,15 +88,21 @@ pub(crate) async fn replace_door(
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let door = read_door(&mut tx, tenant_id, door_id).await?;
             Ok((door, tx))
         })
         .await
 }
 
-pub(crate) async fn delete_door(store: &PgStore, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()> {
+pub(crate) async fn delete_door(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    door_id: &DoorId,
+    audit: &NewChange,
+) -> StoreResult<()> {
     store
-        .transaction(|mut tx| async move {
+        .erasing(|mut tx| async move {
             let done = sqlx::query("DELETE FROM doors WHERE id = $1 AND tenant_id = $2")
                 .bind(door_id)
                 .bind(tenant_id)
@@ -98,36 +112,98 @@ pub(crate) async fn delete_door(store: &PgStore, tenant_id: &TenantId, door_id: 
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            // Doors paired with it lose their pairing rather than deny everyone inside forever.
+            sqlx::query(
+                "UPDATE doors SET policy = ((policy::jsonb) - 'anti_passback')::text \
+                 WHERE tenant_id = $1 AND (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $2",
+            )
+            .bind(tenant_id)
+            .bind(door_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             Ok(((), tx))
         })
         .await
 }
 
-pub(crate) async fn last_passage(
+pub(crate) async fn record_passage(
     store: &PgStore,
     tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    subject_id: &SubjectId,
-    doors: &[DoorId],
-) -> StoreResult<Option<AuditEvent>> {
+    granted: &NewEvent,
+    check: Option<AntiPassbackCheck<'_>>,
+) -> StoreResult<bool> {
+    let (door, subject) = granted.passage()?;
     store
         .transaction(|mut tx| async move {
-            ensure_collection(&mut tx, tenant_id, collection_id).await?;
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE collection_id = $1 AND subject_id = $2 AND action = $3 \
-                 AND result = $4 AND door_id = ANY($5) ORDER BY seq DESC LIMIT 1"
-            );
-            let found = sqlx::query(AssertSqlSafe(sql))
-                .bind(collection_id)
-                .bind(subject_id)
-                .bind(DOOR_ACTION)
-                .bind(GRANTED)
-                .bind(doors)
+            read_door(&mut tx, tenant_id, door).await?;
+            // Passages of one person take turns: the second of two concurrent ones sees the first's presence.
+            sqlx::query("SELECT 1 FROM subjects WHERE id = $1 FOR UPDATE")
+                .bind(subject)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_error)?;
-            let event = found.as_ref().map(event_row).transpose().map_err(map_error)?;
-            Ok((event, tx))
+            if let Some(check) = check {
+                let present = sqlx::query("SELECT 1 FROM presence WHERE subject_id = $1 AND door_id = $2")
+                    .bind(subject)
+                    .bind(door)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?
+                    .is_some();
+                if present {
+                    insert_events(&mut tx, tenant_id, std::slice::from_ref(check.denied)).await?;
+                    return Ok((false, tx));
+                }
+            }
+            sqlx::query(
+                "DELETE FROM presence WHERE subject_id = $1 AND door_id IN (SELECT id FROM doors WHERE tenant_id = $2 \
+                 AND (id = $3 OR (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $4))",
+            )
+            .bind(subject)
+            .bind(tenant_id)
+            .bind(check.map(|c| c.paired_door))
+            .bind(door)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            if check.is_some() {
+                sqlx::query("INSERT INTO presence (subject_id, door_id, at_ms) VALUES ($1, $2, $3)")
+                    .bind(subject)
+                    .bind(door)
+                    .bind(granted.at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            }
+            insert_events(&mut tx, tenant_id, std::slice::from_ref(granted)).await?;
+            Ok((true, tx))
+        })
+        .await
+}
+
+pub(crate) async fn reset_presence(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    doors: &[DoorId],
+    subject_id: Option<&SubjectId>,
+    audit: &NewChange,
+) -> StoreResult<u64> {
+    store
+        .transaction(|mut tx| async move {
+            let done = sqlx::query(
+                "DELETE FROM presence WHERE door_id IN (SELECT d.id FROM doors d WHERE d.tenant_id = $1 \
+                 AND d.id = ANY($2)) AND ($3::TEXT IS NULL OR subject_id = $3)",
+            )
+            .bind(tenant_id)
+            .bind(doors)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
+            Ok((done.rows_affected(), tx))
         })
         .await
 }

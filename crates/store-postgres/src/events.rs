@@ -39,3 +39,25 @@ pub(crate) async fn events(
         })
         .await
 }
+
+pub(crate) async fn changes(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    after_seq: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Change>> {
+    store
+        .transaction(|mut tx| async move {
+            let sql =
+                format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(after_seq.unwrap_or(i64::MIN))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((rows(found, change_row)?, tx))
+        })
+        .await
+}

@@ -47,7 +47,7 @@ pub(crate) async fn tenant_by_name(store: &PgStore, name: &str) -> StoreResult<O
         .await
 }
 
-pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord) -> StoreResult<()> {
+pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
     let scopes = &scopes.join(",");
     store
@@ -66,6 +66,7 @@ pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord) -> Store
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
+            insert_change(&mut tx, &key.tenant_id, audit).await?;
             Ok(((), tx))
         })
         .await
@@ -92,16 +93,30 @@ pub(crate) async fn list_api_keys(store: &PgStore) -> StoreResult<Vec<ApiKeyReco
         .await
 }
 
-pub(crate) async fn revoke_api_key(store: &PgStore, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_api_key(
+    store: &PgStore,
+    key_id: &KeyId,
+    at_ms: i64,
+    audit: &NewChange,
+) -> StoreResult<bool> {
     store
         .transaction(|mut tx| async move {
-            let done = sqlx::query("UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL")
-                .bind(key_id)
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            Ok((done.rows_affected() == 1, tx))
+            let tenant: Option<TenantId> = sqlx::query_scalar(
+                "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL RETURNING tenant_id",
+            )
+            .bind(key_id)
+            .bind(at_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let revoked = match tenant {
+                Some(tenant) => {
+                    insert_change(&mut tx, &tenant, audit).await?;
+                    true
+                }
+                None => false,
+            };
+            Ok((revoked, tx))
         })
         .await
 }

@@ -44,12 +44,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, CollectionPolicy, DOOR_ACTION, Delivery, DeliveryAttempt,
-    DeliveryState, Door, DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceHit, FaceId,
-    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId, NegativeRecord,
-    NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook,
-    PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject,
-    SubjectId, Tenant, TenantId, Webhook, WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
+    AntiPassbackCheck, ApiKeyRecord, AuditEvent, Change, ChangeAction, Collection, CollectionId, CollectionPolicy,
+    DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door, DoorId, DueDelivery, DueQuery, EncryptedTemplate,
+    Erasure, EventType, ExpiredConsent, FaceHit, FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId,
+    MigratedTemplate, MigrationState, NegativeId, NegativeRecord, NewChange, NewCollection, NewDoor, NewEvent, NewFace,
+    NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoreResult,
+    StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, Webhook,
+    WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -88,16 +89,35 @@ pub struct PgStore {
     vacuum_pending: Arc<AtomicBool>,
 }
 
-/// How long after an erasure the faces and subjects tables are vacuumed (erasures in between share it).
+/// The tables erasures delete sealed or personal data from, vacuumed after each (`VACUUM FULL` for the
+/// small `subject_keys`, so a deleted subject key does not stay in the table's old pages: its file is
+/// rewritten and the old one removed).
+const ERASED_TABLES: [&str; 9] = [
+    "faces",
+    "face_templates",
+    "face_crops",
+    "subjects",
+    "negatives",
+    "outbox",
+    "events",
+    "webhooks",
+    "FULL subject_keys",
+];
+
+/// How long after an erasure the erased tables are vacuumed (erasures in between share it).
 const VACUUM_DELAY: Duration = Duration::from_secs(2);
 
 /// The statement every PostgreSQL erasure receipt carries.
-const ERASURE_RESIDUE: &str = "PostgreSQL: the rows were deleted in the transaction that issued this receipt, and the faces \
-and subjects tables are vacuumed within seconds. Until PostgreSQL reuses the freed space, the deleted sealed templates \
-(AES-256-GCM under the tenant's data key) and their rotated search vectors may remain in the table and index files. \
-WAL segments written before the erasure hold them until they are recycled after later checkpoints (minutes, bounded by \
-checkpoint_timeout and max_wal_size); WAL archives and base backups taken before the erasure hold them for as long as \
-you retain those.";
+const ERASURE_RESIDUE: &str = "PostgreSQL: the rows were deleted in the transaction that issued this receipt, and the \
+erased tables are vacuumed within seconds. PostgreSQL does not overwrite deleted rows, so until it reuses the freed space \
+the table, index and WAL files may still hold the erased sealed templates, kept frames and ignore-list templates, and each \
+face's search vector (the template under the tenant's secret rotation, which the database searches). Each subject's \
+sealed data is sealed under the subject's own data key, which this erasure deleted and whose table is rewritten \
+(VACUUM FULL) within seconds: once the WAL segments written before the erasure are recycled (minutes, bounded by \
+checkpoint_timeout and max_wal_size), the sealed copies left behind cannot be opened (crypto_shredded), except items sealed \
+under the tenant's key before subjects had keys (tenant_sealed). The search vectors are not covered: whoever holds the \
+tenant's key can read those left in old pages until they are reused. WAL archives and base backups taken before the \
+erasure hold the subject's key and data for as long as you retain those.";
 
 type Tx = Transaction<'static, Postgres>;
 
@@ -129,9 +149,19 @@ impl PgStore {
         F: Fn(Tx) -> Fut,
         Fut: Future<Output = Result<(Erasure, Tx), StoreError>>,
     {
-        let erasure = self.transaction(work).await?;
+        self.erasing(work).await
+    }
+
+    /// Runs a transaction that deletes sealed or personal data as [`PgStore::transaction`] does, then
+    /// schedules the vacuum of the tables erasures delete from.
+    async fn erasing<T, F, Fut>(&self, work: F) -> StoreResult<T>
+    where
+        F: Fn(Tx) -> Fut,
+        Fut: Future<Output = Result<(T, Tx), StoreError>>,
+    {
+        let value = self.transaction(work).await?;
         self.schedule_vacuum();
-        Ok(erasure)
+        Ok(value)
     }
 
     /// Vacuums the tables erasures delete from, soon, once for every erasure made until it starts.
@@ -143,7 +173,7 @@ impl PgStore {
         tokio::spawn(async move {
             tokio::time::sleep(VACUUM_DELAY).await;
             pending.store(false, Ordering::Release);
-            for table in ["faces", "subjects"] {
+            for table in ERASED_TABLES {
                 if let Err(error) = sqlx::raw_sql(AssertSqlSafe(format!("VACUUM {table}"))).execute(&pool).await {
                     tracing::warn!(%error, table, "vacuum after erasure failed");
                 }
@@ -206,8 +236,8 @@ impl FaceStore for PgStore {
         keys::tenant_by_name(self, name).await
     }
 
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
-        keys::insert_api_key(self, key).await
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
+        keys::insert_api_key(self, key, audit).await
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -218,8 +248,8 @@ impl FaceStore for PgStore {
         keys::list_api_keys(self).await
     }
 
-    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
-        keys::revoke_api_key(self, key_id, at_ms).await
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool> {
+        keys::revoke_api_key(self, key_id, at_ms, audit).await
     }
 
     async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
@@ -230,8 +260,13 @@ impl FaceStore for PgStore {
         keys::insert_data_key_if_absent(self, tenant_id, key).await
     }
 
-    async fn create_collection(&self, tenant_id: &TenantId, new: &NewCollection) -> StoreResult<Collection> {
-        collections::create_collection(self, tenant_id, new).await
+    async fn create_collection(
+        &self,
+        tenant_id: &TenantId,
+        new: &NewCollection,
+        audit: &NewChange,
+    ) -> StoreResult<Collection> {
+        collections::create_collection(self, tenant_id, new, audit).await
     }
 
     async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
@@ -246,9 +281,9 @@ impl FaceStore for PgStore {
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
-        at_ms: i64,
+        audit: &NewChange,
     ) -> StoreResult<Erasure> {
-        collections::delete_collection(self, tenant_id, collection_id, at_ms).await
+        collections::delete_collection(self, tenant_id, collection_id, audit).await
     }
 
     async fn set_collection_policy(
@@ -256,8 +291,9 @@ impl FaceStore for PgStore {
         tenant_id: &TenantId,
         collection_id: &CollectionId,
         policy: &CollectionPolicy,
+        audit: &NewChange,
     ) -> StoreResult<Collection> {
-        retention::set_collection_policy(self, tenant_id, collection_id, policy).await
+        retention::set_collection_policy(self, tenant_id, collection_id, policy, audit).await
     }
 
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
@@ -356,6 +392,33 @@ impl FaceStore for PgStore {
         audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         faces::delete_face(self, tenant_id, collection_id, subject_id, face_id, audit).await
+    }
+
+    async fn subject_key(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Option<EncryptedTemplate>> {
+        subjects::subject_key(self, tenant_id, collection_id, subject_id).await
+    }
+
+    async fn insert_subject_key_if_absent(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        key: &EncryptedTemplate,
+    ) -> StoreResult<EncryptedTemplate> {
+        subjects::insert_subject_key_if_absent(self, tenant_id, collection_id, subject_id, key).await
+    }
+
+    async fn subject_keys(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>> {
+        subjects::subject_keys(self, tenant_id, collection_id).await
     }
 
     async fn subject_templates(
@@ -482,8 +545,8 @@ impl FaceStore for PgStore {
         negatives::delete_negative(self, tenant_id, collection_id, subject_id, negative_id, audit).await
     }
 
-    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {
-        doors::create_door(self, tenant_id, new).await
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door> {
+        doors::create_door(self, tenant_id, new, audit).await
     }
 
     async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
@@ -494,22 +557,37 @@ impl FaceStore for PgStore {
         doors::door(self, tenant_id, door_id).await
     }
 
-    async fn replace_door(&self, tenant_id: &TenantId, door_id: &DoorId, new: &NewDoor) -> StoreResult<Door> {
-        doors::replace_door(self, tenant_id, door_id, new).await
-    }
-
-    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()> {
-        doors::delete_door(self, tenant_id, door_id).await
-    }
-
-    async fn last_passage(
+    async fn replace_door(
         &self,
         tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
+        door_id: &DoorId,
+        new: &NewDoor,
+        audit: &NewChange,
+    ) -> StoreResult<Door> {
+        doors::replace_door(self, tenant_id, door_id, new, audit).await
+    }
+
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId, audit: &NewChange) -> StoreResult<()> {
+        doors::delete_door(self, tenant_id, door_id, audit).await
+    }
+
+    async fn record_passage(
+        &self,
+        tenant_id: &TenantId,
+        granted: &NewEvent,
+        check: Option<AntiPassbackCheck<'_>>,
+    ) -> StoreResult<bool> {
+        doors::record_passage(self, tenant_id, granted, check).await
+    }
+
+    async fn reset_presence(
+        &self,
+        tenant_id: &TenantId,
         doors: &[DoorId],
-    ) -> StoreResult<Option<AuditEvent>> {
-        doors::last_passage(self, tenant_id, collection_id, subject_id, doors).await
+        subject_id: Option<&SubjectId>,
+        audit: &NewChange,
+    ) -> StoreResult<u64> {
+        doors::reset_presence(self, tenant_id, doors, subject_id, audit).await
     }
 
     async fn passages(
@@ -522,16 +600,16 @@ impl FaceStore for PgStore {
         doors::passages(self, tenant_id, collection_id, from_ms, to_ms).await
     }
 
-    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook> {
-        webhooks::create_webhook(self, tenant_id, new).await
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, tenant_id, new, audit).await
     }
 
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
         webhooks::list_webhooks(self, tenant_id).await
     }
 
-    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()> {
-        webhooks::delete_webhook(self, tenant_id, webhook_id).await
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()> {
+        webhooks::delete_webhook(self, tenant_id, webhook_id, audit).await
     }
 
     async fn deliveries(
@@ -544,8 +622,8 @@ impl FaceStore for PgStore {
         webhooks::deliveries(self, tenant_id, webhook_id, after_seq, limit).await
     }
 
-    async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
-        webhooks::due_deliveries(self, now_ms, limit).await
+    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
+        webhooks::due_deliveries(self, query).await
     }
 
     async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
@@ -554,6 +632,10 @@ impl FaceStore for PgStore {
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
         events::append_events(self, tenant_id, events).await
+    }
+
+    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>> {
+        events::changes(self, tenant_id, after_seq, limit).await
     }
 
     async fn events(

@@ -13,5 +13,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(1, "init", include_str!("../migrations/0001_init.sql")),
         migration(2, "packs", include_str!("../migrations/0002_packs.sql")),
         migration(3, "doors", include_str!("../migrations/0003_doors.sql")),
+        migration(4, "hardening", include_str!("../migrations/0004_hardening.sql")),
     ])
 }

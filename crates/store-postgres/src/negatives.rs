@@ -110,7 +110,7 @@ pub(crate) async fn delete_negative(
     audit: &NewEvent,
 ) -> StoreResult<()> {
     store
-        .transaction(|mut tx| async move {
+        .erasing(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
             let done = sqlx::query("DELETE FROM negatives WHERE id = $1 AND subject_id = $2")
                 .bind(negative_id)

@@ -4,11 +4,15 @@ use super::*;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// What a collection's retention erases: each table with the time column its rows age by.
+const RETAINED: [(&str, &str); 2] = [("events", "at_ms"), ("outbox", "created_at_ms")];
+
 pub(crate) async fn set_collection_policy(
     store: &PgStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
     policy: &CollectionPolicy,
+    audit: &NewChange,
 ) -> StoreResult<Collection> {
     let days = policy.retention_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
     store
@@ -21,6 +25,7 @@ pub(crate) async fn set_collection_policy(
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let collection = read_collection(&mut tx, tenant_id, collection_id).await?;
             Ok((collection, tx))
         })
@@ -29,17 +34,22 @@ pub(crate) async fn set_collection_policy(
 
 pub(crate) async fn expire_events(store: &PgStore, now_ms: i64) -> StoreResult<u64> {
     store
-        .transaction(|mut tx| async move {
-            let done = sqlx::query(
-                "DELETE FROM events e USING collections c WHERE c.id = e.collection_id \
-                 AND c.retention_days IS NOT NULL AND e.at_ms < $1 - c.retention_days::BIGINT * $2",
-            )
-            .bind(now_ms)
-            .bind(DAY_MS)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            Ok((done.rows_affected(), tx))
+        .erasing(|mut tx| async move {
+            let mut deleted = 0;
+            for (table, time) in RETAINED {
+                let sql = format!(
+                    "DELETE FROM {table} r USING collections c WHERE c.id = r.collection_id \
+                     AND c.retention_days IS NOT NULL AND r.{time} < $1 - c.retention_days::BIGINT * $2"
+                );
+                let done = sqlx::query(AssertSqlSafe(sql))
+                    .bind(now_ms)
+                    .bind(DAY_MS)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                deleted += done.rows_affected();
+            }
+            Ok((deleted, tx))
         })
         .await
 }

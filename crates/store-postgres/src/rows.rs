@@ -84,7 +84,7 @@ pub(crate) fn rows<T>(rows: Vec<PgRow>, read: fn(&PgRow) -> Result<T, sqlx::Erro
 pub(crate) const KEY_COLUMNS: &str = "id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms";
 
 pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index, door_id, reason, \
-     liveness";
+     liveness, correlation_id";
 
 pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
     Ok(AuditEvent {
@@ -102,6 +102,27 @@ pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
             door_id: row.try_get("door_id")?,
             reason: row.try_get("reason")?,
             liveness: row.try_get("liveness")?,
+            correlation_id: row.try_get("correlation_id")?,
+        },
+    })
+}
+
+pub(crate) const CHANGE_COLUMNS: &str = "seq, at_ms, key_id, request_id, correlation_id, action, object_id, details";
+
+pub(crate) fn change_row(row: &PgRow) -> Result<Change, sqlx::Error> {
+    let action: String = row.try_get("action")?;
+    let details: String = row.try_get("details")?;
+    Ok(Change {
+        seq: row.try_get("seq")?,
+        change: NewChange {
+            at_ms: row.try_get("at_ms")?,
+            key_id: row.try_get("key_id")?,
+            request_id: row.try_get("request_id")?,
+            correlation_id: row.try_get("correlation_id")?,
+            action: ChangeAction::parse(&action)
+                .ok_or_else(|| sqlx::Error::ColumnDecode { index: "action".into(), source: action.clone().into() })?,
+            object_id: row.try_get("object_id")?,
+            details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
         },
     })
 }

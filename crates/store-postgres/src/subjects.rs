@@ -134,7 +134,14 @@ pub(crate) async fn delete_subject(
             let face_ids =
                 ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
                     .await?;
+            let tenant_sealed = tenant_sealed(&mut tx, "subject_id = $1", subject_id).await?;
             sqlx::query("DELETE FROM faces WHERE subject_id = $1")
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            // Queued webhook events naming the subject go with it (the erasure's own event is queued below).
+            sqlx::query("DELETE FROM outbox WHERE subject_id = $1")
                 .bind(subject_id)
                 .execute(&mut *tx)
                 .await
@@ -146,8 +153,91 @@ pub(crate) async fn delete_subject(
                 .map_err(map_error)?;
             bump_revision(&mut tx, collection_id).await?;
             insert_events(&mut tx, tenant_id, std::slice::from_ref(audit)).await?;
-            let erasure = Erasure::of_subject(collection_id, subject_id, face_ids, audit.at_ms);
+            let erasure = Erasure {
+                subject_keys_deleted: true,
+                tenant_sealed,
+                ..Erasure::of_subject(collection_id, subject_id, face_ids, audit.at_ms)
+            };
             Ok((erasure, tx))
+        })
+        .await
+}
+
+pub(crate) async fn subject_key(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+) -> StoreResult<Option<EncryptedTemplate>> {
+    store
+        .transaction(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            let key = read_subject_key(&mut tx, subject_id).await?;
+            Ok((key, tx))
+        })
+        .await
+}
+
+async fn read_subject_key(tx: &mut Tx, subject_id: &SubjectId) -> StoreResult<Option<EncryptedTemplate>> {
+    let row = sqlx::query("SELECT nonce, ciphertext FROM subject_keys WHERE subject_id = $1")
+        .bind(subject_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    row.map(|r| Ok(EncryptedTemplate { nonce: r.try_get("nonce")?, ciphertext: r.try_get("ciphertext")? }))
+        .transpose()
+        .map_err(map_error)
+}
+
+pub(crate) async fn insert_subject_key_if_absent(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+    key: &EncryptedTemplate,
+) -> StoreResult<EncryptedTemplate> {
+    store
+        .transaction(|mut tx| async move {
+            ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
+            sqlx::query(
+                "INSERT INTO subject_keys (subject_id, nonce, ciphertext) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subject_id) DO NOTHING",
+            )
+            .bind(subject_id)
+            .bind(&key.nonce)
+            .bind(&key.ciphertext)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let stored = read_subject_key(&mut tx, subject_id).await?.ok_or(StoreError::NotFound)?;
+            Ok((stored, tx))
+        })
+        .await
+}
+
+pub(crate) async fn subject_keys(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>> {
+    store
+        .transaction(|mut tx| async move {
+            ensure_collection(&mut tx, tenant_id, collection_id).await?;
+            let found = sqlx::query(
+                "SELECT k.subject_id, k.nonce, k.ciphertext FROM subject_keys k JOIN subjects s ON s.id = k.subject_id \
+                 WHERE s.collection_id = $1",
+            )
+            .bind(collection_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            let read = |row: &PgRow| {
+                Ok((
+                    row.try_get("subject_id")?,
+                    EncryptedTemplate { nonce: row.try_get("nonce")?, ciphertext: row.try_get("ciphertext")? },
+                ))
+            };
+            Ok((rows(found, read)?, tx))
         })
         .await
 }

@@ -22,7 +22,7 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
             sqlx::query(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
-                 next_attempt_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+                 next_attempt_at_ms, collection_id, subject_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9)",
             )
             .bind(format!("msg_{}", new_id()))
             .bind(tenant_id)
@@ -31,6 +31,8 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
             .bind(&payload)
             .bind(now)
             .bind(DeliveryState::Pending.as_str())
+            .bind(&event.collection_id)
+            .bind(&event.subject_id)
             .execute(&mut **tx)
             .await
             .map_err(map_error)?;
@@ -71,7 +73,12 @@ fn delivery_row(row: &PgRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
-pub(crate) async fn create_webhook(store: &PgStore, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook> {
+pub(crate) async fn create_webhook(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    new: &NewWebhook,
+    audit: &NewChange,
+) -> StoreResult<Webhook> {
     let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
     store
         .transaction(|mut tx| async move {
@@ -89,6 +96,7 @@ pub(crate) async fn create_webhook(store: &PgStore, tenant_id: &TenantId, new: &
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
+            insert_change(&mut tx, tenant_id, audit).await?;
             let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
                 .bind(&new.id)
                 .fetch_one(&mut *tx)
@@ -115,9 +123,14 @@ pub(crate) async fn list_webhooks(store: &PgStore, tenant_id: &TenantId) -> Stor
         .await
 }
 
-pub(crate) async fn delete_webhook(store: &PgStore, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()> {
+pub(crate) async fn delete_webhook(
+    store: &PgStore,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    audit: &NewChange,
+) -> StoreResult<()> {
     store
-        .transaction(|mut tx| async move {
+        .erasing(|mut tx| async move {
             let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
                 .bind(webhook_id)
                 .bind(tenant_id)
@@ -127,6 +140,7 @@ pub(crate) async fn delete_webhook(store: &PgStore, tenant_id: &TenantId, webhoo
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            insert_change(&mut tx, tenant_id, audit).await?;
             Ok(((), tx))
         })
         .await
@@ -163,18 +177,23 @@ pub(crate) async fn deliveries(
         .await
 }
 
-pub(crate) async fn due_deliveries(store: &PgStore, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+pub(crate) async fn due_deliveries(store: &PgStore, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
     store
         .transaction(|mut tx| async move {
+            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
             let sql = format!(
                 "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
-                 FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
-                 WHERE o.state = $1 AND o.next_attempt_at_ms <= $2 ORDER BY o.seq LIMIT $3"
+                 FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
+                       WHERE state = $1 AND next_attempt_at_ms <= $2 AND NOT (webhook_id = ANY($5))) due \
+                 JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
+                 WHERE due.rank <= $4 ORDER BY o.seq LIMIT $3"
             );
             let found = sqlx::query(AssertSqlSafe(sql))
                 .bind(DeliveryState::Pending.as_str())
-                .bind(now_ms)
-                .bind(i64::from(limit))
+                .bind(query.now_ms)
+                .bind(i64::from(query.limit))
+                .bind(i64::from(query.per_webhook))
+                .bind(&query.skip)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map_error)?;

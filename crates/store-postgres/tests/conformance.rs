@@ -52,6 +52,13 @@ async fn hnsw_search_matches_exact_search() {
                 keep_crops: false,
                 created_at_ms: 0,
             },
+            &facegate_store::NewChange::local(
+                "test",
+                facegate_store::ChangeAction::CollectionCreated,
+                "",
+                serde_json::json!({}),
+                0,
+            ),
         )
         .await
         .expect("collection");

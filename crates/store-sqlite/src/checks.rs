@@ -45,7 +45,8 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
     let mut insert = tx
         .prepare(
             "INSERT INTO events (collection_id, at_ms, key_id, request_id, action, result, subject_id, score, \
-             face_index, door_id, reason, liveness) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             face_index, door_id, reason, liveness, correlation_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .map_err(map_error)?;
     // Each collection once: a batch (the faces of one image) usually names one.
@@ -67,11 +68,32 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
                 event.face_index,
                 event.door_id,
                 event.reason,
-                event.liveness
+                event.liveness,
+                event.correlation_id
             ])
             .map_err(map_error)?;
     }
     webhooks::queue_events(tx, tenant_id, events)
+}
+
+/// Records a configuration change of `tenant_id` inside a transaction.
+pub(crate) fn insert_change(tx: &Transaction<'_>, tenant_id: &TenantId, change: &NewChange) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO changes (tenant_id, at_ms, key_id, request_id, correlation_id, action, object_id, details) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            tenant_id,
+            change.at_ms,
+            change.key_id,
+            change.request_id,
+            change.correlation_id,
+            change.action.as_str(),
+            change.object_id,
+            change.details.to_string()
+        ],
+    )
+    .map_err(map_error)?;
+    Ok(())
 }
 
 pub(crate) fn read_data_key(tx: &Transaction<'_>, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
@@ -126,4 +148,18 @@ pub(crate) fn read_revision(
     .optional()
     .map_err(map_error)?
     .ok_or(StoreError::NotFound)
+}
+
+/// Sealed items (templates, kept frames, ignore-list templates) of the subjects `filter` picks (an SQL
+/// condition on a subject's `subject_id` or `collection_id`, with one parameter) that were sealed under
+/// the tenant's key rather than their subject's: those are the ones with a bare 12-byte nonce.
+pub(crate) fn tenant_sealed(tx: &Transaction<'_>, filter: &str, parameter: &str) -> StoreResult<u64> {
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM faces f WHERE f.{filter} AND length(f.nonce) = 12) \
+         + (SELECT COUNT(*) FROM face_templates t JOIN faces f ON f.id = t.face_id WHERE f.{filter} AND length(t.nonce) = 12) \
+         + (SELECT COUNT(*) FROM face_crops k JOIN faces f ON f.id = k.face_id WHERE f.{filter} AND length(k.nonce) = 12) \
+         + (SELECT COUNT(*) FROM negatives n WHERE n.{filter} AND length(n.nonce) = 12)"
+    );
+    let count: i64 = tx.query_row(&sql, params![parameter], |row| row.get(0)).map_err(map_error)?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }

@@ -6,8 +6,9 @@ pub(crate) async fn create_collection(
     store: &SqliteStore,
     tenant_id: &TenantId,
     new: &NewCollection,
+    audit: &NewChange,
 ) -> StoreResult<Collection> {
-    let (tenant_id, new) = (tenant_id.clone(), new.clone());
+    let (tenant_id, new, mut audit) = (tenant_id.clone(), new.clone(), audit.clone());
     store
         .transaction(move |tx| {
             let id = CollectionId::random();
@@ -26,6 +27,8 @@ pub(crate) async fn create_collection(
                 ],
             )
             .map_err(map_error)?;
+            audit.object_id = id.to_string();
+            insert_change(tx, &tenant_id, &audit)?;
             read_collection(tx, &tenant_id, &id)
         })
         .await
@@ -57,9 +60,9 @@ pub(crate) async fn delete_collection(
     store: &SqliteStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
-    at_ms: i64,
+    audit: &NewChange,
 ) -> StoreResult<Erasure> {
-    let (tenant_id, collection_id) = (tenant_id.clone(), collection_id.clone());
+    let (tenant_id, collection_id, audit) = (tenant_id.clone(), collection_id.clone(), audit.clone());
     store
         .erase(move |tx| {
             ensure_collection(tx, &tenant_id, &collection_id)?;
@@ -67,8 +70,19 @@ pub(crate) async fn delete_collection(
                 ids(tx, "SELECT id FROM subjects WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
             let face_ids =
                 ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
+            let tenant_sealed = tenant_sealed(tx, "collection_id = ?1", &collection_id)?;
             tx.execute("DELETE FROM collections WHERE id = ?1", params![collection_id]).map_err(map_error)?;
-            Ok(Erasure { collection_id, subject_ids, face_ids, erased_at_ms: at_ms, physically_erased: false })
+            insert_change(tx, &tenant_id, &audit)?;
+            let erased_at_ms = audit.at_ms;
+            Ok(Erasure {
+                collection_id,
+                subject_ids,
+                face_ids,
+                erased_at_ms,
+                physically_erased: false,
+                subject_keys_deleted: true,
+                tenant_sealed,
+            })
         })
         .await
 }

@@ -11,8 +11,13 @@ fn policy_json(new: &NewDoor) -> StoreResult<String> {
     serde_json::to_string(&new.policy).map_err(|e| StoreError::Backend(format!("door policy: {e}")))
 }
 
-pub(crate) async fn create_door(store: &SqliteStore, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {
-    let (t, new) = (tenant_id.clone(), new.clone());
+pub(crate) async fn create_door(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    new: &NewDoor,
+    audit: &NewChange,
+) -> StoreResult<Door> {
+    let (t, new, mut audit) = (tenant_id.clone(), new.clone(), audit.clone());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &t, &new.collection_id)?;
@@ -23,6 +28,8 @@ pub(crate) async fn create_door(store: &SqliteStore, tenant_id: &TenantId, new: 
                 params![id, t, new.collection_id, new.name, policy_json(&new)?, new.created_at_ms],
             )
             .map_err(map_error)?;
+            audit.object_id = id.to_string();
+            insert_change(tx, &t, &audit)?;
             read_door(tx, &t, &id)
         })
         .await
@@ -49,8 +56,9 @@ pub(crate) async fn replace_door(
     tenant_id: &TenantId,
     door_id: &DoorId,
     new: &NewDoor,
+    audit: &NewChange,
 ) -> StoreResult<Door> {
-    let (t, d, new) = (tenant_id.clone(), door_id.clone(), new.clone());
+    let (t, d, new, audit) = (tenant_id.clone(), door_id.clone(), new.clone(), audit.clone());
     store
         .transaction(move |tx| {
             read_door(tx, &t, &d)?;
@@ -60,39 +68,106 @@ pub(crate) async fn replace_door(
                 params![d, new.collection_id, new.name, policy_json(&new)?],
             )
             .map_err(map_error)?;
+            insert_change(tx, &t, &audit)?;
             read_door(tx, &t, &d)
         })
         .await
 }
 
-pub(crate) async fn delete_door(store: &SqliteStore, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()> {
-    let (t, d) = (tenant_id.clone(), door_id.clone());
+pub(crate) async fn delete_door(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    door_id: &DoorId,
+    audit: &NewChange,
+) -> StoreResult<()> {
+    let (t, d, audit) = (tenant_id.clone(), door_id.clone(), audit.clone());
     store
-        .transaction(move |tx| {
+        .erasing(move |tx| {
             let deleted =
                 tx.execute("DELETE FROM doors WHERE id = ?1 AND tenant_id = ?2", params![d, t]).map_err(map_error)?;
-            if deleted == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            // Doors paired with it lose their pairing rather than deny everyone inside forever.
+            tx.execute(
+                "UPDATE doors SET policy = json_remove(policy, '$.anti_passback') \
+                 WHERE tenant_id = ?1 AND json_extract(policy, '$.anti_passback.paired_door') = ?2",
+                params![t, d],
+            )
+            .map_err(map_error)?;
+            insert_change(tx, &t, &audit)
+        })
+        .await
+        .map(|((), _)| ())
+}
+
+pub(crate) async fn record_passage(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    granted: &NewEvent,
+    check: Option<AntiPassbackCheck<'_>>,
+) -> StoreResult<bool> {
+    let (door, subject) = granted.passage().map(|(d, s)| (d.clone(), s.clone()))?;
+    let (t, granted) = (tenant_id.clone(), granted.clone());
+    let check = check.map(|c| (c.paired_door.clone(), c.denied.clone()));
+    store
+        .transaction(move |tx| {
+            read_door(tx, &t, &door)?;
+            if let Some((_, denied)) = &check {
+                let present = tx
+                    .query_row(
+                        "SELECT 1 FROM presence WHERE subject_id = ?1 AND door_id = ?2",
+                        params![subject, door],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(map_error)?
+                    .is_some();
+                if present {
+                    insert_events(tx, &t, std::slice::from_ref(denied))?;
+                    return Ok(false);
+                }
+            }
+            let paired = check.as_ref().map(|(paired, _)| paired);
+            tx.execute(
+                "DELETE FROM presence WHERE subject_id = ?1 AND door_id IN (SELECT id FROM doors WHERE tenant_id = ?2 \
+                 AND (id = ?3 OR json_extract(policy, '$.anti_passback.paired_door') = ?4))",
+                params![subject, t, paired, door],
+            )
+            .map_err(map_error)?;
+            if check.is_some() {
+                tx.execute(
+                    "INSERT INTO presence (subject_id, door_id, at_ms) VALUES (?1, ?2, ?3)",
+                    params![subject, door, granted.at_ms],
+                )
+                .map_err(map_error)?;
+            }
+            insert_events(tx, &t, std::slice::from_ref(&granted))?;
+            Ok(true)
         })
         .await
 }
 
-pub(crate) async fn last_passage(
+pub(crate) async fn reset_presence(
     store: &SqliteStore,
     tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    subject_id: &SubjectId,
     doors: &[DoorId],
-) -> StoreResult<Option<AuditEvent>> {
-    let (t, c, s) = (tenant_id.clone(), collection_id.clone(), subject_id.clone());
+    subject_id: Option<&SubjectId>,
+    audit: &NewChange,
+) -> StoreResult<u64> {
+    let (t, s, audit) = (tenant_id.clone(), subject_id.cloned(), audit.clone());
     let doors = serde_json::Value::from(doors.iter().map(|d| d.as_str()).collect::<Vec<_>>()).to_string();
     store
         .transaction(move |tx| {
-            ensure_collection(tx, &t, &c)?;
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE collection_id = ?1 AND subject_id = ?2 AND action = ?3 \
-                 AND result = ?4 AND door_id IN (SELECT value FROM json_each(?5)) ORDER BY seq DESC LIMIT 1"
-            );
-            tx.query_row(&sql, params![c, s, DOOR_ACTION, GRANTED, doors], event_row).optional().map_err(map_error)
+            let reset = tx
+                .execute(
+                    "DELETE FROM presence WHERE door_id IN (SELECT d.id FROM doors d WHERE d.tenant_id = ?1 \
+                     AND d.id IN (SELECT value FROM json_each(?2))) AND (?3 IS NULL OR subject_id = ?3)",
+                    params![t, doors, s],
+                )
+                .map_err(map_error)?;
+            insert_change(tx, &t, &audit)?;
+            Ok(reset as u64)
         })
         .await
 }

@@ -30,3 +30,22 @@ pub(crate) async fn events(
         })
         .await
 }
+
+pub(crate) async fn changes(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    after_seq: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Change>> {
+    let t = tenant_id.clone();
+    store
+        .transaction(move |tx| {
+            let sql =
+                format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let rows =
+                statement.query_map(params![t, after_seq.unwrap_or(i64::MIN), limit], change_row).map_err(map_error)?;
+            collect(rows)
+        })
+        .await
+}

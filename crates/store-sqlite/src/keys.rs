@@ -35,8 +35,8 @@ pub(crate) async fn tenant_by_name(store: &SqliteStore, name: &str) -> StoreResu
         .await
 }
 
-pub(crate) async fn insert_api_key(store: &SqliteStore, key: &ApiKeyRecord) -> StoreResult<()> {
-    let key = key.clone();
+pub(crate) async fn insert_api_key(store: &SqliteStore, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
+    let (key, audit) = (key.clone(), audit.clone());
     store
         .transaction(move |tx| {
             let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
@@ -54,7 +54,7 @@ pub(crate) async fn insert_api_key(store: &SqliteStore, key: &ApiKeyRecord) -> S
                 ],
             )
             .map_err(map_error)?;
-            Ok(())
+            insert_change(tx, &key.tenant_id, &audit)
         })
         .await
 }
@@ -87,17 +87,27 @@ pub(crate) async fn list_api_keys(store: &SqliteStore) -> StoreResult<Vec<ApiKey
         .await
 }
 
-pub(crate) async fn revoke_api_key(store: &SqliteStore, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
-    let key_id = key_id.clone();
+pub(crate) async fn revoke_api_key(
+    store: &SqliteStore,
+    key_id: &KeyId,
+    at_ms: i64,
+    audit: &NewChange,
+) -> StoreResult<bool> {
+    let (key_id, audit) = (key_id.clone(), audit.clone());
     store
         .transaction(move |tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            let tenant: Option<TenantId> = tx
+                .query_row(
+                    "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL RETURNING tenant_id",
                     params![key_id, at_ms],
+                    |row| row.get(0),
                 )
+                .optional()
                 .map_err(map_error)?;
-            Ok(changed == 1)
+            match tenant {
+                Some(tenant) => insert_change(tx, &tenant, &audit).map(|()| true),
+                None => Ok(false),
+            }
         })
         .await
 }

@@ -42,20 +42,22 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use facegate_store::{
-    ApiKeyRecord, AuditEvent, Collection, CollectionId, CollectionPolicy, DOOR_ACTION, Delivery, DeliveryAttempt,
-    DeliveryState, Door, DoorId, DueDelivery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceId,
-    FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate, Migration, MigrationState, NegativeId,
-    NegativeRecord, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate,
-    NewWebhook, PackVersion, Scope, StoreError, StoreResult, StoredCrop, StoredNegative, StoredReceipt, StoredTemplate,
-    Subject, SubjectId, Tenant, TenantId, Webhook, WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
+    AntiPassbackCheck, ApiKeyRecord, AuditEvent, Change, ChangeAction, Collection, CollectionId, CollectionPolicy,
+    DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door, DoorId, DueDelivery, DueQuery, EncryptedTemplate,
+    Erasure, EventType, ExpiredConsent, FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate,
+    Migration, MigrationState, NegativeId, NegativeRecord, NewChange, NewCollection, NewDoor, NewEvent, NewFace,
+    NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoreResult,
+    StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, Webhook,
+    WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
 /// The statement every embedded-store erasure receipt carries.
 const ERASURE_RESIDUE: &str = "Embedded store: the erased rows were overwritten with zeros in gallery.db \
 (secure_delete) and the write-ahead log was checkpointed and truncated before this receipt was issued, so neither \
-file holds the erased bytes. Copies of gallery.db made before the erasure (backups, snapshots) still hold the sealed \
-templates until those copies are deleted.";
+file holds the erased bytes (an erased subject's own data key, which sealed them, went the same way). Copies of \
+gallery.db made before the erasure (backups, snapshots) still hold the sealed data and its key until those copies are \
+deleted.";
 
 /// The SQLite-backed [`FaceStore`].
 #[derive(Clone)]
@@ -91,10 +93,21 @@ impl SqliteStore {
     where
         F: FnOnce(&Transaction<'_>) -> StoreResult<Erasure> + Send + 'static,
     {
+        let (mut erasure, physical) = self.erasing(work).await?;
+        erasure.physically_erased = physical;
+        Ok(erasure)
+    }
+
+    /// Runs a transaction that deletes sealed or personal data, then checkpoints as [`SqliteStore::erase`]
+    /// does; also whether the checkpoint completed (the bytes left both files).
+    async fn erasing<T, F>(&self, work: F) -> StoreResult<(T, bool)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
         self.with_connection(move |connection| {
-            let mut erasure = in_transaction(connection, work)?;
-            erasure.physically_erased = checkpoint(connection)?;
-            Ok(erasure)
+            let value = in_transaction(connection, work)?;
+            Ok((value, checkpoint(connection)?))
         })
         .await
     }
@@ -158,8 +171,8 @@ impl FaceStore for SqliteStore {
         keys::tenant_by_name(self, name).await
     }
 
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
-        keys::insert_api_key(self, key).await
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
+        keys::insert_api_key(self, key, audit).await
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -170,8 +183,8 @@ impl FaceStore for SqliteStore {
         keys::list_api_keys(self).await
     }
 
-    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64) -> StoreResult<bool> {
-        keys::revoke_api_key(self, key_id, at_ms).await
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool> {
+        keys::revoke_api_key(self, key_id, at_ms, audit).await
     }
 
     async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
@@ -182,8 +195,13 @@ impl FaceStore for SqliteStore {
         keys::insert_data_key_if_absent(self, tenant_id, key).await
     }
 
-    async fn create_collection(&self, tenant_id: &TenantId, new: &NewCollection) -> StoreResult<Collection> {
-        collections::create_collection(self, tenant_id, new).await
+    async fn create_collection(
+        &self,
+        tenant_id: &TenantId,
+        new: &NewCollection,
+        audit: &NewChange,
+    ) -> StoreResult<Collection> {
+        collections::create_collection(self, tenant_id, new, audit).await
     }
 
     async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
@@ -198,9 +216,9 @@ impl FaceStore for SqliteStore {
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
-        at_ms: i64,
+        audit: &NewChange,
     ) -> StoreResult<Erasure> {
-        collections::delete_collection(self, tenant_id, collection_id, at_ms).await
+        collections::delete_collection(self, tenant_id, collection_id, audit).await
     }
 
     async fn set_collection_policy(
@@ -208,8 +226,9 @@ impl FaceStore for SqliteStore {
         tenant_id: &TenantId,
         collection_id: &CollectionId,
         policy: &CollectionPolicy,
+        audit: &NewChange,
     ) -> StoreResult<Collection> {
-        retention::set_collection_policy(self, tenant_id, collection_id, policy).await
+        retention::set_collection_policy(self, tenant_id, collection_id, policy, audit).await
     }
 
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
@@ -308,6 +327,33 @@ impl FaceStore for SqliteStore {
         audit: &NewEvent,
     ) -> StoreResult<Erasure> {
         faces::delete_face(self, tenant_id, collection_id, subject_id, face_id, audit).await
+    }
+
+    async fn subject_key(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Option<EncryptedTemplate>> {
+        subjects::subject_key(self, tenant_id, collection_id, subject_id).await
+    }
+
+    async fn insert_subject_key_if_absent(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        key: &EncryptedTemplate,
+    ) -> StoreResult<EncryptedTemplate> {
+        subjects::insert_subject_key_if_absent(self, tenant_id, collection_id, subject_id, key).await
+    }
+
+    async fn subject_keys(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>> {
+        subjects::subject_keys(self, tenant_id, collection_id).await
     }
 
     async fn subject_templates(
@@ -416,8 +462,8 @@ impl FaceStore for SqliteStore {
         negatives::delete_negative(self, tenant_id, collection_id, subject_id, negative_id, audit).await
     }
 
-    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door> {
-        doors::create_door(self, tenant_id, new).await
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door> {
+        doors::create_door(self, tenant_id, new, audit).await
     }
 
     async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
@@ -428,22 +474,37 @@ impl FaceStore for SqliteStore {
         doors::door(self, tenant_id, door_id).await
     }
 
-    async fn replace_door(&self, tenant_id: &TenantId, door_id: &DoorId, new: &NewDoor) -> StoreResult<Door> {
-        doors::replace_door(self, tenant_id, door_id, new).await
-    }
-
-    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()> {
-        doors::delete_door(self, tenant_id, door_id).await
-    }
-
-    async fn last_passage(
+    async fn replace_door(
         &self,
         tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
+        door_id: &DoorId,
+        new: &NewDoor,
+        audit: &NewChange,
+    ) -> StoreResult<Door> {
+        doors::replace_door(self, tenant_id, door_id, new, audit).await
+    }
+
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId, audit: &NewChange) -> StoreResult<()> {
+        doors::delete_door(self, tenant_id, door_id, audit).await
+    }
+
+    async fn record_passage(
+        &self,
+        tenant_id: &TenantId,
+        granted: &NewEvent,
+        check: Option<AntiPassbackCheck<'_>>,
+    ) -> StoreResult<bool> {
+        doors::record_passage(self, tenant_id, granted, check).await
+    }
+
+    async fn reset_presence(
+        &self,
+        tenant_id: &TenantId,
         doors: &[DoorId],
-    ) -> StoreResult<Option<AuditEvent>> {
-        doors::last_passage(self, tenant_id, collection_id, subject_id, doors).await
+        subject_id: Option<&SubjectId>,
+        audit: &NewChange,
+    ) -> StoreResult<u64> {
+        doors::reset_presence(self, tenant_id, doors, subject_id, audit).await
     }
 
     async fn passages(
@@ -456,16 +517,16 @@ impl FaceStore for SqliteStore {
         doors::passages(self, tenant_id, collection_id, from_ms, to_ms).await
     }
 
-    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook> {
-        webhooks::create_webhook(self, tenant_id, new).await
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        webhooks::create_webhook(self, tenant_id, new, audit).await
     }
 
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
         webhooks::list_webhooks(self, tenant_id).await
     }
 
-    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()> {
-        webhooks::delete_webhook(self, tenant_id, webhook_id).await
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()> {
+        webhooks::delete_webhook(self, tenant_id, webhook_id, audit).await
     }
 
     async fn deliveries(
@@ -478,8 +539,8 @@ impl FaceStore for SqliteStore {
         webhooks::deliveries(self, tenant_id, webhook_id, after_seq, limit).await
     }
 
-    async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
-        webhooks::due_deliveries(self, now_ms, limit).await
+    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
+        webhooks::due_deliveries(self, query).await
     }
 
     async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
@@ -488,6 +549,10 @@ impl FaceStore for SqliteStore {
 
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
         events::append_events(self, tenant_id, events).await
+    }
+
+    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>> {
+        events::changes(self, tenant_id, after_seq, limit).await
     }
 
     async fn events(

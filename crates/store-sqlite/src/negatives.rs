@@ -107,7 +107,7 @@ pub(crate) async fn delete_negative(
     let (t, c, s, n, audit) =
         (tenant_id.clone(), collection_id.clone(), subject_id.clone(), negative_id.clone(), audit.clone());
     store
-        .transaction(move |tx| {
+        .erasing(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let deleted = tx
                 .execute("DELETE FROM negatives WHERE id = ?1 AND subject_id = ?2", params![n, s])
@@ -118,4 +118,5 @@ pub(crate) async fn delete_negative(
             insert_events(tx, &t, std::slice::from_ref(&audit))
         })
         .await
+        .map(|((), _)| ())
 }

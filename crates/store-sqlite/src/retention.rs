@@ -4,13 +4,17 @@ use super::*;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// What a collection's retention erases: each table with the time column its rows age by.
+const RETAINED: [(&str, &str); 2] = [("events", "at_ms"), ("outbox", "created_at_ms")];
+
 pub(crate) async fn set_collection_policy(
     store: &SqliteStore,
     tenant_id: &TenantId,
     collection_id: &CollectionId,
     policy: &CollectionPolicy,
+    audit: &NewChange,
 ) -> StoreResult<Collection> {
-    let (t, c, policy) = (tenant_id.clone(), collection_id.clone(), *policy);
+    let (t, c, policy, audit) = (tenant_id.clone(), collection_id.clone(), *policy, audit.clone());
     store
         .transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
@@ -19,24 +23,27 @@ pub(crate) async fn set_collection_policy(
                 params![c, policy.retention_days, policy.liveness_required],
             )
             .map_err(map_error)?;
+            insert_change(tx, &t, &audit)?;
             read_collection(tx, &t, &c)
         })
         .await
 }
 
 pub(crate) async fn expire_events(store: &SqliteStore, now_ms: i64) -> StoreResult<u64> {
-    store
-        .transaction(move |tx| {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e JOIN collections c ON c.id = e.collection_id \
-                     WHERE c.retention_days IS NOT NULL AND e.at_ms < ?1 - c.retention_days * ?2)",
-                    params![now_ms, DAY_MS],
-                )
-                .map_err(map_error)?;
-            Ok(deleted as u64)
+    let (deleted, _) = store
+        .erasing(move |tx| {
+            let mut deleted = 0;
+            for (table, time) in RETAINED {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE seq IN (SELECT r.seq FROM {table} r JOIN collections c \
+                     ON c.id = r.collection_id WHERE c.retention_days IS NOT NULL AND r.{time} < ?1 - c.retention_days * ?2)"
+                );
+                deleted += tx.execute(&sql, params![now_ms, DAY_MS]).map_err(map_error)? as u64;
+            }
+            Ok(deleted)
         })
-        .await
+        .await?;
+    Ok(deleted)
 }
 
 pub(crate) async fn expired_consents(store: &SqliteStore, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>> {

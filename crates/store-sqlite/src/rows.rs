@@ -82,7 +82,7 @@ pub(crate) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Sto
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, request_id, action, result, subject_id, score, face_index, door_id, reason, \
-     liveness";
+     liveness, correlation_id";
 
 pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
     Ok(AuditEvent {
@@ -100,6 +100,28 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
             door_id: row.get(10)?,
             reason: row.get(11)?,
             liveness: row.get(12)?,
+            correlation_id: row.get(13)?,
+        },
+    })
+}
+
+pub(crate) const CHANGE_COLUMNS: &str = "seq, at_ms, key_id, request_id, correlation_id, action, object_id, details";
+
+pub(crate) fn change_row(row: &Row<'_>) -> rusqlite::Result<Change> {
+    let action: String = row.get(5)?;
+    let details: String = row.get(7)?;
+    Ok(Change {
+        seq: row.get(0)?,
+        change: NewChange {
+            at_ms: row.get(1)?,
+            key_id: row.get(2)?,
+            request_id: row.get(3)?,
+            correlation_id: row.get(4)?,
+            action: ChangeAction::parse(&action).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, action.clone().into())
+            })?,
+            object_id: row.get(6)?,
+            details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
         },
     })
 }

@@ -124,11 +124,88 @@ pub(crate) async fn delete_subject(
         .erase(move |tx| {
             ensure_subject(tx, &t, &c, &s)?;
             let face_ids = ids(tx, "SELECT id FROM faces WHERE subject_id = ?1 ORDER BY created_at_ms, id", &s)?;
+            let tenant_sealed = tenant_sealed(tx, "subject_id = ?1", &s)?;
             tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
+            // Queued webhook events naming the subject go with it (the erasure's own event is queued below).
+            tx.execute("DELETE FROM outbox WHERE subject_id = ?1", params![s]).map_err(map_error)?;
             tx.execute("DELETE FROM subjects WHERE id = ?1", params![s]).map_err(map_error)?;
             bump_revision(tx, &c)?;
             insert_events(tx, &t, std::slice::from_ref(&audit))?;
-            Ok(Erasure::of_subject(&c, &s, face_ids, audit.at_ms))
+            Ok(Erasure {
+                subject_keys_deleted: true,
+                tenant_sealed,
+                ..Erasure::of_subject(&c, &s, face_ids, audit.at_ms)
+            })
+        })
+        .await
+}
+
+pub(crate) async fn subject_key(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+) -> StoreResult<Option<EncryptedTemplate>> {
+    let (t, c, s) = (tenant_id.clone(), collection_id.clone(), subject_id.clone());
+    store
+        .transaction(move |tx| {
+            ensure_subject(tx, &t, &c, &s)?;
+            read_subject_key(tx, &s)
+        })
+        .await
+}
+
+fn read_subject_key(tx: &Transaction<'_>, subject_id: &SubjectId) -> StoreResult<Option<EncryptedTemplate>> {
+    tx.query_row("SELECT nonce, ciphertext FROM subject_keys WHERE subject_id = ?1", params![subject_id], |row| {
+        Ok(EncryptedTemplate { nonce: row.get(0)?, ciphertext: row.get(1)? })
+    })
+    .optional()
+    .map_err(map_error)
+}
+
+pub(crate) async fn insert_subject_key_if_absent(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+    subject_id: &SubjectId,
+    key: &EncryptedTemplate,
+) -> StoreResult<EncryptedTemplate> {
+    let (t, c, s, key) = (tenant_id.clone(), collection_id.clone(), subject_id.clone(), key.clone());
+    store
+        .transaction(move |tx| {
+            ensure_subject(tx, &t, &c, &s)?;
+            tx.execute(
+                "INSERT INTO subject_keys (subject_id, nonce, ciphertext) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (subject_id) DO NOTHING",
+                params![s, key.nonce, key.ciphertext],
+            )
+            .map_err(map_error)?;
+            read_subject_key(tx, &s)?.ok_or(StoreError::NotFound)
+        })
+        .await
+}
+
+pub(crate) async fn subject_keys(
+    store: &SqliteStore,
+    tenant_id: &TenantId,
+    collection_id: &CollectionId,
+) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>> {
+    let (t, c) = (tenant_id.clone(), collection_id.clone());
+    store
+        .transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            let mut statement = tx
+                .prepare(
+                    "SELECT k.subject_id, k.nonce, k.ciphertext FROM subject_keys k JOIN subjects s \
+                     ON s.id = k.subject_id WHERE s.collection_id = ?1",
+                )
+                .map_err(map_error)?;
+            let rows = statement
+                .query_map(params![c], |row| {
+                    Ok((row.get(0)?, EncryptedTemplate { nonce: row.get(1)?, ciphertext: row.get(2)? }))
+                })
+                .map_err(map_error)?;
+            collect(rows)
         })
         .await
 }

@@ -19,7 +19,7 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
             tx.execute(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
-                 next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+                 next_attempt_at_ms, collection_id, subject_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9)",
                 params![
                     format!("msg_{}", new_id()),
                     tenant_id,
@@ -27,7 +27,9 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
                     event_type.as_str(),
                     payload,
                     now,
-                    DeliveryState::Pending.as_str()
+                    DeliveryState::Pending.as_str(),
+                    event.collection_id,
+                    event.subject_id
                 ],
             )
             .map_err(map_error)?;
@@ -69,8 +71,9 @@ pub(crate) async fn create_webhook(
     store: &SqliteStore,
     tenant_id: &TenantId,
     new: &NewWebhook,
+    audit: &NewChange,
 ) -> StoreResult<Webhook> {
-    let (t, new) = (tenant_id.clone(), new.clone());
+    let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
     let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
     store
         .transaction(move |tx| {
@@ -80,6 +83,7 @@ pub(crate) async fn create_webhook(
                 params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
             )
             .map_err(map_error)?;
+            insert_change(tx, &t, &audit)?;
             tx.query_row(
                 "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
                 params![new.id],
@@ -106,16 +110,21 @@ pub(crate) async fn delete_webhook(
     store: &SqliteStore,
     tenant_id: &TenantId,
     webhook_id: &WebhookId,
+    audit: &NewChange,
 ) -> StoreResult<()> {
-    let (t, w) = (tenant_id.clone(), webhook_id.clone());
+    let (t, w, audit) = (tenant_id.clone(), webhook_id.clone(), audit.clone());
     store
-        .transaction(move |tx| {
+        .erasing(move |tx| {
             let deleted = tx
                 .execute("DELETE FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t])
                 .map_err(map_error)?;
-            if deleted == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(tx, &t, &audit)
         })
         .await
+        .map(|((), _)| ())
 }
 
 pub(crate) async fn deliveries(
@@ -142,17 +151,24 @@ pub(crate) async fn deliveries(
         .await
 }
 
-pub(crate) async fn due_deliveries(store: &SqliteStore, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+pub(crate) async fn due_deliveries(store: &SqliteStore, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
+    let query = query.clone();
+    let skip = serde_json::Value::from(query.skip.iter().map(|w| w.as_str()).collect::<Vec<_>>()).to_string();
     store
         .transaction(move |tx| {
+            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
             let sql = format!(
                 "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
-                 FROM outbox o JOIN webhooks w ON w.id = o.webhook_id \
-                 WHERE o.state = ?1 AND o.next_attempt_at_ms <= ?2 ORDER BY o.seq LIMIT ?3"
+                 FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
+                       WHERE state = ?1 AND next_attempt_at_ms <= ?2 \
+                       AND webhook_id NOT IN (SELECT value FROM json_each(?5))) due \
+                 JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
+                 WHERE due.rank <= ?4 ORDER BY o.seq LIMIT ?3"
             );
             let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let state = DeliveryState::Pending.as_str();
             let rows = statement
-                .query_map(params![DeliveryState::Pending.as_str(), now_ms, limit], |row| {
+                .query_map(params![state, query.now_ms, query.limit, query.per_webhook, skip], |row| {
                     Ok(DueDelivery {
                         delivery: delivery_row(row)?,
                         tenant_id: row.get(11)?,

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use crate::{
-    AntiPassback, ApiKeyRecord, CollectionId, CollectionPolicy, Consent, DOOR_ACTION, DeliveryAttempt, DeliveryState,
-    Direction, Door, DoorPolicy, EncryptedTemplate, EventType, FaceId, FaceStore, GRANTED, KeyId, MigratedTemplate,
-    MigrationState, NegativeId, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject,
-    NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday,
-    WrappedKey,
+    AntiPassback, AntiPassbackCheck, ApiKeyRecord, ChangeAction, CollectionId, CollectionPolicy, Consent, DOOR_ACTION,
+    DeliveryAttempt, DeliveryState, Direction, Door, DoorPolicy, DueQuery, EncryptedTemplate, EventType, FaceId,
+    FaceStore, GRANTED, KeyId, MigratedTemplate, MigrationState, NegativeId, NewChange, NewCollection, NewDoor,
+    NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError,
+    StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey, now_ms,
 };
 
 /// Runs every check against one empty store.
@@ -40,8 +40,14 @@ async fn readiness_and_erasure_statement(store: &dyn FaceStore) {
 async fn store_side_search(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-search").await.expect("tenant");
     let other = store.create_tenant("conformance-search-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("search")).await.expect("collection");
-    let noise = store.create_collection(&t.id, &collection("search-noise")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("search"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
+    let noise = store
+        .create_collection(&t.id, &collection("search-noise"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let mut expected = Vec::new();
     for seed in 0..20u8 {
         let s = store.create_subject(&t.id, &c.id, &subject(&format!("p{seed}"))).await.expect("subject");
@@ -109,7 +115,23 @@ pub fn audit(collection_id: &CollectionId, at_ms: i64) -> NewEvent {
         door_id: None,
         reason: None,
         liveness: None,
+        correlation_id: None,
     }
+}
+
+/// A configuration change by the key `k`.
+pub fn change(action: ChangeAction) -> NewChange {
+    change_at(action, 1)
+}
+
+/// A configuration change by the key `k` at `at_ms`.
+pub fn change_at(action: ChangeAction, at_ms: i64) -> NewChange {
+    NewChange::local("k", action, "object", serde_json::json!({ "field": "value" }), at_ms)
+}
+
+/// Due deliveries at `now_ms`, at most `limit`, every webhook's.
+fn due(now_ms: i64, limit: u32) -> DueQuery {
+    DueQuery { now_ms, limit, per_webhook: limit, skip: Vec::new() }
 }
 
 fn collection(name: &str) -> NewCollection {
@@ -152,14 +174,33 @@ async fn tenants_and_keys(store: &dyn FaceStore) {
         created_at_ms: 5,
         revoked_at_ms: None,
     };
-    store.insert_api_key(&key).await.expect("key stored");
+    store.insert_api_key(&key, &change(ChangeAction::KeyCreated)).await.expect("key stored");
     assert_eq!(store.api_key_by_hash(&key.key_hash).await.expect("lookup"), Some(key.clone()));
     assert!(store.api_key_by_hash(&"cd".repeat(32)).await.expect("lookup").is_none());
     assert!(store.list_api_keys().await.expect("list").iter().any(|k| k.id == key.id));
-    assert!(store.revoke_api_key(&key.id, 9).await.expect("revoke"));
-    assert!(!store.revoke_api_key(&key.id, 10).await.expect("revoke again"), "revoking twice reports false");
+    assert!(store.revoke_api_key(&key.id, 9, &change(ChangeAction::KeyRevoked)).await.expect("revoke"));
+    assert!(
+        !store.revoke_api_key(&key.id, 10, &change(ChangeAction::KeyRevoked)).await.expect("revoke again"),
+        "revoking twice reports false"
+    );
     let revoked = store.api_key_by_hash(&key.key_hash).await.expect("lookup").expect("still there");
     assert_eq!(revoked.revoked_at_ms, Some(9));
+
+    // Each change is in the key's tenant's configuration trail, in order, once; another tenant sees none.
+    let trail = store.changes(&tenant.id, None, 100).await.expect("changes");
+    let actions: Vec<ChangeAction> = trail.iter().map(|c| c.change.action).collect();
+    assert_eq!(
+        actions,
+        vec![ChangeAction::KeyCreated, ChangeAction::KeyRevoked],
+        "a second revocation records nothing"
+    );
+    assert_eq!(trail[0].change.details, serde_json::json!({ "field": "value" }));
+    assert_eq!(trail[0].change.key_id.as_str(), "k");
+    assert!(trail[0].seq < trail[1].seq);
+    let page = store.changes(&tenant.id, Some(trail[0].seq), 100).await.expect("changes");
+    assert_eq!(page.len(), 1, "after the cursor");
+    let other = store.create_tenant("conformance-keys-other").await.expect("tenant");
+    assert!(store.changes(&other.id, None, 100).await.expect("changes").is_empty());
 }
 
 async fn data_keys(store: &dyn FaceStore) {
@@ -179,18 +220,33 @@ async fn data_keys(store: &dyn FaceStore) {
 async fn collections_are_per_tenant(store: &dyn FaceStore) {
     let a = store.create_tenant("conformance-a").await.expect("tenant a");
     let b = store.create_tenant("conformance-b").await.expect("tenant b");
-    let doors = store.create_collection(&a.id, &collection("doors")).await.expect("collection");
+    let doors = store
+        .create_collection(&a.id, &collection("doors"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     assert_eq!((doors.subject_count, doors.face_count), (0, 0));
-    assert!(matches!(store.create_collection(&a.id, &collection("doors")).await, Err(StoreError::Conflict(_))));
-    store.create_collection(&b.id, &collection("doors")).await.expect("same name in another tenant");
+    assert!(matches!(
+        store.create_collection(&a.id, &collection("doors"), &change(ChangeAction::CollectionCreated)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_collection(&b.id, &collection("doors"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("same name in another tenant");
     assert_eq!(store.list_collections(&a.id).await.expect("list").len(), 1);
     assert_eq!(store.collection(&a.id, &doors.id).await.expect("get").name, "doors");
     assert!(matches!(store.collection(&b.id, &doors.id).await, Err(StoreError::NotFound)), "other tenant: not found");
     assert!(matches!(store.create_subject(&b.id, &doors.id, &subject("x")).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.delete_collection(&b.id, &doors.id, 7).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_collection(&b.id, &doors.id, &change_at(ChangeAction::CollectionDeleted, 7)).await,
+        Err(StoreError::NotFound)
+    ));
     let s = store.create_subject(&a.id, &doors.id, &subject("ann")).await.expect("subject");
     store.add_faces(&a.id, &doors.id, &s.id, &[face(1)], &audit(&doors.id, 0)).await.expect("face");
-    let erased = store.delete_collection(&a.id, &doors.id, 7).await.expect("deleted");
+    let erased = store
+        .delete_collection(&a.id, &doors.id, &change_at(ChangeAction::CollectionDeleted, 7))
+        .await
+        .expect("deleted");
     assert_eq!((erased.subject_ids.len(), erased.face_ids.len()), (1, 1));
     assert!(matches!(store.collection(&a.id, &doors.id).await, Err(StoreError::NotFound)));
 }
@@ -198,7 +254,10 @@ async fn collections_are_per_tenant(store: &dyn FaceStore) {
 async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-faces").await.expect("tenant");
     let other = store.create_tenant("conformance-faces-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("staff")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("staff"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let r0 = store.collection_revision(&t.id, &c.id).await.expect("revision");
     let ann = store.create_subject(&t.id, &c.id, &subject("ann")).await.expect("ann");
     let bob = store.create_subject(&t.id, &c.id, &subject("bob")).await.expect("bob");
@@ -238,8 +297,24 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     let updated = store.update_subject(&t.id, &c.id, &ann.id, &renamed).await.expect("update");
     assert_eq!((updated.name.as_str(), updated.created_at_ms), ("Ann B.", ann.created_at_ms));
 
+    // Each subject's own data key: stored once (the first one stays), listed per collection, the
+    // tenant's only, erased with the subject.
+    let ann_key = EncryptedTemplate { nonce: vec![7; 12], ciphertext: vec![7; 48] };
+    assert_eq!(store.subject_key(&t.id, &c.id, &ann.id).await.expect("key"), None);
+    let stored = store.insert_subject_key_if_absent(&t.id, &c.id, &ann.id, &ann_key).await.expect("key stored");
+    assert_eq!(stored, ann_key);
+    let second = EncryptedTemplate { nonce: vec![8; 12], ciphertext: vec![8; 48] };
+    let kept = store.insert_subject_key_if_absent(&t.id, &c.id, &ann.id, &second).await.expect("key kept");
+    assert_eq!(kept, ann_key, "a racing second key does not replace the first");
+    assert_eq!(store.subject_key(&t.id, &c.id, &ann.id).await.expect("key"), Some(ann_key.clone()));
+    assert_eq!(store.subject_keys(&t.id, &c.id).await.expect("keys"), vec![(ann.id.clone(), ann_key.clone())]);
+    let foreign = store.insert_subject_key_if_absent(&other.id, &c.id, &ann.id, &second).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "another tenant's subject");
+    assert!(matches!(store.subject_keys(&other.id, &c.id).await, Err(StoreError::NotFound)));
+
     let erased = store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, &audit(&c.id, 50)).await.expect("delete face");
     assert_eq!(erased.face_ids, vec![added[0].id.clone()]);
+    assert!(!erased.subject_keys_deleted, "erasing one face keeps the subject's key");
     assert!(matches!(
         store.delete_face(&t.id, &c.id, &ann.id, &added[0].id, &audit(&c.id, 51)).await,
         Err(StoreError::NotFound)
@@ -250,7 +325,10 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
     assert_eq!(erased.subject_ids, vec![ann.id.clone()]);
     assert_eq!(erased.face_ids, vec![added[1].id.clone()]);
     assert_eq!(erased.erased_at_ms, 60);
+    assert!(erased.subject_keys_deleted, "the subject's key goes with it");
+    assert_eq!(erased.tenant_sealed, 1, "its face's template was sealed under the tenant's key (a bare nonce)");
     assert!(matches!(store.subject(&t.id, &c.id, &ann.id).await, Err(StoreError::NotFound)));
+    assert!(store.subject_keys(&t.id, &c.id).await.expect("keys").is_empty(), "no key is left of ann");
     let (_, left) = store.collection_templates(&t.id, &c.id).await.expect("templates");
     assert_eq!(left.len(), 1, "only bob's template is left");
     assert!(matches!(
@@ -264,7 +342,10 @@ async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
 
 async fn failed_writes_change_nothing(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-atomic").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("atomic")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("atomic"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let s = store.create_subject(&t.id, &c.id, &subject("s")).await.expect("subject");
     let before = store.collection_revision(&t.id, &c.id).await.expect("revision");
     assert!(matches!(
@@ -285,7 +366,10 @@ async fn failed_writes_change_nothing(store: &dyn FaceStore) {
 async fn audit_trail(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-audit").await.expect("tenant");
     let other = store.create_tenant("conformance-audit-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("door")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("door"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let event = |at_ms, result: &str| NewEvent {
         collection_id: c.id.clone(),
         at_ms,
@@ -299,6 +383,7 @@ async fn audit_trail(store: &dyn FaceStore) {
         door_id: None,
         reason: None,
         liveness: None,
+        correlation_id: (result == "unknown").then(|| "client-42".to_string()),
     };
     store
         .append_events(&t.id, &[event(100, "unknown"), event(200, "match"), event(300, "match")])
@@ -306,6 +391,8 @@ async fn audit_trail(store: &dyn FaceStore) {
         .expect("append");
     let all = store.events(&t.id, &c.id, None, None, 100).await.expect("events");
     assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200, 300]);
+    assert_eq!(all[0].event.correlation_id.as_deref(), Some("client-42"), "a client's correlation id is kept apart");
+    assert_eq!(all[1].event.correlation_id, None);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     let since = store.events(&t.id, &c.id, Some(100), None, 100).await.expect("events since");
     assert_eq!(since.len(), 2, "since is exclusive");
@@ -319,7 +406,10 @@ async fn audit_trail(store: &dyn FaceStore) {
 
 async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
     let t = store.create_tenant("conformance-concurrent").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("busy")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("busy"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let s = store.create_subject(&t.id, &c.id, &subject("busy")).await.expect("subject");
     let tasks: Vec<_> = (0..16u8)
         .map(|i| {
@@ -345,7 +435,7 @@ async fn pack_migration(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-migration").await.expect("tenant");
     let other = store.create_tenant("conformance-migration-other").await.expect("tenant");
     let new = NewCollection { keep_crops: true, ..collection("moving") };
-    let c = store.create_collection(&t.id, &new).await.expect("collection");
+    let c = store.create_collection(&t.id, &new, &change(ChangeAction::CollectionCreated)).await.expect("collection");
     assert!(c.keep_crops);
     let (ann, bob, cy) = (
         store.create_subject(&t.id, &c.id, &subject("ann")).await.expect("ann"),
@@ -424,7 +514,10 @@ async fn pack_migration(store: &dyn FaceStore) {
 async fn doors_and_passages(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-doors").await.expect("tenant");
     let other = store.create_tenant("conformance-doors-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("office")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("office"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let grouped = NewSubject { groups: Some(vec!["staff".into(), "night".into()]), ..subject("Ann") };
     let ann = store.create_subject(&t.id, &c.id, &grouped).await.expect("subject");
     assert_eq!(ann.groups, vec!["staff".to_string(), "night".to_string()]);
@@ -450,11 +543,20 @@ async fn doors_and_passages(store: &dyn FaceStore) {
         policy: policy.clone(),
         created_at_ms: 5,
     };
-    let entry = store.create_door(&t.id, &new("entry")).await.expect("door");
+    let entry = store.create_door(&t.id, &new("entry"), &change(ChangeAction::DoorCreated)).await.expect("door");
     assert_eq!((entry.name.as_str(), &entry.policy, &entry.collection_id), ("entry", &policy, &c.id));
-    assert!(matches!(store.create_door(&t.id, &new("entry")).await, Err(StoreError::Conflict(_))), "names are unique");
     assert!(
-        matches!(store.create_door(&other.id, &new("x")).await, Err(StoreError::NotFound)),
+        matches!(
+            store.create_door(&t.id, &new("entry"), &change(ChangeAction::DoorCreated)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "names are unique"
+    );
+    assert!(
+        matches!(
+            store.create_door(&other.id, &new("x"), &change(ChangeAction::DoorCreated)).await,
+            Err(StoreError::NotFound)
+        ),
         "another tenant's collection"
     );
     let paired = NewDoor {
@@ -464,13 +566,23 @@ async fn doors_and_passages(store: &dyn FaceStore) {
         },
         ..new("exit")
     };
-    let exit = store.create_door(&t.id, &paired).await.expect("door");
+    let exit = store.create_door(&t.id, &paired, &change(ChangeAction::DoorCreated)).await.expect("door");
     assert_eq!(store.list_doors(&t.id).await.expect("doors").len(), 2);
     assert!(store.list_doors(&other.id).await.expect("doors").is_empty());
     assert!(matches!(store.door(&other.id, &exit.id).await, Err(StoreError::NotFound)));
-    let replaced = store.replace_door(&t.id, &exit.id, &NewDoor { name: "way out".into(), ..paired.clone() }).await;
+    let replaced = store
+        .replace_door(
+            &t.id,
+            &exit.id,
+            &NewDoor { name: "way out".into(), ..paired.clone() },
+            &change(ChangeAction::DoorReplaced),
+        )
+        .await;
     assert_eq!(replaced.expect("replaced").name, "way out");
-    assert!(matches!(store.replace_door(&other.id, &exit.id, &paired).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.replace_door(&other.id, &exit.id, &paired, &change(ChangeAction::DoorReplaced)).await,
+        Err(StoreError::NotFound)
+    ));
 
     let decision = |door: &Door, at_ms, result: &str| NewEvent {
         action: DOOR_ACTION.into(),
@@ -482,36 +594,111 @@ async fn doors_and_passages(store: &dyn FaceStore) {
         score: Some(0.7),
         ..audit(&c.id, at_ms)
     };
-    let events = [decision(&entry, 100, GRANTED), decision(&exit, 200, GRANTED), decision(&exit, 300, "denied")];
-    store.append_events(&t.id, &events).await.expect("append");
-    let doors = [entry.id.clone(), exit.id.clone()];
-    let last = store.last_passage(&t.id, &c.id, &ann.id, &doors).await.expect("last").expect("a passage");
-    assert_eq!((last.event.door_id.as_ref(), last.event.at_ms), (Some(&exit.id), 200), "the last granted one");
-    assert_eq!(last.event.liveness, Some(0.9));
-    let only_entry = store.last_passage(&t.id, &c.id, &ann.id, &doors[..1]).await.expect("last");
-    assert_eq!(only_entry.map(|e| e.event.at_ms), Some(100));
+    // Anti-passback: at the exit (paired with the entry), a person passes once, then not again until they
+    // pass the entry; presence is its own record, so expiring the trail does not reset it.
+    let passed = |door: &Door, at_ms| decision(door, at_ms, GRANTED);
+    assert!(
+        store
+            .record_passage(
+                &t.id,
+                &passed(&exit, 100),
+                Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 100, "denied") })
+            )
+            .await
+            .expect("pass")
+    );
+    assert!(
+        !store
+            .record_passage(
+                &t.id,
+                &passed(&exit, 150),
+                Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 150, "denied") })
+            )
+            .await
+            .expect("pass"),
+        "twice"
+    );
+    assert!(store.record_passage(&t.id, &passed(&entry, 200), None).await.expect("pass"), "the entry clears it");
+    assert!(
+        store
+            .record_passage(
+                &t.id,
+                &passed(&exit, 300),
+                Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 300, "denied") })
+            )
+            .await
+            .expect("pass")
+    );
     let all = store.passages(&t.id, &c.id, 0, 1_000).await.expect("passages");
-    assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200], "granted only");
+    assert_eq!(all.iter().map(|e| e.event.at_ms).collect::<Vec<_>>(), vec![100, 200, 300], "granted only");
+    assert_eq!(all[0].event.liveness, Some(0.9));
     assert_eq!(
         store.passages(&t.id, &c.id, 100, 200).await.expect("passages").len(),
         1,
         "from inclusive, to exclusive"
     );
     assert!(matches!(store.passages(&other.id, &c.id, 0, 1_000).await, Err(StoreError::NotFound)));
-    let denied = store.events(&t.id, &c.id, Some(250), None, 10).await.expect("events");
-    assert_eq!(denied[0].event.reason.as_deref(), Some("anti_passback"));
+    let denied = store.events(&t.id, &c.id, Some(140), Some(0), 1).await.expect("events");
+    assert_eq!((denied[0].event.at_ms, denied[0].event.reason.as_deref()), (150, Some("anti_passback")));
+    let refused = store
+        .record_passage(
+            &other.id,
+            &passed(&exit, 400),
+            Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 400, "denied") }),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "another tenant's door");
+    // An administrator's reset lets the person out again, and is a configuration change.
+    let (exits, reset) = ([exit.id.clone()], change(ChangeAction::PresenceReset));
+    assert_eq!(store.reset_presence(&t.id, &exits, Some(&ann.id), &reset).await.expect("reset"), 1);
+    assert!(
+        store
+            .record_passage(
+                &t.id,
+                &passed(&exit, 500),
+                Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 500, "denied") })
+            )
+            .await
+            .expect("pass")
+    );
+    let none = store.reset_presence(&other.id, &exits, None, &reset).await.expect("reset");
+    assert_eq!(none, 0, "another tenant resets nothing");
+    assert!(
+        !store
+            .record_passage(
+                &t.id,
+                &passed(&exit, 600),
+                Some(AntiPassbackCheck { paired_door: &entry.id, denied: &decision(&exit, 600, "denied") })
+            )
+            .await
+            .expect("pass")
+    );
+    let trail = store.changes(&t.id, None, 100).await.expect("changes");
+    assert!(trail.iter().any(|c| c.change.action == ChangeAction::PresenceReset));
 
-    store.delete_door(&t.id, &entry.id).await.expect("delete");
-    assert!(matches!(store.delete_door(&t.id, &entry.id).await, Err(StoreError::NotFound)));
-    assert_eq!(store.passages(&t.id, &c.id, 0, 1_000).await.expect("passages").len(), 2, "decisions stay");
-    store.delete_collection(&t.id, &c.id, 9).await.expect("delete collection");
+    store.delete_door(&t.id, &entry.id, &change(ChangeAction::DoorDeleted)).await.expect("delete");
+    assert!(matches!(
+        store.delete_door(&t.id, &entry.id, &change(ChangeAction::DoorDeleted)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.passages(&t.id, &c.id, 0, 1_000).await.expect("passages").len(), 4, "decisions stay");
+    let unpaired = store.door(&t.id, &exit.id).await.expect("exit");
+    assert_eq!(unpaired.policy.anti_passback, None, "a deleted door's pair loses its pairing");
+    assert!(store.record_passage(&t.id, &passed(&exit, 700), None).await.expect("pass"), "nobody is kept inside");
+    store
+        .delete_collection(&t.id, &c.id, &change_at(ChangeAction::CollectionDeleted, 9))
+        .await
+        .expect("delete collection");
     assert!(matches!(store.door(&t.id, &exit.id).await, Err(StoreError::NotFound)), "doors go with their collection");
 }
 
 async fn ignore_lists(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-ignore").await.expect("tenant");
     let other = store.create_tenant("conformance-ignore-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("ignore")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("ignore"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let ann = store.create_subject(&t.id, &c.id, &subject("Ann")).await.expect("subject");
     let bob = store.create_subject(&t.id, &c.id, &subject("Bob")).await.expect("subject");
     let negative = |subject_id: &SubjectId, seed: u8, pack: &str| NewNegative {
@@ -555,7 +742,10 @@ async fn ignore_lists(store: &dyn FaceStore) {
 async fn webhook_outbox(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-outbox").await.expect("tenant");
     let other = store.create_tenant("conformance-outbox-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("outbox")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("outbox"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let hook = |types: Vec<EventType>| NewWebhook {
         id: WebhookId::random(),
         url: "https://hooks.example.org/in".into(),
@@ -563,8 +753,14 @@ async fn webhook_outbox(store: &dyn FaceStore) {
         secret: template(9),
         created_at_ms: 1,
     };
-    let doors = store.create_webhook(&t.id, &hook(vec![EventType::DoorDecision])).await.expect("webhook");
-    let all = store.create_webhook(&t.id, &hook(EventType::ALL.to_vec())).await.expect("webhook");
+    let doors = store
+        .create_webhook(&t.id, &hook(vec![EventType::DoorDecision]), &change(ChangeAction::WebhookCreated))
+        .await
+        .expect("webhook");
+    let all = store
+        .create_webhook(&t.id, &hook(EventType::ALL.to_vec()), &change(ChangeAction::WebhookCreated))
+        .await
+        .expect("webhook");
     assert_eq!(store.list_webhooks(&t.id).await.expect("list").len(), 2);
     assert!(store.list_webhooks(&other.id).await.expect("list").is_empty());
     let event = |action: &str| NewEvent { action: action.into(), ..audit(&c.id, 10) };
@@ -576,8 +772,8 @@ async fn webhook_outbox(store: &dyn FaceStore) {
     let failed = store.add_faces(&t.id, &c.id, &s.id, &[repeated.clone(), repeated], &enrolled).await;
     assert!(failed.is_err(), "a batch with a repeated face id fails");
 
-    let due = store.due_deliveries(i64::MAX, 100).await.expect("due");
-    let mine: Vec<_> = due.iter().filter(|d| d.tenant_id == t.id).collect();
+    let fetched = store.due_deliveries(&due(i64::MAX, 100)).await.expect("due");
+    let mine: Vec<_> = fetched.iter().filter(|d| d.tenant_id == t.id).collect();
     let types = |hook: &WebhookId| {
         mine.iter().filter(|d| d.delivery.webhook_id == *hook).map(|d| d.delivery.event_type).collect::<Vec<_>>()
     };
@@ -611,32 +807,83 @@ async fn webhook_outbox(store: &dyn FaceStore) {
         .collect();
     store.record_deliveries(&attempts).await.expect("record");
     let still_due: Vec<_> =
-        store.due_deliveries(999, 100).await.expect("due").into_iter().filter(|d| d.tenant_id == t.id).collect();
+        store.due_deliveries(&due(999, 100)).await.expect("due").into_iter().filter(|d| d.tenant_id == t.id).collect();
     assert!(still_due.is_empty(), "the retry is not due before its time");
-    let retry = store.due_deliveries(1_000, 100).await.expect("due");
+    let retry = store.due_deliveries(&due(1_000, 100)).await.expect("due");
     assert_eq!(retry.iter().filter(|d| d.tenant_id == t.id).count(), 1);
     let log = store.deliveries(&t.id, &doors.id, None, 100).await.expect("log");
     assert_eq!((log[0].attempts, log[0].last_status, log[0].state), (1, Some(503), DeliveryState::Pending));
     let log = store.deliveries(&t.id, &all.id, None, 100).await.expect("log");
     assert!(log.iter().all(|d| d.state == DeliveryState::Delivered && d.delivered_at_ms == Some(50)));
     assert!(matches!(store.deliveries(&other.id, &all.id, None, 100).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.delete_webhook(&other.id, &all.id).await, Err(StoreError::NotFound)));
-    store.delete_webhook(&t.id, &doors.id).await.expect("delete");
-    let left = store.due_deliveries(i64::MAX, 100).await.expect("due");
+    assert!(matches!(
+        store.delete_webhook(&other.id, &all.id, &change(ChangeAction::WebhookDeleted)).await,
+        Err(StoreError::NotFound)
+    ));
+    store.delete_webhook(&t.id, &doors.id, &change(ChangeAction::WebhookDeleted)).await.expect("delete");
+    let left = store.due_deliveries(&due(i64::MAX, 100)).await.expect("due");
     assert!(left.iter().all(|d| d.delivery.webhook_id != doors.id), "its rows go with it");
+
+    // A fetch takes at most `per_webhook` rows of each webhook and none of those it skips, so one
+    // receiver's backlog cannot fill it.
+    let (busy, created) = (hook(vec![EventType::DoorDecision]), change(ChangeAction::WebhookCreated));
+    let busy = store.create_webhook(&t.id, &busy, &created).await.expect("webhook");
+    store.append_events(&t.id, &[event(DOOR_ACTION), event(DOOR_ACTION), event(DOOR_ACTION)]).await.expect("append");
+    let fair = DueQuery { now_ms: i64::MAX, limit: 100, per_webhook: 2, skip: Vec::new() };
+    let fetched = store.due_deliveries(&fair).await.expect("due");
+    for hook_id in [&busy.id, &all.id] {
+        assert_eq!(fetched.iter().filter(|d| d.delivery.webhook_id == *hook_id).count(), 2, "two of each");
+    }
+    let skipping = DueQuery { skip: vec![busy.id.clone()], ..fair };
+    assert!(store.due_deliveries(&skipping).await.expect("due").iter().all(|d| d.delivery.webhook_id != busy.id));
+
+    // Erasing a subject takes the queued events naming it, all but its own erasure event.
+    let named = NewEvent { action: "recognize".into(), subject_id: Some(s.id.clone()), ..audit(&c.id, 12) };
+    store.append_events(&t.id, &[named]).await.expect("append");
+    let naming = |rows: &[crate::DueDelivery]| rows.iter().filter(|d| d.payload.contains(s.id.as_str())).count();
+    assert_eq!(
+        naming(&store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due")),
+        1,
+        "queued, naming the subject"
+    );
+    let erasure = NewEvent { action: "erase".into(), subject_id: Some(s.id.clone()), ..audit(&c.id, 13) };
+    store.delete_subject(&t.id, &c.id, &s.id, &erasure).await.expect("erase");
+    let rows = store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due");
+    let left: Vec<_> = rows.iter().filter(|d| d.payload.contains(s.id.as_str())).collect();
+    assert_eq!(left.len(), 1, "only the erasure's own event names the subject");
+    assert_eq!(left[0].delivery.event_type, EventType::SubjectErased);
+
+    // Queued events follow the collection's retention.
+    let policy = CollectionPolicy { retention_days: Some(1), liveness_required: false };
+    store.set_collection_policy(&t.id, &c.id, &policy, &change(ChangeAction::CollectionUpdated)).await.expect("policy");
+    store.expire_events(now_ms() + 2 * 86_400_000).await.expect("expire");
+    let rows = store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due");
+    assert!(rows.iter().all(|d| d.tenant_id != t.id), "nothing of the collection outlives its retention");
 }
 
 async fn retention_and_consent(store: &dyn FaceStore) {
     const DAY: i64 = 86_400_000;
     let t = store.create_tenant("conformance-retention").await.expect("tenant");
     let other = store.create_tenant("conformance-retention-other").await.expect("tenant");
-    let c = store.create_collection(&t.id, &collection("kept")).await.expect("collection");
-    let forever = store.create_collection(&t.id, &collection("forever")).await.expect("collection");
+    let c = store
+        .create_collection(&t.id, &collection("kept"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
+    let forever = store
+        .create_collection(&t.id, &collection("forever"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
     let policy = CollectionPolicy { retention_days: Some(7), liveness_required: true };
-    let set = store.set_collection_policy(&t.id, &c.id, &policy).await.expect("policy");
+    let set = store
+        .set_collection_policy(&t.id, &c.id, &policy, &change(ChangeAction::CollectionUpdated))
+        .await
+        .expect("policy");
     assert_eq!((set.retention_days, set.liveness_required), (Some(7), true));
     assert!(!store.collection(&t.id, &forever.id).await.expect("collection").liveness_required);
-    assert!(matches!(store.set_collection_policy(&other.id, &c.id, &policy).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.set_collection_policy(&other.id, &c.id, &policy, &change(ChangeAction::CollectionUpdated)).await,
+        Err(StoreError::NotFound)
+    ));
     let now = 100 * DAY;
     for (collection, at) in [(&c.id, now - 8 * DAY), (&c.id, now - 6 * DAY), (&forever.id, now - 800 * DAY)] {
         store.append_events(&t.id, &[audit(collection, at)]).await.expect("append");
@@ -671,7 +918,10 @@ async fn retention_and_consent(store: &dyn FaceStore) {
         receipt_sha256: "ab".into(),
     };
     store.save_receipt(&t.id, &receipt).await.expect("save");
-    store.delete_collection(&t.id, &c.id, now).await.expect("delete collection");
+    store
+        .delete_collection(&t.id, &c.id, &change_at(ChangeAction::CollectionDeleted, now))
+        .await
+        .expect("delete collection");
     assert_eq!(store.receipts(&t.id, &c.id).await.expect("receipts"), vec![receipt], "receipts outlive the collection");
     assert!(store.receipts(&other.id, &c.id).await.expect("receipts").is_empty());
 }

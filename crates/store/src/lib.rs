@@ -7,12 +7,14 @@
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
 
+mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod ids;
 mod outbox;
 mod records;
 
+pub use changes::*;
 pub use ids::*;
 pub use outbox::*;
 pub use records::*;
@@ -58,43 +60,53 @@ pub trait FaceStore: Send + Sync {
     /// Finds a tenant by name.
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
 
-    /// Stores a new API key record (only its hash).
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Stores a new API key record (only its hash), recording `audit` in the key's tenant's configuration
+    /// trail in the same transaction.
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()>;
     /// Finds a key by the hash of its secret, revoked or not.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     /// Every key of every tenant, newest first.
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
-    /// Marks a key revoked; false if no such key or already revoked.
-    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64) -> StoreResult<bool>;
+    /// Marks a key revoked, recording `audit` in its tenant's configuration trail; false (and nothing
+    /// recorded) if no such key or already revoked.
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool>;
 
     /// The tenant's wrapped data key, if one was made.
     async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>>;
     /// Stores the tenant's wrapped data key unless one exists; returns the one that is stored.
     async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey>;
 
-    /// Creates a collection; its name is unique within the tenant.
-    async fn create_collection(&self, tenant_id: &TenantId, new: &NewCollection) -> StoreResult<Collection>;
+    /// Creates a collection (its name is unique within the tenant), recording `audit` (its object id is
+    /// filled in with the new collection's).
+    async fn create_collection(
+        &self,
+        tenant_id: &TenantId,
+        new: &NewCollection,
+        audit: &NewChange,
+    ) -> StoreResult<Collection>;
     /// The tenant's collections, oldest first.
     async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>>;
     /// One collection.
     async fn collection(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Collection>;
-    /// Deletes a collection with its subjects, faces and events; returns what was erased.
+    /// Deletes a collection with its subjects, faces, events and queued webhook events, recording
+    /// `audit`; returns what was erased.
     async fn delete_collection(
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
-        at_ms: i64,
+        audit: &NewChange,
     ) -> StoreResult<Erasure>;
 
-    /// Replaces a collection's policy (retention of its trail, liveness).
+    /// Replaces a collection's policy (retention of its trail, liveness), recording `audit`.
     async fn set_collection_policy(
         &self,
         tenant_id: &TenantId,
         collection_id: &CollectionId,
         policy: &CollectionPolicy,
+        audit: &NewChange,
     ) -> StoreResult<Collection>;
-    /// Deletes, in every collection with a retention, the audit events older than it at `now_ms`;
-    /// returns how many.
+    /// Erases, in every collection with a retention, the audit events and queued webhook events older
+    /// than it at `now_ms` (as physically as the backend erases subjects); returns how many rows.
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64>;
     /// Subjects of every tenant whose consent expired at `now_ms`, at most `limit`.
     async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>>;
@@ -135,8 +147,8 @@ pub trait FaceStore: Send + Sync {
         collection_id: &CollectionId,
         subject_ids: &[SubjectId],
     ) -> StoreResult<Vec<Subject>>;
-    /// Deletes a subject and erases its faces, recording `audit` in the same transaction; returns what
-    /// was erased.
+    /// Deletes a subject and erases its faces, ignore list, presence and queued webhook events (all but
+    /// `audit`'s own), recording `audit` in the same transaction; returns what was erased.
     async fn delete_subject(
         &self,
         tenant_id: &TenantId,
@@ -171,6 +183,28 @@ pub trait FaceStore: Send + Sync {
         face_id: &FaceId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure>;
+    /// A subject's own data key, sealed under the tenant's, if it has one.
+    async fn subject_key(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Option<EncryptedTemplate>>;
+    /// Stores a subject's sealed data key unless it has one; returns the one stored
+    /// ([`StoreError::NotFound`] for a missing subject). Erased with the subject.
+    async fn insert_subject_key_if_absent(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        key: &EncryptedTemplate,
+    ) -> StoreResult<EncryptedTemplate>;
+    /// The sealed data keys of a collection's subjects (those that have one).
+    async fn subject_keys(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>>;
     /// The encrypted templates of one subject.
     async fn subject_templates(
         &self,
@@ -267,7 +301,8 @@ pub trait FaceStore: Send + Sync {
         subject_ids: &[SubjectId],
         pack: &str,
     ) -> StoreResult<Vec<StoredNegative>>;
-    /// Erases one ignore-list entry, recording `audit` in the same transaction.
+    /// Erases one ignore-list entry (as physically as the backend erases subjects), recording `audit` in
+    /// the same transaction.
     async fn delete_negative(
         &self,
         tenant_id: &TenantId,
@@ -277,24 +312,44 @@ pub trait FaceStore: Send + Sync {
         audit: &NewEvent,
     ) -> StoreResult<()>;
 
-    /// Creates a door on one of the tenant's collections; its name is unique within the tenant.
-    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor) -> StoreResult<Door>;
+    /// Creates a door on one of the tenant's collections (its name is unique within the tenant),
+    /// recording `audit` (its object id filled in with the new door's).
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door>;
     /// The tenant's doors, oldest first.
     async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>>;
     /// One door.
     async fn door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door>;
-    /// Replaces a door's name, collection and policy.
-    async fn replace_door(&self, tenant_id: &TenantId, door_id: &DoorId, new: &NewDoor) -> StoreResult<Door>;
-    /// Deletes a door (its decisions stay in the trail).
-    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<()>;
-    /// The subject's latest granted door decision at any of `doors` (anti-passback).
-    async fn last_passage(
+    /// Replaces a door's name, collection and policy, recording `audit`.
+    async fn replace_door(
         &self,
         tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
+        door_id: &DoorId,
+        new: &NewDoor,
+        audit: &NewChange,
+    ) -> StoreResult<Door>;
+    /// Deletes a door (its decisions stay in the trail), its presence records, and the anti-passback
+    /// pairing of every door paired with it, recording `audit`.
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId, audit: &NewChange) -> StoreResult<()>;
+    /// Records a granted door decision as a passage, atomically: the subject is no longer present at the
+    /// doors paired with this one (in either direction). With an anti-passback `check`, unless the
+    /// subject is still recorded present at this door (then `check.denied` is recorded instead and the
+    /// answer is false), the subject is also marked present here. Presence is its own record, apart from
+    /// the audit trail and its retention.
+    async fn record_passage(
+        &self,
+        tenant_id: &TenantId,
+        granted: &NewEvent,
+        check: Option<AntiPassbackCheck<'_>>,
+    ) -> StoreResult<bool>;
+    /// Forgets presence at `doors` (of one subject, or everyone), recording `audit`; returns how many
+    /// presence records went.
+    async fn reset_presence(
+        &self,
+        tenant_id: &TenantId,
         doors: &[DoorId],
-    ) -> StoreResult<Option<AuditEvent>>;
+        subject_id: Option<&SubjectId>,
+        audit: &NewChange,
+    ) -> StoreResult<u64>;
     /// A collection's granted door decisions with `from_ms <= at_ms < to_ms`, in trail order (attendance).
     async fn passages(
         &self,
@@ -304,12 +359,13 @@ pub trait FaceStore: Send + Sync {
         to_ms: i64,
     ) -> StoreResult<Vec<AuditEvent>>;
 
-    /// Stores a webhook of the tenant.
-    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook) -> StoreResult<Webhook>;
+    /// Stores a webhook of the tenant, recording `audit`.
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook>;
     /// The tenant's webhooks, oldest first.
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>>;
-    /// Deletes a webhook and its outbox rows.
-    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<()>;
+    /// Deletes a webhook, its sealed secret and its outbox rows (as physically as the backend erases
+    /// subjects), recording `audit`.
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()>;
     /// A webhook's delivery log after the cursor `after_seq`, in outbox order, at most `limit`.
     async fn deliveries(
         &self,
@@ -318,13 +374,16 @@ pub trait FaceStore: Send + Sync {
         after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Pending deliveries of every tenant due at `now_ms`, oldest first, at most `limit`.
-    async fn due_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>>;
+    /// Pending deliveries of every tenant due at `query.now_ms`, oldest first: at most `query.limit`, at
+    /// most `query.per_webhook` of each webhook, none of the webhooks in `query.skip`.
+    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>>;
     /// Records the outcomes of attempts, in one transaction.
     async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
 
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;
+    /// The tenant's configuration changes in trail order, after the cursor `after_seq`, at most `limit`.
+    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>>;
     /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`
     /// (exclusive) and after the cursor `after_seq` (exclusive, the last `seq` of the previous page).
     async fn events(

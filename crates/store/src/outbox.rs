@@ -165,6 +165,20 @@ pub struct DueDelivery {
     pub payload: String,
 }
 
+/// Which due deliveries to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueQuery {
+    /// Due at this time, ms since the epoch.
+    pub now_ms: i64,
+    /// At most this many rows.
+    pub limit: u32,
+    /// At most this many rows of each webhook (oldest first), so one receiver's backlog cannot fill a
+    /// fetch.
+    pub per_webhook: u32,
+    /// Webhooks left out (busy or backing off).
+    pub skip: Vec<WebhookId>,
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {

@@ -284,6 +284,15 @@ pub struct Erasure {
     /// (embedded store); false where the backend only deletes and reclaims later (PostgreSQL).
     #[serde(default)]
     pub physically_erased: bool,
+    /// The erased subjects' own data keys were deleted with them (a whole subject or collection erased,
+    /// not one face).
+    #[serde(default)]
+    pub subject_keys_deleted: bool,
+    /// Erased sealed items (templates, kept frames, ignore-list templates) that were sealed under the
+    /// tenant's data key rather than their subject's (enrolled before subjects had keys): deleting the
+    /// subject's key does not make copies of these unreadable.
+    #[serde(default)]
+    pub tenant_sealed: u64,
 }
 
 impl Erasure {
@@ -300,6 +309,8 @@ impl Erasure {
             face_ids,
             erased_at_ms,
             physically_erased: false,
+            subject_keys_deleted: false,
+            tenant_sealed: 0,
         }
     }
 }
@@ -313,8 +324,11 @@ pub struct NewEvent {
     pub at_ms: i64,
     /// API key that asked.
     pub key_id: KeyId,
-    /// Request it belongs to.
+    /// Request it belongs to (an id the server made).
     pub request_id: RequestId,
+    /// The client's own correlation id (its `x-request-id`), when it sent a valid one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// `recognize`, `verify`, `search`, `enroll`, `erase`...
     pub action: String,
     /// `match`, `unknown`, `accepted`, `rejected`, `erased`...
@@ -334,6 +348,19 @@ pub struct NewEvent {
     /// The fused liveness score of a door decision, where liveness was measured.
     #[serde(default)]
     pub liveness: Option<f32>,
+}
+
+impl NewEvent {
+    /// The door and subject of a door decision (what a passage records).
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Backend`] for an event without a door or a subject.
+    pub fn passage(&self) -> crate::StoreResult<(&DoorId, &SubjectId)> {
+        match (&self.door_id, &self.subject_id) {
+            (Some(door), Some(subject)) => Ok((door, subject)),
+            _ => Err(crate::StoreError::Backend("a passage needs a door and a subject".into())),
+        }
+    }
 }
 
 /// A recorded decision.
@@ -502,6 +529,15 @@ pub struct AntiPassback {
     pub direction: Direction,
     /// The door of the other direction.
     pub paired_door: DoorId,
+}
+
+/// The anti-passback check of a passage: the door's pairing and the denial recorded when it refuses.
+#[derive(Debug, Clone, Copy)]
+pub struct AntiPassbackCheck<'a> {
+    /// The door of the other direction.
+    pub paired_door: &'a DoorId,
+    /// The decision recorded instead of the passage when the person is still inside.
+    pub denied: &'a NewEvent,
 }
 
 /// Who a door lets in, when, and how sure it must be.

@@ -130,14 +130,20 @@ pub fn fresh_postgres_database(prefix: &str) -> String {
     format!("{prefix_url}/{name}")
 }
 
+/// The egress policy of every server a test starts (as environment settings): loopback only, so no test
+/// can make a server connect beyond this machine, whatever webhook URL it registers.
+pub const LOOPBACK_EGRESS: [(&str, &str); 2] =
+    [("FACEGATE_EGRESS_PUBLIC", "0"), ("FACEGATE_EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")];
+
 /// A command running the `facegate` binary at `binary` with the shared model mirror (unless one is
-/// set) and a fixed master key, so a restarted server reads what an earlier one wrote.
+/// set), a fixed master key (so a restarted server reads what an earlier one wrote) and the loopback-only
+/// egress policy ([`LOOPBACK_EGRESS`]).
 pub fn facegate_command(binary: &str, master_key: &str) -> std::process::Command {
     let mut command = std::process::Command::new(binary);
     if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
         command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
     }
-    command.env("FACEGATE_MASTER_KEY", master_key);
+    command.env("FACEGATE_MASTER_KEY", master_key).envs(LOOPBACK_EGRESS);
     command
 }
 

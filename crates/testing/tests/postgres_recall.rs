@@ -50,7 +50,20 @@ async fn hnsw_recall_on_lfw_embeddings() {
         keep_crops: false,
         created_at_ms: 0,
     };
-    let collection = exact.create_collection(&tenant.id, &new).await.expect("collection");
+    let collection = exact
+        .create_collection(
+            &tenant.id,
+            &new,
+            &facegate_store::NewChange::local(
+                "test",
+                facegate_store::ChangeAction::CollectionCreated,
+                "",
+                serde_json::json!({}),
+                0,
+            ),
+        )
+        .await
+        .expect("collection");
     let mut subjects = std::collections::HashMap::new();
     for (person, embedding) in gallery {
         if !subjects.contains_key(person) {

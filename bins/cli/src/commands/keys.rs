@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use facegate_api::now_ms;
+use facegate_gallery::Keys;
 use facegate_store::{FaceStore, Scope};
 use serde_json::json;
 
@@ -20,7 +21,7 @@ pub fn run(settings: &Settings, action: KeysAction) -> Result<ExitCode> {
             KeysAction::Create { tenant, scopes, name, json } => create(store, &tenant, &scopes, &name, json).await,
             KeysAction::List => list(store).await,
             KeysAction::Revoke { id } => {
-                if store.revoke_api_key(&id, now_ms()).await? {
+                if Keys::new(store.as_ref()).revoke_any(&id, "cli", now_ms()).await? {
                     println!("revoked {id}");
                     Ok(ExitCode::SUCCESS)
                 } else {
@@ -46,7 +47,7 @@ async fn create(
     json: bool,
 ) -> Result<ExitCode> {
     let scopes = parse_scopes(scopes)?;
-    let (id, secret) = facegate_host::create_key(store.as_ref(), tenant, &scopes, name, None).await?;
+    let (id, secret) = facegate_host::create_key(store.as_ref(), tenant, &scopes, name, None, "cli").await?;
     if json {
         println!("{}", json!({ "id": id, "key": secret, "tenant": tenant, "scopes": scopes }));
     } else {
@@ -56,7 +57,7 @@ async fn create(
 }
 
 async fn list(store: Arc<dyn FaceStore>) -> Result<ExitCode> {
-    for key in store.list_api_keys().await? {
+    for key in Keys::new(store.as_ref()).list(None).await? {
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
         let state = if key.revoked_at_ms.is_some() { "revoked" } else { "active" };
         println!("{}  tenant {}  {:<8} {}  {}", key.id, key.tenant_id, state, scopes.join(","), key.name);

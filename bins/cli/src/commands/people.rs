@@ -40,7 +40,7 @@ impl LocalGallery {
             Some(tenant) => tenant,
             None => store.create_tenant(&args.tenant).await?,
         };
-        let actor = Actor { tenant_id: tenant.id, key_id: KeyId::from(CLI_KEY_ID), request_id: RequestId::random() };
+        let actor = Actor::new(tenant.id, KeyId::from(CLI_KEY_ID), RequestId::random());
         Ok(Self { gallery: Gallery::new(store, keys), actor })
     }
 

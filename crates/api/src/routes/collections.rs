@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::contract::{
     CollectionList, CreateCollection, EventPage, ImageSize, RecognizeResponse, RecognizedFace, SearchResponse,
 };
-use crate::images::{field, read_images};
+use crate::images::{Pool, field, read_images};
 use crate::inference::Extras;
 use crate::{ApiError, AppState, ErrorCode, json_body};
 
@@ -179,7 +179,7 @@ async fn identify_all(
     let top_k = top_k(query.top_k, DEFAULT_TOP_K)?;
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
-    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
     let analysis = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection)).await?;
     let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
     let started = std::time::Instant::now();
@@ -216,7 +216,7 @@ pub async fn search(
     let collection = state.gallery.collection(&actor, &collection_id).await?;
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
-    let mut body = read_images(request, &state).await?;
+    let mut body = read_images(request, &state, &caller, Pool::Images).await?;
     let top_k = top_k(field::<usize>(&body.fields, "top_k")?.or(query.top_k), DEFAULT_SEARCH_TOP_K)?;
     let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
         Some(template) => Embedding::from_raw(template)

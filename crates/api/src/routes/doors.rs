@@ -7,29 +7,39 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use facegate_gallery::{FrameFace, MAX_DOOR_FRAMES, OperatingPoint};
-use facegate_store::{CollectionId, Door, DoorId, NewDoor, Scope};
+use facegate_store::{CollectionId, Door, DoorId, NewDoor, Scope, SubjectId};
 use serde::Deserialize;
 
 use super::faces::analyze;
 use crate::auth::Caller;
-use crate::contract::{AttendanceResponse, DoorAttemptResponse, DoorBody, DoorList, DoorSubject};
-use crate::images::read_images;
+use crate::contract::{AttendanceResponse, DoorAttemptResponse, DoorBody, DoorList, DoorSubject, PresenceReset};
+
+/// Scopes that may read doors: administrators, and the kiosks that make attempts at them (`search`).
+/// Creating, replacing and deleting a door, and resetting its presence, is administration: an `enroll`
+/// key manages people, not who may pass.
+const DOOR_READERS: [Scope; 2] = [Scope::Search, Scope::Admin];
+use crate::images::{Pool, read_images};
 use crate::inference::{Analysis, Extras};
 use crate::{ApiError, AppState, ErrorCode, json_body};
 
-/// A door body checked for what the API decides (name, the pack's liveness); the gallery checks the rest.
+/// A door body checked for what the API decides (name, the pack's liveness and calibrated range); the
+/// gallery checks the rest.
 async fn door_body(state: &AppState, caller: &Caller, bytes: &[u8]) -> Result<NewDoor, ApiError> {
     let body: DoorBody = json_body(bytes)?;
     let name = crate::contract::display_name(&body.name)?;
     let collection = state.gallery.collection(&caller.actor(), &body.collection_id).await?;
+    let pool = state.pack(&collection.pack)?;
     if body.policy.liveness_required {
-        state.pack(&collection.pack)?.check_liveness(true).map_err(|_| {
+        pool.check_liveness(true).map_err(|_| {
             ApiError::invalid(format!(
                 "the collection's pack `{}` has no liveness models: set liveness_required to false",
                 collection.pack
             ))
         })?;
     }
+    // Every attempt at a door decides at its operating point: one outside the calibration is refused now
+    // rather than at each attempt.
+    OperatingPoint::of(pool.calibration()?, &collection, body.policy.target_fmr)?;
     Ok(NewDoor {
         collection_id: body.collection_id,
         name,
@@ -46,7 +56,7 @@ pub async fn create_door(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Door>), ApiError> {
-    caller.require(Scope::Enroll)?;
+    caller.require(Scope::Admin)?;
     let new = door_body(&state, &caller, &body).await?;
     Ok((StatusCode::CREATED, Json(state.gallery.create_door(&caller.actor(), &new).await?)))
 }
@@ -55,7 +65,7 @@ pub async fn create_door(
 #[utoipa::path(get, path = "/v1/doors", tag = "doors",
     responses((status = 200, description = "Doors", body = DoorList)), security(("api_key" = [])))]
 pub async fn list_doors(State(state): State<AppState>, caller: Caller) -> Result<Json<DoorList>, ApiError> {
-    caller.require(Scope::Enroll)?;
+    caller.require_any(&DOOR_READERS)?;
     Ok(Json(DoorList { doors: state.gallery.doors(&caller.actor()).await? }))
 }
 
@@ -67,7 +77,7 @@ pub async fn get_door(
     caller: Caller,
     Path(door): Path<DoorId>,
 ) -> Result<Json<Door>, ApiError> {
-    caller.require(Scope::Enroll)?;
+    caller.require_any(&DOOR_READERS)?;
     Ok(Json(state.gallery.door(&caller.actor(), &door).await?))
 }
 
@@ -80,7 +90,7 @@ pub async fn replace_door(
     Path(door): Path<DoorId>,
     body: axum::body::Bytes,
 ) -> Result<Json<Door>, ApiError> {
-    caller.require(Scope::Enroll)?;
+    caller.require(Scope::Admin)?;
     state.gallery.door(&caller.actor(), &door).await?;
     let new = door_body(&state, &caller, &body).await?;
     Ok(Json(state.gallery.replace_door(&caller.actor(), &door, &new).await?))
@@ -94,9 +104,35 @@ pub async fn delete_door(
     caller: Caller,
     Path(door): Path<DoorId>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::Enroll)?;
+    caller.require(Scope::Admin)?;
     state.gallery.delete_door(&caller.actor(), &door).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Forgets anti-passback presence at the door and its paired door, for everyone (e.g. at midnight):
+/// anyone recorded inside may pass again. An audited change.
+#[utoipa::path(delete, path = "/v1/doors/{door}/presence", tag = "doors", params(("door" = DoorId, Path)),
+    responses((status = 200, description = "Reset", body = PresenceReset)), security(("api_key" = [])))]
+pub async fn reset_presence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(door): Path<DoorId>,
+) -> Result<Json<PresenceReset>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(PresenceReset { reset: state.gallery.reset_presence(&caller.actor(), &door, None).await? }))
+}
+
+/// Forgets one person's anti-passback presence at the door and its paired door (someone let out
+/// another way). An audited change.
+#[utoipa::path(delete, path = "/v1/doors/{door}/presence/{subject}", tag = "doors", params(("door" = DoorId, Path), ("subject" = SubjectId, Path)),
+    responses((status = 200, description = "Reset", body = PresenceReset)), security(("api_key" = [])))]
+pub async fn reset_subject_presence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((door, subject)): Path<(DoorId, SubjectId)>,
+) -> Result<Json<PresenceReset>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(PresenceReset { reset: state.gallery.reset_presence(&caller.actor(), &door, Some(&subject)).await? }))
 }
 
 /// A door attempt: 1 to 5 frames of the person at the door (a camera's burst). The answer is `granted`
@@ -117,7 +153,7 @@ pub async fn attempt(
     let collection = state.gallery.collection(&actor, &door.collection_id).await?;
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, door.policy.target_fmr)?;
-    let images = read_images(request, &state).await?.images;
+    let images = read_images(request, &state, &caller, Pool::Doors).await?.images;
     if images.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no frame"));
     }

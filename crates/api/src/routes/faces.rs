@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Caller;
 use crate::contract::{CompareResponse, DetectResponse, DetectedFaceOut, EmbedResponse, EnrolmentCheck};
-use crate::images::{ImageRequest, decode_base64, field, read_images};
+use crate::images::{ImageRequest, Pool, decode_base64, field, read_images};
 use crate::inference::{Analysis, Extras, PipelinePool};
 use crate::{ApiError, AppState, ErrorCode};
 
@@ -101,7 +101,7 @@ pub async fn detect(
 ) -> Result<Json<DetectResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
-    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
     let (limits, max_faces) = (limits(&state), state.config.max_faces);
     let with_liveness = query.liveness.unwrap_or(false);
     pool.check_liveness(with_liveness)?;
@@ -144,7 +144,7 @@ pub async fn embed(
     caller.require(Scope::Detect)?;
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
-    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
     let analysis = analyze(&state, &pool, bytes, Extras::default()).await?;
     Ok(Json(EmbedResponse {
         pack,
@@ -193,7 +193,7 @@ pub async fn compare(
     request: Request,
 ) -> Result<Json<CompareResponse>, ApiError> {
     caller.require(Scope::Detect)?;
-    let mut body = read_images(request, &state).await?;
+    let mut body = read_images(request, &state, &caller, Pool::Images).await?;
     let pack = field::<String>(&body.fields, "pack")?.or(query.pack).unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
     let fmr = field::<f64>(&body.fields, "fmr")?.or(query.fmr).unwrap_or(facegate_core::DEFAULT_TARGET_FMR);

@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use facegate_store::{KeyId, Scope};
 
-use crate::auth::{Caller, new_key};
+use crate::auth::Caller;
 use crate::contract::{CreatedKey, KeyBody, KeyInfo, KeyList, display_name};
-use crate::{ApiError, AppState, ErrorCode, json_body, now_ms};
+use crate::{ApiError, AppState, json_body};
 
 /// Creates a key of the caller's tenant; the answer carries its secret, shown only this once.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyBody,
@@ -21,14 +21,7 @@ pub async fn create_key(
     caller.require(Scope::Admin)?;
     let body: KeyBody = json_body(&body)?;
     let name = display_name(&body.name)?;
-    let mut scopes = body.scopes;
-    scopes.sort();
-    scopes.dedup();
-    if scopes.is_empty() {
-        return Err(ApiError::invalid("`scopes` must name at least one scope"));
-    }
-    let (record, secret) = new_key(caller.key.tenant_id.clone(), &name, &scopes, None);
-    state.gallery.store().insert_api_key(&record).await?;
+    let (record, secret) = state.gallery.keys().create(&caller.actor(), &name, &body.scopes, None, state.now()).await?;
     tracing::info!(key_id = %record.id.as_str(), "API key created");
     Ok((StatusCode::CREATED, Json(CreatedKey { key: KeyInfo::from(&record), secret })))
 }
@@ -38,11 +31,8 @@ pub async fn create_key(
     responses((status = 200, description = "The keys", body = KeyList)), security(("api_key" = [])))]
 pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
     caller.require(Scope::Admin)?;
-    let mut keys = state.gallery.store().list_api_keys().await?;
-    keys.retain(|k| k.tenant_id == caller.key.tenant_id);
-    keys.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-    let keys = keys.iter().map(KeyInfo::from).collect();
-    Ok(Json(KeyList { keys }))
+    let keys = state.gallery.keys().list(Some(caller.tenant())).await?;
+    Ok(Json(KeyList { keys: keys.iter().map(KeyInfo::from).collect() }))
 }
 
 /// The key making the request: what it may do (any key may ask).
@@ -61,14 +51,7 @@ pub async fn revoke_key(
     Path(key_id): Path<KeyId>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Admin)?;
-    if key_id == caller.key.id {
-        return Err(ApiError::new(ErrorCode::Conflict, "a key cannot revoke itself: revoke it with another admin key"));
-    }
-    let store = state.gallery.store();
-    let owned = store.list_api_keys().await?.iter().any(|k| k.id == key_id && k.tenant_id == caller.key.tenant_id);
-    if !owned || !store.revoke_api_key(&key_id, now_ms()).await? {
-        return Err(ApiError::not_found("active key"));
-    }
+    state.gallery.keys().revoke(&caller.actor(), &key_id, state.now()).await?;
     tracing::info!(key_id = %key_id.as_str(), "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -70,7 +70,7 @@ fn spawn_runner(state: &AppState, tenant_id: TenantId, collection_id: Collection
     let state = state.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let actor = Actor { tenant_id, key_id: KeyId::from(RUNNER_KEY), request_id: RequestId::random() };
+        let actor = Actor::new(tenant_id, KeyId::from(RUNNER_KEY), RequestId::random());
         match run(&state, &actor, &collection_id).await {
             Ok(done) => tracing::info!(
                 collection = %collection_id,

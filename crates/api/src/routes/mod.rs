@@ -1,5 +1,6 @@
 //! One file per resource; [`routes`] lists every endpoint.
 
+mod changes;
 mod collections;
 mod doors;
 mod faces;
@@ -22,6 +23,7 @@ fn json_only(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
     route.layer(DefaultBodyLimit::max(JSON_BODY_BYTES))
 }
 
+pub(crate) use changes::__path_changes;
 pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
     __path_delete_collection, __path_events, __path_get_collection, __path_list_collections, __path_receipts,
@@ -29,7 +31,7 @@ pub(crate) use collections::{
 };
 pub(crate) use doors::{
     __path_attempt, __path_attendance, __path_create_door, __path_delete_door, __path_get_door, __path_list_doors,
-    __path_replace_door,
+    __path_replace_door, __path_reset_presence, __path_reset_subject_presence,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
@@ -69,6 +71,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
         .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
         .route("/v1/doors/{door}/attempts", post(doors::attempt))
+        .route("/v1/doors/{door}/presence", axum::routing::delete(doors::reset_presence))
+        .route("/v1/doors/{door}/presence/{subject}", axum::routing::delete(doors::reset_subject_presence))
+        .route("/v1/changes", get(changes::changes))
         .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
         .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
         .route("/v1/webhooks/{webhook}/deliveries", get(webhooks::deliveries))

@@ -20,7 +20,7 @@ use crate::contract::{
     EnrollRefusal, EnrollResponse, EnrolledFace, FaceList, NegativeList, RejectedImage, SubjectBody, SubjectList,
     VerifyResponse,
 };
-use crate::images::{field, read_images};
+use crate::images::{Pool, field, read_images};
 use crate::inference::Extras;
 use crate::{ApiError, AppState, ErrorCode, json_body};
 
@@ -163,7 +163,7 @@ pub async fn enroll_faces(
     let actor = caller.actor();
     let collection = state.gallery.collection(&actor, &collection_id).await?;
     state.gallery.subject(&actor, &collection.id, &subject_id).await?;
-    let body = read_images(request, &state).await?;
+    let body = read_images(request, &state, &caller, Pool::Images).await?;
     let face = field(&body.fields, "face")?.or(query.face).unwrap_or_default();
     let reject_duplicates = field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
     if body.images.is_empty() {
@@ -302,7 +302,7 @@ pub async fn verify(
     let templates = state.gallery.verification_templates(&actor, &collection, &subject_id).await?;
     let pool = state.pack(&collection.pack)?;
     let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
-    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
     let (face, liveness) = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection))
         .await?
         .largest("the image")?;
@@ -336,7 +336,7 @@ pub async fn add_negative(
     let collection = state.gallery.collection(&actor, &collection_id).await?;
     state.gallery.subject(&actor, &collection.id, &subject_id).await?;
     let pool = state.pack(&collection.pack)?;
-    let bytes = single_image(&mut read_images(request, &state).await?)?;
+    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
     let (face, _) = analyze(&state, &pool, bytes, Extras::default()).await?.largest("the image")?;
     let pack = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
     let record = state.gallery.add_negative(&actor, &collection, &subject_id, face.embedding.as_slice(), pack).await?;

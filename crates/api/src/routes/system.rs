@@ -83,25 +83,23 @@ pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
 }
 
-/// Prometheus text exposition. Without a key: totals only, naming no tenant or collection. With an
-/// admin key: also templates per collection of that key's tenant.
+/// Prometheus text exposition. Without a key: the process's figures only (requests, latencies, stages),
+/// nothing of any tenant's galleries. With an admin key: also the templates held for that key's tenant,
+/// in all and per collection.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)), security((), ("api_key" = [])))]
 pub async fn metrics(State(state): State<AppState>, caller: Option<Caller>) -> Result<impl IntoResponse, ApiError> {
-    let sizes = state.gallery.indexed_sizes();
-    let mut tenant_collections = Vec::new();
+    let mut tenant_collections = None;
     if let Some(caller) = caller {
         caller.require(Scope::Admin)?;
-        tenant_collections = sizes
+        let sizes = state.gallery.indexed_sizes();
+        let own: Vec<_> = sizes
             .iter()
-            .filter(|s| s.tenant_id == caller.tenant())
+            .filter(|s| s.tenant_id == *caller.tenant())
             .map(|s| (s.collection_id.clone(), s.templates))
             .collect();
+        tenant_collections = Some(own);
     }
-    let view = GalleryView {
-        total_templates: sizes.iter().map(|s| s.templates).sum(),
-        collections: sizes.len(),
-        tenant_collections: &tenant_collections,
-    };
+    let view = GalleryView { tenant_collections: tenant_collections.as_deref() };
     let body = state.metrics.render(&view);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
 }
