@@ -9,10 +9,11 @@ use std::future::Future;
 
 use facegate_core::{Embedding, KeptFace};
 use facegate_store::{
-    CollectionId, MigratedTemplate, Migration, MigrationState, NewMigration, PackVersion, StoreError,
+    AuditAction, AuditResult, CollectionId, MigratedTemplate, Migration, MigrationState, NewMigration, PackVersion,
+    StoreError,
 };
 
-use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
+use crate::service::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError, crop_binding};
 
 /// Why a migration cannot go on.

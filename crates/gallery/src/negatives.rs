@@ -4,9 +4,11 @@
 //! taken for them again at the same threshold, while the subject (closer to their own templates than
 //! to anyone else's) still is.
 
-use facegate_store::{Collection, NegativeId, NegativeRecord, NewNegative, PackVersion, SubjectId, TenantId};
+use facegate_store::{
+    AuditAction, AuditResult, Collection, NegativeId, NegativeRecord, NewNegative, PackVersion, SubjectId, TenantId,
+};
 
-use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
+use crate::service::{Actor, Missing, missing};
 use crate::{Candidate, Gallery, GalleryError};
 
 /// Associated data of an ignore-list template.

@@ -4,14 +4,13 @@
 //! receipt is kept for the tenant to read.
 
 use facegate_store::{
-    ChangeAction, Collection, CollectionId, CollectionPolicy, Consent, KeyId, NewEvent, RequestId, StoredReceipt,
+    AuditAction, AuditReason, AuditResult, ChangeAction, Collection, CollectionId, CollectionPolicy, Consent, KeyId,
+    NewEvent, RequestId, StoredReceipt,
 };
 
-use crate::service::{Actor, AuditAction, AuditResult, Missing, missing};
+use crate::service::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError};
 
-/// Why a subject was erased without a request.
-pub const CONSENT_EXPIRED: &str = "consent_expired";
 /// Longest retention of audit events, days.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// Expired subjects erased per store round trip of a sweep.
@@ -116,7 +115,7 @@ impl Gallery {
                 let actor = Actor::new(subject.tenant_id.clone(), KeyId::from("retention"), RequestId::random());
                 let audit = NewEvent {
                     at_ms: now_ms,
-                    reason: Some(CONSENT_EXPIRED.into()),
+                    reason: Some(AuditReason::ConsentExpired),
                     ..actor.event(
                         &subject.collection_id,
                         AuditAction::Erase,
@@ -140,7 +139,7 @@ impl Gallery {
                 let kept = StoredReceipt {
                     collection_id: subject.collection_id.clone(),
                     subject_id: subject.subject_id.clone(),
-                    reason: CONSENT_EXPIRED.into(),
+                    reason: AuditReason::ConsentExpired.as_str().into(),
                     erased_at_ms: erasure.erased_at_ms,
                     receipt: serde_json::to_string(&receipt).unwrap_or_default(),
                     receipt_sha256: receipt.receipt_sha256.clone(),

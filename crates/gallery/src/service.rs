@@ -8,8 +8,8 @@
 
 use facegate_core::{BoundingBox, Calibration, DetectedFace, Embedding, KeptFace, largest_face};
 use facegate_store::{
-    AuditEvent, ChangeAction, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId, NewChange, NewCollection,
-    NewEvent, NewSubject, RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
+    AuditAction, AuditEvent, AuditResult, ChangeAction, Collection, CollectionId, Erasure, FaceId, FaceRecord, KeyId,
+    NewChange, NewCollection, NewEvent, NewSubject, RequestId, StoreError, Subject, SubjectId, TenantId, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -27,83 +27,6 @@ pub struct Actor {
     pub request_id: RequestId,
     /// The client's own correlation id, validated, when it sent one.
     pub correlation_id: Option<String>,
-}
-
-/// What was done, as the audit trail names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditAction {
-    /// 1:N identification of every face of an image.
-    Recognize,
-    /// Top-k search of one face or template.
-    Search,
-    /// 1:1 verification against a subject.
-    Verify,
-    /// Faces enrolled.
-    Enroll,
-    /// A subject or a face erased.
-    Erase,
-    /// The collection's move to another pack.
-    Migrate,
-    /// A door decision.
-    Door,
-    /// A subject's ignore list changed.
-    Ignore,
-}
-
-impl AuditAction {
-    /// The name stored in the trail.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Recognize => "recognize",
-            Self::Search => "search",
-            Self::Verify => "verify",
-            Self::Enroll => "enroll",
-            Self::Erase => "erase",
-            Self::Migrate => "migrate",
-            Self::Door => facegate_store::DOOR_ACTION,
-            Self::Ignore => "ignore",
-        }
-    }
-}
-
-/// What came of it, as the audit trail names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditResult {
-    /// A subject at or above the threshold (recognize, search, verify).
-    Match,
-    /// Nobody at or above the threshold (recognize, search).
-    Unknown,
-    /// Below the threshold of the subject verified against.
-    NoMatch,
-    /// Faces stored.
-    Accepted,
-    /// Templates erased.
-    Erased,
-    /// A migration started.
-    Started,
-    /// A migration switched the collection to its target pack.
-    Switched,
-    /// A door let the person through.
-    Granted,
-    /// A door stayed closed.
-    Denied,
-}
-
-impl AuditResult {
-    /// The name stored in the trail.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Match => "match",
-            Self::Unknown => "unknown",
-            Self::NoMatch => "no_match",
-            Self::Accepted => "accepted",
-            Self::Erased => "erased",
-            Self::Started => "started",
-            Self::Switched => "switched",
-            Self::Granted => facegate_store::GRANTED,
-            Self::Denied => "denied",
-        }
-    }
 }
 
 /// The outcome of an identification: a subject at or above the threshold, or unknown.
@@ -869,8 +792,8 @@ impl Actor {
             at_ms: now_ms(),
             key_id: self.key_id.clone(),
             request_id: self.request_id.clone(),
-            action: action.as_str().into(),
-            result: result.as_str().into(),
+            action,
+            result,
             subject_id: subject_id.cloned(),
             score,
             face_index,

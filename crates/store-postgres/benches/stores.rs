@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
 use facegate_store::{
-    CollectionId, EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
-    SubjectId, TenantId, new_id,
+    CollectionId, EncryptedTemplate, FaceId, FaceStore, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate,
+    PackVersion, SubjectId, TenantId, new_id,
 };
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;

@@ -11,7 +11,7 @@ pub(crate) async fn ensure_collection(
 }
 
 /// [`ensure_collection`], locking the collection's row until the transaction ends, so migrations of it
-/// and enrolments into it (which lock it too, see `faces::add_faces`) take turns.
+/// and enrolments into it (which lock it too, see `GalleryStore::add_faces`) take turns.
 pub(crate) async fn lock_collection(
     tx: &mut Tx,
     tenant_id: &TenantId,
@@ -107,13 +107,13 @@ pub(crate) async fn insert_events(tx: &mut Tx, tenant_id: &TenantId, events: &[N
         .bind(event.at_ms)
         .bind(&event.key_id)
         .bind(&event.request_id)
-        .bind(&event.action)
-        .bind(&event.result)
+        .bind(event.action.as_str())
+        .bind(event.result.as_str())
         .bind(&event.subject_id)
         .bind(event.score)
         .bind(event.face_index.map(|i| i as i32))
         .bind(&event.door_id)
-        .bind(&event.reason)
+        .bind(event.reason.map(AuditReason::as_str))
         .bind(event.liveness)
         .bind(&event.correlation_id)
         .execute(&mut **tx)

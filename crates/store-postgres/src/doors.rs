@@ -2,36 +2,16 @@
 
 use super::*;
 
-async fn read_door(tx: &mut Tx, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
-    let sql = format!("SELECT {DOOR_COLUMNS} FROM doors WHERE id = $1 AND tenant_id = $2");
-    let found = sqlx::query(AssertSqlSafe(sql))
-        .bind(door_id)
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_error)?
-        .ok_or(StoreError::NotFound)?;
-    door_row(&found).map_err(map_error)
-}
-
-fn policy_json(new: &NewDoor) -> StoreResult<String> {
-    serde_json::to_string(&new.policy).map_err(|e| StoreError::Backend(format!("door policy: {e}")))
-}
-
-pub(crate) async fn create_door(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    new: &NewDoor,
-    audit: &NewChange,
-) -> StoreResult<Door> {
-    let (id, policy) = (&DoorId::random(), &policy_json(new)?);
-    let audit = &NewChange { object_id: id.to_string(), ..audit.clone() };
-    store
-        .transaction(|mut tx| async move {
+#[async_trait]
+impl DoorStore for PgStore {
+    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door> {
+        let (id, policy) = (&DoorId::random(), &policy_json(new)?);
+        let audit = &NewChange { object_id: id.to_string(), ..audit.clone() };
+        self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, &new.collection_id).await?;
             sqlx::query(
                 "INSERT INTO doors (id, tenant_id, collection_id, name, policy, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id)
             .bind(tenant_id)
@@ -47,37 +27,34 @@ pub(crate) async fn create_door(
             Ok((door, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn list_doors(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
+        self.transaction(|mut tx| async move {
             let sql = format!("SELECT {DOOR_COLUMNS} FROM doors WHERE tenant_id = $1 ORDER BY created_at_ms, id");
             let found = sqlx::query(AssertSqlSafe(sql)).bind(tenant_id).fetch_all(&mut *tx).await.map_err(map_error)?;
             Ok((rows(found, door_row)?, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn door(store: &PgStore, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
-    store
-        .transaction(|mut tx| async move {
+    async fn door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
+        self.transaction(|mut tx| async move {
             let door = read_door(&mut tx, tenant_id, door_id).await?;
             Ok((door, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn replace_door(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    door_id: &DoorId,
-    new: &NewDoor,
-    audit: &NewChange,
-) -> StoreResult<Door> {
-    let policy = &policy_json(new)?;
-    store
-        .transaction(|mut tx| async move {
+    async fn replace_door(
+        &self,
+        tenant_id: &TenantId,
+        door_id: &DoorId,
+        new: &NewDoor,
+        audit: &NewChange,
+    ) -> StoreResult<Door> {
+        let policy = &policy_json(new)?;
+        self.transaction(|mut tx| async move {
             read_door(&mut tx, tenant_id, door_id).await?;
             ensure_collection(&mut tx, tenant_id, &new.collection_id).await?;
             sqlx::query("UPDATE doors SET collection_id = $2, name = $3, policy = $4 WHERE id = $1")
@@ -93,16 +70,10 @@ pub(crate) async fn replace_door(
             Ok((door, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn delete_door(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    door_id: &DoorId,
-    audit: &NewChange,
-) -> StoreResult<()> {
-    store
-        .erasing(|mut tx| async move {
+    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId, audit: &NewChange) -> StoreResult<()> {
+        self.erasing(|mut tx| async move {
             let done = sqlx::query("DELETE FROM doors WHERE id = $1 AND tenant_id = $2")
                 .bind(door_id)
                 .bind(tenant_id)
@@ -115,7 +86,7 @@ pub(crate) async fn delete_door(
             // Doors paired with it lose their pairing rather than deny everyone inside forever.
             sqlx::query(
                 "UPDATE doors SET policy = ((policy::jsonb) - 'anti_passback')::text \
-                 WHERE tenant_id = $1 AND (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $2",
+                     WHERE tenant_id = $1 AND (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $2",
             )
             .bind(tenant_id)
             .bind(door_id)
@@ -126,17 +97,16 @@ pub(crate) async fn delete_door(
             Ok(((), tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn record_passage(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    granted: &NewEvent,
-    check: Option<AntiPassbackCheck<'_>>,
-) -> StoreResult<bool> {
-    let (door, subject) = granted.passage()?;
-    store
-        .transaction(|mut tx| async move {
+    async fn record_passage(
+        &self,
+        tenant_id: &TenantId,
+        granted: &NewEvent,
+        check: Option<AntiPassbackCheck<'_>>,
+    ) -> StoreResult<bool> {
+        let (door, subject) = granted.passage()?;
+        self.transaction(|mut tx| async move {
             read_door(&mut tx, tenant_id, door).await?;
             // Passages of one person take turns: the second of two concurrent ones sees the first's presence.
             sqlx::query("SELECT 1 FROM subjects WHERE id = $1 FOR UPDATE")
@@ -159,7 +129,7 @@ pub(crate) async fn record_passage(
             }
             sqlx::query(
                 "DELETE FROM presence WHERE subject_id = $1 AND door_id IN (SELECT id FROM doors WHERE tenant_id = $2 \
-                 AND (id = $3 OR (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $4))",
+                     AND (id = $3 OR (policy::jsonb) -> 'anti_passback' ->> 'paired_door' = $4))",
             )
             .bind(subject)
             .bind(tenant_id)
@@ -181,20 +151,19 @@ pub(crate) async fn record_passage(
             Ok((true, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn reset_presence(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    doors: &[DoorId],
-    subject_id: Option<&SubjectId>,
-    audit: &NewChange,
-) -> StoreResult<u64> {
-    store
-        .transaction(|mut tx| async move {
+    async fn reset_presence(
+        &self,
+        tenant_id: &TenantId,
+        doors: &[DoorId],
+        subject_id: Option<&SubjectId>,
+        audit: &NewChange,
+    ) -> StoreResult<u64> {
+        self.transaction(|mut tx| async move {
             let done = sqlx::query(
                 "DELETE FROM presence WHERE door_id IN (SELECT d.id FROM doors d WHERE d.tenant_id = $1 \
-                 AND d.id = ANY($2)) AND ($3::TEXT IS NULL OR subject_id = $3)",
+                     AND d.id = ANY($2)) AND ($3::TEXT IS NULL OR subject_id = $3)",
             )
             .bind(tenant_id)
             .bind(doors)
@@ -206,26 +175,25 @@ pub(crate) async fn reset_presence(
             Ok((done.rows_affected(), tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn passages(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    from_ms: i64,
-    to_ms: i64,
-) -> StoreResult<Vec<AuditEvent>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn passages(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             let sql = format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE collection_id = $1 AND action = $2 AND result = $3 \
-                 AND at_ms >= $4 AND at_ms < $5 ORDER BY seq"
+                     AND at_ms >= $4 AND at_ms < $5 ORDER BY seq"
             );
             let found = sqlx::query(AssertSqlSafe(sql))
                 .bind(collection_id)
-                .bind(DOOR_ACTION)
-                .bind(GRANTED)
+                .bind(AuditAction::Door.as_str())
+                .bind(AuditResult::Granted.as_str())
                 .bind(from_ms)
                 .bind(to_ms)
                 .fetch_all(&mut *tx)
@@ -234,4 +202,21 @@ pub(crate) async fn passages(
             Ok((rows(found, event_row)?, tx))
         })
         .await
+    }
+}
+
+async fn read_door(tx: &mut Tx, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
+    let sql = format!("SELECT {DOOR_COLUMNS} FROM doors WHERE id = $1 AND tenant_id = $2");
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(door_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?
+        .ok_or(StoreError::NotFound)?;
+    door_row(&found).map_err(map_error)
+}
+
+fn policy_json(new: &NewDoor) -> StoreResult<String> {
+    serde_json::to_string(&new.policy).map_err(|e| StoreError::Backend(format!("door policy: {e}")))
 }

@@ -2,15 +2,12 @@
 
 use super::*;
 
-pub(crate) async fn ping(store: &PgStore) -> StoreResult<()> {
-    sqlx::query("SELECT 1").execute(&store.pool).await.map_err(map_error).map(|_| ())
-}
-
-pub(crate) async fn create_tenant(store: &PgStore, name: &str) -> StoreResult<Tenant> {
-    let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
-    let t = &tenant;
-    store
-        .transaction(|mut tx| async move {
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
+        let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
+        let t = &tenant;
+        self.transaction(|mut tx| async move {
             sqlx::query("INSERT INTO tenants (id, name, created_at_ms) VALUES ($1, $2, $3)")
                 .bind(&t.id)
                 .bind(&t.name)
@@ -21,12 +18,11 @@ pub(crate) async fn create_tenant(store: &PgStore, name: &str) -> StoreResult<Te
             Ok(((), tx))
         })
         .await?;
-    Ok(tenant)
-}
+        Ok(tenant)
+    }
 
-pub(crate) async fn tenant_by_name(store: &PgStore, name: &str) -> StoreResult<Option<Tenant>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        self.transaction(|mut tx| async move {
             let row = sqlx::query("SELECT id, name, created_at_ms FROM tenants WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&mut *tx)
@@ -45,16 +41,15 @@ pub(crate) async fn tenant_by_name(store: &PgStore, name: &str) -> StoreResult<O
             Ok((tenant, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
-    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
-    let scopes = &scopes.join(",");
-    store
-        .transaction(|mut tx| async move {
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        let scopes = &scopes.join(",");
+        self.transaction(|mut tx| async move {
             sqlx::query(
                 "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&key.id)
             .bind(&key.tenant_id)
@@ -70,37 +65,29 @@ pub(crate) async fn insert_api_key(store: &PgStore, key: &ApiKeyRecord, audit: &
             Ok(((), tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn api_key_by_hash(store: &PgStore, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        self.transaction(|mut tx| async move {
             let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
             let row =
                 sqlx::query(AssertSqlSafe(sql)).bind(key_hash).fetch_optional(&mut *tx).await.map_err(map_error)?;
             Ok((row.as_ref().map(key_row).transpose().map_err(map_error)?, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn list_api_keys(store: &PgStore) -> StoreResult<Vec<ApiKeyRecord>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.transaction(|mut tx| async move {
             let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at_ms DESC, id");
             let found = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(map_error)?;
             Ok((rows(found, key_row)?, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn revoke_api_key(
-    store: &PgStore,
-    key_id: &KeyId,
-    at_ms: i64,
-    audit: &NewChange,
-) -> StoreResult<bool> {
-    store
-        .transaction(|mut tx| async move {
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool> {
+        self.transaction(|mut tx| async move {
             let tenant: Option<TenantId> = sqlx::query_scalar(
                 "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL RETURNING tenant_id",
             )
@@ -119,27 +106,21 @@ pub(crate) async fn revoke_api_key(
             Ok((revoked, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn data_key(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
+        self.transaction(|mut tx| async move {
             let key = read_data_key(&mut tx, tenant_id).await?;
             Ok((key, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn insert_data_key_if_absent(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    key: &WrappedKey,
-) -> StoreResult<WrappedKey> {
-    store
-        .transaction(|mut tx| async move {
+    async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey> {
+        self.transaction(|mut tx| async move {
             sqlx::query(
                 "INSERT INTO data_keys (tenant_id, provider, master_key_id, ciphertext) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id) DO NOTHING",
+                 ON CONFLICT (tenant_id) DO NOTHING",
             )
             .bind(tenant_id)
             .bind(&key.provider)
@@ -152,4 +133,5 @@ pub(crate) async fn insert_data_key_if_absent(
             Ok((stored, tx))
         })
         .await
+    }
 }

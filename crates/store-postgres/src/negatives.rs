@@ -2,30 +2,20 @@
 
 use super::*;
 
-const NEGATIVE_COLUMNS: &str = "id, subject_id, pack, pack_version, created_at_ms";
-
-fn negative_row(row: &PgRow) -> Result<NegativeRecord, sqlx::Error> {
-    Ok(NegativeRecord {
-        id: row.try_get("id")?,
-        subject_id: row.try_get("subject_id")?,
-        pack: PackVersion { pack: row.try_get("pack")?, version: row.try_get("pack_version")? },
-        created_at_ms: row.try_get("created_at_ms")?,
-    })
-}
-
-pub(crate) async fn add_negative(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    negative: &NewNegative,
-    audit: &NewEvent,
-) -> StoreResult<NegativeRecord> {
-    store
-        .transaction(|mut tx| async move {
+#[async_trait]
+impl NegativeStore for PgStore {
+    async fn add_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        negative: &NewNegative,
+        audit: &NewEvent,
+    ) -> StoreResult<NegativeRecord> {
+        self.transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, &negative.subject_id).await?;
             sqlx::query(
                 "INSERT INTO negatives (id, collection_id, subject_id, pack, pack_version, nonce, ciphertext, \
-                 created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&negative.id)
             .bind(collection_id)
@@ -46,16 +36,15 @@ pub(crate) async fn add_negative(
             Ok((record, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn list_negatives(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    subject_id: &SubjectId,
-) -> StoreResult<Vec<NegativeRecord>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn list_negatives(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Vec<NegativeRecord>> {
+        self.transaction(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
             let sql =
                 format!("SELECT {NEGATIVE_COLUMNS} FROM negatives WHERE subject_id = $1 ORDER BY created_at_ms, id");
@@ -64,21 +53,20 @@ pub(crate) async fn list_negatives(
             Ok((rows(found, negative_row)?, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn negatives_of(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    subject_ids: &[SubjectId],
-    pack: &str,
-) -> StoreResult<Vec<StoredNegative>> {
-    store
-        .transaction(|mut tx| async move {
+    async fn negatives_of(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_ids: &[SubjectId],
+        pack: &str,
+    ) -> StoreResult<Vec<StoredNegative>> {
+        self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             let found = sqlx::query(
                 "SELECT id, subject_id, nonce, ciphertext FROM negatives WHERE collection_id = $1 AND pack = $2 \
-                 AND subject_id = ANY($3)",
+                     AND subject_id = ANY($3)",
             )
             .bind(collection_id)
             .bind(pack)
@@ -99,18 +87,17 @@ pub(crate) async fn negatives_of(
             Ok((rows(found, read)?, tx))
         })
         .await
-}
+    }
 
-pub(crate) async fn delete_negative(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    subject_id: &SubjectId,
-    negative_id: &NegativeId,
-    audit: &NewEvent,
-) -> StoreResult<()> {
-    store
-        .erasing(|mut tx| async move {
+    async fn delete_negative(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        negative_id: &NegativeId,
+        audit: &NewEvent,
+    ) -> StoreResult<()> {
+        self.erasing(|mut tx| async move {
             ensure_subject(&mut tx, tenant_id, collection_id, subject_id).await?;
             let done = sqlx::query("DELETE FROM negatives WHERE id = $1 AND subject_id = $2")
                 .bind(negative_id)
@@ -125,4 +112,16 @@ pub(crate) async fn delete_negative(
             Ok(((), tx))
         })
         .await
+    }
+}
+
+const NEGATIVE_COLUMNS: &str = "id, subject_id, pack, pack_version, created_at_ms";
+
+fn negative_row(row: &PgRow) -> Result<NegativeRecord, sqlx::Error> {
+    Ok(NegativeRecord {
+        id: row.try_get("id")?,
+        subject_id: row.try_get("subject_id")?,
+        pack: PackVersion { pack: row.try_get("pack")?, version: row.try_get("pack_version")? },
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
 }

@@ -87,6 +87,10 @@ pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, reque
      liveness, correlation_id";
 
 pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
+    let unknown =
+        |column: &str, value: String| sqlx::Error::ColumnDecode { index: column.into(), source: value.into() };
+    let (action, result): (String, String) = (row.try_get("action")?, row.try_get("result")?);
+    let reason: Option<String> = row.try_get("reason")?;
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         event: NewEvent {
@@ -94,13 +98,13 @@ pub(crate) fn event_row(row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
             at_ms: row.try_get("at_ms")?,
             key_id: row.try_get("key_id")?,
             request_id: row.try_get("request_id")?,
-            action: row.try_get("action")?,
-            result: row.try_get("result")?,
+            action: AuditAction::parse(&action).ok_or_else(|| unknown("action", action.clone()))?,
+            result: AuditResult::parse(&result).ok_or_else(|| unknown("result", result.clone()))?,
             subject_id: row.try_get("subject_id")?,
             score: row.try_get("score")?,
             face_index: row.try_get::<Option<i32>, _>("face_index")?.map(|i| i as u32),
             door_id: row.try_get("door_id")?,
-            reason: row.try_get("reason")?,
+            reason: reason.map(|r| AuditReason::parse(&r).ok_or_else(|| unknown("reason", r.clone()))).transpose()?,
             liveness: row.try_get("liveness")?,
             correlation_id: row.try_get("correlation_id")?,
         },

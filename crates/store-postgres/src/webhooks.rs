@@ -2,6 +2,160 @@
 
 use super::*;
 
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self
+            .transaction(|mut tx| async move {
+                sqlx::query(
+                    "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&new.id)
+                .bind(tenant_id)
+                .bind(&new.url)
+                .bind(types)
+                .bind(&new.secret.nonce)
+                .bind(&new.secret.ciphertext)
+                .bind(new.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+                insert_change(&mut tx, tenant_id, audit).await?;
+                let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
+                    .bind(&new.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                let hook = webhook_row(&row).map_err(map_error)?;
+                Ok((hook, tx))
+            })
+            .await
+    }
+
+    async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
+        self
+            .transaction(|mut tx| async move {
+                let found = sqlx::query(
+                    "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = $1 ORDER BY created_at_ms, id",
+                )
+                .bind(tenant_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+                Ok((rows(found, webhook_row)?, tx))
+            })
+            .await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()> {
+        self.erasing(|mut tx| async move {
+            let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                .bind(webhook_id)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(&mut tx, tenant_id, audit).await?;
+            Ok(((), tx))
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.transaction(|mut tx| async move {
+            sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                .bind(webhook_id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound)?;
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = $1 AND o.seq > $2 ORDER BY o.seq LIMIT $3"
+            );
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(webhook_id)
+                .bind(after_seq.unwrap_or(i64::MIN))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            Ok((rows(found, delivery_row)?, tx))
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
+        self.transaction(|mut tx| async move {
+            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
+                     FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
+                           WHERE state = $1 AND next_attempt_at_ms <= $2 AND NOT (webhook_id = ANY($5))) due \
+                     JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
+                     WHERE due.rank <= $4 ORDER BY o.seq LIMIT $3"
+            );
+            let found = sqlx::query(AssertSqlSafe(sql))
+                .bind(DeliveryState::Pending.as_str())
+                .bind(query.now_ms)
+                .bind(i64::from(query.limit))
+                .bind(i64::from(query.per_webhook))
+                .bind(&query.skip)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let read = |row: &PgRow| {
+                Ok(DueDelivery {
+                    delivery: delivery_row(row)?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    url: row.try_get("url")?,
+                    secret: EncryptedTemplate {
+                        nonce: row.try_get("secret_nonce")?,
+                        ciphertext: row.try_get("secret_ciphertext")?,
+                    },
+                    payload: row.try_get("payload")?,
+                })
+            };
+            Ok((rows(found, read)?, tx))
+        })
+        .await
+    }
+
+    async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+        self.transaction(|mut tx| async move {
+            for attempt in attempts {
+                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
+                sqlx::query(
+                    "UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at_ms = $3, last_status = $4, \
+                         last_error = $5, delivered_at_ms = $6 WHERE seq = $1",
+                )
+                .bind(attempt.seq)
+                .bind(attempt.state.as_str())
+                .bind(attempt.next_attempt_at_ms)
+                .bind(attempt.status.map(i32::from))
+                .bind(&attempt.error)
+                .bind(delivered)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            }
+            Ok(((), tx))
+        })
+        .await
+    }
+}
+
 /// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
 pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
@@ -18,7 +172,7 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
     let hooks = rows(found, read)?;
     let now = now_ms();
     for (event_type, event) in typed {
-        let payload = webhook_payload(tenant_id, event_type, event);
+        let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
             sqlx::query(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
@@ -71,169 +225,4 @@ fn delivery_row(row: &PgRow) -> Result<Delivery, sqlx::Error> {
         last_error: row.try_get("last_error")?,
         delivered_at_ms: row.try_get("delivered_at_ms")?,
     })
-}
-
-pub(crate) async fn create_webhook(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    new: &NewWebhook,
-    audit: &NewChange,
-) -> StoreResult<Webhook> {
-    let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-    store
-        .transaction(|mut tx| async move {
-            sqlx::query(
-                "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&new.id)
-            .bind(tenant_id)
-            .bind(&new.url)
-            .bind(types)
-            .bind(&new.secret.nonce)
-            .bind(&new.secret.ciphertext)
-            .bind(new.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            insert_change(&mut tx, tenant_id, audit).await?;
-            let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
-                .bind(&new.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            let hook = webhook_row(&row).map_err(map_error)?;
-            Ok((hook, tx))
-        })
-        .await
-}
-
-pub(crate) async fn list_webhooks(store: &PgStore, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
-    store
-        .transaction(|mut tx| async move {
-            let found = sqlx::query(
-                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = $1 ORDER BY created_at_ms, id",
-            )
-            .bind(tenant_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            Ok((rows(found, webhook_row)?, tx))
-        })
-        .await
-}
-
-pub(crate) async fn delete_webhook(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    webhook_id: &WebhookId,
-    audit: &NewChange,
-) -> StoreResult<()> {
-    store
-        .erasing(|mut tx| async move {
-            let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
-                .bind(webhook_id)
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_change(&mut tx, tenant_id, audit).await?;
-            Ok(((), tx))
-        })
-        .await
-}
-
-pub(crate) async fn deliveries(
-    store: &PgStore,
-    tenant_id: &TenantId,
-    webhook_id: &WebhookId,
-    after_seq: Option<i64>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    store
-        .transaction(|mut tx| async move {
-            sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND tenant_id = $2")
-                .bind(webhook_id)
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_error)?
-                .ok_or(StoreError::NotFound)?;
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = $1 AND o.seq > $2 ORDER BY o.seq LIMIT $3"
-            );
-            let found = sqlx::query(AssertSqlSafe(sql))
-                .bind(webhook_id)
-                .bind(after_seq.unwrap_or(i64::MIN))
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            Ok((rows(found, delivery_row)?, tx))
-        })
-        .await
-}
-
-pub(crate) async fn due_deliveries(store: &PgStore, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
-    store
-        .transaction(|mut tx| async move {
-            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
-                 FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
-                       WHERE state = $1 AND next_attempt_at_ms <= $2 AND NOT (webhook_id = ANY($5))) due \
-                 JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
-                 WHERE due.rank <= $4 ORDER BY o.seq LIMIT $3"
-            );
-            let found = sqlx::query(AssertSqlSafe(sql))
-                .bind(DeliveryState::Pending.as_str())
-                .bind(query.now_ms)
-                .bind(i64::from(query.limit))
-                .bind(i64::from(query.per_webhook))
-                .bind(&query.skip)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            let read = |row: &PgRow| {
-                Ok(DueDelivery {
-                    delivery: delivery_row(row)?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    url: row.try_get("url")?,
-                    secret: EncryptedTemplate {
-                        nonce: row.try_get("secret_nonce")?,
-                        ciphertext: row.try_get("secret_ciphertext")?,
-                    },
-                    payload: row.try_get("payload")?,
-                })
-            };
-            Ok((rows(found, read)?, tx))
-        })
-        .await
-}
-
-pub(crate) async fn record_deliveries(store: &PgStore, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
-    store
-        .transaction(|mut tx| async move {
-            for attempt in attempts {
-                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
-                sqlx::query(
-                    "UPDATE outbox SET state = $2, attempts = attempts + 1, next_attempt_at_ms = $3, last_status = $4, \
-                     last_error = $5, delivered_at_ms = $6 WHERE seq = $1",
-                )
-                .bind(attempt.seq)
-                .bind(attempt.state.as_str())
-                .bind(attempt.next_attempt_at_ms)
-                .bind(attempt.status.map(i32::from))
-                .bind(&attempt.error)
-                .bind(delivered)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            }
-            Ok(((), tx))
-        })
-        .await
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use facegate_store::{
-    EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
+    EncryptedTemplate, FaceId, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion, TenantStore,
 };
 use facegate_store_postgres::{PgConfig, PgStore};
 

@@ -61,13 +61,13 @@ pub(crate) fn insert_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: 
                 event.at_ms,
                 event.key_id,
                 event.request_id,
-                event.action,
-                event.result,
+                event.action.as_str(),
+                event.result.as_str(),
                 event.subject_id,
                 event.score,
                 event.face_index,
                 event.door_id,
-                event.reason,
+                event.reason.map(AuditReason::as_str),
                 event.liveness,
                 event.correlation_id
             ])

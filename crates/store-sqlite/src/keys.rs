@@ -2,15 +2,12 @@
 
 use super::*;
 
-pub(crate) async fn ping(store: &SqliteStore) -> StoreResult<()> {
-    store.transaction(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error)).await
-}
-
-pub(crate) async fn create_tenant(store: &SqliteStore, name: &str) -> StoreResult<Tenant> {
-    let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
-    let stored = tenant.clone();
-    store
-        .transaction(move |tx| {
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
+        let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
+        let stored = tenant.clone();
+        self.transaction(move |tx| {
             tx.execute(
                 "INSERT INTO tenants (id, name, created_at_ms) VALUES (?1, ?2, ?3)",
                 params![stored.id, stored.name, stored.created_at_ms],
@@ -19,13 +16,12 @@ pub(crate) async fn create_tenant(store: &SqliteStore, name: &str) -> StoreResul
             Ok(())
         })
         .await?;
-    Ok(tenant)
-}
+        Ok(tenant)
+    }
 
-pub(crate) async fn tenant_by_name(store: &SqliteStore, name: &str) -> StoreResult<Option<Tenant>> {
-    let name = name.to_string();
-    store
-        .transaction(move |tx| {
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        let name = name.to_string();
+        self.transaction(move |tx| {
             tx.query_row("SELECT id, name, created_at_ms FROM tenants WHERE name = ?1", params![name], |r| {
                 Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created_at_ms: r.get(2)? })
             })
@@ -33,16 +29,15 @@ pub(crate) async fn tenant_by_name(store: &SqliteStore, name: &str) -> StoreResu
             .map_err(map_error)
         })
         .await
-}
+    }
 
-pub(crate) async fn insert_api_key(store: &SqliteStore, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
-    let (key, audit) = (key.clone(), audit.clone());
-    store
-        .transaction(move |tx| {
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
+        let (key, audit) = (key.clone(), audit.clone());
+        self.transaction(move |tx| {
             let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
             tx.execute(
                 "INSERT INTO api_keys (id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     key.id,
                     key.tenant_id,
@@ -57,81 +52,71 @@ pub(crate) async fn insert_api_key(store: &SqliteStore, key: &ApiKeyRecord, audi
             insert_change(tx, &key.tenant_id, &audit)
         })
         .await
-}
+    }
 
-pub(crate) async fn api_key_by_hash(store: &SqliteStore, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-    let key_hash = key_hash.to_string();
-    store.transaction(move |tx| {
-        tx.query_row(
-            "SELECT id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms FROM api_keys WHERE key_hash = ?1",
-            params![key_hash],
-            key_row,
-        )
-        .optional()
-        .map_err(map_error)
-    })
-    .await
-}
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let key_hash = key_hash.to_string();
+        self.transaction(move |tx| {
+            tx.query_row(
+                "SELECT id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms FROM api_keys WHERE key_hash = ?1",
+                params![key_hash],
+                key_row,
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
 
-pub(crate) async fn list_api_keys(store: &SqliteStore) -> StoreResult<Vec<ApiKeyRecord>> {
-    store
-        .transaction(|tx| {
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.transaction(|tx| {
             let mut statement = tx
                 .prepare(
                     "SELECT id, tenant_id, name, key_hash, scopes, created_at_ms, revoked_at_ms FROM api_keys \
-                 ORDER BY created_at_ms DESC, id",
+                     ORDER BY created_at_ms DESC, id",
                 )
                 .map_err(map_error)?;
             collect(statement.query_map([], key_row).map_err(map_error)?)
         })
         .await
-}
+    }
 
-pub(crate) async fn revoke_api_key(
-    store: &SqliteStore,
-    key_id: &KeyId,
-    at_ms: i64,
-    audit: &NewChange,
-) -> StoreResult<bool> {
-    let (key_id, audit) = (key_id.clone(), audit.clone());
-    store
-        .transaction(move |tx| {
-            let tenant: Option<TenantId> = tx
-                .query_row(
-                    "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL RETURNING tenant_id",
-                    params![key_id, at_ms],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(map_error)?;
-            match tenant {
-                Some(tenant) => insert_change(tx, &tenant, &audit).map(|()| true),
-                None => Ok(false),
-            }
-        })
-        .await
-}
+    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool> {
+        let (key_id, audit) = (key_id.clone(), audit.clone());
+        self
+            .transaction(move |tx| {
+                let tenant: Option<TenantId> = tx
+                    .query_row(
+                        "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL RETURNING tenant_id",
+                        params![key_id, at_ms],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(map_error)?;
+                match tenant {
+                    Some(tenant) => insert_change(tx, &tenant, &audit).map(|()| true),
+                    None => Ok(false),
+                }
+            })
+            .await
+    }
 
-pub(crate) async fn data_key(store: &SqliteStore, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
-    let tenant_id = tenant_id.clone();
-    store.transaction(move |tx| read_data_key(tx, &tenant_id)).await
-}
+    async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
+        let tenant_id = tenant_id.clone();
+        self.transaction(move |tx| read_data_key(tx, &tenant_id)).await
+    }
 
-pub(crate) async fn insert_data_key_if_absent(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    key: &WrappedKey,
-) -> StoreResult<WrappedKey> {
-    let (tenant_id, key) = (tenant_id.clone(), key.clone());
-    store
-        .transaction(move |tx| {
+    async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey> {
+        let (tenant_id, key) = (tenant_id.clone(), key.clone());
+        self.transaction(move |tx| {
             tx.execute(
                 "INSERT INTO data_keys (tenant_id, provider, master_key_id, ciphertext) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (tenant_id) DO NOTHING",
+                 ON CONFLICT (tenant_id) DO NOTHING",
                 params![tenant_id, key.provider, key.master_key_id, key.ciphertext],
             )
             .map_err(map_error)?;
             read_data_key(tx, &tenant_id)?.ok_or(StoreError::NotFound)
         })
         .await
+    }
 }

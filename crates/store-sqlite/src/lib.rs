@@ -16,24 +16,21 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod checks;
-mod collections;
 mod doors;
 mod error;
-mod events;
-mod faces;
+mod galleries;
 mod keys;
 mod migrate;
 mod migrations;
 mod negatives;
-mod retention;
 mod rows;
-mod subjects;
 mod webhooks;
 
 use checks::*;
 use error::*;
-use faces::insert_other_template;
+use galleries::insert_other_template;
 use migrate::*;
 use rows::*;
 
@@ -42,13 +39,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use facegate_store::{
-    AntiPassbackCheck, ApiKeyRecord, AuditEvent, Change, ChangeAction, Collection, CollectionId, CollectionPolicy,
-    DOOR_ACTION, Delivery, DeliveryAttempt, DeliveryState, Door, DoorId, DueDelivery, DueQuery, EncryptedTemplate,
-    Erasure, EventType, ExpiredConsent, FaceId, FaceRecord, FaceRef, FaceStore, GRANTED, KeyId, MigratedTemplate,
-    Migration, MigrationState, NegativeId, NegativeRecord, NewChange, NewCollection, NewDoor, NewEvent, NewFace,
-    NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook, PackVersion, Scope, StoreError, StoreResult,
-    StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, Webhook,
-    WebhookId, WrappedKey, new_id, now_ms, webhook_payload,
+    AntiPassbackCheck, ApiKeyRecord, AuditAction, AuditEvent, AuditReason, AuditResult, AuditStore, Backend, Change,
+    ChangeAction, Collection, CollectionId, CollectionPolicy, Delivery, DeliveryAttempt, DeliveryState, Door, DoorId,
+    DoorStore, DueDelivery, DueQuery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceId, FaceRecord,
+    FaceRef, GalleryStore, KeyId, MigratedTemplate, Migration, MigrationState, MigrationStore, NegativeId,
+    NegativeRecord, NegativeStore, NewChange, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative,
+    NewSubject, NewTemplate, NewWebhook, OutboxStore, PackVersion, Scope, StoreError, StoreResult, StoredCrop,
+    StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore, Webhook,
+    WebhookBody, WebhookId, WrappedKey, new_id, now_ms,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 
@@ -150,419 +148,16 @@ fn in_transaction<T>(
 }
 
 #[async_trait]
-impl FaceStore for SqliteStore {
+impl Backend for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        keys::ping(self).await
+        self.transaction(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error)).await
     }
 
     fn erasure_residue(&self) -> &'static str {
         ERASURE_RESIDUE
-    }
-
-    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
-        keys::create_tenant(self, name).await
-    }
-
-    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
-        keys::tenant_by_name(self, name).await
-    }
-
-    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()> {
-        keys::insert_api_key(self, key, audit).await
-    }
-
-    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        keys::api_key_by_hash(self, key_hash).await
-    }
-
-    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
-        keys::list_api_keys(self).await
-    }
-
-    async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool> {
-        keys::revoke_api_key(self, key_id, at_ms, audit).await
-    }
-
-    async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>> {
-        keys::data_key(self, tenant_id).await
-    }
-
-    async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey> {
-        keys::insert_data_key_if_absent(self, tenant_id, key).await
-    }
-
-    async fn create_collection(
-        &self,
-        tenant_id: &TenantId,
-        new: &NewCollection,
-        audit: &NewChange,
-    ) -> StoreResult<Collection> {
-        collections::create_collection(self, tenant_id, new, audit).await
-    }
-
-    async fn list_collections(&self, tenant_id: &TenantId) -> StoreResult<Vec<Collection>> {
-        collections::list_collections(self, tenant_id).await
-    }
-
-    async fn collection(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Collection> {
-        collections::collection(self, tenant_id, collection_id).await
-    }
-
-    async fn delete_collection(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        audit: &NewChange,
-    ) -> StoreResult<Erasure> {
-        collections::delete_collection(self, tenant_id, collection_id, audit).await
-    }
-
-    async fn set_collection_policy(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        policy: &CollectionPolicy,
-        audit: &NewChange,
-    ) -> StoreResult<Collection> {
-        retention::set_collection_policy(self, tenant_id, collection_id, policy, audit).await
-    }
-
-    async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
-        retention::expire_events(self, now_ms).await
-    }
-
-    async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>> {
-        retention::expired_consents(self, now_ms, limit).await
-    }
-
-    async fn save_receipt(&self, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()> {
-        retention::save_receipt(self, tenant_id, receipt).await
-    }
-
-    async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>> {
-        retention::receipts(self, tenant_id, collection_id).await
-    }
-
-    async fn create_subject(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        new: &NewSubject,
-    ) -> StoreResult<Subject> {
-        subjects::create_subject(self, tenant_id, collection_id, new).await
-    }
-
-    async fn list_subjects(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<Subject>> {
-        subjects::list_subjects(self, tenant_id, collection_id).await
-    }
-
-    async fn subject(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Subject> {
-        subjects::subject(self, tenant_id, collection_id, subject_id).await
-    }
-
-    async fn subjects_by_id(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_ids: &[SubjectId],
-    ) -> StoreResult<Vec<Subject>> {
-        subjects::subjects_by_id(self, tenant_id, collection_id, subject_ids).await
-    }
-
-    async fn update_subject(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        update: &NewSubject,
-    ) -> StoreResult<Subject> {
-        subjects::update_subject(self, tenant_id, collection_id, subject_id, update).await
-    }
-
-    async fn delete_subject(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        audit: &NewEvent,
-    ) -> StoreResult<Erasure> {
-        subjects::delete_subject(self, tenant_id, collection_id, subject_id, audit).await
-    }
-
-    async fn add_faces(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        faces: &[NewFace],
-        audit: &NewEvent,
-    ) -> StoreResult<Vec<FaceRecord>> {
-        faces::add_faces(self, tenant_id, collection_id, subject_id, faces, audit).await
-    }
-
-    async fn list_faces(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Vec<FaceRecord>> {
-        faces::list_faces(self, tenant_id, collection_id, subject_id).await
-    }
-
-    async fn delete_face(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        face_id: &FaceId,
-        audit: &NewEvent,
-    ) -> StoreResult<Erasure> {
-        faces::delete_face(self, tenant_id, collection_id, subject_id, face_id, audit).await
-    }
-
-    async fn subject_key(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Option<EncryptedTemplate>> {
-        subjects::subject_key(self, tenant_id, collection_id, subject_id).await
-    }
-
-    async fn insert_subject_key_if_absent(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        key: &EncryptedTemplate,
-    ) -> StoreResult<EncryptedTemplate> {
-        subjects::insert_subject_key_if_absent(self, tenant_id, collection_id, subject_id, key).await
-    }
-
-    async fn subject_keys(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>> {
-        subjects::subject_keys(self, tenant_id, collection_id).await
-    }
-
-    async fn subject_templates(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Vec<StoredTemplate>> {
-        faces::subject_templates(self, tenant_id, collection_id, subject_id).await
-    }
-
-    async fn collection_revision(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64> {
-        collections::collection_revision(self, tenant_id, collection_id).await
-    }
-
-    async fn collection_templates(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-    ) -> StoreResult<(i64, Vec<StoredTemplate>)> {
-        collections::collection_templates(self, tenant_id, collection_id).await
-    }
-
-    async fn start_migration(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        new: &NewMigration,
-        audit: &NewEvent,
-    ) -> StoreResult<Migration> {
-        migrations::start_migration(self, tenant_id, collection_id, new, audit).await
-    }
-
-    async fn migration(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Option<Migration>> {
-        migrations::migration(self, tenant_id, collection_id).await
-    }
-
-    async fn running_migrations(&self) -> StoreResult<Vec<(TenantId, CollectionId)>> {
-        migrations::running_migrations(self).await
-    }
-
-    async fn crops_to_migrate(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        limit: u32,
-    ) -> StoreResult<Vec<StoredCrop>> {
-        migrations::crops_to_migrate(self, tenant_id, collection_id, limit).await
-    }
-
-    async fn add_migrated_templates(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        templates: &[MigratedTemplate],
-    ) -> StoreResult<usize> {
-        migrations::add_migrated_templates(self, tenant_id, collection_id, templates).await
-    }
-
-    async fn finish_migration(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        audit: &NewEvent,
-    ) -> StoreResult<Migration> {
-        migrations::finish_migration(self, tenant_id, collection_id, audit).await
-    }
-
-    async fn add_negative(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        negative: &NewNegative,
-        audit: &NewEvent,
-    ) -> StoreResult<NegativeRecord> {
-        negatives::add_negative(self, tenant_id, collection_id, negative, audit).await
-    }
-
-    async fn list_negatives(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Vec<NegativeRecord>> {
-        negatives::list_negatives(self, tenant_id, collection_id, subject_id).await
-    }
-
-    async fn negatives_of(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_ids: &[SubjectId],
-        pack: &str,
-    ) -> StoreResult<Vec<StoredNegative>> {
-        negatives::negatives_of(self, tenant_id, collection_id, subject_ids, pack).await
-    }
-
-    async fn delete_negative(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        negative_id: &NegativeId,
-        audit: &NewEvent,
-    ) -> StoreResult<()> {
-        negatives::delete_negative(self, tenant_id, collection_id, subject_id, negative_id, audit).await
-    }
-
-    async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door> {
-        doors::create_door(self, tenant_id, new, audit).await
-    }
-
-    async fn list_doors(&self, tenant_id: &TenantId) -> StoreResult<Vec<Door>> {
-        doors::list_doors(self, tenant_id).await
-    }
-
-    async fn door(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Door> {
-        doors::door(self, tenant_id, door_id).await
-    }
-
-    async fn replace_door(
-        &self,
-        tenant_id: &TenantId,
-        door_id: &DoorId,
-        new: &NewDoor,
-        audit: &NewChange,
-    ) -> StoreResult<Door> {
-        doors::replace_door(self, tenant_id, door_id, new, audit).await
-    }
-
-    async fn delete_door(&self, tenant_id: &TenantId, door_id: &DoorId, audit: &NewChange) -> StoreResult<()> {
-        doors::delete_door(self, tenant_id, door_id, audit).await
-    }
-
-    async fn record_passage(
-        &self,
-        tenant_id: &TenantId,
-        granted: &NewEvent,
-        check: Option<AntiPassbackCheck<'_>>,
-    ) -> StoreResult<bool> {
-        doors::record_passage(self, tenant_id, granted, check).await
-    }
-
-    async fn reset_presence(
-        &self,
-        tenant_id: &TenantId,
-        doors: &[DoorId],
-        subject_id: Option<&SubjectId>,
-        audit: &NewChange,
-    ) -> StoreResult<u64> {
-        doors::reset_presence(self, tenant_id, doors, subject_id, audit).await
-    }
-
-    async fn passages(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        doors::passages(self, tenant_id, collection_id, from_ms, to_ms).await
-    }
-
-    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
-        webhooks::create_webhook(self, tenant_id, new, audit).await
-    }
-
-    async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
-        webhooks::list_webhooks(self, tenant_id).await
-    }
-
-    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()> {
-        webhooks::delete_webhook(self, tenant_id, webhook_id, audit).await
-    }
-
-    async fn deliveries(
-        &self,
-        tenant_id: &TenantId,
-        webhook_id: &WebhookId,
-        after_seq: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<Delivery>> {
-        webhooks::deliveries(self, tenant_id, webhook_id, after_seq, limit).await
-    }
-
-    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
-        webhooks::due_deliveries(self, query).await
-    }
-
-    async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
-        webhooks::record_deliveries(self, attempts).await
-    }
-
-    async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
-        events::append_events(self, tenant_id, events).await
-    }
-
-    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>> {
-        events::changes(self, tenant_id, after_seq, limit).await
-    }
-
-    async fn events(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        since_ms: Option<i64>,
-        after_seq: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        events::events(self, tenant_id, collection_id, since_ms, after_seq, limit).await
     }
 }

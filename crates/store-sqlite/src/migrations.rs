@@ -3,20 +3,17 @@
 
 use super::*;
 
-/// Faces of the collection that have a template of the target pack (or are searched by it already).
-const MIGRATED: &str = "(EXISTS (SELECT 1 FROM face_templates t WHERE t.face_id = f.id AND t.pack = m.target_pack \
-     AND t.pack_version = m.target_version) OR (f.pack = m.target_pack AND f.pack_version = m.target_version))";
-
-pub(crate) async fn start_migration(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    new: &NewMigration,
-    audit: &NewEvent,
-) -> StoreResult<Migration> {
-    let (t, c, new, audit) = (tenant_id.clone(), collection_id.clone(), new.clone(), audit.clone());
-    store
-        .transaction(move |tx| {
+#[async_trait]
+impl MigrationStore for SqliteStore {
+    async fn start_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        new: &NewMigration,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration> {
+        let (t, c, new, audit) = (tenant_id.clone(), collection_id.clone(), new.clone(), audit.clone());
+        self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
             if read_migration(tx, &c)?.is_some_and(|m| m.state == MigrationState::Running) {
                 return Err(StoreError::Conflict("a migration of this collection is running".into()));
@@ -28,8 +25,8 @@ pub(crate) async fn start_migration(
             .map_err(map_error)?;
             tx.execute(
                 "INSERT OR REPLACE INTO migrations (collection_id, from_pack, target_pack, target_version, target_dim, \
-                 state, started_at_ms, finished_at_ms) \
-                 SELECT id, pack, ?2, ?3, ?4, ?5, ?6, NULL FROM collections WHERE id = ?1",
+                     state, started_at_ms, finished_at_ms) \
+                     SELECT id, pack, ?2, ?3, ?4, ?5, ?6, NULL FROM collections WHERE id = ?1",
                 params![
                     c,
                     new.target.pack,
@@ -44,29 +41,23 @@ pub(crate) async fn start_migration(
             read_migration(tx, &c)?.ok_or(StoreError::NotFound)
         })
         .await
-}
+    }
 
-pub(crate) async fn migration(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-) -> StoreResult<Option<Migration>> {
-    let (t, c) = (tenant_id.clone(), collection_id.clone());
-    store
-        .transaction(move |tx| {
+    async fn migration(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Option<Migration>> {
+        let (t, c) = (tenant_id.clone(), collection_id.clone());
+        self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
             read_migration(tx, &c)
         })
         .await
-}
+    }
 
-pub(crate) async fn running_migrations(store: &SqliteStore) -> StoreResult<Vec<(TenantId, CollectionId)>> {
-    store
-        .transaction(move |tx| {
+    async fn running_migrations(&self) -> StoreResult<Vec<(TenantId, CollectionId)>> {
+        self.transaction(move |tx| {
             let mut statement = tx
                 .prepare(
                     "SELECT c.tenant_id, c.id FROM migrations m JOIN collections c ON c.id = m.collection_id \
-                     WHERE m.state = ?1 ORDER BY m.started_at_ms",
+                         WHERE m.state = ?1 ORDER BY m.started_at_ms",
                 )
                 .map_err(map_error)?;
             let rows = statement
@@ -75,51 +66,30 @@ pub(crate) async fn running_migrations(store: &SqliteStore) -> StoreResult<Vec<(
             collect(rows)
         })
         .await
-}
+    }
 
-pub(crate) async fn crops_to_migrate(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    limit: u32,
-) -> StoreResult<Vec<StoredCrop>> {
-    let (t, c) = (tenant_id.clone(), collection_id.clone());
-    store
-        .transaction(move |tx| {
+    async fn crops_to_migrate(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCrop>> {
+        let (t, c) = (tenant_id.clone(), collection_id.clone());
+        self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
             pending_crops(tx, &c, limit)
         })
         .await
-}
+    }
 
-fn pending_crops(tx: &Transaction<'_>, collection_id: &CollectionId, limit: u32) -> StoreResult<Vec<StoredCrop>> {
-    let sql = format!(
-        "SELECT f.id, f.subject_id, k.nonce, k.ciphertext FROM faces f \
-         JOIN face_crops k ON k.face_id = f.id JOIN migrations m ON m.collection_id = f.collection_id \
-         WHERE f.collection_id = ?1 AND m.state = ?2 AND NOT {MIGRATED} ORDER BY f.rowid LIMIT ?3"
-    );
-    let mut statement = tx.prepare(&sql).map_err(map_error)?;
-    let rows = statement
-        .query_map(params![collection_id, MigrationState::Running.as_str(), limit], |r| {
-            Ok(StoredCrop {
-                face_id: r.get(0)?,
-                subject_id: r.get(1)?,
-                crop: EncryptedTemplate { nonce: r.get(2)?, ciphertext: r.get(3)? },
-            })
-        })
-        .map_err(map_error)?;
-    collect(rows)
-}
-
-pub(crate) async fn add_migrated_templates(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    templates: &[MigratedTemplate],
-) -> StoreResult<usize> {
-    let (t, c, templates) = (tenant_id.clone(), collection_id.clone(), templates.to_vec());
-    store
-        .transaction(move |tx| {
+    async fn add_migrated_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        templates: &[MigratedTemplate],
+    ) -> StoreResult<usize> {
+        let (t, c, templates) = (tenant_id.clone(), collection_id.clone(), templates.to_vec());
+        self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
             let mut stored = 0;
             for migrated in &templates {
@@ -139,65 +109,89 @@ pub(crate) async fn add_migrated_templates(
             Ok(stored)
         })
         .await
+    }
+
+    async fn finish_migration(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        audit: &NewEvent,
+    ) -> StoreResult<Migration> {
+        let (t, c, audit) = (tenant_id.clone(), collection_id.clone(), audit.clone());
+        self
+            .transaction(move |tx| {
+                ensure_collection(tx, &t, &c)?;
+                let migration = read_migration(tx, &c)?
+                    .filter(|m| m.state == MigrationState::Running)
+                    .ok_or(StoreError::NotFound)?;
+                if !pending_crops(tx, &c, 1)?.is_empty() {
+                    return Err(StoreError::Conflict("kept frames are left to migrate".into()));
+                }
+                let (pack, version) = (&migration.target.pack, &migration.target.version);
+                let has_target = "EXISTS (SELECT 1 FROM face_templates t WHERE t.face_id = faces.id AND t.pack = ?2 \
+                                  AND t.pack_version = ?3)";
+                tx.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO face_templates (face_id, collection_id, pack, pack_version, nonce, ciphertext) \
+                         SELECT id, collection_id, pack, pack_version, nonce, ciphertext FROM faces \
+                         WHERE collection_id = ?1 AND {has_target}"
+                    ),
+                    params![c, pack, version],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    &format!(
+                        "UPDATE faces SET (pack, pack_version, nonce, ciphertext) = (SELECT t.pack, t.pack_version, \
+                         t.nonce, t.ciphertext FROM face_templates t WHERE t.face_id = faces.id AND t.pack = ?2 \
+                         AND t.pack_version = ?3) WHERE collection_id = ?1 AND {has_target}"
+                    ),
+                    params![c, pack, version],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    "DELETE FROM face_templates WHERE collection_id = ?1 AND pack = ?2 AND pack_version = ?3",
+                    params![c, pack, version],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    "UPDATE collections SET pack = ?2, embedding_size = ?3 WHERE id = ?1",
+                    params![c, pack, migration.target_dim],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    "UPDATE migrations SET state = ?2, finished_at_ms = ?3 WHERE collection_id = ?1",
+                    params![c, MigrationState::Finished.as_str(), audit.at_ms],
+                )
+                .map_err(map_error)?;
+                bump_revision(tx, &c)?;
+                insert_events(tx, &t, std::slice::from_ref(&audit))?;
+                read_migration(tx, &c)?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
 }
 
-pub(crate) async fn finish_migration(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    collection_id: &CollectionId,
-    audit: &NewEvent,
-) -> StoreResult<Migration> {
-    let (t, c, audit) = (tenant_id.clone(), collection_id.clone(), audit.clone());
-    store
-        .transaction(move |tx| {
-            ensure_collection(tx, &t, &c)?;
-            let migration = read_migration(tx, &c)?
-                .filter(|m| m.state == MigrationState::Running)
-                .ok_or(StoreError::NotFound)?;
-            if !pending_crops(tx, &c, 1)?.is_empty() {
-                return Err(StoreError::Conflict("kept frames are left to migrate".into()));
-            }
-            let (pack, version) = (&migration.target.pack, &migration.target.version);
-            let has_target = "EXISTS (SELECT 1 FROM face_templates t WHERE t.face_id = faces.id AND t.pack = ?2 \
-                              AND t.pack_version = ?3)";
-            tx.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO face_templates (face_id, collection_id, pack, pack_version, nonce, ciphertext) \
-                     SELECT id, collection_id, pack, pack_version, nonce, ciphertext FROM faces \
-                     WHERE collection_id = ?1 AND {has_target}"
-                ),
-                params![c, pack, version],
-            )
-            .map_err(map_error)?;
-            tx.execute(
-                &format!(
-                    "UPDATE faces SET (pack, pack_version, nonce, ciphertext) = (SELECT t.pack, t.pack_version, \
-                     t.nonce, t.ciphertext FROM face_templates t WHERE t.face_id = faces.id AND t.pack = ?2 \
-                     AND t.pack_version = ?3) WHERE collection_id = ?1 AND {has_target}"
-                ),
-                params![c, pack, version],
-            )
-            .map_err(map_error)?;
-            tx.execute(
-                "DELETE FROM face_templates WHERE collection_id = ?1 AND pack = ?2 AND pack_version = ?3",
-                params![c, pack, version],
-            )
-            .map_err(map_error)?;
-            tx.execute(
-                "UPDATE collections SET pack = ?2, embedding_size = ?3 WHERE id = ?1",
-                params![c, pack, migration.target_dim],
-            )
-            .map_err(map_error)?;
-            tx.execute(
-                "UPDATE migrations SET state = ?2, finished_at_ms = ?3 WHERE collection_id = ?1",
-                params![c, MigrationState::Finished.as_str(), audit.at_ms],
-            )
-            .map_err(map_error)?;
-            bump_revision(tx, &c)?;
-            insert_events(tx, &t, std::slice::from_ref(&audit))?;
-            read_migration(tx, &c)?.ok_or(StoreError::NotFound)
+/// Faces of the collection that have a template of the target pack (or are searched by it already).
+const MIGRATED: &str = "(EXISTS (SELECT 1 FROM face_templates t WHERE t.face_id = f.id AND t.pack = m.target_pack \
+     AND t.pack_version = m.target_version) OR (f.pack = m.target_pack AND f.pack_version = m.target_version))";
+
+fn pending_crops(tx: &Transaction<'_>, collection_id: &CollectionId, limit: u32) -> StoreResult<Vec<StoredCrop>> {
+    let sql = format!(
+        "SELECT f.id, f.subject_id, k.nonce, k.ciphertext FROM faces f \
+         JOIN face_crops k ON k.face_id = f.id JOIN migrations m ON m.collection_id = f.collection_id \
+         WHERE f.collection_id = ?1 AND m.state = ?2 AND NOT {MIGRATED} ORDER BY f.rowid LIMIT ?3"
+    );
+    let mut statement = tx.prepare(&sql).map_err(map_error)?;
+    let rows = statement
+        .query_map(params![collection_id, MigrationState::Running.as_str(), limit], |r| {
+            Ok(StoredCrop {
+                face_id: r.get(0)?,
+                subject_id: r.get(1)?,
+                crop: EncryptedTemplate { nonce: r.get(2)?, ciphertext: r.get(3)? },
+            })
         })
-        .await
+        .map_err(map_error)?;
+    collect(rows)
 }
 
 /// The collection's latest migration with its progress counted now.

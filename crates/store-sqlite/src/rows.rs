@@ -85,6 +85,11 @@ pub(crate) const EVENT_COLUMNS: &str = "seq, collection_id, at_ms, key_id, reque
      liveness, correlation_id";
 
 pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let unknown = |index: usize, value: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, value.into())
+    };
+    let (action, result): (String, String) = (row.get(5)?, row.get(6)?);
+    let reason: Option<String> = row.get(11)?;
     Ok(AuditEvent {
         seq: row.get(0)?,
         event: NewEvent {
@@ -92,13 +97,13 @@ pub(crate) fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
             at_ms: row.get(2)?,
             key_id: row.get(3)?,
             request_id: row.get(4)?,
-            action: row.get(5)?,
-            result: row.get(6)?,
+            action: AuditAction::parse(&action).ok_or_else(|| unknown(5, action.clone()))?,
+            result: AuditResult::parse(&result).ok_or_else(|| unknown(6, result.clone()))?,
             subject_id: row.get(7)?,
             score: row.get(8)?,
             face_index: row.get(9)?,
             door_id: row.get(10)?,
-            reason: row.get(11)?,
+            reason: reason.map(|r| AuditReason::parse(&r).ok_or_else(|| unknown(11, r.clone()))).transpose()?,
             liveness: row.get(12)?,
             correlation_id: row.get(13)?,
         },

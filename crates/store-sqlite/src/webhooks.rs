@@ -2,6 +2,139 @@
 
 use super::*;
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
+        let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self
+            .transaction(move |tx| {
+                tx.execute(
+                    "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
+                )
+                .map_err(map_error)?;
+                insert_change(tx, &t, &audit)?;
+                tx.query_row(
+                    "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
+                    params![new.id],
+                    webhook_row,
+                )
+                .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
+        let t = tenant_id.clone();
+        self
+            .transaction(move |tx| {
+                let mut statement = tx
+                    .prepare("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = ?1 ORDER BY created_at_ms, id")
+                    .map_err(map_error)?;
+                collect(statement.query_map(params![t], webhook_row).map_err(map_error)?)
+            })
+            .await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &TenantId, webhook_id: &WebhookId, audit: &NewChange) -> StoreResult<()> {
+        let (t, w, audit) = (tenant_id.clone(), webhook_id.clone(), audit.clone());
+        self.erasing(move |tx| {
+            let deleted = tx
+                .execute("DELETE FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t])
+                .map_err(map_error)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(tx, &t, &audit)
+        })
+        .await
+        .map(|((), _)| ())
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let (t, w) = (tenant_id.clone(), webhook_id.clone());
+        self.transaction(move |tx| {
+            tx.query_row("SELECT 1 FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t], |_| Ok(()))
+                .optional()
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound)?;
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let after = after_seq.unwrap_or(i64::MIN);
+            collect(statement.query_map(params![w, after, limit], delivery_row).map_err(map_error)?)
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
+        let query = query.clone();
+        let skip = serde_json::Value::from(query.skip.iter().map(|w| w.as_str()).collect::<Vec<_>>()).to_string();
+        self.transaction(move |tx| {
+            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
+                     FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
+                           WHERE state = ?1 AND next_attempt_at_ms <= ?2 \
+                           AND webhook_id NOT IN (SELECT value FROM json_each(?5))) due \
+                     JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
+                     WHERE due.rank <= ?4 ORDER BY o.seq LIMIT ?3"
+            );
+            let mut statement = tx.prepare(&sql).map_err(map_error)?;
+            let state = DeliveryState::Pending.as_str();
+            let rows = statement
+                .query_map(params![state, query.now_ms, query.limit, query.per_webhook, skip], |row| {
+                    Ok(DueDelivery {
+                        delivery: delivery_row(row)?,
+                        tenant_id: row.get(11)?,
+                        url: row.get(12)?,
+                        secret: EncryptedTemplate { nonce: row.get(13)?, ciphertext: row.get(14)? },
+                        payload: row.get(15)?,
+                    })
+                })
+                .map_err(map_error)?;
+            collect(rows)
+        })
+        .await
+    }
+
+    async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+        let attempts = attempts.to_vec();
+        self.transaction(move |tx| {
+            let mut update = tx
+                .prepare(
+                    "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_at_ms = ?3, last_status = ?4, \
+                         last_error = ?5, delivered_at_ms = ?6 WHERE seq = ?1",
+                )
+                .map_err(map_error)?;
+            for attempt in attempts {
+                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
+                update
+                    .execute(params![
+                        attempt.seq,
+                        attempt.state.as_str(),
+                        attempt.next_attempt_at_ms,
+                        attempt.status,
+                        attempt.error,
+                        delivered
+                    ])
+                    .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
 /// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
 pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
     let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
@@ -15,7 +148,7 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
     )?;
     let now = now_ms();
     for (event_type, event) in typed {
-        let payload = webhook_payload(tenant_id, event_type, event);
+        let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
             tx.execute(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
@@ -65,148 +198,4 @@ fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_error: row.get(9)?,
         delivered_at_ms: row.get(10)?,
     })
-}
-
-pub(crate) async fn create_webhook(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    new: &NewWebhook,
-    audit: &NewChange,
-) -> StoreResult<Webhook> {
-    let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
-    let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-    store
-        .transaction(move |tx| {
-            tx.execute(
-                "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
-            )
-            .map_err(map_error)?;
-            insert_change(tx, &t, &audit)?;
-            tx.query_row(
-                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
-                params![new.id],
-                webhook_row,
-            )
-            .map_err(map_error)
-        })
-        .await
-}
-
-pub(crate) async fn list_webhooks(store: &SqliteStore, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
-    let t = tenant_id.clone();
-    store
-        .transaction(move |tx| {
-            let mut statement = tx
-                .prepare("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE tenant_id = ?1 ORDER BY created_at_ms, id")
-                .map_err(map_error)?;
-            collect(statement.query_map(params![t], webhook_row).map_err(map_error)?)
-        })
-        .await
-}
-
-pub(crate) async fn delete_webhook(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    webhook_id: &WebhookId,
-    audit: &NewChange,
-) -> StoreResult<()> {
-    let (t, w, audit) = (tenant_id.clone(), webhook_id.clone(), audit.clone());
-    store
-        .erasing(move |tx| {
-            let deleted = tx
-                .execute("DELETE FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t])
-                .map_err(map_error)?;
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_change(tx, &t, &audit)
-        })
-        .await
-        .map(|((), _)| ())
-}
-
-pub(crate) async fn deliveries(
-    store: &SqliteStore,
-    tenant_id: &TenantId,
-    webhook_id: &WebhookId,
-    after_seq: Option<i64>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    let (t, w) = (tenant_id.clone(), webhook_id.clone());
-    store
-        .transaction(move |tx| {
-            tx.query_row("SELECT 1 FROM webhooks WHERE id = ?1 AND tenant_id = ?2", params![w, t], |_| Ok(()))
-                .optional()
-                .map_err(map_error)?
-                .ok_or(StoreError::NotFound)?;
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS} FROM outbox o WHERE o.webhook_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3"
-            );
-            let mut statement = tx.prepare(&sql).map_err(map_error)?;
-            let after = after_seq.unwrap_or(i64::MIN);
-            collect(statement.query_map(params![w, after, limit], delivery_row).map_err(map_error)?)
-        })
-        .await
-}
-
-pub(crate) async fn due_deliveries(store: &SqliteStore, query: &DueQuery) -> StoreResult<Vec<DueDelivery>> {
-    let query = query.clone();
-    let skip = serde_json::Value::from(query.skip.iter().map(|w| w.as_str()).collect::<Vec<_>>()).to_string();
-    store
-        .transaction(move |tx| {
-            // The oldest due rows of each webhook, at most `per_webhook` of each, then the oldest of those.
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS}, o.tenant_id, w.url, w.secret_nonce, w.secret_ciphertext, o.payload \
-                 FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY seq) AS rank FROM outbox \
-                       WHERE state = ?1 AND next_attempt_at_ms <= ?2 \
-                       AND webhook_id NOT IN (SELECT value FROM json_each(?5))) due \
-                 JOIN outbox o ON o.seq = due.seq JOIN webhooks w ON w.id = o.webhook_id \
-                 WHERE due.rank <= ?4 ORDER BY o.seq LIMIT ?3"
-            );
-            let mut statement = tx.prepare(&sql).map_err(map_error)?;
-            let state = DeliveryState::Pending.as_str();
-            let rows = statement
-                .query_map(params![state, query.now_ms, query.limit, query.per_webhook, skip], |row| {
-                    Ok(DueDelivery {
-                        delivery: delivery_row(row)?,
-                        tenant_id: row.get(11)?,
-                        url: row.get(12)?,
-                        secret: EncryptedTemplate { nonce: row.get(13)?, ciphertext: row.get(14)? },
-                        payload: row.get(15)?,
-                    })
-                })
-                .map_err(map_error)?;
-            collect(rows)
-        })
-        .await
-}
-
-pub(crate) async fn record_deliveries(store: &SqliteStore, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
-    let attempts = attempts.to_vec();
-    store
-        .transaction(move |tx| {
-            let mut update = tx
-                .prepare(
-                    "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_at_ms = ?3, last_status = ?4, \
-                     last_error = ?5, delivered_at_ms = ?6 WHERE seq = ?1",
-                )
-                .map_err(map_error)?;
-            for attempt in attempts {
-                let delivered = (attempt.state == DeliveryState::Delivered).then_some(attempt.at_ms);
-                update
-                    .execute(params![
-                        attempt.seq,
-                        attempt.state.as_str(),
-                        attempt.next_attempt_at_ms,
-                        attempt.status,
-                        attempt.error,
-                        delivered
-                    ])
-                    .map_err(map_error)?;
-            }
-            Ok(())
-        })
-        .await
 }

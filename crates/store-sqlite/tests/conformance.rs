@@ -13,7 +13,7 @@ async fn sqlite_store_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn reopening_keeps_data_and_schema_version() {
-    use facegate_store::FaceStore;
+    use facegate_store::TenantStore;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gallery.db");
     let tenant = SqliteStore::open(&path).expect("first open").create_tenant("persist").await.expect("tenant");

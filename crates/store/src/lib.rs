@@ -7,6 +7,7 @@
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
 
+mod audit;
 mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -14,6 +15,7 @@ mod ids;
 mod outbox;
 mod records;
 
+pub use audit::*;
 pub use changes::*;
 pub use ids::*;
 pub use outbox::*;
@@ -42,24 +44,25 @@ pub enum StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The persistence contract of galleries. Each method is one transaction.
+/// What every backend says of itself: its name, whether it answers, what its erasures leave.
 #[async_trait]
-pub trait FaceStore: Send + Sync {
+pub trait Backend: Send + Sync {
     /// A short name of the backend for logs and health (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
-
     /// One round trip to the backend: `Ok` when it answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
-
     /// What copies of erased data this backend may still hold after an erasure, and for how long: the
     /// statement every erasure receipt carries.
     fn erasure_residue(&self) -> &'static str;
+}
 
+/// Tenants, their API keys (only hashes) and their wrapped data keys.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
     /// Creates a tenant; its name is unique.
     async fn create_tenant(&self, name: &str) -> StoreResult<Tenant>;
     /// Finds a tenant by name.
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
-
     /// Stores a new API key record (only its hash), recording `audit` in the key's tenant's configuration
     /// trail in the same transaction.
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &NewChange) -> StoreResult<()>;
@@ -70,12 +73,15 @@ pub trait FaceStore: Send + Sync {
     /// Marks a key revoked, recording `audit` in its tenant's configuration trail; false (and nothing
     /// recorded) if no such key or already revoked.
     async fn revoke_api_key(&self, key_id: &KeyId, at_ms: i64, audit: &NewChange) -> StoreResult<bool>;
-
     /// The tenant's wrapped data key, if one was made.
     async fn data_key(&self, tenant_id: &TenantId) -> StoreResult<Option<WrappedKey>>;
     /// Stores the tenant's wrapped data key unless one exists; returns the one that is stored.
     async fn insert_data_key_if_absent(&self, tenant_id: &TenantId, key: &WrappedKey) -> StoreResult<WrappedKey>;
+}
 
+/// Galleries: collections and their settings, subjects and their data keys, faces and their sealed templates, revisions and search.
+#[async_trait]
+pub trait GalleryStore: Backend + Send + Sync {
     /// Creates a collection (its name is unique within the tenant), recording `audit` (its object id is
     /// filled in with the new collection's).
     async fn create_collection(
@@ -96,7 +102,6 @@ pub trait FaceStore: Send + Sync {
         collection_id: &CollectionId,
         audit: &NewChange,
     ) -> StoreResult<Erasure>;
-
     /// Replaces a collection's policy (retention of its trail, liveness), recording `audit`.
     async fn set_collection_policy(
         &self,
@@ -105,16 +110,6 @@ pub trait FaceStore: Send + Sync {
         policy: &CollectionPolicy,
         audit: &NewChange,
     ) -> StoreResult<Collection>;
-    /// Erases, in every collection with a retention, the audit events and queued webhook events older
-    /// than it at `now_ms` (as physically as the backend erases subjects); returns how many rows.
-    async fn expire_events(&self, now_ms: i64) -> StoreResult<u64>;
-    /// Subjects of every tenant whose consent expired at `now_ms`, at most `limit`.
-    async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>>;
-    /// Keeps the receipt of an automatic erasure.
-    async fn save_receipt(&self, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()>;
-    /// The kept receipts of a collection's automatic erasures, oldest first (they outlive the collection).
-    async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>>;
-
     /// Creates a subject in a collection.
     async fn create_subject(
         &self,
@@ -156,7 +151,28 @@ pub trait FaceStore: Send + Sync {
         subject_id: &SubjectId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure>;
-
+    /// A subject's own data key, sealed under the tenant's, if it has one.
+    async fn subject_key(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> StoreResult<Option<EncryptedTemplate>>;
+    /// Stores a subject's sealed data key unless it has one; returns the one stored
+    /// ([`StoreError::NotFound`] for a missing subject). Erased with the subject.
+    async fn insert_subject_key_if_absent(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        key: &EncryptedTemplate,
+    ) -> StoreResult<EncryptedTemplate>;
+    /// The sealed data keys of a collection's subjects (those that have one).
+    async fn subject_keys(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>>;
     /// Adds faces to a subject, all or none, recording `audit` in the same transaction.
     async fn add_faces(
         &self,
@@ -183,28 +199,6 @@ pub trait FaceStore: Send + Sync {
         face_id: &FaceId,
         audit: &NewEvent,
     ) -> StoreResult<Erasure>;
-    /// A subject's own data key, sealed under the tenant's, if it has one.
-    async fn subject_key(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-    ) -> StoreResult<Option<EncryptedTemplate>>;
-    /// Stores a subject's sealed data key unless it has one; returns the one stored
-    /// ([`StoreError::NotFound`] for a missing subject). Erased with the subject.
-    async fn insert_subject_key_if_absent(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-        subject_id: &SubjectId,
-        key: &EncryptedTemplate,
-    ) -> StoreResult<EncryptedTemplate>;
-    /// The sealed data keys of a collection's subjects (those that have one).
-    async fn subject_keys(
-        &self,
-        tenant_id: &TenantId,
-        collection_id: &CollectionId,
-    ) -> StoreResult<Vec<(SubjectId, EncryptedTemplate)>>;
     /// The encrypted templates of one subject.
     async fn subject_templates(
         &self,
@@ -212,7 +206,6 @@ pub trait FaceStore: Send + Sync {
         collection_id: &CollectionId,
         subject_id: &SubjectId,
     ) -> StoreResult<Vec<StoredTemplate>>;
-
     /// The collection's revision: it changes with every write to its faces or subjects.
     async fn collection_revision(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64>;
     /// Every encrypted template of a collection with the revision they were read at.
@@ -221,12 +214,10 @@ pub trait FaceStore: Send + Sync {
         tenant_id: &TenantId,
         collection_id: &CollectionId,
     ) -> StoreResult<(i64, Vec<StoredTemplate>)>;
-
     /// Whether [`FaceStore::search_faces`] runs in the store (otherwise callers scan in memory).
     fn searches_in_store(&self) -> bool {
         false
     }
-
     /// The `limit` faces of a collection most similar to `query` (a search vector, see
     /// [`NewFace::search_vector`]), best first.
     async fn search_faces(
@@ -239,7 +230,11 @@ pub trait FaceStore: Send + Sync {
         let _ = (tenant_id, collection_id, query, limit);
         Err(StoreError::Backend(format!("the {} store does not search", self.backend())))
     }
+}
 
+/// Moving a collection to another pack from its kept frames.
+#[async_trait]
+pub trait MigrationStore: Send + Sync {
     /// Starts moving a collection to another pack, recording `audit` in the same transaction.
     /// [`StoreError::Conflict`] while another migration of it runs.
     async fn start_migration(
@@ -277,7 +272,11 @@ pub trait FaceStore: Send + Sync {
         collection_id: &CollectionId,
         audit: &NewEvent,
     ) -> StoreResult<Migration>;
+}
 
+/// Ignore lists: strangers' templates kept as negatives of a subject.
+#[async_trait]
+pub trait NegativeStore: Send + Sync {
     /// Adds a stranger's template to a subject's ignore list, recording `audit` in the same transaction.
     async fn add_negative(
         &self,
@@ -311,7 +310,11 @@ pub trait FaceStore: Send + Sync {
         negative_id: &NegativeId,
         audit: &NewEvent,
     ) -> StoreResult<()>;
+}
 
+/// Doors, their passages and anti-passback presence.
+#[async_trait]
+pub trait DoorStore: Send + Sync {
     /// Creates a door on one of the tenant's collections (its name is unique within the tenant),
     /// recording `audit` (its object id filled in with the new door's).
     async fn create_door(&self, tenant_id: &TenantId, new: &NewDoor, audit: &NewChange) -> StoreResult<Door>;
@@ -358,7 +361,11 @@ pub trait FaceStore: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<AuditEvent>>;
+}
 
+/// Webhooks and the transactional outbox (the delivery log).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Stores a webhook of the tenant, recording `audit`.
     async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook>;
     /// The tenant's webhooks, oldest first.
@@ -379,11 +386,13 @@ pub trait FaceStore: Send + Sync {
     async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>>;
     /// Records the outcomes of attempts, in one transaction.
     async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
+}
 
+/// The audit trail and the configuration trail, retention and consent expiry, kept receipts.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends decisions to the audit trail.
     async fn append_events(&self, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()>;
-    /// The tenant's configuration changes in trail order, after the cursor `after_seq`, at most `limit`.
-    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>>;
     /// A collection's events in trail order (`seq`), at most `limit`: only those after `since_ms`
     /// (exclusive) and after the cursor `after_seq` (exclusive, the last `seq` of the previous page).
     async fn events(
@@ -394,12 +403,30 @@ pub trait FaceStore: Send + Sync {
         after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>>;
+    /// The tenant's configuration changes in trail order, after the cursor `after_seq`, at most `limit`.
+    async fn changes(&self, tenant_id: &TenantId, after_seq: Option<i64>, limit: u32) -> StoreResult<Vec<Change>>;
+    /// Erases, in every collection with a retention, the audit events and queued webhook events older
+    /// than it at `now_ms` (as physically as the backend erases subjects); returns how many rows.
+    async fn expire_events(&self, now_ms: i64) -> StoreResult<u64>;
+    /// Subjects of every tenant whose consent expired at `now_ms`, at most `limit`.
+    async fn expired_consents(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<ExpiredConsent>>;
+    /// Keeps the receipt of an automatic erasure.
+    async fn save_receipt(&self, tenant_id: &TenantId, receipt: &StoredReceipt) -> StoreResult<()>;
+    /// The kept receipts of a collection's automatic erasures, oldest first (they outlive the collection).
+    async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>>;
 }
 
-/// The audit action of a door decision (what [`FaceStore::last_passage`] and [`FaceStore::passages`] read).
-pub const DOOR_ACTION: &str = "door";
-/// The audit result of a door decision that let the person through.
-pub const GRANTED: &str = "granted";
+/// The persistence contract of galleries, the sum of its areas; each method is one transaction. A backend
+/// implements each area trait in its own file; every type that implements them all is a `FaceStore`.
+pub trait FaceStore:
+    Backend + TenantStore + GalleryStore + MigrationStore + NegativeStore + DoorStore + OutboxStore + AuditStore
+{
+}
+
+impl<T: Backend + TenantStore + GalleryStore + MigrationStore + NegativeStore + DoorStore + OutboxStore + AuditStore>
+    FaceStore for T
+{
+}
 
 /// Milliseconds since the Unix epoch: the time of every record and event.
 pub fn now_ms() -> i64 {

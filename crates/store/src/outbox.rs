@@ -1,12 +1,13 @@
 //! Events out: webhooks and the transactional outbox. A backend's `insert_events` (every audit event
 //! goes through it, inside the transaction of the change it records) also writes one outbox row per
-//! webhook of the tenant subscribed to the event's type, so an event is queued exactly when its change
-//! commits, and never otherwise. The rows are delivered at least once by the gallery's dispatcher, each
+//! webhook of the tenant subscribed to the event's type (`EventType::of`, with its body
+//! `WebhookBody::of`, both in `audit.rs`), so an event is queued exactly when its change commits, and
+//! never otherwise. The rows are delivered at least once by the gallery's dispatcher, each
 //! always under the same message id.
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{EncryptedTemplate, NewEvent};
+use crate::records::EncryptedTemplate;
 use crate::{TenantId, WebhookId};
 
 /// What a webhook can subscribe to.
@@ -40,29 +41,6 @@ impl EventType {
             EventType::SubjectErased => "subject.erased",
         }
     }
-
-    /// The type of an audit event, if webhooks can receive it.
-    pub fn of(event: &NewEvent) -> Option<EventType> {
-        match event.action.as_str() {
-            crate::DOOR_ACTION => Some(EventType::DoorDecision),
-            "recognize" | "search" | "verify" => Some(EventType::IdentityDecision),
-            "enroll" => Some(EventType::SubjectEnrolled),
-            "erase" => Some(EventType::SubjectErased),
-            _ => None,
-        }
-    }
-}
-
-/// The JSON body a webhook receives for an audit event (the Standard Webhooks shape: `type`,
-/// `timestamp`, `data`).
-pub fn webhook_payload(tenant_id: &TenantId, event_type: EventType, event: &NewEvent) -> String {
-    let timestamp = jiff::Timestamp::from_millisecond(event.at_ms).map(|t| t.to_string()).unwrap_or_default();
-    let mut data = serde_json::to_value(event).unwrap_or_default();
-    if let Some(fields) = data.as_object_mut() {
-        fields.insert("tenant_id".into(), tenant_id.as_str().into());
-        fields.retain(|_, value| !value.is_null());
-    }
-    serde_json::json!({ "type": event_type.as_str(), "timestamp": timestamp, "data": data }).to_string()
 }
 
 /// A webhook to store: its secret sealed by the caller.

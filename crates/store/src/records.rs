@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditAction, AuditReason, AuditResult};
 use crate::ids::{CollectionId, DoorId, FaceId, KeyId, NegativeId, RequestId, SubjectId, TenantId};
 
 /// An organisation using facegate; everything else belongs to one.
@@ -330,9 +331,11 @@ pub struct NewEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     /// `recognize`, `verify`, `search`, `enroll`, `erase`...
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: AuditAction,
     /// `match`, `unknown`, `accepted`, `rejected`, `erased`...
-    pub result: String,
+    #[schema(value_type = String)]
+    pub result: AuditResult,
     /// Subject decided on, if any.
     pub subject_id: Option<SubjectId>,
     /// Score of the decision, if any.
@@ -342,9 +345,10 @@ pub struct NewEvent {
     /// The door of a door decision.
     #[serde(default)]
     pub door_id: Option<DoorId>,
-    /// Why a door decision was made (`granted` events have none).
+    /// Why a door decision was made (`granted` events have none), or why a subject was erased unasked.
     #[serde(default)]
-    pub reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<AuditReason>,
     /// The fused liveness score of a door decision, where liveness was measured.
     #[serde(default)]
     pub liveness: Option<f32>,

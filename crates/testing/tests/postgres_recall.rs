@@ -1,7 +1,7 @@
 //! pgvector HNSW search against exact search on real LFW embeddings: recall@1 ≥ 0.99.
 
 use facegate_store::{
-    EncryptedTemplate, FaceId, FaceStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion,
+    EncryptedTemplate, FaceId, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion, TenantStore,
 };
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_testing::{default_pipeline, fresh_postgres_database, lfw_dir, load_image};

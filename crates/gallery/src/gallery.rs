@@ -1,0 +1,359 @@
+//! The [`Gallery`]: a store and a key provider, with the caches that are only caches (unwrapped data
+//! keys, search rotations, search indexes), and what every area of the gallery shares: sealing faces
+//! under their subject's key, opening them, and searching a collection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::crypto::{KeyProvider, SearchRotation, TemplateCipher};
+use crate::{Candidate, GalleryError, Keys, QualityGate, TemplateIndex, crypto, egress, sealing};
+use facegate_store::{
+    Collection, CollectionId, FaceId, FaceRecord, FaceStore, Migration, MigrationState, NewEvent, NewFace, NewTemplate,
+    PackVersion, SubjectId, TenantId,
+};
+
+/// A face ready to enrol: its template and the quality figures recorded with it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaceToEnroll {
+    /// Unit-length template of the collection's pack.
+    pub template: Vec<f32>,
+    /// Its template of a running migration's target pack.
+    pub target_template: Option<Vec<f32>>,
+    /// The kept face (serialised), stored sealed where the collection keeps them.
+    pub kept: Option<Vec<u8>>,
+    /// Detector score.
+    pub detection_score: f32,
+    /// Sharpness of the aligned crop.
+    pub sharpness: f32,
+    /// Face box side, pixels.
+    pub face_size: f32,
+}
+
+/// The packs an enrolment's templates are made by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatePacks {
+    /// The collection's pack.
+    pub current: PackVersion,
+    /// A running migration's target pack and its template length: faces carry a template of it too.
+    pub target: Option<(PackVersion, u32)>,
+}
+
+impl TemplatePacks {
+    /// The packs of an enrolment into a collection on `current` while `migration` may run: the faces get
+    /// a template of its target only where that pack is loaded at the migration's version
+    /// (`target_version`); otherwise the migration makes it later from the kept frame.
+    pub fn new(current: PackVersion, migration: Option<&Migration>, target_version: Option<&str>) -> Self {
+        let target = migration
+            .filter(|m| m.state == MigrationState::Running && target_version == Some(m.target.version.as_str()))
+            .map(|m| (m.target.clone(), m.target_dim));
+        Self { current, target }
+    }
+}
+
+/// Galleries over a store and a key provider; caches are only caches (safe to drop at any time).
+pub struct Gallery {
+    pub(crate) store: Arc<dyn FaceStore>,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) secrets: Mutex<HashMap<TenantId, Arc<TenantSecrets>>>,
+    pub(crate) rotations: Mutex<HashMap<(TenantId, usize), Arc<SearchRotation>>>,
+    /// Search indexes by collection id, with the tenant that owns each.
+    pub(crate) indexes: Mutex<HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>>,
+    /// The enrolment quality gate.
+    pub(crate) gate: QualityGate,
+    /// Where webhooks may be delivered.
+    pub(crate) egress: egress::EgressPolicy,
+}
+
+/// Templates held in memory for one collection (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedSize {
+    /// The tenant owning the collection.
+    pub tenant_id: TenantId,
+    /// The collection.
+    pub collection_id: CollectionId,
+    /// Templates in its in-memory index.
+    pub templates: usize,
+}
+
+/// A tenant's unwrapped data key and the template cipher over it.
+pub(crate) struct TenantSecrets {
+    pub(crate) key: crypto::DataKey,
+    pub(crate) cipher: TemplateCipher,
+}
+
+/// How many faces a store-side search fetches per subject asked for: enough that the best face of each
+/// of the top subjects is among them when subjects have several faces.
+const FACES_PER_SUBJECT_FETCHED: usize = 8;
+
+impl Gallery {
+    /// A gallery over `store`, wrapping data keys with `keys`.
+    pub fn new(store: Arc<dyn FaceStore>, keys: Arc<dyn KeyProvider>) -> Self {
+        Self {
+            store,
+            keys,
+            secrets: Mutex::default(),
+            rotations: Mutex::default(),
+            indexes: Mutex::default(),
+            gate: QualityGate::default(),
+            egress: egress::EgressPolicy::default(),
+        }
+    }
+
+    /// The same gallery with another egress policy for webhook receivers (default: public addresses only).
+    pub fn with_egress(mut self, policy: egress::EgressPolicy) -> Self {
+        self.egress = policy;
+        self
+    }
+
+    /// Where webhooks may be delivered: the sender applies it to every address it connects to.
+    pub fn egress(&self) -> &egress::EgressPolicy {
+        &self.egress
+    }
+
+    /// The enrolment quality gate.
+    pub fn quality_gate(&self) -> &QualityGate {
+        &self.gate
+    }
+
+    /// The same gallery with another enrolment quality gate.
+    pub fn with_quality_gate(mut self, gate: QualityGate) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// The API keys of the gallery's store.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(self.store.as_ref())
+    }
+
+    /// The key provider's name (`local`, `kms`).
+    pub fn key_provider(&self) -> &'static str {
+        self.keys.name()
+    }
+
+    /// The tenant's unwrapped data key and cipher, creating and storing the key on first use.
+    pub(crate) async fn secrets(&self, tenant_id: &TenantId) -> Result<Arc<TenantSecrets>, GalleryError> {
+        if let Some(secrets) = lock(&self.secrets).get(tenant_id) {
+            return Ok(secrets.clone());
+        }
+        let wrapped = match self.store.data_key(tenant_id).await? {
+            Some(wrapped) => wrapped,
+            None => {
+                let fresh = self.keys.generate_data_key().await?;
+                self.store.insert_data_key_if_absent(tenant_id, &fresh).await?
+            }
+        };
+        let key = self.keys.unwrap_data_key(&wrapped).await?;
+        let secrets = Arc::new(TenantSecrets { cipher: TemplateCipher::new(&key), key });
+        lock(&self.secrets).insert(tenant_id.clone(), secrets.clone());
+        Ok(secrets)
+    }
+
+    pub(crate) async fn rotation(&self, tenant_id: &TenantId, dim: usize) -> Result<Arc<SearchRotation>, GalleryError> {
+        let slot = (tenant_id.clone(), dim);
+        if let Some(rotation) = lock(&self.rotations).get(&slot) {
+            return Ok(rotation.clone());
+        }
+        let rotation = Arc::new(SearchRotation::derive(&self.secrets(tenant_id).await?.key, dim));
+        lock(&self.rotations).insert(slot, rotation.clone());
+        Ok(rotation)
+    }
+
+    /// Encrypts and stores faces for a subject in one transaction with its audit event (no gate, no
+    /// duplicate check: [`Gallery::enroll`] applies the rules first): each face's template of the
+    /// collection's pack, its template of a running migration's target, and its kept face where the
+    /// collection keeps them.
+    ///
+    /// # Errors
+    /// [`GalleryError::Dimension`] for a template of the wrong size; store and crypto failures.
+    pub async fn store_faces(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+        subject_id: &SubjectId,
+        faces: &[FaceToEnroll],
+        audit: &NewEvent,
+        packs: &TemplatePacks,
+    ) -> Result<Vec<FaceRecord>, GalleryError> {
+        let cipher = self.subject_cipher(tenant_id, &collection.id, subject_id, true).await?;
+        let mut sealed = Vec::with_capacity(faces.len());
+        for face in faces {
+            let id = FaceId::random();
+            let (size, current) = (collection.embedding_size, &packs.current);
+            let template =
+                self.seal_template(tenant_id, collection, &cipher, &id, current, size, &face.template).await?;
+            let mut other_templates = Vec::new();
+            if let (Some((target, dim)), Some(values)) = (&packs.target, &face.target_template) {
+                other_templates
+                    .push(self.seal_template(tenant_id, collection, &cipher, &id, target, *dim, values).await?);
+            }
+            let crop = match (&face.kept, collection.keep_crops) {
+                (Some(kept), true) => Some(cipher.seal_data(kept, &crop_binding(&collection.id, &id))?),
+                _ => None,
+            };
+            sealed.push(NewFace {
+                template,
+                other_templates,
+                crop,
+                id,
+                detection_score: face.detection_score,
+                sharpness: face.sharpness,
+                face_size: face.face_size,
+                created_at_ms: audit.at_ms,
+            });
+        }
+        Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?)
+    }
+
+    /// A template sealed for one face under its subject's key, with its search vector, tagged with its pack.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn seal_template(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+        cipher: &sealing::SubjectCipher,
+        face_id: &FaceId,
+        pack: &PackVersion,
+        dim: u32,
+        values: &[f32],
+    ) -> Result<NewTemplate, GalleryError> {
+        let expected = dim as usize;
+        if values.len() != expected {
+            return Err(GalleryError::Dimension { expected, got: values.len() });
+        }
+        let rotation = self.rotation(tenant_id, expected).await?;
+        Ok(NewTemplate {
+            pack: pack.clone(),
+            template: cipher.seal(values, &binding(&collection.id, face_id))?,
+            search_vector: rotation.apply(values)?,
+        })
+    }
+
+    /// The decrypted templates of one subject.
+    ///
+    /// # Errors
+    /// Store and crypto failures.
+    pub async fn subject_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+    ) -> Result<Vec<Vec<f32>>, GalleryError> {
+        // Templates first, then the key, which was made before the subject's first template was stored.
+        let stored = self.store.subject_templates(tenant_id, collection_id, subject_id).await?;
+        let cipher = self.subject_cipher(tenant_id, collection_id, subject_id, false).await?;
+        stored.iter().map(|s| cipher.open(&s.template, &binding(collection_id, &s.face_id))).collect()
+    }
+
+    /// The search index of a collection, rebuilt from the store if its revision moved.
+    ///
+    /// # Errors
+    /// Store and crypto failures.
+    pub async fn index(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+    ) -> Result<Arc<TemplateIndex>, GalleryError> {
+        let revision = self.store.collection_revision(tenant_id, &collection.id).await?;
+        if let Some((_, index)) = lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() == revision) {
+            return Ok(index.clone());
+        }
+        // Templates first, then keys: a subject's key is made before its first face is stored, so every
+        // template read has its key, unless its subject was erased in between (then it is left out, and
+        // the revision that moved rebuilds the index at the next search).
+        let (revision, stored) = self.store.collection_templates(tenant_id, &collection.id).await?;
+        let ciphers = self.collection_ciphers(tenant_id, &collection.id).await?;
+        let mut entries = Vec::with_capacity(stored.len());
+        for s in stored {
+            let opened = ciphers.of(&s.subject_id).open(&s.template, &binding(&collection.id, &s.face_id))?;
+            let Some(template) = opened else { continue };
+            entries.push((s.face_id, s.subject_id, template));
+        }
+        let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
+        lock(&self.indexes).insert(collection.id.clone(), (tenant_id.clone(), index.clone()));
+        Ok(index)
+    }
+
+    /// The `top_k` subjects whose best face is most similar to `query`, best first: in the store when it
+    /// searches (PostgreSQL), else by an exact scan of the in-memory index.
+    ///
+    /// # Errors
+    /// Store and crypto failures; [`GalleryError::Dimension`] for a query of the wrong length.
+    pub async fn search(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+        query: &[f32],
+        top_k: usize,
+    ) -> Result<Vec<Candidate>, GalleryError> {
+        Ok(self.search_all(tenant_id, collection, &[query], top_k).await?.pop().unwrap_or_default())
+    }
+
+    /// [`Gallery::search`] for several queries (the faces of one image): the index is checked against
+    /// the store's revision once for all of them.
+    ///
+    /// # Errors
+    /// As [`Gallery::search`].
+    pub async fn search_all(
+        &self,
+        tenant_id: &TenantId,
+        collection: &Collection,
+        queries: &[&[f32]],
+        top_k: usize,
+    ) -> Result<Vec<Vec<Candidate>>, GalleryError> {
+        if !self.store.searches_in_store() {
+            let index = self.index(tenant_id, collection).await?;
+            return queries.iter().map(|query| index.search(query, top_k)).collect();
+        }
+        let rotation = self.rotation(tenant_id, collection.embedding_size as usize).await?;
+        let limit = top_k.saturating_mul(FACES_PER_SUBJECT_FETCHED).max(top_k);
+        let mut found = Vec::with_capacity(queries.len());
+        for query in queries {
+            let hits = self.store.search_faces(tenant_id, &collection.id, &rotation.apply(query)?, limit).await?;
+            let mut best: Vec<Candidate> = Vec::new();
+            for hit in hits {
+                if best.len() == top_k {
+                    break;
+                }
+                if !best.iter().any(|c| c.subject_id == hit.subject_id) {
+                    best.push(Candidate { subject_id: hit.subject_id, face_id: hit.face_id, score: hit.score });
+                }
+            }
+            found.push(best);
+        }
+        Ok(found)
+    }
+
+    /// Forgets the cached index of a collection (after it was deleted).
+    pub fn forget(&self, collection_id: &CollectionId) {
+        lock(&self.indexes).remove(collection_id);
+    }
+
+    /// Number of templates held in memory per collection, for metrics.
+    pub fn indexed_sizes(&self) -> Vec<IndexedSize> {
+        lock(&self.indexes)
+            .iter()
+            .map(|(id, (tenant, index))| IndexedSize {
+                tenant_id: tenant.clone(),
+                collection_id: id.clone(),
+                templates: index.len(),
+            })
+            .collect()
+    }
+}
+
+/// Associated data that ties a sealed template to its place: moving ciphertext between faces or
+/// collections makes it fail to open. (A face's templates of several packs share it: they move between
+/// the searched slot and the others when a migration switches, without being opened.)
+fn binding(collection_id: &CollectionId, face_id: &FaceId) -> String {
+    format!("facegate/template/v1/{collection_id}/{face_id}")
+}
+
+/// Associated data of a face's kept frame.
+pub(crate) fn crop_binding(collection_id: &CollectionId, face_id: &FaceId) -> String {
+    format!("facegate/crop/v1/{collection_id}/{face_id}")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
