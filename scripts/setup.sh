@@ -8,6 +8,12 @@ cd "$root"
 command -v python3 >/dev/null || { echo "setup: python3 with pip is required" >&2; exit 1; }
 scripts/fetch-onnxruntime.sh
 scripts/console.sh build
-cargo build --release --locked --bin facegate
+# The test command (scripts/test.sh) builds the tests and the binary in one pass with one feature set,
+# so nothing is compiled twice; the quick start builds the binary alone.
+if [ "${FACEGATE_SETUP_BUILD:-binary}" = tests ]; then
+  cargo test --release --locked --workspace --no-run
+else
+  cargo build --release --locked --bin facegate
+fi
 target/release/facegate models fetch --all
 target/release/facegate models verify

@@ -205,10 +205,18 @@ fn every_event_is_delivered_signed_after_a_kill_and_a_restart() {
     let granted: Vec<&Value> = bodies.iter().filter(|b| b["type"] == "door.decision").map(|b| &b["data"]).collect();
     assert_eq!(granted.iter().filter(|d| d["result"] == "granted").count(), 2, "{granted:?}");
     assert!(granted.iter().all(|d| d["door_id"] == door["id"] && d["tenant_id"].is_string()), "{granted:?}");
-    let (status, log) = api.get(&format!("/v1/webhooks/{hook}/deliveries?limit=10000"));
-    assert_eq!(status, 200);
-    let log = log["deliveries"].as_array().expect("deliveries").clone();
-    assert!(log.iter().all(|d| d["state"] == "delivered" && d["delivered_at_ms"].is_i64()), "the log says so");
+    // The sender records a delivery when the receiver's answer is back, just after the receiver saw it.
+    let recorded = Instant::now();
+    loop {
+        let (status, log) = api.get(&format!("/v1/webhooks/{hook}/deliveries?limit=10000"));
+        assert_eq!(status, 200);
+        let log = log["deliveries"].as_array().expect("deliveries").clone();
+        if log.iter().all(|d| d["state"] == "delivered" && d["delivered_at_ms"].is_i64()) {
+            break;
+        }
+        assert!(recorded.elapsed() < Duration::from_secs(10), "the log says so: {log:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Delivery latency on a running server: from the decision's answer to the receiver.
     let mut latencies = Vec::new();

@@ -160,7 +160,7 @@ pub(crate) async fn authenticate(
     let secret = secret.ok_or_else(|| {
         ApiError::new(ErrorCode::Unauthorized, "an API key is required (Authorization: Bearer <key>)")
     })?;
-    let throttle = &state.auth_failures;
+    let throttle = &state.guard.failures;
     let key_hash = hash_key(secret);
     // A revoked key seen before is throttled on its own, without a lookup.
     if let Some(key_id) = throttle.revoked_key(&key_hash)
@@ -188,7 +188,7 @@ pub(crate) async fn authenticate(
             return Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key"));
         }
     };
-    state.limiter.check(&key.id).map_err(|wait| rate_limited("rate limit exceeded for this API key", wait))?;
+    state.guard.limiter.check(&key.id).map_err(|wait| rate_limited("rate limit exceeded for this API key", wait))?;
     Ok(Caller { key, request_id, correlation_id })
 }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use facegate_core::{AnalyzedFace, BoundingBox, CalibrationPoint, DetectedFace, LivenessScore, Point};
 use facegate_gallery::{
-    AcceptedFace, Access, AttendanceDay, Candidate, DoorReason, Identification, MatchResult, OperatingPoint,
+    AcceptedFace, Access, AttendanceDay, Candidate, DoorReason, Identification, IdentifiedFace, MatchResult,
+    OperatingPoint,
 };
 use facegate_store::{
     AuditEvent, Collection, CollectionId, Door, DoorId, DoorPolicy, FaceRecord, RequestId, Subject, SubjectId,
@@ -310,12 +311,8 @@ pub struct RecognizedFace {
 
 impl RecognizedFace {
     /// The face at `face_index` of an image, with what identification said of it.
-    pub fn new(
-        face_index: usize,
-        face: &AnalyzedFace,
-        identification: Identification,
-        liveness: Option<LivenessScore>,
-    ) -> Self {
+    pub fn new(face_index: usize, identified: IdentifiedFace) -> Self {
+        let IdentifiedFace { face, identification } = identified;
         let Identification { result, subject, candidates } = identification;
         let score = (result == MatchResult::Match).then(|| candidates.first().map(|c| c.score)).flatten();
         Self {
@@ -328,7 +325,7 @@ impl RecognizedFace {
             subject: subject.map(Into::into),
             score,
             candidates,
-            liveness,
+            liveness: face.liveness,
         }
     }
 }

@@ -280,7 +280,7 @@ pub(crate) async fn after_writes(State(state): State<AppState>, request: Request
 
 /// Applies retention now (by the state's clock); what it did (failures are logged).
 pub async fn sweep(state: &AppState) -> facegate_gallery::Sweep {
-    match state.gallery.sweep(state.now()).await {
+    match state.gallery.sweep().await {
         Ok(sweep) => {
             if sweep.events_expired > 0 || sweep.subjects_erased > 0 {
                 tracing::info!(events = sweep.events_expired, subjects = sweep.subjects_erased, "retention applied");
@@ -304,9 +304,6 @@ pub fn spawn_sweeper(state: AppState, every: Duration) -> tokio::task::JoinHandl
         }
     })
 }
-
-/// Shared handle type.
-pub(crate) type SharedDeliveries = Arc<Deliveries>;
 
 #[cfg(test)]
 mod tests {

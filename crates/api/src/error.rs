@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
-use facegate_gallery::{GalleryError, KeyProblem, MigrationProblem};
+use facegate_gallery::{AnalysisError, GalleryError, KeyProblem, MigrationProblem};
 use facegate_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -328,6 +328,17 @@ impl From<PipelineError> for ApiError {
     }
 }
 
+impl From<AnalysisError> for ApiError {
+    fn from(error: AnalysisError) -> Self {
+        match error {
+            AnalysisError::UnknownPack { .. } => ApiError::new(ErrorCode::UnknownPack, error.to_string()),
+            AnalysisError::NoLiveness => ApiError::invalid(error.to_string()),
+            AnalysisError::Pipeline(pipeline) => pipeline.into(),
+            AnalysisError::Failed(_) => ApiError::internal(error),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -349,6 +360,8 @@ impl From<GalleryError> for ApiError {
             GalleryError::Store(store) => store.into(),
             GalleryError::NotFound(what) => ApiError::not_found(what.as_str()),
             GalleryError::NoTemplates => ApiError::new(ErrorCode::NoTemplates, error.to_string()),
+            GalleryError::NoFace => ApiError::new(ErrorCode::NoFace, error.to_string()),
+            GalleryError::Analysis(analysis) => analysis.into(),
             GalleryError::Calibration(pipeline) => pipeline.into(),
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),

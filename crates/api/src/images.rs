@@ -200,7 +200,7 @@ pub(crate) async fn read_images(
     if declared.is_some_and(|length| length > limit) {
         return Err(refuse(request, limit, state.config.body_timeout, too_large(limit)).await);
     }
-    let Some(admission) = state.admission.try_admit(pool, caller, declared.unwrap_or(limit), limit) else {
+    let Some(admission) = state.intake.admission.try_admit(pool, caller, declared.unwrap_or(limit), limit) else {
         let overloaded = ApiError::new(ErrorCode::Overloaded, "too many images are waiting for analysis; retry later")
             .retry_after(1);
         return Err(refuse(request, limit, state.config.body_timeout, overloaded).await);

@@ -10,17 +10,19 @@
 //! reserved from one [`ByteBudget`] shared by all workers; the reservation travels with the work like
 //! the lease. Small images decode side by side; two giant ones take turns.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use async_trait::async_trait;
 use axum::body::Bytes;
 use facegate_core::{
-    AnalyzedFace, DecodeLimits, Embedding, KeptFace, LivenessScore, Pipeline, StageTimings, decode_cost, decode_image,
+    Calibration, DecodeLimits, Embedding, Extras, ImageAnalysis, KeptFace, Pipeline, PipelineError, decode_cost,
 };
-use image::RgbImage;
+use facegate_gallery::{Analyser, AnalysisError};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::ApiError;
+use crate::{ApiConfig, Metrics};
 
 /// Loaded pipelines of one pack.
 pub struct PipelinePool {
@@ -64,8 +66,9 @@ impl ByteBudget {
     }
 
     /// Waits until `bytes` of the budget are free; the permit holds them until dropped.
-    pub(crate) async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.kib.clone().acquire_many_owned(self.share(bytes)).await.map_err(ApiError::internal)
+    pub(crate) async fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, AnalysisError> {
+        let permit = self.kib.clone().acquire_many_owned(self.share(bytes)).await;
+        permit.map_err(|e| AnalysisError::Failed(e.to_string()))
     }
 
     /// Waits until decoding `encoded` fits in the budget.
@@ -76,8 +79,9 @@ impl ByteBudget {
         &self,
         encoded: &[u8],
         limits: &DecodeLimits,
-    ) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.reserve(decode_cost(encoded, limits)?.bytes).await
+    ) -> Result<OwnedSemaphorePermit, AnalysisError> {
+        let cost = decode_cost(encoded, limits).map_err(PipelineError::from)?;
+        self.reserve(cost.bytes).await
     }
 }
 
@@ -100,92 +104,6 @@ impl PoolStatus {
     }
 }
 
-/// An analysed image.
-pub struct Analysis {
-    /// Decoded image size.
-    pub width: u32,
-    /// Decoded image height.
-    pub height: u32,
-    /// Faces found, best detection score first, at most the configured number.
-    pub faces: Vec<AnalyzedFace>,
-    /// More faces were found than the configured number; only the best ones were analysed.
-    pub faces_truncated: bool,
-    /// Sharpness of each face's aligned crop (same order), when asked for.
-    pub sharpness: Vec<f32>,
-    /// Each face on the kept frame (same order), when asked for.
-    pub kept: Vec<Option<KeptFace>>,
-    /// Each face's liveness (same order), when asked for.
-    pub liveness: Vec<LivenessScore>,
-    /// Each face's aligned crop, JPEG (same order), when asked for.
-    pub crops: Vec<Option<Vec<u8>>>,
-    /// Time per stage.
-    pub timings: StageTimings,
-    /// Time spent decoding.
-    pub decode: std::time::Duration,
-}
-
-/// What an analysis computes beyond the faces and their embeddings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Extras {
-    /// Sharpness of each aligned crop (the enrolment gate).
-    pub sharpness: bool,
-    /// Each face on the kept frame (collections that keep them, migrations).
-    pub kept: bool,
-    /// Each face's liveness (`?liveness=true`).
-    pub liveness: bool,
-    /// Each face's aligned crop as a JPEG (shown by the console after an enrolment, never stored).
-    pub crops: bool,
-}
-
-impl Extras {
-    /// What an enrolment needs, and each face's aligned crop when asked for.
-    pub fn enrolment(keep_faces: bool, crops: bool) -> Self {
-        Self { sharpness: true, kept: keep_faces, liveness: false, crops }
-    }
-
-    /// What a door attempt needs: sharpness (its quality gate) and liveness where the door requires it.
-    pub fn door(liveness: bool) -> Self {
-        Self { sharpness: true, liveness, ..Self::default() }
-    }
-
-    /// What a probe needs: each face's liveness when asked.
-    pub fn probe(liveness: Option<bool>) -> Self {
-        Self { liveness: liveness.unwrap_or(false), ..Self::default() }
-    }
-
-    /// What a probe against `collection` needs: liveness when asked, and always where the collection
-    /// requires it.
-    pub fn probe_against(liveness: Option<bool>, collection: &facegate_store::Collection) -> Self {
-        Self::probe(Some(liveness.unwrap_or(false) || collection.liveness_required))
-    }
-}
-
-impl Analysis {
-    /// The largest face and its liveness (when asked for), or 422 `no_face` naming `what`.
-    ///
-    /// # Errors
-    /// 422 `no_face` when the image has no face.
-    pub fn largest(self, what: &str) -> Result<(AnalyzedFace, Option<LivenessScore>), ApiError> {
-        let mut liveness = self.liveness.into_iter();
-        let faces: Vec<Probe> = self.faces.into_iter().map(|face| Probe { face, liveness: liveness.next() }).collect();
-        let probe = facegate_core::largest_face(faces)
-            .ok_or_else(|| ApiError::new(crate::ErrorCode::NoFace, format!("no face found in {what}")))?;
-        Ok((probe.face, probe.liveness))
-    }
-}
-
-/// A face with its liveness, for choosing the largest.
-struct Probe {
-    face: AnalyzedFace,
-    liveness: Option<LivenessScore>,
-}
-
-impl AsRef<facegate_core::DetectedFace> for Probe {
-    fn as_ref(&self) -> &facegate_core::DetectedFace {
-        &self.face.face
-    }
-}
-
 impl PipelinePool {
     /// A pool over pipelines of one pack (at least one).
     pub fn new(pipelines: Vec<Pipeline>) -> Self {
@@ -203,8 +121,11 @@ impl PipelinePool {
     }
 
     /// The pack's calibration table (the same in every pipeline of the pool).
-    pub fn calibration(&self) -> Result<&facegate_core::Calibration, ApiError> {
-        self.first().map(|p| p.calibration()).ok_or_else(|| ApiError::internal("empty pipeline pool"))
+    ///
+    /// # Errors
+    /// [`AnalysisError::Failed`] for an empty pool.
+    pub fn calibration(&self) -> Result<&Calibration, AnalysisError> {
+        self.first().map(|p| p.calibration()).ok_or_else(|| AnalysisError::Failed("empty pipeline pool".into()))
     }
 
     /// How many pipelines are busy and free.
@@ -218,16 +139,17 @@ impl PipelinePool {
     /// runs to its end and then gives its pipeline back.
     ///
     /// # Errors
-    /// [`ApiError`] from `work`; 500 if the work panicked.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// The error of `work`; [`AnalysisError::Failed`] if the work panicked.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, AnalysisError>
     where
         T: Send + 'static,
-        F: FnOnce(&Pipeline) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Pipeline) -> Result<T, AnalysisError> + Send + 'static,
     {
-        let permit = self.permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        let failed = |e: &dyn std::fmt::Display| AnalysisError::Failed(e.to_string());
+        let permit = self.permits.clone().acquire_owned().await.map_err(|e| failed(&e))?;
         // No await between taking the permit and building the lease: nothing can be lost in between.
         let slot = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let slot = slot.ok_or_else(|| ApiError::internal("a permit found no free pipeline"))?;
+        let slot = slot.ok_or_else(|| AnalysisError::Failed("a permit found no free pipeline".into()))?;
         let lease = Lease { slot, free: self.free.clone(), _permit: permit };
         let pipeline = self.pipelines[slot].clone();
         tokio::task::spawn_blocking(move || {
@@ -235,30 +157,12 @@ impl PipelinePool {
             work(&pipeline)
         })
         .await
-        .map_err(ApiError::internal)?
+        .map_err(|e| failed(&e))?
     }
 
-    /// Embeds kept faces with this pool's pack (a migration's target).
-    ///
-    /// # Errors
-    /// 500 when the embedder fails.
-    pub async fn embed_kept(&self, faces: Vec<KeptFace>) -> Result<Vec<Embedding>, ApiError> {
-        self.run(move |pipeline| {
-            let refs: Vec<&KeptFace> = faces.iter().collect();
-            Ok(pipeline.embed_kept(&refs)?)
-        })
-        .await
-    }
-
-    /// 400 when liveness is `asked` for and this pool's pack has no liveness models.
-    ///
-    /// # Errors
-    /// 400 `invalid_request`.
-    pub fn check_liveness(&self, asked: bool) -> Result<(), ApiError> {
-        if asked && self.first().and_then(|p| p.liveness_spec()).is_none() {
-            return Err(ApiError::invalid("this pack has no liveness models: ask without `liveness`"));
-        }
-        Ok(())
+    /// Whether this pool's pack has liveness models.
+    pub fn has_liveness(&self) -> bool {
+        self.first().and_then(|p| p.liveness_spec()).is_some()
     }
 
     /// The version of the templates this pool's pack makes.
@@ -270,67 +174,99 @@ impl PipelinePool {
     pub fn embedding_size(&self) -> u32 {
         self.first().map_or(0, |p| p.embedding_size() as u32)
     }
+}
 
-    /// Decodes and analyses an image: every face (at most `max_faces`) with its embedding.
+/// The packs this server has loaded, as the gallery's [`Analyser`]: each image's decoding is reserved
+/// from one byte budget (read from its header), the image is analysed on a free pipeline of its pack's
+/// pool off the async runtime, and its stage timings are recorded.
+pub struct Packs {
+    pools: Arc<HashMap<String, Arc<PipelinePool>>>,
+    limits: DecodeLimits,
+    max_faces: usize,
+    /// Decoded pixel bytes reserved by images being analysed.
+    pub(crate) decoding: ByteBudget,
+    metrics: Arc<Metrics>,
+}
+
+impl Packs {
+    /// The analyser over `pools` within `config`'s image limits, recording into `metrics`.
+    pub(crate) fn new(
+        pools: Arc<HashMap<String, Arc<PipelinePool>>>,
+        config: &ApiConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            pools,
+            limits: config.decode_limits(),
+            max_faces: config.max_faces,
+            decoding: ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)),
+            metrics,
+        }
+    }
+
+    /// The pool of `pack`.
     ///
     /// # Errors
-    /// Typed 4xx errors for bad images.
-    pub async fn analyze(
-        &self,
-        bytes: Bytes,
-        limits: DecodeLimits,
-        max_faces: usize,
-        extras: Extras,
-        reservation: OwnedSemaphorePermit,
-    ) -> Result<Analysis, ApiError> {
-        self.check_liveness(extras.liveness)?;
-        self.run(move |pipeline| {
-            let _reservation = reservation;
-            let started = std::time::Instant::now();
-            let image: RgbImage = decode_image(&bytes, &limits)?;
-            let decode = started.elapsed();
-            let analysis = pipeline.analyze_limited(&image, max_faces)?;
-            let (faces, timings) = (analysis.faces, analysis.timings);
-            let faces_truncated = analysis.detected > faces.len();
-            let sharpness = if extras.sharpness {
-                faces.iter().map(|f| facegate_core::face_sharpness(&image, &f.face)).collect()
-            } else {
-                Vec::new()
-            };
-            let kept =
-                if extras.kept { faces.iter().map(|f| KeptFace::cut(&image, &f.face)).collect() } else { Vec::new() };
-            let liveness = if extras.liveness {
-                faces.iter().map(|f| pipeline.liveness(&image, &f.face)).collect::<Result<_, _>>()?
-            } else {
-                Vec::new()
-            };
-            let crops =
-                if extras.crops { faces.iter().map(|f| aligned_jpeg(&image, &f.face)).collect() } else { Vec::new() };
-            Ok(Analysis {
-                width: image.width(),
-                height: image.height(),
-                faces,
-                faces_truncated,
-                sharpness,
-                kept,
-                liveness,
-                crops,
-                timings,
-                decode,
-            })
+    /// [`AnalysisError::UnknownPack`], naming the packs that are loaded.
+    pub fn pool(&self, pack: &str) -> Result<&Arc<PipelinePool>, AnalysisError> {
+        self.pools.get(pack).ok_or_else(|| {
+            let mut loaded: Vec<String> = self.pools.keys().cloned().collect();
+            loaded.sort();
+            AnalysisError::UnknownPack { pack: pack.to_string(), loaded }
         })
-        .await
+    }
+
+    /// The limits images are decoded within.
+    pub(crate) fn limits(&self) -> DecodeLimits {
+        self.limits
     }
 }
 
-/// Quality of the aligned crops returned to the console (112×112, a few kB each).
-const CROP_JPEG_QUALITY: u8 = 90;
+#[async_trait]
+impl Analyser for Packs {
+    fn calibration(&self, pack: &str) -> Result<&Calibration, AnalysisError> {
+        self.pool(pack)?.calibration()
+    }
 
-/// The face aligned onto the 112×112 template, as a JPEG.
-fn aligned_jpeg(image: &RgbImage, face: &facegate_core::DetectedFace) -> Option<Vec<u8>> {
-    let aligned = facegate_core::align_face(image, &face.landmarks)?;
-    let mut jpeg = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, CROP_JPEG_QUALITY);
-    aligned.image.write_with_encoder(encoder).ok()?;
-    Some(jpeg)
+    fn template_version(&self, pack: &str) -> Option<String> {
+        self.pools.get(pack).map(|p| p.template_version())
+    }
+
+    fn embedding_size(&self, pack: &str) -> Result<u32, AnalysisError> {
+        Ok(self.pool(pack)?.embedding_size())
+    }
+
+    fn has_liveness(&self, pack: &str) -> Result<bool, AnalysisError> {
+        Ok(self.pool(pack)?.has_liveness())
+    }
+
+    async fn analyse(&self, pack: &str, image: Bytes, extras: Extras) -> Result<ImageAnalysis, AnalysisError> {
+        let pool = self.pool(pack)?;
+        if extras.liveness && !pool.has_liveness() {
+            return Err(AnalysisError::NoLiveness);
+        }
+        let reservation = self.decoding.reserve_decoding(&image, &self.limits).await?;
+        let (limits, max_faces) = (self.limits, self.max_faces);
+        let analysis = pool
+            .run(move |pipeline| {
+                let _reservation = reservation;
+                Ok(pipeline.analyze_encoded(&image, &limits, max_faces, extras)?)
+            })
+            .await?;
+        let metrics = &self.metrics;
+        metrics.stage("decode", analysis.decode);
+        metrics.stage("detect", analysis.timings.detect);
+        metrics.stage("align", analysis.timings.align);
+        metrics.stage("embed", analysis.timings.embed);
+        Ok(analysis)
+    }
+
+    async fn embed_kept(&self, pack: &str, faces: Vec<KeptFace>) -> Result<Vec<Embedding>, AnalysisError> {
+        self.pool(pack)?
+            .run(move |pipeline| {
+                let refs: Vec<&KeptFace> = faces.iter().collect();
+                Ok(pipeline.embed_kept(&refs)?)
+            })
+            .await
+    }
 }

@@ -22,24 +22,24 @@ mod metrics;
 mod openapi;
 mod request_ids;
 mod routes;
+mod state;
 
 pub use console::CONTENT_SECURITY_POLICY;
 pub use delivery::{deliver_pending, spawn_deliveries, spawn_sweeper, sweep};
 pub use error::{ApiError, ErrorCode};
-pub use facegate_gallery::now_ms;
-pub use inference::{PipelinePool, PoolStatus};
+pub use facegate_gallery::{Clock, now_ms};
+pub use inference::{Packs, PipelinePool, PoolStatus};
 pub use metrics::Metrics;
 pub use openapi::document as openapi_document;
 pub use routes::resume_migrations;
+pub use state::AppState;
+pub(crate) use state::JsonObject;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use facegate_gallery::Gallery;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
@@ -85,6 +85,17 @@ pub struct ApiConfig {
     pub inline_delivery: bool,
 }
 
+impl ApiConfig {
+    /// The limits images are decoded within.
+    pub fn decode_limits(&self) -> facegate_core::DecodeLimits {
+        facegate_core::DecodeLimits {
+            max_pixels: self.max_image_pixels,
+            max_decoded_bytes: self.max_decoded_bytes,
+            ..facegate_core::DecodeLimits::default()
+        }
+    }
+}
+
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
@@ -104,109 +115,6 @@ impl Default for ApiConfig {
             migration_batch: 16,
             inline_delivery: false,
         }
-    }
-}
-
-/// Everything handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    /// Loaded model packs by name.
-    pub packs: Arc<HashMap<String, Arc<PipelinePool>>>,
-    /// The pack used by detect/embed/compare when none is asked for.
-    pub default_pack: String,
-    /// Galleries (store + encryption + search index).
-    pub gallery: Arc<Gallery>,
-    /// Limits.
-    pub config: Arc<ApiConfig>,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    limiter: Arc<auth::KeyRateLimiter>,
-    auth_failures: Arc<auth::FailureThrottle>,
-    /// Admission of image requests holding a body, by count and by bytes.
-    admission: Arc<images::Admission>,
-    /// Decoded pixel bytes reserved by images being analysed.
-    decoding: Arc<inference::ByteBudget>,
-    /// Collections whose migration this process runs.
-    migrating: Arc<Claims>,
-    /// The time of door decisions, ms since the epoch.
-    clock: Clock,
-    /// Webhook delivery.
-    deliveries: delivery::SharedDeliveries,
-}
-
-/// Where the time of door decisions comes from (the system clock unless a host sets another).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// Collections claimed by a background task of this process; a claim ends when its guard drops.
-#[derive(Default)]
-struct Claims(std::sync::Mutex<std::collections::HashSet<facegate_store::CollectionId>>);
-
-/// A claim on a collection, released on drop.
-struct Claim {
-    claims: Arc<Claims>,
-    collection_id: facegate_store::CollectionId,
-}
-
-impl Claims {
-    fn claim(self: &Arc<Self>, collection_id: &facegate_store::CollectionId) -> Option<Claim> {
-        let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.insert(collection_id.clone()).then(|| Claim { claims: self.clone(), collection_id: collection_id.clone() })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.claims.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.collection_id);
-    }
-}
-
-impl AppState {
-    /// State over loaded packs and a gallery.
-    pub fn new(
-        packs: HashMap<String, Arc<PipelinePool>>,
-        default_pack: String,
-        gallery: Arc<Gallery>,
-        config: ApiConfig,
-    ) -> Self {
-        let limiter = Arc::new(auth::KeyRateLimiter::new(config.rate_limit_per_second));
-        let admission = Arc::new(images::Admission::new(&config));
-        let auth_failures = Arc::new(auth::FailureThrottle::new(config.max_auth_failures.max(1)));
-        let decoding = Arc::new(inference::ByteBudget::new(config.max_decoding_bytes.max(config.max_decoded_bytes)));
-        let deliveries = Arc::new(delivery::Deliveries::new(config.inline_delivery, gallery.egress().clone()));
-        Self {
-            packs: Arc::new(packs),
-            default_pack,
-            gallery,
-            config: Arc::new(config),
-            metrics: Arc::new(Metrics::default()),
-            limiter,
-            auth_failures,
-            admission,
-            decoding,
-            migrating: Arc::default(),
-            clock: Arc::new(now_ms),
-            deliveries,
-        }
-    }
-
-    /// The same state deciding doors by `clock` instead of the system clock (a fixed clock in tests).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Now, by the state's clock.
-    pub fn now(&self) -> i64 {
-        (self.clock)()
-    }
-
-    /// The pipeline pool of a pack, or a 400 naming the packs this server has.
-    pub fn pack(&self, name: &str) -> Result<Arc<PipelinePool>, ApiError> {
-        self.packs.get(name).cloned().ok_or_else(|| {
-            let mut loaded: Vec<&String> = self.packs.keys().collect();
-            loaded.sort();
-            ApiError::new(ErrorCode::UnknownPack, format!("pack `{name}` is not loaded; loaded: {loaded:?}"))
-        })
     }
 }
 
@@ -234,16 +142,4 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn(request_ids::assign))
         .with_state(state)
-}
-
-/// A JSON object body of type `T`, or 400 `invalid_request` saying what is wrong with it. Every JSON body
-/// of the API is an object: an array is refused even where serde would read it as the struct's fields
-/// in order.
-pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid("the body must be a JSON object"));
-    }
-    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }

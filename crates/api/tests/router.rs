@@ -28,7 +28,7 @@ struct Harness {
 
 async fn key(store: &dyn FaceStore, tenant: &str, scopes: &[Scope]) -> String {
     let keys = facegate_gallery::Keys::new(store);
-    let tenant = keys.tenant(tenant).await.expect("tenant");
+    let tenant = keys.tenant(tenant, 0).await.expect("tenant");
     let actor = facegate_gallery::Actor::new(tenant.id, "test".into(), facegate_store::RequestId::random());
     keys.create(&actor, "test", scopes, None, 0).await.expect("key").1
 }
@@ -44,7 +44,7 @@ async fn harness() -> Harness {
     config.detector.max_faces = ApiConfig::default().max_faces + 1;
     let pool = Arc::new(PipelinePool::new(vec![pipeline_with("mobilefacenet", config)]));
     let packs = HashMap::from([("mobilefacenet".to_string(), pool)]);
-    let state = AppState::new(packs, "mobilefacenet".into(), Arc::new(Gallery::new(store, keys)), ApiConfig::default());
+    let state = AppState::new(packs, "mobilefacenet".into(), Gallery::new(store, keys), ApiConfig::default());
     Harness { app: router(state), admin, detect_only, stranger, _dir: dir }
 }
 

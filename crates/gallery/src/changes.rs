@@ -5,7 +5,7 @@
 use facegate_store::Change;
 use serde_json::{Map, Value};
 
-use crate::service::Actor;
+use crate::collections::Actor;
 use crate::{Gallery, GalleryError};
 
 /// The top-level fields of two JSON objects that differ: `{field: {"from": before, "to": after}}`.

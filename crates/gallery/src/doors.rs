@@ -7,15 +7,17 @@
 //! allowed, its weekly schedule in its time zone, anti-passback. Every decision is written to the
 //! audit trail before it is answered.
 
-use facegate_core::{DetectedFace, Embedding, LivenessScore, largest_face};
+use bytes::Bytes;
+use facegate_core::{Extras, FaceAnalysis, LivenessScore, largest_face};
 use facegate_store::{
-    AntiPassback, AntiPassbackCheck, AuditAction, AuditReason, AuditResult, ChangeAction, Collection, Door, DoorId,
-    DoorPolicy, DoorReason, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow, Weekday,
+    AntiPassback, AntiPassbackCheck, AuditAction, AuditReason, AuditResult, ChangeAction, Door, DoorId, DoorPolicy,
+    DoorReason, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow, Weekday,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::{Actor, Missing, OperatingPoint, missing};
+use crate::collections::{Actor, Missing, missing};
+use crate::recognition::OperatingPoint;
 use crate::{Gallery, GalleryError};
 
 /// Whether a denial for `reason` may name the person on the wire: only once a live face was identified
@@ -34,25 +36,6 @@ pub enum Access {
     Granted,
     /// Stay closed.
     Denied,
-}
-
-/// A face of one frame, as the pipeline found it.
-#[derive(Debug, Clone)]
-pub struct FrameFace {
-    /// Where it is and how sure the detector is.
-    pub face: DetectedFace,
-    /// Its template.
-    pub embedding: Embedding,
-    /// Sharpness of its aligned crop.
-    pub sharpness: f32,
-    /// Its liveness, where the door requires it.
-    pub liveness: Option<LivenessScore>,
-}
-
-impl AsRef<DetectedFace> for FrameFace {
-    fn as_ref(&self) -> &DetectedFace {
-        &self.face
-    }
 }
 
 /// A door's decision on a burst of frames, as it may be told to whoever stands at the door: the person
@@ -74,6 +57,10 @@ pub struct DoorDecision {
     pub liveness: Option<f32>,
     /// The liveness threshold applied.
     pub liveness_threshold: Option<f32>,
+    /// The false-match rate the threshold was calibrated for.
+    pub target_fmr: f64,
+    /// Frames received.
+    pub frames: usize,
     /// Frames whose face was used.
     pub frames_used: usize,
     /// When, ms since the epoch.
@@ -107,6 +94,12 @@ pub enum DoorProblem {
     /// A target false-match rate that is not a rate.
     #[error("`target_fmr` must be between 0 and 1")]
     TargetFmr,
+    /// An attempt without a frame, or with more than [`MAX_DOOR_FRAMES`].
+    #[error("a door attempt takes 1 to {MAX_DOOR_FRAMES} frames, not {0}")]
+    Frames(usize),
+    /// Liveness is required of a collection whose pack has no liveness models.
+    #[error("the collection's pack `{0}` has no liveness models: set liveness_required to false")]
+    NoLiveness(String),
     /// An attendance period that ends before it starts or is too long.
     #[error("the period must end on or after its first day, at most {MAX_ATTENDANCE_DAYS} days in all")]
     Period,
@@ -227,10 +220,10 @@ fn allows(policy: &DoorPolicy, subject: &Subject) -> bool {
 }
 
 /// The usable face of each frame, or the reason there is none.
-fn usable_faces(frames: Vec<Vec<FrameFace>>, gate: &crate::QualityGate) -> Result<Vec<FrameFace>, DoorReason> {
+fn usable_faces(frames: Vec<Vec<FaceAnalysis>>, gate: &crate::QualityGate) -> Result<Vec<FaceAnalysis>, DoorReason> {
     let mut faces = Vec::new();
     let mut any_face = false;
-    let side = |f: &FrameFace| f.face.bbox.width.min(f.face.bbox.height);
+    let side = |f: &FaceAnalysis| f.face.bbox.width.min(f.face.bbox.height);
     for frame in frames {
         // Another face counts when it could be someone at the door too: at least half the size of the
         // largest (a bystander far behind, or a false detection in the background, does not).
@@ -241,7 +234,7 @@ fn usable_faces(frames: Vec<Vec<FrameFace>>, gate: &crate::QualityGate) -> Resul
         }
         let Some(face) = largest_face(frame) else { continue };
         any_face = true;
-        if gate.reject_reason(side(&face), face.face.score, face.sharpness).is_none() {
+        if gate.reject_reason(side(&face), face.face.score, face.sharpness.unwrap_or(0.0)).is_none() {
             faces.push(face);
         }
     }
@@ -264,8 +257,14 @@ impl Gallery {
     /// Checks a door against the tenant's data: its collection exists, allowed subjects are in it, the
     /// paired door is another door of the same collection.
     async fn check_door(&self, actor: &Actor, id: Option<&DoorId>, new: &NewDoor) -> Result<(), GalleryError> {
+        let collection = self.collection(actor, &new.collection_id).await?;
+        // Every attempt decides at the door's operating point: one the collection's pack cannot give is
+        // refused now rather than at each attempt.
+        if new.policy.liveness_required && !self.analyser.has_liveness(&collection.pack)? {
+            return Err(DoorProblem::NoLiveness(collection.pack).into());
+        }
+        self.operating_point(&collection, new.policy.target_fmr)?;
         check_policy(&new.policy)?;
-        self.collection(actor, &new.collection_id).await?;
         if !new.policy.allowed_subjects.is_empty() {
             let found =
                 self.store.subjects_by_id(&actor.tenant_id, &new.collection_id, &new.policy.allowed_subjects).await?;
@@ -291,8 +290,9 @@ impl Gallery {
     /// collection; [`StoreError::Conflict`] for a name taken.
     pub async fn create_door(&self, actor: &Actor, new: &NewDoor) -> Result<Door, GalleryError> {
         self.check_door(actor, None, new).await?;
-        let audit = actor.change(ChangeAction::DoorCreated, "", described(new));
-        Ok(self.store.create_door(&actor.tenant_id, new, &audit).await?)
+        let audit = self.change(actor, ChangeAction::DoorCreated, "", described(new));
+        let new = NewDoor { created_at_ms: audit.at_ms, ..new.clone() };
+        Ok(self.store.create_door(&actor.tenant_id, &new, &audit).await?)
     }
 
     /// Replaces a door's name, collection and policy.
@@ -309,7 +309,7 @@ impl Gallery {
             created_at_ms: before.created_at_ms,
         };
         let details = crate::changes::diff(&described(&was), &described(new));
-        let audit = actor.change(ChangeAction::DoorReplaced, door_id, details);
+        let audit = self.change(actor, ChangeAction::DoorReplaced, door_id, details);
         self.store.replace_door(&actor.tenant_id, door_id, new, &audit).await.map_err(missing(Missing::Door))
     }
 
@@ -335,7 +335,7 @@ impl Gallery {
     /// [`GalleryError::NotFound`].
     pub async fn delete_door(&self, actor: &Actor, door_id: &DoorId) -> Result<(), GalleryError> {
         let before = self.door(actor, door_id).await?;
-        let audit = actor.change(ChangeAction::DoorDeleted, door_id, serde_json::json!({ "name": before.name }));
+        let audit = self.change(actor, ChangeAction::DoorDeleted, door_id, serde_json::json!({ "name": before.name }));
         self.store.delete_door(&actor.tenant_id, door_id, &audit).await.map_err(missing(Missing::Door))
     }
 
@@ -355,27 +355,40 @@ impl Gallery {
         let mut doors = vec![door.id.clone()];
         doors.extend(door.policy.anti_passback.map(|a| a.paired_door));
         let details = serde_json::json!({ "doors": doors, "subject_id": subject_id });
-        let audit = actor.change(ChangeAction::PresenceReset, door_id, details);
+        let audit = self.change(actor, ChangeAction::PresenceReset, door_id, details);
         Ok(self.store.reset_presence(&actor.tenant_id, &doors, subject_id, &audit).await?)
     }
 
-    /// Decides a door attempt at `at_ms` on the faces of each frame against the door's collection (as
-    /// the caller read it), in the module's order of checks, and records the decision in the trail before
-    /// answering it.
+    /// Decides a door attempt on a burst of frames (1 to [`MAX_DOOR_FRAMES`] encoded images): reads the
+    /// door, its collection and its operating point, has each frame analysed (sharpness, and liveness
+    /// where the door requires it), applies the module's order of checks, and records the decision in
+    /// the trail before answering it.
     ///
     /// # Errors
-    /// Store and crypto failures.
+    /// [`GalleryError::NotFound`] for a missing door or collection; [`DoorProblem::Frames`] for no frame
+    /// or too many; analysis failures (a bad frame); store and crypto failures.
     pub async fn door_attempt(
         &self,
         actor: &Actor,
-        door: &Door,
-        collection: &Collection,
-        frames: Vec<Vec<FrameFace>>,
-        operating: OperatingPoint,
-        at_ms: i64,
+        door_id: &DoorId,
+        frames: Vec<Bytes>,
     ) -> Result<DoorDecision, GalleryError> {
+        let door = self.door(actor, door_id).await?;
+        let collection = self.collection(actor, &door.collection_id).await?;
+        let operating = self.operating_point(&collection, door.policy.target_fmr)?;
+        if frames.is_empty() || frames.len() > MAX_DOOR_FRAMES {
+            return Err(DoorProblem::Frames(frames.len()).into());
+        }
+        let frame_count = frames.len();
+        let extras = Extras { sharpness: true, liveness: door.policy.liveness_required, ..Extras::default() };
+        let mut analysed = Vec::with_capacity(frame_count);
+        for frame in frames {
+            analysed.push(self.analyse(&collection, frame, extras).await?.faces);
+        }
+        let (door, collection) = (&door, &collection);
+        let at_ms = self.now();
         let mut finding = Finding { subject_id: None, score: None, liveness: None, frames_used: 0 };
-        let reason = match usable_faces(frames, &self.gate) {
+        let reason = match usable_faces(analysed, &self.gate) {
             Err(reason) => Some(reason),
             Ok(faces) => {
                 finding.frames_used = faces.len();
@@ -408,15 +421,9 @@ impl Gallery {
                 door_id: Some(door.id.clone()),
                 reason: reason.map(AuditReason::from),
                 liveness: finding.liveness.map(|l| l.score),
+                score: finding.score,
                 at_ms,
-                ..actor.event(
-                    &collection.id,
-                    AuditAction::Door,
-                    result,
-                    subject.as_ref().map(|s| &s.id),
-                    finding.score,
-                    None,
-                )
+                ..self.event(actor, &collection.id, AuditAction::Door, result, subject.as_ref().map(|s| &s.id))
             }
         };
         if reason.is_none() {
@@ -442,6 +449,8 @@ impl Gallery {
             threshold: operating.threshold,
             liveness: finding.liveness.map(|l| l.score).filter(|_| disclosed),
             liveness_threshold: finding.liveness.map(|l| l.threshold),
+            target_fmr: operating.target_fmr,
+            frames: frame_count,
             frames_used: finding.frames_used,
             at_ms,
         })
@@ -454,7 +463,7 @@ impl Gallery {
         &self,
         tenant_id: &facegate_store::TenantId,
         collection: &facegate_store::Collection,
-        faces: &[FrameFace],
+        faces: &[FaceAnalysis],
         operating: OperatingPoint,
     ) -> Result<(Option<SubjectId>, Option<f32>), GalleryError> {
         let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();

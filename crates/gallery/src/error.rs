@@ -17,6 +17,12 @@ pub enum GalleryError {
     /// The subject has no enrolled faces to verify against.
     #[error("the subject has no enrolled faces")]
     NoTemplates,
+    /// The image has no face to decide on.
+    #[error("no face found in the image")]
+    NoFace,
+    /// An image could not be analysed (a bad image, a pack not loaded, a failing model).
+    #[error(transparent)]
+    Analysis(#[from] crate::AnalysisError),
     /// No threshold at the asked false-match rate (no calibration, or a rate outside it).
     #[error(transparent)]
     Calibration(#[from] facegate_core::PipelineError),

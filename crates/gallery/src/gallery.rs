@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::analysis::{Analyser, Pipelines};
+use crate::collections::Actor;
 use crate::crypto::{KeyProvider, SearchRotation, TemplateCipher};
 use crate::{Candidate, GalleryError, Keys, QualityGate, TemplateIndex, crypto, egress, sealing};
 use facegate_store::{
-    Collection, CollectionId, FaceId, FaceRecord, FaceStore, Migration, MigrationState, NewEvent, NewFace, NewTemplate,
-    PackVersion, SubjectId, TenantId,
+    AuditAction, AuditResult, ChangeAction, Collection, CollectionId, FaceId, FaceRecord, FaceStore, Migration,
+    MigrationState, NewChange, NewEvent, NewFace, NewTemplate, PackVersion, SubjectId, TenantId,
 };
 
 /// A face ready to enrol: its template and the quality figures recorded with it.
@@ -62,7 +64,15 @@ pub struct Gallery {
     pub(crate) gate: QualityGate,
     /// Where webhooks may be delivered.
     pub(crate) egress: egress::EgressPolicy,
+    /// The time of every record and decision.
+    pub(crate) clock: Clock,
+    /// What analyses the images of enrolments, identifications and door attempts.
+    pub(crate) analyser: Arc<dyn Analyser>,
 }
+
+/// Where the gallery's time comes from, ms since the epoch: the system clock unless a host sets another (a
+/// fixed clock in tests).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Templates held in memory for one collection (for metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +106,54 @@ impl Gallery {
             indexes: Mutex::default(),
             gate: QualityGate::default(),
             egress: egress::EgressPolicy::default(),
+            clock: Arc::new(facegate_store::now_ms),
+            analyser: Arc::new(Pipelines::default()),
         }
+    }
+
+    /// The same gallery analysing images with `analyser` (by default none: no pack is loaded).
+    pub fn with_analyser(mut self, analyser: Arc<dyn Analyser>) -> Self {
+        self.analyser = analyser;
+        self
+    }
+
+    /// What analyses the gallery's images.
+    pub fn analyser(&self) -> &dyn Analyser {
+        self.analyser.as_ref()
+    }
+
+    /// The same gallery timing records and decisions by `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the gallery's clock: the one time every record, decision and sweep is made at.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// An audit event of `actor`, timed now.
+    pub(crate) fn event(
+        &self,
+        actor: &Actor,
+        collection_id: &CollectionId,
+        action: AuditAction,
+        result: AuditResult,
+        subject_id: Option<&SubjectId>,
+    ) -> NewEvent {
+        actor.event(self.now(), collection_id, action, result, subject_id)
+    }
+
+    /// A configuration change of `actor`, timed now.
+    pub(crate) fn change(
+        &self,
+        actor: &Actor,
+        action: ChangeAction,
+        object_id: &str,
+        details: serde_json::Value,
+    ) -> NewChange {
+        actor.change(self.now(), action, object_id, details)
     }
 
     /// The same gallery with another egress policy for webhook receivers (default: public addresses only).
@@ -180,12 +237,10 @@ impl Gallery {
         for face in faces {
             let id = FaceId::random();
             let (size, current) = (collection.embedding_size, &packs.current);
-            let template =
-                self.seal_template(tenant_id, collection, &cipher, &id, current, size, &face.template).await?;
+            let template = self.seal_template(collection, &cipher, &id, current, size, &face.template).await?;
             let mut other_templates = Vec::new();
             if let (Some((target, dim)), Some(values)) = (&packs.target, &face.target_template) {
-                other_templates
-                    .push(self.seal_template(tenant_id, collection, &cipher, &id, target, *dim, values).await?);
+                other_templates.push(self.seal_template(collection, &cipher, &id, target, *dim, values).await?);
             }
             let crop = match (&face.kept, collection.keep_crops) {
                 (Some(kept), true) => Some(cipher.seal_data(kept, &crop_binding(&collection.id, &id))?),
@@ -206,10 +261,8 @@ impl Gallery {
     }
 
     /// A template sealed for one face under its subject's key, with its search vector, tagged with its pack.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn seal_template(
         &self,
-        tenant_id: &TenantId,
         collection: &Collection,
         cipher: &sealing::SubjectCipher,
         face_id: &FaceId,
@@ -221,7 +274,7 @@ impl Gallery {
         if values.len() != expected {
             return Err(GalleryError::Dimension { expected, got: values.len() });
         }
-        let rotation = self.rotation(tenant_id, expected).await?;
+        let rotation = self.rotation(&collection.tenant_id, expected).await?;
         Ok(NewTemplate {
             pack: pack.clone(),
             template: cipher.seal(values, &binding(&collection.id, face_id))?,

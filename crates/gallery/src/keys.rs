@@ -7,7 +7,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::GalleryError;
-use crate::service::{Actor, Missing};
+use crate::collections::{Actor, Missing};
 
 /// Prefix of every facegate key, so leaked keys are recognisable by secret scanners.
 const KEY_PREFIX: &str = "fgk_";
@@ -50,15 +50,15 @@ impl<'a> Keys<'a> {
         Self { store }
     }
 
-    /// The tenant named `name`, created if new.
+    /// The tenant named `name`, created (at `at_ms`) if new.
     ///
     /// # Errors
     /// Store failures.
-    pub async fn tenant(&self, name: &str) -> Result<Tenant, GalleryError> {
+    pub async fn tenant(&self, name: &str, at_ms: i64) -> Result<Tenant, GalleryError> {
         if let Some(tenant) = self.store.tenant_by_name(name).await? {
             return Ok(tenant);
         }
-        match self.store.create_tenant(name).await {
+        match self.store.create_tenant(name, at_ms).await {
             Ok(tenant) => Ok(tenant),
             // Made meanwhile by another process.
             Err(StoreError::Conflict(_)) => self.store.tenant_by_name(name).await?.ok_or(StoreError::NotFound.into()),
@@ -99,7 +99,7 @@ impl<'a> Keys<'a> {
             revoked_at_ms: None,
         };
         let details = serde_json::json!({ "name": record.name, "scopes": record.scopes });
-        let audit = NewChange { at_ms, ..actor.change(ChangeAction::KeyCreated, &record.id, details) };
+        let audit = actor.change(at_ms, ChangeAction::KeyCreated, &record.id, details);
         self.store.insert_api_key(&record, &audit).await?;
         Ok((record, secret))
     }
@@ -125,7 +125,7 @@ impl<'a> Keys<'a> {
             return Err(KeyProblem::SelfRevocation.into());
         }
         let owned = self.list(Some(&actor.tenant_id)).await?.into_iter().any(|k| k.id == *key_id);
-        let audit = NewChange { at_ms, ..actor.change(ChangeAction::KeyRevoked, key_id, serde_json::json!({})) };
+        let audit = actor.change(at_ms, ChangeAction::KeyRevoked, key_id, serde_json::json!({}));
         if !owned || !self.store.revoke_api_key(key_id, at_ms, &audit).await? {
             return Err(GalleryError::NotFound(Missing::Key));
         }

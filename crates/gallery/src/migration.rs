@@ -13,7 +13,7 @@ use facegate_store::{
     StoreError,
 };
 
-use crate::service::{Actor, Missing, missing};
+use crate::collections::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError, crop_binding};
 
 /// Why a migration cannot go on.
@@ -56,8 +56,8 @@ impl Gallery {
         if collection.pack == target.pack {
             return Err(GalleryError::Migration(MigrationProblem::SamePack(target.pack)));
         }
-        let new = NewMigration { target, target_dim, started_at_ms: facegate_store::now_ms() };
-        let audit = actor.event(collection_id, AuditAction::Migrate, AuditResult::Started, None, None, None);
+        let new = NewMigration { target, target_dim, started_at_ms: self.now() };
+        let audit = self.event(actor, collection_id, AuditAction::Migrate, AuditResult::Started, None);
         self.store
             .start_migration(&actor.tenant_id, collection_id, &new, &audit)
             .await
@@ -140,7 +140,7 @@ impl Gallery {
             progress(&migration);
             let crops = self.store.crops_to_migrate(tenant_id, collection_id, batch.max(1)).await?;
             if crops.is_empty() {
-                let audit = actor.event(collection_id, AuditAction::Migrate, AuditResult::Switched, None, None, None);
+                let audit = self.event(actor, collection_id, AuditAction::Migrate, AuditResult::Switched, None);
                 match self.store.finish_migration(tenant_id, collection_id, &audit).await {
                     // An enrolment stored a kept frame after the last batch was read: go round again.
                     Err(StoreError::Conflict(_)) => continue,
@@ -171,7 +171,6 @@ impl Gallery {
             for (crop, embedding) in crops.iter().zip(&embeddings) {
                 let template = self
                     .seal_template(
-                        tenant_id,
                         &collection,
                         &ciphers[&crop.subject_id],
                         &crop.face_id,

@@ -8,7 +8,7 @@ use facegate_store::{
     AuditAction, AuditResult, Collection, NegativeId, NegativeRecord, NewNegative, PackVersion, SubjectId, TenantId,
 };
 
-use crate::service::{Actor, Missing, missing};
+use crate::collections::{Actor, Missing, missing};
 use crate::{Candidate, Gallery, GalleryError};
 
 /// Associated data of an ignore-list template.
@@ -22,7 +22,7 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`] for a missing subject; [`GalleryError::Dimension`] for a template of
     /// the wrong length; store and crypto failures.
-    pub async fn add_negative(
+    pub(crate) async fn add_negative_template(
         &self,
         actor: &Actor,
         collection: &Collection,
@@ -38,10 +38,9 @@ impl Gallery {
         let cipher = self
             .subject_cipher(&actor.tenant_id, &collection.id, subject_id, true)
             .await
-            .map_err(crate::service::missing_in(Missing::Subject))?;
+            .map_err(crate::collections::missing_in(Missing::Subject))?;
         let sealed = cipher.seal(template, &negative_binding(collection, &id))?;
-        let audit =
-            actor.event(&collection.id, AuditAction::Ignore, AuditResult::Accepted, Some(subject_id), None, None);
+        let audit = self.event(actor, &collection.id, AuditAction::Ignore, AuditResult::Accepted, Some(subject_id));
         let negative =
             NewNegative { id, subject_id: subject_id.clone(), pack, template: sealed, created_at_ms: audit.at_ms };
         self.store
@@ -74,7 +73,7 @@ impl Gallery {
         subject_id: &SubjectId,
         negative_id: &NegativeId,
     ) -> Result<(), GalleryError> {
-        let audit = actor.event(&collection.id, AuditAction::Ignore, AuditResult::Erased, Some(subject_id), None, None);
+        let audit = self.event(actor, &collection.id, AuditAction::Ignore, AuditResult::Erased, Some(subject_id));
         self.store
             .delete_negative(&actor.tenant_id, &collection.id, subject_id, negative_id, &audit)
             .await

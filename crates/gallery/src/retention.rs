@@ -8,7 +8,7 @@ use facegate_store::{
     NewEvent, RequestId, StoredReceipt,
 };
 
-use crate::service::{Actor, Missing, missing};
+use crate::collections::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError};
 
 /// Longest retention of audit events, days.
@@ -75,7 +75,7 @@ impl Gallery {
         let was =
             CollectionPolicy { retention_days: before.retention_days, liveness_required: before.liveness_required };
         let details = crate::changes::diff(&described(was), &described(*policy));
-        let audit = actor.change(ChangeAction::CollectionUpdated, collection_id, details);
+        let audit = self.change(actor, ChangeAction::CollectionUpdated, collection_id, details);
         self.store
             .set_collection_policy(&actor.tenant_id, collection_id, policy, &audit)
             .await
@@ -99,12 +99,13 @@ impl Gallery {
         Ok(receipts)
     }
 
-    /// Applies retention at `now_ms` for every tenant: expired audit events go, subjects whose consent
+    /// Applies retention now (by the gallery's clock) for every tenant: expired audit events go, subjects whose consent
     /// expired are erased with a kept receipt.
     ///
     /// # Errors
     /// Store and crypto failures (what was done before stays done).
-    pub async fn sweep(&self, now_ms: i64) -> Result<Sweep, GalleryError> {
+    pub async fn sweep(&self) -> Result<Sweep, GalleryError> {
+        let now_ms = self.now();
         let mut sweep = Sweep { events_expired: self.store.expire_events(now_ms).await?, subjects_erased: 0 };
         loop {
             let expired = self.store.expired_consents(now_ms, SWEEP_BATCH).await?;
@@ -116,13 +117,12 @@ impl Gallery {
                 let audit = NewEvent {
                     at_ms: now_ms,
                     reason: Some(AuditReason::ConsentExpired),
-                    ..actor.event(
+                    ..self.event(
+                        &actor,
                         &subject.collection_id,
                         AuditAction::Erase,
                         AuditResult::Erased,
                         Some(&subject.subject_id),
-                        None,
-                        None,
                     )
                 };
                 let erasure = match self

@@ -16,8 +16,8 @@ use facegate_store::{
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 
+use crate::collections::{Actor, Missing, missing};
 use crate::egress::EgressRefusal;
-use crate::service::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError};
 
 /// Seconds before each retry of a failed delivery; after the last one, the delivery is failed.
@@ -93,10 +93,10 @@ impl Gallery {
             id,
             url: url.to_string(),
             event_types,
-            created_at_ms: facegate_store::now_ms(),
+            created_at_ms: self.now(),
         };
         let details = serde_json::json!({ "origin": crate::changes::origin(url), "event_types": new.event_types });
-        let audit = actor.change(ChangeAction::WebhookCreated, &new.id, details);
+        let audit = self.change(actor, ChangeAction::WebhookCreated, &new.id, details);
         let webhook = self.store.create_webhook(&actor.tenant_id, &new, &audit).await?;
         Ok((webhook, format!("{SECRET_PREFIX}{}", STANDARD.encode(secret))))
     }
@@ -114,7 +114,7 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`].
     pub async fn delete_webhook(&self, actor: &Actor, webhook_id: &WebhookId) -> Result<(), GalleryError> {
-        let audit = actor.change(ChangeAction::WebhookDeleted, webhook_id, serde_json::json!({}));
+        let audit = self.change(actor, ChangeAction::WebhookDeleted, webhook_id, serde_json::json!({}));
         self.store.delete_webhook(&actor.tenant_id, webhook_id, &audit).await.map_err(missing(Missing::Webhook))
     }
 
@@ -143,7 +143,7 @@ impl Gallery {
         per_webhook: u32,
         skip: Vec<WebhookId>,
     ) -> Result<Vec<DueDelivery>, GalleryError> {
-        let query = DueQuery { now_ms: facegate_store::now_ms(), limit, per_webhook, skip };
+        let query = DueQuery { now_ms: self.now(), limit, per_webhook, skip };
         Ok(self.store.due_deliveries(&query).await?)
     }
 
@@ -164,6 +164,8 @@ impl Gallery {
         let delivery = &row.delivery;
         let sent = match self.secret_of(&row.tenant_id, &delivery.webhook_id, row).await {
             Ok(secret) => {
+                // The signature's timestamp is for the receiver's replay window, against its own clock:
+                // the real time, whatever clock the gallery decides by.
                 let timestamp = facegate_store::now_ms() / 1000;
                 let headers = [
                     ("webhook-id", delivery.message_id.clone()),
@@ -174,7 +176,7 @@ impl Gallery {
             }
             Err(error) => Err(error.to_string()),
         };
-        let at_ms = facegate_store::now_ms();
+        let at_ms = self.now();
         let (status, error) = match &sent {
             Ok(status) if (200..300).contains(status) => (Some(*status), None),
             Ok(status) => (Some(*status), Some(format!("the receiver answered {status}"))),

@@ -92,7 +92,7 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("g.db")).expect("store"));
     let gallery = Gallery::new(store.clone(), Arc::new(provider(&endpoint, &key_id)));
-    let tenant = store.create_tenant("kms").await.expect("tenant");
+    let tenant = store.create_tenant("kms", 0).await.expect("tenant");
     let new = NewCollection {
         name: "c".into(),
         pack: "default".into(),
@@ -125,7 +125,7 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
         face_size: 100.0,
         ..Default::default()
     };
-    let audit = facegate_store::conformance::audit(&collection.id, 0);
+    let audit = facegate_store_conformance::audit(&collection.id, 0);
     let packs = TemplatePacks { current: PackVersion { pack: "default".into(), version: "v".into() }, target: None };
     gallery.store_faces(&tenant.id, &collection, &subject.id, &[face], &audit, &packs).await.expect("enrol");
     assert_eq!(store.data_key(&tenant.id).await.expect("key").map(|k| k.provider), Some("kms".into()));

@@ -176,10 +176,10 @@ pub async fn create_key(
     secret: Option<String>,
     actor: &str,
 ) -> Result<(KeyId, String), HostError> {
-    let keys = Keys::new(store);
-    let tenant = keys.tenant(tenant).await?;
+    let (keys, now) = (Keys::new(store), facegate_store::now_ms());
+    let tenant = keys.tenant(tenant, now).await?;
     let actor = Actor::new(tenant.id, KeyId::from(actor), RequestId::random());
-    let (record, secret) = keys.create(&actor, name, scopes, secret, facegate_api::now_ms()).await?;
+    let (record, secret) = keys.create(&actor, name, scopes, secret, now).await?;
     Ok((record.id, secret))
 }
 
@@ -242,6 +242,6 @@ pub async fn build_state(
     if let Some(secret) = &settings.bootstrap_admin_key {
         bootstrap_admin_key(store.as_ref(), secret, &settings.bootstrap_tenant).await?;
     }
-    let gallery = Arc::new(Gallery::new(store, keys).with_egress(settings.egress_policy()?));
-    Ok(AppState::new(packs, default_pack, gallery, settings.api_config()).with_clock(settings.clock()))
+    let gallery = Gallery::new(store, keys).with_egress(settings.egress_policy()?).with_clock(settings.clock());
+    Ok(AppState::new(packs, default_pack, gallery, settings.api_config()))
 }

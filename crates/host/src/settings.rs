@@ -292,14 +292,14 @@ impl Settings {
 
     /// The clock of door decisions: the system clock, or the instant in `clock_file` (the system clock
     /// when the file cannot be read as an RFC 3339 instant).
-    pub fn clock(&self) -> facegate_api::Clock {
+    pub fn clock(&self) -> facegate_gallery::Clock {
         match self.clock_file.clone() {
-            None => std::sync::Arc::new(facegate_api::now_ms),
+            None => std::sync::Arc::new(facegate_store::now_ms),
             Some(path) => std::sync::Arc::new(move || {
                 std::fs::read_to_string(&path)
                     .ok()
                     .and_then(|text| text.trim().parse::<jiff::Timestamp>().ok())
-                    .map_or_else(facegate_api::now_ms, |t| t.as_millisecond())
+                    .map_or_else(facegate_store::now_ms, |t| t.as_millisecond())
             }),
         }
     }

@@ -43,7 +43,7 @@ struct Loaded {
 }
 
 async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) -> Loaded {
-    let tenant = store.create_tenant(&format!("bench-{}", new_id())).await.expect("tenant").id;
+    let tenant = store.create_tenant(&format!("bench-{}", new_id()), 0).await.expect("tenant").id;
     let new = NewCollection {
         name: "bench".into(),
         pack: "default".into(),
@@ -96,7 +96,7 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
             })
             .collect();
         store
-            .add_faces(&tenant, &collection, &subject, &faces, &facegate_store::conformance::audit(&collection, 0))
+            .add_faces(&tenant, &collection, &subject, &faces, &facegate_store_conformance::audit(&collection, 0))
             .await
             .expect("faces");
         rows.extend(faces.into_iter().map(|f| (f.id, subject.clone(), f.template.search_vector)));

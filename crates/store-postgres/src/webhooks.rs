@@ -170,7 +170,6 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
     let read =
         |row: &PgRow| Ok((row.try_get::<WebhookId, _>("id")?, json_column::<Vec<EventType>>(row, "event_types")?));
     let hooks = rows(found, read)?;
-    let now = now_ms();
     for (event_type, event) in typed {
         let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
@@ -183,7 +182,7 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
             .bind(hook)
             .bind(event_type.as_str())
             .bind(&payload)
-            .bind(now)
+            .bind(event.at_ms)
             .bind(DeliveryState::Pending.as_str())
             .bind(&event.collection_id)
             .bind(&event.subject_id)

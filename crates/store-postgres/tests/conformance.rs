@@ -15,7 +15,7 @@ async fn fresh_database() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_conformance_suite() {
     let store = PgStore::connect(&fresh_database().await, PgConfig::default()).await.expect("store connects");
-    facegate_store::conformance::run_all(Arc::new(store)).await;
+    facegate_store_conformance::run_all(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn migrations_are_idempotent_and_two_instances_share_data() {
     let url = fresh_database().await;
     let first = PgStore::connect(&url, PgConfig::default()).await.expect("first");
     let second = PgStore::connect(&url, PgConfig::default()).await.expect("second, schema already there");
-    let tenant = first.create_tenant("shared").await.expect("tenant");
+    let tenant = first.create_tenant("shared", 0).await.expect("tenant");
     assert_eq!(second.tenant_by_name("shared").await.expect("lookup"), Some(tenant));
 }
 
@@ -40,7 +40,7 @@ async fn hnsw_search_matches_exact_search() {
     let exact = PgStore::connect(&url, PgConfig::default()).await.expect("exact store");
     let hnsw =
         PgStore::connect(&url, PgConfig { exact_scan_max_faces: 0, ..PgConfig::default() }).await.expect("hnsw store");
-    let tenant = exact.create_tenant("recall").await.expect("tenant");
+    let tenant = exact.create_tenant("recall", 0).await.expect("tenant");
     let collection = exact
         .create_collection(
             &tenant.id,
@@ -94,7 +94,7 @@ async fn hnsw_search_matches_exact_search() {
                 created_at_ms: 0,
             })
             .collect();
-        let audit = facegate_store::conformance::audit(&collection.id, 0);
+        let audit = facegate_store_conformance::audit(&collection.id, 0);
         exact.add_faces(&tenant.id, &collection.id, &subject.id, &faces, &audit).await.expect("faces");
     }
     let mut agree = 0;

@@ -4,8 +4,8 @@ use super::*;
 
 #[async_trait]
 impl TenantStore for SqliteStore {
-    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant> {
-        let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: now_ms() };
+    async fn create_tenant(&self, name: &str, at_ms: i64) -> StoreResult<Tenant> {
+        let tenant = Tenant { id: TenantId::random(), name: name.to_string(), created_at_ms: at_ms };
         let stored = tenant.clone();
         self.transaction(move |tx| {
             tx.execute(

@@ -46,7 +46,7 @@ use facegate_store::{
     NegativeRecord, NegativeStore, NewChange, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative,
     NewSubject, NewTemplate, NewWebhook, OutboxStore, PackVersion, Scope, StoreError, StoreResult, StoredCrop,
     StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore, Webhook,
-    WebhookBody, WebhookId, WrappedKey, new_id, now_ms,
+    WebhookBody, WebhookId, WrappedKey, new_id,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 

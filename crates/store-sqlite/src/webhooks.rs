@@ -146,7 +146,6 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
     let hooks: Vec<(WebhookId, Vec<EventType>)> = collect(
         statement.query_map(params![tenant_id], |row| Ok((row.get(0)?, json_column(row, 1)?))).map_err(map_error)?,
     )?;
-    let now = now_ms();
     for (event_type, event) in typed {
         let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
         for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
@@ -159,7 +158,7 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
                     hook,
                     event_type.as_str(),
                     payload,
-                    now,
+                    event.at_ms,
                     DeliveryState::Pending.as_str(),
                     event.collection_id,
                     event.subject_id

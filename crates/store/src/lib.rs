@@ -2,15 +2,13 @@
 //! data keys, collections, subjects, faces (templates only, already encrypted by the caller) and the
 //! audit trail. Backends: `facegate-store-sqlite` (embedded, the default) and `facegate-store-postgres`.
 //! Ids are newtypes ([`TenantId`], [`CollectionId`], [`SubjectId`], [`FaceId`], [`KeyId`],
-//! [`RequestId`], [`DoorId`]), so the trait's methods cannot take them in the wrong order. Every backend must pass `conformance::run_all` (feature `conformance`, enabled by the backends' tests).
+//! [`RequestId`], [`DoorId`]), so the trait's methods cannot take them in the wrong order. Every backend must pass `facegate_store_conformance::run_all` in its tests.
 //!
 //! All calls that touch a collection take the tenant too: a collection of another tenant is simply
 //! not found, so one tenant cannot even learn another's ids exist.
 
 mod audit;
 mod changes;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 mod ids;
 mod outbox;
 mod records;
@@ -59,8 +57,8 @@ pub trait Backend: Send + Sync {
 /// Tenants, their API keys (only hashes) and their wrapped data keys.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    /// Creates a tenant; its name is unique.
-    async fn create_tenant(&self, name: &str) -> StoreResult<Tenant>;
+    /// Creates a tenant at `at_ms`; its name is unique.
+    async fn create_tenant(&self, name: &str, at_ms: i64) -> StoreResult<Tenant>;
     /// Finds a tenant by name.
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
     /// Stores a new API key record (only its hash), recording `audit` in the key's tenant's configuration

@@ -41,7 +41,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
     let exact = PgStore::connect(&url, PgConfig::default()).await.expect("store");
     let hnsw =
         PgStore::connect(&url, PgConfig { exact_scan_max_faces: 0, ..PgConfig::default() }).await.expect("store");
-    let tenant = exact.create_tenant("lfw").await.expect("tenant");
+    let tenant = exact.create_tenant("lfw", 0).await.expect("tenant");
     let new = NewCollection {
         name: "lfw".into(),
         pack: "default".into(),
@@ -97,7 +97,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
                 &collection.id,
                 &subjects[person],
                 &[face],
-                &facegate_store::conformance::audit(&collection.id, 0),
+                &facegate_store_conformance::audit(&collection.id, 0),
             )
             .await
             .expect("face");

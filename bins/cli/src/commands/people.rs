@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use facegate_core::{DEFAULT_TARGET_FMR, KeptFace, Pipeline};
+use axum::body::Bytes;
+use facegate_core::{DEFAULT_TARGET_FMR, DecodeLimits, KeptFace, Pipeline};
 use facegate_gallery::{
-    Actor, EnrollOptions, FaceChoice, FoundFace, Gallery, MatchResult, OperatingPoint, TemplatePacks, now_ms,
+    Actor, EnrollOptions, FaceChoice, Gallery, GalleryError, MatchResult, Pipelines, ProbeOptions, now_ms,
 };
 use facegate_host::Settings;
 use facegate_store::{Collection, KeyId, MigrationState, NewCollection, NewSubject, PackVersion, RequestId, SubjectId};
@@ -19,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::args::{AttendanceArgs, EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
-use crate::context::{Context, read_image};
+use crate::context::Context;
 
 /// The key id the audit trail names for decisions made from the command line.
 const CLI_KEY_ID: &str = "cli";
@@ -36,12 +37,15 @@ impl LocalGallery {
     async fn open(settings: &Settings, args: &LocalGalleryArgs) -> Result<Self> {
         let store = facegate_host::open_configured_store(settings).await?;
         let keys = Arc::new(facegate_host::configured_local_keys(settings)?);
-        let tenant = match store.tenant_by_name(&args.tenant).await? {
-            Some(tenant) => tenant,
-            None => store.create_tenant(&args.tenant).await?,
-        };
+        let gallery = Gallery::new(store, keys);
+        let tenant = gallery.keys().tenant(&args.tenant, gallery.now()).await?;
         let actor = Actor::new(tenant.id, KeyId::from(CLI_KEY_ID), RequestId::random());
-        Ok(Self { gallery: Gallery::new(store, keys), actor })
+        Ok(Self { gallery, actor })
+    }
+
+    /// The same gallery analysing images with `pipelines`, one image at a time on this thread.
+    fn analysing(self, pipelines: Pipelines) -> Self {
+        Self { gallery: self.gallery.with_analyser(Arc::new(pipelines)), actor: self.actor }
     }
 
     async fn collection(&self, name: &str) -> Result<Option<Collection>> {
@@ -85,33 +89,9 @@ fn progress(total: usize, message: &'static str) -> ProgressBar {
     bar
 }
 
-/// Every face of an image with the sharpness of its aligned crop (what the quality gate checks); with
-/// `keep`, each on the kept frame too, and with a migration's `target` pipeline, its target template.
-fn found_faces(
-    pipeline: &Pipeline,
-    path: &Path,
-    max_faces: usize,
-    keep: bool,
-    target: Option<&Pipeline>,
-) -> Result<Vec<FoundFace>> {
-    let image = read_image(path)?;
-    let analysis = pipeline.analyze_limited(&image, max_faces)?;
-    let mut found = Vec::with_capacity(analysis.faces.len());
-    for face in analysis.faces {
-        let kept = if keep || target.is_some() { KeptFace::cut(&image, &face.face) } else { None };
-        let target_embedding = match (target, &kept) {
-            (Some(target), Some(kept)) => target.embed_kept(&[kept])?.pop(),
-            _ => None,
-        };
-        found.push(FoundFace {
-            sharpness: facegate_core::face_sharpness(&image, &face.face),
-            face: face.face,
-            embedding: face.embedding,
-            kept,
-            target_embedding,
-        });
-    }
-    Ok(found)
+/// The pipelines the CLI analyses with: `pipeline` as `pack`, images decoded within the default limits.
+fn pipelines(settings: &Settings, pack: &str, pipeline: Pipeline) -> Pipelines {
+    Pipelines::new(DecodeLimits::default(), settings.max_faces).with(pack, Arc::new(pipeline))
 }
 
 /// `facegate enroll KNOWN_DIR`.
@@ -148,14 +128,13 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
                 (local.gallery.create_collection(&local.actor, &new).await?, pipeline)
             }
         };
-        let operating = OperatingPoint::of(pipeline.calibration(), &collection, None)?;
         // During a migration every new face gets a template of the target pack too.
+        let mut analyser = pipelines(settings, &collection.pack, pipeline);
         let migration = local.gallery.running_migration(&local.actor, &collection.id).await?;
-        let target = migration.as_ref().map(|m| context.load(&m.target.pack, context.threads)).transpose()?;
-        let current = PackVersion { pack: collection.pack.clone(), version: pipeline.template_version() };
-        let target_version = target.as_ref().map(Pipeline::template_version);
-        let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
-        let target = target.filter(|_| packs.target.is_some());
+        if let Some(target) = migration.map(|m| m.target.pack).filter(|p| *p != collection.pack) {
+            analyser = analyser.with(target.clone(), Arc::new(context.load(&target, context.threads)?));
+        }
+        let local = local.analysing(analyser);
         let mut subjects: HashMap<String, SubjectId> =
             local.gallery.subjects(&local.actor, &collection.id).await?.into_iter().map(|s| (s.name, s.id)).collect();
         let folders: Vec<(String, Vec<PathBuf>)> = people
@@ -183,24 +162,30 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
                     subject.id
                 }
             };
-            let mut images = Vec::new();
-            let mut notes = Vec::new();
+            // The photos read, and which file each is.
+            let (mut images, mut read, mut notes) = (Vec::new(), Vec::new(), Vec::new());
             for (index, file) in files.iter().enumerate() {
-                match found_faces(&pipeline, file, settings.max_faces, collection.keep_crops, target.as_ref()) {
-                    Ok(faces) => images.push((index, faces)),
-                    Err(error) => notes.push(format!("{}: {error:#}", file.display())),
+                match std::fs::read(file) {
+                    Ok(bytes) => {
+                        images.push(Bytes::from(bytes));
+                        read.push(index);
+                    }
+                    Err(error) => notes.push(format!("{}: {error}", file.display())),
                 }
-                bar.inc(1);
             }
-            let options = EnrollOptions { face: FaceChoice::Largest, reject_duplicates: false, packs: packs.clone() };
-            let result =
-                local.gallery.enroll(&local.actor, &collection, &subject_id, images, options, operating).await?;
+            let options = EnrollOptions { face: FaceChoice::Largest, reject_duplicates: false, crops: false };
+            let result = local.gallery.enroll(&local.actor, &collection.id, &subject_id, images, options).await?;
+            bar.inc(files.len() as u64);
+            let file = |image_index: usize| files[read[image_index]].display();
+            for unreadable in &result.unreadable {
+                notes.push(format!("{}: {}", file(unreadable.image_index), unreadable.error));
+            }
             for rejection in &result.rejected {
                 let code = facegate_api::ErrorCode::from(rejection.reason).as_str();
-                notes.push(format!("{}: {code}: {}", files[rejection.image_index].display(), rejection.message));
+                notes.push(format!("{}: {code}: {}", file(rejection.image_index), rejection.message));
             }
             for accepted in result.accepted.iter().filter(|a| a.possible_duplicate.is_some()) {
-                notes.push(format!("{}: also matches another person", files[accepted.image_index].display()));
+                notes.push(format!("{}: also matches another person", file(accepted.image_index)));
             }
             enrolled += result.accepted.len();
             refused += files.len() - result.accepted.len();
@@ -247,24 +232,26 @@ pub fn identify(context: &Context, settings: &Settings, args: &IdentifyArgs) -> 
             bail!("no collection `{}`: enrol people first with `facegate enroll`", args.gallery.collection);
         };
         let pipeline = context.load(&collection.pack, context.threads)?;
-        let operating = OperatingPoint::of(pipeline.calibration(), &collection, args.fmr)?;
+        let local = local.analysing(pipelines(settings, &collection.pack, pipeline));
         let bar = progress(files.len(), "identifying");
         if files.len() == 1 {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
+        let options = ProbeOptions { top_k: 1, fmr: args.fmr, liveness: false };
         let mut rows = Vec::new();
         for file in &files {
-            let faces = match found_faces(&pipeline, file, settings.max_faces, false, None) {
-                Ok(faces) => faces,
-                Err(error) => {
-                    bar.suspend(|| eprintln!("skipped {}: {error:#}", file.display()));
+            let image = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let recognition = match local.gallery.recognize(&local.actor, &collection.id, image.into(), options).await {
+                Ok(recognition) => recognition,
+                Err(GalleryError::Analysis(error)) if error.is_bad_image() => {
+                    bar.suspend(|| eprintln!("skipped {}: {error}", file.display()));
                     bar.inc(1);
                     continue;
                 }
+                Err(error) => return Err(error.into()),
             };
-            let probes: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
-            let decisions = local.gallery.identify(&local.actor, &collection, &probes, 1, operating).await?;
-            for (index, (face, decision)) in faces.iter().zip(decisions).enumerate() {
+            for (index, identified) in recognition.faces.into_iter().enumerate() {
+                let (face, decision) = (identified.face, identified.identification);
                 let best = decision.candidates.first();
                 let named = decision.subject.filter(|_| decision.result == MatchResult::Match);
                 let b = face.face.bbox;

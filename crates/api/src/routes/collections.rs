@@ -5,40 +5,20 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use facegate_core::Embedding;
-use facegate_gallery::{OperatingPoint, Receipt};
+use facegate_gallery::{AnalysisError, OperatingPoint, Probe, ProbeOptions, Receipt};
 use facegate_store::{Collection, CollectionId, NewCollection, Scope};
 use serde::Deserialize;
 
-use super::faces::{analyze, prominent, single_image};
+use super::common::{IdentifyQuery, event_limit, single_image, top_k};
 use crate::auth::Caller;
 use crate::contract::{
     CollectionList, CreateCollection, EventPage, ImageSize, RecognizeResponse, RecognizedFace, SearchResponse,
 };
 use crate::images::{Pool, field, read_images};
-use crate::inference::Extras;
-use crate::{ApiError, AppState, ErrorCode, json_body};
+use crate::{ApiError, AppState, ErrorCode, JsonObject};
 
-const MAX_TOP_K: usize = 100;
 const DEFAULT_TOP_K: usize = 3;
 const DEFAULT_SEARCH_TOP_K: usize = 5;
-const MAX_EVENTS: u32 = 10_000;
-const DEFAULT_EVENTS: u32 = 1000;
-
-/// The candidates asked for, or 400 `invalid_request` outside 1..=[`MAX_TOP_K`].
-fn top_k(asked: Option<usize>, default: usize) -> Result<usize, ApiError> {
-    match asked.unwrap_or(default) {
-        k @ 1..=MAX_TOP_K => Ok(k),
-        k => Err(ApiError::invalid(format!("`top_k` must be 1 to {MAX_TOP_K}, not {k}"))),
-    }
-}
-
-/// The events asked for, or 400 `invalid_request` outside 1..=[`MAX_EVENTS`].
-pub(crate) fn event_limit(asked: Option<u32>) -> Result<u32, ApiError> {
-    match asked.unwrap_or(DEFAULT_EVENTS) {
-        n @ 1..=MAX_EVENTS => Ok(n),
-        n => Err(ApiError::invalid(format!("`limit` must be 1 to {MAX_EVENTS}, not {n}"))),
-    }
-}
 
 /// Scopes that may read collections (their names, packs and sizes): those that work with their contents.
 const COLLECTION_READERS: [Scope; 2] = [Scope::Enroll, Scope::Search];
@@ -49,10 +29,9 @@ const COLLECTION_READERS: [Scope; 2] = [Scope::Enroll, Scope::Search];
 pub async fn create_collection(
     State(state): State<AppState>,
     caller: Caller,
-    body: axum::body::Bytes,
+    JsonObject(request): JsonObject<CreateCollection>,
 ) -> Result<(StatusCode, Json<Collection>), ApiError> {
     caller.require(Scope::Enroll)?;
-    let request: CreateCollection = json_body(&body)?;
     let name = crate::contract::display_name(&request.name)?;
     let pack = request.pack.unwrap_or_else(|| state.default_pack.clone());
     let pool = state.pack(&pack)?;
@@ -65,7 +44,7 @@ pub async fn create_collection(
         embedding_size,
         target_fmr,
         keep_crops: request.keep_crops,
-        created_at_ms: facegate_gallery::now_ms(),
+        created_at_ms: 0, // the gallery times it
     };
     let collection = state.gallery.create_collection(&caller.actor(), &new).await?;
     Ok((StatusCode::CREATED, Json(collection)))
@@ -101,20 +80,6 @@ pub async fn delete_collection(
 ) -> Result<Json<Receipt>, ApiError> {
     caller.require(Scope::Enroll)?;
     Ok(Json(state.gallery.delete_collection(&caller.actor(), &id).await?))
-}
-
-/// Query of recognize, search and verify.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct IdentifyQuery {
-    /// Candidates per face (1 to 100).
-    #[param(minimum = 1, maximum = 100)]
-    pub top_k: Option<usize>,
-    /// Target false-match rate (default: the collection's), within the calibrated range.
-    #[param(minimum = 1e-6, maximum = 0.1)]
-    pub fmr: Option<f64>,
-    /// Also score each face's liveness (presentation-attack detection) with the pack's liveness models.
-    pub liveness: Option<bool>,
 }
 
 /// Query of `POST /v1/recognize`: the collection, and as [`IdentifyQuery`].
@@ -174,29 +139,24 @@ async fn identify_all(
     request: Request,
 ) -> Result<Json<RecognizeResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let actor = caller.actor();
-    let collection = state.gallery.collection(&actor, &collection_id).await?;
     let top_k = top_k(query.top_k, DEFAULT_TOP_K)?;
-    let pool = state.pack(&collection.pack)?;
-    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
-    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
-    let analysis = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection)).await?;
-    let probes: Vec<&[f32]> = analysis.faces.iter().map(|f| f.embedding.as_slice()).collect();
-    let started = std::time::Instant::now();
-    let identified = state.gallery.identify(&actor, &collection, &probes, top_k, operating).await?;
-    state.metrics.stage("search", started.elapsed());
-    let mut liveness = analysis.liveness.iter().copied();
-    let faces = analysis.faces.iter().zip(identified).enumerate();
+    let image = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
+    let options = ProbeOptions { top_k, fmr: query.fmr, liveness: query.liveness.unwrap_or(false) };
+    let recognition = state.gallery.recognize(&caller.actor(), &collection_id, image, options).await?;
+    state.metrics.stage("search", recognition.search_time);
     Ok(Json(RecognizeResponse {
-        faces: faces
-            .map(|(index, (face, identification))| RecognizedFace::new(index, face, identification, liveness.next()))
+        faces: recognition
+            .faces
+            .into_iter()
+            .enumerate()
+            .map(|(index, face)| RecognizedFace::new(index, face))
             .collect(),
-        image: ImageSize { width: analysis.width, height: analysis.height },
-        threshold: operating.threshold,
-        target_fmr: operating.target_fmr,
-        gallery_size: collection.face_count,
-        collection_id: collection.id,
-        faces_truncated: analysis.faces_truncated,
+        image: ImageSize { width: recognition.width, height: recognition.height },
+        threshold: recognition.operating.threshold,
+        target_fmr: recognition.operating.target_fmr,
+        gallery_size: recognition.collection.face_count,
+        collection_id: recognition.collection.id,
+        faces_truncated: recognition.faces_truncated,
     }))
 }
 
@@ -212,30 +172,23 @@ pub async fn search(
     request: Request,
 ) -> Result<Json<SearchResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let actor = caller.actor();
-    let collection = state.gallery.collection(&actor, &collection_id).await?;
-    let pool = state.pack(&collection.pack)?;
-    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
     let mut body = read_images(request, &state, &caller, Pool::Images).await?;
     let top_k = top_k(field::<usize>(&body.fields, "top_k")?.or(query.top_k), DEFAULT_SEARCH_TOP_K)?;
-    let embedding = match field::<Vec<f32>>(&body.fields, "template")? {
-        Some(template) => Embedding::from_raw(template)
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,
-        None => {
-            prominent(analyze(&state, &pool, single_image(&mut body)?, Extras::default()).await?.faces, "the image")?
-                .embedding
-        }
+    let probe = match field::<Vec<f32>>(&body.fields, "template")? {
+        Some(template) => Probe::Template(
+            Embedding::from_raw(template)
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidTemplate, "the template is zero or not finite"))?,
+        ),
+        None => Probe::Image(single_image(&mut body)?),
     };
-    let started = std::time::Instant::now();
-    let (result, candidates) =
-        state.gallery.search_one(&actor, &collection, embedding.as_slice(), top_k, operating).await?;
-    state.metrics.stage("search", started.elapsed());
+    let answer = state.gallery.search_one(&caller.actor(), &collection_id, probe, top_k, query.fmr).await?;
+    state.metrics.stage("search", answer.search_time);
     Ok(Json(SearchResponse {
-        collection_id: collection.id,
-        threshold: operating.threshold,
-        target_fmr: operating.target_fmr,
-        result,
-        candidates,
+        collection_id: answer.collection.id,
+        threshold: answer.operating.threshold,
+        target_fmr: answer.operating.target_fmr,
+        result: answer.result,
+        candidates: answer.candidates,
     }))
 }
 
@@ -275,17 +228,18 @@ pub async fn update_collection(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection_id): Path<CollectionId>,
-    body: axum::body::Bytes,
+    JsonObject(update): JsonObject<crate::contract::CollectionUpdate>,
 ) -> Result<Json<Collection>, ApiError> {
     caller.require(Scope::Admin)?;
-    let update: crate::contract::CollectionUpdate = crate::json_body(&body)?;
     let actor = caller.actor();
     let collection = state.gallery.collection(&actor, &collection_id).await?;
     let policy = facegate_store::CollectionPolicy {
         retention_days: update.retention_days.unwrap_or(collection.retention_days),
         liveness_required: update.liveness_required.unwrap_or(collection.liveness_required),
     };
-    state.pack(&collection.pack)?.check_liveness(policy.liveness_required)?;
+    if policy.liveness_required && !state.pack(&collection.pack)?.has_liveness() {
+        return Err(AnalysisError::NoLiveness.into());
+    }
     Ok(Json(state.gallery.set_collection_policy(&actor, &collection_id, &policy).await?))
 }
 

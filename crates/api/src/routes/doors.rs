@@ -6,11 +6,10 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use facegate_gallery::{FrameFace, MAX_DOOR_FRAMES, OperatingPoint};
+use facegate_gallery::MAX_DOOR_FRAMES;
 use facegate_store::{CollectionId, Door, DoorId, NewDoor, Scope, SubjectId};
 use serde::Deserialize;
 
-use super::faces::analyze;
 use crate::auth::Caller;
 use crate::contract::{AttendanceResponse, DoorAttemptResponse, DoorBody, DoorList, DoorSubject, PresenceReset};
 
@@ -19,32 +18,16 @@ use crate::contract::{AttendanceResponse, DoorAttemptResponse, DoorBody, DoorLis
 /// key manages people, not who may pass.
 const DOOR_READERS: [Scope; 2] = [Scope::Search, Scope::Admin];
 use crate::images::{Pool, read_images};
-use crate::inference::{Analysis, Extras};
-use crate::{ApiError, AppState, ErrorCode, json_body};
+use crate::{ApiError, AppState, ErrorCode, JsonObject};
 
-/// A door body checked for what the API decides (name, the pack's liveness and calibrated range); the
-/// gallery checks the rest.
-async fn door_body(state: &AppState, caller: &Caller, bytes: &[u8]) -> Result<NewDoor, ApiError> {
-    let body: DoorBody = json_body(bytes)?;
+/// A door body checked for what the API decides (its name); the gallery checks the rest.
+fn door_body(body: DoorBody) -> Result<NewDoor, ApiError> {
     let name = crate::contract::display_name(&body.name)?;
-    let collection = state.gallery.collection(&caller.actor(), &body.collection_id).await?;
-    let pool = state.pack(&collection.pack)?;
-    if body.policy.liveness_required {
-        pool.check_liveness(true).map_err(|_| {
-            ApiError::invalid(format!(
-                "the collection's pack `{}` has no liveness models: set liveness_required to false",
-                collection.pack
-            ))
-        })?;
-    }
-    // Every attempt at a door decides at its operating point: one outside the calibration is refused now
-    // rather than at each attempt.
-    OperatingPoint::of(pool.calibration()?, &collection, body.policy.target_fmr)?;
     Ok(NewDoor {
         collection_id: body.collection_id,
         name,
         policy: body.policy,
-        created_at_ms: facegate_gallery::now_ms(),
+        created_at_ms: 0, // the gallery times it
     })
 }
 
@@ -54,10 +37,10 @@ async fn door_body(state: &AppState, caller: &Caller, bytes: &[u8]) -> Result<Ne
 pub async fn create_door(
     State(state): State<AppState>,
     caller: Caller,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<DoorBody>,
 ) -> Result<(StatusCode, Json<Door>), ApiError> {
     caller.require(Scope::Admin)?;
-    let new = door_body(&state, &caller, &body).await?;
+    let new = door_body(body)?;
     Ok((StatusCode::CREATED, Json(state.gallery.create_door(&caller.actor(), &new).await?)))
 }
 
@@ -88,11 +71,11 @@ pub async fn replace_door(
     State(state): State<AppState>,
     caller: Caller,
     Path(door): Path<DoorId>,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<DoorBody>,
 ) -> Result<Json<Door>, ApiError> {
     caller.require(Scope::Admin)?;
     state.gallery.door(&caller.actor(), &door).await?;
-    let new = door_body(&state, &caller, &body).await?;
+    let new = door_body(body)?;
     Ok(Json(state.gallery.replace_door(&caller.actor(), &door, &new).await?))
 }
 
@@ -148,24 +131,14 @@ pub async fn attempt(
     request: Request,
 ) -> Result<Json<DoorAttemptResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let actor = caller.actor();
-    let door = state.gallery.door(&actor, &door_id).await?;
-    let collection = state.gallery.collection(&actor, &door.collection_id).await?;
-    let pool = state.pack(&collection.pack)?;
-    let operating = OperatingPoint::of(pool.calibration()?, &collection, door.policy.target_fmr)?;
-    let images = read_images(request, &state, &caller, Pool::Doors).await?.images;
-    if images.is_empty() {
+    let frames = read_images(request, &state, &caller, Pool::Doors).await?.images;
+    if frames.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no frame"));
     }
-    if images.len() > MAX_DOOR_FRAMES {
+    if frames.len() > MAX_DOOR_FRAMES {
         return Err(ApiError::invalid(format!("at most {MAX_DOOR_FRAMES} frames per attempt")));
     }
-    let (frames, extras) = (images.len(), Extras::door(door.policy.liveness_required));
-    let mut faces = Vec::with_capacity(frames);
-    for bytes in images {
-        faces.push(frame_faces(analyze(&state, &pool, bytes, extras).await?));
-    }
-    let decision = state.gallery.door_attempt(&actor, &door, &collection, faces, operating, state.now()).await?;
+    let decision = state.gallery.door_attempt(&caller.actor(), &door_id, frames).await?;
     Ok(Json(DoorAttemptResponse {
         door_id,
         access: decision.access,
@@ -173,28 +146,13 @@ pub async fn attempt(
         subject: decision.subject.map(|s| DoorSubject { id: s.id, name: s.name }),
         score: decision.score,
         threshold: decision.threshold,
-        target_fmr: operating.target_fmr,
+        target_fmr: decision.target_fmr,
         liveness: decision.liveness,
         liveness_threshold: decision.liveness_threshold,
-        frames,
+        frames: decision.frames,
         frames_used: decision.frames_used,
         at_ms: decision.at_ms,
     }))
-}
-
-/// The faces of one frame, for a door decision.
-fn frame_faces(analysis: Analysis) -> Vec<FrameFace> {
-    let (mut sharpness, mut liveness) = (analysis.sharpness.into_iter(), analysis.liveness.into_iter());
-    analysis
-        .faces
-        .into_iter()
-        .map(|f| FrameFace {
-            face: f.face,
-            embedding: f.embedding,
-            sharpness: sharpness.next().unwrap_or(0.0),
-            liveness: liveness.next(),
-        })
-        .collect()
 }
 
 /// Query of the attendance sheet.

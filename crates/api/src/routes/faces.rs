@@ -1,20 +1,18 @@
 //! Stateless endpoints: detect, embed, compare.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use facegate_core::{AnalyzedFace, DecodeLimits, Embedding, decode_image, face_sharpness, largest_face};
-use facegate_gallery::{FaceChoice, OperatingPoint};
+use facegate_core::{AnalyzedFace, Embedding, Extras, PipelineError, decode_image, face_sharpness, largest_face};
+use facegate_gallery::{AnalysisError, FaceChoice, OperatingPoint};
 use facegate_store::Scope;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::common::{analyze, prominent, single_image};
 use crate::auth::Caller;
 use crate::contract::{CompareResponse, DetectResponse, DetectedFaceOut, EmbedResponse, EnrolmentCheck};
-use crate::images::{ImageRequest, Pool, decode_base64, field, read_images};
-use crate::inference::{Analysis, Extras, PipelinePool};
+use crate::images::{Pool, decode_base64, field, read_images};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Query of `embed`: the pack.
@@ -49,46 +47,6 @@ pub struct CompareQuery {
     pub fmr: Option<f64>,
 }
 
-pub(crate) fn limits(state: &AppState) -> DecodeLimits {
-    DecodeLimits {
-        max_pixels: state.config.max_image_pixels,
-        max_decoded_bytes: state.config.max_decoded_bytes,
-        ..DecodeLimits::default()
-    }
-}
-
-/// The one image of a request, or 400 `missing_image`.
-pub(crate) fn single_image(request: &mut ImageRequest) -> Result<Bytes, ApiError> {
-    match request.images.len() {
-        0 => Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image")),
-        1 => Ok(request.images.remove(0)),
-        n => Err(ApiError::invalid(format!("expected one image, got {n}"))),
-    }
-}
-
-/// Analyses one image and records stage timings.
-pub(crate) async fn analyze(
-    state: &AppState,
-    pool: &PipelinePool,
-    bytes: Bytes,
-    extras: Extras,
-) -> Result<Analysis, ApiError> {
-    let limits = limits(state);
-    let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
-    let analysis = pool.analyze(bytes, limits, state.config.max_faces, extras, reservation).await?;
-    let metrics = &state.metrics;
-    metrics.stage("decode", analysis.decode);
-    metrics.stage("detect", analysis.timings.detect);
-    metrics.stage("align", analysis.timings.align);
-    metrics.stage("embed", analysis.timings.embed);
-    Ok(analysis)
-}
-
-/// The largest face of an analysis, or 422 `no_face`.
-pub(crate) fn prominent(faces: Vec<AnalyzedFace>, what: &str) -> Result<AnalyzedFace, ApiError> {
-    largest_face(faces).ok_or_else(|| ApiError::new(ErrorCode::NoFace, format!("no face found in {what}")))
-}
-
 /// Faces in an image: boxes, landmarks, detector scores.
 #[utoipa::path(post, path = "/v1/detect", tag = "faces", params(DetectQuery),
     request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One image"),
@@ -102,15 +60,17 @@ pub async fn detect(
     caller.require(Scope::Detect)?;
     let pool = state.pack(query.pack.as_deref().unwrap_or(&state.default_pack))?;
     let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
-    let (limits, max_faces) = (limits(&state), state.config.max_faces);
+    let (limits, max_faces) = (state.analyser.limits(), state.config.max_faces);
     let with_liveness = query.liveness.unwrap_or(false);
-    pool.check_liveness(with_liveness)?;
+    if with_liveness && !pool.has_liveness() {
+        return Err(AnalysisError::NoLiveness.into());
+    }
     let gate = query.quality.unwrap_or(false).then(|| *state.gallery.quality_gate());
-    let reservation = state.decoding.reserve_decoding(&bytes, &limits).await?;
+    let reservation = state.analyser.decoding.reserve_decoding(&bytes, &limits).await?;
     let (width, height, faces, truncated, enrolment, elapsed) = pool
         .run(move |pipeline| {
             let _reservation = reservation;
-            let image = decode_image(&bytes, &limits)?;
+            let image = decode_image(&bytes, &limits).map_err(PipelineError::from)?;
             let started = std::time::Instant::now();
             let mut found = pipeline.detect(&image)?;
             let enrolment = gate.map(|gate| {
@@ -143,14 +103,14 @@ pub async fn embed(
 ) -> Result<Json<EmbedResponse>, ApiError> {
     caller.require(Scope::Detect)?;
     let pack = query.pack.unwrap_or_else(|| state.default_pack.clone());
-    let pool = state.pack(&pack)?;
+    state.pack(&pack)?;
     let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
-    let analysis = analyze(&state, &pool, bytes, Extras::default()).await?;
+    let analysis = analyze(&state, &pack, bytes, Extras::default()).await?;
     Ok(Json(EmbedResponse {
         pack,
         width: analysis.width,
         height: analysis.height,
-        faces: analysis.faces,
+        faces: analysis.faces.into_iter().map(AnalyzedFace::from).collect(),
         faces_truncated: analysis.faces_truncated,
     }))
 }
@@ -158,7 +118,7 @@ pub async fn embed(
 /// One side of a comparison: the largest face of an image, or a template.
 async fn side(
     state: &AppState,
-    pool: &Arc<PipelinePool>,
+    pack: &str,
     fields: &Map<String, Value>,
     name: &str,
     image: Option<Bytes>,
@@ -179,7 +139,7 @@ async fn side(
             decode_base64(image)?
         }
     };
-    Ok(prominent(analyze(state, pool, bytes, Extras::default()).await?.faces, &format!("image `{name}`"))?.embedding)
+    Ok(prominent(analyze(state, pack, bytes, Extras::default()).await?.faces, &format!("image `{name}`"))?.embedding)
 }
 
 /// 1:1 comparison of two faces (each an image or a template) with a decision at a target FMR.
@@ -205,8 +165,8 @@ pub async fn compare(
         }
         n => return Err(ApiError::invalid(format!("compare takes two images, got {n}"))),
     };
-    let a = side(&state, &pool, &body.fields, "a", image_a).await?;
-    let b = side(&state, &pool, &body.fields, "b", image_b).await?;
+    let a = side(&state, &pack, &body.fields, "a", image_a).await?;
+    let b = side(&state, &pack, &body.fields, "b", image_b).await?;
     if a.len() != b.len() {
         return Err(ApiError::new(ErrorCode::InvalidTemplate, "the two templates differ in length"));
     }

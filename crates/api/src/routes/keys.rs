@@ -8,7 +8,7 @@ use facegate_store::{KeyId, Scope};
 
 use crate::auth::Caller;
 use crate::contract::{CreatedKey, KeyBody, KeyInfo, KeyList, display_name};
-use crate::{ApiError, AppState, json_body};
+use crate::{ApiError, AppState, JsonObject};
 
 /// Creates a key of the caller's tenant; the answer carries its secret, shown only this once.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyBody,
@@ -16,12 +16,12 @@ use crate::{ApiError, AppState, json_body};
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<KeyBody>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Scope::Admin)?;
-    let body: KeyBody = json_body(&body)?;
     let name = display_name(&body.name)?;
-    let (record, secret) = state.gallery.keys().create(&caller.actor(), &name, &body.scopes, None, state.now()).await?;
+    let (record, secret) =
+        state.gallery.keys().create(&caller.actor(), &name, &body.scopes, None, state.gallery.now()).await?;
     tracing::info!(key_id = %record.id.as_str(), "API key created");
     Ok((StatusCode::CREATED, Json(CreatedKey { key: KeyInfo::from(&record), secret })))
 }
@@ -51,7 +51,7 @@ pub async fn revoke_key(
     Path(key_id): Path<KeyId>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Admin)?;
-    state.gallery.keys().revoke(&caller.actor(), &key_id, state.now()).await?;
+    state.gallery.keys().revoke(&caller.actor(), &key_id, state.gallery.now()).await?;
     tracing::info!(key_id = %key_id.as_str(), "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,12 +6,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use facegate_gallery::{Actor, GalleryError};
+use facegate_gallery::{Actor, Analyser, GalleryError};
 use facegate_store::{CollectionId, KeyId, Migration, PackVersion, RequestId, Scope, TenantId};
 
 use crate::auth::Caller;
 use crate::contract::{MigrationList, StartMigration};
-use crate::{ApiError, AppState, json_body};
+use crate::{ApiError, AppState, JsonObject};
 
 /// The key id the background runner acts under in the audit trail.
 const RUNNER_KEY: &str = "migration";
@@ -26,10 +26,9 @@ pub async fn start_migration(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection_id): Path<CollectionId>,
-    body: axum::body::Bytes,
+    JsonObject(request): JsonObject<StartMigration>,
 ) -> Result<(StatusCode, Json<Migration>), ApiError> {
     caller.require(Scope::Admin)?;
-    let request: StartMigration = json_body(&body)?;
     let pool = state.pack(&request.pack)?;
     let target = PackVersion { pack: request.pack, version: pool.template_version() };
     let actor = caller.actor();
@@ -93,9 +92,10 @@ async fn run(state: &AppState, actor: &Actor, collection_id: &CollectionId) -> R
     let pool = state.pack(&migration.target.pack)?;
     let version = pool.template_version();
     let batch = state.config.migration_batch;
+    let (analyser, pack) = (state.analyser.clone(), migration.target.pack.clone());
     let embed = |frames| {
-        let pool = pool.clone();
-        async move { pool.embed_kept(frames).await.map_err(|e| e.message) }
+        let (analyser, pack) = (analyser.clone(), pack.clone());
+        async move { analyser.embed_kept(&pack, frames).await.map_err(|e| e.to_string()) }
     };
     let progress = |m: &Migration| tracing::debug!(migrated = m.faces_migrated, total = m.faces_total, "migrating");
     Ok(state.gallery.run_migration(actor, collection_id, &version, batch, embed, progress).await?)

@@ -2,6 +2,7 @@
 
 mod changes;
 mod collections;
+mod common;
 mod doors;
 mod faces;
 mod keys;

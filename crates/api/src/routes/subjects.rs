@@ -6,26 +6,20 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use facegate_core::BoundingBox;
-use facegate_gallery::{EnrollOptions, FaceChoice, FoundFace, OperatingPoint, Receipt, Rejection, TemplatePacks};
-use facegate_store::{
-    CollectionId, FaceId, NegativeId, NegativeRecord, NewSubject, PackVersion, Scope, Subject, SubjectId,
-};
+use facegate_gallery::{EnrollOptions, FaceChoice, ProbeOptions, Receipt, Rejection};
+use facegate_store::{CollectionId, FaceId, NegativeId, NegativeRecord, NewSubject, Scope, Subject, SubjectId};
 use serde::Deserialize;
 
-use super::collections::IdentifyQuery;
-use super::faces::{analyze, single_image};
+use super::common::{IdentifyQuery, single_image};
 use crate::auth::Caller;
 use crate::contract::{
     EnrollRefusal, EnrollResponse, EnrolledFace, FaceList, NegativeList, RejectedImage, SubjectBody, SubjectList,
     VerifyResponse,
 };
 use crate::images::{Pool, field, read_images};
-use crate::inference::Extras;
-use crate::{ApiError, AppState, ErrorCode, json_body};
+use crate::{ApiError, AppState, ErrorCode, JsonObject};
 
-fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
-    let body: SubjectBody = json_body(bytes)?;
+fn subject_body(body: SubjectBody) -> Result<NewSubject, ApiError> {
     let name = crate::contract::display_name(&body.name)?;
     let metadata = serde_json::Value::Object(body.metadata.unwrap_or_default());
     if metadata.to_string().len() > 16 * 1024 {
@@ -42,7 +36,7 @@ fn subject_body(bytes: &[u8]) -> Result<NewSubject, ApiError> {
         metadata,
         groups,
         consent: body.consent,
-        created_at_ms: facegate_gallery::now_ms(),
+        created_at_ms: 0, // the gallery times it
     })
 }
 
@@ -53,10 +47,10 @@ pub async fn create_subject(
     State(state): State<AppState>,
     caller: Caller,
     Path(collection): Path<CollectionId>,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<SubjectBody>,
 ) -> Result<(StatusCode, Json<Subject>), ApiError> {
     caller.require(Scope::Enroll)?;
-    let new = subject_body(&body)?;
+    let new = subject_body(body)?;
     let subject = state.gallery.create_subject(&caller.actor(), &collection, &new).await?;
     Ok((StatusCode::CREATED, Json(subject)))
 }
@@ -92,10 +86,10 @@ pub async fn update_subject(
     State(state): State<AppState>,
     caller: Caller,
     Path((collection, subject)): Path<(CollectionId, SubjectId)>,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<SubjectBody>,
 ) -> Result<Json<Subject>, ApiError> {
     caller.require(Scope::Enroll)?;
-    let update = subject_body(&body)?;
+    let update = subject_body(body)?;
     Ok(Json(state.gallery.update_subject(&caller.actor(), &collection, &subject, &update).await?))
 }
 
@@ -160,31 +154,24 @@ pub async fn enroll_faces(
     request: Request,
 ) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
     caller.require(Scope::Enroll)?;
-    let actor = caller.actor();
-    let collection = state.gallery.collection(&actor, &collection_id).await?;
-    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
     let body = read_images(request, &state, &caller, Pool::Images).await?;
-    let face = field(&body.fields, "face")?.or(query.face).unwrap_or_default();
-    let reject_duplicates = field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false);
+    let options = EnrollOptions {
+        face: field(&body.fields, "face")?.or(query.face).unwrap_or_default(),
+        reject_duplicates: field(&body.fields, "reject_duplicates")?.or(query.reject_duplicates).unwrap_or(false),
+        crops: field(&body.fields, "crops")?.or(query.crops).unwrap_or(false),
+    };
     if body.images.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingImage, "the request carries no image"));
     }
     if body.images.len() > state.config.max_images_per_request {
         return Err(ApiError::invalid(format!("at most {} images per request", state.config.max_images_per_request)));
     }
-    let pool = state.pack(&collection.pack)?;
-    let operating = OperatingPoint::of(pool.calibration()?, &collection, None)?;
-    let (packs, target_pool) = enrolment_packs(&state, &actor, &collection, &pool).await?;
-    let crops = field(&body.fields, "crops")?.or(query.crops).unwrap_or(false);
-    let extras = Extras::enrolment(collection.keep_crops || target_pool.is_some(), crops);
-    let (mut images, unreadable, mut crops) = analyze_all(&state, &pool, body.images, extras).await?;
-    if let Some(target_pool) = &target_pool {
-        embed_for_target(target_pool, &mut images).await?;
-    }
-    let options = EnrollOptions { face, reject_duplicates, packs };
-    let enrolment = state.gallery.enroll(&actor, &collection, &subject_id, images, options, operating).await?;
-    let mut rejected: Vec<RejectedImage> =
-        unreadable.into_iter().chain(enrolment.rejected.iter().map(rejected_image)).collect();
+    let enrolment = state.gallery.enroll(&caller.actor(), &collection_id, &subject_id, body.images, options).await?;
+    let unreadable = enrolment.unreadable.into_iter().map(|u| {
+        let error = ApiError::from(u.error);
+        RejectedImage { image_index: u.image_index, reason: error.code, message: error.message }
+    });
+    let mut rejected: Vec<RejectedImage> = unreadable.chain(enrolment.rejected.iter().map(rejected_image)).collect();
     rejected.sort_by_key(|r| r.image_index);
     if enrolment.accepted.is_empty() {
         let code = rejected.first().map_or(ErrorCode::LowQuality, |r| r.reason);
@@ -194,87 +181,12 @@ pub async fn enroll_faces(
     let accepted = enrolment
         .accepted
         .into_iter()
-        .map(|face| {
-            let crop = crops.iter().position(|(i, bbox, _)| *i == face.image_index && *bbox == face.bbox);
-            let aligned_crop = crop.map(|at| BASE64.encode(crops.swap_remove(at).2));
+        .map(|mut face| {
+            let aligned_crop = face.aligned_crop.take().map(|jpeg| BASE64.encode(jpeg));
             EnrolledFace { face, aligned_crop }
         })
         .collect();
     Ok((StatusCode::CREATED, Json(EnrollResponse { accepted, rejected })))
-}
-
-/// The packs an enrolment's templates are made by: the collection's, and during a migration its
-/// target where this server has it loaded at the migration's version (with that pack's pipelines).
-async fn enrolment_packs(
-    state: &AppState,
-    actor: &facegate_gallery::Actor,
-    collection: &facegate_store::Collection,
-    pool: &crate::PipelinePool,
-) -> Result<(TemplatePacks, Option<std::sync::Arc<crate::PipelinePool>>), ApiError> {
-    let migration = state.gallery.running_migration(actor, &collection.id).await?;
-    let target_pool = migration.as_ref().and_then(|m| state.packs.get(&m.target.pack).cloned());
-    let current = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
-    let target_version = target_pool.as_ref().map(|p| p.template_version());
-    let packs = TemplatePacks::new(current, migration.as_ref(), target_version.as_deref());
-    let target_pool = target_pool.filter(|_| packs.target.is_some());
-    Ok((packs, target_pool))
-}
-
-/// Each found face's template of a migration's target pack, from its kept frame.
-async fn embed_for_target(
-    target: &crate::PipelinePool,
-    images: &mut [(usize, Vec<FoundFace>)],
-) -> Result<(), ApiError> {
-    let faces: Vec<&mut FoundFace> = images.iter_mut().flat_map(|(_, faces)| faces.iter_mut()).collect();
-    let frames: Vec<_> = faces.iter().filter_map(|f| f.kept.clone()).collect();
-    let mut embeddings = target.embed_kept(frames).await?.into_iter();
-    for face in faces.into_iter().filter(|f| f.kept.is_some()) {
-        face.target_embedding = embeddings.next();
-    }
-    Ok(())
-}
-
-/// The faces of each readable enrolment image, the images that could not be read (with their 4xx
-/// code), and each face's aligned crop (image, box, JPEG) where asked for.
-async fn analyze_all(
-    state: &AppState,
-    pool: &crate::PipelinePool,
-    images: Vec<axum::body::Bytes>,
-    extras: Extras,
-) -> Result<(Vec<(usize, Vec<FoundFace>)>, Vec<RejectedImage>, Vec<(usize, BoundingBox, Vec<u8>)>), ApiError> {
-    let (mut found, mut unreadable, mut crops) = (Vec::new(), Vec::new(), Vec::new());
-    for (image_index, bytes) in images.into_iter().enumerate() {
-        match analyze(state, pool, bytes, extras).await {
-            Ok(mut analysis) => {
-                let faces = analysis.faces.iter().map(|f| f.face.bbox);
-                let cropped = faces.zip(std::mem::take(&mut analysis.crops));
-                crops.extend(cropped.filter_map(|(bbox, crop)| Some((image_index, bbox, crop?))));
-                found.push((image_index, found_faces(analysis)));
-            }
-            Err(error) if error.status().is_client_error() => {
-                unreadable.push(RejectedImage { image_index, reason: error.code, message: error.message });
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok((found, unreadable, crops))
-}
-
-fn found_faces(analysis: crate::inference::Analysis) -> Vec<FoundFace> {
-    let sharpness = analysis.sharpness;
-    let mut kept = analysis.kept.into_iter();
-    analysis
-        .faces
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| FoundFace {
-            face: f.face,
-            embedding: f.embedding,
-            sharpness: sharpness.get(i).copied().unwrap_or(0.0),
-            kept: kept.next().flatten(),
-            target_embedding: None,
-        })
-        .collect()
 }
 
 fn rejected_image(rejection: &Rejection) -> RejectedImage {
@@ -297,25 +209,17 @@ pub async fn verify(
     request: Request,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     caller.require(Scope::Search)?;
-    let actor = caller.actor();
-    let collection = state.gallery.collection(&actor, &collection_id).await?;
-    let templates = state.gallery.verification_templates(&actor, &collection, &subject_id).await?;
-    let pool = state.pack(&collection.pack)?;
-    let operating = OperatingPoint::of(pool.calibration()?, &collection, query.fmr)?;
-    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
-    let (face, liveness) = analyze(&state, &pool, bytes, Extras::probe_against(query.liveness, &collection))
-        .await?
-        .largest("the image")?;
-    let verification =
-        state.gallery.verify(&actor, &collection, &templates, face.embedding.as_slice(), operating).await?;
+    let image = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
+    let options = ProbeOptions { top_k: 1, fmr: query.fmr, liveness: query.liveness.unwrap_or(false) };
+    let verification = state.gallery.verify(&caller.actor(), &collection_id, &subject_id, image, options).await?;
     Ok(Json(VerifyResponse {
         subject_id,
         score: verification.score,
         same_person: verification.same_person,
-        threshold: operating.threshold,
-        target_fmr: operating.target_fmr,
-        bbox: face.face.bbox,
-        liveness,
+        threshold: verification.operating.threshold,
+        target_fmr: verification.operating.target_fmr,
+        bbox: verification.bbox,
+        liveness: verification.liveness,
     }))
 }
 
@@ -332,14 +236,8 @@ pub async fn add_negative(
     request: Request,
 ) -> Result<(StatusCode, Json<NegativeRecord>), ApiError> {
     caller.require(Scope::Enroll)?;
-    let actor = caller.actor();
-    let collection = state.gallery.collection(&actor, &collection_id).await?;
-    state.gallery.subject(&actor, &collection.id, &subject_id).await?;
-    let pool = state.pack(&collection.pack)?;
-    let bytes = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
-    let (face, _) = analyze(&state, &pool, bytes, Extras::default()).await?.largest("the image")?;
-    let pack = PackVersion { pack: collection.pack.clone(), version: pool.template_version() };
-    let record = state.gallery.add_negative(&actor, &collection, &subject_id, face.embedding.as_slice(), pack).await?;
+    let image = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
+    let record = state.gallery.add_negative(&caller.actor(), &collection_id, &subject_id, image).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 

@@ -5,12 +5,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use facegate_store::{Scope, WebhookId};
-use serde::Deserialize;
 
-use super::collections::event_limit;
+use super::common::{PageQuery, event_limit};
 use crate::auth::Caller;
 use crate::contract::{CreatedWebhook, DeliveryPage, WebhookBody, WebhookList};
-use crate::{ApiError, AppState, json_body};
+use crate::{ApiError, AppState, JsonObject};
 
 /// Subscribes a URL to event types; the answer carries the signing secret, shown only this once.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = WebhookBody,
@@ -18,10 +17,9 @@ use crate::{ApiError, AppState, json_body};
 pub async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    body: axum::body::Bytes,
+    JsonObject(body): JsonObject<WebhookBody>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     caller.require(Scope::Admin)?;
-    let body: WebhookBody = json_body(&body)?;
     let (webhook, secret) = state.gallery.create_webhook(&caller.actor(), &body.url, body.event_types).await?;
     Ok((StatusCode::CREATED, Json(CreatedWebhook { webhook, secret })))
 }
@@ -47,25 +45,14 @@ pub async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Query of a log read in pages (deliveries, configuration changes).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveriesQuery {
-    /// Only rows after this position (the `next_after` of the previous page).
-    pub after: Option<i64>,
-    /// At most this many (1 to 10000, default 1000).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<u32>,
-}
-
 /// A webhook's delivery log: every event queued for it, its state, attempts and last answer.
-#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", tag = "webhooks", params(("webhook" = WebhookId, Path), DeliveriesQuery),
+#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", tag = "webhooks", params(("webhook" = WebhookId, Path), PageQuery),
     responses((status = 200, description = "The log", body = DeliveryPage)), security(("api_key" = [])))]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(webhook): Path<WebhookId>,
-    Query(query): Query<DeliveriesQuery>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     caller.require(Scope::Admin)?;
     let limit = event_limit(query.limit)?;

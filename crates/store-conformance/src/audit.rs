@@ -3,8 +3,8 @@
 use super::*;
 
 pub(super) async fn audit_trail(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-audit").await.expect("tenant");
-    let other = store.create_tenant("conformance-audit-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-audit", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-audit-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("door"), &change(ChangeAction::CollectionCreated))
         .await
@@ -51,8 +51,8 @@ pub(super) async fn audit_trail(store: &dyn FaceStore) {
 
 pub(super) async fn retention_and_consent(store: &dyn FaceStore) {
     const DAY: i64 = 86_400_000;
-    let t = store.create_tenant("conformance-retention").await.expect("tenant");
-    let other = store.create_tenant("conformance-retention-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-retention", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-retention-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("kept"), &change(ChangeAction::CollectionCreated))
         .await

@@ -3,8 +3,8 @@
 use super::*;
 
 pub(super) async fn ignore_lists(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-ignore").await.expect("tenant");
-    let other = store.create_tenant("conformance-ignore-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-ignore", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-ignore-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("ignore"), &change(ChangeAction::CollectionCreated))
         .await

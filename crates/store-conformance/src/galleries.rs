@@ -9,8 +9,8 @@ pub(super) async fn readiness_and_erasure_statement(store: &dyn FaceStore) {
 }
 
 pub(super) async fn store_side_search(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-search").await.expect("tenant");
-    let other = store.create_tenant("conformance-search-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-search", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-search-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("search"), &change(ChangeAction::CollectionCreated))
         .await
@@ -39,8 +39,8 @@ pub(super) async fn store_side_search(store: &dyn FaceStore) {
 }
 
 pub(super) async fn collections_are_per_tenant(store: &dyn FaceStore) {
-    let a = store.create_tenant("conformance-a").await.expect("tenant a");
-    let b = store.create_tenant("conformance-b").await.expect("tenant b");
+    let a = store.create_tenant("conformance-a", 0).await.expect("tenant a");
+    let b = store.create_tenant("conformance-b", 0).await.expect("tenant b");
     let doors = store
         .create_collection(&a.id, &collection("doors"), &change(ChangeAction::CollectionCreated))
         .await
@@ -73,8 +73,8 @@ pub(super) async fn collections_are_per_tenant(store: &dyn FaceStore) {
 }
 
 pub(super) async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-faces").await.expect("tenant");
-    let other = store.create_tenant("conformance-faces-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-faces", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-faces-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("staff"), &change(ChangeAction::CollectionCreated))
         .await
@@ -162,7 +162,7 @@ pub(super) async fn subjects_faces_and_erasure(store: &dyn FaceStore) {
 }
 
 pub(super) async fn failed_writes_change_nothing(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-atomic").await.expect("tenant");
+    let t = store.create_tenant("conformance-atomic", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("atomic"), &change(ChangeAction::CollectionCreated))
         .await
@@ -185,7 +185,7 @@ pub(super) async fn failed_writes_change_nothing(store: &dyn FaceStore) {
 }
 
 pub(super) async fn concurrent_enrolments(store: Arc<dyn FaceStore>) {
-    let t = store.create_tenant("conformance-concurrent").await.expect("tenant");
+    let t = store.create_tenant("conformance-concurrent", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("busy"), &change(ChangeAction::CollectionCreated))
         .await

@@ -3,9 +3,9 @@
 use super::*;
 
 pub(super) async fn tenants_and_keys(store: &dyn FaceStore) {
-    let tenant = store.create_tenant("conformance-keys").await.expect("tenant created");
+    let tenant = store.create_tenant("conformance-keys", 0).await.expect("tenant created");
     assert!(
-        matches!(store.create_tenant("conformance-keys").await, Err(StoreError::Conflict(_))),
+        matches!(store.create_tenant("conformance-keys", 0).await, Err(StoreError::Conflict(_))),
         "tenant names are unique"
     );
     let found = store.tenant_by_name("conformance-keys").await.expect("lookup").expect("tenant found by name");
@@ -46,12 +46,12 @@ pub(super) async fn tenants_and_keys(store: &dyn FaceStore) {
     assert!(trail[0].seq < trail[1].seq);
     let page = store.changes(&tenant.id, Some(trail[0].seq), 100).await.expect("changes");
     assert_eq!(page.len(), 1, "after the cursor");
-    let other = store.create_tenant("conformance-keys-other").await.expect("tenant");
+    let other = store.create_tenant("conformance-keys-other", 0).await.expect("tenant");
     assert!(store.changes(&other.id, None, 100).await.expect("changes").is_empty());
 }
 
 pub(super) async fn data_keys(store: &dyn FaceStore) {
-    let tenant = store.create_tenant("conformance-data-keys").await.expect("tenant");
+    let tenant = store.create_tenant("conformance-data-keys", 0).await.expect("tenant");
     assert!(store.data_key(&tenant.id).await.expect("lookup").is_none());
     let first = WrappedKey { provider: "local".into(), master_key_id: "m1".into(), ciphertext: vec![1; 60] };
     let second = WrappedKey { ciphertext: vec![2; 60], ..first.clone() };

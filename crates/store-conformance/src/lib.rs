@@ -12,7 +12,7 @@ mod tenants;
 
 use std::sync::Arc;
 
-use crate::{
+use facegate_store::{
     AntiPassback, AntiPassbackCheck, ApiKeyRecord, AuditAction, AuditReason, AuditResult, ChangeAction, CollectionId,
     CollectionPolicy, Consent, DeliveryAttempt, DeliveryState, Direction, Door, DoorPolicy, DoorReason, DueQuery,
     EncryptedTemplate, EventType, FaceId, FaceStore, KeyId, MigratedTemplate, MigrationState, NegativeId, NewChange,

@@ -6,8 +6,8 @@ use super::*;
 /// template, the switch is refused while any is left, faces without a frame are reported, a face erased
 /// mid-way takes its frame and templates with it, and after the switch only target templates are searched.
 pub(super) async fn pack_migration(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-migration").await.expect("tenant");
-    let other = store.create_tenant("conformance-migration-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-migration", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-migration-other", 0).await.expect("tenant");
     let new = NewCollection { keep_crops: true, ..collection("moving") };
     let c = store.create_collection(&t.id, &new, &change(ChangeAction::CollectionCreated)).await.expect("collection");
     assert!(c.keep_crops);
@@ -46,7 +46,7 @@ pub(super) async fn pack_migration(store: &dyn FaceStore) {
     let first = store.crops_to_migrate(&t.id, &c.id, 2).await.expect("crops");
     assert_eq!(first.len(), 2, "a batch of the limit's size");
     assert_eq!(first[0].crop, template(51), "crop bytes round-trip");
-    let migrated = |crops: &[crate::StoredCrop]| -> Vec<MigratedTemplate> {
+    let migrated = |crops: &[facegate_store::StoredCrop]| -> Vec<MigratedTemplate> {
         crops
             .iter()
             .map(|c| MigratedTemplate { face_id: c.face_id.clone(), template: pack_template("next", 100) })

@@ -3,8 +3,8 @@
 use super::*;
 
 pub(super) async fn doors_and_passages(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-doors").await.expect("tenant");
-    let other = store.create_tenant("conformance-doors-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-doors", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-doors-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("office"), &change(ChangeAction::CollectionCreated))
         .await

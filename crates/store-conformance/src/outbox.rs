@@ -3,8 +3,8 @@
 use super::*;
 
 pub(super) async fn webhook_outbox(store: &dyn FaceStore) {
-    let t = store.create_tenant("conformance-outbox").await.expect("tenant");
-    let other = store.create_tenant("conformance-outbox-other").await.expect("tenant");
+    let t = store.create_tenant("conformance-outbox", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-outbox-other", 0).await.expect("tenant");
     let c = store
         .create_collection(&t.id, &collection("outbox"), &change(ChangeAction::CollectionCreated))
         .await
@@ -109,7 +109,8 @@ pub(super) async fn webhook_outbox(store: &dyn FaceStore) {
     // Erasing a subject takes the queued events naming it, all but its own erasure event.
     let named = NewEvent { action: AuditAction::Recognize, subject_id: Some(s.id.clone()), ..audit(&c.id, 12) };
     store.append_events(&t.id, &[named]).await.expect("append");
-    let naming = |rows: &[crate::DueDelivery]| rows.iter().filter(|d| d.payload.contains(s.id.as_str())).count();
+    let naming =
+        |rows: &[facegate_store::DueDelivery]| rows.iter().filter(|d| d.payload.contains(s.id.as_str())).count();
     assert_eq!(
         naming(&store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due")),
         1,

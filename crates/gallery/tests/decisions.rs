@@ -1,0 +1,335 @@
+//! The gallery's decisions on images through its analysis seam, with a fake [`Analyser`] (no models):
+//! what a door, an enrolment, a recognition and a verification decide from the faces an analyser
+//! reports, on a real embedded store. The pipeline itself is tested against the real models elsewhere;
+//! here each "image" is a word naming the faces it holds.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use facegate_core::{
+    BoundingBox, Calibration, CalibrationPoint, DetectedFace, Embedding, Extras, FaceAnalysis, ImageAnalysis,
+    ImageError, KeptFace, LivenessScore, PipelineError, Point,
+};
+use facegate_gallery::{
+    Access, Actor, Analyser, AnalysisError, DoorProblem, DoorReason, EnrollOptions, FaceChoice, Gallery, GalleryError,
+    LocalKeyProvider, MatchResult, Probe, ProbeOptions, RejectReason,
+};
+use facegate_store::{DoorPolicy, FaceStore, NewCollection, NewDoor, NewSubject, RequestId, SubjectId};
+use facegate_store_sqlite::SqliteStore;
+
+/// Template length of the fake pack.
+const DIM: usize = 8;
+/// The fake pack's threshold at every rate.
+const THRESHOLD: f32 = 0.6;
+
+/// Faces by word: `alice`, `bob`, `stranger` (each a direction of its own), `photo-alice` (alice, not
+/// live), `blurry-alice` (alice, blurred), `tiny-alice` (alice, far away); `+` puts several side by side;
+/// `garbage` is not an image. The `plain` pack has no liveness models.
+struct Fake {
+    calibration: Calibration,
+}
+
+impl Fake {
+    fn new() -> Self {
+        let points = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+            .into_iter()
+            .map(|fmr| CalibrationPoint { fmr, threshold: THRESHOLD, tar: None })
+            .collect();
+        Self { calibration: Calibration::new(points) }
+    }
+
+    fn known(&self, pack: &str) -> Result<(), AnalysisError> {
+        match pack {
+            "fake" | "plain" => Ok(()),
+            other => {
+                Err(AnalysisError::UnknownPack { pack: other.into(), loaded: vec!["fake".into(), "plain".into()] })
+            }
+        }
+    }
+}
+
+fn direction(index: usize) -> Embedding {
+    let mut values = vec![0.0; DIM];
+    values[index] = 1.0;
+    Embedding::from_raw(values).expect("unit vector")
+}
+
+fn face(word: &str, slot: usize, extras: Extras) -> Option<FaceAnalysis> {
+    let (person, live, sharpness, side) = match word {
+        "alice" => (0, true, 200.0, 120.0),
+        "bob" => (1, true, 200.0, 120.0),
+        "stranger" => (2, true, 200.0, 120.0),
+        "photo-alice" => (0, false, 200.0, 120.0),
+        "blurry-alice" => (0, true, 2.0, 120.0),
+        "tiny-alice" => (0, true, 200.0, 20.0),
+        _ => return None,
+    };
+    let x = 10.0 + 300.0 * slot as f32;
+    let bbox = BoundingBox { x, y: 10.0, width: side, height: side };
+    let point = |dx: f32, dy: f32| Point { x: x + dx * side, y: 10.0 + dy * side };
+    let landmarks = [point(0.3, 0.4), point(0.7, 0.4), point(0.5, 0.6), point(0.35, 0.8), point(0.65, 0.8)];
+    let score = if live { 0.9 } else { 0.1 };
+    Some(FaceAnalysis {
+        face: DetectedFace { bbox, bbox_normalized: bbox, landmarks, score: 0.95 },
+        embedding: direction(person),
+        sharpness: extras.sharpness.then_some(sharpness),
+        liveness: extras.liveness.then_some(LivenessScore { score, threshold: 0.5, live }),
+        kept: None,
+        crop: None,
+    })
+}
+
+#[async_trait]
+impl Analyser for Fake {
+    fn calibration(&self, pack: &str) -> Result<&Calibration, AnalysisError> {
+        self.known(pack)?;
+        Ok(&self.calibration)
+    }
+
+    fn template_version(&self, pack: &str) -> Option<String> {
+        self.known(pack).ok().map(|()| format!("{pack}-1"))
+    }
+
+    fn embedding_size(&self, pack: &str) -> Result<u32, AnalysisError> {
+        self.known(pack)?;
+        Ok(DIM as u32)
+    }
+
+    fn has_liveness(&self, pack: &str) -> Result<bool, AnalysisError> {
+        self.known(pack)?;
+        Ok(pack == "fake")
+    }
+
+    async fn analyse(&self, pack: &str, image: Bytes, extras: Extras) -> Result<ImageAnalysis, AnalysisError> {
+        if extras.liveness && !self.has_liveness(pack)? {
+            return Err(AnalysisError::NoLiveness);
+        }
+        let text = String::from_utf8_lossy(&image).into_owned();
+        if text == "garbage" {
+            return Err(PipelineError::Image(ImageError::Unsupported).into());
+        }
+        let faces = text.split('+').enumerate().filter_map(|(slot, word)| face(word, slot, extras)).collect();
+        Ok(ImageAnalysis {
+            width: 1000,
+            height: 400,
+            faces,
+            faces_truncated: false,
+            timings: Default::default(),
+            decode: Default::default(),
+        })
+    }
+
+    async fn embed_kept(&self, _pack: &str, _faces: Vec<KeptFace>) -> Result<Vec<Embedding>, AnalysisError> {
+        Err(AnalysisError::Failed("the fake keeps no frames".into()))
+    }
+}
+
+struct World {
+    gallery: Gallery,
+    actor: Actor,
+    collection: facegate_store::CollectionId,
+    alice: SubjectId,
+    bob: SubjectId,
+    _dir: tempfile::TempDir,
+}
+
+fn images(words: &[&str]) -> Vec<Bytes> {
+    words.iter().map(|w| Bytes::from(w.to_string())).collect()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("gallery.db")).expect("store"));
+    let keys = Arc::new(LocalKeyProvider::from_hex(&"cd".repeat(32)).expect("master key"));
+    let gallery = Gallery::new(store, keys).with_analyser(Arc::new(Fake::new()));
+    let tenant = gallery.keys().tenant("acme", 0).await.expect("tenant");
+    let actor = Actor::new(tenant.id, "test".into(), RequestId::random());
+    let new = NewCollection {
+        name: "staff".into(),
+        pack: "fake".into(),
+        embedding_size: DIM as u32,
+        target_fmr: 1e-3,
+        keep_crops: false,
+        created_at_ms: 0,
+    };
+    let collection = gallery.create_collection(&actor, &new).await.expect("collection").id;
+    let mut people = Vec::new();
+    for name in ["alice", "bob"] {
+        let new = NewSubject {
+            name: name.into(),
+            metadata: serde_json::json!({}),
+            groups: None,
+            consent: None,
+            created_at_ms: 0,
+        };
+        let subject = gallery.create_subject(&actor, &collection, &new).await.expect("subject").id;
+        let enrolment = gallery
+            .enroll(&actor, &collection, &subject, images(&[name]), EnrollOptions::default())
+            .await
+            .expect("enrolment");
+        assert_eq!(enrolment.accepted.len(), 1, "{name} enrolled");
+        people.push(subject);
+    }
+    let bob = people.pop().expect("bob");
+    let alice = people.pop().expect("alice");
+    World { gallery, actor, collection, alice, bob, _dir: dir }
+}
+
+fn policy(allowed: &[&SubjectId], liveness_required: bool) -> DoorPolicy {
+    DoorPolicy {
+        allow_everyone: false,
+        allowed_subjects: allowed.iter().map(|s| (*s).clone()).collect(),
+        allowed_groups: Vec::new(),
+        timezone: "UTC".into(),
+        schedule: Vec::new(),
+        liveness_required,
+        anti_passback: None,
+        target_fmr: None,
+    }
+}
+
+#[tokio::test]
+async fn a_door_decides_on_the_faces_its_frames_hold() {
+    let w = world().await;
+    let new = NewDoor {
+        collection_id: w.collection.clone(),
+        name: "front".into(),
+        policy: policy(&[&w.alice], true),
+        created_at_ms: 0,
+    };
+    let door = w.gallery.create_door(&w.actor, &new).await.expect("door").id;
+    let attempt = |words: &'static [&'static str]| {
+        let (gallery, actor, door) = (&w.gallery, &w.actor, &door);
+        async move { gallery.door_attempt(actor, door, images(words)).await.expect("decision") }
+    };
+
+    let granted = attempt(&["alice", "alice"]).await;
+    assert_eq!((granted.access, granted.reason), (Access::Granted, None));
+    assert_eq!(granted.subject.map(|s| s.id), Some(w.alice.clone()));
+    assert_eq!((granted.frames, granted.frames_used, granted.threshold), (2, 2, THRESHOLD));
+    assert!((granted.target_fmr - 1e-3).abs() < 1e-12, "the collection's rate");
+
+    let cases: [(&[&str], DoorReason); 7] = [
+        (&["bob"], DoorReason::NotAllowed),
+        (&["stranger"], DoorReason::UnknownPerson),
+        (&["photo-alice"], DoorReason::NotLive),
+        (&["alice", "bob"], DoorReason::UnknownPerson),
+        (&["alice+bob"], DoorReason::MultipleFaces),
+        (&["blurry-alice", "tiny-alice"], DoorReason::LowQuality),
+        (&["nobody"], DoorReason::NoFace),
+    ];
+    for (frames, reason) in cases {
+        let denied = attempt(frames).await;
+        assert_eq!((denied.access, denied.reason), (Access::Denied, Some(reason)), "{frames:?}");
+        let named = denied.subject.map(|s| s.id);
+        if reason == DoorReason::NotAllowed {
+            assert_eq!(named, Some(w.bob.clone()), "the policy said no: the person may be told");
+        } else {
+            assert_eq!((named, denied.score), (None, None), "{frames:?}: a denial before the policy names nobody");
+        }
+    }
+    // A blurred frame is set aside when a sharp one agrees.
+    let one_sharp = attempt(&["blurry-alice", "alice"]).await;
+    assert_eq!((one_sharp.access, one_sharp.frames_used), (Access::Granted, 1));
+
+    let bad = w.gallery.door_attempt(&w.actor, &door, images(&["garbage"])).await;
+    assert!(matches!(bad, Err(GalleryError::Analysis(ref e)) if e.is_bad_image()), "{bad:?}");
+    let none = w.gallery.door_attempt(&w.actor, &door, Vec::new()).await;
+    assert!(matches!(none, Err(GalleryError::Door(DoorProblem::Frames(0)))), "{none:?}");
+
+    let events = w.gallery.events(&w.actor, &w.collection, None, None, 1000).await.expect("trail");
+    let doors = events.iter().filter(|e| e.event.door_id.as_ref() == Some(&door)).count();
+    assert_eq!(doors, 9, "every decision is in the trail, refused requests are not");
+}
+
+#[tokio::test]
+async fn a_door_the_pack_cannot_serve_is_refused_when_stored() {
+    let w = world().await;
+    let plain = NewCollection {
+        name: "plain".into(),
+        pack: "plain".into(),
+        embedding_size: DIM as u32,
+        target_fmr: 1e-3,
+        keep_crops: false,
+        created_at_ms: 0,
+    };
+    let plain = w.gallery.create_collection(&w.actor, &plain).await.expect("collection").id;
+    let door = |collection: &facegate_store::CollectionId, liveness: bool, fmr: Option<f64>| NewDoor {
+        collection_id: collection.clone(),
+        name: "side".into(),
+        policy: DoorPolicy { allow_everyone: true, target_fmr: fmr, ..policy(&[], liveness) },
+        created_at_ms: 0,
+    };
+    let refused = w.gallery.create_door(&w.actor, &door(&plain, true, None)).await;
+    assert!(matches!(refused, Err(GalleryError::Door(DoorProblem::NoLiveness(ref p))) if p == "plain"), "{refused:?}");
+    let refused = w.gallery.create_door(&w.actor, &door(&w.collection, false, Some(0.5))).await;
+    assert!(matches!(refused, Err(GalleryError::Calibration(_))), "outside the calibrated range: {refused:?}");
+    w.gallery.create_door(&w.actor, &door(&plain, false, None)).await.expect("no liveness asked");
+}
+
+#[tokio::test]
+async fn enrolment_recognition_search_and_verification_go_through_the_seam() {
+    let w = world().await;
+    let options = EnrollOptions { face: FaceChoice::Only, reject_duplicates: true, crops: false };
+    let words = ["garbage", "alice+bob", "nobody", "tiny-alice", "bob", "alice"];
+    let enrolment = w.gallery.enroll(&w.actor, &w.collection, &w.alice, images(&words), options).await.expect("enrol");
+    assert_eq!(enrolment.unreadable.iter().map(|u| u.image_index).collect::<Vec<_>>(), [0]);
+    assert!(enrolment.unreadable[0].error.is_bad_image());
+    let reasons: Vec<(usize, RejectReason)> = enrolment.rejected.iter().map(|r| (r.image_index, r.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (1, RejectReason::MultipleFaces),
+            (2, RejectReason::NoFace),
+            (3, RejectReason::LowQuality),
+            (4, RejectReason::Duplicate)
+        ]
+    );
+    assert_eq!(enrolment.accepted.iter().map(|a| a.image_index).collect::<Vec<_>>(), [5]);
+
+    let probe = ProbeOptions { top_k: 2, fmr: None, liveness: false };
+    let recognition = w
+        .gallery
+        .recognize(&w.actor, &w.collection, Bytes::from("alice+stranger+bob"), probe)
+        .await
+        .expect("recognition");
+    let answers: Vec<(MatchResult, Option<SubjectId>)> = recognition
+        .faces
+        .iter()
+        .map(|f| (f.identification.result, f.identification.subject.as_ref().map(|s| s.id.clone())))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (MatchResult::Match, Some(w.alice.clone())),
+            (MatchResult::Unknown, None),
+            (MatchResult::Match, Some(w.bob.clone()))
+        ]
+    );
+    assert_eq!((recognition.width, recognition.operating.threshold), (1000, THRESHOLD));
+    let live = ProbeOptions { liveness: true, ..probe };
+    let scored = w.gallery.recognize(&w.actor, &w.collection, Bytes::from("photo-alice"), live).await.expect("live");
+    assert_eq!(scored.faces[0].face.liveness.map(|l| l.live), Some(false), "liveness scored when asked");
+
+    let by_image = w.gallery.search_one(&w.actor, &w.collection, Probe::Image(Bytes::from("bob")), 2, None).await;
+    let by_image = by_image.expect("search");
+    assert_eq!((by_image.result, by_image.candidates[0].subject_id.clone()), (MatchResult::Match, w.bob.clone()));
+    let by_template = Probe::Template(direction(2));
+    let answer = w.gallery.search_one(&w.actor, &w.collection, by_template, 2, None).await.expect("search");
+    assert_eq!(answer.result, MatchResult::Unknown);
+    let no_face = w.gallery.search_one(&w.actor, &w.collection, Probe::Image(Bytes::from("nobody")), 2, None).await;
+    assert!(matches!(no_face, Err(GalleryError::NoFace)), "{no_face:?}");
+
+    let same = w.gallery.verify(&w.actor, &w.collection, &w.alice, Bytes::from("alice"), probe).await.expect("verify");
+    let other = w.gallery.verify(&w.actor, &w.collection, &w.alice, Bytes::from("bob"), probe).await.expect("verify");
+    assert!(same.same_person && !other.same_person, "{same:?} {other:?}");
+    let strict = ProbeOptions { fmr: Some(0.5), ..probe };
+    let outside = w.gallery.verify(&w.actor, &w.collection, &w.alice, Bytes::from("alice"), strict).await;
+    assert!(matches!(outside, Err(GalleryError::Calibration(_))), "{outside:?}");
+
+    // "Not this person": bob's face as a negative of alice overrules a match of alice by bob's face.
+    w.gallery.add_negative(&w.actor, &w.collection, &w.alice, Bytes::from("bob")).await.expect("negative");
+    let missing = w.gallery.add_negative(&w.actor, &w.collection, &w.alice, Bytes::from("nobody")).await;
+    assert!(matches!(missing, Err(GalleryError::NoFace)), "{missing:?}");
+}
