@@ -25,6 +25,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::request_ids::{Correlation, REQUEST_ID};
 use crate::{ApiError, AppState, ErrorCode};
+use facegate_store::WireName;
 
 /// Per-key token buckets.
 pub(crate) struct KeyRateLimiter(DefaultKeyedRateLimiter<KeyId>);

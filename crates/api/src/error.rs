@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
 use facegate_gallery::{AnalysisError, GalleryError, KeyProblem, MigrationProblem};
-use facegate_store::StoreError;
+use facegate_store::{StoreError, WireName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -94,9 +94,9 @@ impl From<facegate_gallery::RejectReason> for ErrorCode {
     }
 }
 
-impl ErrorCode {
+impl WireName for ErrorCode {
     /// Every code, in the README's order.
-    pub const ALL: [ErrorCode; 29] = [
+    const ALL: &'static [ErrorCode] = &[
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -127,7 +127,9 @@ impl ErrorCode {
         Self::NotReady,
         Self::Internal,
     ];
+}
 
+impl ErrorCode {
     /// The one HTTP status of this code.
     pub fn status(self) -> StatusCode {
         match self {
@@ -155,41 +157,6 @@ impl ErrorCode {
             | Self::FmrOutOfRange => StatusCode::BAD_REQUEST,
             Self::Overloaded | Self::StoreUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Timeout => "timeout",
-            Self::Conflict => "conflict",
-            Self::NoTemplates => "no_templates",
-            Self::Uncalibrated => "uncalibrated",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::ImageTooLarge => "image_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::EmptyImage => "empty_image",
-            Self::UnsupportedImage => "unsupported_image",
-            Self::InvalidImage => "invalid_image",
-            Self::NoFace => "no_face",
-            Self::MultipleFaces => "multiple_faces",
-            Self::LowQuality => "low_quality",
-            Self::Duplicate => "duplicate",
-            Self::RateLimited => "rate_limited",
-            Self::InvalidRequest => "invalid_request",
-            Self::MissingImage => "missing_image",
-            Self::InvalidTemplate => "invalid_template",
-            Self::UnknownPack => "unknown_pack",
-            Self::FmrOutOfRange => "fmr_out_of_range",
-            Self::Overloaded => "overloaded",
-            Self::StoreUnavailable => "store_unavailable",
-            Self::NotReady => "not_ready",
-            Self::Internal => "internal",
         }
     }
 

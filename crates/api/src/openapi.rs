@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
 use crate::ErrorCode;
 use crate::contract::ErrorEnvelope;
 use crate::routes::*;
+use facegate_store::WireName;
 
 struct Security;
 

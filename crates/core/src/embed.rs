@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::align::Alignment;
 use crate::error::PipelineError;
-use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
+use crate::onnx::{ModelFile, OnnxModel};
 use crate::pack::ModelSpec;
 
 /// An L2-normalised face embedding: the template stored in galleries.
@@ -72,13 +72,8 @@ impl Embedder {
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when ONNX Runtime rejects the model.
-    pub fn load(
-        environment: &OrtEnvironment,
-        bytes: &[u8],
-        spec: &ModelSpec,
-        runtime: &RuntimeConfig,
-    ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
+    pub fn load(file: ModelFile<'_>) -> Result<Self, PipelineError> {
+        Ok(Self { model: OnnxModel::load(file)? })
     }
 
     /// The manifest entry of the model.

@@ -7,7 +7,7 @@ use image::RgbImage;
 use crate::align::sample_bilinear;
 use crate::error::PipelineError;
 use crate::geometry::{BoundingBox, Point};
-use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
+use crate::onnx::{ModelFile, OnnxModel};
 use crate::pack::ModelSpec;
 
 /// Input side of a landmark model without an `input_size` in its manifest entry, pixels.
@@ -24,13 +24,8 @@ impl LandmarkModel {
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when ONNX Runtime rejects the model.
-    pub fn load(
-        environment: &OrtEnvironment,
-        bytes: &[u8],
-        spec: &ModelSpec,
-        runtime: &RuntimeConfig,
-    ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
+    pub fn load(file: ModelFile<'_>) -> Result<Self, PipelineError> {
+        Ok(Self { model: OnnxModel::load(file)? })
     }
 
     /// The manifest entry of the model.

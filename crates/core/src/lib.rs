@@ -57,7 +57,7 @@ pub use image_input::{DecodeCost, DecodeLimits, decode_cost, decode_image};
 pub use keep::{KEPT_FRAME, KEPT_SIZE, KeptFace};
 pub use landmarks::LandmarkModel;
 pub use liveness::{Liveness, LivenessScore, crop_box as liveness_crop_box};
-pub use onnx::{OrtEnvironment, RuntimeConfig};
+pub use onnx::{ModelFile, OrtEnvironment, RuntimeConfig};
 pub use pack::{
     AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec,
 };

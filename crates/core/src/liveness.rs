@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
 use crate::geometry::BoundingBox;
-use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
+use crate::onnx::{ModelFile, OnnxModel, OrtEnvironment, RuntimeConfig};
 use crate::pack::{LivenessSpec, ModelSpec};
 
 /// Index of the "real" class in the models' 3 outputs (0: print, 1: real, 2: replay).
@@ -59,7 +59,10 @@ impl Liveness {
             if model_spec.input_size.is_none() {
                 return Err(PipelineError::Config(format!("liveness model {} has no input_size", model_spec.name)));
             }
-            loaded.push(LivenessModel { model: OnnxModel::load(environment, bytes, model_spec, runtime)?, scale });
+            loaded.push(LivenessModel {
+                model: OnnxModel::load(ModelFile { environment, spec: model_spec, bytes, runtime })?,
+                scale,
+            });
         }
         if loaded.is_empty() {
             return Err(PipelineError::Config(format!("liveness pack {} has no model", spec.name)));

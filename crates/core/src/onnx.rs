@@ -24,6 +24,20 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// A model file to load: its manifest entry and bytes, the initialised ONNX Runtime to load it in, and
+/// how its session is built.
+#[derive(Clone, Copy)]
+pub struct ModelFile<'a> {
+    /// The initialised ONNX Runtime.
+    pub environment: &'a OrtEnvironment,
+    /// The model's manifest entry.
+    pub spec: &'a ModelSpec,
+    /// The model file's bytes.
+    pub bytes: &'a [u8],
+    /// How the session is built.
+    pub runtime: &'a RuntimeConfig,
+}
+
 /// One loaded ONNX model and its manifest entry. Runs are serialised by a mutex: ONNX Runtime
 /// parallelises inside a run.
 pub(crate) struct OnnxModel {
@@ -32,12 +46,8 @@ pub(crate) struct OnnxModel {
 }
 
 impl OnnxModel {
-    pub(crate) fn load(
-        environment: &OrtEnvironment,
-        bytes: &[u8],
-        spec: &ModelSpec,
-        config: &RuntimeConfig,
-    ) -> Result<Self, PipelineError> {
+    pub(crate) fn load(file: ModelFile<'_>) -> Result<Self, PipelineError> {
+        let ModelFile { environment, spec, bytes, runtime: config } = file;
         let session = Session::builder(environment)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(ort::Error::from)?

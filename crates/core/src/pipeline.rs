@@ -15,7 +15,7 @@ use crate::head::ProjectionHead;
 use crate::keep::KeptFace;
 use crate::landmarks::LandmarkModel;
 use crate::liveness::{Liveness, LivenessScore};
-use crate::onnx::{OrtEnvironment, RuntimeConfig};
+use crate::onnx::{ModelFile, OrtEnvironment, RuntimeConfig};
 use crate::pack::{ModelSpec, PackSpec};
 
 /// How faces are cut out before embedding.
@@ -123,9 +123,11 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         let (detector_spec, detector_bytes) = detector;
         let (embedder_spec, embedder_bytes) = embedder;
+        let runtime = &config.runtime;
+        let detector_file = ModelFile { environment, spec: detector_spec, bytes: detector_bytes, runtime };
         let detector: Box<dyn Detector> = match detector_spec.family.as_str() {
-            "yunet" => Box::new(YuNetDetector::load(environment, detector_bytes, detector_spec, &config.runtime)?),
-            "scrfd" => Box::new(ScrfdDetector::load(environment, detector_bytes, detector_spec, &config.runtime)?),
+            "yunet" => Box::new(YuNetDetector::load(detector_file)?),
+            "scrfd" => Box::new(ScrfdDetector::load(detector_file)?),
             other => {
                 return Err(PipelineError::Config(format!("unknown detector family `{other}`")));
             }
@@ -134,7 +136,7 @@ impl Pipeline {
             pack: pack.clone(),
             detector,
             detector_spec: detector_spec.clone(),
-            embedder: Embedder::load(environment, embedder_bytes, embedder_spec, &config.runtime)?,
+            embedder: Embedder::load(ModelFile { environment, spec: embedder_spec, bytes: embedder_bytes, runtime })?,
             landmarks: None,
             liveness: None,
             head: None,

@@ -302,7 +302,7 @@ impl Gallery {
     ///
     /// # Errors
     /// Store and crypto failures.
-    pub async fn index(
+    pub(crate) async fn index(
         &self,
         tenant_id: &TenantId,
         collection: &Collection,
@@ -332,7 +332,7 @@ impl Gallery {
     ///
     /// # Errors
     /// Store and crypto failures; [`GalleryError::Dimension`] for a query of the wrong length.
-    pub async fn search(
+    pub(crate) async fn search(
         &self,
         tenant_id: &TenantId,
         collection: &Collection,
@@ -347,7 +347,7 @@ impl Gallery {
     ///
     /// # Errors
     /// As [`Gallery::search`].
-    pub async fn search_all(
+    pub(crate) async fn search_all(
         &self,
         tenant_id: &TenantId,
         collection: &Collection,
@@ -378,7 +378,7 @@ impl Gallery {
     }
 
     /// Forgets the cached index of a collection (after it was deleted).
-    pub fn forget(&self, collection_id: &CollectionId) {
+    pub(crate) fn forget(&self, collection_id: &CollectionId) {
         lock(&self.indexes).remove(collection_id);
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use facegate_gallery::kms::{KmsConfig, KmsKeyProvider};
 use facegate_gallery::{FaceToEnroll, Gallery, KeyProvider, TemplateCipher, TemplatePacks};
-use facegate_store::{FaceStore, NewCollection, NewSubject, PackVersion};
+use facegate_store::{FaceStore, PackVersion};
 use facegate_store_sqlite::SqliteStore;
 use facegate_testing::KillOnDrop;
 use serde_json::Value;
@@ -93,30 +93,8 @@ async fn a_gallery_encrypts_with_kms_data_keys() {
     let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("g.db")).expect("store"));
     let gallery = Gallery::new(store.clone(), Arc::new(provider(&endpoint, &key_id)));
     let tenant = store.create_tenant("kms", 0).await.expect("tenant");
-    let new = NewCollection {
-        name: "c".into(),
-        pack: "default".into(),
-        embedding_size: 3,
-        target_fmr: 1e-3,
-        keep_crops: false,
-        created_at_ms: 0,
-    };
-    let collection = store
-        .create_collection(
-            &tenant.id,
-            &new,
-            &facegate_store::NewChange::local(
-                "test",
-                facegate_store::ChangeAction::CollectionCreated,
-                "",
-                serde_json::json!({}),
-                0,
-            ),
-        )
-        .await
-        .expect("collection");
-    let subject =
-        NewSubject { name: "s".into(), metadata: serde_json::json!({}), groups: None, consent: None, created_at_ms: 0 };
+    let collection = facegate_store_conformance::create_collection(store.as_ref(), &tenant.id, "c", 3).await;
+    let subject = facegate_store_conformance::subject("s");
     let subject = store.create_subject(&tenant.id, &collection.id, &subject).await.expect("subject");
     let face = FaceToEnroll {
         template: vec![0.6, 0.8, 0.0],

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use facegate_core::{
-    LandmarkModel, Liveness, Manifest, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec,
+    LandmarkModel, Liveness, Manifest, ModelFile, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec,
 };
 use sha2::{Digest, Sha256};
 
@@ -186,7 +186,8 @@ impl ModelCache {
             Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
         if let Some(landmarks) = manifest.pack_landmarks(pack_spec) {
             let bytes = self.read(landmarks)?;
-            pipeline = pipeline.with_landmarks(LandmarkModel::load(environment, &bytes, landmarks, &config.runtime)?);
+            let file = ModelFile { environment, spec: landmarks, bytes: &bytes, runtime: &config.runtime };
+            pipeline = pipeline.with_landmarks(LandmarkModel::load(file)?);
         }
         if let Some((liveness, models)) = manifest.pack_liveness(pack_spec)? {
             let files = models.iter().map(|m| self.read(m)).collect::<Result<Vec<_>, _>>()?;

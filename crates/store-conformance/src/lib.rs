@@ -19,6 +19,7 @@ use facegate_store::{
     NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative, NewSubject, NewTemplate, NewWebhook,
     PackVersion, Scope, StoreError, StoredReceipt, SubjectId, TimeWindow, WebhookId, Weekday, WrappedKey, now_ms,
 };
+use facegate_store::{Collection, TenantId};
 
 /// Runs every check against one empty store.
 pub async fn run_all(store: Arc<dyn FaceStore>) {
@@ -65,6 +66,12 @@ fn face(seed: u8) -> NewFace {
     }
 }
 
+/// A face of the pack `default` searched by `search_vector` (its sealed template is filler), as the search
+/// tests and the store benches enrol them.
+pub fn face_searched_by(search_vector: Vec<f32>) -> NewFace {
+    NewFace { template: NewTemplate { search_vector, ..pack_template("default", 0) }, ..face(0) }
+}
+
 /// A unit vector of 128 values pointing mostly along axis `seed % 128`.
 fn search_vector(seed: u8) -> Vec<f32> {
     let mut v = vec![0.05f32; 128];
@@ -107,7 +114,23 @@ fn due(now_ms: i64, limit: u32) -> DueQuery {
     DueQuery { now_ms, limit, per_webhook: limit, skip: Vec::new() }
 }
 
-fn collection(name: &str) -> NewCollection {
+/// Creates the collection `name` of `embedding_size`-long templates for `tenant_id` (pack `default`,
+/// rate 1e-3), as the suite, other tests and the benches set one up.
+///
+/// # Panics
+/// When the store refuses it.
+pub async fn create_collection(
+    store: &dyn FaceStore,
+    tenant_id: &TenantId,
+    name: &str,
+    embedding_size: u32,
+) -> Collection {
+    let new = NewCollection { embedding_size, ..collection(name) };
+    store.create_collection(tenant_id, &new, &change(ChangeAction::CollectionCreated)).await.expect("collection")
+}
+
+/// A new collection `name` of 128-long templates on the pack `default`.
+pub fn collection(name: &str) -> NewCollection {
     NewCollection {
         name: name.into(),
         pack: "default".into(),
@@ -118,7 +141,8 @@ fn collection(name: &str) -> NewCollection {
     }
 }
 
-fn subject(name: &str) -> NewSubject {
+/// A new subject `name` (metadata `{"badge": name}`).
+pub fn subject(name: &str) -> NewSubject {
     NewSubject {
         name: name.into(),
         metadata: serde_json::json!({ "badge": name }),

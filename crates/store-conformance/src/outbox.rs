@@ -1,6 +1,7 @@
 //! Webhooks and the outbox.
 
 use super::*;
+use facegate_store::WireName;
 
 pub(super) async fn webhook_outbox(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-outbox", 0).await.expect("tenant");

@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
-use facegate_store::{
-    CollectionId, EncryptedTemplate, FaceId, FaceStore, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate,
-    PackVersion, SubjectId, TenantId, new_id,
-};
+use facegate_store::{CollectionId, FaceId, FaceStore, GalleryStore, NewFace, NewSubject, SubjectId, TenantId, new_id};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
 use rand::{Rng, SeedableRng};
@@ -44,29 +41,7 @@ struct Loaded {
 
 async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) -> Loaded {
     let tenant = store.create_tenant(&format!("bench-{}", new_id()), 0).await.expect("tenant").id;
-    let new = NewCollection {
-        name: "bench".into(),
-        pack: "default".into(),
-        embedding_size: DIM as u32,
-        target_fmr: 1e-3,
-        keep_crops: false,
-        created_at_ms: 0,
-    };
-    let collection = store
-        .create_collection(
-            &tenant,
-            &new,
-            &facegate_store::NewChange::local(
-                "test",
-                facegate_store::ChangeAction::CollectionCreated,
-                "",
-                serde_json::json!({}),
-                0,
-            ),
-        )
-        .await
-        .expect("collection")
-        .id;
+    let collection = facegate_store_conformance::create_collection(store, &tenant, "bench", DIM as u32).await.id;
     let mut rows = Vec::with_capacity(size);
     let started = Instant::now();
     for s in 0..size / FACES_PER_SUBJECT {
@@ -80,20 +55,7 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
         let subject = store.create_subject(&tenant, &collection, &subject).await.expect("subject").id;
         let centre = unit((0..DIM).map(|_| rng.random::<f32>() - 0.5).collect());
         let faces: Vec<NewFace> = (0..FACES_PER_SUBJECT)
-            .map(|_| NewFace {
-                id: FaceId::random(),
-                template: NewTemplate {
-                    pack: PackVersion { pack: "default".into(), version: String::new() },
-                    template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; DIM * 4 + 16] },
-                    search_vector: around(&centre, rng),
-                },
-                other_templates: Vec::new(),
-                crop: None,
-                detection_score: 0.9,
-                sharpness: 100.0,
-                face_size: 100.0,
-                created_at_ms: 0,
-            })
+            .map(|_| facegate_store_conformance::face_searched_by(around(&centre, rng)))
             .collect();
         store
             .add_faces(&tenant, &collection, &subject, &faces, &facegate_store_conformance::audit(&collection, 0))

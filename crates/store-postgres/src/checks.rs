@@ -1,6 +1,7 @@
 //! Steps shared by the queries inside a transaction: ownership checks, revisions, reads, audit inserts.
 
 use super::*;
+use facegate_store::WireName;
 
 pub(crate) async fn ensure_collection(
     tx: &mut Tx,

@@ -1,6 +1,7 @@
 //! Tenants, API keys and wrapped data keys.
 
 use super::*;
+use facegate_store::WireName;
 
 #[async_trait]
 impl TenantStore for PgStore {

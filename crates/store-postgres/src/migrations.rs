@@ -4,6 +4,7 @@
 use facegate_store::Migration;
 
 use super::*;
+use facegate_store::WireName;
 
 #[async_trait]
 impl MigrationStore for PgStore {

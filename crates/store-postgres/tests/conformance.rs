@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use facegate_store::{
-    EncryptedTemplate, FaceId, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion, TenantStore,
-};
+use facegate_store::{GalleryStore, NewFace, NewSubject, TenantStore};
 use facegate_store_postgres::{PgConfig, PgStore};
 
 async fn fresh_database() -> String {
@@ -41,27 +39,7 @@ async fn hnsw_search_matches_exact_search() {
     let hnsw =
         PgStore::connect(&url, PgConfig { exact_scan_max_faces: 0, ..PgConfig::default() }).await.expect("hnsw store");
     let tenant = exact.create_tenant("recall", 0).await.expect("tenant");
-    let collection = exact
-        .create_collection(
-            &tenant.id,
-            &NewCollection {
-                name: "big".into(),
-                pack: "default".into(),
-                embedding_size: 128,
-                target_fmr: 1e-3,
-                keep_crops: false,
-                created_at_ms: 0,
-            },
-            &facegate_store::NewChange::local(
-                "test",
-                facegate_store::ChangeAction::CollectionCreated,
-                "",
-                serde_json::json!({}),
-                0,
-            ),
-        )
-        .await
-        .expect("collection");
+    let collection = facegate_store_conformance::create_collection(&exact, &tenant.id, "big", 128).await;
     let vector = |i: usize| unit((0..128).map(|d| ((i * 131 + d * 7) as f32 * 0.618).sin()));
     for batch in 0..20 {
         let subject = exact
@@ -78,22 +56,8 @@ async fn hnsw_search_matches_exact_search() {
             )
             .await
             .expect("subject");
-        let faces: Vec<NewFace> = (0..100)
-            .map(|j| NewFace {
-                id: FaceId::random(),
-                template: NewTemplate {
-                    pack: PackVersion { pack: "default".into(), version: String::new() },
-                    template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
-                    search_vector: vector(batch * 100 + j),
-                },
-                other_templates: Vec::new(),
-                crop: None,
-                detection_score: 0.9,
-                sharpness: 100.0,
-                face_size: 100.0,
-                created_at_ms: 0,
-            })
-            .collect();
+        let faces: Vec<NewFace> =
+            (0..100).map(|j| facegate_store_conformance::face_searched_by(vector(batch * 100 + j))).collect();
         let audit = facegate_store_conformance::audit(&collection.id, 0);
         exact.add_faces(&tenant.id, &collection.id, &subject.id, &faces, &audit).await.expect("faces");
     }

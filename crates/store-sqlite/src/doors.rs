@@ -1,6 +1,7 @@
 //! Doors and the door decisions of the audit trail (anti-passback, attendance).
 
 use super::*;
+use facegate_store::WireName;
 
 #[async_trait]
 impl DoorStore for SqliteStore {

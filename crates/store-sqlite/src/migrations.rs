@@ -2,6 +2,7 @@
 //! templates, and the switch.
 
 use super::*;
+use facegate_store::WireName;
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -1,6 +1,7 @@
 //! Rows onto records: the columns each query selects and how a row becomes a record.
 
 use super::*;
+use facegate_store::WireName;
 
 pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.tenant_id, c.name, c.pack, c.embedding_size, c.target_fmr, c.created_at_ms, c.keep_crops, \
      (SELECT COUNT(*) FROM subjects s WHERE s.collection_id = c.id), \

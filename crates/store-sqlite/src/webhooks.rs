@@ -1,6 +1,7 @@
 //! Webhooks and the transactional outbox (its rows are the delivery log).
 
 use super::*;
+use facegate_store::WireName;
 
 #[async_trait]
 impl OutboxStore for SqliteStore {

@@ -6,29 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{DoorId, EventType, KeyId, NewEvent, RequestId, SubjectId, TenantId};
-
-/// Writes a fieldless enum's names both ways: `as_str` (as stored and on the wire), `parse`, `ALL`.
-macro_rules! names {
-    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $type {
-            /// Every value, in order.
-            pub const ALL: &'static [$type] = &[$($type::$variant),+];
-
-            /// The name as stored and on the wire.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($type::$variant => $name),+
-                }
-            }
-
-            /// Parses a stored name.
-            pub fn parse(name: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == name)
-            }
-        }
-    };
-}
+use crate::{DoorId, EventType, KeyId, NewEvent, RequestId, SubjectId, TenantId, WireName};
 
 /// What was done, as the audit trail names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -52,16 +30,18 @@ pub enum AuditAction {
     Ignore,
 }
 
-names!(AuditAction {
-    Recognize => "recognize",
-    Search => "search",
-    Verify => "verify",
-    Enroll => "enroll",
-    Erase => "erase",
-    Migrate => "migrate",
-    Door => "door",
-    Ignore => "ignore",
-});
+impl WireName for AuditAction {
+    const ALL: &'static [AuditAction] = &[
+        AuditAction::Recognize,
+        AuditAction::Search,
+        AuditAction::Verify,
+        AuditAction::Enroll,
+        AuditAction::Erase,
+        AuditAction::Migrate,
+        AuditAction::Door,
+        AuditAction::Ignore,
+    ];
+}
 
 /// What came of it, as the audit trail names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -87,17 +67,19 @@ pub enum AuditResult {
     Denied,
 }
 
-names!(AuditResult {
-    Match => "match",
-    Unknown => "unknown",
-    NoMatch => "no_match",
-    Accepted => "accepted",
-    Erased => "erased",
-    Started => "started",
-    Switched => "switched",
-    Granted => "granted",
-    Denied => "denied",
-});
+impl WireName for AuditResult {
+    const ALL: &'static [AuditResult] = &[
+        AuditResult::Match,
+        AuditResult::Unknown,
+        AuditResult::NoMatch,
+        AuditResult::Accepted,
+        AuditResult::Erased,
+        AuditResult::Started,
+        AuditResult::Switched,
+        AuditResult::Granted,
+        AuditResult::Denied,
+    ];
+}
 
 /// Why a door attempt was denied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -121,16 +103,18 @@ pub enum DoorReason {
     AntiPassback,
 }
 
-names!(DoorReason {
-    NoFace => "no_face",
-    MultipleFaces => "multiple_faces",
-    LowQuality => "low_quality",
-    NotLive => "not_live",
-    UnknownPerson => "unknown_person",
-    NotAllowed => "not_allowed",
-    OutsideSchedule => "outside_schedule",
-    AntiPassback => "anti_passback",
-});
+impl WireName for DoorReason {
+    const ALL: &'static [DoorReason] = &[
+        DoorReason::NoFace,
+        DoorReason::MultipleFaces,
+        DoorReason::LowQuality,
+        DoorReason::NotLive,
+        DoorReason::UnknownPerson,
+        DoorReason::NotAllowed,
+        DoorReason::OutsideSchedule,
+        DoorReason::AntiPassback,
+    ];
+}
 
 /// Why something was decided or done, where an event says: a door's reason to deny, or why a subject
 /// was erased without a request.

@@ -10,12 +10,14 @@
 mod audit;
 mod changes;
 mod ids;
+mod names;
 mod outbox;
 mod records;
 
 pub use audit::*;
 pub use changes::*;
 pub use ids::*;
+pub use names::WireName;
 pub use outbox::*;
 pub use records::*;
 

@@ -27,20 +27,9 @@ pub enum EventType {
     SubjectErased,
 }
 
-impl EventType {
-    /// Every type.
-    pub const ALL: [EventType; 4] =
-        [EventType::DoorDecision, EventType::IdentityDecision, EventType::SubjectEnrolled, EventType::SubjectErased];
-
-    /// The type's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::DoorDecision => "door.decision",
-            EventType::IdentityDecision => "identity.decision",
-            EventType::SubjectEnrolled => "subject.enrolled",
-            EventType::SubjectErased => "subject.erased",
-        }
-    }
+impl crate::WireName for EventType {
+    const ALL: &'static [EventType] =
+        &[EventType::DoorDecision, EventType::IdentityDecision, EventType::SubjectEnrolled, EventType::SubjectErased];
 }
 
 /// A webhook to store: its secret sealed by the caller.
@@ -83,22 +72,8 @@ pub enum DeliveryState {
     Failed,
 }
 
-impl DeliveryState {
-    /// The state's name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        [DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == name)
-    }
+impl crate::WireName for DeliveryState {
+    const ALL: &'static [DeliveryState] = &[DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Failed];
 }
 
 /// One event for one webhook: the delivery log's row.

@@ -30,24 +30,8 @@ pub enum Scope {
     Admin,
 }
 
-impl Scope {
-    /// Every scope, in order.
-    pub const ALL: [Scope; 4] = [Scope::Detect, Scope::Enroll, Scope::Search, Scope::Admin];
-
-    /// The scope's name as written in keys and requests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Detect => "detect",
-            Scope::Enroll => "enroll",
-            Scope::Search => "search",
-            Scope::Admin => "admin",
-        }
-    }
-
-    /// Parses a scope name.
-    pub fn parse(name: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == name)
-    }
+impl crate::WireName for Scope {
+    const ALL: &'static [Scope] = &[Scope::Detect, Scope::Enroll, Scope::Search, Scope::Admin];
 }
 
 /// An API key as stored: never the secret, only its SHA-256.
@@ -398,19 +382,8 @@ pub enum MigrationState {
     Finished,
 }
 
-impl MigrationState {
-    /// The state's name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationState::Running => "running",
-            MigrationState::Finished => "finished",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        [MigrationState::Running, MigrationState::Finished].into_iter().find(|s| s.as_str() == name)
-    }
+impl crate::WireName for MigrationState {
+    const ALL: &'static [MigrationState] = &[MigrationState::Running, MigrationState::Finished];
 }
 
 /// A migration to start.

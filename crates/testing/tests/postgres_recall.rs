@@ -1,8 +1,6 @@
 //! pgvector HNSW search against exact search on real LFW embeddings: recall@1 ≥ 0.99.
 
-use facegate_store::{
-    EncryptedTemplate, FaceId, GalleryStore, NewCollection, NewFace, NewSubject, NewTemplate, PackVersion, TenantStore,
-};
+use facegate_store::{GalleryStore, NewSubject, TenantStore};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_testing::{default_pipeline, fresh_postgres_database, lfw_dir, load_image};
 
@@ -42,28 +40,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
     let hnsw =
         PgStore::connect(&url, PgConfig { exact_scan_max_faces: 0, ..PgConfig::default() }).await.expect("store");
     let tenant = exact.create_tenant("lfw", 0).await.expect("tenant");
-    let new = NewCollection {
-        name: "lfw".into(),
-        pack: "default".into(),
-        embedding_size: 128,
-        target_fmr: 1e-3,
-        keep_crops: false,
-        created_at_ms: 0,
-    };
-    let collection = exact
-        .create_collection(
-            &tenant.id,
-            &new,
-            &facegate_store::NewChange::local(
-                "test",
-                facegate_store::ChangeAction::CollectionCreated,
-                "",
-                serde_json::json!({}),
-                0,
-            ),
-        )
-        .await
-        .expect("collection");
+    let collection = facegate_store_conformance::create_collection(&exact, &tenant.id, "lfw", 128).await;
     let mut subjects = std::collections::HashMap::new();
     for (person, embedding) in gallery {
         if !subjects.contains_key(person) {
@@ -77,20 +54,7 @@ async fn hnsw_recall_on_lfw_embeddings() {
             let subject = exact.create_subject(&tenant.id, &collection.id, &new).await.expect("subject");
             subjects.insert(person.clone(), subject.id);
         }
-        let face = NewFace {
-            id: FaceId::random(),
-            template: NewTemplate {
-                pack: PackVersion { pack: "default".into(), version: String::new() },
-                template: EncryptedTemplate { nonce: vec![0; 12], ciphertext: vec![0; 16] },
-                search_vector: embedding.clone(),
-            },
-            other_templates: Vec::new(),
-            crop: None,
-            detection_score: 0.9,
-            sharpness: 100.0,
-            face_size: 100.0,
-            created_at_ms: 0,
-        };
+        let face = facegate_store_conformance::face_searched_by(embedding.clone());
         exact
             .add_faces(
                 &tenant.id,

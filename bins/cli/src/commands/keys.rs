@@ -12,6 +12,7 @@ use serde_json::json;
 use facegate_host::Settings;
 
 use crate::args::KeysAction;
+use facegate_store::WireName;
 
 pub fn run(settings: &Settings, action: KeysAction) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::args::{AttendanceArgs, EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
 use crate::context::Context;
+use facegate_store::WireName;
 
 /// The key id the audit trail names for decisions made from the command line.
 const CLI_KEY_ID: &str = "cli";

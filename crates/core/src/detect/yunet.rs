@@ -6,8 +6,7 @@ use image::RgbImage;
 use super::{DetectedFace, Detector, DetectorConfig, nms, output_at, prepare_input, to_image_space};
 use crate::error::PipelineError;
 use crate::geometry::{BoundingBox, Point};
-use crate::onnx::{OnnxModel, OrtEnvironment, RuntimeConfig};
-use crate::pack::ModelSpec;
+use crate::onnx::{ModelFile, OnnxModel};
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 const ALIGN: u32 = 32;
@@ -22,13 +21,8 @@ impl YuNetDetector {
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when ONNX Runtime rejects the model.
-    pub fn load(
-        environment: &OrtEnvironment,
-        bytes: &[u8],
-        spec: &ModelSpec,
-        runtime: &RuntimeConfig,
-    ) -> Result<Self, PipelineError> {
-        Ok(Self { model: OnnxModel::load(environment, bytes, spec, runtime)? })
+    pub fn load(file: ModelFile<'_>) -> Result<Self, PipelineError> {
+        Ok(Self { model: OnnxModel::load(file)? })
     }
 }
 
