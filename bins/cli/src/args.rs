@@ -153,6 +153,10 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Name every face in images (files or folders): the enrolled person it matches, or `unknown`.
     Identify(IdentifyArgs),
+    /// Watch videos (MP4/MOV files with H.264): every face tracked, each track named once at the
+    /// collection's false-match rate or told unknown (grouped), as events; a file runs as fast as the
+    /// CPU allows, with stream times from the video.
+    Watch(WatchArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
     /// generators.
     Openapi,
@@ -235,6 +239,29 @@ pub struct IdentifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
     pub format: OutputFormat,
+}
+
+/// `facegate watch` arguments.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Video files (MP4 or MOV with H.264).
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// Which people's gallery.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+    /// Target false-match rate of the decisions (default: the collection's).
+    #[arg(long)]
+    pub fmr: Option<f64>,
+    /// Faces smaller than this (the shorter side of the box, pixels) are never named (`too_small`).
+    #[arg(long, default_value_t = 32.0)]
+    pub min_face: f32,
+    /// Frames analysed per second of video (every frame is decoded; faces are looked for in these).
+    #[arg(long, default_value_t = 10.0)]
+    pub fps: f64,
+    /// Write the events as JSON, one object per line (NDJSON), instead of lines for people.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A collection of the local gallery store, as `enroll` and `identify` name it.

@@ -317,3 +317,88 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
     assert!(!omz.lines().take(3).any(|l| l.contains("research only")), "{omz}");
     assert_eq!(listed.matches("research only: not cleared for commercial use").count(), 3, "{listed}");
 }
+
+/// One line of `facegate watch --json`.
+fn watch_events(output: &Output) -> Vec<Value> {
+    stdout(output).lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
+}
+
+#[test]
+fn watch_names_each_identity_track_of_the_clip_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = shared_dir().join("data/video/hamilton");
+    let data = dir.path().join("data");
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
+    let enrolled = stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
+    assert!(enrolled.contains("5 faces enrolled"), "{enrolled}");
+    let clip = video.join("short_hamilton_clip.mp4");
+    let watched = facegate(&[&["watch", path(&clip), "--json"], &gallery[..]].concat());
+    let events = watch_events(&watched);
+    eprintln!("{}", String::from_utf8_lossy(&watched.stderr));
+
+    // Every track starts once and ends once, with at most one decision, and the decision agrees with
+    // how the track ended.
+    let mut tracks: std::collections::BTreeMap<u64, Vec<&Value>> = std::collections::BTreeMap::new();
+    for event in &events {
+        assert_eq!(event["camera"], "short_hamilton_clip.mp4");
+        assert!(event["wall_time"].as_str().is_some_and(|t| t.ends_with('Z')), "{event}");
+        tracks.entry(event["track_id"].as_u64().expect("track id")).or_default().push(event);
+    }
+    let kind = |e: &Value| e["type"].as_str().unwrap_or_default().to_string();
+    for (id, track) in &tracks {
+        let kinds: Vec<String> = track.iter().map(|e| kind(e)).collect();
+        assert_eq!(kinds.first().map(String::as_str), Some("face.track.started"), "track {id}: {kinds:?}");
+        assert_eq!(kinds.last().map(String::as_str), Some("face.track.ended"), "track {id}: {kinds:?}");
+        let decisions = kinds.iter().filter(|k| k.starts_with("identity.")).count();
+        let end = track.last().expect("end");
+        match end["decision"].as_str() {
+            Some("named") => assert!(decisions == 1 && kinds.contains(&"identity.sighted".into()), "{kinds:?}"),
+            Some("unknown") => assert!(decisions == 1 && end["cluster_id"].is_u64(), "{kinds:?}"),
+            Some("too_small") => assert_eq!(decisions, 0, "{kinds:?}"),
+            other => panic!("track {id} ended with {other:?}"),
+        }
+    }
+
+    // The clip's three identity tracks (../shared/data/video/hamilton/README.md): Miranda in the wide
+    // shot (0.00-0.63 s) and the close-up (2.74-7.01 s), Obama in a group of six (7.04-9.14 s); each
+    // named within a second of its shot's start. Nobody else is named: not Biden (never on screen),
+    // not Lacamoire (never larger than about 25 px).
+    let sighted: Vec<(String, f64, f64)> = events
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted")
+        .map(|e| {
+            let first = tracks[&e["track_id"].as_u64().expect("id")][0]["stream_time_s"].as_f64().expect("time");
+            (e["subject"]["name"].as_str().expect("name").to_string(), first, e["stream_time_s"].as_f64().expect("t"))
+        })
+        .collect();
+    let expected =
+        [("lin_manuel_miranda", 0.0, 0.634), ("lin_manuel_miranda", 2.736, 7.007), ("barack_obama", 7.04, 9.142)];
+    assert_eq!(sighted.len(), expected.len(), "{sighted:?}");
+    for ((name, first, named_at), (want, start, end)) in sighted.iter().zip(expected) {
+        assert_eq!(name, want, "{sighted:?}");
+        assert!(
+            (first - start).abs() < 0.15 && *named_at <= end + 0.05,
+            "{name}: track from {first}, named at {named_at}"
+        );
+        assert!(named_at - first <= 1.0, "{name} named {:.2} s after the track began", named_at - first);
+    }
+    let ended: Vec<&&Value> = tracks.values().map(|t| t.last().expect("end")).collect();
+    let too_small = ended.iter().filter(|e| e["decision"] == "too_small").count();
+    let unknown = ended.iter().filter(|e| e["decision"] == "unknown").count();
+    assert!(too_small >= 1, "Lacamoire's small face is never named: {too_small}");
+    assert!(unknown >= 5, "the other people are unknown: {unknown}");
+
+    // File mode is deterministic: the same events again (but for the wall clock).
+    let again = watch_events(&facegate(&[&["watch", path(&clip), "--json"], &gallery[..]].concat()));
+    let strip = |events: &[Value]| -> Vec<Value> {
+        events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().expect("object").remove("wall_time");
+                e
+            })
+            .collect()
+    };
+    assert_eq!(strip(&events), strip(&again));
+}

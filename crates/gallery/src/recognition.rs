@@ -542,6 +542,72 @@ impl Gallery {
         top_k: usize,
         operating: OperatingPoint,
     ) -> Result<Vec<Identification>, GalleryError> {
+        let identified = self.identities(actor, collection, probes, top_k, operating).await?;
+        let events: Vec<NewEvent> = identified
+            .iter()
+            .enumerate()
+            .map(|(i, identification)| NewEvent {
+                face_index: u32::try_from(i).ok(),
+                ..self.identification_event(actor, collection, identification)
+            })
+            .collect();
+        if !events.is_empty() {
+            self.store.append_events(&actor.tenant_id, &events).await?;
+        }
+        Ok(identified)
+    }
+
+    /// Who one template is at `operating` (the best candidate; the subject's ignore list applied),
+    /// recording nothing: a watch asks again as a track's evidence grows, and records the decision
+    /// once ([`Gallery::record_identity`]).
+    ///
+    /// # Errors
+    /// Store and crypto failures; [`GalleryError::Dimension`] for a template of the wrong length.
+    pub async fn identity(
+        &self,
+        actor: &Actor,
+        collection: &Collection,
+        template: &[f32],
+        operating: OperatingPoint,
+    ) -> Result<Identification, GalleryError> {
+        let mut identified = self.identities(actor, collection, &[template], 1, operating).await?;
+        identified.pop().ok_or(GalleryError::NoFace)
+    }
+
+    /// Records a decision made with [`Gallery::identity`] in the collection's audit trail (and so in
+    /// its webhooks' outbox).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn record_identity(
+        &self,
+        actor: &Actor,
+        collection: &Collection,
+        identification: &Identification,
+    ) -> Result<(), GalleryError> {
+        let event = self.identification_event(actor, collection, identification);
+        Ok(self.store.append_events(&actor.tenant_id, &[event]).await?)
+    }
+
+    fn identification_event(
+        &self,
+        actor: &Actor,
+        collection: &Collection,
+        identification: &Identification,
+    ) -> NewEvent {
+        let best = identification.candidates.first();
+        decision(self.now(), actor, &collection.id, AuditAction::Recognize, identification.result, best)
+    }
+
+    /// The identification of each template, recording nothing.
+    async fn identities(
+        &self,
+        actor: &Actor,
+        collection: &Collection,
+        probes: &[&[f32]],
+        top_k: usize,
+        operating: OperatingPoint,
+    ) -> Result<Vec<Identification>, GalleryError> {
         let mut found: Vec<(MatchResult, Vec<Candidate>)> = self
             .search_all(&actor.tenant_id, collection, probes, top_k)
             .await?
@@ -571,18 +637,6 @@ impl Gallery {
         } else {
             self.store.subjects_by_id(&actor.tenant_id, &collection.id, &matched).await?
         };
-        let events: Vec<NewEvent> = found
-            .iter()
-            .enumerate()
-            .map(|(i, (result, candidates))| {
-                let best = candidates.first();
-                let event = decision(self.now(), actor, &collection.id, AuditAction::Recognize, *result, best);
-                NewEvent { face_index: u32::try_from(i).ok(), ..event }
-            })
-            .collect();
-        if !events.is_empty() {
-            self.store.append_events(&actor.tenant_id, &events).await?;
-        }
         Ok(found
             .into_iter()
             .map(|(result, candidates)| {

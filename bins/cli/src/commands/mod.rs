@@ -8,6 +8,7 @@ mod models;
 mod people;
 mod serve;
 mod train;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn settings(cli: &Cli) -> Result<Settings> {
         Command::Keys { store, .. } => toml::Table::try_from(store)?,
         Command::Enroll(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Identify(args) => toml::Table::try_from(&args.gallery.store)?,
+        Command::Watch(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Attendance(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Collections { action: CollectionsAction::Migrate(args) } => {
             toml::Table::try_from(&args.gallery.store)?
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { action, .. } => keys::run(&settings, action),
         Command::Enroll(args) => people::enroll(&context, &settings, &args),
         Command::Identify(args) => people::identify(&context, &settings, &args),
+        Command::Watch(args) => watch::run(&context, &settings, &args),
         Command::Attendance(args) => people::attendance(&settings, &args),
         Command::Collections { action: CollectionsAction::Migrate(args) } => {
             people::migrate(&context, &settings, &args)

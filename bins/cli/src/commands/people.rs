@@ -29,13 +29,13 @@ const CLI_KEY_ID: &str = "cli";
 const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "gif"];
 
 /// The local gallery and who acts on it.
-struct LocalGallery {
-    gallery: Gallery,
-    actor: Actor,
+pub(super) struct LocalGallery {
+    pub(super) gallery: Gallery,
+    pub(super) actor: Actor,
 }
 
 impl LocalGallery {
-    async fn open(settings: &Settings, args: &LocalGalleryArgs) -> Result<Self> {
+    pub(super) async fn open(settings: &Settings, args: &LocalGalleryArgs) -> Result<Self> {
         let store = facegate_host::open_configured_store(settings).await?;
         let keys = Arc::new(facegate_host::configured_local_keys(settings)?);
         let gallery = Gallery::new(store, keys);
@@ -45,11 +45,11 @@ impl LocalGallery {
     }
 
     /// The same gallery analysing images with `pipelines`, one image at a time on this thread.
-    fn analysing(self, pipelines: Pipelines) -> Self {
+    pub(super) fn analysing(self, pipelines: Pipelines) -> Self {
         Self { gallery: self.gallery.with_analyser(Arc::new(pipelines)), actor: self.actor }
     }
 
-    async fn collection(&self, name: &str) -> Result<Option<Collection>> {
+    pub(super) async fn collection(&self, name: &str) -> Result<Option<Collection>> {
         Ok(self.gallery.collections(&self.actor).await?.into_iter().find(|c| c.name == name))
     }
 }
@@ -91,8 +91,8 @@ fn progress(total: usize, message: &'static str) -> ProgressBar {
 }
 
 /// The pipelines the CLI analyses with: `pipeline` as `pack`, images decoded within the default limits.
-fn pipelines(settings: &Settings, pack: &str, pipeline: Pipeline) -> Pipelines {
-    Pipelines::new(DecodeLimits::default(), settings.max_faces).with(pack, Arc::new(pipeline))
+pub(super) fn pipelines(settings: &Settings, pack: &str, pipeline: Arc<Pipeline>) -> Pipelines {
+    Pipelines::new(DecodeLimits::default(), settings.max_faces).with(pack, pipeline)
 }
 
 /// `facegate enroll KNOWN_DIR`.
@@ -130,7 +130,7 @@ pub fn enroll(context: &Context, settings: &Settings, args: &EnrollArgs) -> Resu
             }
         };
         // During a migration every new face gets a template of the target pack too.
-        let mut analyser = pipelines(settings, &collection.pack, pipeline);
+        let mut analyser = pipelines(settings, &collection.pack, Arc::new(pipeline));
         let migration = local.gallery.running_migration(&local.actor, &collection.id).await?;
         if let Some(target) = migration.map(|m| m.target.pack).filter(|p| *p != collection.pack) {
             analyser = analyser.with(target.clone(), Arc::new(context.load(&target, context.threads)?));
@@ -233,7 +233,7 @@ pub fn identify(context: &Context, settings: &Settings, args: &IdentifyArgs) -> 
             bail!("no collection `{}`: enrol people first with `facegate enroll`", args.gallery.collection);
         };
         let pipeline = context.load(&collection.pack, context.threads)?;
-        let local = local.analysing(pipelines(settings, &collection.pack, pipeline));
+        let local = local.analysing(pipelines(settings, &collection.pack, Arc::new(pipeline)));
         let bar = progress(files.len(), "identifying");
         if files.len() == 1 {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

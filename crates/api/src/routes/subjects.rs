@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use facegate_gallery::{EnrollOptions, FaceChoice, ProbeOptions, Receipt, Rejection};
+use facegate_gallery::{EnrollOptions, Enrolment, FaceChoice, ProbeOptions, Receipt, Rejection};
 use facegate_store::{CollectionId, FaceId, NegativeId, NegativeRecord, NewSubject, Scope, Subject, SubjectId};
 use serde::Deserialize;
 
@@ -167,6 +167,12 @@ pub async fn enroll_faces(
         return Err(ApiError::invalid(format!("at most {} images per request", state.config.max_images_per_request)));
     }
     let enrolment = state.gallery.enroll(&caller.actor(), &collection_id, &subject_id, body.images, options).await?;
+    Ok((StatusCode::CREATED, Json(enrolment_answer(enrolment)?)))
+}
+
+/// What an enrolment says: the faces stored (with their crops, where asked for) and every refused
+/// image, in image order; 4xx with the first refusal's code when nothing was stored.
+fn enrolment_answer(enrolment: Enrolment) -> Result<EnrollResponse, ApiError> {
     let unreadable = enrolment.unreadable.into_iter().map(|u| {
         let error = ApiError::from(u.error);
         RejectedImage { image_index: u.image_index, reason: error.code, message: error.message }
@@ -186,7 +192,7 @@ pub async fn enroll_faces(
             EnrolledFace { face, aligned_crop }
         })
         .collect();
-    Ok((StatusCode::CREATED, Json(EnrollResponse { accepted, rejected })))
+    Ok(EnrollResponse { accepted, rejected })
 }
 
 fn rejected_image(rejection: &Rejection) -> RejectedImage {

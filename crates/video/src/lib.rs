@@ -1,0 +1,36 @@
+//! Faces on video, the third use facegate exists for (after doors and attendance): a video file's
+//! frames decoded in process ([`Mp4Source`], [`Frames`]: MP4/MOV with H.264, OpenH264 built from
+//! source, no ffmpeg), every face tracked ([`Tracker`]), each track's best observations embedded and
+//! fused, and one calibrated decision per track asked of the gallery ([`Watch`]), told as
+//! [`WatchEvent`]s. The gallery decides and records; this crate sees.
+
+mod source;
+mod track;
+mod watch;
+
+pub use source::{Frame, Frames, Mp4Source, Packet, decode_file};
+pub use track::{TrackId, Tracked, Tracker, TrackerConfig, Update, iou};
+pub use watch::{EventKind, SubjectRef, TrackDecision, Watch, WatchConfig, WatchEvent, WatchStats};
+
+/// Why a video could not be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// The file cannot be read.
+    #[error("cannot open the video: {0}")]
+    Open(String),
+    /// The container cannot be read (not MP4/MOV, or damaged).
+    #[error("cannot read the container: {0}")]
+    Container(String),
+    /// No H.264 video track.
+    #[error("the file has no H.264 video track")]
+    NoVideo,
+    /// The decoder refused the stream.
+    #[error("cannot decode the video: {0}")]
+    Codec(String),
+    /// A model failed.
+    #[error(transparent)]
+    Pipeline(#[from] facegate_core::PipelineError),
+    /// The gallery could not decide or record.
+    #[error(transparent)]
+    Gallery(#[from] facegate_gallery::GalleryError),
+}

@@ -1,0 +1,467 @@
+//! A watch: every face of every frame tracked, each track's best observations embedded and fused (the
+//! mean of unit templates), and one calibrated decision per track, asked of the gallery as soon as
+//! enough good observations are in; unknown tracks grouped. What happens is told as [`WatchEvent`]s.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use facegate_core::{BoundingBox, DetectedFace, Embedding, Pipeline, face_sharpness};
+use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint};
+use facegate_store::{Collection, SubjectId};
+use serde::Serialize;
+
+use crate::VideoError;
+use crate::source::Frame;
+use crate::track::{TrackId, Tracked, Tracker, TrackerConfig};
+
+/// How a watch sees and decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    /// The camera's (or file's) name in events.
+    pub camera: String,
+    /// A face smaller than this (the shorter side of its box, pixels) is never named: `too_small`.
+    pub min_face_px: f32,
+    /// Good observations a track needs before it is decided.
+    pub decide_after: usize,
+    /// Most observations a track keeps embedded (the best by quality).
+    pub keep_best: usize,
+    /// Once a track has `decide_after` observations, at most one more is embedded per this many frames.
+    pub embed_every: u32,
+    /// How tracks are made and ended.
+    pub tracker: TrackerConfig,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            camera: "camera".into(),
+            min_face_px: 32.0,
+            decide_after: 3,
+            keep_best: 6,
+            embed_every: 3,
+            tracker: TrackerConfig::default(),
+        }
+    }
+}
+
+/// What happened, as a watch tells it (one JSON object per line with `facegate watch --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchEvent {
+    /// What.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// Where.
+    pub camera: String,
+    /// Which track.
+    pub track_id: TrackId,
+    /// When, seconds from the stream's first frame.
+    pub stream_time_s: f64,
+    /// When, by the gallery's clock (RFC 3339).
+    pub wall_time: String,
+    /// The face's box at that time (the best shot's on decisions and at the end).
+    pub bbox: BoundingBox,
+    /// Who, on `identity.sighted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SubjectRef>,
+    /// The fused template's best score, on decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// The threshold at the collection's false-match rate, on decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+    /// The false-match rate the threshold is calibrated for, on decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_fmr: Option<f64>,
+    /// The group of unknown tracks this one joined, on `identity.unknown` (and at its end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<u64>,
+    /// The track's first and last sighting, seconds, at its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen_s: Option<f64>,
+    /// See `first_seen_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_s: Option<f64>,
+    /// How the track was decided, at its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<TrackDecision>,
+}
+
+/// The kinds of [`WatchEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventKind {
+    /// A face appeared.
+    #[serde(rename = "face.track.started")]
+    TrackStarted,
+    /// A track was named (once per track).
+    #[serde(rename = "identity.sighted")]
+    Sighted,
+    /// A track matched nobody enrolled (once per track, at its end).
+    #[serde(rename = "identity.unknown")]
+    Unknown,
+    /// A face left (or the shot changed, or the video ended).
+    #[serde(rename = "face.track.ended")]
+    TrackEnded,
+}
+
+/// How a track ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackDecision {
+    /// Named at the collection's false-match rate.
+    Named,
+    /// Nobody enrolled matched.
+    Unknown,
+    /// The face never reached the minimum size.
+    TooSmall,
+}
+
+/// A named subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectRef {
+    /// Identifier.
+    pub id: SubjectId,
+    /// Display name.
+    pub name: String,
+}
+
+/// Figures of a watch so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct WatchStats {
+    /// Frames analysed.
+    pub frames: u64,
+    /// Faces detected over all frames.
+    pub faces: u64,
+    /// Observations embedded.
+    pub embedded: u64,
+    /// Tracks ended.
+    pub tracks: u64,
+    /// Time spent detecting.
+    pub detect: Duration,
+    /// Time spent embedding.
+    pub embed: Duration,
+}
+
+/// One observation of a track: a face, how good it is, its template.
+struct Observation {
+    quality: f32,
+    embedding: Embedding,
+    bbox: BoundingBox,
+}
+
+/// What a track has gathered.
+struct TrackState {
+    observations: Vec<Observation>,
+    decision: Option<Decided>,
+    largest_px: f32,
+    last_embedded_frame: Option<u64>,
+    last_bbox: BoundingBox,
+}
+
+/// A track's decision.
+#[derive(Clone)]
+enum Decided {
+    Named { subject: SubjectRef, score: f32 },
+    Unknown { score: Option<f32>, cluster: u64 },
+}
+
+/// An online group of unknown tracks: the running sum of their fused templates.
+struct Cluster {
+    id: u64,
+    sum: Vec<f32>,
+}
+
+/// A watch of one video against one collection.
+pub struct Watch<'a> {
+    pipeline: &'a Pipeline,
+    gallery: &'a Gallery,
+    actor: &'a Actor,
+    collection: Collection,
+    operating: OperatingPoint,
+    config: WatchConfig,
+    tracker: Tracker,
+    tracks: HashMap<TrackId, TrackState>,
+    clusters: Vec<Cluster>,
+    stats: WatchStats,
+    frame_index: u64,
+}
+
+impl<'a> Watch<'a> {
+    /// A watch deciding with `pipeline` (the collection's pack) at `operating`, recording in `gallery`
+    /// for `actor`.
+    pub fn new(
+        pipeline: &'a Pipeline,
+        gallery: &'a Gallery,
+        actor: &'a Actor,
+        collection: Collection,
+        operating: OperatingPoint,
+        config: WatchConfig,
+    ) -> Self {
+        let tracker = Tracker::new(config.tracker);
+        Self {
+            pipeline,
+            gallery,
+            actor,
+            collection,
+            operating,
+            config,
+            tracker,
+            tracks: HashMap::new(),
+            clusters: Vec::new(),
+            stats: WatchStats::default(),
+            frame_index: 0,
+        }
+    }
+
+    /// Figures so far.
+    pub fn stats(&self) -> WatchStats {
+        self.stats
+    }
+
+    /// Analyses one frame: detection, tracking, embedding of good observations, decisions.
+    ///
+    /// # Errors
+    /// [`VideoError::Pipeline`] when a model fails; [`VideoError::Gallery`] when a decision cannot be
+    /// made or recorded.
+    pub async fn frame(&mut self, frame: &Frame) -> Result<Vec<WatchEvent>, VideoError> {
+        let (t, image) = (frame.stream_time_s, &frame.image);
+        self.frame_index += 1;
+        self.stats.frames += 1;
+        let started = Instant::now();
+        let faces = self.pipeline.detect(image)?;
+        self.stats.detect += started.elapsed();
+        self.stats.faces += faces.len() as u64;
+        let update = self.tracker.update(image, t, faces);
+        let mut events = Vec::new();
+        for ended in update.ended {
+            self.end(ended, &mut events).await?;
+        }
+        for (id, face, started) in update.seen {
+            let side = face.bbox.width.min(face.bbox.height);
+            if started {
+                events.push(self.event(EventKind::TrackStarted, id, t, face.bbox));
+                let state = TrackState {
+                    observations: Vec::new(),
+                    decision: None,
+                    largest_px: 0.0,
+                    last_embedded_frame: None,
+                    last_bbox: face.bbox,
+                };
+                self.tracks.insert(id, state);
+            }
+            let Some(state) = self.tracks.get_mut(&id) else { continue };
+            state.largest_px = state.largest_px.max(side);
+            state.last_bbox = face.bbox;
+            if state.decision.is_some() || side < self.config.min_face_px {
+                continue;
+            }
+            let quality = quality(image, &face);
+            let full = state.observations.len() >= self.config.keep_best;
+            let worst = state.observations.iter().map(|o| o.quality).fold(f32::INFINITY, f32::min);
+            let due = state.observations.len() < self.config.decide_after
+                || state.last_embedded_frame.is_none_or(|f| self.frame_index - f >= u64::from(self.config.embed_every));
+            if !due || (full && quality <= worst) {
+                continue;
+            }
+            let started = Instant::now();
+            let embedding = self.pipeline.embed_faces(image, std::slice::from_ref(&face))?.pop();
+            self.stats.embed += started.elapsed();
+            let Some(embedding) = embedding else { continue };
+            self.stats.embedded += 1;
+            state.last_embedded_frame = Some(self.frame_index);
+            if let Some(at) = state.observations.iter().position(|o| o.quality == worst).filter(|_| full) {
+                state.observations.swap_remove(at);
+            }
+            state.observations.push(Observation { quality, embedding, bbox: face.bbox });
+            if state.observations.len() >= self.config.decide_after {
+                self.try_to_name(id, t, &mut events).await?;
+            }
+        }
+        Ok(events)
+    }
+
+    /// Ends every open track (the end of the video or stream).
+    ///
+    /// # Errors
+    /// As [`Watch::frame`].
+    pub async fn finish(&mut self) -> Result<Vec<WatchEvent>, VideoError> {
+        let mut events = Vec::new();
+        for ended in self.tracker.finish() {
+            self.end(ended, &mut events).await?;
+        }
+        Ok(events)
+    }
+
+    /// Names the track if its fused template matches someone now.
+    async fn try_to_name(&mut self, id: TrackId, t: f64, events: &mut Vec<WatchEvent>) -> Result<(), VideoError> {
+        let Some(state) = self.tracks.get(&id) else { return Ok(()) };
+        let Some(fused) = fuse(&state.observations) else { return Ok(()) };
+        let identity = self.gallery.identity(self.actor, &self.collection, fused.as_slice(), self.operating).await?;
+        if identity.result != MatchResult::Match {
+            return Ok(());
+        }
+        let (bbox, score) = (best_shot(&state.observations), best_score(&identity));
+        self.gallery.record_identity(self.actor, &self.collection, &identity).await?;
+        let Some(subject) = identity.subject else { return Ok(()) };
+        let subject = SubjectRef { id: subject.id, name: subject.name };
+        let mut event = self.event(EventKind::Sighted, id, t, bbox);
+        event.subject = Some(subject.clone());
+        self.decorate(&mut event, score);
+        events.push(event);
+        if let Some(state) = self.tracks.get_mut(&id) {
+            state.decision = Some(Decided::Named { subject, score: score.unwrap_or_default() });
+        }
+        Ok(())
+    }
+
+    /// A track ended: its last decision (unknown, or too small) if it had none, then its end.
+    async fn end(&mut self, track: Tracked, events: &mut Vec<WatchEvent>) -> Result<(), VideoError> {
+        self.stats.tracks += 1;
+        let Some(state) = self.tracks.remove(&track.id) else { return Ok(()) };
+        let t = track.last_seen_s;
+        let decided = match state.decision.clone() {
+            Some(decided) => Some(decided),
+            None => match fuse(&state.observations) {
+                // Never large enough to be looked at.
+                None => None,
+                Some(fused) => Some(self.decide_at_end(track.id, t, &state, &fused, events).await?),
+            },
+        };
+        let bbox = if state.observations.is_empty() { state.last_bbox } else { best_shot(&state.observations) };
+        let mut end = self.event(EventKind::TrackEnded, track.id, t, bbox);
+        end.first_seen_s = Some(track.first_seen_s);
+        end.last_seen_s = Some(track.last_seen_s);
+        end.decision = Some(match &decided {
+            Some(Decided::Named { subject, score }) => {
+                end.subject = Some(subject.clone());
+                self.decorate(&mut end, Some(*score));
+                TrackDecision::Named
+            }
+            Some(Decided::Unknown { score, cluster }) => {
+                end.cluster_id = Some(*cluster);
+                self.decorate(&mut end, *score);
+                TrackDecision::Unknown
+            }
+            None => TrackDecision::TooSmall,
+        });
+        events.push(end);
+        Ok(())
+    }
+
+    /// The decision of a track that ends undecided: a last look with everything it gathered, else
+    /// unknown (grouped with the unknown tracks it resembles).
+    async fn decide_at_end(
+        &mut self,
+        id: TrackId,
+        t: f64,
+        state: &TrackState,
+        fused: &Embedding,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<Decided, VideoError> {
+        let identity = self.gallery.identity(self.actor, &self.collection, fused.as_slice(), self.operating).await?;
+        self.gallery.record_identity(self.actor, &self.collection, &identity).await?;
+        let (bbox, score) = (best_shot(&state.observations), best_score(&identity));
+        if let (MatchResult::Match, Some(subject)) = (identity.result, identity.subject) {
+            let subject = SubjectRef { id: subject.id, name: subject.name };
+            let mut event = self.event(EventKind::Sighted, id, t, bbox);
+            event.subject = Some(subject.clone());
+            self.decorate(&mut event, score);
+            events.push(event);
+            return Ok(Decided::Named { subject, score: score.unwrap_or_default() });
+        }
+        let cluster = self.cluster(fused);
+        let mut event = self.event(EventKind::Unknown, id, t, bbox);
+        event.cluster_id = Some(cluster);
+        self.decorate(&mut event, score);
+        events.push(event);
+        Ok(Decided::Unknown { score, cluster })
+    }
+
+    /// The group of unknown tracks `fused` joins: the closest whose mean scores at or above the
+    /// collection's threshold, or a new one.
+    fn cluster(&mut self, fused: &Embedding) -> u64 {
+        let threshold = self.operating.threshold;
+        let closest = self
+            .clusters
+            .iter_mut()
+            .map(|c| {
+                let norm = c.sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
+                let score = c.sum.iter().zip(fused.as_slice()).map(|(a, b)| a * b).sum::<f32>() / norm;
+                (score, c)
+            })
+            .filter(|(score, _)| *score >= threshold)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, cluster)) = closest {
+            for (s, v) in cluster.sum.iter_mut().zip(fused.as_slice()) {
+                *s += v;
+            }
+            return cluster.id;
+        }
+        let id = self.clusters.len() as u64 + 1;
+        self.clusters.push(Cluster { id, sum: fused.as_slice().to_vec() });
+        id
+    }
+
+    fn event(&self, kind: EventKind, track_id: TrackId, stream_time_s: f64, bbox: BoundingBox) -> WatchEvent {
+        let wall_time =
+            jiff::Timestamp::from_millisecond(self.gallery.now()).map(|t| t.to_string()).unwrap_or_default();
+        WatchEvent {
+            kind,
+            camera: self.config.camera.clone(),
+            track_id,
+            stream_time_s: (stream_time_s * 1000.0).round() / 1000.0,
+            wall_time,
+            bbox,
+            subject: None,
+            score: None,
+            threshold: None,
+            target_fmr: None,
+            cluster_id: None,
+            first_seen_s: None,
+            last_seen_s: None,
+            decision: None,
+        }
+    }
+
+    fn decorate(&self, event: &mut WatchEvent, score: Option<f32>) {
+        event.score = score;
+        event.threshold = Some(self.operating.threshold);
+        event.target_fmr = Some(self.operating.target_fmr);
+    }
+}
+
+/// How good an observation is for naming: big, confidently detected, frontal and sharp faces first.
+fn quality(image: &image::RgbImage, face: &DetectedFace) -> f32 {
+    let [right_eye, left_eye, nose, ..] = face.landmarks;
+    let eyes = ((left_eye.x - right_eye.x).powi(2) + (left_eye.y - right_eye.y).powi(2)).sqrt().max(1.0);
+    let middle = (right_eye.x + left_eye.x) / 2.0;
+    // How far the nose is from the middle of the eyes, in eye distances: 0 frontal, ~0.5 in profile.
+    let yaw = ((nose.x - middle) / eyes).abs().min(1.0);
+    let frontal = 1.0 - yaw.min(0.5) * 1.6;
+    let sharp = (face_sharpness(image, face) / 100.0).min(1.0);
+    let size = (eyes / 40.0).min(1.0);
+    size * face.score * frontal * (0.5 + 0.5 * sharp)
+}
+
+/// The mean of a track's unit templates, normalised (never the best single score).
+fn fuse(observations: &[Observation]) -> Option<Embedding> {
+    let first = observations.first()?;
+    let mut sum = vec![0.0f32; first.embedding.len()];
+    for observation in observations {
+        for (s, v) in sum.iter_mut().zip(observation.embedding.as_slice()) {
+            *s += v;
+        }
+    }
+    Embedding::from_raw(sum)
+}
+
+/// The box of the track's best observation.
+fn best_shot(observations: &[Observation]) -> BoundingBox {
+    observations
+        .iter()
+        .max_by(|a, b| a.quality.total_cmp(&b.quality))
+        .map_or(BoundingBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 }, |o| o.bbox)
+}
+
+fn best_score(identity: &Identification) -> Option<f32> {
+    identity.candidates.first().map(|c| c.score)
+}
