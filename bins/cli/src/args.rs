@@ -244,9 +244,9 @@ pub struct IdentifyArgs {
 /// `facegate watch` arguments.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Video files (MP4 or MOV with H.264).
+    /// Video files (MP4 or MOV with H.264), or cameras (`rtsp://[user:password@]host[:port]/path`).
     #[arg(required = true)]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<String>,
     /// Which people's gallery.
     #[command(flatten)]
     pub gallery: LocalGalleryArgs,
@@ -262,6 +262,12 @@ pub struct WatchArgs {
     /// Write the events as JSON, one object per line (NDJSON), instead of lines for people.
     #[arg(long)]
     pub json: bool,
+    /// Cameras: RTP over UDP instead of interleaved in the RTSP connection.
+    #[arg(long)]
+    pub udp: bool,
+    /// Cameras: stop after this many seconds (default: run until stopped).
+    #[arg(long)]
+    pub duration: Option<f64>,
 }
 
 /// A collection of the local gallery store, as `enroll` and `identify` name it.

@@ -402,3 +402,75 @@ fn watch_names_each_identity_track_of_the_clip_once() {
     };
     assert_eq!(strip(&events), strip(&again));
 }
+
+#[test]
+fn watch_follows_a_camera_through_a_restart() {
+    use std::io::BufRead as _;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = shared_dir().join("data/video/hamilton");
+    let data = dir.path().join("data");
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
+    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
+    let clip = video.join("short_hamilton_clip.mp4");
+    // A camera on loopback serving the clip in a loop, in real time, over RTSP (RTP interleaved in TCP).
+    let server = facegate_testing::rtsp::RtspServer::start(&clip, 0);
+    let (url, port) = (server.url(), server.port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"));
+    command.args([&["watch", &url, "--json", "--duration", "24"], &gallery[..]].concat());
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
+        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
+    }
+    let mut child = facegate_testing::KillOnDrop(
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("watch"),
+    );
+    let started = Instant::now();
+    let lines = std::io::BufReader::new(child.0.stdout.take().expect("stdout"));
+    let reader = std::thread::spawn(move || {
+        lines.lines().map_while(Result::ok).map(|l| (started.elapsed(), l)).collect::<Vec<(Duration, String)>>()
+    });
+    // After the first pass of the clip and the start of the second, the camera goes away for 1.5 s and
+    // comes back on the same port (serving the clip from its start again).
+    std::thread::sleep(Duration::from_millis(10_500).saturating_sub(started.elapsed()));
+    server.stop();
+    let stopped = started.elapsed();
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = facegate_testing::rtsp::RtspServer::start(&clip, port);
+    let restarted = started.elapsed();
+    let status = child.0.wait().expect("watch ends after its duration");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(status.success(), "{stderr}");
+    drop(server);
+    let lines = reader.join().expect("reader");
+    let events: Vec<(Duration, Value)> =
+        lines.iter().map(|(at, l)| (*at, serde_json::from_str(l).expect("one JSON object per line"))).collect();
+    eprintln!("{stderr}");
+
+    let sighted: Vec<(Duration, String)> = events
+        .iter()
+        .filter(|(_, e)| e["type"] == "identity.sighted")
+        .map(|(at, e)| (*at, e["subject"]["name"].as_str().expect("name").to_string()))
+        .collect();
+    let names = |from: Duration, to: Duration| -> Vec<&str> {
+        sighted.iter().filter(|(at, _)| (from..to).contains(at)).map(|(_, n)| n.as_str()).collect()
+    };
+    // A pass of the clip: Miranda (wide shot), Miranda (close-up), Obama; before the camera went away,
+    // and again from its start after it came back.
+    let pass = ["lin_manuel_miranda", "lin_manuel_miranda", "barack_obama"];
+    let (before, after) = (names(Duration::ZERO, stopped), names(restarted, Duration::MAX));
+    assert!(before.starts_with(&pass) && after.starts_with(&pass), "{sighted:?}");
+    assert!(sighted.iter().all(|(_, n)| pass.contains(&n.as_str())), "nobody else is named: {sighted:?}");
+    // Reconnected within 5 s of the camera's return: a face is seen again by then.
+    let back = events
+        .iter()
+        .find(|(at, e)| *at > restarted && e["type"] == "face.track.started")
+        .map(|(at, _)| *at - restarted)
+        .expect("faces after the restart");
+    assert!(back < Duration::from_secs(5), "seen again {back:?} after the camera came back (it left at {stopped:?})");
+    assert!(stderr.contains("2 sessions"), "{stderr}");
+    // Stream time runs on across the interruption.
+    let times: Vec<f64> = events.iter().map(|(_, e)| e["stream_time_s"].as_f64().expect("time")).collect();
+    assert!(times.last().copied().unwrap_or_default() > 15.0, "{times:?}");
+}

@@ -531,10 +531,7 @@ impl Gallery {
     /// Identifies each face (by its template) against a collection: top-k candidates (the index checked
     /// once per image), match or unknown at `operating`, the matched subjects read in one round trip, and
     /// one audit event per face written together.
-    ///
-    /// # Errors
-    /// Store and crypto failures; [`GalleryError::Dimension`] for a template of the wrong length.
-    pub async fn identify(
+    async fn identify(
         &self,
         actor: &Actor,
         collection: &Collection,

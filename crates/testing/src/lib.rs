@@ -3,6 +3,8 @@
 //! `FACEGATE_SHARED` overrides where shared data lives (default: `../shared` beside the workspace);
 //! models come through the normal cache, filled from `FACEGATE_MODEL_MIRROR` (default: `shared/models`).
 
+pub mod rtsp;
+
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::OnceLock;
