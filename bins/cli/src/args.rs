@@ -153,10 +153,13 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Name every face in images (files or folders): the enrolled person it matches, or `unknown`.
     Identify(IdentifyArgs),
-    /// Watch videos (MP4/MOV files with H.264): every face tracked, each track named once at the
-    /// collection's false-match rate or told unknown (grouped), as events; a file runs as fast as the
-    /// CPU allows, with stream times from the video.
+    /// Watch videos (MP4/MOV files with H.264) and cameras (RTSP): every face tracked, each track named
+    /// once at the collection's false-match rate or told unknown (grouped), as events, and kept as
+    /// sightings; a file runs as fast as the CPU allows, with stream times from the video.
     Watch(WatchArgs),
+    /// Who was seen where and when: the sightings `watch` recorded in a collection (one per decided
+    /// track), oldest first (what `GET /v1/collections/{c}/sightings` answers).
+    Sightings(SightingsArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), for client
     /// generators.
     Openapi,
@@ -185,6 +188,32 @@ pub struct MigrateArgs {
     /// The pack to move to (ignored when resuming a running migration).
     #[arg(long = "to")]
     pub to: String,
+    /// Which collection.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+}
+
+/// `facegate sightings` arguments.
+#[derive(Debug, Args)]
+pub struct SightingsArgs {
+    /// Only this person's (their name or id).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only this camera's (its name in `watch`'s events: a file's name, a camera's URL).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Only faces still seen at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only faces first seen before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// Print JSON (one object per line) instead of lines for people.
+    #[arg(long)]
+    pub json: bool,
     /// Which collection.
     #[command(flatten)]
     pub gallery: LocalGalleryArgs,

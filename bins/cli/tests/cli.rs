@@ -388,6 +388,28 @@ fn watch_names_each_identity_track_of_the_clip_once() {
     assert!(too_small >= 1, "Lacamoire's small face is never named: {too_small}");
     assert!(unknown >= 5, "the other people are unknown: {unknown}");
 
+    // Who was seen where and when: every decided track is kept as a sighting, in the order they ended.
+    let sightings = |only: &[&str]| -> Vec<Value> {
+        let out = stdout(&facegate(&[&["sightings", "--json"], only, &gallery[..]].concat()));
+        out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    };
+    let all = sightings(&[]);
+    let named: Vec<&str> =
+        all.iter().filter(|s| s["decision"] == "named").map(|s| s["subject_name"].as_str().expect("name")).collect();
+    assert_eq!(named, ["lin_manuel_miranda", "lin_manuel_miranda", "barack_obama"], "{all:?}");
+    assert_eq!(all.len(), named.len() + unknown, "one per decided track, none for the too small");
+    assert!(
+        all.iter()
+            .all(|s| s["camera"] == "short_hamilton_clip.mp4"
+                && s["last_seen_ms"].as_i64() >= s["first_seen_ms"].as_i64())
+    );
+    let obama = sightings(&["--subject", "barack_obama"]);
+    assert_eq!(obama.len(), 1, "{obama:?}");
+    let (first, last) =
+        (obama[0]["stream_first_s"].as_f64().expect("s"), obama[0]["stream_last_s"].as_f64().expect("s"));
+    assert!((first - 7.04).abs() < 0.15 && (last - 9.14).abs() < 0.3, "Obama's shot: {first}-{last} s");
+    assert!(sightings(&["--camera", "elsewhere"]).is_empty());
+
     // File mode is deterministic: the same events again (but for the wall clock).
     let again = watch_events(&facegate(&[&["watch", path(&clip), "--json"], &gallery[..]].concat()));
     let strip = |events: &[Value]| -> Vec<Value> {

@@ -139,6 +139,15 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
+/// A page of a collection's sightings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SightingPage {
+    /// Oldest first.
+    pub sightings: Vec<facegate_gallery::SeenFace>,
+    /// Pass as `after` for the next page; null when this page is empty.
+    pub next_after: Option<i64>,
+}
+
 /// A page of the tenant's configuration trail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePage {

@@ -68,7 +68,8 @@ impl Modify for Errors {
         update_subject, delete_subject, enroll_faces, list_faces, delete_face, verify, start_migration, get_migration,
         create_door, list_doors, get_door, replace_door, delete_door, attempt, attendance, add_negative, list_negatives,
         delete_negative, create_webhook, list_webhooks, delete_webhook, deliveries, update_collection, receipts,
-        create_key, list_keys, current_key, revoke_key, changes, reset_presence, reset_subject_presence
+        create_key, list_keys, current_key, revoke_key, changes, reset_presence, reset_subject_presence,
+        sightings
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&Security, &Errors)

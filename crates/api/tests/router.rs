@@ -23,6 +23,7 @@ struct Harness {
     detect_only: String,
     /// An admin key of another tenant.
     stranger: String,
+    store: Arc<dyn FaceStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,8 +45,8 @@ async fn harness() -> Harness {
     config.detector.max_faces = ApiConfig::default().max_faces + 1;
     let pool = Arc::new(PipelinePool::new(vec![pipeline_with("mobilefacenet", config)]));
     let packs = HashMap::from([("mobilefacenet".to_string(), pool)]);
-    let state = AppState::new(packs, "mobilefacenet".into(), Gallery::new(store, keys), ApiConfig::default());
-    Harness { app: router(state), admin, detect_only, stranger, _dir: dir }
+    let state = AppState::new(packs, "mobilefacenet".into(), Gallery::new(store.clone(), keys), ApiConfig::default());
+    Harness { app: router(state), admin, detect_only, stranger, store, _dir: dir }
 }
 
 impl Harness {
@@ -201,7 +202,7 @@ async fn the_document_describes_exactly_the_routes_that_answer() {
             }
         }
     }
-    assert_eq!(operations, 49, "every route of the router is documented");
+    assert_eq!(operations, 50, "every route of the router is documented");
     let fmr = |name: &str| -> (f64, f64) {
         let schema = &document["components"]["schemas"][name]["properties"];
         let field = if schema["target_fmr"].is_object() { &schema["target_fmr"] } else { &schema["fmr"] };
@@ -335,4 +336,69 @@ async fn detect_says_whether_a_photo_would_enrol_and_enrolment_shows_its_crops()
     assert_eq!((image.width(), image.height()), (112, 112));
     let (_, again) = h.image(&faces, &lfw_image("Colin_Powell", 2)).await;
     assert!(again["accepted"][0].get("aligned_crop").is_none(), "only when asked: {again}");
+}
+
+#[tokio::test]
+async fn sightings_are_searched_by_person_camera_decision_and_time_and_erased_with_the_person() {
+    use facegate_store::{NewSighting, SightingDecision};
+    let h = harness().await;
+    let (_, collection) = h.json(Method::POST, "/v1/collections", json!({ "name": "lobby" })).await;
+    let c = collection["id"].as_str().expect("id").to_string();
+    let (_, ann) = h.json(Method::POST, &format!("/v1/collections/{c}/subjects"), json!({ "name": "Ann" })).await;
+    let ann_id = ann["id"].as_str().expect("id").to_string();
+    // Three decided tracks, as `facegate watch` records them.
+    let tenant = h.store.tenant_by_name("acme").await.expect("tenant").expect("acme");
+    let seen = |camera: &str, track_id: u64, named: bool, first_seen_ms: i64| NewSighting {
+        collection_id: c.as_str().into(),
+        camera: camera.into(),
+        track_id,
+        decision: if named { SightingDecision::Named } else { SightingDecision::Unknown },
+        subject_id: named.then(|| ann_id.as_str().into()),
+        cluster_id: (!named).then_some(1),
+        score: Some(0.6),
+        first_seen_ms,
+        last_seen_ms: first_seen_ms + 1_000,
+        stream_first_s: 0.0,
+        stream_last_s: 1.0,
+    };
+    for sighting in [seen("front", 1, true, 10_000), seen("front", 2, false, 20_000), seen("back", 1, true, 30_000)] {
+        h.store.record_sighting(&tenant.id, &sighting).await.expect("record");
+    }
+    let (h, c) = (&h, &c);
+    let get = |query: &str| {
+        let path = format!("/v1/collections/{c}/sightings{query}");
+        async move { h.call(Method::GET, &path, Some(&h.admin), "", Vec::new()).await }
+    };
+    let (status, all) = get("").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let names: Vec<&str> =
+        all["sightings"].as_array().expect("list").iter().map(|s| s["subject_name"].as_str().unwrap_or("-")).collect();
+    assert_eq!(names, ["Ann", "-", "Ann"], "{all}");
+    assert_eq!(all["sightings"][1]["cluster_id"], 1);
+    assert_eq!(all["sightings"][0]["camera"], "front");
+    let count = |body: &Value| body["sightings"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&get(&format!("?subject={ann_id}")).await.1), 2);
+    assert_eq!(count(&get("?camera=back").await.1), 1);
+    assert_eq!(count(&get("?decision=unknown").await.1), 1);
+    assert_eq!(count(&get("?from=20500&until=30000").await.1), 1, "seen from 20 000 to 21 000 ms");
+    let (_, first) = get("?limit=1").await;
+    let after = first["next_after"].as_i64().expect("cursor");
+    assert_eq!(count(&get(&format!("?after={after}")).await.1), 2, "the rest after the cursor");
+    assert_eq!(count(&get("?from=20500&until=20500").await.1), 1, "seen at that instant");
+    assert_eq!(count(&get("?from=25000&until=25000").await.1), 0, "nobody seen at that instant");
+    for bad in ["?limit=0", "?limit=10001", "?decision=maybe", "?from=soon"] {
+        let (status, body) = get(bad).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "{bad}: {body}");
+    }
+    let path = format!("/v1/collections/{c}/sightings");
+    let (status, _) = h.call(Method::GET, &path, Some(&h.detect_only), "", Vec::new()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "they tell where people were: admin only");
+    let (status, _) = h.call(Method::GET, &path, Some(&h.stranger), "", Vec::new()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's collection");
+    // Erasing Ann erases where she was seen.
+    let (status, _) = h.json(Method::DELETE, &format!("/v1/collections/{c}/subjects/{ann_id}"), Value::Null).await;
+    assert!(status.is_success(), "{status}");
+    let (_, left) = get("").await;
+    assert_eq!(count(&left), 1);
+    assert_eq!(left["sightings"][0]["decision"], "unknown");
 }

@@ -33,6 +33,7 @@ mod negatives;
 mod recognition;
 mod retention;
 mod sealing;
+mod sightings;
 mod webhooks;
 
 pub use analysis::{Analyser, AnalysisError, Pipelines};
@@ -57,4 +58,5 @@ pub use recognition::{
     Unreadable, Verification,
 };
 pub use retention::{ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
+pub use sightings::{MAX_SIGHTINGS, SeenFace};
 pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};

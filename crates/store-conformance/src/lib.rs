@@ -8,6 +8,7 @@ mod galleries;
 mod migrations;
 mod negatives;
 mod outbox;
+mod sightings;
 mod tenants;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     migrations::pack_migration(store.as_ref()).await;
     doors::doors_and_passages(store.as_ref()).await;
     negatives::ignore_lists(store.as_ref()).await;
+    sightings::sightings(store.as_ref()).await;
     outbox::webhook_outbox(store.as_ref()).await;
     audit::retention_and_consent(store.as_ref()).await;
     if store.searches_in_store() {

@@ -26,6 +26,7 @@ mod migrate;
 mod migrations;
 mod negatives;
 mod rows;
+mod sightings;
 mod webhooks;
 
 use checks::*;

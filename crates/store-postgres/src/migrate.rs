@@ -14,5 +14,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(2, "packs", include_str!("../migrations/0002_packs.sql")),
         migration(3, "doors", include_str!("../migrations/0003_doors.sql")),
         migration(4, "hardening", include_str!("../migrations/0004_hardening.sql")),
+        migration(5, "sightings", include_str!("../migrations/0005_sightings.sql")),
     ])
 }

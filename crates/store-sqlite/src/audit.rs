@@ -127,4 +127,4 @@ impl AuditStore for SqliteStore {
 const DAY_MS: i64 = 86_400_000;
 
 /// What a collection's retention erases: each table with the time column its rows age by.
-const RETAINED: [(&str, &str); 2] = [("events", "at_ms"), ("outbox", "created_at_ms")];
+const RETAINED: [(&str, &str); 3] = [("events", "at_ms"), ("outbox", "created_at_ms"), ("sightings", "last_seen_ms")];

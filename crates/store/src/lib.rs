@@ -13,6 +13,7 @@ mod ids;
 mod names;
 mod outbox;
 mod records;
+mod sightings;
 
 pub use audit::*;
 pub use changes::*;
@@ -20,6 +21,7 @@ pub use ids::*;
 pub use names::WireName;
 pub use outbox::*;
 pub use records::*;
+pub use sightings::*;
 
 use async_trait::async_trait;
 
@@ -416,15 +418,47 @@ pub trait AuditStore: Send + Sync {
     async fn receipts(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<Vec<StoredReceipt>>;
 }
 
+/// Sightings of video tracks ("who was seen where and when"). A subject's sightings go with its
+/// erasure, a collection's with it, and they follow the collection's retention like its audit events.
+#[async_trait]
+pub trait SightingStore: Send + Sync {
+    /// Stores a sighting of one of the tenant's collections.
+    async fn record_sighting(&self, tenant_id: &TenantId, sighting: &NewSighting) -> StoreResult<()>;
+    /// A collection's sightings that pass `filter`, oldest first.
+    async fn sightings(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        filter: &SightingFilter,
+    ) -> StoreResult<Vec<Sighting>>;
+}
+
 /// The persistence contract of galleries, the sum of its areas; each method is one transaction. A backend
 /// implements each area trait in its own file; every type that implements them all is a `FaceStore`.
 pub trait FaceStore:
-    Backend + TenantStore + GalleryStore + MigrationStore + NegativeStore + DoorStore + OutboxStore + AuditStore
+    Backend
+    + TenantStore
+    + GalleryStore
+    + MigrationStore
+    + NegativeStore
+    + DoorStore
+    + OutboxStore
+    + AuditStore
+    + SightingStore
 {
 }
 
-impl<T: Backend + TenantStore + GalleryStore + MigrationStore + NegativeStore + DoorStore + OutboxStore + AuditStore>
-    FaceStore for T
+impl<
+    T: Backend
+        + TenantStore
+        + GalleryStore
+        + MigrationStore
+        + NegativeStore
+        + DoorStore
+        + OutboxStore
+        + AuditStore
+        + SightingStore,
+> FaceStore for T
 {
 }
 

@@ -46,6 +46,7 @@ mod tests {
         round_trips::<AuditAction>();
         round_trips::<AuditResult>();
         round_trips::<DoorReason>();
+        round_trips::<crate::SightingDecision>();
         assert_eq!(ChangeAction::KeyCreated.as_str(), "key.created");
         assert_eq!(DoorReason::AntiPassback.as_str(), "anti_passback");
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use facegate_core::{BoundingBox, DetectedFace, Embedding, Pipeline, face_sharpness};
 use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint};
-use facegate_store::{Collection, SubjectId};
+use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId};
 use serde::Serialize;
 
 use crate::VideoError;
@@ -155,6 +155,9 @@ struct TrackState {
     largest_px: f32,
     last_embedded_frame: Option<u64>,
     last_bbox: BoundingBox,
+    /// When the face was first and last seen, by the gallery's clock.
+    first_seen_ms: i64,
+    last_seen_ms: i64,
 }
 
 /// A track's decision.
@@ -231,6 +234,7 @@ impl<'a> Watch<'a> {
         self.stats.detect += started.elapsed();
         self.stats.faces += faces.len() as u64;
         let update = self.tracker.update(image, t, faces);
+        let now_ms = self.gallery.now();
         let mut events = Vec::new();
         for ended in update.ended {
             self.end(ended, &mut events).await?;
@@ -245,12 +249,15 @@ impl<'a> Watch<'a> {
                     largest_px: 0.0,
                     last_embedded_frame: None,
                     last_bbox: face.bbox,
+                    first_seen_ms: now_ms,
+                    last_seen_ms: now_ms,
                 };
                 self.tracks.insert(id, state);
             }
             let Some(state) = self.tracks.get_mut(&id) else { continue };
             state.largest_px = state.largest_px.max(side);
             state.last_bbox = face.bbox;
+            state.last_seen_ms = now_ms;
             if state.decision.is_some() || side < self.config.min_face_px {
                 continue;
             }
@@ -343,6 +350,28 @@ impl<'a> Watch<'a> {
             }
             None => TrackDecision::TooSmall,
         });
+        if let Some(decided) = &decided {
+            let (decision, subject_id, cluster_id, score) = match decided {
+                Decided::Named { subject, score } => {
+                    (SightingDecision::Named, Some(subject.id.clone()), None, Some(*score))
+                }
+                Decided::Unknown { score, cluster } => (SightingDecision::Unknown, None, Some(*cluster), *score),
+            };
+            let sighting = NewSighting {
+                collection_id: self.collection.id.clone(),
+                camera: self.config.camera.clone(),
+                track_id: track.id,
+                decision,
+                subject_id,
+                cluster_id,
+                score,
+                first_seen_ms: state.first_seen_ms,
+                last_seen_ms: state.last_seen_ms,
+                stream_first_s: end.first_seen_s.unwrap_or_default(),
+                stream_last_s: end.last_seen_s.unwrap_or_default(),
+            };
+            self.gallery.record_sighting(self.actor, &sighting).await?;
+        }
         events.push(end);
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! (`facegate-video`), through the same gallery as `enroll` and `identify`: decisions go to the
 //! collection's audit trail.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,11 +14,11 @@ use anyhow::{Context as _, Result, bail};
 use facegate_core::Pipeline;
 use facegate_gallery::OperatingPoint;
 use facegate_host::Settings;
-use facegate_store::Collection;
+use facegate_store::{Collection, SightingFilter};
 use facegate_video::{EventKind, LiveOptions, Watch, WatchConfig, WatchEvent, WatchStats, decode_file, watch_camera};
 
 use super::people::{LocalGallery, pipelines};
-use crate::args::WatchArgs;
+use crate::args::{SightingsArgs, WatchArgs};
 use crate::context::Context;
 
 /// What every source of one run shares.
@@ -141,6 +142,69 @@ async fn cameras(run: &Run<'_>, urls: &[&str]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `facegate sightings`.
+pub fn sightings(settings: &Settings, args: &SightingsArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let local = LocalGallery::open(settings, &args.gallery).await?;
+        let Some(collection) = local.collection(&args.gallery.collection).await? else {
+            bail!("no collection `{}` in tenant `{}`", args.gallery.collection, args.gallery.tenant);
+        };
+        let subject_id = match &args.subject {
+            None => None,
+            Some(who) => {
+                let subjects = local.gallery.subjects(&local.actor, &collection.id).await?;
+                let found = subjects.into_iter().find(|s| s.name == *who || s.id.as_str() == who);
+                Some(found.with_context(|| format!("nobody called `{who}` in `{}`", collection.name))?.id)
+            }
+        };
+        let time = |text: &Option<String>| -> Result<Option<i64>> {
+            text.as_deref()
+                .map(|t| {
+                    t.parse::<jiff::Timestamp>()
+                        .map(|t| t.as_millisecond())
+                        .with_context(|| format!("`{t}` is not RFC 3339"))
+                })
+                .transpose()
+        };
+        let filter = SightingFilter {
+            subject_id,
+            camera: args.camera.clone(),
+            decision: None,
+            from_ms: time(&args.from)?,
+            until_ms: time(&args.until)?,
+            after_seq: None,
+            limit: args.limit,
+        };
+        let mut out = std::io::stdout().lock();
+        for seen in local.gallery.sightings(&local.actor, &collection.id, &filter).await? {
+            if args.json {
+                serde_json::to_writer(&mut out, &seen)?;
+                writeln!(out)?;
+                continue;
+            }
+            let s = &seen.sighting.sighting;
+            let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default();
+            let who = match (&seen.subject_name, s.cluster_id) {
+                (Some(name), _) => name.clone(),
+                (None, Some(cluster)) => format!("unknown #{cluster}"),
+                (None, None) => "unknown".into(),
+            };
+            writeln!(
+                out,
+                "{} .. {}  {}  track {:>3} ({:.2}-{:.2} s)  {who}",
+                at(s.first_seen_ms),
+                at(s.last_seen_ms),
+                s.camera,
+                s.track_id,
+                s.stream_first_s,
+                s.stream_last_s
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// A camera's name in events and messages: its URL without credentials.

@@ -7,6 +7,7 @@ mod doors;
 mod faces;
 mod keys;
 mod migrations;
+mod sightings;
 mod subjects;
 mod system;
 mod webhooks;
@@ -38,6 +39,7 @@ pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
+pub(crate) use sightings::__path_sightings;
 pub(crate) use subjects::{
     __path_add_negative, __path_create_subject, __path_delete_face, __path_delete_negative, __path_delete_subject,
     __path_enroll_faces, __path_get_subject, __path_list_faces, __path_list_negatives, __path_list_subjects,
@@ -68,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
+        .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
         .route("/v1/collections/{collection}/attendance", get(doors::attendance))
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
         .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
