@@ -288,6 +288,11 @@ pub struct WatchArgs {
     /// Frames analysed per second of video (every frame is decoded; faces are looked for in these).
     #[arg(long, default_value_t = 10.0)]
     pub fps: f64,
+    /// Most pixels the detector looks at per frame (default 1920×1080): frames within it are searched
+    /// at native resolution, so small faces are found; larger ones are scaled down to it. `--max-side`
+    /// does not apply to video.
+    #[arg(long, default_value_t = facegate_video::DEFAULT_DETECT_PIXELS)]
+    pub detect_pixels: u64,
     /// Write the events as JSON, one object per line (NDJSON), instead of lines for people.
     #[arg(long)]
     pub json: bool,

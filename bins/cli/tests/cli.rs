@@ -426,6 +426,45 @@ fn watch_names_each_identity_track_of_the_clip_once() {
 }
 
 #[test]
+fn watch_searches_frames_at_native_resolution_within_the_pixel_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = shared_dir().join("data/video/hamilton");
+    let data = dir.path().join("data");
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
+    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
+    // A wide 1920×1080 view: the clip nine times over (3×3 tiles at its own 640×360), so its faces are
+    // small in the frame. In the first frame Alex Lacamoire's face is about 24 px in each tile.
+    let clip = dir.path().join("wide.mp4");
+    let tiles =
+        "[0:v]split=3[a][b][c];[a][b][c]hstack=inputs=3[row];[row]split=3[r1][r2][r3];[r1][r2][r3]vstack=inputs=3";
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(video.join("short_hamilton_clip.mp4"))
+        .args(["-filter_complex", tiles, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-an"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg (scripts/test.sh installs it)");
+    assert!(made.success());
+    // Faces under 26 px that appear in the first frame.
+    let small_at_start = |budget: u64| -> usize {
+        let budget = budget.to_string();
+        let run = ["watch", path(&clip), "--json", "--fps", "5", "--detect-pixels", &budget];
+        watch_events(&facegate(&[&run[..], &gallery[..]].concat()))
+            .iter()
+            .filter(|e| e["type"] == "face.track.started" && e["stream_time_s"] == 0.0)
+            .filter(|e| {
+                let side = |key: &str| e["bbox"][key].as_f64().expect("box");
+                side("width").min(side("height")) < 26.0
+            })
+            .count()
+    };
+    // Within the default budget (full HD) the frame is searched at its native size: all nine.
+    assert_eq!(small_at_start(1920 * 1080), 9, "native resolution");
+    // Shrunk to 640×360 for the detector (each face about 8 px), none of them.
+    assert_eq!(small_at_start(640 * 360), 0, "shrunk to 640×360");
+}
+
+#[test]
 fn watch_follows_a_camera_through_a_restart() {
     use std::io::BufRead as _;
     use std::time::{Duration, Instant};

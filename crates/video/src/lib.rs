@@ -13,7 +13,10 @@ mod watch;
 pub use live::{LiveFrames, LiveOptions, LiveStats, watch_camera};
 pub use source::{Frame, Frames, Mp4Source, Packet, decode_file};
 pub use track::{TrackId, Tracked, Tracker, TrackerConfig, Update, iou};
-pub use watch::{EventKind, SubjectRef, TrackDecision, Watch, WatchConfig, WatchEvent, WatchStats};
+pub use watch::{
+    DEFAULT_DETECT_PIXELS, EventKind, SubjectRef, TrackDecision, Watch, WatchConfig, WatchEvent, WatchStats,
+    detection_side,
+};
 
 /// Why a video could not be watched.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use facegate_core::{BoundingBox, DetectedFace, Embedding, Pipeline, face_sharpness};
+use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness};
 use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint};
 use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId};
 use serde::Serialize;
@@ -21,6 +21,9 @@ pub struct WatchConfig {
     pub camera: String,
     /// A face smaller than this (the shorter side of its box, pixels) is never named: `too_small`.
     pub min_face_px: f32,
+    /// Most pixels the detector looks at per frame: a frame within it is searched at its native
+    /// resolution (small faces stay findable), a larger one is scaled down to it.
+    pub detect_pixels: u64,
     /// Good observations a track needs before it is decided.
     pub decide_after: usize,
     /// Most observations a track keeps embedded (the best by quality).
@@ -36,12 +39,28 @@ impl Default for WatchConfig {
         Self {
             camera: "camera".into(),
             min_face_px: 32.0,
+            detect_pixels: DEFAULT_DETECT_PIXELS,
             decide_after: 3,
             keep_best: 6,
             embed_every: 3,
             tracker: TrackerConfig::default(),
         }
     }
+}
+
+/// The detector's default pixel budget per frame: 1920×1080, so up to full HD every frame is searched
+/// at its native resolution.
+pub const DEFAULT_DETECT_PIXELS: u64 = 1920 * 1080;
+
+/// The detection settings for a `width`×`height` frame within `budget` pixels: the longest side the
+/// detector may see, scaled so that the frame's area stays within the budget (never upscaled).
+pub fn detection_side(width: u32, height: u32, budget: u64) -> u32 {
+    let (longest, area) = (width.max(height), u64::from(width) * u64::from(height));
+    if area <= budget {
+        return longest;
+    }
+    let scale = (budget as f64 / area as f64).sqrt();
+    ((f64::from(longest) * scale).floor() as u32).max(32)
 }
 
 /// What happened, as a watch tells it (one JSON object per line with `facegate watch --json`).
@@ -230,7 +249,9 @@ impl<'a> Watch<'a> {
         self.frame_index += 1;
         self.stats.frames += 1;
         let started = Instant::now();
-        let faces = self.pipeline.detect(image)?;
+        let max_side = detection_side(image.width(), image.height(), self.config.detect_pixels);
+        let detector = DetectorConfig { max_side, ..self.pipeline.config().detector };
+        let faces = self.pipeline.detect_with(image, &detector)?;
         self.stats.detect += started.elapsed();
         self.stats.faces += faces.len() as u64;
         let update = self.tracker.update(image, t, faces);
@@ -493,4 +514,19 @@ fn best_shot(observations: &[Observation]) -> BoundingBox {
 
 fn best_score(identity: &Identification) -> Option<f32> {
     identity.candidates.first().map(|c| c.score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_within_the_pixel_budget_are_searched_at_native_size() {
+        assert_eq!(detection_side(1920, 1080, DEFAULT_DETECT_PIXELS), 1920);
+        assert_eq!(detection_side(640, 360, DEFAULT_DETECT_PIXELS), 640);
+        assert_eq!(detection_side(1080, 1920, DEFAULT_DETECT_PIXELS), 1920, "portrait");
+        // 4K within a full-HD budget: half each way.
+        assert_eq!(detection_side(3840, 2160, DEFAULT_DETECT_PIXELS), 1920);
+        assert_eq!(detection_side(1920, 1080, 1280 * 720), 1280);
+    }
 }

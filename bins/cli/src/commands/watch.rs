@@ -32,7 +32,12 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn watch(&self, camera: String) -> Watch<'_> {
-        let config = WatchConfig { camera, min_face_px: self.args.min_face, ..WatchConfig::default() };
+        let config = WatchConfig {
+            camera,
+            min_face_px: self.args.min_face,
+            detect_pixels: self.args.detect_pixels,
+            ..WatchConfig::default()
+        };
         let (local, collection) = (self.local, self.collection.clone());
         Watch::new(self.pipeline, &local.gallery, &local.actor, collection, self.operating, config)
     }
