@@ -293,6 +293,14 @@ pub struct WatchArgs {
     /// does not apply to video.
     #[arg(long, default_value_t = facegate_video::DEFAULT_DETECT_PIXELS)]
     pub detect_pixels: u64,
+    /// Report and keep enrolled people only: unknown faces give no `identity.unknown` event, join no
+    /// group and leave no sighting.
+    #[arg(long)]
+    pub known_only: bool,
+    /// Seconds (stream time) during which a person named again on the same camera is not announced
+    /// again (their track is still named and kept as a sighting).
+    #[arg(long, default_value_t = 0.0)]
+    pub cooldown: f64,
     /// Write the events as JSON, one object per line (NDJSON), instead of lines for people.
     #[arg(long)]
     pub json: bool,

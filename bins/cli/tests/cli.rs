@@ -426,6 +426,35 @@ fn watch_names_each_identity_track_of_the_clip_once() {
 }
 
 #[test]
+fn watch_known_only_keeps_no_stranger_and_a_cooldown_announces_a_person_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = shared_dir().join("data/video/hamilton");
+    let data = dir.path().join("data");
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
+    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
+    let clip = video.join("short_hamilton_clip.mp4");
+    let run = ["watch", path(&clip), "--json", "--known-only", "--cooldown", "10"];
+    let events = watch_events(&facegate(&[&run[..], &gallery[..]].concat()));
+    let announced: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted")
+        .map(|e| e["subject"]["name"].as_str().expect("name"))
+        .collect();
+    // Miranda's close-up (3.0 s) comes within 10 s of the wide shot (0.2 s): announced once.
+    assert_eq!(announced, ["lin_manuel_miranda", "barack_obama"]);
+    assert!(events.iter().all(|e| e["type"] != "identity.unknown" && e["cluster_id"].is_null()), "no stranger grouped");
+    let ended =
+        |decision: &str| events.iter().filter(|e| e["type"] == "face.track.ended" && e["decision"] == decision).count();
+    assert_eq!(ended("named"), 3, "both Miranda tracks are still named");
+    assert!(ended("unknown") >= 5, "strangers' tracks still end as unknown");
+    // What is kept: the three named tracks, no stranger.
+    let kept = stdout(&facegate(&[&["sightings", "--json"], &gallery[..]].concat()));
+    let kept: Vec<Value> = kept.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(kept.iter().all(|s| s["decision"] == "named"));
+}
+
+#[test]
 fn watch_searches_frames_at_native_resolution_within_the_pixel_budget() {
     let dir = tempfile::tempdir().expect("tempdir");
     let video = shared_dir().join("data/video/hamilton");

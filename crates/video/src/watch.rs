@@ -21,6 +21,12 @@ pub struct WatchConfig {
     pub camera: String,
     /// A face smaller than this (the shorter side of its box, pixels) is never named: `too_small`.
     pub min_face_px: f32,
+    /// Only enrolled people are reported and kept: an unknown track gives no `identity.unknown`
+    /// event, joins no group and leaves no sighting (nobody unenrolled is recorded).
+    pub known_only: bool,
+    /// A person named on this camera less than this many seconds (stream time) after their last
+    /// `identity.sighted` is not announced again (the track is still named and kept as a sighting).
+    pub cooldown_s: f64,
     /// Most pixels the detector looks at per frame: a frame within it is searched at its native
     /// resolution (small faces stay findable), a larger one is scaled down to it.
     pub detect_pixels: u64,
@@ -40,6 +46,8 @@ impl Default for WatchConfig {
             camera: "camera".into(),
             min_face_px: 32.0,
             detect_pixels: DEFAULT_DETECT_PIXELS,
+            known_only: false,
+            cooldown_s: 0.0,
             decide_after: 3,
             keep_best: 6,
             embed_every: 3,
@@ -183,7 +191,7 @@ struct TrackState {
 #[derive(Clone)]
 enum Decided {
     Named { subject: SubjectRef, score: f32 },
-    Unknown { score: Option<f32>, cluster: u64 },
+    Unknown { score: Option<f32>, cluster: Option<u64> },
 }
 
 /// An online group of unknown tracks: the running sum of their fused templates.
@@ -203,6 +211,8 @@ pub struct Watch<'a> {
     tracker: Tracker,
     tracks: HashMap<TrackId, TrackState>,
     clusters: Vec<Cluster>,
+    /// When each person was last announced (`identity.sighted`), stream seconds.
+    announced: HashMap<SubjectId, f64>,
     stats: WatchStats,
     frame_index: u64,
 }
@@ -229,6 +239,7 @@ impl<'a> Watch<'a> {
             tracker,
             tracks: HashMap::new(),
             clusters: Vec::new(),
+            announced: HashMap::new(),
             stats: WatchStats::default(),
             frame_index: 0,
         }
@@ -330,15 +341,34 @@ impl<'a> Watch<'a> {
         let (bbox, score) = (best_shot(&state.observations), best_score(&identity));
         self.gallery.record_identity(self.actor, &self.collection, &identity).await?;
         let Some(subject) = identity.subject else { return Ok(()) };
-        let subject = SubjectRef { id: subject.id, name: subject.name };
-        let mut event = self.event(EventKind::Sighted, id, t, bbox);
-        event.subject = Some(subject.clone());
-        self.decorate(&mut event, score);
-        events.push(event);
+        let decided = self.sighted(id, t, bbox, subject, score, events);
         if let Some(state) = self.tracks.get_mut(&id) {
-            state.decision = Some(Decided::Named { subject, score: score.unwrap_or_default() });
+            state.decision = Some(decided);
         }
         Ok(())
+    }
+
+    /// A track was named: its `identity.sighted` event, unless the person was announced on this
+    /// camera within the cool-down.
+    fn sighted(
+        &mut self,
+        id: TrackId,
+        t: f64,
+        bbox: BoundingBox,
+        subject: facegate_store::Subject,
+        score: Option<f32>,
+        events: &mut Vec<WatchEvent>,
+    ) -> Decided {
+        let subject = SubjectRef { id: subject.id, name: subject.name };
+        let recent = self.announced.get(&subject.id).is_some_and(|last| t - last < self.config.cooldown_s);
+        if !recent {
+            self.announced.insert(subject.id.clone(), t);
+            let mut event = self.event(EventKind::Sighted, id, t, bbox);
+            event.subject = Some(subject.clone());
+            self.decorate(&mut event, score);
+            events.push(event);
+        }
+        Decided::Named { subject, score: score.unwrap_or_default() }
     }
 
     /// A track ended: its last decision (unknown, or too small) if it had none, then its end.
@@ -365,18 +395,22 @@ impl<'a> Watch<'a> {
                 TrackDecision::Named
             }
             Some(Decided::Unknown { score, cluster }) => {
-                end.cluster_id = Some(*cluster);
+                end.cluster_id = *cluster;
                 self.decorate(&mut end, *score);
                 TrackDecision::Unknown
             }
             None => TrackDecision::TooSmall,
         });
-        if let Some(decided) = &decided {
+        let kept = match &decided {
+            Some(Decided::Unknown { .. }) => !self.config.known_only,
+            other => other.is_some(),
+        };
+        if let Some(decided) = decided.as_ref().filter(|_| kept) {
             let (decision, subject_id, cluster_id, score) = match decided {
                 Decided::Named { subject, score } => {
                     (SightingDecision::Named, Some(subject.id.clone()), None, Some(*score))
                 }
-                Decided::Unknown { score, cluster } => (SightingDecision::Unknown, None, Some(*cluster), *score),
+                Decided::Unknown { score, cluster } => (SightingDecision::Unknown, None, *cluster, *score),
             };
             let sighting = NewSighting {
                 collection_id: self.collection.id.clone(),
@@ -411,19 +445,17 @@ impl<'a> Watch<'a> {
         self.gallery.record_identity(self.actor, &self.collection, &identity).await?;
         let (bbox, score) = (best_shot(&state.observations), best_score(&identity));
         if let (MatchResult::Match, Some(subject)) = (identity.result, identity.subject) {
-            let subject = SubjectRef { id: subject.id, name: subject.name };
-            let mut event = self.event(EventKind::Sighted, id, t, bbox);
-            event.subject = Some(subject.clone());
-            self.decorate(&mut event, score);
-            events.push(event);
-            return Ok(Decided::Named { subject, score: score.unwrap_or_default() });
+            return Ok(self.sighted(id, t, bbox, subject, score, events));
+        }
+        if self.config.known_only {
+            return Ok(Decided::Unknown { score, cluster: None });
         }
         let cluster = self.cluster(fused);
         let mut event = self.event(EventKind::Unknown, id, t, bbox);
         event.cluster_id = Some(cluster);
         self.decorate(&mut event, score);
         events.push(event);
-        Ok(Decided::Unknown { score, cluster })
+        Ok(Decided::Unknown { score, cluster: Some(cluster) })
     }
 
     /// The group of unknown tracks `fused` joins: the closest whose mean scores at or above the

@@ -36,6 +36,8 @@ impl Run<'_> {
             camera,
             min_face_px: self.args.min_face,
             detect_pixels: self.args.detect_pixels,
+            known_only: self.args.known_only,
+            cooldown_s: self.args.cooldown.max(0.0),
             ..WatchConfig::default()
         };
         let (local, collection) = (self.local, self.collection.clone());
