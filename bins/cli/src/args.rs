@@ -153,7 +153,7 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Name every face in images (files or folders): the enrolled person it matches, or `unknown`.
     Identify(IdentifyArgs),
-    /// Watch videos (MP4/MOV files with H.264) and cameras (RTSP): every face tracked, each track named
+    /// Watch videos (MP4/MOV/MKV files, H.264 or MJPEG) and cameras (RTSP): every face tracked, each track named
     /// once at the collection's false-match rate or told unknown (grouped), as events, and kept as
     /// sightings; a file runs as fast as the CPU allows, with stream times from the video.
     Watch(WatchArgs),
@@ -273,7 +273,8 @@ pub struct IdentifyArgs {
 /// `facegate watch` arguments.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Video files (MP4 or MOV with H.264), or cameras (`rtsp://[user:password@]host[:port]/path`).
+    /// Video files (MP4/MOV with H.264, MKV/WebM with H.264 or MJPEG), or cameras
+    /// (`rtsp://[user:password@]host[:port]/path`).
     #[arg(required = true)]
     pub sources: Vec<String>,
     /// Which people's gallery.

@@ -423,6 +423,36 @@ fn watch_names_each_identity_track_of_the_clip_once() {
             .collect()
     };
     assert_eq!(strip(&events), strip(&again));
+
+    // The same pictures in a Matroska file (remuxed, not re-encoded): the same events; as Motion JPEG
+    // (every picture re-encoded as a JPEG): the same people, at the same times.
+    let remux = |name: &str, codec: &[&str]| -> Vec<Value> {
+        let out = dir.path().join(name);
+        let made = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i", path(&clip)])
+            .args(codec)
+            .args(["-an", path(&out)])
+            .status()
+            .expect("ffmpeg (scripts/test.sh installs it)");
+        assert!(made.success());
+        let events = watch_events(&facegate(&[&["watch", path(&out), "--json"], &gallery[..]].concat()));
+        events
+            .into_iter()
+            .map(|mut e| {
+                e["camera"] = Value::from("short_hamilton_clip.mp4");
+                e
+            })
+            .collect()
+    };
+    assert_eq!(strip(&remux("clip.mkv", &["-c", "copy"])), strip(&events), "MKV with H.264");
+    let named = |events: &[Value]| -> Vec<(String, f64)> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "identity.sighted")
+            .map(|e| (e["subject"]["name"].as_str().expect("name").into(), e["stream_time_s"].as_f64().expect("t")))
+            .collect()
+    };
+    assert_eq!(named(&remux("clip_mjpeg.mkv", &["-c:v", "mjpeg", "-q:v", "3"])), named(&events), "MKV with MJPEG");
 }
 
 #[test]

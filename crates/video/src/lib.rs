@@ -1,17 +1,19 @@
 //! Faces on video, the third use facegate exists for (after doors and attendance): a video file's
-//! frames decoded in process ([`Mp4Source`], [`Frames`]: MP4/MOV with H.264, OpenH264 built from
-//! source, no ffmpeg) or a camera's RTSP stream ([`watch_camera`]: reconnection, stalls, a queue that
+//! frames decoded in process ([`VideoFile`], [`Frames`]: MP4/MOV with H.264, MKV/WebM with H.264 or
+//! MJPEG; OpenH264 built from source, no ffmpeg) or a camera's RTSP stream ([`watch_camera`]: reconnection, stalls, a queue that
 //! drops the oldest frames), every face tracked ([`Tracker`]), each track's best observations embedded and
 //! fused, and one calibrated decision per track asked of the gallery ([`Watch`]), told as
 //! [`WatchEvent`]s. The gallery decides and records; this crate sees.
 
 mod live;
+mod mkv;
 mod source;
 mod track;
 mod watch;
 
 pub use live::{LiveFrames, LiveOptions, LiveStats, watch_camera};
-pub use source::{Frame, Frames, Mp4Source, Packet, decode_file};
+pub use mkv::MkvSource;
+pub use source::{Codec, Frame, Frames, Mp4Source, Packet, VideoFile, decode_file};
 pub use track::{TrackId, Tracked, Tracker, TrackerConfig, Update, iou};
 pub use watch::{
     DEFAULT_DETECT_PIXELS, EventKind, SubjectRef, TrackDecision, Watch, WatchConfig, WatchEvent, WatchStats,

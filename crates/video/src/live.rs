@@ -15,7 +15,7 @@ use retina::client::{PlayOptions, Session, SessionOptions, SetupOptions, Transpo
 use retina::codec::{CodecItem, FrameFormat};
 
 use crate::VideoError;
-use crate::source::{Frame, Frames, Packet};
+use crate::source::{Codec, Frame, Frames, Packet};
 
 /// How a camera is read.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,7 +229,8 @@ fn read(url: &url::Url, options: &LiveOptions, coded: &SyncSender<Coded>, stats:
                     }
                     backoff = Duration::from_millis(250);
                     let key = frame.is_random_access_point();
-                    let packet = Packet { pts_s: offset + (at - origin), annex_b: frame.into_data(), key };
+                    let packet =
+                        Packet { pts_s: offset + (at - origin), codec: Codec::H264, data: frame.into_data(), key };
                     if coded.send(Coded::Packet(packet)).is_err() {
                         return;
                     }

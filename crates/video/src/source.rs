@@ -1,6 +1,7 @@
-//! Video in: an MP4 (or MOV) file's H.264 track, demuxed into access units in Annex B form (what the
-//! decoder reads) with their presentation times, decoded by OpenH264 into RGB frames in presentation
-//! order. No ffmpeg, no process: the file is read in place.
+//! Video in: the video track of an MP4/MOV file (H.264) or a Matroska/WebM file (H.264 or MJPEG,
+//! [`crate::mkv`]), demuxed into pictures (H.264 access units in Annex B form, what the decoder reads;
+//! JPEG pictures) with their presentation times, decoded (OpenH264; the `image` crate's JPEG decoder)
+//! into RGB frames in presentation order. No ffmpeg, no process: the file is read in place.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,15 +16,61 @@ use openh264::formats::YUVSource;
 
 use crate::VideoError;
 
-/// One coded picture: its NAL units in Annex B form and when it is shown.
+/// How a picture is coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// H.264: NAL units, each after a `00 00 00 01` start code (parameter sets before every key frame).
+    H264,
+    /// Motion JPEG: each picture one JPEG image.
+    Mjpeg,
+}
+
+/// One coded picture and when it is shown.
 #[derive(Debug, Clone)]
 pub struct Packet {
     /// Presentation time, seconds from the stream's start (its first picture's presentation time).
     pub pts_s: f64,
-    /// The NAL units, each after a `00 00 00 01` start code (parameter sets before every key frame).
-    pub annex_b: Vec<u8>,
-    /// A key frame (decoding can start here).
+    /// How `data` is coded.
+    pub codec: Codec,
+    /// The picture (see [`Codec`]).
+    pub data: Vec<u8>,
+    /// A key frame (decoding can start here; every MJPEG picture is one).
     pub key: bool,
+}
+
+/// A video file's pictures in decoding order, whatever its container.
+pub enum VideoFile {
+    /// MP4 or MOV.
+    Mp4(Mp4Source),
+    /// Matroska or WebM.
+    Mkv(crate::mkv::MkvSource),
+}
+
+impl VideoFile {
+    /// Opens `path`, telling the container from its first bytes (Matroska's EBML magic, else MP4).
+    ///
+    /// # Errors
+    /// As [`Mp4Source::open`] and [`crate::mkv::MkvSource::open`].
+    pub fn open(path: &Path) -> Result<Self, VideoError> {
+        let mut magic = [0u8; 4];
+        let mut file = File::open(path).map_err(|e| VideoError::Open(format!("{}: {e}", path.display())))?;
+        let read = std::io::Read::read(&mut file, &mut magic).map_err(|e| VideoError::Open(e.to_string()))?;
+        if read == 4 && magic == crate::mkv::EBML_MAGIC {
+            return crate::mkv::MkvSource::open(path).map(Self::Mkv);
+        }
+        Mp4Source::open(path).map(Self::Mp4)
+    }
+
+    /// The next picture in decoding order, or `None` at the end.
+    ///
+    /// # Errors
+    /// [`VideoError::Container`] for a picture that cannot be read.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, VideoError> {
+        match self {
+            Self::Mp4(source) => source.next_packet(),
+            Self::Mkv(source) => source.next_packet(),
+        }
+    }
 }
 
 /// A decoded picture.
@@ -54,7 +101,7 @@ pub struct Mp4Source {
     size: (u16, u16),
 }
 
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
+pub(crate) const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 impl Mp4Source {
     /// Opens `path` and finds its H.264 video track.
@@ -124,14 +171,14 @@ impl Mp4Source {
             let Some(sample) = sample else { continue };
             let pts = i64::try_from(sample.start_time).unwrap_or(i64::MAX) + i64::from(sample.rendering_offset);
             let origin = *self.origin.get_or_insert(pts);
-            let mut annex_b = Vec::with_capacity(sample.bytes.len() + self.parameter_sets.len() + 16);
+            let mut data = Vec::with_capacity(sample.bytes.len() + self.parameter_sets.len() + 16);
             if sample.is_sync {
-                annex_b.extend_from_slice(&self.parameter_sets);
+                data.extend_from_slice(&self.parameter_sets);
             }
-            append_annex_b(&mut annex_b, &sample.bytes, self.length_size)
+            append_annex_b(&mut data, &sample.bytes, self.length_size)
                 .ok_or_else(|| VideoError::Container(format!("sample {id}: NAL lengths run past its end")))?;
             let pts_s = (pts - origin) as f64 / self.timescale;
-            return Ok(Some(Packet { pts_s, annex_b, key: sample.is_sync }));
+            return Ok(Some(Packet { pts_s, codec: Codec::H264, data, key: sample.is_sync }));
         }
         Ok(None)
     }
@@ -139,7 +186,7 @@ impl Mp4Source {
 
 /// Appends the length-prefixed NAL units of `sample` (AVCC) to `out` with start codes (Annex B).
 /// `None` when a length runs past the end of the sample.
-fn append_annex_b(out: &mut Vec<u8>, sample: &[u8], length_size: usize) -> Option<()> {
+pub(crate) fn append_annex_b(out: &mut Vec<u8>, sample: &[u8], length_size: usize) -> Option<()> {
     let mut at = 0;
     while at < sample.len() {
         let prefix = sample.get(at..at + length_size)?;
@@ -212,8 +259,18 @@ impl Frames {
     /// # Errors
     /// [`VideoError::Codec`] for a packet the decoder refuses.
     pub fn decode(&mut self, packet: &Packet) -> Result<Option<Frame>, VideoError> {
+        if packet.codec == Codec::Mjpeg {
+            // Every picture stands alone and comes in order: only those kept are decoded.
+            if self.last_kept_s.is_some_and(|last| packet.pts_s - last < self.interval_s) {
+                return Ok(None);
+            }
+            let image = image::load_from_memory_with_format(&packet.data, image::ImageFormat::Jpeg)
+                .map_err(|e| VideoError::Codec(format!("a JPEG picture: {e}")))?
+                .to_rgb8();
+            return Ok(Some(self.frame(packet.pts_s, image)));
+        }
         self.pending.push(Reverse(PtsKey(packet.pts_s)));
-        let decoded = self.decoder.decode(&packet.annex_b).map_err(|e| VideoError::Codec(e.to_string()))?;
+        let decoded = self.decoder.decode(&packet.data).map_err(|e| VideoError::Codec(e.to_string()))?;
         let Some(yuv) = decoded else { return Ok(None) };
         let stream_time_s = self.pending.pop().map_or(0.0, |Reverse(PtsKey(t))| t);
         if self.last_kept_s.is_some_and(|last| stream_time_s - last < self.interval_s) {
@@ -254,13 +311,13 @@ impl Frames {
 /// as the last item), or when the receiver is dropped.
 ///
 /// # Errors
-/// As [`Mp4Source::open`] and [`Frames::new`]; [`VideoError::Open`] when the thread cannot start.
+/// As [`VideoFile::open`] and [`Frames::new`]; [`VideoError::Open`] when the thread cannot start.
 pub fn decode_file(
     path: &Path,
     per_second: f64,
     ahead: usize,
 ) -> Result<std::sync::mpsc::Receiver<Result<Frame, VideoError>>, VideoError> {
-    let mut source = Mp4Source::open(path)?;
+    let mut source = VideoFile::open(path)?;
     let mut frames = Frames::at_most(per_second)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel(ahead.max(1));
     let decode = move || {

@@ -71,6 +71,11 @@ pub fn detection_side(width: u32, height: u32, budget: u64) -> u32 {
     ((f64::from(longest) * scale).floor() as u32).max(32)
 }
 
+/// Seconds to the millisecond, as events tell times.
+fn milliseconds(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
 /// What happened, as a watch tells it (one JSON object per line with `facegate watch --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WatchEvent {
@@ -386,8 +391,8 @@ impl<'a> Watch<'a> {
         };
         let bbox = if state.observations.is_empty() { state.last_bbox } else { best_shot(&state.observations) };
         let mut end = self.event(EventKind::TrackEnded, track.id, t, bbox);
-        end.first_seen_s = Some(track.first_seen_s);
-        end.last_seen_s = Some(track.last_seen_s);
+        end.first_seen_s = Some(milliseconds(track.first_seen_s));
+        end.last_seen_s = Some(milliseconds(track.last_seen_s));
         end.decision = Some(match &decided {
             Some(Decided::Named { subject, score }) => {
                 end.subject = Some(subject.clone());
@@ -490,7 +495,7 @@ impl<'a> Watch<'a> {
             kind,
             camera: self.config.camera.clone(),
             track_id,
-            stream_time_s: (stream_time_s * 1000.0).round() / 1000.0,
+            stream_time_s: milliseconds(stream_time_s),
             wall_time,
             bbox,
             subject: None,
