@@ -1,6 +1,6 @@
 //! The `facegate` binary, run as a user would, on the real models and photos.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use facegate_testing::{lfw_dir, lfw_image, lfw_ten_people_dataset, photo, shared_dir};
@@ -323,14 +323,33 @@ fn watch_events(output: &Output) -> Vec<Value> {
     stdout(output).lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
 }
 
-#[test]
-fn watch_names_each_identity_track_of_the_clip_once() {
+/// A local gallery in a temporary folder with the test clip's people enrolled in `hamilton`: the
+/// folder, the clip's folder, the gallery's data folder.
+fn hamilton_gallery() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let video = shared_dir().join("data/video/hamilton");
     let data = dir.path().join("data");
     let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
     let enrolled = stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
     assert!(enrolled.contains("5 faces enrolled"), "{enrolled}");
+    (dir, video, data)
+}
+
+/// `ffmpeg -i input ARGS output` (scripts/test.sh installs ffmpeg).
+fn ffmpeg(input: &Path, args: &[&str], output: &Path) {
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i", path(input)])
+        .args(args)
+        .args(["-an", path(output)])
+        .status()
+        .expect("ffmpeg (scripts/test.sh installs it)");
+    assert!(made.success(), "ffmpeg {args:?}");
+}
+
+#[test]
+fn watch_names_each_identity_track_of_the_clip_once() {
+    let (dir, video, data) = hamilton_gallery();
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
     let clip = video.join("short_hamilton_clip.mp4");
     let watched = facegate(&[&["watch", path(&clip), "--json"], &gallery[..]].concat());
     let events = watch_events(&watched);
@@ -428,13 +447,7 @@ fn watch_names_each_identity_track_of_the_clip_once() {
     // (every picture re-encoded as a JPEG): the same people, at the same times.
     let remux = |name: &str, codec: &[&str]| -> Vec<Value> {
         let out = dir.path().join(name);
-        let made = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-i", path(&clip)])
-            .args(codec)
-            .args(["-an", path(&out)])
-            .status()
-            .expect("ffmpeg (scripts/test.sh installs it)");
-        assert!(made.success());
+        ffmpeg(&clip, codec, &out);
         let events = watch_events(&facegate(&[&["watch", path(&out), "--json"], &gallery[..]].concat()));
         events
             .into_iter()
@@ -457,11 +470,8 @@ fn watch_names_each_identity_track_of_the_clip_once() {
 
 #[test]
 fn watch_known_only_keeps_no_stranger_and_a_cooldown_announces_a_person_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let video = shared_dir().join("data/video/hamilton");
-    let data = dir.path().join("data");
+    let (_dir, video, data) = hamilton_gallery();
     let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
-    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
     let clip = video.join("short_hamilton_clip.mp4");
     let run = ["watch", path(&clip), "--json", "--known-only", "--cooldown", "10"];
     let events = watch_events(&facegate(&[&run[..], &gallery[..]].concat()));
@@ -486,24 +496,15 @@ fn watch_known_only_keeps_no_stranger_and_a_cooldown_announces_a_person_once() {
 
 #[test]
 fn watch_searches_frames_at_native_resolution_within_the_pixel_budget() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let video = shared_dir().join("data/video/hamilton");
-    let data = dir.path().join("data");
+    let (dir, video, data) = hamilton_gallery();
     let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
-    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
     // A wide 1920×1080 view: the clip nine times over (3×3 tiles at its own 640×360), so its faces are
     // small in the frame. In the first frame Alex Lacamoire's face is about 24 px in each tile.
     let clip = dir.path().join("wide.mp4");
     let tiles =
         "[0:v]split=3[a][b][c];[a][b][c]hstack=inputs=3[row];[row]split=3[r1][r2][r3];[r1][r2][r3]vstack=inputs=3";
-    let made = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-i"])
-        .arg(video.join("short_hamilton_clip.mp4"))
-        .args(["-filter_complex", tiles, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-an"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg (scripts/test.sh installs it)");
-    assert!(made.success());
+    let original = video.join("short_hamilton_clip.mp4");
+    ffmpeg(&original, &["-filter_complex", tiles, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18"], &clip);
     // Faces under 26 px that appear in the first frame.
     let small_at_start = |budget: u64| -> usize {
         let budget = budget.to_string();
@@ -528,11 +529,8 @@ fn watch_follows_a_camera_through_a_restart() {
     use std::io::BufRead as _;
     use std::time::{Duration, Instant};
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let video = shared_dir().join("data/video/hamilton");
-    let data = dir.path().join("data");
+    let (_dir, video, data) = hamilton_gallery();
     let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
-    stdout(&facegate(&[&["enroll", path(&video.join("known"))], &gallery[..]].concat()));
     let clip = video.join("short_hamilton_clip.mp4");
     // A camera on loopback serving the clip in a loop, in real time, over RTSP (RTP interleaved in TCP).
     let server = facegate_testing::rtsp::RtspServer::start(&clip, 0);
