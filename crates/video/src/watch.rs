@@ -406,34 +406,35 @@ impl<'a> Watch<'a> {
             }
             None => TrackDecision::TooSmall,
         });
-        let kept = match &decided {
-            Some(Decided::Unknown { .. }) => !self.config.known_only,
-            other => other.is_some(),
-        };
-        if let Some(decided) = decided.as_ref().filter(|_| kept) {
-            let (decision, subject_id, cluster_id, score) = match decided {
-                Decided::Named { subject, score } => {
-                    (SightingDecision::Named, Some(subject.id.clone()), None, Some(*score))
-                }
-                Decided::Unknown { score, cluster } => (SightingDecision::Unknown, None, *cluster, *score),
-            };
-            let sighting = NewSighting {
-                collection_id: self.collection.id.clone(),
-                camera: self.config.camera.clone(),
-                track_id: track.id,
-                decision,
-                subject_id,
-                cluster_id,
-                score,
-                first_seen_ms: state.first_seen_ms,
-                last_seen_ms: state.last_seen_ms,
-                stream_first_s: end.first_seen_s.unwrap_or_default(),
-                stream_last_s: end.last_seen_s.unwrap_or_default(),
-            };
+        if let Some(sighting) = decided.as_ref().and_then(|d| self.sighting(track.id, &state, d, &end)) {
             self.gallery.record_sighting(self.actor, &sighting).await?;
         }
         events.push(end);
         Ok(())
+    }
+
+    /// The sighting a decided track leaves: none for a stranger when only the known are kept.
+    fn sighting(&self, id: TrackId, state: &TrackState, decided: &Decided, end: &WatchEvent) -> Option<NewSighting> {
+        let (decision, subject_id, cluster_id, score) = match decided {
+            Decided::Named { subject, score } => {
+                (SightingDecision::Named, Some(subject.id.clone()), None, Some(*score))
+            }
+            Decided::Unknown { .. } if self.config.known_only => return None,
+            Decided::Unknown { score, cluster } => (SightingDecision::Unknown, None, *cluster, *score),
+        };
+        Some(NewSighting {
+            collection_id: self.collection.id.clone(),
+            camera: self.config.camera.clone(),
+            track_id: id,
+            decision,
+            subject_id,
+            cluster_id,
+            score,
+            first_seen_ms: state.first_seen_ms,
+            last_seen_ms: state.last_seen_ms,
+            stream_first_s: end.first_seen_s.unwrap_or_default(),
+            stream_last_s: end.last_seen_s.unwrap_or_default(),
+        })
     }
 
     /// The decision of a track that ends undecided: a last look with everything it gathered, else

@@ -3,10 +3,10 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use facegate_gallery::MAX_SIGHTINGS;
 use facegate_store::{CollectionId, Scope, SightingDecision, SightingFilter, SubjectId};
 use serde::Deserialize;
 
+use super::common::event_limit;
 use crate::auth::Caller;
 use crate::contract::SightingPage;
 use crate::{ApiError, AppState};
@@ -50,10 +50,6 @@ pub async fn sightings(
 }
 
 fn filter(query: SightingsQuery) -> Result<SightingFilter, ApiError> {
-    let limit = match query.limit.unwrap_or(1000) {
-        n @ 1..=MAX_SIGHTINGS => n,
-        n => return Err(ApiError::invalid(format!("`limit` must be 1 to {MAX_SIGHTINGS}, not {n}"))),
-    };
     Ok(SightingFilter {
         subject_id: query.subject,
         camera: query.camera,
@@ -61,6 +57,6 @@ fn filter(query: SightingsQuery) -> Result<SightingFilter, ApiError> {
         from_ms: query.from,
         until_ms: query.until,
         after_seq: query.after,
-        limit,
+        limit: event_limit(query.limit)?,
     })
 }
