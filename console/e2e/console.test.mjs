@@ -22,6 +22,9 @@ const key = env("FACEGATE_KEY");
 const lfw = join(env("FACEGATE_LFW_DIR"), "lfw-deepfunneled");
 const shots = env("FACEGATE_SCREENSHOTS");
 const browserPath = process.env.FACEGATE_CHROMIUM ?? "/usr/bin/chromium";
+const facegateBin = env("FACEGATE_BIN");
+const dataDir = env("FACEGATE_DATA_DIR");
+const videoDir = env("FACEGATE_VIDEO_DIR");
 const PERSON = "Colin Powell";
 const figures = {};
 rmSync(shots, { recursive: true, force: true }); // this run's screens only
@@ -72,7 +75,7 @@ async function check(page, name) {
   screens.push(path);
 }
 
-test("the console end to end: enrol by webcam, the door grants and denies, events, attendance, keys, erasure", async (t) => {
+test("the console end to end: enrol by webcam, the door grants and denies, events, attendance, sightings, keys, erasure", async (t) => {
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), "facegate-console-"));
   t.after(() => rmSync(work, { recursive: true, force: true }));
@@ -214,6 +217,22 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   assert.match(csv[1], new RegExp(PERSON));
   assert.match(csv[1], /Front door/);
   await check(page, "attendance");
+
+  // Sightings: the test clip watched into this tenant's gallery by the CLI, then searched here.
+  const cli = (args) => execFileSync(facegateBin, [...args, "--data-dir", dataDir, "--tenant", "console", "--collection", "hamilton"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  cli(["enroll", join(videoDir, "known")]);
+  cli(["watch", join(videoDir, "short_hamilton_clip.mp4")]);
+  await page.getByRole("link", { name: "Sightings" }).click();
+  await page.getByLabel("Collection").selectOption({ label: "hamilton" });
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.getByRole("cell", { name: "barack_obama" }).waitFor();
+  assert.equal(await page.getByRole("cell", { name: "lin_manuel_miranda" }).count(), 2, "Miranda in two shots");
+  await page.getByLabel("Person").selectOption({ label: "barack_obama" });
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.getByText("1 sighting", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("cell", { name: "short_hamilton_clip.mp4" }).count(), 1);
+  await check(page, "sightings");
 
   // Keys: create one (shown once), then revoke it.
   await page.getByRole("link", { name: "Keys" }).click();

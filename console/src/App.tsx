@@ -9,6 +9,7 @@ import { Kiosk } from "./screens/Kiosk";
 import { Events } from "./screens/Events";
 import { Webhooks } from "./screens/Webhooks";
 import { Attendance } from "./screens/Attendance";
+import { Sightings } from "./screens/Sightings";
 import { Keys } from "./screens/Keys";
 import { Models } from "./screens/Models";
 
@@ -18,6 +19,7 @@ const SCREENS = [
   { path: "events", label: "Events", scope: "admin" },
   { path: "webhooks", label: "Webhooks", scope: "admin" },
   { path: "attendance", label: "Attendance", scope: "admin" },
+  { path: "sightings", label: "Sightings", scope: "admin" },
   { path: "keys", label: "Keys", scope: "admin" },
   { path: "models", label: "Models", scope: null },
 ] as const;
@@ -90,6 +92,7 @@ export function App() {
         {screen === "events" && <Events />}
         {screen === "webhooks" && <Webhooks />}
         {screen === "attendance" && <Attendance />}
+        {screen === "sightings" && <Sightings />}
         {screen === "keys" && <Keys />}
         {screen === "models" && <Models />}
       </main>

@@ -1,14 +1,15 @@
 //! The operator console in a real browser: `console/e2e/console.test.mjs` (Playwright driving Debian's
 //! Chromium with a fake camera made from LFW photos) against a real `facegate serve` that embeds the
-//! built console. This test starts the server with an admin key, runs the browser test and fails with
-//! it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
+//! built console. This test starts the server with an admin key, runs the browser test (which also
+//! runs `facegate watch` on the test clip into the server's data folder for the sightings screen) and
+//! fails with it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
 
 mod common;
 
 use std::process::Command;
 
 use common::{Server, create_key};
-use facegate_testing::{lfw_dir, workspace_root};
+use facegate_testing::{lfw_dir, shared_dir, workspace_root};
 
 #[test]
 fn console_end_to_end_in_chromium() {
@@ -29,6 +30,15 @@ fn console_end_to_end_in_chromium() {
         .env("FACEGATE_KEY", &key)
         .env("FACEGATE_LFW_DIR", lfw_dir())
         .env("FACEGATE_SCREENSHOTS", &screenshots)
+        .env("FACEGATE_BIN", env!("CARGO_BIN_EXE_facegate"))
+        .env("FACEGATE_DATA_DIR", data.path())
+        .env("FACEGATE_MASTER_KEY", common::MASTER_KEY)
+        .envs(facegate_testing::LOOPBACK_EGRESS)
+        .env("FACEGATE_VIDEO_DIR", shared_dir().join("data/video/hamilton"))
+        .env(
+            "FACEGATE_MODEL_MIRROR",
+            std::env::var_os("FACEGATE_MODEL_MIRROR").unwrap_or_else(|| shared_dir().join("models").into()),
+        )
         .status()
         .expect("node runs (scripts/console.sh installs it)");
     println!("console end-to-end: {:.1} s; screenshots in {}", started.elapsed().as_secs_f64(), screenshots.display());
