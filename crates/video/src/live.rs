@@ -144,9 +144,10 @@ impl Drop for LiveFrames {
 /// # Errors
 /// [`VideoError::Open`] for a URL that is not `rtsp://` or threads that cannot start.
 pub fn watch_camera(url: &str, options: LiveOptions) -> Result<LiveFrames, VideoError> {
-    let url = url::Url::parse(url).map_err(|e| VideoError::Open(format!("{url}: {e}")))?;
+    // Messages never repeat the URL: it may carry the camera's password (callers name the camera).
+    let url = url::Url::parse(url).map_err(|e| VideoError::Open(format!("not a valid URL: {e}")))?;
     if url.scheme() != "rtsp" {
-        return Err(VideoError::Open(format!("{url}: not an rtsp:// URL")));
+        return Err(VideoError::Open("not an rtsp:// URL".into()));
     }
     let (queue, stats, stop) =
         (Arc::new(DropOldest::new(options.queue)), Arc::new(LiveStats::default()), Arc::new(AtomicBool::new(false)));
@@ -247,7 +248,7 @@ fn read(url: &url::Url, options: &LiveOptions, coded: &SyncSender<Coded>, stats:
 /// A playing session's frames: DESCRIBE, SETUP of the first H.264 stream (Annex B frames with the
 /// parameter sets before each key frame), PLAY.
 async fn play(url: &url::Url, udp: bool) -> Result<retina::client::Demuxed, VideoError> {
-    let failed = |e: retina::Error| VideoError::Open(format!("{url}: {e}"));
+    let failed = |e: retina::Error| VideoError::Open(e.to_string());
     let options = SessionOptions::default().user_agent("facegate".into());
     let mut session = Session::describe(url.clone(), options).await.map_err(failed)?;
     let stream = session
@@ -265,6 +266,14 @@ async fn play(url: &url::Url, udp: bool) -> Result<retina::client::Demuxed, Vide
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_url_is_not_repeated_with_its_password() {
+        for url in ["rtsp://admin:secret@[::1/stream", "http://admin:secret@10.0.0.7/stream"] {
+            let Err(error) = watch_camera(url, LiveOptions::default()) else { panic!("{url} is refused") };
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
+    }
 
     #[test]
     fn a_full_queue_drops_its_oldest_item() {
