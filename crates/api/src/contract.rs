@@ -143,7 +143,7 @@ pub struct EventPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SightingPage {
     /// Oldest first.
-    pub sightings: Vec<facegate_gallery::SeenFace>,
+    pub sightings: Vec<facegate_store::Sighting>,
     /// Pass as `after` for the next page; null when this page is empty.
     pub next_after: Option<i64>,
 }

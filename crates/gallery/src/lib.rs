@@ -58,5 +58,5 @@ pub use recognition::{
     Unreadable, Verification,
 };
 pub use retention::{ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
-pub use sightings::{MAX_SIGHTINGS, SeenFace};
+pub use sightings::MAX_SIGHTINGS;
 pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};

@@ -3,24 +3,12 @@
 //! sightings, and they follow the collection's retention like its audit events.
 
 use facegate_store::{CollectionId, NewSighting, Sighting, SightingFilter};
-use serde::Serialize;
 
 use crate::collections::{Actor, Missing, missing};
 use crate::{Gallery, GalleryError};
 
 /// The most sightings one search answers.
 pub const MAX_SIGHTINGS: u32 = 10_000;
-
-/// A sighting with the name of the person seen.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct SeenFace {
-    /// The sighting.
-    #[serde(flatten)]
-    pub sighting: Sighting,
-    /// The person's display name, when named.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject_name: Option<String>,
-}
 
 impl Gallery {
     /// Stores the sighting of a decided track.
@@ -41,24 +29,8 @@ impl Gallery {
         actor: &Actor,
         collection_id: &CollectionId,
         filter: &SightingFilter,
-    ) -> Result<Vec<SeenFace>, GalleryError> {
+    ) -> Result<Vec<Sighting>, GalleryError> {
         let filter = SightingFilter { limit: filter.limit.clamp(1, MAX_SIGHTINGS), ..filter.clone() };
-        let found = self
-            .store
-            .sightings(&actor.tenant_id, collection_id, &filter)
-            .await
-            .map_err(missing(Missing::Collection))?;
-        let names: std::collections::HashMap<_, _> = if found.iter().any(|s| s.sighting.subject_id.is_some()) {
-            self.subjects(actor, collection_id).await?.into_iter().map(|s| (s.id, s.name)).collect()
-        } else {
-            std::collections::HashMap::new()
-        };
-        Ok(found
-            .into_iter()
-            .map(|sighting| {
-                let subject_name = sighting.sighting.subject_id.as_ref().and_then(|id| names.get(id).cloned());
-                SeenFace { sighting, subject_name }
-            })
-            .collect())
+        self.store.sightings(&actor.tenant_id, collection_id, &filter).await.map_err(missing(Missing::Collection))
     }
 }

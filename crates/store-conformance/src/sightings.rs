@@ -47,6 +47,8 @@ pub(super) async fn sightings(store: &dyn FaceStore) {
     let every = find(SightingFilter::default()).await;
     assert_eq!(every.iter().map(|s| &s.sighting).collect::<Vec<_>>(), all.iter().collect::<Vec<_>>(), "as stored");
     assert!(every.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+    let names: Vec<Option<&str>> = every.iter().map(|s| s.subject_name.as_deref()).collect();
+    assert_eq!(names, [Some("Ann"), None, Some("Bob"), Some("Ann")], "with the names of the people seen");
     let of_ann = find(SightingFilter { subject_id: Some(ann.id.clone()), ..SightingFilter::default() }).await;
     assert_eq!(of_ann.iter().map(|s| s.sighting.track_id).collect::<Vec<_>>(), [1, 2], "one person's");
     let back = find(SightingFilter { camera: Some("back".into()), ..SightingFilter::default() }).await;

@@ -4,8 +4,9 @@ use facegate_store::{NewSighting, Sighting, SightingDecision, SightingFilter, Si
 
 use super::*;
 
-const SIGHTING_COLUMNS: &str = "seq, collection_id, camera, track_id, decision, subject_id, cluster_id, score, \
-     first_seen_ms, last_seen_ms, stream_first_s, stream_last_s";
+/// The columns of a sighting and its subject's name (`sightings s LEFT JOIN subjects n`).
+const SIGHTING_COLUMNS: &str = "s.seq, s.collection_id, s.camera, s.track_id, s.decision, s.subject_id, s.cluster_id, \
+     s.score, s.first_seen_ms, s.last_seen_ms, s.stream_first_s, s.stream_last_s, n.name AS subject_name";
 
 #[async_trait]
 impl SightingStore for PgStore {
@@ -49,10 +50,11 @@ impl SightingStore for PgStore {
         self.transaction(|mut tx| async move {
             ensure_collection(&mut tx, tenant_id, collection_id).await?;
             let sql = format!(
-                "SELECT {SIGHTING_COLUMNS} FROM sightings WHERE collection_id = $1 AND seq > $2 \
-                     AND ($3::TEXT IS NULL OR subject_id = $3) AND ($4::TEXT IS NULL OR camera = $4) \
-                     AND ($5::TEXT IS NULL OR decision = $5) AND last_seen_ms >= $6 AND first_seen_ms < $7 \
-                     ORDER BY seq LIMIT $8"
+                "SELECT {SIGHTING_COLUMNS} FROM sightings s LEFT JOIN subjects n ON n.id = s.subject_id \
+                     WHERE s.collection_id = $1 AND s.seq > $2 \
+                     AND ($3::TEXT IS NULL OR s.subject_id = $3) AND ($4::TEXT IS NULL OR s.camera = $4) \
+                     AND ($5::TEXT IS NULL OR s.decision = $5) AND s.last_seen_ms >= $6 AND s.first_seen_ms < $7 \
+                     ORDER BY s.seq LIMIT $8"
             );
             let found = sqlx::query(AssertSqlSafe(sql))
                 .bind(collection_id)
@@ -91,5 +93,6 @@ fn sighting_row(row: &PgRow) -> Result<Sighting, sqlx::Error> {
             stream_first_s: row.try_get("stream_first_s")?,
             stream_last_s: row.try_get("stream_last_s")?,
         },
+        subject_name: row.try_get("subject_name")?,
     })
 }

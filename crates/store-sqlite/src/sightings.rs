@@ -4,8 +4,9 @@ use facegate_store::{NewSighting, Sighting, SightingDecision, SightingFilter, Si
 
 use super::*;
 
-const SIGHTING_COLUMNS: &str = "seq, collection_id, camera, track_id, decision, subject_id, cluster_id, score, \
-     first_seen_ms, last_seen_ms, stream_first_s, stream_last_s";
+/// The columns of a sighting and its subject's name (`sightings s LEFT JOIN subjects n`).
+const SIGHTING_COLUMNS: &str = "s.seq, s.collection_id, s.camera, s.track_id, s.decision, s.subject_id, s.cluster_id, \
+     s.score, s.first_seen_ms, s.last_seen_ms, s.stream_first_s, s.stream_last_s, n.name AS subject_name";
 
 #[async_trait]
 impl SightingStore for SqliteStore {
@@ -50,10 +51,11 @@ impl SightingStore for SqliteStore {
         self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
             let sql = format!(
-                "SELECT {SIGHTING_COLUMNS} FROM sightings WHERE collection_id = ?1 AND seq > ?2 \
-                     AND (?3 IS NULL OR subject_id = ?3) AND (?4 IS NULL OR camera = ?4) \
-                     AND (?5 IS NULL OR decision = ?5) AND last_seen_ms >= ?6 AND first_seen_ms < ?7 \
-                     ORDER BY seq LIMIT ?8"
+                "SELECT {SIGHTING_COLUMNS} FROM sightings s LEFT JOIN subjects n ON n.id = s.subject_id \
+                     WHERE s.collection_id = ?1 AND s.seq > ?2 \
+                     AND (?3 IS NULL OR s.subject_id = ?3) AND (?4 IS NULL OR s.camera = ?4) \
+                     AND (?5 IS NULL OR s.decision = ?5) AND s.last_seen_ms >= ?6 AND s.first_seen_ms < ?7 \
+                     ORDER BY s.seq LIMIT ?8"
             );
             let mut statement = tx.prepare(&sql).map_err(map_error)?;
             let rows = statement
@@ -97,5 +99,6 @@ fn sighting_row(row: &Row<'_>) -> rusqlite::Result<Sighting> {
             stream_first_s: row.get(10)?,
             stream_last_s: row.get(11)?,
         },
+        subject_name: row.get(12)?,
     })
 }

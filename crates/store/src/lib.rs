@@ -424,7 +424,7 @@ pub trait AuditStore: Send + Sync {
 pub trait SightingStore: Send + Sync {
     /// Stores a sighting of one of the tenant's collections.
     async fn record_sighting(&self, tenant_id: &TenantId, sighting: &NewSighting) -> StoreResult<()>;
-    /// A collection's sightings that pass `filter`, oldest first.
+    /// A collection's sightings that pass `filter`, oldest first, each with the name of the person seen.
     async fn sightings(
         &self,
         tenant_id: &TenantId,

@@ -54,6 +54,9 @@ pub struct Sighting {
     /// What was stored.
     #[serde(flatten)]
     pub sighting: NewSighting,
+    /// The person's display name, when named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_name: Option<String>,
 }
 
 /// Which sightings of a collection: all filters hold; oldest first by `seq`.

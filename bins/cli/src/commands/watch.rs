@@ -192,7 +192,7 @@ pub fn sightings(settings: &Settings, args: &SightingsArgs) -> Result<ExitCode> 
                 writeln!(out)?;
                 continue;
             }
-            let s = &seen.sighting.sighting;
+            let s = &seen.sighting;
             let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default();
             let who = match (&seen.subject_name, s.cluster_id) {
                 (Some(name), _) => name.clone(),

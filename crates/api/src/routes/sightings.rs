@@ -45,7 +45,7 @@ pub async fn sightings(
     caller.require(Scope::Admin)?;
     let filter = filter(query)?;
     let sightings = state.gallery.sightings(&caller.actor(), &collection_id, &filter).await?;
-    let next_after = sightings.last().map(|s| s.sighting.seq);
+    let next_after = sightings.last().map(|s| s.seq);
     Ok(Json(SightingPage { sightings, next_after }))
 }
 
