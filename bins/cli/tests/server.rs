@@ -530,3 +530,129 @@ fn liveness_is_scored_when_asked_on_detect_recognize_and_verify() {
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["same_person"].clone(), body["liveness"]["live"].clone()), (json!(true), json!(true)), "{body}");
 }
+
+#[test]
+fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    // The clip's people, enrolled by the command line into the server's store.
+    let enrolled = facegate()
+        .args(["enroll"])
+        .arg(video.join("known"))
+        .args(["--collection", "hamilton", "--tenant", "acme", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("enroll");
+    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    let (key, reader, other) = (
+        create_key(dir.path(), "acme", "admin"),
+        create_key(dir.path(), "acme", "search"),
+        create_key(dir.path(), "globex", "admin"),
+    );
+    // A camera on loopback that wants a login, serving the clip in a loop in real time.
+    let (user, password) = ("operator", "s3cret-Pa55");
+    let camera = facegate_testing::rtsp::RtspServer::start_with_login(
+        &video.join("short_hamilton_clip.mp4"),
+        0,
+        Some((user, password)),
+    );
+    let server = Server::start_with(dir.path(), &[], Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
+    let (api, reader, other) = (Api::new(&server, &key), Api::new(&server, &reader), Api::new(&server, &other));
+    let (status, body) = api.get("/v1/collections");
+    assert_eq!(status, 200, "{body}");
+    let collection = body["collections"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == "hamilton"))
+        .and_then(|c| c["id"].as_str())
+        .expect("the enrolled collection")
+        .to_string();
+    let source_url = format!("rtsp://{user}:{password}@127.0.0.1:{}/clip", camera.port());
+    let camera_body = |source: &str| {
+        json!({ "name": "lobby", "collection_id": collection, "source_url": source,
+                "settings": { "detections_per_second": 10 } })
+    };
+
+    // Refused: a source outside where this server may dial (tests: loopback only), not RTSP, none at
+    // all, a key without the admin scope, another tenant's collection, a setting out of range.
+    for source in ["rtsp://10.1.2.3/stream", "rtsp://169.254.169.254/latest", "http://127.0.0.1/clip", "clip"] {
+        let (status, body) = api.post_json("/v1/cameras", camera_body(source));
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{source}: {body}");
+    }
+    let (status, body) = api.post_json("/v1/cameras", json!({ "name": "lobby", "collection_id": collection }));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(reader.post_json("/v1/cameras", camera_body(&source_url)).0, 403);
+    assert_eq!(reader.get("/v1/cameras").0, 403, "camera sources are the admin's");
+    assert_eq!(other.post_json("/v1/cameras", camera_body(&source_url)).0, 404, "another tenant's collection");
+    let mut fast = camera_body(&source_url);
+    fast["settings"]["detections_per_second"] = json!(500);
+    let (status, body) = api.post_json("/v1/cameras", fast);
+    assert!(status == 400 && body["error"]["message"].as_str().unwrap_or_default().contains("detections_per_second"));
+
+    // Created: the login is sealed, never shown, and not in the store's file.
+    let (status, created) = api.post_json("/v1/cameras", camera_body(&source_url));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(created["source"], format!("rtsp://127.0.0.1:{}/clip", camera.port()));
+    assert_eq!(created["settings"]["enabled"], true, "enabled by default");
+    let (status, again) = api.post_json("/v1/cameras", camera_body(&source_url));
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("conflict")), "names are unique");
+    let (_, listed) = api.get("/v1/cameras");
+    let (_, changes) = api.get("/v1/changes");
+    for shown in [&created, &listed, &changes] {
+        assert!(!shown.to_string().contains(password) && !shown.to_string().contains(user), "{shown}");
+    }
+    assert!(changes.to_string().contains("camera.created"), "{changes}");
+    assert_eq!(other.get(&format!("/v1/cameras/{id}")).0, 404, "another tenant's camera");
+    assert_eq!(other.get("/v1/cameras").1["cameras"], json!([]));
+    for file in ["gallery.db", "gallery.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "{file} holds the password");
+    }
+
+    // The server watches it (logging in): the clip's people become sightings of the collection.
+    let sightings = |api: &Api| {
+        let (status, body) = api.get(&format!("/v1/collections/{collection}/sightings?limit=1000"));
+        assert_eq!(status, 200, "{body}");
+        body["sightings"].as_array().expect("sightings").clone()
+    };
+    let named = |all: &[Value]| -> Vec<String> {
+        all.iter().filter_map(|s| s["subject_name"].as_str().map(str::to_string)).collect()
+    };
+    let started = Instant::now();
+    let seen = loop {
+        let all = sightings(&api);
+        let names = named(&all);
+        if names.iter().any(|n| n == "barack_obama") && names.iter().any(|n| n == "lin_manuel_miranda") {
+            break all;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "no sightings of the clip's people: {all:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(seen.iter().all(|s| s["camera"] == "lobby"), "{seen:?}");
+    let names = named(&seen);
+    assert!(names.iter().all(|n| n == "barack_obama" || n == "lin_manuel_miranda"), "nobody else named: {names:?}");
+
+    // Disabled (its source kept), it stops: no sighting is added once its last tracks are recorded.
+    let mut off = camera_body(&source_url);
+    off["settings"]["enabled"] = json!(false);
+    off.as_object_mut().expect("object").remove("source_url");
+    let (status, replaced) = api.put_json(&format!("/v1/cameras/{id}"), off);
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(
+        (replaced["source"].clone(), replaced["settings"]["enabled"].clone()),
+        (created["source"].clone(), json!(false))
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let stopped = sightings(&api).len();
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(sightings(&api).len(), stopped, "a disabled camera is not watched");
+
+    let (_, changes) = api.get("/v1/changes");
+    assert!(changes.to_string().contains("camera.replaced"), "{changes}");
+    let deleted = api.http.delete(format!("{}/v1/cameras/{id}", api.url)).header("x-api-key", &api.key).send();
+    assert_eq!(deleted.expect("delete").status().as_u16(), 204);
+    assert_eq!(api.get(&format!("/v1/cameras/{id}")).0, 404);
+    assert_eq!(sightings(&api).len(), stopped, "its sightings stay");
+}

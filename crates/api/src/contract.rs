@@ -578,6 +578,31 @@ pub struct ModelsResponse {
     pub packs: Vec<PackInfo>,
 }
 
+/// Body of camera creation and replacement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraBody {
+    /// Name, unique within the tenant (1 to 200 characters); events and sightings carry it.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// The collection faces are named from.
+    pub collection_id: CollectionId,
+    /// `rtsp://user:password@host:port/path`: sealed at rest and never returned (only its form without
+    /// credentials is). Required on creation; left out on replacement, the stored one is kept.
+    #[serde(default)]
+    pub source_url: Option<String>,
+    /// How it is watched (every field has a default).
+    #[serde(default)]
+    pub settings: facegate_store::CameraSettings,
+}
+
+/// The tenant's cameras.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraList {
+    /// Oldest first.
+    pub cameras: Vec<facegate_store::Camera>,
+}
+
 /// Body of door creation and replacement.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -354,6 +354,8 @@ pub enum Missing {
     Negative,
     /// The webhook.
     Webhook,
+    /// The camera.
+    Camera,
     /// The API key.
     Key,
 }
@@ -369,6 +371,7 @@ impl Missing {
             Self::Door => "door",
             Self::Negative => "ignore-list entry",
             Self::Webhook => "webhook",
+            Self::Camera => "camera",
             Self::Key => "active key",
         }
     }

@@ -16,6 +16,9 @@ use ipnet::IpNet;
 /// Longest webhook URL, characters.
 pub const MAX_URL_CHARS: usize = 2048;
 
+/// The private networks cameras may be dialled on besides public addresses: RFC 1918 and unique-local.
+pub const CAMERA_NETWORKS: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
 /// IPv4 networks that are not public unicast (the IANA special-purpose registry).
 const SPECIAL_V4: [&str; 15] = [
     "0.0.0.0/8",
@@ -107,6 +110,14 @@ impl EgressPolicy {
         Ok(policy)
     }
 
+    /// The same policy with the private networks cameras live on ([`CAMERA_NETWORKS`]) allowed too.
+    /// Link-local addresses (where cloud metadata services answer) and loopback stay refused unless
+    /// listed.
+    pub fn with_camera_networks(mut self) -> Self {
+        self.networks.extend(CAMERA_NETWORKS.iter().filter_map(|n| n.parse::<IpNet>().ok()));
+        self
+    }
+
     /// Loopback only (127.0.0.0/8, ::1 and `localhost`): what servers started by tests use.
     pub fn loopback_only() -> Self {
         let networks = ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect();
@@ -158,24 +169,36 @@ impl EgressPolicy {
             return Err(EgressRefusal::Credentials);
         }
         let host = url.host().ok_or(EgressRefusal::NotHttps)?;
-        let explicitly_allowed = match &host {
-            url::Host::Domain(name) => {
-                if !is_host_name(name) {
-                    return Err(EgressRefusal::NotHttps);
-                }
-                if !self.may_resolve(name) {
-                    return Err(EgressRefusal::Host((*name).to_string()));
-                }
-                self.allows_host_by_name(name)
-            }
-            url::Host::Ipv4(v4) => self.check_literal(IpAddr::V4(*v4))?,
-            url::Host::Ipv6(v6) => self.check_literal(IpAddr::V6(*v6))?,
-        };
+        let explicitly_allowed = self.check_host(&host)?;
         match url.scheme() {
             "https" => Ok(url),
             "http" if explicitly_allowed => Ok(url),
             "http" => Err(EgressRefusal::PlainHttp),
             _ => Err(EgressRefusal::NotHttps),
+        }
+    }
+
+    /// Checks a URL's host before any lookup: a name must be a DNS name the policy may resolve, an IP
+    /// literal must be inside the policy. Whether the operator allowed the host explicitly (by name or
+    /// network).
+    ///
+    /// # Errors
+    /// [`EgressRefusal::NotHttps`] for a host that is no DNS name; [`EgressRefusal::Host`],
+    /// [`EgressRefusal::Address`] outside the policy.
+    pub fn check_host<S: AsRef<str>>(&self, host: &url::Host<S>) -> Result<bool, EgressRefusal> {
+        match host {
+            url::Host::Domain(name) => {
+                let name = name.as_ref();
+                if !is_host_name(name) {
+                    return Err(EgressRefusal::NotHttps);
+                }
+                if !self.may_resolve(name) {
+                    return Err(EgressRefusal::Host(name.to_string()));
+                }
+                Ok(self.allows_host_by_name(name))
+            }
+            url::Host::Ipv4(v4) => self.check_literal(IpAddr::V4(*v4)),
+            url::Host::Ipv6(v6) => self.check_literal(IpAddr::V6(*v6)),
         }
     }
 

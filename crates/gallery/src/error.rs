@@ -38,6 +38,9 @@ pub enum GalleryError {
     /// A webhook cannot be stored as given.
     #[error(transparent)]
     Webhook(#[from] WebhookProblem),
+    /// A camera cannot be stored as given.
+    #[error(transparent)]
+    Camera(#[from] crate::CameraProblem),
     /// A consent record or retention cannot be stored as given.
     #[error(transparent)]
     Consent(#[from] ConsentProblem),

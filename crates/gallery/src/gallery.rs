@@ -64,6 +64,8 @@ pub struct Gallery {
     pub(crate) gate: QualityGate,
     /// Where webhooks may be delivered.
     pub(crate) egress: egress::EgressPolicy,
+    /// Where cameras may be dialled.
+    pub(crate) camera_egress: egress::EgressPolicy,
     /// The time of every record and decision.
     pub(crate) clock: Clock,
     /// What analyses the images of enrolments, identifications and door attempts.
@@ -106,6 +108,7 @@ impl Gallery {
             indexes: Mutex::default(),
             gate: QualityGate::default(),
             egress: egress::EgressPolicy::default(),
+            camera_egress: egress::EgressPolicy::default().with_camera_networks(),
             clock: Arc::new(facegate_store::now_ms),
             analyser: Arc::new(Pipelines::default()),
         }
@@ -165,6 +168,19 @@ impl Gallery {
     /// Where webhooks may be delivered: the sender applies it to every address it connects to.
     pub fn egress(&self) -> &egress::EgressPolicy {
         &self.egress
+    }
+
+    /// The same gallery with another egress policy for cameras (default: public addresses and the
+    /// private networks of [`egress::CAMERA_NETWORKS`]).
+    pub fn with_camera_egress(mut self, policy: egress::EgressPolicy) -> Self {
+        self.camera_egress = policy;
+        self
+    }
+
+    /// Where cameras may be dialled: applied to a camera's URL when it is stored and to every address
+    /// its name resolves to when it is dialled.
+    pub fn camera_egress(&self) -> &egress::EgressPolicy {
+        &self.camera_egress
     }
 
     /// The enrolment quality gate.

@@ -17,6 +17,7 @@
 //!   consistent with writes made by this process or any other.
 
 mod analysis;
+mod cameras;
 mod changes;
 mod collections;
 pub mod crypto;
@@ -37,13 +38,14 @@ mod sightings;
 mod webhooks;
 
 pub use analysis::{Analyser, AnalysisError, Pipelines};
+pub use cameras::{CAMERA_KEY_ID, CameraProblem, CameraSpec, CameraToRun, MAX_CAMERAS, camera_host};
 pub use collections::{Actor, ErasureReport, Missing, Receipt, StorageReport};
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use doors::{
     Access, AttendanceDay, DoorDecision, DoorProblem, MAX_ATTENDANCE_DAYS, MAX_DOOR_FRAMES, attendance_csv,
     check_policy, discloses_identity, local_time, time_zone,
 };
-pub use egress::{EgressPolicy, EgressRefusal};
+pub use egress::{CAMERA_NETWORKS, EgressPolicy, EgressRefusal};
 pub use error::GalleryError;
 pub use facegate_store::now_ms;
 pub use facegate_store::{AuditAction, AuditReason, AuditResult, DoorReason};

@@ -242,6 +242,9 @@ pub async fn build_state(
     if let Some(secret) = &settings.bootstrap_admin_key {
         bootstrap_admin_key(store.as_ref(), secret, &settings.bootstrap_tenant).await?;
     }
-    let gallery = Gallery::new(store, keys).with_egress(settings.egress_policy()?).with_clock(settings.clock());
+    let gallery = Gallery::new(store, keys)
+        .with_egress(settings.egress_policy()?)
+        .with_camera_egress(settings.camera_egress_policy()?)
+        .with_clock(settings.clock());
     Ok(AppState::new(packs, default_pack, gallery, settings.api_config()))
 }

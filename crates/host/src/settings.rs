@@ -104,6 +104,13 @@ pub struct Settings {
     /// Where else webhooks may go: networks (`10.1.2.0/24`), addresses (`127.0.0.1`) or host names
     /// (`hooks.corp.example`), e.g. an on-premises receiver or loopback for development.
     pub egress_allow: Vec<String>,
+    /// `serve`: watch the tenants' enabled cameras (`/v1/cameras`).
+    pub cameras: bool,
+    /// Cameras may also be dialled on the private networks cameras live on (RFC 1918, unique-local),
+    /// besides what `egress_public` and `egress_allow` allow; loopback and link-local only when listed.
+    pub camera_private_networks: bool,
+    /// `serve`: seconds between two readings of the camera list (a change takes effect within it).
+    pub camera_poll: u64,
     /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
     pub max_pending_bytes: usize,
     /// Bytes of decoded pixels held at once by all images being analysed.
@@ -186,6 +193,9 @@ impl Settings {
             max_connections: 1024,
             egress_public: true,
             egress_allow: Vec::new(),
+            cameras: serve,
+            camera_private_networks: true,
+            camera_poll: 2,
             max_pending_bytes: api.max_pending_bytes,
             max_decoding_bytes: api.max_decoding_bytes,
             migration_batch: api.migration_batch,
@@ -249,8 +259,10 @@ impl Settings {
         if self.workers == 0 || self.threads == 0 || self.request_timeout == 0 || self.sweep_interval == 0 {
             return Err(invalid("`workers`, `threads`, `request_timeout` and `sweep_interval` must be at least 1"));
         }
-        if self.body_timeout == 0 || self.header_timeout == 0 || self.max_connections == 0 {
-            return Err(invalid("`body_timeout`, `header_timeout` and `max_connections` must be at least 1"));
+        if self.body_timeout == 0 || self.header_timeout == 0 || self.max_connections == 0 || self.camera_poll == 0 {
+            return Err(invalid(
+                "`body_timeout`, `header_timeout`, `max_connections` and `camera_poll` must be at least 1",
+            ));
         }
         self.egress_policy()?;
         if kind == HostKind::Lambda {
@@ -288,6 +300,16 @@ impl Settings {
     /// [`SettingsError::Invalid`] for an `egress_allow` entry that is no network, address or host name.
     pub fn egress_policy(&self) -> Result<facegate_gallery::EgressPolicy, SettingsError> {
         facegate_gallery::EgressPolicy::new(self.egress_public, &self.egress_allow).map_err(invalid)
+    }
+
+    /// Where cameras may be dialled: what webhooks may reach, and the private networks unless
+    /// `camera_private_networks` is off.
+    ///
+    /// # Errors
+    /// As [`Settings::egress_policy`].
+    pub fn camera_egress_policy(&self) -> Result<facegate_gallery::EgressPolicy, SettingsError> {
+        let policy = self.egress_policy()?;
+        Ok(if self.camera_private_networks { policy.with_camera_networks() } else { policy })
     }
 
     /// The clock of door decisions: the system clock, or the instant in `clock_file` (the system clock

@@ -15,5 +15,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(3, "doors", include_str!("../migrations/0003_doors.sql")),
         migration(4, "hardening", include_str!("../migrations/0004_hardening.sql")),
         migration(5, "sightings", include_str!("../migrations/0005_sightings.sql")),
+        migration(6, "cameras", include_str!("../migrations/0006_cameras.sql")),
     ])
 }

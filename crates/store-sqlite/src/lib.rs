@@ -17,6 +17,7 @@
 //! ```
 
 mod audit;
+mod cameras;
 mod checks;
 mod doors;
 mod error;

@@ -30,6 +30,15 @@ pub enum ChangeAction {
     /// A door was deleted.
     #[serde(rename = "door.deleted")]
     DoorDeleted,
+    /// A camera was created.
+    #[serde(rename = "camera.created")]
+    CameraCreated,
+    /// A camera's source, collection or settings were replaced.
+    #[serde(rename = "camera.replaced")]
+    CameraReplaced,
+    /// A camera was deleted.
+    #[serde(rename = "camera.deleted")]
+    CameraDeleted,
     /// A collection was created.
     #[serde(rename = "collection.created")]
     CollectionCreated,
@@ -53,6 +62,9 @@ impl crate::WireName for ChangeAction {
         ChangeAction::DoorCreated,
         ChangeAction::DoorReplaced,
         ChangeAction::DoorDeleted,
+        ChangeAction::CameraCreated,
+        ChangeAction::CameraReplaced,
+        ChangeAction::CameraDeleted,
         ChangeAction::CollectionCreated,
         ChangeAction::CollectionUpdated,
         ChangeAction::CollectionDeleted,

@@ -168,3 +168,7 @@ id_type!(
     /// A webhook's (event subscription's) identifier.
     WebhookId
 );
+id_type!(
+    /// A camera's identifier; it is bound into the encryption of its source URL.
+    CameraId
+);

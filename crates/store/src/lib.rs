@@ -8,6 +8,7 @@
 //! not found, so one tenant cannot even learn another's ids exist.
 
 mod audit;
+mod cameras;
 mod changes;
 mod ids;
 mod names;
@@ -16,6 +17,7 @@ mod records;
 mod sightings;
 
 pub use audit::*;
+pub use cameras::*;
 pub use changes::*;
 pub use ids::*;
 pub use names::WireName;
@@ -433,6 +435,24 @@ pub trait SightingStore: Send + Sync {
     ) -> StoreResult<Vec<Sighting>>;
 }
 
+/// Cameras (video sources a server watches), their URLs sealed by the caller. A collection's cameras go
+/// with it.
+#[async_trait]
+pub trait CameraStore: Send + Sync {
+    /// Stores a camera of one of the tenant's collections ([`StoreError::Conflict`] for a name taken).
+    async fn create_camera(&self, tenant_id: &TenantId, new: &NewCamera, audit: &NewChange) -> StoreResult<Camera>;
+    /// The tenant's cameras, oldest first.
+    async fn list_cameras(&self, tenant_id: &TenantId) -> StoreResult<Vec<Camera>>;
+    /// One camera.
+    async fn camera(&self, tenant_id: &TenantId, camera_id: &CameraId) -> StoreResult<Camera>;
+    /// Replaces a camera's collection, name, settings and (when given) source.
+    async fn replace_camera(&self, tenant_id: &TenantId, new: &NewCamera, audit: &NewChange) -> StoreResult<Camera>;
+    /// Deletes a camera (its sightings stay, under its name, until their retention ends).
+    async fn delete_camera(&self, tenant_id: &TenantId, camera_id: &CameraId, audit: &NewChange) -> StoreResult<()>;
+    /// Every tenant's enabled cameras, with their sealed URLs.
+    async fn running_cameras(&self) -> StoreResult<Vec<RunningCamera>>;
+}
+
 /// The persistence contract of galleries, the sum of its areas; each method is one transaction. A backend
 /// implements each area trait in its own file; every type that implements them all is a `FaceStore`.
 pub trait FaceStore:
@@ -445,6 +465,7 @@ pub trait FaceStore:
     + OutboxStore
     + AuditStore
     + SightingStore
+    + CameraStore
 {
 }
 
@@ -457,7 +478,8 @@ impl<
         + DoorStore
         + OutboxStore
         + AuditStore
-        + SightingStore,
+        + SightingStore
+        + CameraStore,
 > FaceStore for T
 {
 }

@@ -134,8 +134,11 @@ pub fn fresh_postgres_database(prefix: &str) -> String {
 
 /// The egress policy of every server a test starts (as environment settings): loopback only, so no test
 /// can make a server connect beyond this machine, whatever webhook URL it registers.
-pub const LOOPBACK_EGRESS: [(&str, &str); 2] =
-    [("FACEGATE_EGRESS_PUBLIC", "0"), ("FACEGATE_EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")];
+pub const LOOPBACK_EGRESS: [(&str, &str); 3] = [
+    ("FACEGATE_EGRESS_PUBLIC", "0"),
+    ("FACEGATE_EGRESS_ALLOW", "127.0.0.0/8,::1,localhost"),
+    ("FACEGATE_CAMERA_PRIVATE_NETWORKS", "0"),
+];
 
 /// A command running the `facegate` binary at `binary` with the shared model mirror (unless one is
 /// set), a fixed master key (so a restarted server reads what an earlier one wrote) and the loopback-only

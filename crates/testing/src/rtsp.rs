@@ -77,7 +77,18 @@ impl RtspServer {
     /// # Panics
     /// When the port cannot be bound or the clip read.
     pub fn start(clip: &Path, port: u16) -> RtspServer {
+        Self::start_with_login(clip, port, None)
+    }
+
+    /// [`RtspServer::start`], answering only requests that carry `login` (user name, password) with
+    /// Basic authentication, as cameras do: others get 401 and a challenge.
+    ///
+    /// # Panics
+    /// As [`RtspServer::start`].
+    pub fn start_with_login(clip: &Path, port: u16, login: Option<(&str, &str)>) -> RtspServer {
         let clip = Arc::new(Clip::read(clip));
+        let login: Arc<Option<String>> =
+            Arc::new(login.map(|(user, password)| format!("Basic {}", BASE64.encode(format!("{user}:{password}")))));
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("a loopback port");
         let address = listener.local_addr().expect("address");
         let (stop, connections) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
@@ -91,8 +102,8 @@ impl RtspServer {
                 if let Ok(copy) = stream.try_clone() {
                     held.lock().unwrap_or_else(PoisonError::into_inner).push(copy);
                 }
-                let (clip, stop) = (clip.clone(), accepting.clone());
-                std::thread::spawn(move || serve(stream, &clip, address, &stop));
+                let (clip, stop, login) = (clip.clone(), accepting.clone(), login.clone());
+                std::thread::spawn(move || serve(stream, &clip, address, &stop, login.as_deref()));
             }
         });
         RtspServer { address, stop, connections }
@@ -127,7 +138,7 @@ impl Drop for RtspServer {
 
 /// One RTSP connection: requests answered in order; after PLAY the clip streams on a thread of its
 /// own, sharing the socket's writer.
-fn serve(stream: TcpStream, clip: &Arc<Clip>, address: SocketAddr, stop: &Arc<AtomicBool>) {
+fn serve(stream: TcpStream, clip: &Arc<Clip>, address: SocketAddr, stop: &Arc<AtomicBool>, login: Option<&str>) {
     let Ok(writer) = stream.try_clone() else { return };
     let writer = Arc::new(Mutex::new(writer));
     let mut reader = BufReader::new(stream);
@@ -160,6 +171,16 @@ fn serve(stream: TcpStream, clip: &Arc<Clip>, address: SocketAddr, stop: &Arc<At
                 .to_string()
         };
         let cseq = header("CSeq");
+        if login.is_some_and(|expected| method != "OPTIONS" && header("Authorization") != expected) {
+            let refusal = format!(
+                "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Basic realm=\"facegate\"\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            if writer.lock().unwrap_or_else(PoisonError::into_inner).write_all(refusal.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         let base = format!("rtsp://{address}/clip/");
         let (extra, body) = match method.as_str() {
             "OPTIONS" => {

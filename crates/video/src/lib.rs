@@ -5,12 +5,14 @@
 //! fused, and one calibrated decision per track asked of the gallery ([`Watch`]), told as
 //! [`WatchEvent`]s. The gallery decides and records; this crate sees.
 
+mod cameras;
 mod live;
 mod mkv;
 mod source;
 mod track;
 mod watch;
 
+pub use cameras::{LoadPipeline, run_cameras};
 pub use live::{LiveFrames, LiveOptions, LiveStats, watch_camera};
 pub use mkv::MkvSource;
 pub use source::{Codec, Frame, Frames, Mp4Source, Packet, VideoFile, decode_file};

@@ -11,8 +11,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use retina::client::{PlayOptions, Session, SessionOptions, SetupOptions, Transport};
+use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat};
+
+use facegate_gallery::EgressPolicy;
 
 use crate::VideoError;
 use crate::source::{Codec, Frame, Frames, Packet};
@@ -30,6 +32,9 @@ pub struct LiveOptions {
     pub queue: usize,
     /// The longest wait between two connection attempts (the wait doubles from 0.25 s).
     pub max_backoff: Duration,
+    /// Where the camera may be dialled, checked against every address its name resolves to at each
+    /// connection (a server's cameras); `None` dials wherever the URL says (the operator's own command).
+    pub egress: Option<EgressPolicy>,
 }
 
 impl Default for LiveOptions {
@@ -40,6 +45,7 @@ impl Default for LiveOptions {
             stall: Duration::from_secs(5),
             queue: 4,
             max_backoff: Duration::from_secs(2),
+            egress: None,
         }
     }
 }
@@ -203,7 +209,13 @@ fn read(url: &url::Url, options: &LiveOptions, coded: &SyncSender<Coded>, stats:
         let mut backoff = Duration::from_millis(250);
         let mut interrupted_at: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
-            let session = play(url, options.udp).await;
+            let session = match &options.egress {
+                Some(policy) => match pinned(url, policy).await {
+                    Ok(url) => play(&url, options.udp).await,
+                    Err(refused) => Err(refused),
+                },
+                None => play(url, options.udp).await,
+            };
             if let Ok(mut demuxed) = session {
                 stats.sessions.fetch_add(1, Ordering::Relaxed);
                 if coded.send(Coded::Restart).is_err() {
@@ -245,12 +257,40 @@ fn read(url: &url::Url, options: &LiveOptions, coded: &SyncSender<Coded>, stats:
     });
 }
 
+/// The URL with its host replaced by the first address `policy` allows (a name is resolved here, so
+/// what is dialled is what was checked: a name that resolves elsewhere later is refused too).
+async fn pinned(url: &url::Url, policy: &EgressPolicy) -> Result<url::Url, VideoError> {
+    let refused = |e: facegate_gallery::EgressRefusal| VideoError::Open(e.to_string());
+    let host = facegate_gallery::camera_host(url).ok_or_else(|| VideoError::Open("the URL has no host".into()))?;
+    if policy.check_host(&host).map_err(refused)? {
+        return Ok(url.clone());
+    }
+    let url::Host::Domain(name) = &host else { return Ok(url.clone()) };
+    let name = name.as_str();
+    let port = url.port().unwrap_or(554);
+    let found = tokio::net::lookup_host((name, port)).await.map_err(|e| VideoError::Open(format!("resolving: {e}")))?;
+    let allowed = policy.filter_resolved(name, found.map(|a| a.ip()).collect()).map_err(refused)?;
+    let mut pinned = url.clone();
+    let address = allowed.first().copied().ok_or_else(|| VideoError::Open("no address".into()))?;
+    pinned.set_ip_host(address).map_err(|()| VideoError::Open("cannot pin the address".into()))?;
+    Ok(pinned)
+}
+
 /// A playing session's frames: DESCRIBE, SETUP of the first H.264 stream (Annex B frames with the
 /// parameter sets before each key frame), PLAY.
 async fn play(url: &url::Url, udp: bool) -> Result<retina::client::Demuxed, VideoError> {
     let failed = |e: retina::Error| VideoError::Open(e.to_string());
-    let options = SessionOptions::default().user_agent("facegate".into());
-    let mut session = Session::describe(url.clone(), options).await.map_err(failed)?;
+    // The client takes the camera's login apart from its URL.
+    let decoded = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+    let creds = (!url.username().is_empty() || url.password().is_some()).then(|| Credentials {
+        username: decoded(url.username()),
+        password: decoded(url.password().unwrap_or_default()),
+    });
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    let options = SessionOptions::default().user_agent("facegate".into()).creds(creds);
+    let mut session = Session::describe(bare, options).await.map_err(failed)?;
     let stream = session
         .streams()
         .iter()

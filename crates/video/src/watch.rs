@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness};
 use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint};
-use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId};
+use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId, Zone};
 use serde::Serialize;
 
 use crate::VideoError;
@@ -36,6 +36,9 @@ pub struct WatchConfig {
     pub keep_best: usize,
     /// Once a track has `decide_after` observations, at most one more is embedded per this many frames.
     pub embed_every: u32,
+    /// Parts of the frame where faces are ignored (fractions of the frame; a face whose box centre is
+    /// inside one is never tracked).
+    pub masks: Vec<Zone>,
     /// How tracks are made and ended.
     pub tracker: TrackerConfig,
 }
@@ -51,6 +54,7 @@ impl Default for WatchConfig {
             decide_after: 3,
             keep_best: 6,
             embed_every: 3,
+            masks: Vec::new(),
             tracker: TrackerConfig::default(),
         }
     }
@@ -267,8 +271,15 @@ impl<'a> Watch<'a> {
         let started = Instant::now();
         let max_side = detection_side(image.width(), image.height(), self.config.detect_pixels);
         let detector = DetectorConfig { max_side, ..self.pipeline.config().detector };
-        let faces = self.pipeline.detect_with(image, &detector)?;
+        let mut faces = self.pipeline.detect_with(image, &detector)?;
         self.stats.detect += started.elapsed();
+        if !self.config.masks.is_empty() {
+            let (width, height) = (image.width() as f32, image.height() as f32);
+            faces.retain(|f| {
+                let (x, y) = ((f.bbox.x + f.bbox.width / 2.0) / width, (f.bbox.y + f.bbox.height / 2.0) / height);
+                !self.config.masks.iter().any(|mask| mask.contains(x, y))
+            });
+        }
         self.stats.faces += faces.len() as u64;
         let update = self.tracker.update(image, t, faces);
         let now_ms = self.gallery.now();

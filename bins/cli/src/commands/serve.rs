@@ -40,6 +40,15 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
             facegate_api::spawn_deliveries(state.clone());
         }
         facegate_api::spawn_sweeper(state.clone(), Duration::from_secs(settings.sweep_interval));
+        let cameras = settings.cameras.then(|| {
+            let every = Duration::from_secs(settings.camera_poll);
+            tokio::spawn(facegate_video::run_cameras(
+                state.gallery.clone(),
+                camera_pipelines(context, settings),
+                every,
+                shutdown_signal(),
+            ))
+        });
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener =
             std::net::TcpListener::bind(&settings.addr).with_context(|| format!("binding {}", settings.addr))?;
@@ -75,7 +84,25 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
                 server.serve(app).await?;
             }
         }
+        // The cameras end their open tracks (recording their sightings) before the process goes.
+        if let Some(cameras) = cameras {
+            let _ = tokio::time::timeout(Duration::from_secs(10), cameras).await;
+        }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// How the server's cameras load their pipelines: one per pack, apart from the request pools, with the
+/// packs and pipeline settings of the server.
+fn camera_pipelines(context: &Context, settings: &Settings) -> facegate_video::LoadPipeline {
+    let mut manifest = context.manifest.clone();
+    let registered = facegate_host::resolve_packs(&mut manifest, &settings.packs);
+    let (cache, config) = (settings.model_cache(), settings.pipeline_config(context.pipeline_config(settings.threads)));
+    Arc::new(move |pack: &str| {
+        registered.as_ref().map_err(|e| e.to_string())?;
+        let library = cache.runtime_library(&manifest.runtime).map_err(|e| e.to_string())?;
+        let environment = facegate_models::init_runtime(&library).map_err(|e| e.to_string())?;
+        cache.load_pipeline(environment, &manifest, pack, config).map_err(|e| e.to_string())
     })
 }
 

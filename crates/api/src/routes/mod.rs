@@ -1,5 +1,6 @@
 //! One file per resource; [`routes`] lists every endpoint.
 
+mod cameras;
 mod changes;
 mod collections;
 mod common;
@@ -25,6 +26,9 @@ fn json_only(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
     route.layer(DefaultBodyLimit::max(JSON_BODY_BYTES))
 }
 
+pub(crate) use cameras::{
+    __path_create_camera, __path_delete_camera, __path_get_camera, __path_list_cameras, __path_replace_camera,
+};
 pub(crate) use changes::__path_changes;
 pub(crate) use collections::__path_create_collection;
 pub(crate) use collections::{
@@ -77,6 +81,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/doors/{door}/attempts", post(doors::attempt))
         .route("/v1/doors/{door}/presence", axum::routing::delete(doors::reset_presence))
         .route("/v1/doors/{door}/presence/{subject}", axum::routing::delete(doors::reset_subject_presence))
+        .route("/v1/cameras", json_only(post(cameras::create_camera).get(cameras::list_cameras)))
+        .route(
+            "/v1/cameras/{camera}",
+            json_only(get(cameras::get_camera).put(cameras::replace_camera).delete(cameras::delete_camera)),
+        )
         .route("/v1/changes", get(changes::changes))
         .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
         .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
