@@ -656,3 +656,73 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
     assert_eq!(api.get(&format!("/v1/cameras/{id}")).0, 404);
     assert_eq!(sightings(&api).len(), stopped, "its sightings stay");
 }
+
+#[test]
+fn an_uploaded_video_is_watched_as_the_command_line_watches_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let clip = video.join("short_hamilton_clip.mp4");
+    let gallery = ["--collection", "hamilton", "--tenant", "acme", "--data-dir"];
+    let enrolled =
+        facegate().arg("enroll").arg(video.join("known")).args(gallery).arg(dir.path()).output().expect("enroll");
+    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    // The command line's events for the file, to compare with the server's.
+    let watched =
+        facegate().arg("watch").arg(&clip).arg("--json").args(gallery).arg(dir.path()).output().expect("watch");
+    assert!(watched.status.success(), "{}", String::from_utf8_lossy(&watched.stderr));
+    let by_cli: Vec<Value> =
+        String::from_utf8_lossy(&watched.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let (key, enroller, admin) = (
+        create_key(dir.path(), "acme", "search"),
+        create_key(dir.path(), "acme", "enroll"),
+        create_key(dir.path(), "acme", "admin"),
+    );
+    let server = Server::start(dir.path(), &[]);
+    let (api, enroller, admin) = (Api::new(&server, &key), Api::new(&server, &enroller), Api::new(&server, &admin));
+    let (_, body) = api.get("/v1/collections");
+    let collection = body["collections"][0]["id"].as_str().expect("the enrolled collection").to_string();
+    let path = format!("/v1/collections/{collection}/videos?camera=uploaded");
+
+    let (status, seen) = api.post_image(&path, read(&clip), "video/mp4");
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!((seen["width"].as_u64(), seen["height"].as_u64()), (Some(640), Some(360)), "{seen}");
+    assert!(seen["duration_s"].as_f64().expect("duration") > 9.0, "{seen}");
+    let events = seen["events"].as_array().expect("events");
+    // The same tracks, decisions and times as `facegate watch FILE --json` (wall times aside).
+    let shape = |e: &Value| {
+        (
+            e["type"].clone(),
+            e["track_id"].clone(),
+            e["stream_time_s"].clone(),
+            e["subject"]["name"].clone(),
+            e["decision"].clone(),
+        )
+    };
+    assert_eq!(events.iter().map(shape).collect::<Vec<_>>(), by_cli.iter().map(shape).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e["camera"] == "uploaded"));
+    let named: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted")
+        .filter_map(|e| e["subject"]["name"].as_str())
+        .collect();
+    assert_eq!(named, ["lin_manuel_miranda", "lin_manuel_miranda", "barack_obama"]);
+    // Kept as the collection's sightings, under the name given (read by an administrator).
+    let (status, body) = admin.get(&format!("/v1/collections/{collection}/sightings?camera=uploaded"));
+    assert_eq!(status, 200, "{body}");
+    let ended = events.iter().filter(|e| e["type"] == "face.track.ended" && e["decision"] != "too_small").count();
+    assert_eq!(body["sightings"].as_array().expect("sightings").len(), ended, "{body}");
+
+    // Refused with a clear 4xx: not a video, a photo sent as one, a key without the search scope, a
+    // missing collection, a rate out of range.
+    let (status, body) = api.post_image(&path, read(&photo("sample1.jpg")), "video/mp4");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    let (status, body) = api.post_image(&path, b"\x1aE\xdf\xa3 not really matroska".to_vec(), "video/x-matroska");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api.post_image(&path, read(&clip), "image/jpeg");
+    assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    assert_eq!(enroller.post_image(&path, read(&clip), "video/mp4").0, 403);
+    let missing = "/v1/collections/00000000-0000-4000-8000-000000000000/videos";
+    assert_eq!(api.post_image(missing, read(&clip), "video/mp4").0, 404);
+    let (status, body) = api.post_image(&format!("{path}&fps=100"), read(&clip), "video/mp4");
+    assert_eq!(status, 400, "{body}");
+}

@@ -283,6 +283,26 @@ fn bootstrap_serves_api_gateway_events_like_the_local_server() {
     assert_eq!(response["statusCode"].as_u64(), Some(200), "{response}");
     same_faces(&body_of(&response), &post("/v1/detect", "image/jpeg", group));
 
+    // A stored video, watched as one job within the invocation (a stream does not fit a function): the
+    // same tracks and decisions as the local server's.
+    let clip = std::fs::read(facegate_testing::shared_dir().join("data/video/hamilton/short_hamilton_clip.mp4"))
+        .expect("clip");
+    let videos = format!("/v1/collections/{collection}/videos");
+    let (watched, _) = invoke("inv-video", v2_event("POST", &videos, "camera=archive", &key, "video/mp4", &clip));
+    let Outcome::Response(_, response) = watched else { panic!("video failed: {watched:?}") };
+    assert_eq!(response["statusCode"].as_u64(), Some(200), "{response}");
+    let (by_lambda, by_server) = (body_of(&response), post(&format!("{videos}?camera=archive"), "video/mp4", clip));
+    let shape = |answer: &Value| -> Vec<(Value, Value, Value, Value)> {
+        let events = answer["events"].as_array().cloned().unwrap_or_default();
+        events
+            .iter()
+            .map(|e| (e["type"].clone(), e["track_id"].clone(), e["stream_time_s"].clone(), e["decision"].clone()))
+            .collect()
+    };
+    assert!(by_lambda["frames_analysed"].as_u64().unwrap_or(0) > 80, "{by_lambda}");
+    assert!(shape(&by_lambda).iter().any(|(kind, ..)| kind == "face.track.ended"), "{by_lambda}");
+    assert_eq!(shape(&by_lambda), shape(&by_server));
+
     // Errors come back as the same envelope: a bad key, and a body that is not an image.
     let (unauthorized, _) =
         invoke("inv-3", v2_event("GET", "/v1/collections", "", "fgk_wrong", "application/json", b""));

@@ -578,6 +578,32 @@ pub struct ModelsResponse {
     pub packs: Vec<PackInfo>,
 }
 
+/// What watching an uploaded video saw.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoResponse {
+    /// The collection faces were named from.
+    pub collection_id: CollectionId,
+    /// The name the video's events and sightings carry.
+    pub camera: String,
+    /// Seconds of video watched.
+    pub duration_s: f64,
+    /// Width and height of the video.
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+    /// Frames analysed.
+    pub frames_analysed: u64,
+    /// Faces tracked (tracks ended).
+    pub tracks: u64,
+    /// The threshold at the target false-match rate.
+    pub threshold: f32,
+    /// The target false-match rate.
+    pub target_fmr: f64,
+    /// Every event of the watch, in order (as `facegate watch --json` writes them); each decided track
+    /// is also kept as a sighting of the collection.
+    pub events: Vec<facegate_video::WatchEvent>,
+}
+
 /// Body of camera creation and replacement.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

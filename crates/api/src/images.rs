@@ -191,26 +191,7 @@ pub(crate) async fn read_images(
     caller: &Caller,
     pool: Pool,
 ) -> Result<ImageRequest, ApiError> {
-    let limit = state.config.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(refuse(request, limit, state.config.body_timeout, too_large(limit)).await);
-    }
-    let Some(admission) = state.intake.admission.try_admit(pool, caller, declared.unwrap_or(limit), limit) else {
-        let overloaded = ApiError::new(ErrorCode::Overloaded, "too many images are waiting for analysis; retry later")
-            .retry_after(1);
-        return Err(refuse(request, limit, state.config.body_timeout, overloaded).await);
-    };
-    let content_type =
-        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let (parts, body) = request.into_parts();
-    let body = tokio::time::timeout(state.config.body_timeout, read_body(body, limit, declared))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Timeout, "the request body did not arrive in time"))??;
+    let AdmittedBody { content_type, parts, body, admission } = admitted_body(request, state, caller, pool).await?;
     if content_type.starts_with("multipart/form-data") {
         let (images, fields) = read_multipart(Request::from_parts(parts, Body::from(body))).await?;
         return Ok(ImageRequest { images, fields, _admission: admission });
@@ -242,6 +223,76 @@ pub(crate) async fn read_images(
     Err(ApiError::new(
         ErrorCode::UnsupportedMediaType,
         format!("send images as image/*, multipart/form-data or JSON with base64, not `{content_type}`"),
+    ))
+}
+
+/// A request's body, read whole once the request was admitted, with its head and its place in the
+/// admission budget (held as long as this is).
+struct AdmittedBody {
+    content_type: String,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+    admission: Admitted,
+}
+
+/// Admits a request into `pool` (503 `overloaded` past its share) and reads its body within the server's
+/// body limit and `body_timeout`.
+async fn admitted_body(
+    request: Request,
+    state: &AppState,
+    caller: &Caller,
+    pool: Pool,
+) -> Result<AdmittedBody, ApiError> {
+    let limit = state.config.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(refuse(request, limit, state.config.body_timeout, too_large(limit)).await);
+    }
+    let Some(admission) = state.intake.admission.try_admit(pool, caller, declared.unwrap_or(limit), limit) else {
+        let overloaded = ApiError::new(ErrorCode::Overloaded, "too many images are waiting for analysis; retry later")
+            .retry_after(1);
+        return Err(refuse(request, limit, state.config.body_timeout, overloaded).await);
+    };
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let (parts, body) = request.into_parts();
+    let body = tokio::time::timeout(state.config.body_timeout, read_body(body, limit, declared))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Timeout, "the request body did not arrive in time"))??;
+    Ok(AdmittedBody { content_type, parts, body, admission })
+}
+
+/// A video sent as the raw body (`video/*` or `application/octet-stream`), admitted with the image
+/// requests (it holds a body and a pipeline as they do).
+pub(crate) struct VideoRequest {
+    /// The encoded video.
+    pub(crate) video: Bytes,
+    /// This request's place among the requests allowed to hold a body.
+    _admission: Admitted,
+}
+
+/// Reads a video upload, once the request is admitted.
+///
+/// # Errors
+/// As [`read_images`]; 415 for a body that is not sent as a video.
+pub(crate) async fn read_video(request: Request, state: &AppState, caller: &Caller) -> Result<VideoRequest, ApiError> {
+    let AdmittedBody { content_type, body, admission, .. } =
+        admitted_body(request, state, caller, Pool::Images).await?;
+    if content_type.starts_with("video/")
+        || content_type.starts_with("application/octet-stream")
+        || content_type.is_empty()
+    {
+        return Ok(VideoRequest { video: body, _admission: admission });
+    }
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "send the video as the raw body (video/mp4, video/quicktime, video/x-matroska, video/webm), not `{content_type}`"
+        ),
     ))
 }
 

@@ -23,6 +23,7 @@ mod openapi;
 mod request_ids;
 mod routes;
 mod state;
+mod videos;
 
 pub use console::CONTENT_SECURITY_POLICY;
 pub use delivery::{deliver_pending, spawn_deliveries, spawn_sweeper, sweep};

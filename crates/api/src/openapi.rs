@@ -69,7 +69,8 @@ impl Modify for Errors {
         create_door, list_doors, get_door, replace_door, delete_door, attempt, attendance, add_negative, list_negatives,
         delete_negative, create_webhook, list_webhooks, delete_webhook, deliveries, update_collection, receipts,
         create_key, list_keys, current_key, revoke_key, changes, reset_presence, reset_subject_presence,
-        sightings, create_camera, list_cameras, get_camera, replace_camera, delete_camera
+        sightings, create_camera, list_cameras, get_camera, replace_camera, delete_camera,
+        watch_video
     ),
     components(schemas(ErrorEnvelope)),
     modifiers(&Security, &Errors)

@@ -6,6 +6,7 @@
 //! [`WatchEvent`]s. The gallery decides and records; this crate sees.
 
 mod cameras;
+mod job;
 mod live;
 mod mkv;
 mod source;
@@ -13,9 +14,10 @@ mod track;
 mod watch;
 
 pub use cameras::{LoadPipeline, run_cameras};
+pub use job::{FrameLimits, JobOutcome, watch_video};
 pub use live::{LiveFrames, LiveOptions, LiveStats, watch_camera};
 pub use mkv::MkvSource;
-pub use source::{Codec, Frame, Frames, Mp4Source, Packet, VideoFile, decode_file};
+pub use source::{Codec, Frame, Frames, Input, Mp4Source, Packet, VideoFile, decode_file};
 pub use track::{TrackId, Tracked, Tracker, TrackerConfig, Update, iou};
 pub use watch::{
     DEFAULT_DETECT_PIXELS, EventKind, SubjectRef, TrackDecision, Watch, WatchConfig, WatchEvent, WatchStats,
@@ -43,4 +45,30 @@ pub enum VideoError {
     /// The gallery could not decide or record.
     #[error(transparent)]
     Gallery(#[from] facegate_gallery::GalleryError),
+    /// The video is larger than the caller allows.
+    #[error("the video is {width}x{height}; at most {max_pixels} pixels a frame and {max_side} a side")]
+    TooLarge {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The most pixels a frame may have.
+        max_pixels: u64,
+        /// The longest side allowed.
+        max_side: u32,
+    },
+    /// The caller stopped waiting.
+    #[error("the watch was cancelled")]
+    Cancelled,
+}
+
+impl VideoError {
+    /// The same error naming the file it is about (messages about the container and the file).
+    pub(crate) fn about(self, file: &str) -> Self {
+        match self {
+            Self::Open(message) => Self::Open(format!("{file}: {message}")),
+            Self::Container(message) => Self::Container(format!("{file}: {message}")),
+            other => other,
+        }
+    }
 }

@@ -9,14 +9,14 @@ use std::path::Path;
 use matroska_demuxer::{Frame as Block, MatroskaFile, TrackType};
 
 use crate::VideoError;
-use crate::source::{Codec, Packet, START_CODE, append_annex_b};
+use crate::source::{BoxedInput, Codec, Packet, START_CODE, append_annex_b};
 
 /// The first bytes of every Matroska file (the EBML header's id).
 pub(crate) const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
 
 /// The video track of a Matroska file, as packets in decoding order.
 pub struct MkvSource {
-    file: MatroskaFile<BufReader<File>>,
+    file: MatroskaFile<BoxedInput>,
     track: u64,
     codec: Codec,
     /// H.264: SPS and PPS in Annex B form, sent before every key frame.
@@ -28,6 +28,8 @@ pub struct MkvSource {
     /// The first picture's timestamp (stream time 0).
     origin: Option<u64>,
     block: Block,
+    /// Width and height from the track entry.
+    size: (u32, u32),
 }
 
 impl MkvSource {
@@ -39,8 +41,17 @@ impl MkvSource {
     /// is H.264 or MJPEG.
     pub fn open(path: &Path) -> Result<Self, VideoError> {
         let file = File::open(path).map_err(|e| VideoError::Open(format!("{}: {e}", path.display())))?;
-        let file = MatroskaFile::open(BufReader::new(file))
-            .map_err(|e| VideoError::Container(format!("{}: {e}", path.display())))?;
+        let input: Box<dyn crate::source::Input> = Box::new(file);
+        Self::read(BufReader::new(input)).map_err(|e| e.about(&path.display().to_string()))
+    }
+
+    /// Width and height of the video track, as the file declares them.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    pub(crate) fn read(input: BoxedInput) -> Result<Self, VideoError> {
+        let file = MatroskaFile::open(input).map_err(|e| VideoError::Container(e.to_string()))?;
         let (track, codec, parameter_sets, length_size) = file
             .tracks()
             .iter()
@@ -55,9 +66,26 @@ impl MkvSource {
             })
             .map(|(track, codec, record)| record.map(|(sets, length)| (track, codec, sets, length)))
             .ok_or(VideoError::NoVideo)?
-            .ok_or_else(|| VideoError::Container(format!("{}: the H.264 track's avcC", path.display())))?;
+            .ok_or_else(|| VideoError::Container("the H.264 track's avcC".into()))?;
         let tick_s = file.info().timestamp_scale().get() as f64 / 1e9;
-        Ok(Self { file, track, codec, parameter_sets, length_size, tick_s, origin: None, block: Block::default() })
+        let side = |v: std::num::NonZeroU64| u32::try_from(v.get()).unwrap_or(u32::MAX);
+        let size = file
+            .tracks()
+            .iter()
+            .find(|t| t.track_number().get() == track)
+            .and_then(|t| t.video())
+            .map_or((0, 0), |v| (side(v.pixel_width()), side(v.pixel_height())));
+        Ok(Self {
+            file,
+            track,
+            codec,
+            parameter_sets,
+            length_size,
+            tick_s,
+            origin: None,
+            block: Block::default(),
+            size,
+        })
     }
 
     /// The next picture of the track in decoding order, or `None` at the end.

@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek as _};
 use std::path::Path;
 
 use image::RgbImage;
@@ -46,19 +46,49 @@ pub enum VideoFile {
     Mkv(crate::mkv::MkvSource),
 }
 
+/// What a container is read from: a file, or a video held in memory (an upload).
+pub trait Input: std::io::Read + std::io::Seek + Send {}
+
+impl<T: std::io::Read + std::io::Seek + Send> Input for T {}
+
+/// A boxed [`Input`].
+pub(crate) type BoxedInput = BufReader<Box<dyn Input>>;
+
 impl VideoFile {
     /// Opens `path`, telling the container from its first bytes (Matroska's EBML magic, else MP4).
     ///
     /// # Errors
     /// As [`Mp4Source::open`] and [`crate::mkv::MkvSource::open`].
     pub fn open(path: &Path) -> Result<Self, VideoError> {
+        let file = File::open(path).map_err(|e| VideoError::Open(format!("{}: {e}", path.display())))?;
+        Self::read(Box::new(file)).map_err(|e| e.about(&path.display().to_string()))
+    }
+
+    /// A video held in memory (an upload), as [`VideoFile::open`] reads a file.
+    ///
+    /// # Errors
+    /// As [`VideoFile::open`].
+    pub fn from_bytes(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Self, VideoError> {
+        Self::read(Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    fn read(mut input: Box<dyn Input>) -> Result<Self, VideoError> {
         let mut magic = [0u8; 4];
-        let mut file = File::open(path).map_err(|e| VideoError::Open(format!("{}: {e}", path.display())))?;
-        let read = std::io::Read::read(&mut file, &mut magic).map_err(|e| VideoError::Open(e.to_string()))?;
+        let read = std::io::Read::read(&mut input, &mut magic).map_err(|e| VideoError::Open(e.to_string()))?;
+        let size = input.seek(std::io::SeekFrom::End(0)).map_err(|e| VideoError::Open(e.to_string()))?;
+        input.rewind().map_err(|e| VideoError::Open(e.to_string()))?;
         if read == 4 && magic == crate::mkv::EBML_MAGIC {
-            return crate::mkv::MkvSource::open(path).map(Self::Mkv);
+            return crate::mkv::MkvSource::read(BufReader::new(input)).map(Self::Mkv);
         }
-        Mp4Source::open(path).map(Self::Mp4)
+        Mp4Source::read(BufReader::new(input), size).map(Self::Mp4)
+    }
+
+    /// Width and height of the video track, as its container declares them.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Self::Mp4(source) => (u32::from(source.size.0), u32::from(source.size.1)),
+            Self::Mkv(source) => source.size(),
+        }
     }
 
     /// The next picture in decoding order, or `None` at the end.
@@ -86,7 +116,7 @@ pub struct Frame {
 
 /// The H.264 track of an MP4/MOV file, as packets in decoding order.
 pub struct Mp4Source {
-    reader: mp4::Mp4Reader<BufReader<File>>,
+    reader: mp4::Mp4Reader<BoxedInput>,
     track_id: u32,
     samples: u32,
     next: u32,
@@ -112,8 +142,12 @@ impl Mp4Source {
     pub fn open(path: &Path) -> Result<Self, VideoError> {
         let file = File::open(path).map_err(|e| VideoError::Open(format!("{}: {e}", path.display())))?;
         let size = file.metadata().map_err(|e| VideoError::Open(e.to_string()))?.len();
-        let reader = mp4::Mp4Reader::read_header(BufReader::new(file), size)
-            .map_err(|e| VideoError::Container(format!("{}: {e}", path.display())))?;
+        let input: Box<dyn Input> = Box::new(file);
+        Self::read(BufReader::new(input), size).map_err(|e| e.about(&path.display().to_string()))
+    }
+
+    fn read(input: BoxedInput, size: u64) -> Result<Self, VideoError> {
+        let reader = mp4::Mp4Reader::read_header(input, size).map_err(|e| VideoError::Container(e.to_string()))?;
         let mut tracks: Vec<&mp4::Mp4Track> =
             reader.tracks().values().filter(|t| matches!(t.media_type(), Ok(mp4::MediaType::H264))).collect();
         tracks.sort_by_key(|t| t.track_id());

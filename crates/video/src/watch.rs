@@ -81,7 +81,7 @@ fn milliseconds(seconds: f64) -> f64 {
 }
 
 /// What happened, as a watch tells it (one JSON object per line with `facegate watch --json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WatchEvent {
     /// What.
     #[serde(rename = "type")]
@@ -123,7 +123,7 @@ pub struct WatchEvent {
 }
 
 /// The kinds of [`WatchEvent`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum EventKind {
     /// A face appeared.
     #[serde(rename = "face.track.started")]
@@ -140,7 +140,7 @@ pub enum EventKind {
 }
 
 /// How a track ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackDecision {
     /// Named at the collection's false-match rate.
@@ -152,7 +152,7 @@ pub enum TrackDecision {
 }
 
 /// A named subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SubjectRef {
     /// Identifier.
     pub id: SubjectId,

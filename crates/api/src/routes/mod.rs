@@ -11,6 +11,7 @@ mod migrations;
 mod sightings;
 mod subjects;
 mod system;
+mod videos;
 mod webhooks;
 
 use axum::Router;
@@ -50,6 +51,7 @@ pub(crate) use subjects::{
     __path_update_subject, __path_verify,
 };
 pub(crate) use system::{__path_health, __path_metrics, __path_models, __path_openapi};
+pub(crate) use videos::__path_watch_video;
 pub(crate) use webhooks::{__path_create_webhook, __path_delete_webhook, __path_deliveries, __path_list_webhooks};
 
 /// Every endpoint of the API.
@@ -75,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
         .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
+        .route("/v1/collections/{collection}/videos", post(videos::watch_video))
         .route("/v1/collections/{collection}/attendance", get(doors::attendance))
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
         .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
