@@ -139,6 +139,17 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
+/// Who was present where and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceList {
+    /// By when each began.
+    pub presences: Vec<facegate_gallery::Presence>,
+    /// The window that folded them, seconds.
+    pub window_s: u32,
+    /// More sightings matched than one answer folds (10,000): narrow the time range.
+    pub truncated: bool,
+}
+
 /// A page of a collection's sightings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SightingPage {

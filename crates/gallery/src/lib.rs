@@ -60,5 +60,5 @@ pub use recognition::{
     Unreadable, Verification,
 };
 pub use retention::{ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
-pub use sightings::MAX_SIGHTINGS;
+pub use sightings::{DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTINGS, Presence, fold_presence};
 pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};

@@ -44,7 +44,7 @@ pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
-pub(crate) use sightings::__path_sightings;
+pub(crate) use sightings::{__path_presence, __path_sightings};
 pub(crate) use subjects::{
     __path_add_negative, __path_create_subject, __path_delete_face, __path_delete_negative, __path_delete_subject,
     __path_enroll_faces, __path_get_subject, __path_list_faces, __path_list_negatives, __path_list_subjects,
@@ -77,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
         .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
+        .route("/v1/collections/{collection}/presence", get(sightings::presence))
         .route("/v1/collections/{collection}/videos", post(videos::watch_video))
         .route("/v1/collections/{collection}/attendance", get(doors::attendance))
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
