@@ -25,6 +25,7 @@ const browserPath = process.env.FACEGATE_CHROMIUM ?? "/usr/bin/chromium";
 const facegateBin = env("FACEGATE_BIN");
 const dataDir = env("FACEGATE_DATA_DIR");
 const videoDir = env("FACEGATE_VIDEO_DIR");
+const rtspUrl = env("FACEGATE_RTSP_URL");
 const PERSON = "Colin Powell";
 const figures = {};
 rmSync(shots, { recursive: true, force: true }); // this run's screens only
@@ -233,6 +234,42 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByText("1 sighting", { exact: true }).waitFor();
   assert.equal(await page.getByRole("cell", { name: "short_hamilton_clip.mp4" }).count(), 1);
   await check(page, "sightings");
+
+  // Cameras: one added here (its login sealed, never shown), watched by the server; what it saw is under
+  // Sightings, folded into presences; then turned off.
+  await page.getByRole("link", { name: "Cameras" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("lobby");
+  await page.getByLabel("Collection").selectOption({ label: "hamilton" });
+  await page.getByLabel(/^Source URL/).fill(rtspUrl);
+  await page.getByLabel("Frames analysed per second").fill("10");
+  await page.getByRole("button", { name: "Add camera" }).click();
+  const shown = new URL(rtspUrl.replace(/^rtsp:/, "http:"));
+  await page.getByRole("cell", { name: `rtsp://${shown.host}/clip` }).waitFor();
+  await page.getByLabel(/^Source URL/).fill("rtsp://169.254.169.254/latest");
+  await page.getByLabel("Name", { exact: true }).fill("metadata");
+  await page.getByRole("button", { name: "Add camera" }).click();
+  await page.getByRole("alert").filter({ hasText: "egress" }).waitFor();
+  assert.ok(!(await page.content()).includes(shown.password), "the camera's password is never shown");
+  await check(page, "cameras");
+  await page.getByRole("link", { name: "Sightings" }).click();
+  await page.getByLabel("Collection").selectOption({ label: "hamilton" });
+  await page.getByLabel("Person").selectOption({ label: "anyone" });
+  await page.getByLabel("Camera").fill("lobby");
+  const watchedFrom = Date.now();
+  for (;;) {
+    await page.getByRole("button", { name: "Show", exact: true }).click();
+    if (await page.getByRole("cell", { name: "barack_obama" }).count()) break;
+    assert.ok(Date.now() - watchedFrom < 60_000, "the server's camera saw Obama within a minute");
+    await page.waitForTimeout(1000);
+  }
+  figures.camera_to_sighting_ms = Date.now() - watchedFrom;
+  await page.getByRole("button", { name: "Fold into presences" }).click();
+  await page.getByText(/presences? \(sightings at most 60 s apart folded\)/).waitFor();
+  assert.equal(await page.getByRole("cell", { name: "barack_obama" }).count(), 1, "one presence of Obama at the lobby");
+  await check(page, "presence");
+  await page.getByRole("link", { name: "Cameras" }).click();
+  await page.getByRole("button", { name: "Turn off lobby" }).click();
+  await page.getByRole("cell", { name: "off", exact: true }).waitFor();
 
   // Keys: create one (shown once), then revoke it.
   await page.getByRole("link", { name: "Keys" }).click();

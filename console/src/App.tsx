@@ -10,6 +10,7 @@ import { Events } from "./screens/Events";
 import { Webhooks } from "./screens/Webhooks";
 import { Attendance } from "./screens/Attendance";
 import { Sightings } from "./screens/Sightings";
+import { Cameras } from "./screens/Cameras";
 import { Keys } from "./screens/Keys";
 import { Models } from "./screens/Models";
 
@@ -19,6 +20,7 @@ const SCREENS = [
   { path: "events", label: "Events", scope: "admin" },
   { path: "webhooks", label: "Webhooks", scope: "admin" },
   { path: "attendance", label: "Attendance", scope: "admin" },
+  { path: "cameras", label: "Cameras", scope: "admin" },
   { path: "sightings", label: "Sightings", scope: "admin" },
   { path: "keys", label: "Keys", scope: "admin" },
   { path: "models", label: "Models", scope: null },
@@ -92,6 +94,7 @@ export function App() {
         {screen === "events" && <Events />}
         {screen === "webhooks" && <Webhooks />}
         {screen === "attendance" && <Attendance />}
+        {screen === "cameras" && <Cameras />}
         {screen === "sightings" && <Sightings />}
         {screen === "keys" && <Keys />}
         {screen === "models" && <Models />}

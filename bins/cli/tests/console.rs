@@ -1,7 +1,8 @@
 //! The operator console in a real browser: `console/e2e/console.test.mjs` (Playwright driving Debian's
 //! Chromium with a fake camera made from LFW photos) against a real `facegate serve` that embeds the
 //! built console. This test starts the server with an admin key, runs the browser test (which also
-//! runs `facegate watch` on the test clip into the server's data folder for the sightings screen) and
+//! runs `facegate watch` on the test clip into the server's data folder for the sightings screen, and adds
+//! a camera, a loopback RTSP server looping the clip, which the server then watches) and
 //! fails with it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
 
 mod common;
@@ -15,7 +16,13 @@ use facegate_testing::{lfw_dir, shared_dir, workspace_root};
 fn console_end_to_end_in_chromium() {
     let data = tempfile::tempdir().expect("tempdir");
     let key = create_key(data.path(), "console", "admin");
-    let server = Server::start(data.path(), &[]);
+    // A camera on loopback wanting a login, which the browser test adds on the cameras screen.
+    let camera = facegate_testing::rtsp::RtspServer::start_with_login(
+        &shared_dir().join("data/video/hamilton/short_hamilton_clip.mp4"),
+        0,
+        Some(("operator", "s3cret-console")),
+    );
+    let server = Server::start_with(data.path(), &[], std::process::Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
     let console = workspace_root().join("console");
     assert!(
         console.join("node_modules/playwright-core").is_dir(),
@@ -35,6 +42,7 @@ fn console_end_to_end_in_chromium() {
         .env("FACEGATE_MASTER_KEY", common::MASTER_KEY)
         .envs(facegate_testing::LOOPBACK_EGRESS)
         .env("FACEGATE_VIDEO_DIR", shared_dir().join("data/video/hamilton"))
+        .env("FACEGATE_RTSP_URL", format!("rtsp://operator:s3cret-console@127.0.0.1:{}/clip", camera.port()))
         .env(
             "FACEGATE_MODEL_MIRROR",
             std::env::var_os("FACEGATE_MODEL_MIRROR").unwrap_or_else(|| shared_dir().join("models").into()),

@@ -13,6 +13,8 @@ export function Sightings() {
   const [from, setFrom] = useState("");
   const [until, setUntil] = useState("");
   const [page, setPage] = useState<Schemas["SightingPage"] | null>(null);
+  const [presence, setPresence] = useState<Schemas["PresenceList"] | null>(null);
+  const [windowS, setWindowS] = useState("60");
   const [error, setError] = useState<string | null>(null);
   const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
 
@@ -20,15 +22,17 @@ export function Sightings() {
     if (!collectionId) return;
     setSubject("");
     setPage(null);
+    setPresence(null);
     api.GET("/v1/collections/{collection}/subjects", { params: { path: { collection: collectionId } } }).then(
       (r) => setPeople(ok(r).subjects),
       () => setPeople([]),
     );
   }, [collectionId]);
 
+  const ms = (local: string) => (local ? new Date(local).getTime() : undefined);
+
   async function show(event?: FormEvent) {
     event?.preventDefault();
-    const ms = (local: string) => (local ? new Date(local).getTime() : undefined);
     const query = {
       subject: subject || undefined,
       camera: camera.trim() || undefined,
@@ -38,6 +42,22 @@ export function Sightings() {
     };
     try {
       setPage(ok(await api.GET("/v1/collections/{collection}/sightings", { params: { path: { collection: collectionId }, query } })));
+      setPresence(null);
+      setError(null);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  /** The same filters, folded into presences: a person at a camera until they are gone for the window. */
+  async function showPresence() {
+    const query = {
+      subject: subject || undefined, camera: camera.trim() || undefined, from: ms(from), until: ms(until),
+      window_s: Number(windowS),
+    };
+    try {
+      setPresence(ok(await api.GET("/v1/collections/{collection}/presence", { params: { path: { collection: collectionId }, query } })));
+      setPage(null);
       setError(null);
     } catch (e) {
       setError((e as Error).message);
@@ -47,7 +67,7 @@ export function Sightings() {
   return (
     <section aria-labelledby="sightings-title">
       <h1 id="sightings-title">Sightings</h1>
-      <p className="muted">Who cameras saw, where and when: one row per face track that <code>facegate watch</code> decided.</p>
+      <p className="muted">Who cameras saw, where and when: one row per face track that was decided (the server's cameras, uploaded videos, <code>facegate watch</code>).</p>
       <form className="filters" onSubmit={show}>
         <CollectionSelect id="sightings-collection" collections={collections} value={collectionId} onChange={setCollectionId} />
         <label htmlFor="sightings-person">Person</label>
@@ -68,8 +88,30 @@ export function Sightings() {
         <label htmlFor="sightings-until">until</label>
         <input id="sightings-until" type="datetime-local" value={until} onChange={(e) => setUntil(e.target.value)} />
         <button type="submit" disabled={!collectionId}>Show</button>
+        <label htmlFor="sightings-window">Presence window (s)</label>
+        <input id="sightings-window" type="number" min="0" max="86400" value={windowS} onChange={(e) => setWindowS(e.target.value)} />
+        <button type="button" disabled={!collectionId} onClick={() => void showPresence()}>Fold into presences</button>
       </form>
       {error && <p role="alert" className="error">{error}</p>}
+      {presence && (
+        <table>
+          <caption className="muted">
+            {presence.presences.length} {presence.presences.length === 1 ? "presence" : "presences"} (sightings at most {presence.window_s} s apart folded)
+            {presence.truncated ? "; more sightings matched than one answer folds, narrow the time range" : ""}
+          </caption>
+          <thead>
+            <tr><th scope="col">Who</th><th scope="col">Camera</th><th scope="col">From</th><th scope="col">Until</th><th scope="col">Sightings</th></tr>
+          </thead>
+          <tbody>
+            {presence.presences.map((p) => (
+              <tr key={`${p.camera}/${p.subject_id}/${p.first_seen_ms}`}>
+                <td>{p.subject_name ?? p.subject_id}</td><td>{p.camera}</td><td>{when(p.first_seen_ms)}</td>
+                <td>{when(p.last_seen_ms)}</td><td>{p.sightings}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       {page && (
         <table>
           <caption className="muted">{page.sightings.length} {page.sightings.length === 1 ? "sighting" : "sightings"}</caption>

@@ -1,0 +1,110 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { api, ok, when, type Schemas } from "../api";
+import { CollectionSelect, useCollectionChoice } from "../widgets";
+
+type Camera = Schemas["Camera"];
+type Settings = Schemas["CameraSettings"];
+
+const DEFAULTS: Settings = {
+  enabled: true, detections_per_second: 5, min_face_px: 32, detect_pixels: 1920 * 1080, known_only: false,
+  cooldown_s: 0, udp: false, masks: [],
+};
+
+/** The cameras the server watches: their source (never its login), collection and how they are watched. */
+export function Cameras() {
+  const [cameras, setCameras] = useState<Camera[]>([]);
+  const [name, setName] = useState("");
+  const [source, setSource] = useState("");
+  const [rate, setRate] = useState("5");
+  const [minFace, setMinFace] = useState("32");
+  const [knownOnly, setKnownOnly] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
+  const collectionName = (id: string) => collections.find((c) => c.id === id)?.name ?? id;
+
+  const load = () => api.GET("/v1/cameras").then((r) => setCameras(ok(r).cameras), (e: Error) => setError(e.message));
+  useEffect(() => void load(), []);
+
+  async function create(event: FormEvent) {
+    event.preventDefault();
+    const settings = { ...DEFAULTS, detections_per_second: Number(rate), min_face_px: Number(minFace), known_only: knownOnly };
+    try {
+      ok(await api.POST("/v1/cameras", { body: { name: name.trim(), collection_id: collectionId, source_url: source.trim(), settings } }));
+      setName("");
+      setSource("");
+      setError(null);
+      await load();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  async function toggle(camera: Camera) {
+    const body = {
+      name: camera.name, collection_id: camera.collection_id,
+      settings: { ...camera.settings, enabled: !camera.settings.enabled },
+    };
+    try {
+      ok(await api.PUT("/v1/cameras/{camera}", { params: { path: { camera: camera.id } }, body }));
+      await load();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  async function remove(camera: Camera) {
+    try {
+      ok(await api.DELETE("/v1/cameras/{camera}", { params: { path: { camera: camera.id } } }));
+      await load();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  return (
+    <section aria-labelledby="cameras-title">
+      <h1 id="cameras-title">Cameras</h1>
+      <p className="muted">
+        The server watches every enabled camera: each face tracked, each track named once or kept as unknown, and
+        seen under Sightings. A camera's login is sealed and never shown again.
+      </p>
+      {error && <p role="alert" className="error">{error}</p>}
+      <table>
+        <thead>
+          <tr><th scope="col">Name</th><th scope="col">Source</th><th scope="col">Collection</th><th scope="col">Analysed</th>
+            <th scope="col">State</th><th scope="col">Changed</th><th scope="col">Actions</th></tr>
+        </thead>
+        <tbody>
+          {cameras.map((c) => (
+            <tr key={c.id}>
+              <td>{c.name}</td><td><code>{c.source}</code></td><td>{collectionName(c.collection_id)}</td>
+              <td>{c.settings.detections_per_second} frames/s{c.settings.known_only ? ", known people only" : ""}</td>
+              <td>{c.settings.enabled ? "watched" : "off"}</td><td>{when(c.updated_at_ms)}</td>
+              <td>
+                <button type="button" onClick={() => void toggle(c)}>{c.settings.enabled ? `Turn off ${c.name}` : `Turn on ${c.name}`}</button>{" "}
+                <button type="button" className="danger" onClick={() => void remove(c)}>Delete {c.name}</button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form className="card" onSubmit={create}>
+        <h2>New camera</h2>
+        <label htmlFor="camera-name">Name</label>
+        <input id="camera-name" required value={name} onChange={(e) => setName(e.target.value)} />
+        <CollectionSelect id="camera-collection" collections={collections} value={collectionId} onChange={setCollectionId} />
+        <label htmlFor="camera-source">Source URL (rtsp://user:password@host:554/path)</label>
+        <input id="camera-source" required autoComplete="off" value={source} onChange={(e) => setSource(e.target.value)} />
+        <label htmlFor="camera-rate">Frames analysed per second</label>
+        <input id="camera-rate" type="number" min="0.1" max="30" step="0.1" value={rate} onChange={(e) => setRate(e.target.value)} />
+        <label htmlFor="camera-min-face">Smallest face named (pixels)</label>
+        <input id="camera-min-face" type="number" min="8" max="1024" value={minFace} onChange={(e) => setMinFace(e.target.value)} />
+        <label className="check">
+          <input type="checkbox" checked={knownOnly} onChange={(e) => setKnownOnly(e.target.checked)} />
+          Known people only (keep nothing about anyone else)
+        </label>
+        <button type="submit" disabled={!collectionId}>Add camera</button>
+      </form>
+    </section>
+  );
+}
