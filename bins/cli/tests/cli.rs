@@ -592,3 +592,231 @@ fn watch_follows_a_camera_through_a_restart() {
     let times: Vec<f64> = events.iter().map(|(_, e)| e["stream_time_s"].as_f64().expect("time")).collect();
     assert!(times.last().copied().unwrap_or_default() > 15.0, "{times:?}");
 }
+
+/// One person walking past the camera in the generated walk-by video: their photo, where and when.
+struct Walk {
+    person: String,
+    enrolled: bool,
+    photo: image::RgbImage,
+    /// Seconds from the video's start.
+    start_s: f64,
+    /// The face's centre moves from `from` to `to` (pixels) while it grows from 20 to 120 px.
+    from: (f64, f64),
+    to: (f64, f64),
+}
+
+/// How long each walk lasts, and the face sizes it goes through.
+const WALK_S: f64 = 3.0;
+const FACE_PX: (f64, f64) = (20.0, 120.0);
+
+impl Walk {
+    /// The face's centre and size (pixels) at `t`, while the walker is in view.
+    fn face_at(&self, t: f64) -> Option<(f64, f64, f64)> {
+        let k = (t - self.start_s) / WALK_S;
+        if !(0.0..=1.0).contains(&k) {
+            return None;
+        }
+        let (x, y) = (self.from.0 + (self.to.0 - self.from.0) * k, self.from.1 + (self.to.1 - self.from.1) * k);
+        Some((x, y, FACE_PX.0 + (FACE_PX.1 - FACE_PX.0) * k))
+    }
+
+    /// When the face first reaches `side` pixels.
+    fn time_at_size(&self, side: f64) -> f64 {
+        self.start_s + WALK_S * ((side - FACE_PX.0) / (FACE_PX.1 - FACE_PX.0)).clamp(0.0, 1.0)
+    }
+}
+
+/// Draws the walkers on a plain background, frame by frame, into an H.264 MP4 (ffmpeg reads the raw
+/// frames from a pipe). LFW's deepfunneled photos are 250 px with the face about 110 px wide in the
+/// middle: a photo is scaled so its face has the walk's size, and blended in through a soft round mask.
+fn walk_by_video(walks: &[Walk], fps: u32, out: &Path) {
+    use std::io::Write as _;
+    let (width, height) = (1280u32, 720u32);
+    let duration = walks.iter().map(|w| w.start_s + WALK_S).fold(0.0, f64::max) + 0.5;
+    let mut encoder = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1280x720", "-r"])
+        .arg(fps.to_string())
+        .args(["-i", "-", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path(out)])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg (scripts/test.sh installs it)");
+    let mut pipe = encoder.stdin.take().expect("stdin");
+    let background = image::RgbImage::from_fn(width, height, |x, y| {
+        let v = 90 + (x * 60 / width) as u8 + (y * 30 / height) as u8;
+        image::Rgb([v, v.saturating_add(8), v.saturating_add(16)])
+    });
+    for n in 0..(duration * f64::from(fps)) as u32 {
+        let t = f64::from(n) / f64::from(fps);
+        let mut frame = background.clone();
+        for walk in walks {
+            let Some((cx, cy, face)) = walk.face_at(t) else { continue };
+            let side = (face / 110.0 * 250.0).round().max(8.0) as u32;
+            let scaled = image::imageops::resize(&walk.photo, side, side, image::imageops::FilterType::Triangle);
+            let (left, top) = (cx - f64::from(side) / 2.0, cy - f64::from(side) / 2.0);
+            let radius = f64::from(side) * 0.45;
+            for (x, y, pixel) in scaled.enumerate_pixels() {
+                let (fx, fy) = (left + f64::from(x), top + f64::from(y));
+                if fx < 0.0 || fy < 0.0 || fx >= f64::from(width) || fy >= f64::from(height) {
+                    continue;
+                }
+                let d = ((f64::from(x) - f64::from(side) / 2.0).powi(2)
+                    + (f64::from(y) - f64::from(side) / 2.0).powi(2))
+                .sqrt();
+                let alpha = ((radius - d) / (radius * 0.15)).clamp(0.0, 1.0);
+                let under = frame.get_pixel_mut(fx as u32, fy as u32);
+                for c in 0..3 {
+                    under[c] = (f64::from(pixel[c]) * alpha + f64::from(under[c]) * (1.0 - alpha)).round() as u8;
+                }
+            }
+        }
+        pipe.write_all(frame.as_raw()).expect("ffmpeg takes the frame");
+    }
+    drop(pipe);
+    assert!(encoder.wait().expect("ffmpeg ends").success(), "ffmpeg encodes the walk-by");
+}
+
+/// A walk-by video made from LFW (other photos of the enrolled people than their enrolment ones, and
+/// strangers), faces growing from 20 to 120 px over 3 s, two or three walkers at once: named tracks are
+/// checked for precision and recall, unknown groups for purity, and the time each person took to be
+/// named once their face was large enough.
+#[test]
+fn watch_names_people_walking_by_with_few_false_names() {
+    let enrolled_people = [
+        "George_W_Bush",
+        "Colin_Powell",
+        "Tony_Blair",
+        "Donald_Rumsfeld",
+        "Gerhard_Schroeder",
+        "Ariel_Sharon",
+        "Hugo_Chavez",
+        "Junichiro_Koizumi",
+        "Jean_Chretien",
+        "John_Ashcroft",
+    ];
+    let mut strangers: Vec<String> = std::fs::read_dir(lfw_dir().join("lfw-deepfunneled"))
+        .expect("LFW")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| !enrolled_people.contains(&name.as_str()))
+        .collect();
+    strangers.sort();
+    let strangers: Vec<String> = strangers.into_iter().step_by(97).take(10).collect();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let known = dir.path().join("known");
+    for person in enrolled_people {
+        std::fs::create_dir_all(known.join(person)).expect("folder");
+        for n in 1..=3 {
+            std::fs::copy(lfw_image(person, n), known.join(person).join(format!("{n}.jpg"))).expect("photo");
+        }
+    }
+    let data = dir.path().join("data");
+    let gallery = ["--data-dir", path(&data), "--collection", "walk-by"];
+    let enrolled = stdout(&facegate(&[&["enroll", path(&known)], &gallery[..]].concat()));
+    assert!(enrolled.contains("30 faces enrolled"), "{enrolled}");
+
+    // Each enrolled person walks by twice (photos 10 and 11), each stranger once; a walker starts every
+    // 1.2 s, on one of three lanes, alternately left to right and right to left.
+    let mut walks = Vec::new();
+    let mut who: Vec<(String, bool, u32)> = Vec::new();
+    for (i, person) in enrolled_people.iter().enumerate() {
+        who.push((person.to_string(), true, 10));
+        who.push((person.to_string(), true, 11));
+        if let Some(stranger) = strangers.get(i) {
+            who.push((stranger.clone(), false, 1));
+        }
+    }
+    for (i, (person, is_enrolled, number)) in who.into_iter().enumerate() {
+        let lane = 170.0 + 190.0 * (i % 3) as f64;
+        let (from, to) = if i % 2 == 0 { ((150.0, lane), (1130.0, lane)) } else { ((1130.0, lane), (150.0, lane)) };
+        let photo = facegate_testing::load_image(&lfw_image(&person, number));
+        walks.push(Walk { person, enrolled: is_enrolled, photo, start_s: 0.5 + 1.2 * i as f64, from, to });
+    }
+    let clip = dir.path().join("walk-by.mp4");
+    walk_by_video(&walks, 25, &clip);
+    let watched = facegate(&[&["watch", path(&clip), "--json"], &gallery[..]].concat());
+    let events = watch_events(&watched);
+    eprintln!("{}", String::from_utf8_lossy(&watched.stderr));
+
+    // Each track is the walker whose face is nearest its box's centre when it starts.
+    let walker_of = |e: &Value| -> Option<usize> {
+        let t = e["stream_time_s"].as_f64()?;
+        let b = &e["bbox"];
+        let (x, y) = (b["x"].as_f64()? + b["width"].as_f64()? / 2.0, b["y"].as_f64()? + b["height"].as_f64()? / 2.0);
+        walks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                w.face_at(t).map(|(cx, cy, side)| (i, ((cx - x).powi(2) + (cy - y).powi(2)).sqrt(), side))
+            })
+            .filter(|(_, distance, side)| *distance < side.max(30.0))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, ..)| i)
+    };
+    let mut track_walker = std::collections::HashMap::new();
+    for e in events.iter().filter(|e| e["type"] == "face.track.started") {
+        if let Some(walker) = walker_of(e) {
+            track_walker.insert(e["track_id"].as_u64().expect("track"), walker);
+        }
+    }
+    let sighted: Vec<(usize, &str, f64)> = events
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted")
+        .map(|e| {
+            let track = e["track_id"].as_u64().expect("track");
+            let walker = *track_walker.get(&track).unwrap_or_else(|| panic!("track {track} belongs to no walker: {e}"));
+            (walker, e["subject"]["name"].as_str().expect("name"), e["stream_time_s"].as_f64().expect("time"))
+        })
+        .collect();
+    let correct: Vec<&(usize, &str, f64)> = sighted.iter().filter(|(w, name, _)| walks[*w].person == *name).collect();
+    let false_names = sighted.len() - correct.len();
+    let enrolled_walks: Vec<usize> = (0..walks.len()).filter(|i| walks[*i].enrolled).collect();
+    let named_walks: std::collections::BTreeSet<usize> = correct.iter().map(|(w, ..)| *w).collect();
+    let recall = named_walks.len() as f64 / enrolled_walks.len() as f64;
+    let precision = correct.len() as f64 / sighted.len().max(1) as f64;
+    // Time to a name, from when the face first reached the 32 px a face needs to be named.
+    let mut waits: Vec<f64> = named_walks
+        .iter()
+        .map(|w| {
+            let first = correct.iter().filter(|(x, ..)| x == w).map(|(.., t)| *t).fold(f64::INFINITY, f64::min);
+            (first - walks[*w].time_at_size(32.0)).max(0.0)
+        })
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let quantile = |q: f64| waits.get(((waits.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    // Unknown groups: how many of a group's tracks are one stranger's (and strangers are never named).
+    let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "identity.unknown") {
+        let track = e["track_id"].as_u64().expect("track");
+        if let (Some(cluster), Some(walker)) = (e["cluster_id"].as_u64(), track_walker.get(&track)) {
+            groups.entry(cluster).or_default().push(*walker);
+        }
+    }
+    let (grouped, pure): (usize, usize) = groups.values().fold((0, 0), |(all, pure), members| {
+        let most =
+            members.iter().map(|m| members.iter().filter(|x| walks[**x].person == walks[*m].person).count()).max();
+        (all + members.len(), pure + most.unwrap_or(0))
+    });
+    let purity = pure as f64 / grouped.max(1) as f64;
+    println!(
+        "walk-by: {} walks ({} of enrolled people), {} names: precision {precision:.3}, recall {recall:.3}, {false_names} false, \
+         {:.2} names per named walk; time to name p50 {:.2} s, p95 {:.2} s; {} unknown tracks in {} groups, purity {purity:.3}",
+        walks.len(),
+        enrolled_walks.len(),
+        sighted.len(),
+        sighted.len() as f64 / named_walks.len().max(1) as f64,
+        quantile(0.5),
+        quantile(0.95),
+        grouped,
+        groups.len(),
+    );
+    let wrong: Vec<(String, &str, f64)> = sighted
+        .iter()
+        .filter(|(w, name, _)| walks[*w].person != *name)
+        .map(|(w, name, t)| (walks[*w].person.clone(), *name, *t))
+        .collect();
+    println!("walk-by false names (walker, name, time): {wrong:?}");
+    assert!(false_names <= 1, "false names: {wrong:?}");
+    assert!(recall >= 0.8, "recall {recall}: named {named_walks:?} of {enrolled_walks:?}");
+    assert!(quantile(0.95) <= 2.0, "time to name {waits:?}");
+    assert!(purity >= 0.8, "unknown groups {groups:?}");
+}

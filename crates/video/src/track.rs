@@ -1,6 +1,10 @@
-//! Tracking every face from frame to frame: each detection joins the track whose predicted box it
-//! overlaps most (boxes move at the velocity the track has shown, as SORT's motion model does), or starts
-//! a new track; a track not seen for a while ends, and a scene cut ends every track at once.
+//! Tracking every face from frame to frame, in two rounds as ByteTrack associates: a detection joins the
+//! track whose predicted box it overlaps most (boxes move at the velocity the track has shown: a
+//! constant-velocity alpha-beta filter, SORT's motion model without its covariances); a detection left
+//! over joins a track left over whose predicted centre is near (within two box sides), whose size is
+//! alike (within a factor of 1.6) and whose look is alike (colour histograms of the two boxes), which
+//! keeps small, fast faces whose boxes no longer overlap from one analysed frame to the next. Else it
+//! starts a new track. A track not seen for a while ends, and a scene cut ends every track at once.
 //!
 //! A cut is told from camera motion by two measures of how much a frame differs from the last one
 //! analysed, multiplied: the mean absolute difference of their 32×32 grey thumbnails (where things
@@ -47,6 +51,8 @@ pub struct Tracked {
     pub last_seen_s: f64,
     /// Frames it was seen in.
     pub frames: u32,
+    /// What its face looked like when last seen.
+    look: FaceLook,
 }
 
 impl Tracked {
@@ -62,7 +68,7 @@ impl Tracked {
         }
     }
 
-    fn follow(&mut self, bbox: BoundingBox, t: f64) {
+    fn follow(&mut self, bbox: BoundingBox, look: FaceLook, t: f64) {
         let dt = (t - self.last_seen_s) as f32;
         if dt > 0.0 {
             let measured = [
@@ -71,11 +77,14 @@ impl Tracked {
                 (bbox.width - self.bbox.width) / dt,
                 (bbox.height - self.bbox.height) / dt,
             ];
+            // The second sighting gives the first velocity; later ones correct it by half.
+            let gain = if self.frames == 1 { 1.0 } else { 0.5 };
             for (v, m) in self.velocity.iter_mut().zip(measured) {
-                *v = 0.5 * *v + 0.5 * m;
+                *v += gain * (m - *v);
             }
         }
         self.bbox = bbox;
+        self.look = look;
         self.last_seen_s = t;
         self.frames += 1;
     }
@@ -131,7 +140,7 @@ impl Tracker {
         self.active = active;
         update.ended.extend(stale);
 
-        // Greedy matching, best overlap first.
+        // First round: greedy matching, best overlap first.
         let predicted: Vec<BoundingBox> = self.active.iter().map(|track| track.predicted(t)).collect();
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (d, face) in faces.iter().enumerate() {
@@ -150,18 +159,46 @@ impl Tracker {
                 track_taken[k] = true;
             }
         }
-        for (face, joined) in faces.into_iter().zip(face_track) {
+        let looks: Vec<FaceLook> = faces.iter().map(|f| FaceLook::of(image, &f.bbox)).collect();
+        // Second round, for what is left: near, alike in size and alike in look; nearest first.
+        let mut near: Vec<(f32, usize, usize)> = Vec::new();
+        for (d, face) in faces.iter().enumerate().filter(|(d, _)| face_track[*d].is_none()) {
+            for (k, bbox) in predicted.iter().enumerate().filter(|(k, _)| !track_taken[*k]) {
+                let side = bbox.width.max(bbox.height).max(1.0);
+                let distance = centre_distance(&face.bbox, bbox) / side;
+                let ratio = face.bbox.width.max(1.0) / bbox.width.max(1.0);
+                let alike = looks[d].similarity(&self.active[k].look) >= MIN_LOOK_SIMILARITY;
+                if distance <= MAX_JUMP_SIDES && (1.0 / MAX_SIZE_RATIO..=MAX_SIZE_RATIO).contains(&ratio) && alike {
+                    near.push((distance, d, k));
+                }
+            }
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, d, k) in near {
+            if face_track[d].is_none() && !track_taken[k] {
+                face_track[d] = Some(k);
+                track_taken[k] = true;
+            }
+        }
+        for ((face, joined), look) in faces.into_iter().zip(face_track).zip(looks) {
             match joined {
                 Some(k) => {
                     let track = &mut self.active[k];
-                    track.follow(face.bbox, t);
+                    track.follow(face.bbox, look, t);
                     update.seen.push((track.id, face, false));
                 }
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let track =
-                        Tracked { id, bbox: face.bbox, velocity: [0.0; 4], first_seen_s: t, last_seen_s: t, frames: 1 };
+                    let track = Tracked {
+                        id,
+                        bbox: face.bbox,
+                        velocity: [0.0; 4],
+                        first_seen_s: t,
+                        last_seen_s: t,
+                        frames: 1,
+                        look,
+                    };
                     self.active.push(track);
                     update.seen.push((id, face, true));
                 }
@@ -173,6 +210,53 @@ impl Tracker {
     /// Ends every open track (the end of the video).
     pub fn finish(&mut self) -> Vec<Tracked> {
         std::mem::take(&mut self.active)
+    }
+}
+
+/// The second round's gates: how far (in box sides) a face may be from a track's predicted centre, how
+/// much larger or smaller, and how alike it must look.
+const MAX_JUMP_SIDES: f32 = 2.0;
+const MAX_SIZE_RATIO: f32 = 1.6;
+const MIN_LOOK_SIMILARITY: f32 = 0.6;
+
+fn centre_distance(a: &BoundingBox, b: &BoundingBox) -> f32 {
+    let dx = (a.x + a.width / 2.0) - (b.x + b.width / 2.0);
+    let dy = (a.y + a.height / 2.0) - (b.y + b.height / 2.0);
+    (dx * dx + dy * dy).sqrt()
+}
+
+/// What a face looks like, coarsely: the 4×4×4 colour histogram of its box (at most 16×16 samples),
+/// normalised.
+#[derive(Debug, Clone)]
+struct FaceLook([f32; 64]);
+
+impl FaceLook {
+    fn of(image: &RgbImage, bbox: &BoundingBox) -> Self {
+        let (width, height) = image.dimensions();
+        let mut histogram = [0f32; 64];
+        let (x0, y0) = (bbox.x.max(0.0), bbox.y.max(0.0));
+        let (x1, y1) = ((bbox.x + bbox.width).min(width as f32), (bbox.y + bbox.height).min(height as f32));
+        let mut total = 0f32;
+        if x1 > x0 && y1 > y0 {
+            for i in 0..16 {
+                for j in 0..16 {
+                    let x = (x0 + (x1 - x0) * (i as f32 + 0.5) / 16.0) as u32;
+                    let y = (y0 + (y1 - y0) * (j as f32 + 0.5) / 16.0) as u32;
+                    let [r, g, b] = image.get_pixel(x.min(width - 1), y.min(height - 1)).0;
+                    histogram[usize::from(r / 64) * 16 + usize::from(g / 64) * 4 + usize::from(b / 64)] += 1.0;
+                    total += 1.0;
+                }
+            }
+        }
+        for bin in &mut histogram {
+            *bin /= total.max(1.0);
+        }
+        Self(histogram)
+    }
+
+    /// Histogram intersection: 1 for the same colours, 0 for none in common.
+    fn similarity(&self, other: &FaceLook) -> f32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| a.min(*b)).sum()
     }
 }
 
@@ -265,6 +349,35 @@ mod tests {
         let white = RgbImage::from_pixel(64, 64, image::Rgb([250, 250, 250]));
         let cut = tracker.update(&white, 1.24, vec![face(90.0, 10.0, 40.0)]);
         assert!(cut.cut && cut.ended.len() == 1 && cut.seen[0].2);
+    }
+
+    #[test]
+    fn a_small_fast_face_keeps_its_track_and_a_face_that_looks_different_does_not_take_it() {
+        // A 20 px face that moves 40 px between analysed frames: its boxes never overlap.
+        let paint = |faces: &[(f32, [u8; 3])]| {
+            let mut image = RgbImage::from_pixel(640, 120, image::Rgb([90, 90, 90]));
+            for (x, colour) in faces {
+                for dy in 0..20 {
+                    for dx in 0..20 {
+                        image.put_pixel(*x as u32 + dx, 50 + dy, image::Rgb(*colour));
+                    }
+                }
+            }
+            image
+        };
+        let skin = [200, 150, 120];
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let first = tracker.update(&paint(&[(20.0, skin)]), 0.0, vec![face(20.0, 50.0, 20.0)]);
+        let id = first.seen[0].0;
+        for step in 1..8u8 {
+            let x = 20.0 + 40.0 * f32::from(step);
+            let update = tracker.update(&paint(&[(x, skin)]), f64::from(step) * 0.1, vec![face(x, 50.0, 20.0)]);
+            assert_eq!((update.seen[0].0, update.seen[0].2), (id, false), "step {step}");
+        }
+        // Next to where it should be, clear of its predicted box, a face of other colours (another person
+        // walking in) starts a new track.
+        let other = tracker.update(&paint(&[(362.0, [40, 60, 200])]), 0.8, vec![face(362.0, 50.0, 20.0)]);
+        assert!(other.seen[0].2 && other.seen[0].0 != id);
     }
 
     #[test]
