@@ -245,6 +245,11 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("button", { name: "Add camera" }).click();
   const shown = new URL(rtspUrl.replace(/^rtsp:/, "http:"));
   await page.getByRole("cell", { name: `rtsp://${shown.host}/clip` }).waitFor();
+  // The live view: the faces the server's camera follows now, named from the event stream.
+  const liveFrom = Date.now();
+  await page.getByRole("cell", { name: /^(lin_manuel_miranda|barack_obama)$/ }).first().waitFor({ timeout: 60_000 });
+  figures.camera_to_live_name_ms = Date.now() - liveFrom;
+  await check(page, "cameras-live");
   await page.getByLabel(/^Source URL/).fill("rtsp://169.254.169.254/latest");
   await page.getByLabel("Name", { exact: true }).fill("metadata");
   await page.getByRole("button", { name: "Add camera" }).click();
@@ -273,6 +278,7 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
 
   // Keys: create one (shown once), then revoke it.
   await page.getByRole("link", { name: "Keys" }).click();
+  await page.getByRole("heading", { name: "API keys" }).waitFor();
   await page.getByLabel("Name").fill("reception kiosk");
   await page.getByRole("button", { name: "Create key" }).click();
   const secret = await page.getByRole("status").filter({ hasText: "shown once" }).locator("code").textContent();

@@ -820,3 +820,79 @@ fn watch_names_people_walking_by_with_few_false_names() {
     assert!(quantile(0.95) <= 2.0, "time to name {waits:?}");
     assert!(purity >= 0.8, "unknown groups {groups:?}");
 }
+
+/// CPU time (user + system, seconds) and resident memory (KiB) of a process, from /proc.
+fn cpu_and_rss(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks / 100.0, rss))
+}
+
+/// Watches `url` for `seconds` with `args`, sampling the process every 10 s; prints and returns the
+/// samples (seconds, CPU seconds, RSS KiB) and the watch's own figures (stderr).
+fn watch_live_figures(url: &str, gallery: &[&str], args: &[&str], seconds: u64) -> (Vec<(u64, f64, u64)>, String) {
+    let duration = seconds.to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_facegate"));
+    command.args([&["watch", url, "--duration", &duration], args, gallery].concat());
+    if std::env::var_os("FACEGATE_MODEL_MIRROR").is_none() {
+        command.env("FACEGATE_MODEL_MIRROR", shared_dir().join("models"));
+    }
+    let child =
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("watch");
+    let mut child = facegate_testing::KillOnDrop(child);
+    let pid = child.0.id();
+    let mut samples = Vec::new();
+    for at in (10..=seconds.saturating_sub(5)).step_by(10) {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        if let Some((cpu, rss)) = cpu_and_rss(pid) {
+            samples.push((at, cpu, rss));
+        }
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(child.0.wait().expect("watch ends").success(), "{stderr}");
+    (samples, stderr)
+}
+
+/// Figures of live watching (a benchmark, not a check: `cargo test --release -p facegate-cli --test cli
+/// -- --ignored --nocapture watch_figures`): the CPU share and resident memory of one 640×360 camera at
+/// 5 frames a second analysed over `FACEGATE_FIGURES_SECONDS` (600), and the frames dropped when a
+/// 1920×1080 camera (the clip 3×3 times over) asks for more analysis than the CPU gives.
+#[test]
+#[ignore = "a benchmark: run it on purpose"]
+fn watch_figures_of_live_cameras() {
+    let seconds: u64 = std::env::var("FACEGATE_FIGURES_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+    let (dir, video, data) = hamilton_gallery();
+    let gallery = ["--data-dir", path(&data), "--collection", "hamilton"];
+    let clip = video.join("short_hamilton_clip.mp4");
+    let camera = facegate_testing::rtsp::RtspServer::start(&clip, 0);
+    let (samples, stderr) = watch_live_figures(&camera.url(), &gallery, &["--fps", "5"], seconds);
+    drop(camera);
+    let (first, last) = (samples.first().copied().unwrap_or_default(), samples.last().copied().unwrap_or_default());
+    let rss_mib = |kib: u64| kib as f64 / 1024.0;
+    let share = (last.1 - first.1) / (last.0 - first.0).max(1) as f64;
+    println!(
+        "live 640x360 at 5 frames/s analysed, {seconds} s: CPU {:.1} % of one core (after the first 10 s); RSS {:.0} MiB at {} s, \
+         {:.0} MiB at {} s, most {:.0} MiB; RSS every 10 s (MiB): {:?}\n{stderr}",
+        share * 100.0,
+        rss_mib(first.2),
+        first.0,
+        rss_mib(last.2),
+        last.0,
+        rss_mib(samples.iter().map(|s| s.2).max().unwrap_or_default()),
+        samples.iter().map(|s| rss_mib(s.2).round() as u64).collect::<Vec<_>>(),
+    );
+
+    // Overload: 1920×1080 at 30 frames a second, all of them asked for.
+    let wide = dir.path().join("wide.mp4");
+    let tiles =
+        "[0:v]split=3[a][b][c];[a][b][c]hstack=inputs=3[row];[row]split=3[r1][r2][r3];[r1][r2][r3]vstack=inputs=3";
+    ffmpeg(&clip, &["-filter_complex", tiles, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"], &wide);
+    let camera = facegate_testing::rtsp::RtspServer::start(&wide, 0);
+    let (samples, stderr) = watch_live_figures(&camera.url(), &gallery, &["--fps", "30"], 60);
+    let peak = samples.iter().map(|s| s.2).max().unwrap_or_default();
+    println!("overload, 1920x1080 at 30 frames/s asked, 60 s: RSS at most {:.0} MiB\n{stderr}", rss_mib(peak));
+}

@@ -546,7 +546,7 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
         .output()
         .expect("enroll");
     assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
-    let (key, reader, other) = (
+    let (key, reader, other_key) = (
         create_key(dir.path(), "acme", "admin"),
         create_key(dir.path(), "acme", "search"),
         create_key(dir.path(), "globex", "admin"),
@@ -559,7 +559,7 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
         Some((user, password)),
     );
     let server = Server::start_with(dir.path(), &[], Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
-    let (api, reader, other) = (Api::new(&server, &key), Api::new(&server, &reader), Api::new(&server, &other));
+    let (api, reader, other) = (Api::new(&server, &key), Api::new(&server, &reader), Api::new(&server, &other_key));
     let (status, body) = api.get("/v1/collections");
     assert_eq!(status, 200, "{body}");
     let collection = body["collections"]
@@ -620,6 +620,31 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
     let named = |all: &[Value]| -> Vec<String> {
         all.iter().filter_map(|s| s["subject_name"].as_str().map(str::to_string)).collect()
     };
+    // The event stream tells the tenant's administrator what the camera sees as it happens, and another
+    // tenant nothing of it.
+    let listen = |key: &str, seconds: u64| {
+        let (url, key) = (format!("{}/v1/events/stream", server.url), key.to_string());
+        std::thread::spawn(move || {
+            // The server comments every 15 s while nothing happens, so a line comes within 30 s.
+            let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+            let response = http.get(url).header("x-api-key", key).send().expect("the stream opens");
+            let (status, mut names) = (response.status().as_u16(), Vec::new());
+            let until = Instant::now() + Duration::from_secs(seconds);
+            for line in BufReader::new(response).lines().map_while(Result::ok) {
+                if Instant::now() > until {
+                    break;
+                }
+                if let Some(name) = line.strip_prefix("event: ") {
+                    names.push(name.to_string());
+                    if name == "identity.sighted" {
+                        break;
+                    }
+                }
+            }
+            (status, names)
+        })
+    };
+    let (ours, theirs) = (listen(&key, 60), listen(&other_key, 20));
     // Two passes of the clip: Obama appears once in each.
     let started = Instant::now();
     let seen = loop {
@@ -633,6 +658,14 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(seen.iter().all(|s| s["camera"] == "lobby"), "{seen:?}");
+    let (status, streamed) = ours.join().expect("listener");
+    assert_eq!(status, 200);
+    assert!(
+        streamed.contains(&"face.track.started".to_string())
+            && streamed.last().is_some_and(|n| n == "identity.sighted"),
+        "{streamed:?}"
+    );
+    assert_eq!(theirs.join().expect("listener"), (200, Vec::new()), "another tenant hears nothing of this camera");
     let names = named(&seen);
     assert!(names.iter().all(|n| n == "barack_obama" || n == "lin_manuel_miranda"), "nobody else named: {names:?}");
     // Presence folds the passes: within the default 60 s window each person was present once; with no

@@ -1,6 +1,34 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ok, when, type Schemas } from "../api";
 import { CollectionSelect, useCollectionChoice } from "../widgets";
+import { listen, type WatchEvent } from "../live";
+
+/** A face a camera is following now. */
+type Live = { camera: string; track: number; who: string; since: number };
+
+/** The faces the cameras are following now, from the server's event stream. */
+function useLiveTracks(onError: (message: string) => void): Live[] {
+  const [tracks, setTracks] = useState<Map<string, Live>>(new Map());
+  useEffect(() => {
+    const stop = new AbortController();
+    const seen = (e: WatchEvent) =>
+      setTracks((now) => {
+        const next = new Map(now);
+        const id = `${e.camera}/${e.track_id}`;
+        if (e.type === "face.track.ended") next.delete(id);
+        else {
+          const who = e.subject?.name ?? (e.type === "identity.unknown" ? `unknown #${e.cluster_id ?? "?"}` : next.get(id)?.who ?? "…");
+          next.set(id, { camera: e.camera, track: e.track_id, who, since: next.get(id)?.since ?? Date.now() });
+        }
+        return next;
+      });
+    listen(seen, stop.signal).catch((e: Error) => {
+      if (!stop.signal.aborted) onError(`live view: ${e.message}`);
+    });
+    return () => stop.abort();
+  }, []);
+  return [...tracks.values()].sort((a, b) => a.camera.localeCompare(b.camera) || a.track - b.track);
+}
 
 type Camera = Schemas["Camera"];
 type Settings = Schemas["CameraSettings"];
@@ -21,6 +49,7 @@ export function Cameras() {
   const [error, setError] = useState<string | null>(null);
   const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
   const collectionName = (id: string) => collections.find((c) => c.id === id)?.name ?? id;
+  const live = useLiveTracks(setError);
 
   const load = () => api.GET("/v1/cameras").then((r) => setCameras(ok(r).cameras), (e: Error) => setError(e.message));
   useEffect(() => void load(), []);
@@ -88,6 +117,21 @@ export function Cameras() {
           ))}
         </tbody>
       </table>
+      <section aria-labelledby="live-title">
+        <h2 id="live-title">Live</h2>
+        <p className="muted">The faces the cameras follow now, named as soon as each track is decided.</p>
+        <table>
+          <caption className="muted">{live.length} {live.length === 1 ? "face" : "faces"} in view</caption>
+          <thead><tr><th scope="col">Camera</th><th scope="col">Track</th><th scope="col">Who</th><th scope="col">Since</th></tr></thead>
+          <tbody>
+            {live.map((t) => (
+              <tr key={`${t.camera}/${t.track}`}>
+                <td>{t.camera}</td><td>{t.track}</td><td>{t.who}</td><td>{new Date(t.since).toLocaleTimeString()}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
       <form className="card" onSubmit={create}>
         <h2>New camera</h2>
         <label htmlFor="camera-name">Name</label>

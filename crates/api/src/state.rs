@@ -32,6 +32,8 @@ pub struct AppState {
     pub(crate) migrating: Arc<Claims>,
     /// Webhook delivery.
     pub(crate) deliveries: Arc<delivery::Deliveries>,
+    /// What this server's cameras see as it happens (`GET /v1/events/stream`).
+    pub live: facegate_video::LiveEvents,
 }
 
 /// Who may knock: per-key rate limits and the failed-key throttle.
@@ -99,6 +101,7 @@ impl AppState {
             intake,
             migrating: Arc::default(),
             deliveries,
+            live: facegate_video::LiveEvents::default(),
         }
     }
 

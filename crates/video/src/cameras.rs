@@ -2,7 +2,7 @@
 //! a thread of its own, with a pipeline per pack loaded for cameras alone (requests keep their pool),
 //! its decisions and sightings recorded in its tenant's gallery. The list is read again every few
 //! seconds: a camera added, changed, disabled or deleted is started, restarted or stopped without a
-//! restart of the server.
+//! restart of the server. Every event of every camera is also published to [`LiveEvents`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,7 @@ use facegate_gallery::{CameraToRun, Gallery};
 use facegate_store::{CameraId, CollectionId};
 use tokio::runtime::Handle;
 
+use crate::events::LiveEvents;
 use crate::live::{LiveOptions, watch_camera};
 use crate::watch::{Watch, WatchConfig};
 
@@ -29,7 +30,12 @@ struct Running {
     fingerprint: Fingerprint,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
+    started: std::time::Instant,
 }
+
+/// A camera whose watch ended by itself (its collection or pack cannot be used) is started again only
+/// after this long, so a broken camera costs a log line every half minute, not every reading.
+const RESTART_AFTER: Duration = Duration::from_secs(30);
 
 /// The pipelines cameras share, one per pack, loaded when a camera first needs it.
 #[derive(Clone)]
@@ -54,6 +60,7 @@ impl CameraPipelines {
 /// ends every camera's open tracks (recording their sightings) and returns.
 pub async fn run_cameras(
     gallery: Arc<Gallery>,
+    live: LiveEvents,
     load: LoadPipeline,
     every: Duration,
     shutdown: impl std::future::Future<Output = ()>,
@@ -62,7 +69,7 @@ pub async fn run_cameras(
     let mut running: HashMap<CameraId, Running> = HashMap::new();
     tokio::pin!(shutdown);
     loop {
-        reconcile(&gallery, &pipelines, &mut running).await;
+        reconcile(&gallery, &live, &pipelines, &mut running).await;
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(every) => {}
@@ -72,7 +79,12 @@ pub async fn run_cameras(
 }
 
 /// Starts, restarts and stops cameras so that exactly the enabled ones run, each as last stored.
-async fn reconcile(gallery: &Arc<Gallery>, pipelines: &CameraPipelines, running: &mut HashMap<CameraId, Running>) {
+async fn reconcile(
+    gallery: &Arc<Gallery>,
+    live: &LiveEvents,
+    pipelines: &CameraPipelines,
+    running: &mut HashMap<CameraId, Running>,
+) {
     let wanted = match gallery.running_cameras().await {
         Ok((opened, failed)) => {
             for (tenant, camera) in failed {
@@ -89,7 +101,10 @@ async fn reconcile(gallery: &Arc<Gallery>, pipelines: &CameraPipelines, running:
         wanted.iter().map(|c| (&c.camera.id, (c.camera.updated_at_ms, c.camera.collection_id.clone()))).collect();
     let stale: Vec<CameraId> = running
         .iter()
-        .filter(|(id, r)| fingerprints.get(id) != Some(&r.fingerprint) || r.thread.is_finished())
+        .filter(|(id, r)| {
+            let gave_up = r.thread.is_finished() && r.started.elapsed() >= RESTART_AFTER;
+            fingerprints.get(id) != Some(&r.fingerprint) || gave_up
+        })
         .map(|(id, _)| id.clone())
         .collect();
     stop_all(stale.iter().filter_map(|id| running.remove(id))).await;
@@ -101,13 +116,16 @@ async fn reconcile(gallery: &Arc<Gallery>, pipelines: &CameraPipelines, running:
             (to_run.camera.id.clone(), (to_run.camera.updated_at_ms, to_run.camera.collection_id.clone()));
         let stop = Arc::new(AtomicBool::new(false));
         let (gallery, pipelines, handle, flag) = (gallery.clone(), pipelines.clone(), Handle::current(), stop.clone());
+        let live = live.clone();
         let name = format!("facegate-camera-{}", to_run.camera.name.chars().take(16).collect::<String>());
         let camera = to_run.camera.name.clone();
-        match std::thread::Builder::new().name(name).spawn(move || watch(&handle, &gallery, &pipelines, to_run, &flag))
+        match std::thread::Builder::new()
+            .name(name)
+            .spawn(move || watch(&handle, &gallery, &live, &pipelines, to_run, &flag))
         {
             Ok(thread) => {
                 tracing::info!(%id, %camera, "watching a camera");
-                running.insert(id, Running { fingerprint, stop, thread });
+                running.insert(id, Running { fingerprint, stop, thread, started: std::time::Instant::now() });
             }
             Err(error) => tracing::warn!(%id, %error, "cannot start a camera's thread"),
         }
@@ -133,7 +151,14 @@ async fn stop_all(cameras: impl Iterator<Item = Running>) {
 
 /// One camera, on its own thread, until `stop`: frames from its stream through a watch against its
 /// collection; the gallery's async calls run on the server's runtime through `handle`.
-fn watch(handle: &Handle, gallery: &Gallery, pipelines: &CameraPipelines, to_run: CameraToRun, stop: &AtomicBool) {
+fn watch(
+    handle: &Handle,
+    gallery: &Gallery,
+    hub: &LiveEvents,
+    pipelines: &CameraPipelines,
+    to_run: CameraToRun,
+    stop: &AtomicBool,
+) {
     let CameraToRun { actor, camera, url } = to_run;
     let settings = &camera.settings;
     let collection = match handle.block_on(gallery.collection(&actor, &camera.collection_id)) {
@@ -171,12 +196,14 @@ fn watch(handle: &Handle, gallery: &Gallery, pipelines: &CameraPipelines, to_run
     let mut watching = Watch::new(&pipeline, gallery, &actor, collection, operating, config);
     while !stop.load(Ordering::Relaxed) {
         let Some(frame) = live.next(Duration::from_millis(200)) else { continue };
-        if let Err(error) = handle.block_on(watching.frame(&frame)) {
-            tracing::warn!(camera = %camera.id, %error, "a frame could not be analysed");
+        match handle.block_on(watching.frame(&frame)) {
+            Ok(events) => events.into_iter().for_each(|e| hub.publish(&actor.tenant_id, e)),
+            Err(error) => tracing::warn!(camera = %camera.id, %error, "a frame could not be analysed"),
         }
     }
-    if let Err(error) = handle.block_on(watching.finish()) {
-        tracing::warn!(camera = %camera.id, %error, "the camera's last tracks could not be recorded");
+    match handle.block_on(watching.finish()) {
+        Ok(events) => events.into_iter().for_each(|e| hub.publish(&actor.tenant_id, e)),
+        Err(error) => tracing::warn!(camera = %camera.id, %error, "the camera's last tracks could not be recorded"),
     }
     let stats = watching.stats();
     tracing::info!(camera = %camera.id, frames = stats.frames, tracks = stats.tracks, "stopped watching a camera");

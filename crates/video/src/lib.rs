@@ -6,6 +6,7 @@
 //! [`WatchEvent`]s. The gallery decides and records; this crate sees.
 
 mod cameras;
+mod events;
 mod job;
 mod live;
 mod mkv;
@@ -14,6 +15,7 @@ mod track;
 mod watch;
 
 pub use cameras::{LoadPipeline, run_cameras};
+pub use events::{LiveEvent, LiveEvents};
 pub use job::{FrameLimits, JobOutcome, watch_video};
 pub use live::{LiveFrames, LiveOptions, LiveStats, watch_camera};
 pub use mkv::MkvSource;

@@ -44,6 +44,7 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
             let every = Duration::from_secs(settings.camera_poll);
             tokio::spawn(facegate_video::run_cameras(
                 state.gallery.clone(),
+                state.live.clone(),
                 camera_pipelines(context, settings),
                 every,
                 shutdown_signal(),

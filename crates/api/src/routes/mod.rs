@@ -7,6 +7,7 @@ mod common;
 mod doors;
 mod faces;
 mod keys;
+mod live;
 mod migrations;
 mod sightings;
 mod subjects;
@@ -42,6 +43,7 @@ pub(crate) use doors::{
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
+pub(crate) use live::__path_stream;
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
 pub(crate) use sightings::{__path_presence, __path_sightings};
@@ -90,6 +92,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/cameras/{camera}",
             json_only(get(cameras::get_camera).put(cameras::replace_camera).delete(cameras::delete_camera)),
         )
+        .route("/v1/events/stream", get(live::stream))
         .route("/v1/changes", get(changes::changes))
         .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
         .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
