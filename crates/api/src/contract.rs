@@ -256,6 +256,11 @@ pub struct ImagesJson {
 #[schema(value_type = String, format = Binary)]
 pub struct RawImage(pub Vec<u8>);
 
+/// A video file as the whole body (MP4/MOV/MKV/WebM; sent as `video/*` or `application/octet-stream`).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct RawVideo(pub Vec<u8>);
+
 /// The answer of a verification.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {

@@ -53,7 +53,8 @@ fn video_job(collection_id: CollectionId, video: axum::body::Bytes, query: Video
 /// unknown, decisions and sightings recorded as a camera's are. Answers every event when the video ends.
 #[utoipa::path(post, path = "/v1/collections/{collection}/videos", tag = "monitoring",
     params(("collection" = CollectionId, Path), VideoQuery),
-    request_body(content((String = "video/mp4"), (String = "video/x-matroska")), description = "The video file"),
+    request_body(content((crate::contract::RawVideo = "application/octet-stream")),
+        description = "The video file (also accepted as video/mp4, video/quicktime, video/x-matroska, video/webm)"),
     responses((status = 200, description = "What the video showed", body = VideoResponse)), security(("api_key" = [])))]
 pub async fn watch_video(
     State(state): State<AppState>,
