@@ -73,6 +73,20 @@ fn binding(id: &CameraId) -> String {
     format!("facegate/camera-url/v1/{id}")
 }
 
+/// The frames a second a camera or an uploaded video may have analysed.
+pub const ANALYSED_PER_SECOND: std::ops::RangeInclusive<f64> = 0.1..=30.0;
+
+/// The smallest-face settings a camera or an uploaded video may have, pixels.
+pub const MIN_FACE_PX: std::ops::RangeInclusive<f32> = 8.0..=1024.0;
+
+/// A URL without its user name and password: what is shown and logged of a camera's source.
+pub fn without_login(url: &url::Url) -> url::Url {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    bare
+}
+
 /// The host of an `rtsp://` URL as an address or a name (the URL parser leaves the host of a scheme it
 /// does not know unparsed: `127.0.0.1` would read as a name).
 pub fn camera_host(url: &url::Url) -> Option<url::Host<String>> {
@@ -84,22 +98,20 @@ fn check_url(policy: &crate::EgressPolicy, text: &str) -> Result<String, CameraP
     if text.chars().count() > MAX_URL_CHARS {
         return Err(CameraProblem::TooLong);
     }
-    let mut url = url::Url::parse(text).map_err(|_| CameraProblem::NotRtsp)?;
+    let url = url::Url::parse(text).map_err(|_| CameraProblem::NotRtsp)?;
     if url.scheme() != "rtsp" {
         return Err(CameraProblem::NotRtsp);
     }
     policy.check_host(&camera_host(&url).ok_or(CameraProblem::NotRtsp)?)?;
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok(url.to_string())
+    Ok(without_login(&url).to_string())
 }
 
 fn check_settings(settings: &CameraSettings) -> Result<(), CameraProblem> {
     let bad = |field, range| Err(CameraProblem::Setting { field, range });
-    if !(0.1..=30.0).contains(&settings.detections_per_second) {
+    if !ANALYSED_PER_SECOND.contains(&settings.detections_per_second) {
         return bad("detections_per_second", "between 0.1 and 30");
     }
-    if !(8.0..=1024.0).contains(&settings.min_face_px) {
+    if !MIN_FACE_PX.contains(&settings.min_face_px) {
         return bad("min_face_px", "between 8 and 1024");
     }
     if !(64 * 64..=8192 * 8192).contains(&settings.detect_pixels) {

@@ -38,7 +38,10 @@ mod sightings;
 mod webhooks;
 
 pub use analysis::{Analyser, AnalysisError, Pipelines};
-pub use cameras::{CAMERA_KEY_ID, CameraProblem, CameraSpec, CameraToRun, MAX_CAMERAS, camera_host};
+pub use cameras::{
+    ANALYSED_PER_SECOND, CAMERA_KEY_ID, CameraProblem, CameraSpec, CameraToRun, MAX_CAMERAS, MIN_FACE_PX, camera_host,
+    without_login,
+};
 pub use collections::{Actor, ErasureReport, Missing, Receipt, StorageReport};
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use doors::{

@@ -26,6 +26,10 @@ pub type LoadPipeline = Arc<dyn Fn(&str) -> Result<Pipeline, String> + Send + Sy
 /// `updated_at_ms`).
 type Fingerprint = (i64, CollectionId);
 
+fn fingerprint(to_run: &CameraToRun) -> Fingerprint {
+    (to_run.camera.updated_at_ms, to_run.camera.collection_id.clone())
+}
+
 struct Running {
     fingerprint: Fingerprint,
     stop: Arc<AtomicBool>,
@@ -97,8 +101,7 @@ async fn reconcile(
             return;
         }
     };
-    let fingerprints: HashMap<&CameraId, Fingerprint> =
-        wanted.iter().map(|c| (&c.camera.id, (c.camera.updated_at_ms, c.camera.collection_id.clone()))).collect();
+    let fingerprints: HashMap<&CameraId, Fingerprint> = wanted.iter().map(|c| (&c.camera.id, fingerprint(c))).collect();
     let stale: Vec<CameraId> = running
         .iter()
         .filter(|(id, r)| {
@@ -112,8 +115,7 @@ async fn reconcile(
         if running.contains_key(&to_run.camera.id) {
             continue;
         }
-        let (id, fingerprint) =
-            (to_run.camera.id.clone(), (to_run.camera.updated_at_ms, to_run.camera.collection_id.clone()));
+        let (id, fingerprint) = (to_run.camera.id.clone(), fingerprint(&to_run));
         let stop = Arc::new(AtomicBool::new(false));
         let (gallery, pipelines, handle, flag) = (gallery.clone(), pipelines.clone(), Handle::current(), stop.clone());
         let live = live.clone();

@@ -286,11 +286,8 @@ async fn play(url: &url::Url, udp: bool) -> Result<retina::client::Demuxed, Vide
         username: decoded(url.username()),
         password: decoded(url.password().unwrap_or_default()),
     });
-    let mut bare = url.clone();
-    let _ = bare.set_username("");
-    let _ = bare.set_password(None);
     let options = SessionOptions::default().user_agent("facegate".into()).creds(creds);
-    let mut session = Session::describe(bare, options).await.map_err(failed)?;
+    let mut session = Session::describe(facegate_gallery::without_login(url), options).await.map_err(failed)?;
     let stream = session
         .streams()
         .iter()

@@ -216,14 +216,7 @@ pub fn sightings(settings: &Settings, args: &SightingsArgs) -> Result<ExitCode> 
 
 /// A camera's name in events and messages: its URL without credentials.
 fn camera_name(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => "camera".into(),
-    }
+    url::Url::parse(url).map_or_else(|_| "camera".into(), |parsed| facegate_gallery::without_login(&parsed).to_string())
 }
 
 fn figures(stats: &WatchStats, seconds: f64) -> String {

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
+use facegate_gallery::{ANALYSED_PER_SECOND, MIN_FACE_PX};
 use facegate_store::{CollectionId, Scope};
 use facegate_video::WatchConfig;
 use serde::Deserialize;
@@ -36,11 +37,11 @@ pub struct VideoQuery {
 fn video_job(collection_id: CollectionId, video: axum::body::Bytes, query: VideoQuery) -> Result<VideoJob, ApiError> {
     let camera = crate::contract::display_name(query.camera.as_deref().unwrap_or("upload"))?;
     let per_second = query.fps.unwrap_or(10.0);
-    if !(0.1..=30.0).contains(&per_second) {
+    if !ANALYSED_PER_SECOND.contains(&per_second) {
         return Err(ApiError::invalid("`fps` must be between 0.1 and 30"));
     }
     let min_face_px = query.min_face_px.unwrap_or(32.0);
-    if !(8.0..=1024.0).contains(&min_face_px) {
+    if !MIN_FACE_PX.contains(&min_face_px) {
         return Err(ApiError::invalid("`min_face_px` must be between 8 and 1024"));
     }
     let known_only = query.known_only.unwrap_or(false);
