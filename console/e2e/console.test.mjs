@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, copyFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, copyFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -275,6 +275,31 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("link", { name: "Cameras" }).click();
   await page.getByRole("button", { name: "Turn off lobby" }).click();
   await page.getByRole("cell", { name: "off", exact: true }).waitFor();
+
+  // Sightings by photo, with their best shots; the unknown people grouped and one named; a named
+  // sighting marked "not this person".
+  await page.getByRole("link", { name: "Sightings" }).click();
+  await page.getByLabel("Collection").selectOption({ label: "hamilton" });
+  const obamaPhoto = join(videoDir, "known", "barack_obama", readdirSync(join(videoDir, "known", "barack_obama"))[0]);
+  await page.getByLabel("Search by photo").setInputFiles(obamaPhoto);
+  await page.getByText(/sightings? of the face in the photo/).waitFor();
+  assert.ok(await page.getByRole("cell", { name: "barack_obama", exact: true }).count() >= 2, "Obama in the clip and at the lobby");
+  assert.equal(await page.getByRole("cell", { name: "lin_manuel_miranda", exact: true }).count(), 0, "nobody else");
+  await page.getByRole("img", { name: /^best shot of sighting/ }).first().waitFor();
+  await check(page, "sightings-search");
+  await page.getByRole("button", { name: "Unknown people" }).click();
+  await page.getByText(/groups? of unknown faces/).waitFor();
+  const group = page.getByRole("button", { name: /^Name unknown #/ }).first();
+  const groupName = (await group.textContent()).replace(/^Name /, "");
+  await page.getByLabel(`Name of ${groupName}`).fill("Visitor");
+  await group.click();
+  await page.getByRole("status").filter({ hasText: `${groupName} is Visitor now` }).waitFor();
+  await check(page, "unknown-people");
+  await page.getByLabel("Person").selectOption({ label: "lin_manuel_miranda" });
+  await page.getByLabel("Camera").fill("");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.getByRole("button", { name: /^Not this person/ }).first().click();
+  await page.getByRole("status").filter({ hasText: "kept on their ignore list" }).waitFor();
 
   // Keys: create one (shown once), then revoke it.
   await page.getByRole("link", { name: "Keys" }).click();

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use facegate_testing::walkby::{Walk, walk_by_video};
 use facegate_testing::{lfw_dir, lfw_image, lfw_ten_people_dataset, photo, shared_dir};
 use serde_json::Value;
 
@@ -591,88 +592,6 @@ fn watch_follows_a_camera_through_a_restart() {
     // Stream time runs on across the interruption.
     let times: Vec<f64> = events.iter().map(|(_, e)| e["stream_time_s"].as_f64().expect("time")).collect();
     assert!(times.last().copied().unwrap_or_default() > 15.0, "{times:?}");
-}
-
-/// One person walking past the camera in the generated walk-by video: their photo, where and when.
-struct Walk {
-    person: String,
-    enrolled: bool,
-    photo: image::RgbImage,
-    /// Seconds from the video's start.
-    start_s: f64,
-    /// The face's centre moves from `from` to `to` (pixels) while it grows from 20 to 120 px.
-    from: (f64, f64),
-    to: (f64, f64),
-}
-
-/// How long each walk lasts, and the face sizes it goes through.
-const WALK_S: f64 = 3.0;
-const FACE_PX: (f64, f64) = (20.0, 120.0);
-
-impl Walk {
-    /// The face's centre and size (pixels) at `t`, while the walker is in view.
-    fn face_at(&self, t: f64) -> Option<(f64, f64, f64)> {
-        let k = (t - self.start_s) / WALK_S;
-        if !(0.0..=1.0).contains(&k) {
-            return None;
-        }
-        let (x, y) = (self.from.0 + (self.to.0 - self.from.0) * k, self.from.1 + (self.to.1 - self.from.1) * k);
-        Some((x, y, FACE_PX.0 + (FACE_PX.1 - FACE_PX.0) * k))
-    }
-
-    /// When the face first reaches `side` pixels.
-    fn time_at_size(&self, side: f64) -> f64 {
-        self.start_s + WALK_S * ((side - FACE_PX.0) / (FACE_PX.1 - FACE_PX.0)).clamp(0.0, 1.0)
-    }
-}
-
-/// Draws the walkers on a plain background, frame by frame, into an H.264 MP4 (ffmpeg reads the raw
-/// frames from a pipe). LFW's deepfunneled photos are 250 px with the face about 110 px wide in the
-/// middle: a photo is scaled so its face has the walk's size, and blended in through a soft round mask.
-fn walk_by_video(walks: &[Walk], fps: u32, out: &Path) {
-    use std::io::Write as _;
-    let (width, height) = (1280u32, 720u32);
-    let duration = walks.iter().map(|w| w.start_s + WALK_S).fold(0.0, f64::max) + 0.5;
-    let mut encoder = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1280x720", "-r"])
-        .arg(fps.to_string())
-        .args(["-i", "-", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path(out)])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("ffmpeg (scripts/test.sh installs it)");
-    let mut pipe = encoder.stdin.take().expect("stdin");
-    let background = image::RgbImage::from_fn(width, height, |x, y| {
-        let v = 90 + (x * 60 / width) as u8 + (y * 30 / height) as u8;
-        image::Rgb([v, v.saturating_add(8), v.saturating_add(16)])
-    });
-    for n in 0..(duration * f64::from(fps)) as u32 {
-        let t = f64::from(n) / f64::from(fps);
-        let mut frame = background.clone();
-        for walk in walks {
-            let Some((cx, cy, face)) = walk.face_at(t) else { continue };
-            let side = (face / 110.0 * 250.0).round().max(8.0) as u32;
-            let scaled = image::imageops::resize(&walk.photo, side, side, image::imageops::FilterType::Triangle);
-            let (left, top) = (cx - f64::from(side) / 2.0, cy - f64::from(side) / 2.0);
-            let radius = f64::from(side) * 0.45;
-            for (x, y, pixel) in scaled.enumerate_pixels() {
-                let (fx, fy) = (left + f64::from(x), top + f64::from(y));
-                if fx < 0.0 || fy < 0.0 || fx >= f64::from(width) || fy >= f64::from(height) {
-                    continue;
-                }
-                let d = ((f64::from(x) - f64::from(side) / 2.0).powi(2)
-                    + (f64::from(y) - f64::from(side) / 2.0).powi(2))
-                .sqrt();
-                let alpha = ((radius - d) / (radius * 0.15)).clamp(0.0, 1.0);
-                let under = frame.get_pixel_mut(fx as u32, fy as u32);
-                for c in 0..3 {
-                    under[c] = (f64::from(pixel[c]) * alpha + f64::from(under[c]) * (1.0 - alpha)).round() as u8;
-                }
-            }
-        }
-        pipe.write_all(frame.as_raw()).expect("ffmpeg takes the frame");
-    }
-    drop(pipe);
-    assert!(encoder.wait().expect("ffmpeg ends").success(), "ffmpeg encodes the walk-by");
 }
 
 /// A walk-by video made from LFW (other photos of the enrolled people than their enrolment ones, and

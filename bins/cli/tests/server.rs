@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Api, PEOPLE, Server, client, create_key, enrol_people, facegate, main_face, read};
+use facegate_testing::walkby::{Walk, walk_by_video};
 use facegate_testing::{lfw_image, photo};
 use reqwest::blocking::multipart;
 use serde_json::{Value, json};
@@ -462,7 +463,14 @@ fn a_client_generated_from_the_document_enrols_and_recognises() {
     std::fs::write(&spec, &document).expect("write document");
     let package = dir.path().join("generated");
     let generated = Command::new(openapi_python_client())
-        .args(["generate", "--meta", "none", "--path"])
+        .args([
+            "generate",
+            "--meta",
+            "none",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openapi-python-client.yaml"),
+        ])
+        .arg("--path")
         .arg(&spec)
         .arg("--output-path")
         .arg(package.join("facegate_client"))
@@ -781,4 +789,199 @@ fn an_uploaded_video_is_watched_as_the_command_line_watches_the_file() {
     assert_eq!(api.post_image(missing, read(&clip), "video/mp4").0, 404);
     let (status, body) = api.post_image(&format!("{path}&fps=100"), read(&clip), "video/mp4");
     assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn unknown_faces_are_grouped_across_runs_named_searched_and_told_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let clip = read(&video.join("short_hamilton_clip.mp4"));
+    let gallery = ["--collection", "hamilton", "--tenant", "acme", "--data-dir"];
+    let enrolled =
+        facegate().arg("enroll").arg(video.join("known")).args(gallery).arg(dir.path()).output().expect("enroll");
+    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    let (admin, searcher) = (create_key(dir.path(), "acme", "admin"), create_key(dir.path(), "acme", "search"));
+    let server = Server::start(dir.path(), &[]);
+    let (api, searcher) = (Api::new(&server, &admin), Api::new(&server, &searcher));
+    let (_, body) = api.get("/v1/collections");
+    let c = body["collections"][0]["id"].as_str().expect("the enrolled collection").to_string();
+    let watch = |camera: &str| {
+        let (status, seen) =
+            api.post_image(&format!("/v1/collections/{c}/videos?camera={camera}"), clip.clone(), "video/mp4");
+        assert_eq!(status, 200, "{seen}");
+        seen["events"].as_array().expect("events").clone()
+    };
+    let clusters = || {
+        let (status, body) = api.get(&format!("/v1/collections/{c}/clusters"));
+        assert_eq!(status, 200, "{body}");
+        body["clusters"].as_array().expect("clusters").clone()
+    };
+    let sightings = |query: &str| {
+        let (status, body) = api.get(&format!("/v1/collections/{c}/sightings{query}"));
+        assert_eq!(status, 200, "{body}");
+        body["sightings"].as_array().expect("sightings").clone()
+    };
+    let shot = |seq: &Value| {
+        let response = api
+            .http
+            .get(format!("{}/v1/collections/{c}/sightings/{seq}/best-shot", api.url))
+            .header("x-api-key", &api.key)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string());
+        (status, kind, response.bytes().expect("body").to_vec())
+    };
+
+    // The strangers of a first run are grouped; a second run from another camera finds the same groups.
+    let first = watch("lobby");
+    let unknown_ids = |events: &[Value]| -> Vec<u64> {
+        let mut ids: Vec<u64> = events
+            .iter()
+            .filter(|e| e["type"] == "identity.unknown")
+            .filter_map(|e| e["cluster_id"].as_u64())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let groups = unknown_ids(&first);
+    assert!(!groups.is_empty(), "the clip has strangers: {first:?}");
+    assert_eq!(clusters().len(), groups.len());
+    let second = watch("stage");
+    assert_eq!(unknown_ids(&second), groups, "the same strangers join the same groups in a later run");
+    let listed = clusters();
+    assert_eq!(listed.len(), groups.len(), "{listed:?}");
+    assert!(
+        listed.iter().all(|g| g["cameras"] == json!(["lobby", "stage"])),
+        "each group was seen by both cameras: {listed:?}"
+    );
+    assert!(
+        listed.iter().all(|g| g["sightings"].as_u64() >= Some(2) && !g["shots"].as_array().expect("shots").is_empty())
+    );
+
+    // Every sighting keeps a best shot: a JPEG with the face on it.
+    let all = sightings("");
+    for seen in &all {
+        let (status, kind, bytes) = shot(&seen["seq"]);
+        assert_eq!((status, kind.as_deref()), (200, Some("image/jpeg")), "{seen}");
+        let image = image::load_from_memory(&bytes).expect("a JPEG");
+        assert!(image.width() >= 32 && image.width() <= 320 && image.height() <= 320, "{seen}");
+    }
+    assert_eq!(shot(&json!(999_999)).0, 404);
+
+    // Search by photo: an enrolment photo of Obama finds his sightings (both runs) and nobody else's.
+    let obama =
+        std::fs::read_dir(video.join("known/barack_obama")).expect("dir").next().expect("a photo").expect("entry");
+    let search = format!("/v1/collections/{c}/sightings/search");
+    let (status, found) = api.post_image(&search, read(&obama.path()), "image/jpeg");
+    assert_eq!(status, 200, "{found}");
+    let names: Vec<&str> = found["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m["subject_name"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(names, ["barack_obama", "barack_obama"], "{found}");
+    assert!(found["matches"][0]["similarity"].as_f64() >= found["threshold"].as_f64(), "{found}");
+    // A stranger's best shot finds that stranger's group, on both cameras.
+    let group = &listed[0];
+    let (_, _, stranger) = shot(&group["shots"][0]);
+    let (status, found) = api.post_image(&search, stranger, "image/jpeg");
+    assert_eq!(status, 200, "{found}");
+    let matches = found["matches"].as_array().expect("matches");
+    assert_eq!(matches[0]["cluster_id"], group["cluster_id"], "that stranger first: {found}");
+    let of_group: Vec<&Value> = matches.iter().filter(|m| m["cluster_id"] == group["cluster_id"]).collect();
+    assert_eq!(of_group.len() as u64, group["sightings"].as_u64().expect("n"), "all of the group's: {found}");
+    let cameras: std::collections::BTreeSet<&str> = of_group.iter().filter_map(|m| m["camera"].as_str()).collect();
+    assert_eq!(cameras.into_iter().collect::<Vec<_>>(), ["lobby", "stage"], "{found}");
+    assert!(matches.iter().all(|m| m["decision"] == "unknown"), "no enrolled person: {found}");
+    assert_eq!(searcher.post_image(&search, read(&obama.path()), "image/jpeg").0, 403, "where people were: admin");
+    let mut blank = Vec::new();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]))
+        .write_to(&mut std::io::Cursor::new(&mut blank), image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    let (status, body) = api.post_image(&search, blank, "image/jpeg");
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_face")), "{body}");
+
+    // Naming a group. The clip's strangers are small and soft: the gate refuses their shots, yet the
+    // sightings become the person's.
+    let name = format!("/v1/collections/{c}/clusters/{}/name", group["cluster_id"]);
+    let (status, body) = api.post_json(&name, json!({ "subject_id": "x", "name": "both" }));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    let (status, named) = api.post_json(&name, json!({ "name": "Small Stranger" }));
+    assert_eq!(status, 200, "{named}");
+    assert_eq!(named["sightings"], group["sightings"], "{named}");
+    assert_eq!(named["accepted"], json!([]), "{named}");
+    let reasons = named["rejected"].as_array().expect("rejected");
+    assert!(!reasons.is_empty() && reasons.iter().all(|r| r["reason"] == "low_quality"), "{named}");
+    let subject_id = named["subject"]["id"].as_str().expect("id").to_string();
+    assert_eq!(sightings(&format!("?subject={subject_id}")).len() as u64, group["sightings"].as_u64().expect("n"));
+    assert!(clusters().iter().all(|g| g["cluster_id"] != group["cluster_id"]), "no longer unknown");
+    assert_eq!(api.post_json(&name, json!({ "name": "again" })).0, 404, "the group is named already");
+    // A stranger walking up to the camera leaves sharp shots: naming their group enrols them, and the
+    // next time they walk by they are named.
+    let walk = |photo: u32, out: &std::path::Path| {
+        let photo = image::open(lfw_image("Laura_Bush", photo)).expect("LFW").to_rgb8();
+        let walks = [Walk {
+            person: "Laura_Bush".into(),
+            enrolled: false,
+            photo,
+            start_s: 0.3,
+            from: (400.0, 300.0),
+            to: (700.0, 380.0),
+        }];
+        walk_by_video(&walks, 10, out);
+        read(out)
+    };
+    let upload = |camera: &str, video: Vec<u8>| {
+        let (status, seen) = api.post_image(&format!("/v1/collections/{c}/videos?camera={camera}"), video, "video/mp4");
+        assert_eq!(status, 200, "{seen}");
+        seen["events"].as_array().expect("events").clone()
+    };
+    let walked = upload("door", walk(1, &dir.path().join("walk-1.mp4")));
+    let cluster = walked.iter().find(|e| e["type"] == "identity.unknown").expect("a stranger")["cluster_id"].clone();
+    let (status, named) =
+        api.post_json(&format!("/v1/collections/{c}/clusters/{cluster}/name"), json!({ "name": "Laura" }));
+    assert_eq!(status, 200, "{named}");
+    assert!(!named["accepted"].as_array().expect("accepted").is_empty(), "sharp shots pass the gate: {named}");
+    let again = upload("door", walk(2, &dir.path().join("walk-2.mp4")));
+    let names: Vec<&str> = again
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted")
+        .filter_map(|e| e["subject"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Laura"], "named from another photo once her group was: {again:?}");
+
+    // "Not this person": an Obama sighting's face joins his ignore list and becomes unknown again.
+    let his = sightings("?camera=lobby&decision=named");
+    let his = his.iter().find(|s| s["subject_name"] == "barack_obama").expect("Obama in the lobby");
+    let path = format!("/v1/collections/{c}/sightings/{}/not-this-person", his["seq"]);
+    let (status, body) = searcher.post_json(&path, json!({}));
+    assert_eq!(status, 403, "{body}");
+    let (status, told) = api.post_json(&path, json!({}));
+    assert_eq!(status, 200, "{told}");
+    assert_eq!(told["subject_id"], his["subject_id"]);
+    let now = sightings(&format!("?cluster={}", told["cluster_id"]));
+    assert!(now.iter().any(|s| s["seq"] == his["seq"] && s["decision"] == "unknown"), "{now:?}");
+    let (_, negatives) =
+        api.get(&format!("/v1/collections/{c}/subjects/{}/negatives", his["subject_id"].as_str().expect("id")));
+    assert_eq!(negatives["negatives"].as_array().map(Vec::len), Some(1), "{negatives}");
+    let (status, body) = api.post_json(&path, json!({}));
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "unknown now: {body}");
+    assert_eq!(api.post_json(&format!("/v1/collections/{c}/sightings/999999/not-this-person"), json!({})).0, 404);
+
+    // Erasing a person erases their sightings and best shots, and the receipt says how many.
+    let miranda = sightings("?decision=named");
+    let miranda: Vec<&Value> = miranda.iter().filter(|s| s["subject_name"] == "lin_manuel_miranda").collect();
+    assert!(miranda.len() >= 4, "{miranda:?}");
+    let subject = miranda[0]["subject_id"].as_str().expect("id");
+    let erased = api
+        .http
+        .delete(format!("{}/v1/collections/{c}/subjects/{subject}", api.url))
+        .header("x-api-key", &api.key)
+        .send();
+    let receipt: Value = erased.expect("erase").json().expect("receipt");
+    assert_eq!(receipt["erasure"]["sightings_erased"].as_u64(), Some(miranda.len() as u64), "{receipt}");
+    assert_eq!(shot(&miranda[0]["seq"]).0, 404, "her best shot is gone");
 }

@@ -1,8 +1,29 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { api, ok, when, type Schemas, type Subject } from "../api";
+import { api, asIs, describe, ok, when, type Schemas, type Subject } from "../api";
 import { CollectionSelect, useCollectionChoice } from "../widgets";
 
 type Decision = Schemas["SightingDecision"];
+type Sighting = Schemas["Sighting"];
+
+/** A sighting's best shot, fetched with the key (an image URL could not carry it). */
+function Shot({ collection, seq }: { collection: string; seq: number }) {
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    let url: string | null = null;
+    api
+      .GET("/v1/collections/{collection}/sightings/{seq}/best-shot", { params: { path: { collection, seq } }, parseAs: "blob" })
+      .then((r) => {
+        if (r.response.ok && r.data) {
+          url = URL.createObjectURL(r.data as Blob);
+          setSrc(url);
+        }
+      }, () => setSrc(null));
+    return () => { if (url) URL.revokeObjectURL(url); };
+  }, [collection, seq]);
+  return src ? <img className="shot" src={src} alt={`best shot of sighting ${seq}`} width={64} /> : null;
+}
+
+const who = (s: Sighting) => s.subject_name ?? (s.cluster_id != null ? `unknown #${s.cluster_id}` : "unknown");
 
 /** Who was seen where and when: the tracks `facegate watch` decided, searched by person, camera and time. */
 export function Sightings() {
@@ -16,13 +37,20 @@ export function Sightings() {
   const [presence, setPresence] = useState<Schemas["PresenceList"] | null>(null);
   const [windowS, setWindowS] = useState("60");
   const [error, setError] = useState<string | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const [found, setFound] = useState<Schemas["SightingSearch"] | null>(null);
+  const [groups, setGroups] = useState<Schemas["ClusterList"] | null>(null);
+  const [names, setNames] = useState<Record<number, string>>({});
   const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
+  const path = { collection: collectionId };
 
   useEffect(() => {
     if (!collectionId) return;
     setSubject("");
     setPage(null);
     setPresence(null);
+    setFound(null);
+    setGroups(null);
     api.GET("/v1/collections/{collection}/subjects", { params: { path: { collection: collectionId } } }).then(
       (r) => setPeople(ok(r).subjects),
       () => setPeople([]),
@@ -64,6 +92,87 @@ export function Sightings() {
     }
   }
 
+  /** Where and when the person in a photo was seen, known or not. */
+  async function search(photo: File | undefined) {
+    if (!photo) return;
+    try {
+      setFound(ok(await api.POST("/v1/collections/{collection}/sightings/search", {
+        params: { path },
+        body: asIs(photo) as never,
+        bodySerializer: (body: unknown) => body as Blob,
+        headers: { "content-type": photo.type || "application/octet-stream" },
+      })));
+      setError(null);
+    } catch (e) {
+      setError(describe(e));
+    }
+  }
+
+  async function showGroups() {
+    try {
+      setGroups(ok(await api.GET("/v1/collections/{collection}/clusters", { params: { path } })));
+      setError(null);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  /** Names a group of unknown faces: a new person by that name, enrolled from its best shots. */
+  async function nameGroup(cluster: number) {
+    const name = (names[cluster] ?? "").trim();
+    if (!name) return;
+    try {
+      const named = ok(await api.POST("/v1/collections/{collection}/clusters/{cluster}/name", {
+        params: { path: { ...path, cluster } },
+        body: { name },
+      }));
+      setStatus(`unknown #${cluster} is ${named.subject.name} now (sightings: ${named.sightings}; best shots enrolled: ${named.accepted.length}, refused by the quality gate: ${named.rejected.length})`);
+      setError(null);
+      await showGroups();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  async function notThisPerson(s: Sighting) {
+    try {
+      const told = ok(await api.POST("/v1/collections/{collection}/sightings/{seq}/not-this-person", {
+        params: { path: { ...path, seq: s.seq } },
+      }));
+      setStatus(`not ${s.subject_name}: kept on their ignore list; the sighting is unknown #${told.cluster_id} now`);
+      setError(null);
+      await show();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  const rows = (list: Sighting[], scores?: number[]) => (
+    <tbody>
+      {list.map((s, i) => (
+        <tr key={s.seq}>
+          <td><Shot collection={collectionId} seq={s.seq} /></td>
+          <td>{who(s)}</td>
+          <td>{s.camera}</td>
+          <td>{s.track_id}</td>
+          <td>{when(s.first_seen_ms)}</td>
+          <td>{when(s.last_seen_ms)}</td>
+          <td>{s.stream_first_s.toFixed(1)}–{s.stream_last_s.toFixed(1)} s</td>
+          <td>{(scores ? scores[i] : s.score)?.toFixed(3) ?? ""}</td>
+          <td>{s.subject_name && !scores && (
+            <button type="button" onClick={() => void notThisPerson(s)}>Not this person (sighting {s.seq})</button>
+          )}</td>
+        </tr>
+      ))}
+    </tbody>
+  );
+  const head = (score: string) => (
+    <thead>
+      <tr><th scope="col">Best shot</th><th scope="col">Who</th><th scope="col">Camera</th><th scope="col">Track</th><th scope="col">First seen</th>
+        <th scope="col">Last seen</th><th scope="col">In the stream</th><th scope="col">{score}</th><th scope="col"></th></tr>
+    </thead>
+  );
+
   return (
     <section aria-labelledby="sightings-title">
       <h1 id="sightings-title">Sightings</h1>
@@ -91,8 +200,42 @@ export function Sightings() {
         <label htmlFor="sightings-window">Presence window (s)</label>
         <input id="sightings-window" type="number" min="0" max="86400" value={windowS} onChange={(e) => setWindowS(e.target.value)} />
         <button type="button" disabled={!collectionId} onClick={() => void showPresence()}>Fold into presences</button>
+        <button type="button" disabled={!collectionId} onClick={() => void showGroups()}>Unknown people</button>
+        <label htmlFor="sightings-photo">Search by photo</label>
+        <input id="sightings-photo" type="file" accept="image/*" disabled={!collectionId} onChange={(e) => void search(e.target.files?.[0])} />
       </form>
       {error && <p role="alert" className="error">{error}</p>}
+      {status && <p role="status">{status}</p>}
+      {found && (
+        <table>
+          <caption className="muted">{found.matches.length} {found.matches.length === 1 ? "sighting" : "sightings"} of the face in the photo (of {found.searched} compared, threshold {found.threshold.toFixed(3)})</caption>
+          {head("Score")}
+          {rows(found.matches, found.matches.map((m) => m.similarity))}
+        </table>
+      )}
+      {groups && (
+        <table>
+          <caption className="muted">{groups.clusters.length} {groups.clusters.length === 1 ? "group" : "groups"} of unknown faces</caption>
+          <thead>
+            <tr><th scope="col">Group</th><th scope="col">Best shots</th><th scope="col">Sightings</th><th scope="col">Cameras</th><th scope="col">Last seen</th><th scope="col">Name this person</th></tr>
+          </thead>
+          <tbody>
+            {groups.clusters.map((g) => (
+              <tr key={g.cluster_id}>
+                <td>unknown #{g.cluster_id}</td>
+                <td>{g.shots.slice(0, 3).map((seq) => <Shot key={seq} collection={collectionId} seq={seq} />)}</td>
+                <td>{g.sightings}</td>
+                <td>{g.cameras.join(", ")}</td>
+                <td>{when(g.last_seen_ms)}</td>
+                <td>
+                  <input aria-label={`Name of unknown #${g.cluster_id}`} value={names[g.cluster_id] ?? ""} onChange={(e) => setNames({ ...names, [g.cluster_id]: e.target.value })} />
+                  <button type="button" onClick={() => void nameGroup(g.cluster_id)}>Name unknown #{g.cluster_id}</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       {presence && (
         <table>
           <caption className="muted">
@@ -115,23 +258,8 @@ export function Sightings() {
       {page && (
         <table>
           <caption className="muted">{page.sightings.length} {page.sightings.length === 1 ? "sighting" : "sightings"}</caption>
-          <thead>
-            <tr><th scope="col">Who</th><th scope="col">Camera</th><th scope="col">Track</th><th scope="col">First seen</th>
-              <th scope="col">Last seen</th><th scope="col">In the stream</th><th scope="col">Score</th></tr>
-          </thead>
-          <tbody>
-            {page.sightings.map((s) => (
-              <tr key={s.seq}>
-                <td>{s.subject_name ?? (s.cluster_id != null ? `unknown #${s.cluster_id}` : "unknown")}</td>
-                <td>{s.camera}</td>
-                <td>{s.track_id}</td>
-                <td>{when(s.first_seen_ms)}</td>
-                <td>{when(s.last_seen_ms)}</td>
-                <td>{s.stream_first_s.toFixed(1)}–{s.stream_last_s.toFixed(1)} s</td>
-                <td>{s.score != null ? s.score.toFixed(3) : ""}</td>
-              </tr>
-            ))}
-          </tbody>
+          {head("Score")}
+          {rows(page.sightings)}
         </table>
       )}
     </section>

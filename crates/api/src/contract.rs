@@ -159,6 +159,28 @@ pub struct SightingPage {
     pub next_after: Option<i64>,
 }
 
+/// The groups of unknown faces of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterList {
+    /// The latest seen first.
+    pub clusters: Vec<facegate_gallery::UnknownCluster>,
+    /// More unknown sightings than one answer reads (10,000): the oldest are left out.
+    pub truncated: bool,
+}
+
+/// A group of unknown faces named.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedClusterAnswer {
+    /// Who it is.
+    pub subject: facegate_store::Subject,
+    /// Its sightings, now the subject's.
+    pub sightings: u32,
+    /// Best shots enrolled (through the quality gate).
+    pub accepted: Vec<EnrolledFace>,
+    /// Best shots refused, with why.
+    pub rejected: Vec<RejectedImage>,
+}
+
 /// A page of the tenant's configuration trail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePage {
@@ -260,6 +282,11 @@ pub struct RawImage(pub Vec<u8>);
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct RawVideo(pub Vec<u8>);
+
+/// A JPEG image as the whole body.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct JpegImage(pub Vec<u8>);
 
 /// The answer of a verification.
 #[derive(Debug, Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
-use facegate_gallery::{AnalysisError, CameraProblem, GalleryError, KeyProblem, MigrationProblem};
+use facegate_gallery::{AnalysisError, CameraProblem, GalleryError, KeyProblem, MigrationProblem, SightingProblem};
 use facegate_store::{StoreError, WireName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -336,6 +336,8 @@ impl From<GalleryError> for ApiError {
             GalleryError::Camera(CameraProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Camera(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Sighting(SightingProblem::Naming) => ApiError::invalid(error.to_string()),
+            GalleryError::Sighting(_) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Key(KeyProblem::SelfRevocation) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Key(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Migration(MigrationProblem::SamePack(_) | MigrationProblem::VersionChanged { .. }) => {

@@ -204,7 +204,7 @@ async fn the_document_describes_exactly_the_routes_that_answer() {
             }
         }
     }
-    assert_eq!(operations, 58, "every route of the router is documented");
+    assert_eq!(operations, 63, "every route of the router is documented");
     let fmr = |name: &str| -> (f64, f64) {
         let schema = &document["components"]["schemas"][name]["properties"];
         let field = if schema["target_fmr"].is_object() { &schema["target_fmr"] } else { &schema["fmr"] };
@@ -364,7 +364,7 @@ async fn sightings_are_searched_by_person_camera_decision_and_time_and_erased_wi
         stream_last_s: 1.0,
     };
     for sighting in [seen("front", 1, true, 10_000), seen("front", 2, false, 20_000), seen("back", 1, true, 30_000)] {
-        h.store.record_sighting(&tenant.id, &sighting).await.expect("record");
+        h.store.record_sighting(&tenant.id, &sighting, None).await.expect("record");
     }
     let (h, c) = (&h, &c);
     let get = |query: &str| {
@@ -398,8 +398,10 @@ async fn sightings_are_searched_by_person_camera_decision_and_time_and_erased_wi
     let (status, _) = h.call(Method::GET, &path, Some(&h.stranger), "", Vec::new()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's collection");
     // Erasing Ann erases where she was seen.
-    let (status, _) = h.json(Method::DELETE, &format!("/v1/collections/{c}/subjects/{ann_id}"), Value::Null).await;
+    let (status, receipt) =
+        h.json(Method::DELETE, &format!("/v1/collections/{c}/subjects/{ann_id}"), Value::Null).await;
     assert!(status.is_success(), "{status}");
+    assert_eq!(receipt["erasure"]["sightings_erased"], 2, "the receipt says so: {receipt}");
     let (_, left) = get("").await;
     assert_eq!(count(&left), 1);
     assert_eq!(left["sightings"][0]["decision"], "unknown");

@@ -10,6 +10,7 @@ use crate::align::align_face;
 use crate::detect::DetectedFace;
 use crate::embed::Embedding;
 use crate::error::PipelineError;
+use crate::geometry::BoundingBox;
 use crate::image_input::{DecodeLimits, decode_image};
 use crate::keep::KeptFace;
 use crate::liveness::LivenessScore;
@@ -80,11 +81,37 @@ const CROP_JPEG_QUALITY: u8 = 90;
 
 /// `face` of `image` aligned onto the 112×112 template, as a JPEG.
 fn aligned_jpeg(image: &RgbImage, face: &DetectedFace) -> Option<Vec<u8>> {
-    let aligned = align_face(image, &face.landmarks)?;
+    jpeg(&align_face(image, &face.landmarks)?.image)
+}
+
+/// An image as a JPEG (quality 90).
+pub fn jpeg(image: &RgbImage) -> Option<Vec<u8>> {
     let mut jpeg = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, CROP_JPEG_QUALITY);
-    aligned.image.write_with_encoder(encoder).ok()?;
+    image.write_with_encoder(encoder).ok()?;
     Some(jpeg)
+}
+
+/// A face with its surroundings, as a person looks at it and as a detector finds it again: its box
+/// widened by 60 % of its size on each side (within the image), scaled down to at most `max_side`.
+pub fn face_shot(image: &RgbImage, bbox: &BoundingBox, max_side: u32) -> Option<RgbImage> {
+    let margin = bbox.width.max(bbox.height) * 0.6;
+    let (width, height) = (image.width() as f32, image.height() as f32);
+    let left = (bbox.x - margin).clamp(0.0, width);
+    let top = (bbox.y - margin).clamp(0.0, height);
+    let right = (bbox.x + bbox.width + margin).clamp(0.0, width);
+    let bottom = (bbox.y + bbox.height + margin).clamp(0.0, height);
+    let (w, h) = ((right - left) as u32, (bottom - top) as u32);
+    if w < 2 || h < 2 {
+        return None;
+    }
+    let shot = image::imageops::crop_imm(image, left as u32, top as u32, w, h).to_image();
+    if w.max(h) <= max_side {
+        return Some(shot);
+    }
+    let scale = max_side as f32 / w.max(h) as f32;
+    let (sw, sh) = (((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1));
+    Some(image::imageops::resize(&shot, sw, sh, image::imageops::FilterType::Triangle))
 }
 
 impl Pipeline {

@@ -44,7 +44,7 @@ pub use align::{
     ALIGNED_SIZE, ARCFACE_TEMPLATE, AlignedFace, Alignment, SimilarityTransform, align_face, crop_box_face,
     estimate_similarity,
 };
-pub use analysis::{Extras, FaceAnalysis, ImageAnalysis};
+pub use analysis::{Extras, FaceAnalysis, ImageAnalysis, face_shot, jpeg};
 pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, DEFAULT_TARGET_FMR, Decision, cosine};
 pub use detect::{
     DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, largest_face, nms, subject_face,

@@ -48,6 +48,8 @@ pub struct ErasureReport {
     pub face_ids: Vec<FaceId>,
     /// How many templates.
     pub templates_erased: usize,
+    /// Sightings erased with the subjects (with their templates and best shots).
+    pub sightings_erased: u64,
     /// When, ms since the epoch.
     pub erased_at_ms: i64,
     /// Where and how.
@@ -265,6 +267,7 @@ impl Gallery {
             subject_ids: erasure.subject_ids.clone(),
             face_ids: erasure.face_ids.clone(),
             templates_erased: erasure.face_ids.len(),
+            sightings_erased: erasure.sightings,
             erased_at_ms: erasure.erased_at_ms,
             storage: StorageReport {
                 backend: self.store.backend().to_string(),
@@ -358,6 +361,10 @@ pub enum Missing {
     Camera,
     /// The API key.
     Key,
+    /// The sighting.
+    Sighting,
+    /// The group of unknown faces.
+    Cluster,
 }
 
 impl Missing {
@@ -373,6 +380,8 @@ impl Missing {
             Self::Webhook => "webhook",
             Self::Camera => "camera",
             Self::Key => "active key",
+            Self::Sighting => "sighting",
+            Self::Cluster => "group of unknown faces",
         }
     }
 }

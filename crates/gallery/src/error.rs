@@ -41,6 +41,9 @@ pub enum GalleryError {
     /// A camera cannot be stored as given.
     #[error(transparent)]
     Camera(#[from] crate::CameraProblem),
+    /// A sighting cannot be changed as asked.
+    #[error(transparent)]
+    Sighting(#[from] crate::SightingProblem),
     /// A consent record or retention cannot be stored as given.
     #[error(transparent)]
     Consent(#[from] ConsentProblem),

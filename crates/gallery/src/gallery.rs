@@ -70,6 +70,8 @@ pub struct Gallery {
     pub(crate) clock: Clock,
     /// What analyses the images of enrolments, identifications and door attempts.
     pub(crate) analyser: Arc<dyn Analyser>,
+    /// The groups of unknown faces by tenant and collection (a cache of the stored sightings').
+    pub(crate) groups: Mutex<HashMap<(TenantId, CollectionId), crate::unknowns::Groups>>,
 }
 
 /// Where the gallery's time comes from, ms since the epoch: the system clock unless a host sets another (a
@@ -111,6 +113,7 @@ impl Gallery {
             camera_egress: egress::EgressPolicy::default().with_camera_networks(),
             clock: Arc::new(facegate_store::now_ms),
             analyser: Arc::new(Pipelines::default()),
+            groups: Mutex::default(),
         }
     }
 

@@ -35,6 +35,7 @@ mod recognition;
 mod retention;
 mod sealing;
 mod sightings;
+mod unknowns;
 mod webhooks;
 
 pub use analysis::{Analyser, AnalysisError, Pipelines};
@@ -63,5 +64,9 @@ pub use recognition::{
     Unreadable, Verification,
 };
 pub use retention::{ConsentProblem, MAX_RETENTION_DAYS, Sweep, check_consent};
-pub use sightings::{DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTINGS, Presence, fold_presence};
+pub use sightings::{
+    DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTING_MATCHES, MAX_SIGHTINGS, NotThisPerson, Presence, SightingMatch,
+    SightingProblem, SightingSearch, TrackEvidence, fold_presence,
+};
+pub use unknowns::{ClusterName, MAX_NAMING_SHOTS, NamedCluster, UnknownCluster};
 pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};

@@ -345,7 +345,7 @@ impl Gallery {
     }
 
     /// The largest face of one image, or [`GalleryError::NoFace`].
-    async fn largest_face(
+    pub(crate) async fn largest_face(
         &self,
         collection: &Collection,
         image: Bytes,

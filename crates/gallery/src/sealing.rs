@@ -105,6 +105,11 @@ impl CollectionCiphers {
     pub(crate) fn of(&self, subject_id: &SubjectId) -> SubjectCipherRef<'_> {
         SubjectCipherRef { own: self.subjects.get(subject_id), tenant: &self.tenant }
     }
+
+    /// The keys of data that is a subject's, or the tenant's own (an unknown face's) when `None`.
+    pub(crate) fn of_owner(&self, subject_id: Option<&SubjectId>) -> SubjectCipherRef<'_> {
+        SubjectCipherRef { own: subject_id.and_then(|id| self.subjects.get(id)), tenant: &self.tenant }
+    }
 }
 
 /// A subject's keys borrowed from [`CollectionCiphers`].
@@ -120,6 +125,19 @@ impl SubjectCipherRef<'_> {
         match (self.own, unmarked(sealed)) {
             (Some(cipher), _) => cipher.open(sealed, binding).map(Some),
             (None, (false, bare)) => self.tenant.cipher.open(&bare, binding).map(Some),
+            (None, (true, _)) => Ok(None),
+        }
+    }
+
+    /// Opens bytes of the subject; `None` as for [`SubjectCipherRef::open`].
+    pub(crate) fn open_data(
+        &self,
+        sealed: &EncryptedTemplate,
+        binding: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, GalleryError> {
+        match (self.own, unmarked(sealed)) {
+            (Some(cipher), _) => cipher.open_data(sealed, binding).map(Some),
+            (None, (false, bare)) => self.tenant.cipher.open_data(&bare, binding).map(Some),
             (None, (true, _)) => Ok(None),
         }
     }

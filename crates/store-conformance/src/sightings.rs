@@ -1,6 +1,8 @@
 //! Sightings of video tracks.
 
-use facegate_store::{NewSighting, SightingDecision, SightingFilter};
+use facegate_store::{
+    EncryptedTemplate, NewSighting, SightingDecision, SightingEvidence, SightingFilter, SightingLabel,
+};
 
 use super::*;
 
@@ -32,10 +34,17 @@ pub(super) async fn sightings(store: &dyn FaceStore) {
         seen("back", 1, Some(&bob.id), 3_000),
         seen("back", 2, Some(&ann.id), 4_000),
     ];
-    for sighting in &all {
-        store.record_sighting(&t.id, sighting).await.expect("record");
+    let sealed = |byte: u8| EncryptedTemplate { nonce: vec![byte; 12], ciphertext: vec![byte; 48] };
+    let kept =
+        |byte: u8, shot: bool| SightingEvidence { template: sealed(byte), best_shot: shot.then(|| sealed(byte + 100)) };
+    let mut seqs = Vec::new();
+    for (i, sighting) in all.iter().enumerate() {
+        // The first keeps nothing (recorded before sightings kept evidence); the second no best shot.
+        let evidence = (i > 0).then(|| kept(i as u8, i > 1));
+        seqs.push(store.record_sighting(&t.id, sighting, evidence.as_ref()).await.expect("record"));
     }
-    let refused = store.record_sighting(&other.id, &all[0]).await;
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "each answers its seq: {seqs:?}");
+    let refused = store.record_sighting(&other.id, &all[0], None).await;
     assert!(matches!(refused, Err(StoreError::NotFound)), "another tenant's collection");
     let find = |filter: SightingFilter| {
         let (t, c) = (t.id.clone(), c.id.clone());
@@ -64,7 +73,57 @@ pub(super) async fn sightings(store: &dyn FaceStore) {
     assert_eq!(page[0].seq, every[2].seq, "a page after the cursor");
     let hidden = store.sightings(&other.id, &c.id, &SightingFilter { limit: 10, ..SightingFilter::default() }).await;
     assert!(matches!(hidden, Err(StoreError::NotFound)), "another tenant's collection");
-    store.delete_subject(&t.id, &c.id, &ann.id, &audit(&c.id, 9)).await.expect("erase");
+    let of_group = find(SightingFilter { cluster_id: Some(7), ..SightingFilter::default() }).await;
+    assert_eq!(of_group.iter().map(|s| s.seq).collect::<Vec<_>>(), [seqs[1]], "one group's");
+
+    // Evidence: the templates of those that kept one, and one sighting whole.
+    let ten = SightingFilter { limit: 10, ..SightingFilter::default() };
+    let templates = store.sighting_templates(&t.id, &c.id, &ten).await.expect("templates");
+    assert_eq!(templates.iter().map(|(s, _)| s.seq).collect::<Vec<_>>(), seqs[1..], "only those that kept one");
+    assert_eq!(templates[0].1, sealed(1));
+    let filtered = SightingFilter { subject_id: Some(ann.id.clone()), limit: 10, ..SightingFilter::default() };
+    let of_ann = store.sighting_templates(&t.id, &c.id, &filtered).await.expect("templates");
+    assert_eq!(of_ann.iter().map(|(s, _)| s.seq).collect::<Vec<_>>(), [seqs[3]], "filtered as sightings are");
+    let whole = store.sighting(&t.id, &c.id, seqs[2]).await.expect("sighting");
+    assert_eq!((whole.sighting.seq, whole.evidence), (seqs[2], Some(kept(2, true))));
+    assert_eq!(whole.sighting.subject_name.as_deref(), Some("Bob"));
+    assert_eq!(store.sighting(&t.id, &c.id, seqs[0]).await.expect("sighting").evidence, None, "kept nothing");
+    assert_eq!(store.sighting(&t.id, &c.id, seqs[1]).await.expect("sighting").evidence, Some(kept(1, false)));
+    for missing in [store.sighting(&t.id, &c.id, seqs[3] + 100).await, store.sighting(&other.id, &c.id, seqs[1]).await]
+    {
+        assert!(matches!(missing, Err(StoreError::NotFound)), "a missing sighting, another tenant's");
+    }
+
+    // Relabelled: the unknown face named (its evidence sealed again), then back to a group.
+    let named = SightingLabel {
+        decision: SightingDecision::Named,
+        subject_id: Some(bob.id.clone()),
+        cluster_id: Some(7),
+        evidence: kept(50, true),
+    };
+    store.relabel_sighting(&t.id, &c.id, seqs[1], &named).await.expect("relabel");
+    let now = store.sighting(&t.id, &c.id, seqs[1]).await.expect("sighting");
+    assert_eq!(
+        (now.sighting.sighting.decision, now.sighting.sighting.subject_id.as_ref(), now.evidence),
+        (SightingDecision::Named, Some(&bob.id), Some(kept(50, true)))
+    );
+    assert_eq!(now.sighting.sighting.camera, "front", "the rest as it was");
+    let stranger = SubjectId::from("no-such-subject");
+    let wrong = SightingLabel { subject_id: Some(stranger), ..named.clone() };
+    let refused = store.relabel_sighting(&t.id, &c.id, seqs[1], &wrong).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "a subject of nobody");
+    let refused = store.relabel_sighting(&t.id, &c.id, seqs[3] + 100, &named).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "a missing sighting");
+    let refused = store.relabel_sighting(&other.id, &c.id, seqs[1], &named).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "another tenant's");
+    let unknown = SightingLabel { decision: SightingDecision::Unknown, subject_id: None, cluster_id: Some(8), ..named };
+    store.relabel_sighting(&t.id, &c.id, seqs[1], &unknown).await.expect("relabel");
+    let now = store.sighting(&t.id, &c.id, seqs[1]).await.expect("sighting");
+    assert_eq!((now.sighting.sighting.subject_id, now.sighting.sighting.cluster_id), (None, Some(8)));
+
+    let erasure = store.delete_subject(&t.id, &c.id, &ann.id, &audit(&c.id, 9)).await.expect("erase");
+    assert_eq!(erasure.sightings, 2, "the receipt counts the sightings erased");
+    assert!(matches!(store.sighting(&t.id, &c.id, seqs[3]).await, Err(StoreError::NotFound)), "gone with Ann");
     let left = find(SightingFilter::default()).await;
     assert_eq!(left.iter().map(|s| s.sighting.subject_id.as_ref()).collect::<Vec<_>>(), [None, Some(&bob.id)]);
 

@@ -77,6 +77,7 @@ impl GalleryStore for PgStore {
             )
             .await?;
             let tenant_sealed = tenant_sealed(&mut tx, "collection_id = $1", collection_id).await?;
+            let sightings = sightings_of(&mut tx, "collection_id = $1", collection_id).await?;
             sqlx::query("DELETE FROM collections WHERE id = $1")
                 .bind(collection_id)
                 .execute(&mut *tx)
@@ -91,6 +92,7 @@ impl GalleryStore for PgStore {
                 physically_erased: false,
                 subject_keys_deleted: true,
                 tenant_sealed,
+                sightings,
             };
             Ok((erasure, tx))
         })
@@ -244,6 +246,7 @@ impl GalleryStore for PgStore {
                 ids(&mut tx, "SELECT id FROM faces WHERE subject_id = $1 ORDER BY created_at_ms, seq", subject_id)
                     .await?;
             let tenant_sealed = tenant_sealed(&mut tx, "subject_id = $1", subject_id).await?;
+            let sightings = sightings_of(&mut tx, "subject_id = $1", subject_id).await?;
             sqlx::query("DELETE FROM faces WHERE subject_id = $1")
                 .bind(subject_id)
                 .execute(&mut *tx)
@@ -265,6 +268,7 @@ impl GalleryStore for PgStore {
             let erasure = Erasure {
                 subject_keys_deleted: true,
                 tenant_sealed,
+                sightings,
                 ..Erasure::of_subject(collection_id, subject_id, face_ids, audit.at_ms)
             };
             Ok((erasure, tx))

@@ -16,5 +16,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(4, "hardening", include_str!("../migrations/0004_hardening.sql")),
         migration(5, "sightings", include_str!("../migrations/0005_sightings.sql")),
         migration(6, "cameras", include_str!("../migrations/0006_cameras.sql")),
+        migration(7, "sighting evidence", include_str!("../migrations/0007_sighting_evidence.sql")),
     ])
 }

@@ -159,8 +159,17 @@ pub(crate) fn tenant_sealed(tx: &Transaction<'_>, filter: &str, parameter: &str)
         "SELECT (SELECT COUNT(*) FROM faces f WHERE f.{filter} AND length(f.nonce) = 12) \
          + (SELECT COUNT(*) FROM face_templates t JOIN faces f ON f.id = t.face_id WHERE f.{filter} AND length(t.nonce) = 12) \
          + (SELECT COUNT(*) FROM face_crops k JOIN faces f ON f.id = k.face_id WHERE f.{filter} AND length(k.nonce) = 12) \
-         + (SELECT COUNT(*) FROM negatives n WHERE n.{filter} AND length(n.nonce) = 12)"
+         + (SELECT COUNT(*) FROM negatives n WHERE n.{filter} AND length(n.nonce) = 12) \
+         + (SELECT COUNT(*) FROM sightings s WHERE s.{filter} AND length(s.template_nonce) = 12)"
     );
+    let count: i64 = tx.query_row(&sql, params![parameter], |row| row.get(0)).map_err(map_error)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Sightings of the subjects (or collection) `filter` picks (an SQL condition on `subject_id` or
+/// `collection_id`, with one parameter): what their erasure takes with them.
+pub(crate) fn sightings_of(tx: &Transaction<'_>, filter: &str, parameter: &str) -> StoreResult<u64> {
+    let sql = format!("SELECT COUNT(*) FROM sightings WHERE {filter}");
     let count: i64 = tx.query_row(&sql, params![parameter], |row| row.get(0)).map_err(map_error)?;
     Ok(u64::try_from(count).unwrap_or(0))
 }

@@ -67,6 +67,7 @@ impl GalleryStore for SqliteStore {
             let face_ids =
                 ids(tx, "SELECT id FROM faces WHERE collection_id = ?1 ORDER BY created_at_ms, id", &collection_id)?;
             let tenant_sealed = tenant_sealed(tx, "collection_id = ?1", &collection_id)?;
+            let sightings = sightings_of(tx, "collection_id = ?1", &collection_id)?;
             tx.execute("DELETE FROM collections WHERE id = ?1", params![collection_id]).map_err(map_error)?;
             insert_change(tx, &tenant_id, &audit)?;
             let erased_at_ms = audit.at_ms;
@@ -78,6 +79,7 @@ impl GalleryStore for SqliteStore {
                 physically_erased: false,
                 subject_keys_deleted: true,
                 tenant_sealed,
+                sightings,
             })
         })
         .await
@@ -218,6 +220,7 @@ impl GalleryStore for SqliteStore {
             ensure_subject(tx, &t, &c, &s)?;
             let face_ids = ids(tx, "SELECT id FROM faces WHERE subject_id = ?1 ORDER BY created_at_ms, id", &s)?;
             let tenant_sealed = tenant_sealed(tx, "subject_id = ?1", &s)?;
+            let sightings = sightings_of(tx, "subject_id = ?1", &s)?;
             tx.execute("DELETE FROM faces WHERE subject_id = ?1", params![s]).map_err(map_error)?;
             // Queued webhook events naming the subject go with it (the erasure's own event is queued below).
             tx.execute("DELETE FROM outbox WHERE subject_id = ?1", params![s]).map_err(map_error)?;
@@ -227,6 +230,7 @@ impl GalleryStore for SqliteStore {
             Ok(Erasure {
                 subject_keys_deleted: true,
                 tenant_sealed,
+                sightings,
                 ..Erasure::of_subject(&c, &s, face_ids, audit.at_ms)
             })
         })

@@ -1,6 +1,9 @@
 //! Sightings of video tracks.
 
-use facegate_store::{NewSighting, Sighting, SightingDecision, SightingFilter, SightingStore, WireName as _};
+use facegate_store::{
+    NewSighting, Sighting, SightingDecision, SightingEvidence, SightingFilter, SightingLabel, SightingStore,
+    SightingWithEvidence, WireName as _,
+};
 
 use super::*;
 
@@ -10,8 +13,13 @@ const SIGHTING_COLUMNS: &str = "s.seq, s.collection_id, s.camera, s.track_id, s.
 
 #[async_trait]
 impl SightingStore for SqliteStore {
-    async fn record_sighting(&self, tenant_id: &TenantId, sighting: &NewSighting) -> StoreResult<()> {
-        let (t, s) = (tenant_id.clone(), sighting.clone());
+    async fn record_sighting(
+        &self,
+        tenant_id: &TenantId,
+        sighting: &NewSighting,
+        evidence: Option<&SightingEvidence>,
+    ) -> StoreResult<i64> {
+        let (t, s, e) = (tenant_id.clone(), sighting.clone(), evidence.cloned());
         self.transaction(move |tx| {
             ensure_collection(tx, &t, &s.collection_id)?;
             if let Some(subject_id) = &s.subject_id {
@@ -19,8 +27,9 @@ impl SightingStore for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO sightings (collection_id, camera, track_id, decision, subject_id, cluster_id, score, \
-                     first_seen_ms, last_seen_ms, stream_first_s, stream_last_s) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     first_seen_ms, last_seen_ms, stream_first_s, stream_last_s, template_nonce, template, \
+                     shot_nonce, shot) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     s.collection_id,
                     s.camera,
@@ -32,11 +41,15 @@ impl SightingStore for SqliteStore {
                     s.first_seen_ms,
                     s.last_seen_ms,
                     s.stream_first_s,
-                    s.stream_last_s
+                    s.stream_last_s,
+                    e.as_ref().map(|e| &e.template.nonce),
+                    e.as_ref().map(|e| &e.template.ciphertext),
+                    e.as_ref().and_then(|e| e.best_shot.as_ref()).map(|b| &b.nonce),
+                    e.as_ref().and_then(|e| e.best_shot.as_ref()).map(|b| &b.ciphertext),
                 ],
             )
             .map_err(map_error)?;
-            Ok(())
+            Ok(tx.last_insert_rowid())
         })
         .await
     }
@@ -50,33 +63,137 @@ impl SightingStore for SqliteStore {
         let (t, c, f) = (tenant_id.clone(), collection_id.clone(), filter.clone());
         self.transaction(move |tx| {
             ensure_collection(tx, &t, &c)?;
-            let sql = format!(
-                "SELECT {SIGHTING_COLUMNS} FROM sightings s LEFT JOIN subjects n ON n.id = s.subject_id \
-                     WHERE s.collection_id = ?1 AND s.seq > ?2 \
-                     AND (?3 IS NULL OR s.subject_id = ?3) AND (?4 IS NULL OR s.camera = ?4) \
-                     AND (?5 IS NULL OR s.decision = ?5) AND s.last_seen_ms >= ?6 AND s.first_seen_ms < ?7 \
-                     ORDER BY s.seq LIMIT ?8"
-            );
-            let mut statement = tx.prepare(&sql).map_err(map_error)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        c,
-                        f.after_seq.unwrap_or(i64::MIN),
-                        f.subject_id,
-                        f.camera,
-                        f.decision.map(SightingDecision::as_str),
-                        f.from_ms.unwrap_or(i64::MIN),
-                        f.until_ms.unwrap_or(i64::MAX),
-                        f.limit
-                    ],
-                    sighting_row,
-                )
-                .map_err(map_error)?;
-            collect(rows)
+            select(tx, &c, &f, "", sighting_row)
         })
         .await
     }
+
+    async fn sighting_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        filter: &SightingFilter,
+    ) -> StoreResult<Vec<(Sighting, EncryptedTemplate)>> {
+        let (t, c, f) = (tenant_id.clone(), collection_id.clone(), filter.clone());
+        self.transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            select(tx, &c, &f, "AND s.template IS NOT NULL", |row| {
+                Ok((sighting_row(row)?, EncryptedTemplate { nonce: row.get(13)?, ciphertext: row.get(14)? }))
+            })
+        })
+        .await
+    }
+
+    async fn sighting(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        seq: i64,
+    ) -> StoreResult<SightingWithEvidence> {
+        let (t, c) = (tenant_id.clone(), collection_id.clone());
+        self.transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            let sql = format!(
+                "SELECT {SIGHTING_COLUMNS}, s.template_nonce, s.template, s.shot_nonce, s.shot \
+                     FROM sightings s LEFT JOIN subjects n ON n.id = s.subject_id \
+                     WHERE s.collection_id = ?1 AND s.seq = ?2"
+            );
+            tx.query_row(&sql, params![c, seq], |row| {
+                let sealed = |nonce: usize| -> rusqlite::Result<Option<EncryptedTemplate>> {
+                    let (nonce, ciphertext): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                        (row.get(nonce)?, row.get(nonce + 1)?);
+                    Ok(nonce.zip(ciphertext).map(|(nonce, ciphertext)| EncryptedTemplate { nonce, ciphertext }))
+                };
+                let evidence =
+                    sealed(13)?.map(|template| Ok::<_, rusqlite::Error>((template, sealed(15)?))).transpose()?;
+                Ok(SightingWithEvidence {
+                    sighting: sighting_row(row)?,
+                    evidence: evidence.map(|(template, best_shot)| SightingEvidence { template, best_shot }),
+                })
+            })
+            .optional()
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn relabel_sighting(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        seq: i64,
+        label: &SightingLabel,
+    ) -> StoreResult<()> {
+        let (t, c, l) = (tenant_id.clone(), collection_id.clone(), label.clone());
+        self.transaction(move |tx| {
+            ensure_collection(tx, &t, &c)?;
+            if let Some(subject_id) = &l.subject_id {
+                ensure_subject(tx, &t, &c, subject_id)?;
+            }
+            let shot = l.evidence.best_shot.as_ref();
+            let changed = tx
+                .execute(
+                    "UPDATE sightings SET decision = ?3, subject_id = ?4, cluster_id = ?5, template_nonce = ?6, \
+                         template = ?7, shot_nonce = ?8, shot = ?9 WHERE collection_id = ?1 AND seq = ?2",
+                    params![
+                        c,
+                        seq,
+                        l.decision.as_str(),
+                        l.subject_id,
+                        l.cluster_id.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
+                        l.evidence.template.nonce,
+                        l.evidence.template.ciphertext,
+                        shot.map(|b| &b.nonce),
+                        shot.map(|b| &b.ciphertext),
+                    ],
+                )
+                .map_err(map_error)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A collection's sightings that pass `filter` and the extra condition `and`, read by `read`; the
+/// sealed template's columns follow the sighting's (13, 14).
+fn select<T>(
+    tx: &Transaction<'_>,
+    collection_id: &CollectionId,
+    f: &SightingFilter,
+    and: &str,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let sql = format!(
+        "SELECT {SIGHTING_COLUMNS}, s.template_nonce, s.template FROM sightings s \
+             LEFT JOIN subjects n ON n.id = s.subject_id \
+             WHERE s.collection_id = ?1 AND s.seq > ?2 \
+             AND (?3 IS NULL OR s.subject_id = ?3) AND (?4 IS NULL OR s.camera = ?4) \
+             AND (?5 IS NULL OR s.decision = ?5) AND s.last_seen_ms >= ?6 AND s.first_seen_ms < ?7 \
+             AND (?8 IS NULL OR s.cluster_id = ?8) {and} \
+             ORDER BY s.seq LIMIT ?9"
+    );
+    let mut statement = tx.prepare(&sql).map_err(map_error)?;
+    let rows = statement
+        .query_map(
+            params![
+                collection_id,
+                f.after_seq.unwrap_or(i64::MIN),
+                f.subject_id,
+                f.camera,
+                f.decision.map(SightingDecision::as_str),
+                f.from_ms.unwrap_or(i64::MIN),
+                f.until_ms.unwrap_or(i64::MAX),
+                f.cluster_id.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
+                f.limit
+            ],
+            read,
+        )
+        .map_err(map_error)?;
+    collect(rows)
 }
 
 fn sighting_row(row: &Row<'_>) -> rusqlite::Result<Sighting> {

@@ -424,8 +424,14 @@ pub trait AuditStore: Send + Sync {
 /// erasure, a collection's with it, and they follow the collection's retention like its audit events.
 #[async_trait]
 pub trait SightingStore: Send + Sync {
-    /// Stores a sighting of one of the tenant's collections.
-    async fn record_sighting(&self, tenant_id: &TenantId, sighting: &NewSighting) -> StoreResult<()>;
+    /// Stores a sighting of one of the tenant's collections, with its evidence when given; answers its
+    /// `seq`.
+    async fn record_sighting(
+        &self,
+        tenant_id: &TenantId,
+        sighting: &NewSighting,
+        evidence: Option<&SightingEvidence>,
+    ) -> StoreResult<i64>;
     /// A collection's sightings that pass `filter`, oldest first, each with the name of the person seen.
     async fn sightings(
         &self,
@@ -433,6 +439,30 @@ pub trait SightingStore: Send + Sync {
         collection_id: &CollectionId,
         filter: &SightingFilter,
     ) -> StoreResult<Vec<Sighting>>;
+    /// The sightings that pass `filter` and kept evidence, with their sealed templates (not their best
+    /// shots), oldest first.
+    async fn sighting_templates(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        filter: &SightingFilter,
+    ) -> StoreResult<Vec<(Sighting, EncryptedTemplate)>>;
+    /// One sighting with its evidence; [`StoreError::NotFound`] when the collection has no sighting `seq`.
+    async fn sighting(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        seq: i64,
+    ) -> StoreResult<SightingWithEvidence>;
+    /// Relabels a sighting (who it is, its group, its evidence sealed again); [`StoreError::NotFound`]
+    /// for a missing sighting or subject.
+    async fn relabel_sighting(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        seq: i64,
+        label: &SightingLabel,
+    ) -> StoreResult<()>;
 }
 
 /// Cameras (video sources a server watches), their URLs sealed by the caller. A collection's cameras go

@@ -278,6 +278,9 @@ pub struct Erasure {
     /// subject's key does not make copies of these unreadable.
     #[serde(default)]
     pub tenant_sealed: u64,
+    /// Sightings (with their templates and best shots) erased with the subjects.
+    #[serde(default)]
+    pub sightings: u64,
 }
 
 impl Erasure {
@@ -296,6 +299,7 @@ impl Erasure {
             physically_erased: false,
             subject_keys_deleted: false,
             tenant_sealed: 0,
+            sightings: 0,
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::WireName;
 use crate::ids::{CollectionId, SubjectId};
+use crate::{EncryptedTemplate, WireName};
 
 /// How a track was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -68,6 +68,8 @@ pub struct SightingFilter {
     pub camera: Option<String>,
     /// Only this decision's.
     pub decision: Option<SightingDecision>,
+    /// Only this group's of unknown faces.
+    pub cluster_id: Option<u64>,
     /// Only faces still seen at or after this time (milliseconds).
     pub from_ms: Option<i64>,
     /// Only faces first seen before this time (milliseconds, exclusive).
@@ -76,4 +78,39 @@ pub struct SightingFilter {
     pub after_seq: Option<i64>,
     /// At most this many.
     pub limit: u32,
+}
+
+/// What a sighting keeps of its track, sealed by the caller: the fused template (what searches by photo
+/// and the grouping of unknown faces compare) and the best shot (a JPEG of the face with its
+/// surroundings, what an operator looks at and what naming a group enrols). A named sighting's are
+/// sealed under its subject's key, an unknown one's under the tenant's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SightingEvidence {
+    /// The track's fused template.
+    pub template: EncryptedTemplate,
+    /// Its best shot.
+    pub best_shot: Option<EncryptedTemplate>,
+}
+
+/// A stored sighting with what it keeps of its track (none for sightings stored without).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SightingWithEvidence {
+    /// The sighting.
+    pub sighting: Sighting,
+    /// Its sealed template and best shot.
+    pub evidence: Option<SightingEvidence>,
+}
+
+/// Who a stored sighting is now (an operator named its group, or said "not this person"), with its
+/// evidence sealed again under the key its new owner's data is sealed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SightingLabel {
+    /// Named or unknown.
+    pub decision: SightingDecision,
+    /// Who, when named.
+    pub subject_id: Option<SubjectId>,
+    /// Its group of unknown faces, when unknown.
+    pub cluster_id: Option<u64>,
+    /// Its evidence, sealed again.
+    pub evidence: SightingEvidence,
 }

@@ -4,6 +4,7 @@
 //! models come through the normal cache, filled from `FACEGATE_MODEL_MIRROR` (default: `shared/models`).
 
 pub mod rtsp;
+pub mod walkby;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;

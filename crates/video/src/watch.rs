@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness};
-use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint};
+use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness, face_shot, jpeg};
+use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence};
 use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId, Zone};
 use serde::Serialize;
 
@@ -184,9 +184,14 @@ struct Observation {
     bbox: BoundingBox,
 }
 
+/// The longest side of a best shot kept with a sighting, pixels.
+pub const BEST_SHOT_SIDE: u32 = 320;
+
 /// What a track has gathered.
 struct TrackState {
     observations: Vec<Observation>,
+    /// The best observation's face with its surroundings, and its quality.
+    best_shot: Option<(f32, image::RgbImage)>,
     decision: Option<Decided>,
     largest_px: f32,
     last_embedded_frame: Option<u64>,
@@ -203,12 +208,6 @@ enum Decided {
     Unknown { score: Option<f32>, cluster: Option<u64> },
 }
 
-/// An online group of unknown tracks: the running sum of their fused templates.
-struct Cluster {
-    id: u64,
-    sum: Vec<f32>,
-}
-
 /// A watch of one video against one collection.
 pub struct Watch<'a> {
     pipeline: &'a Pipeline,
@@ -219,7 +218,6 @@ pub struct Watch<'a> {
     config: WatchConfig,
     tracker: Tracker,
     tracks: HashMap<TrackId, TrackState>,
-    clusters: Vec<Cluster>,
     /// When each person was last announced (`identity.sighted`), stream seconds.
     announced: HashMap<SubjectId, f64>,
     stats: WatchStats,
@@ -247,7 +245,6 @@ impl<'a> Watch<'a> {
             config,
             tracker,
             tracks: HashMap::new(),
-            clusters: Vec::new(),
             announced: HashMap::new(),
             stats: WatchStats::default(),
             frame_index: 0,
@@ -293,6 +290,7 @@ impl<'a> Watch<'a> {
                 events.push(self.event(EventKind::TrackStarted, id, t, face.bbox));
                 let state = TrackState {
                     observations: Vec::new(),
+                    best_shot: None,
                     decision: None,
                     largest_px: 0.0,
                     last_embedded_frame: None,
@@ -325,6 +323,9 @@ impl<'a> Watch<'a> {
             state.last_embedded_frame = Some(self.frame_index);
             if let Some(at) = state.observations.iter().position(|o| o.quality == worst).filter(|_| full) {
                 state.observations.swap_remove(at);
+            }
+            if state.best_shot.as_ref().is_none_or(|(best, _)| quality > *best) {
+                state.best_shot = face_shot(image, &face.bbox, BEST_SHOT_SIDE).map(|shot| (quality, shot));
             }
             state.observations.push(Observation { quality, embedding, bbox: face.bbox });
             if state.observations.len() >= self.config.decide_after {
@@ -418,7 +419,11 @@ impl<'a> Watch<'a> {
             None => TrackDecision::TooSmall,
         });
         if let Some(sighting) = decided.as_ref().and_then(|d| self.sighting(track.id, &state, d, &end)) {
-            self.gallery.record_sighting(self.actor, &sighting).await?;
+            let evidence = fuse(&state.observations).map(|fused| TrackEvidence {
+                template: fused.as_slice().to_vec(),
+                best_shot: state.best_shot.as_ref().and_then(|(_, shot)| jpeg(shot)),
+            });
+            self.gallery.record_sighting(self.actor, &sighting, evidence.as_ref()).await?;
         }
         events.push(end);
         Ok(())
@@ -467,37 +472,15 @@ impl<'a> Watch<'a> {
         if self.config.known_only {
             return Ok(Decided::Unknown { score, cluster: None });
         }
-        let cluster = self.cluster(fused);
+        let cluster = self
+            .gallery
+            .unknown_cluster(self.actor, &self.collection, fused.as_slice(), self.operating.threshold)
+            .await?;
         let mut event = self.event(EventKind::Unknown, id, t, bbox);
         event.cluster_id = Some(cluster);
         self.decorate(&mut event, score);
         events.push(event);
         Ok(Decided::Unknown { score, cluster: Some(cluster) })
-    }
-
-    /// The group of unknown tracks `fused` joins: the closest whose mean scores at or above the
-    /// collection's threshold, or a new one.
-    fn cluster(&mut self, fused: &Embedding) -> u64 {
-        let threshold = self.operating.threshold;
-        let closest = self
-            .clusters
-            .iter_mut()
-            .map(|c| {
-                let norm = c.sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
-                let score = c.sum.iter().zip(fused.as_slice()).map(|(a, b)| a * b).sum::<f32>() / norm;
-                (score, c)
-            })
-            .filter(|(score, _)| *score >= threshold)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, cluster)) = closest {
-            for (s, v) in cluster.sum.iter_mut().zip(fused.as_slice()) {
-                *s += v;
-            }
-            return cluster.id;
-        }
-        let id = self.clusters.len() as u64 + 1;
-        self.clusters.push(Cluster { id, sum: fused.as_slice().to_vec() });
-        id
     }
 
     fn event(&self, kind: EventKind, track_id: TrackId, stream_time_s: f64, bbox: BoundingBox) -> WatchEvent {

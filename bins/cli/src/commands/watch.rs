@@ -180,6 +180,7 @@ pub fn sightings(settings: &Settings, args: &SightingsArgs) -> Result<ExitCode> 
             subject_id,
             camera: args.camera.clone(),
             decision: None,
+            cluster_id: None,
             from_ms: time(&args.from)?,
             until_ms: time(&args.until)?,
             after_seq: None,

@@ -46,7 +46,10 @@ pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, _
 pub(crate) use live::__path_stream;
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
-pub(crate) use sightings::{__path_presence, __path_sightings};
+pub(crate) use sightings::{
+    __path_best_shot, __path_clusters, __path_name_cluster, __path_not_this_person, __path_presence,
+    __path_search_sightings, __path_sightings,
+};
 pub(crate) use subjects::{
     __path_add_negative, __path_create_subject, __path_delete_face, __path_delete_negative, __path_delete_subject,
     __path_enroll_faces, __path_get_subject, __path_list_faces, __path_list_negatives, __path_list_subjects,
@@ -79,6 +82,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
         .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
+        .route("/v1/collections/{collection}/sightings/search", post(sightings::search_sightings))
+        .route("/v1/collections/{collection}/sightings/{seq}/best-shot", get(sightings::best_shot))
+        .route("/v1/collections/{collection}/sightings/{seq}/not-this-person", post(sightings::not_this_person))
+        .route("/v1/collections/{collection}/clusters", get(sightings::clusters))
+        .route("/v1/collections/{collection}/clusters/{cluster}/name", post(sightings::name_cluster))
         .route("/v1/collections/{collection}/presence", get(sightings::presence))
         .route("/v1/collections/{collection}/videos", post(videos::watch_video))
         .route("/v1/collections/{collection}/attendance", get(doors::attendance))

@@ -1,15 +1,20 @@
 //! Sightings: who (or which unknown face) a camera saw, where and when (admin: they tell where people
-//! were). One per video track that was decided (`facegate watch`).
+//! were). One per video track that was decided (`facegate watch`), with its best shot; searchable by
+//! photo; "not this person"; the groups of unknown faces and their naming.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use facegate_gallery::DEFAULT_PRESENCE_WINDOW_S;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use facegate_gallery::{ClusterName, DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTING_MATCHES, NotThisPerson, SightingSearch};
 use facegate_store::{CollectionId, Scope, SightingDecision, SightingFilter, SubjectId};
 use serde::Deserialize;
 
-use super::common::event_limit;
+use super::common::{event_limit, single_image};
+use super::subjects::enrolment_parts;
 use crate::auth::Caller;
-use crate::contract::{PresenceList, SightingPage};
+use crate::contract::{ClusterList, NamedClusterAnswer, PresenceList, SightingPage};
+use crate::images::{Pool, read_images};
 use crate::{ApiError, AppState};
 
 /// Which sightings: every filter given holds.
@@ -22,6 +27,9 @@ pub struct SightingsQuery {
     pub camera: Option<String>,
     /// Only named, or only unknown, faces.
     pub decision: Option<SightingDecision>,
+    /// Only this group's of unknown faces.
+    #[param(minimum = 0)]
+    pub cluster: Option<i64>,
     /// Only faces still seen at or after this time, milliseconds since the epoch.
     pub from: Option<i64>,
     /// Only faces first seen before this time, milliseconds since the epoch.
@@ -101,9 +109,120 @@ fn filter(query: SightingsQuery) -> Result<SightingFilter, ApiError> {
         subject_id: query.subject,
         camera: query.camera,
         decision: query.decision,
+        cluster_id: query
+            .cluster
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| ApiError::invalid("`cluster` is a group's id, 0 or more"))?,
         from_ms: query.from,
         until_ms: query.until,
         after_seq: query.after,
         limit: event_limit(query.limit)?,
     })
+}
+
+/// A sighting's best shot: the face with its surroundings as the camera saw it, a JPEG.
+#[utoipa::path(get, path = "/v1/collections/{collection}/sightings/{seq}/best-shot", tag = "collections",
+    params(("collection" = CollectionId, Path), ("seq" = i64, Path, description = "The sighting's `seq`")),
+    responses((status = 200, description = "The best shot", content_type = "image/jpeg", body = crate::contract::JpegImage)),
+    security(("api_key" = [])))]
+pub async fn best_shot(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, seq)): Path<(CollectionId, i64)>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Admin)?;
+    let (_, shot) = state.gallery.sighting_shot(&caller.actor(), &collection_id, seq).await?;
+    let shot = shot.ok_or_else(|| ApiError::not_found("best shot"))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store")], shot).into_response())
+}
+
+/// "Not this person": the sighting's face joins its subject's ignore list (the same face is not taken
+/// for them again) and the sighting becomes an unknown face, in the group it resembles.
+#[utoipa::path(post, path = "/v1/collections/{collection}/sightings/{seq}/not-this-person", tag = "collections",
+    params(("collection" = CollectionId, Path), ("seq" = i64, Path, description = "The sighting's `seq`")),
+    responses((status = 200, description = "Ignored, and regrouped", body = NotThisPerson)),
+    security(("api_key" = [])))]
+pub async fn not_this_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, seq)): Path<(CollectionId, i64)>,
+) -> Result<Json<NotThisPerson>, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(state.gallery.not_this_person(&caller.actor(), &collection_id, seq).await?))
+}
+
+/// How a search of sightings by photo goes.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SightingSearchQuery {
+    /// Target false-match rate (default: the collection's), within the calibrated range.
+    #[param(minimum = 1e-6, maximum = 0.1)]
+    pub fmr: Option<f64>,
+    /// At most this many matches (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Where and when the person in a photo was seen: every sighting (named or unknown) whose face matches
+/// the photo's largest face at the collection's threshold, best first.
+#[utoipa::path(post, path = "/v1/collections/{collection}/sightings/search", tag = "collections",
+    params(("collection" = CollectionId, Path), SightingSearchQuery),
+    request_body(content((crate::contract::ImageUpload = "multipart/form-data"), (crate::contract::ImageJson = "application/json"), (crate::contract::RawImage = "application/octet-stream")), description = "One photo (the largest face is searched)"),
+    responses((status = 200, description = "The sightings of that face", body = SightingSearch)),
+    security(("api_key" = [])))]
+pub async fn search_sightings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<CollectionId>,
+    Query(query): Query<SightingSearchQuery>,
+    request: Request,
+) -> Result<Json<SightingSearch>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_SIGHTING_MATCHES).contains(&limit) {
+        return Err(ApiError::invalid(format!("`limit` must be between 1 and {MAX_SIGHTING_MATCHES}")));
+    }
+    let image = single_image(&mut read_images(request, &state, &caller, Pool::Images).await?)?;
+    let found = state.gallery.search_sightings(&caller.actor(), &collection_id, image, query.fmr, limit).await?;
+    Ok(Json(found))
+}
+
+/// The groups of unknown faces ("unknown #12: 5 sightings, cameras A and B"), the latest seen first.
+#[utoipa::path(get, path = "/v1/collections/{collection}/clusters", tag = "collections",
+    params(("collection" = CollectionId, Path)),
+    responses((status = 200, description = "Groups of unknown faces", body = ClusterList)),
+    security(("api_key" = [])))]
+pub async fn clusters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection_id): Path<CollectionId>,
+) -> Result<Json<ClusterList>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let (clusters, truncated) = state.gallery.clusters(&caller.actor(), &collection_id).await?;
+    Ok(Json(ClusterList { clusters, truncated }))
+}
+
+/// Names a group of unknown faces: its latest best shots enrol an existing subject (`subject_id`) or a
+/// new one (`name`) through the quality gate, and its sightings become that person's.
+#[utoipa::path(post, path = "/v1/collections/{collection}/clusters/{cluster}/name", tag = "collections",
+    params(("collection" = CollectionId, Path), ("cluster" = u64, Path, description = "The group's id")),
+    request_body = ClusterName,
+    responses((status = 200, description = "Named", body = NamedClusterAnswer)),
+    security(("api_key" = [])))]
+pub async fn name_cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection_id, cluster_id)): Path<(CollectionId, u64)>,
+    Json(who): Json<ClusterName>,
+) -> Result<Json<NamedClusterAnswer>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let named = state.gallery.name_cluster(&caller.actor(), &collection_id, cluster_id, &who).await?;
+    let enrolment = enrolment_parts(named.enrolment);
+    Ok(Json(NamedClusterAnswer {
+        subject: named.subject,
+        sightings: named.sightings,
+        accepted: enrolment.accepted,
+        rejected: enrolment.rejected,
+    }))
 }

@@ -173,17 +173,23 @@ pub async fn enroll_faces(
 /// What an enrolment says: the faces stored (with their crops, where asked for) and every refused
 /// image, in image order; 4xx with the first refusal's code when nothing was stored.
 fn enrolment_answer(enrolment: Enrolment) -> Result<EnrollResponse, ApiError> {
+    let answer = enrolment_parts(enrolment);
+    if answer.accepted.is_empty() {
+        let code = answer.rejected.first().map_or(ErrorCode::LowQuality, |r| r.reason);
+        let details = EnrollRefusal { rejected: answer.rejected };
+        return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
+    }
+    Ok(answer)
+}
+
+/// An enrolment as the API tells it: the faces stored and every refused image, in image order.
+pub(super) fn enrolment_parts(enrolment: Enrolment) -> EnrollResponse {
     let unreadable = enrolment.unreadable.into_iter().map(|u| {
         let error = ApiError::from(u.error);
         RejectedImage { image_index: u.image_index, reason: error.code, message: error.message }
     });
     let mut rejected: Vec<RejectedImage> = unreadable.chain(enrolment.rejected.iter().map(rejected_image)).collect();
     rejected.sort_by_key(|r| r.image_index);
-    if enrolment.accepted.is_empty() {
-        let code = rejected.first().map_or(ErrorCode::LowQuality, |r| r.reason);
-        let details = EnrollRefusal { rejected };
-        return Err(ApiError::new(code, "no image was accepted for enrolment").with_details(&details));
-    }
     let accepted = enrolment
         .accepted
         .into_iter()
@@ -192,7 +198,7 @@ fn enrolment_answer(enrolment: Enrolment) -> Result<EnrollResponse, ApiError> {
             EnrolledFace { face, aligned_crop }
         })
         .collect();
-    Ok(EnrollResponse { accepted, rejected })
+    EnrollResponse { accepted, rejected }
 }
 
 fn rejected_image(rejection: &Rejection) -> RejectedImage {
