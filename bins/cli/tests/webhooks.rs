@@ -253,3 +253,78 @@ fn every_event_is_delivered_signed_after_a_kill_and_a_restart() {
         (Some("subject.erased"), Some(ann.as_str()))
     );
 }
+
+/// A camera's decisions reach webhooks as their own signed events (`identity.sighted`,
+/// `identity.unknown`) with the watch event's fields: here from a video uploaded to the server, whose
+/// answer lists the same events.
+#[test]
+fn a_cameras_decisions_reach_webhooks_as_their_own_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let enrolled = common::facegate()
+        .arg("enroll")
+        .arg(video.join("known"))
+        .args(["--collection", "hamilton", "--tenant", "acme", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("enroll");
+    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &key);
+    let receiver = Receiver::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+    let types = json!(["identity.sighted", "identity.unknown"]);
+    let (status, created) = api.post_json("/v1/webhooks", json!({ "url": url, "event_types": types }));
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().expect("secret").strip_prefix("whsec_").expect("whsec_ prefix");
+    *receiver.secret.lock().expect("lock") = STANDARD.decode(secret).expect("base64");
+    serve(receiver.clone(), listener);
+
+    let (_, body) = api.get("/v1/collections");
+    let collection = body["collections"][0]["id"].as_str().expect("the enrolled collection").to_string();
+    let path = format!("/v1/collections/{collection}/videos?camera=stage");
+    let (status, seen) = api.post_image(&path, read(&video.join("short_hamilton_clip.mp4")), "video/mp4");
+    assert_eq!(status, 200, "{seen}");
+    let decisions: Vec<&Value> = seen["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "identity.sighted" || e["type"] == "identity.unknown")
+        .collect();
+    assert!(decisions.iter().any(|e| e["type"] == "identity.unknown"), "the clip has strangers");
+    receiver.wait_for(decisions.len(), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let received = receiver.ids();
+    assert_eq!(received.len(), decisions.len(), "one message per decision, no more");
+    let mut bodies: Vec<Value> = received
+        .values()
+        .map(|copies| {
+            assert!(copies.iter().all(|r| r.signature_ok), "signed");
+            serde_json::from_str(&copies[0].body).expect("JSON")
+        })
+        .collect();
+    bodies.sort_by(|a, b| {
+        let key = |v: &Value| (v["data"]["stream_time_s"].as_f64().unwrap_or_default(), v["data"]["track_id"].as_u64());
+        key(a).partial_cmp(&key(b)).expect("order")
+    });
+    let told =
+        |e: &Value| (e["type"].clone(), e["track_id"].clone(), e["subject"]["name"].clone(), e["cluster_id"].clone());
+    let sent: Vec<_> = bodies.iter().map(|b| told(&b["data"])).collect();
+    let mut answered: Vec<_> = decisions.iter().map(|e| told(e)).collect();
+    answered.sort_by_key(|a| a.1.as_u64());
+    let mut by_track = sent.clone();
+    by_track.sort_by_key(|a| a.1.as_u64());
+    assert_eq!(by_track, answered, "the same decisions as the upload's answer");
+    for body in &bodies {
+        assert_eq!(body["type"], body["data"]["type"], "{body}");
+        assert_eq!(
+            (body["data"]["camera"].as_str(), body["data"]["collection_id"].as_str()),
+            (Some("stage"), Some(collection.as_str()))
+        );
+        assert!(body["data"]["threshold"].is_number() && body["data"]["bbox"].is_object(), "{body}");
+    }
+    let names: Vec<&str> = bodies.iter().filter_map(|b| b["data"]["subject"]["name"].as_str()).collect();
+    assert_eq!(names, ["lin_manuel_miranda", "lin_manuel_miranda", "barack_obama"]);
+}

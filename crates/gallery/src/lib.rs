@@ -69,4 +69,4 @@ pub use sightings::{
     SightingProblem, SightingSearch, TrackEvidence, fold_presence,
 };
 pub use unknowns::{ClusterName, MAX_NAMING_SHOTS, NamedCluster, UnknownCluster};
-pub use webhooks::{DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};
+pub use webhooks::{CameraEvent, DeliveryRound, RETRY_DELAYS_S, WebhookProblem, WebhookSender, sign as sign_webhook};

@@ -215,3 +215,54 @@ mod tests {
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }
+
+/// A camera's decision to send to the tenant's webhooks (`identity.sighted`, `identity.unknown`): its
+/// type, the subject it names, and what it says (a JSON object; the tenant and collection are added).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraEvent {
+    /// Its type.
+    pub event_type: facegate_store::EventType,
+    /// The subject named, if any (its queued deliveries go with the subject's erasure).
+    pub subject_id: Option<facegate_store::SubjectId>,
+    /// The event.
+    pub data: serde_json::Value,
+}
+
+impl Gallery {
+    /// Queues a camera's decisions for the tenant's webhooks subscribed to their types: delivered at
+    /// least once, signed, from the outbox as audit events are, with the body `{type, timestamp, data}`.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`] for a collection that is not the actor's tenant's; store failures.
+    pub async fn publish(
+        &self,
+        actor: &Actor,
+        collection_id: &facegate_store::CollectionId,
+        events: Vec<CameraEvent>,
+    ) -> Result<(), GalleryError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let at_ms = self.now();
+        let timestamp = jiff::Timestamp::from_millisecond(at_ms).map(|t| t.to_string()).unwrap_or_default();
+        let outbound: Vec<facegate_store::OutboundEvent> = events
+            .into_iter()
+            .map(|event| {
+                let mut data = event.data;
+                if let Some(fields) = data.as_object_mut() {
+                    fields.insert("tenant_id".into(), serde_json::json!(actor.tenant_id));
+                    fields.insert("collection_id".into(), serde_json::json!(collection_id));
+                }
+                let body = serde_json::json!({ "type": event.event_type, "timestamp": timestamp, "data": data });
+                facegate_store::OutboundEvent {
+                    event_type: event.event_type,
+                    collection_id: collection_id.clone(),
+                    subject_id: event.subject_id,
+                    at_ms,
+                    payload: body.to_string(),
+                }
+            })
+            .collect();
+        self.store.publish(&actor.tenant_id, &outbound).await.map_err(missing(Missing::Collection))
+    }
+}

@@ -110,11 +110,29 @@ pub(super) async fn webhook_outbox(store: &dyn FaceStore) {
     // Erasing a subject takes the queued events naming it, all but its own erasure event.
     let named = NewEvent { action: AuditAction::Recognize, subject_id: Some(s.id.clone()), ..audit(&c.id, 12) };
     store.append_events(&t.id, &[named]).await.expect("append");
+    // A camera's decision, published as it is (not an audit event), to the webhooks subscribed to it.
+    let sighted = facegate_store::OutboundEvent {
+        event_type: EventType::IdentitySighted,
+        collection_id: c.id.clone(),
+        subject_id: Some(s.id.clone()),
+        at_ms: 12,
+        payload: format!(r#"{{"type":"identity.sighted","data":{{"subject":{{"id":"{}"}}}}}}"#, s.id),
+    };
+    store.publish(&t.id, std::slice::from_ref(&sighted)).await.expect("publish");
+    let refused = store.publish(&other.id, std::slice::from_ref(&sighted)).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "another tenant's collection");
+    let rows = store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due");
+    let published: Vec<_> = rows.iter().filter(|d| d.delivery.event_type == EventType::IdentitySighted).collect();
+    assert_eq!(published.len(), 1, "to the webhook subscribed to it only");
+    assert_eq!(
+        (published[0].delivery.webhook_id.clone(), published[0].payload.clone()),
+        (all.id.clone(), sighted.payload)
+    );
     let naming =
         |rows: &[facegate_store::DueDelivery]| rows.iter().filter(|d| d.payload.contains(s.id.as_str())).count();
     assert_eq!(
         naming(&store.due_deliveries(&due(i64::MAX, 1000)).await.expect("due")),
-        1,
+        2,
         "queued, naming the subject"
     );
     let erasure = NewEvent { action: AuditAction::Erase, subject_id: Some(s.id.clone()), ..audit(&c.id, 13) };

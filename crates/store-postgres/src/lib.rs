@@ -48,9 +48,9 @@ use facegate_store::{
     DoorStore, DueDelivery, DueQuery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceHit, FaceId,
     FaceRecord, FaceRef, GalleryStore, KeyId, MigratedTemplate, MigrationState, MigrationStore, NegativeId,
     NegativeRecord, NegativeStore, NewChange, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative,
-    NewSubject, NewTemplate, NewWebhook, OutboxStore, PackVersion, Scope, StoreError, StoreResult, StoredCrop,
-    StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore, Webhook,
-    WebhookBody, WebhookId, WrappedKey, new_id,
+    NewSubject, NewTemplate, NewWebhook, OutboundEvent, OutboxStore, PackVersion, Scope, StoreError, StoreResult,
+    StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore,
+    Webhook, WebhookId, WrappedKey, new_id,
 };
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};

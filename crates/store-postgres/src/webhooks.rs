@@ -155,12 +155,28 @@ impl OutboxStore for PgStore {
         })
         .await
     }
+
+    async fn publish(&self, tenant_id: &TenantId, events: &[OutboundEvent]) -> StoreResult<()> {
+        self.transaction(|mut tx| async move {
+            for event in events {
+                ensure_collection(&mut tx, tenant_id, &event.collection_id).await?;
+            }
+            queue_outbound(&mut tx, tenant_id, events).await?;
+            Ok(((), tx))
+        })
+        .await
+    }
+}
+
+/// Queues each audit event for the tenant's webhooks subscribed to its type, inside the caller's
+/// transaction.
+pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    queue_outbound(tx, tenant_id, &OutboundEvent::of_audit(tenant_id, events)).await
 }
 
 /// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
-pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
-    let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
-    if typed.is_empty() {
+pub(crate) async fn queue_outbound(tx: &mut Tx, tenant_id: &TenantId, events: &[OutboundEvent]) -> StoreResult<()> {
+    if events.is_empty() {
         return Ok(());
     }
     let found = sqlx::query("SELECT id, event_types FROM webhooks WHERE tenant_id = $1")
@@ -171,9 +187,8 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
     let read =
         |row: &PgRow| Ok((row.try_get::<WebhookId, _>("id")?, json_column::<Vec<EventType>>(row, "event_types")?));
     let hooks = rows(found, read)?;
-    for (event_type, event) in typed {
-        let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
-        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
+    for event in events {
+        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event.event_type)) {
             sqlx::query(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
                  next_attempt_at_ms, collection_id, subject_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9)",
@@ -181,8 +196,8 @@ pub(crate) async fn queue_events(tx: &mut Tx, tenant_id: &TenantId, events: &[Ne
             .bind(format!("msg_{}", new_id()))
             .bind(tenant_id)
             .bind(hook)
-            .bind(event_type.as_str())
-            .bind(&payload)
+            .bind(event.event_type.as_str())
+            .bind(&event.payload)
             .bind(event.at_ms)
             .bind(DeliveryState::Pending.as_str())
             .bind(&event.collection_id)

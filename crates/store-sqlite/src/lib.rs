@@ -46,9 +46,9 @@ use facegate_store::{
     DoorStore, DueDelivery, DueQuery, EncryptedTemplate, Erasure, EventType, ExpiredConsent, FaceId, FaceRecord,
     FaceRef, GalleryStore, KeyId, MigratedTemplate, Migration, MigrationState, MigrationStore, NegativeId,
     NegativeRecord, NegativeStore, NewChange, NewCollection, NewDoor, NewEvent, NewFace, NewMigration, NewNegative,
-    NewSubject, NewTemplate, NewWebhook, OutboxStore, PackVersion, Scope, StoreError, StoreResult, StoredCrop,
-    StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore, Webhook,
-    WebhookBody, WebhookId, WrappedKey, new_id,
+    NewSubject, NewTemplate, NewWebhook, OutboundEvent, OutboxStore, PackVersion, Scope, StoreError, StoreResult,
+    StoredCrop, StoredNegative, StoredReceipt, StoredTemplate, Subject, SubjectId, Tenant, TenantId, TenantStore,
+    Webhook, WebhookId, WrappedKey, new_id,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
 

@@ -134,12 +134,28 @@ impl OutboxStore for SqliteStore {
         })
         .await
     }
+
+    async fn publish(&self, tenant_id: &TenantId, events: &[OutboundEvent]) -> StoreResult<()> {
+        let (t, events) = (tenant_id.clone(), events.to_vec());
+        self.transaction(move |tx| {
+            for event in &events {
+                ensure_collection(tx, &t, &event.collection_id)?;
+            }
+            queue_outbound(tx, &t, &events)
+        })
+        .await
+    }
+}
+
+/// Queues each audit event for the tenant's webhooks subscribed to its type, inside the caller's
+/// transaction.
+pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
+    queue_outbound(tx, tenant_id, &OutboundEvent::of_audit(tenant_id, events))
 }
 
 /// Queues each event for the tenant's webhooks subscribed to its type, inside the caller's transaction.
-pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[NewEvent]) -> StoreResult<()> {
-    let typed: Vec<(EventType, &NewEvent)> = events.iter().filter_map(|e| EventType::of(e).map(|t| (t, e))).collect();
-    if typed.is_empty() {
+pub(crate) fn queue_outbound(tx: &Transaction<'_>, tenant_id: &TenantId, events: &[OutboundEvent]) -> StoreResult<()> {
+    if events.is_empty() {
         return Ok(());
     }
     let mut statement =
@@ -147,9 +163,8 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
     let hooks: Vec<(WebhookId, Vec<EventType>)> = collect(
         statement.query_map(params![tenant_id], |row| Ok((row.get(0)?, json_column(row, 1)?))).map_err(map_error)?,
     )?;
-    for (event_type, event) in typed {
-        let payload = WebhookBody::of(tenant_id, event_type, event).to_json();
-        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event_type)) {
+    for event in events {
+        for (hook, _) in hooks.iter().filter(|(_, types)| types.contains(&event.event_type)) {
             tx.execute(
                 "INSERT INTO outbox (message_id, tenant_id, webhook_id, event_type, payload, created_at_ms, state, \
                  next_attempt_at_ms, collection_id, subject_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9)",
@@ -157,8 +172,8 @@ pub(crate) fn queue_events(tx: &Transaction<'_>, tenant_id: &TenantId, events: &
                     format!("msg_{}", new_id()),
                     tenant_id,
                     hook,
-                    event_type.as_str(),
-                    payload,
+                    event.event_type.as_str(),
+                    event.payload,
                     event.at_ms,
                     DeliveryState::Pending.as_str(),
                     event.collection_id,

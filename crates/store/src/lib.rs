@@ -390,6 +390,10 @@ pub trait OutboxStore: Send + Sync {
     async fn due_deliveries(&self, query: &DueQuery) -> StoreResult<Vec<DueDelivery>>;
     /// Records the outcomes of attempts, in one transaction.
     async fn record_deliveries(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
+    /// Queues events that are not audit events (a camera's decisions) for the tenant's webhooks
+    /// subscribed to their types, in one transaction; [`StoreError::NotFound`] for a collection that is
+    /// not the tenant's.
+    async fn publish(&self, tenant_id: &TenantId, events: &[OutboundEvent]) -> StoreResult<()>;
 }
 
 /// The audit trail and the configuration trail, retention and consent expiry, kept receipts.

@@ -25,11 +25,57 @@ pub enum EventType {
     /// A subject or one of its faces was erased (on request or at consent expiry).
     #[serde(rename = "subject.erased")]
     SubjectErased,
+    /// A camera's face track was named (once per track, within the camera's cool-down).
+    #[serde(rename = "identity.sighted")]
+    IdentitySighted,
+    /// A camera's face track matched nobody enrolled (once per track), with its group of unknown faces.
+    #[serde(rename = "identity.unknown")]
+    IdentityUnknown,
 }
 
 impl crate::WireName for EventType {
-    const ALL: &'static [EventType] =
-        &[EventType::DoorDecision, EventType::IdentityDecision, EventType::SubjectEnrolled, EventType::SubjectErased];
+    const ALL: &'static [EventType] = &[
+        EventType::DoorDecision,
+        EventType::IdentityDecision,
+        EventType::SubjectEnrolled,
+        EventType::SubjectErased,
+        EventType::IdentitySighted,
+        EventType::IdentityUnknown,
+    ];
+}
+
+/// An event to queue for the tenant's webhooks subscribed to its type, with its body already made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundEvent {
+    /// Its type.
+    pub event_type: EventType,
+    /// The collection it concerns.
+    pub collection_id: crate::CollectionId,
+    /// The subject it names (its queued rows go with the subject's erasure).
+    pub subject_id: Option<crate::SubjectId>,
+    /// When it happened, ms since the epoch.
+    pub at_ms: i64,
+    /// The JSON body.
+    pub payload: String,
+}
+
+impl OutboundEvent {
+    /// The outbound events of audit events (those a webhook can subscribe to), with their bodies.
+    pub fn of_audit(tenant_id: &TenantId, events: &[crate::NewEvent]) -> Vec<OutboundEvent> {
+        events
+            .iter()
+            .filter_map(|event| {
+                let event_type = EventType::of(event)?;
+                Some(OutboundEvent {
+                    event_type,
+                    collection_id: event.collection_id.clone(),
+                    subject_id: event.subject_id.clone(),
+                    at_ms: event.at_ms,
+                    payload: crate::WebhookBody::of(tenant_id, event_type, event).to_json(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// A webhook to store: its secret sealed by the caller.

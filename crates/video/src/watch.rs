@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness, face_shot, jpeg};
-use facegate_gallery::{Actor, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence};
-use facegate_store::{Collection, NewSighting, SightingDecision, SubjectId, Zone};
+use facegate_gallery::{Actor, CameraEvent, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence};
+use facegate_store::{Collection, EventType, NewSighting, SightingDecision, SubjectId, Zone};
 use serde::Serialize;
 
 use crate::VideoError;
@@ -332,7 +332,25 @@ impl<'a> Watch<'a> {
                 self.try_to_name(id, t, &mut events).await?;
             }
         }
+        self.publish(&events).await?;
         Ok(events)
+    }
+
+    /// Sends the decisions among `events` to the tenant's webhooks (through the outbox).
+    async fn publish(&self, events: &[WatchEvent]) -> Result<(), VideoError> {
+        let decisions: Vec<CameraEvent> = events
+            .iter()
+            .filter_map(|event| {
+                let event_type = match event.kind {
+                    EventKind::Sighted => EventType::IdentitySighted,
+                    EventKind::Unknown => EventType::IdentityUnknown,
+                    EventKind::TrackStarted | EventKind::TrackEnded => return None,
+                };
+                let subject_id = event.subject.as_ref().map(|s| s.id.clone());
+                Some(CameraEvent { event_type, subject_id, data: serde_json::to_value(event).ok()? })
+            })
+            .collect();
+        Ok(self.gallery.publish(self.actor, &self.collection.id, decisions).await?)
     }
 
     /// Ends every open track (the end of the video or stream).
@@ -344,6 +362,7 @@ impl<'a> Watch<'a> {
         for ended in self.tracker.finish() {
             self.end(ended, &mut events).await?;
         }
+        self.publish(&events).await?;
         Ok(events)
     }
 
