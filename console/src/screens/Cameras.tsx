@@ -35,7 +35,7 @@ type Settings = Schemas["CameraSettings"];
 
 const DEFAULTS: Settings = {
   enabled: true, detections_per_second: 5, min_face_px: 32, detect_pixels: 1920 * 1080, known_only: false,
-  cooldown_s: 0, udp: false, masks: [],
+  cooldown_s: 0, udp: false, masks: [], retention_days: null,
 };
 
 /** The cameras the server watches: their source (never its login), collection and how they are watched. */
@@ -46,6 +46,7 @@ export function Cameras() {
   const [rate, setRate] = useState("5");
   const [minFace, setMinFace] = useState("32");
   const [knownOnly, setKnownOnly] = useState(false);
+  const [keepDays, setKeepDays] = useState("");
   const [error, setError] = useState<string | null>(null);
   const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
   const collectionName = (id: string) => collections.find((c) => c.id === id)?.name ?? id;
@@ -56,7 +57,10 @@ export function Cameras() {
 
   async function create(event: FormEvent) {
     event.preventDefault();
-    const settings = { ...DEFAULTS, detections_per_second: Number(rate), min_face_px: Number(minFace), known_only: knownOnly };
+    const settings = {
+      ...DEFAULTS, detections_per_second: Number(rate), min_face_px: Number(minFace), known_only: knownOnly,
+      retention_days: keepDays.trim() ? Number(keepDays) : null,
+    };
     try {
       ok(await api.POST("/v1/cameras", { body: { name: name.trim(), collection_id: collectionId, source_url: source.trim(), settings } }));
       setName("");
@@ -143,6 +147,8 @@ export function Cameras() {
         <input id="camera-rate" type="number" min="0.1" max="30" step="0.1" value={rate} onChange={(e) => setRate(e.target.value)} />
         <label htmlFor="camera-min-face">Smallest face named (pixels)</label>
         <input id="camera-min-face" type="number" min="8" max="1024" value={minFace} onChange={(e) => setMinFace(e.target.value)} />
+        <label htmlFor="camera-keep-days">Keep its sightings (days; empty: the collection's retention)</label>
+        <input id="camera-keep-days" type="number" min="1" max="36500" value={keepDays} onChange={(e) => setKeepDays(e.target.value)} />
         <label className="check">
           <input type="checkbox" checked={knownOnly} onChange={(e) => setKnownOnly(e.target.checked)} />
           Known people only (keep nothing about anyone else)

@@ -127,6 +127,9 @@ fn check_settings(settings: &CameraSettings) -> Result<(), CameraProblem> {
     if !settings.masks.iter().all(|z| inside(z.x) && inside(z.y) && inside(z.width) && inside(z.height)) {
         return bad("masks", "zones with x, y, width and height between 0 and 1 (fractions of the frame)");
     }
+    if settings.retention_days.is_some_and(|days| !(1..=crate::MAX_RETENTION_DAYS).contains(&days)) {
+        return bad("retention_days", "between 1 and 36500 days, or unset");
+    }
     Ok(())
 }
 
@@ -289,6 +292,9 @@ mod tests {
         let mask = facegate_store::Zone { x: 0.5, y: 0.5, width: 2.0, height: 0.1 };
         let bad = CameraSettings { masks: vec![mask], ..CameraSettings::default() };
         assert!(matches!(check_settings(&bad), Err(CameraProblem::Setting { field: "masks", .. })));
+        let bad = CameraSettings { retention_days: Some(0), ..CameraSettings::default() };
+        assert!(matches!(check_settings(&bad), Err(CameraProblem::Setting { field: "retention_days", .. })));
+        assert!(check_settings(&CameraSettings { retention_days: Some(30), ..CameraSettings::default() }).is_ok());
         assert!(check_settings(&CameraSettings::default()).is_ok());
     }
 }

@@ -134,4 +134,44 @@ pub(super) async fn sightings(store: &dyn FaceStore) {
     assert_eq!(find(SightingFilter::default()).await.len(), 2, "within the retention: kept");
     store.expire_events(3_500 + 7 * 86_400_000 + 1).await.expect("expire");
     assert!(find(SightingFilter::default()).await.is_empty(), "past the retention: gone");
+
+    // A camera's own retention: its sightings go a day after they were last seen; another camera's (of a
+    // collection without retention) stay.
+    let c2 = store
+        .create_collection(&t.id, &collection("sightings-cameras"), &change(ChangeAction::CollectionCreated))
+        .await
+        .expect("collection");
+    let camera = facegate_store::NewCamera {
+        id: facegate_store::CameraId::random(),
+        collection_id: c2.id.clone(),
+        name: "gate".into(),
+        source: Some(facegate_store::CameraSource { display: "rtsp://gate.cam/s".into(), sealed: template(3) }),
+        settings: facegate_store::CameraSettings {
+            retention_days: Some(1),
+            ..facegate_store::CameraSettings::default()
+        },
+        at_ms: 0,
+    };
+    store.create_camera(&t.id, &camera, &change(ChangeAction::CameraCreated)).await.expect("camera");
+    let at = |camera: &str, track_id: u64, first_seen_ms: i64| NewSighting {
+        collection_id: c2.id.clone(),
+        camera: camera.into(),
+        track_id,
+        decision: SightingDecision::Unknown,
+        subject_id: None,
+        cluster_id: Some(1),
+        score: None,
+        first_seen_ms,
+        last_seen_ms: first_seen_ms + 500,
+        stream_first_s: 0.0,
+        stream_last_s: 0.5,
+    };
+    for sighting in [at("gate", 1, 0), at("gate", 2, 3 * 86_400_000), at("upload", 1, 0)] {
+        store.record_sighting(&t.id, &sighting, Some(&kept(9, true))).await.expect("record");
+    }
+    store.expire_events(2 * 86_400_000).await.expect("expire");
+    let ten = SightingFilter { limit: 10, ..SightingFilter::default() };
+    let left = store.sightings(&t.id, &c2.id, &ten).await.expect("sightings");
+    let left: Vec<(&str, u64)> = left.iter().map(|s| (s.sighting.camera.as_str(), s.sighting.track_id)).collect();
+    assert_eq!(left, [("gate", 2), ("upload", 1)], "the camera's old sighting went, nobody else's");
 }

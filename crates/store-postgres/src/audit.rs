@@ -72,6 +72,18 @@ impl AuditStore for PgStore {
                     .map_err(map_error)?;
                 deleted += done.rows_affected();
             }
+            // A camera's own retention of its sightings.
+            let done = sqlx::query(
+                "DELETE FROM sightings s USING cameras k WHERE k.collection_id = s.collection_id AND k.name = s.camera \
+                 AND (k.settings::jsonb ->> 'retention_days') IS NOT NULL \
+                 AND s.last_seen_ms < $1 - (k.settings::jsonb ->> 'retention_days')::BIGINT * $2",
+            )
+            .bind(now_ms)
+            .bind(DAY_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            deleted += done.rows_affected();
             Ok((deleted, tx))
         })
         .await

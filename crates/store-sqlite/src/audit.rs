@@ -56,6 +56,16 @@ impl AuditStore for SqliteStore {
                     );
                     deleted += tx.execute(&sql, params![now_ms, DAY_MS]).map_err(map_error)? as u64;
                 }
+                // A camera's own retention of its sightings.
+                deleted += tx
+                    .execute(
+                        "DELETE FROM sightings WHERE seq IN (SELECT s.seq FROM sightings s JOIN cameras k \
+                         ON k.collection_id = s.collection_id AND k.name = s.camera \
+                         WHERE json_extract(k.settings, '$.retention_days') IS NOT NULL \
+                         AND s.last_seen_ms < ?1 - json_extract(k.settings, '$.retention_days') * ?2)",
+                        params![now_ms, DAY_MS],
+                    )
+                    .map_err(map_error)? as u64;
                 Ok(deleted)
             })
             .await?;

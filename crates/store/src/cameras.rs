@@ -48,6 +48,9 @@ pub struct CameraSettings {
     pub udp: bool,
     /// Parts of the frame where faces are ignored (a poster, a screen, a window onto the street).
     pub masks: Vec<Zone>,
+    /// Days the camera's sightings (with their best shots) are kept after the face was last seen; unset
+    /// keeps them for the collection's `retention_days` (whichever ends first applies).
+    pub retention_days: Option<u32>,
 }
 
 impl Default for CameraSettings {
@@ -61,6 +64,7 @@ impl Default for CameraSettings {
             cooldown_s: 0.0,
             udp: false,
             masks: Vec::new(),
+            retention_days: None,
         }
     }
 }
