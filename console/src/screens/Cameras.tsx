@@ -147,7 +147,7 @@ export function Cameras() {
         <input id="camera-rate" type="number" min="0.1" max="30" step="0.1" value={rate} onChange={(e) => setRate(e.target.value)} />
         <label htmlFor="camera-min-face">Smallest face named (pixels)</label>
         <input id="camera-min-face" type="number" min="8" max="1024" value={minFace} onChange={(e) => setMinFace(e.target.value)} />
-        <label htmlFor="camera-keep-days">Keep its sightings (days; empty: the collection's retention)</label>
+        <label htmlFor="camera-keep-days">Keep its sightings for (days; empty: no limit of its own)</label>
         <input id="camera-keep-days" type="number" min="1" max="36500" value={keepDays} onChange={(e) => setKeepDays(e.target.value)} />
         <label className="check">
           <input type="checkbox" checked={knownOnly} onChange={(e) => setKnownOnly(e.target.checked)} />
