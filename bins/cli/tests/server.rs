@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Api, PEOPLE, Server, client, create_key, enrol_people, facegate, main_face, read};
+use common::{Api, PEOPLE, Server, client, create_key, enrol_hamilton, enrol_people, facegate, main_face, read};
 use facegate_testing::walkby::{Walk, walk_by_video};
 use facegate_testing::{lfw_image, photo};
 use reqwest::blocking::multipart;
@@ -544,16 +544,8 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
     use std::time::Instant;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = facegate_testing::shared_dir().join("data/video/hamilton");
     // The clip's people, enrolled by the command line into the server's store.
-    let enrolled = facegate()
-        .args(["enroll"])
-        .arg(video.join("known"))
-        .args(["--collection", "hamilton", "--tenant", "acme", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("enroll");
-    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    let video = enrol_hamilton(dir.path());
     let (key, reader, other_key) = (
         create_key(dir.path(), "acme", "admin"),
         create_key(dir.path(), "acme", "search"),
@@ -724,12 +716,9 @@ fn cameras_are_resources_the_server_watches_with_their_logins_sealed() {
 #[test]
 fn an_uploaded_video_is_watched_as_the_command_line_watches_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let video = enrol_hamilton(dir.path());
     let clip = video.join("short_hamilton_clip.mp4");
     let gallery = ["--collection", "hamilton", "--tenant", "acme", "--data-dir"];
-    let enrolled =
-        facegate().arg("enroll").arg(video.join("known")).args(gallery).arg(dir.path()).output().expect("enroll");
-    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
     // The command line's events for the file, to compare with the server's.
     let watched =
         facegate().arg("watch").arg(&clip).arg("--json").args(gallery).arg(dir.path()).output().expect("watch");
@@ -794,12 +783,8 @@ fn an_uploaded_video_is_watched_as_the_command_line_watches_the_file() {
 #[test]
 fn unknown_faces_are_grouped_across_runs_named_searched_and_told_apart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let video = enrol_hamilton(dir.path());
     let clip = read(&video.join("short_hamilton_clip.mp4"));
-    let gallery = ["--collection", "hamilton", "--tenant", "acme", "--data-dir"];
-    let enrolled =
-        facegate().arg("enroll").arg(video.join("known")).args(gallery).arg(dir.path()).output().expect("enroll");
-    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
     let (admin, searcher) = (create_key(dir.path(), "acme", "admin"), create_key(dir.path(), "acme", "search"));
     let server = Server::start(dir.path(), &[]);
     let (api, searcher) = (Api::new(&server, &admin), Api::new(&server, &searcher));

@@ -260,15 +260,7 @@ fn every_event_is_delivered_signed_after_a_kill_and_a_restart() {
 #[test]
 fn a_cameras_decisions_reach_webhooks_as_their_own_events() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let video = facegate_testing::shared_dir().join("data/video/hamilton");
-    let enrolled = common::facegate()
-        .arg("enroll")
-        .arg(video.join("known"))
-        .args(["--collection", "hamilton", "--tenant", "acme", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("enroll");
-    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    let video = common::enrol_hamilton(dir.path());
     let key = create_key(dir.path(), "acme", "admin");
     let server = Server::start(dir.path(), &[]);
     let api = Api::new(&server, &key);

@@ -301,7 +301,11 @@ impl Gallery {
         for (sighting, template) in &stored {
             let keys = ciphers.of_owner(sighting.sighting.subject_id.as_ref());
             let Some(template) = keys.open(template, &sighting_binding(&sighting.sighting))? else { continue };
-            let score: f32 = template.iter().zip(probe).map(|(a, b)| a * b).sum();
+            if template.len() != probe.len() {
+                // Made by another pack (before a migration): not comparable.
+                continue;
+            }
+            let score = crate::index::dot(&template, probe);
             if score >= operating.threshold {
                 let Sighting { seq, sighting, subject_name } = sighting.clone();
                 matches.push(SightingMatch { seq, sighting, subject_name, similarity: score });

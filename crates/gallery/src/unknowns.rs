@@ -36,9 +36,11 @@ impl Groups {
         let closest = self
             .sums
             .iter_mut()
+            // Groups of another pack's templates (before a migration) are not comparable.
+            .filter(|(_, sum)| sum.len() == template.len())
             .map(|(id, sum)| {
-                let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
-                (sum.iter().zip(template).map(|(a, b)| a * b).sum::<f32>() / norm, id, sum)
+                let norm = crate::index::dot(sum, sum).sqrt().max(f32::EPSILON);
+                (crate::index::dot(sum, template) / norm, id, sum)
             })
             .filter(|(score, _, _)| *score >= threshold)
             .max_by(|a, b| a.0.total_cmp(&b.0));

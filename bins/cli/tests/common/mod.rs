@@ -236,3 +236,18 @@ pub fn enrol_people(api: &Api, collection: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The test clip's folder (`data/video/hamilton`), its people enrolled by the command line into the
+/// collection `hamilton` of tenant `acme` in `data_dir`.
+pub fn enrol_hamilton(data_dir: &Path) -> PathBuf {
+    let video = facegate_testing::shared_dir().join("data/video/hamilton");
+    let enrolled = facegate()
+        .arg("enroll")
+        .arg(video.join("known"))
+        .args(["--collection", "hamilton", "--tenant", "acme", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("enroll");
+    assert!(enrolled.status.success(), "{}", String::from_utf8_lossy(&enrolled.stderr));
+    video
+}
