@@ -212,17 +212,26 @@ impl Gallery {
         }
     }
 
+    /// Opens a sighting's sealed template; `None` when its subject's key is gone.
+    pub(crate) fn open_template(
+        ciphers: &CollectionCiphers,
+        sighting: &NewSighting,
+        template: &facegate_store::EncryptedTemplate,
+    ) -> Result<Option<Vec<f32>>, GalleryError> {
+        ciphers.of_owner(sighting.subject_id.as_ref()).open(template, &sighting_binding(sighting))
+    }
+
     /// Opens a sighting's evidence; `None` when its subject's key is gone.
     pub(crate) fn open_evidence(
         ciphers: &CollectionCiphers,
         sighting: &NewSighting,
         evidence: &SightingEvidence,
     ) -> Result<Option<OpenEvidence>, GalleryError> {
-        let binding = sighting_binding(sighting);
-        let keys = ciphers.of_owner(sighting.subject_id.as_ref());
-        let Some(template) = keys.open(&evidence.template, &binding)? else { return Ok(None) };
+        let Some(template) = Self::open_template(ciphers, sighting, &evidence.template)? else { return Ok(None) };
         let best_shot = match &evidence.best_shot {
-            Some(shot) => keys.open_data(shot, &format!("{binding}/shot"))?,
+            Some(shot) => ciphers
+                .of_owner(sighting.subject_id.as_ref())
+                .open_data(shot, &format!("{}/shot", sighting_binding(sighting)))?,
             None => None,
         };
         Ok(Some(OpenEvidence { template, best_shot }))
@@ -299,8 +308,7 @@ impl Gallery {
         let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;
         let mut matches = Vec::new();
         for (sighting, template) in &stored {
-            let keys = ciphers.of_owner(sighting.sighting.subject_id.as_ref());
-            let Some(template) = keys.open(template, &sighting_binding(&sighting.sighting))? else { continue };
+            let Some(template) = Self::open_template(&ciphers, &sighting.sighting, template)? else { continue };
             if template.len() != probe.len() {
                 // Made by another pack (before a migration): not comparable.
                 continue;

@@ -127,10 +127,9 @@ impl Gallery {
             if seen.sighting.decision != SightingDecision::Unknown {
                 continue;
             }
-            let evidence = facegate_store::SightingEvidence { template: sealed.clone(), best_shot: None };
-            let Some(open) = Self::open_evidence(&ciphers, &seen.sighting, &evidence)? else { continue };
-            let sum = groups.sums.entry(cluster_id).or_insert_with(|| vec![0.0; open.template.len()]);
-            sum.iter_mut().zip(&open.template).for_each(|(s, v)| *s += v);
+            let Some(template) = Self::open_template(&ciphers, &seen.sighting, sealed)? else { continue };
+            let sum = groups.sums.entry(cluster_id).or_insert_with(|| vec![0.0; template.len()]);
+            sum.iter_mut().zip(&template).for_each(|(s, v)| *s += v);
         }
         Ok(groups)
     }
@@ -209,7 +208,22 @@ impl Gallery {
             cluster_id: Some(cluster_id),
             ..SightingFilter::default()
         };
-        let members = self.all_sighting_templates(&actor.tenant_id, &collection.id, &filter).await?;
+        // Every sighting of the group that kept its evidence, each read once, whole (best shot included).
+        let mut members = Vec::new();
+        let mut page = SightingFilter { limit: MAX_SIGHTINGS, ..filter };
+        loop {
+            let listed = self.sightings(actor, &collection.id, &page).await?;
+            for seen in &listed {
+                let found = self.store.sighting(&actor.tenant_id, &collection.id, seen.seq).await?;
+                if let Some(evidence) = found.evidence {
+                    members.push((found.sighting, evidence));
+                }
+            }
+            if listed.len() < MAX_SIGHTINGS as usize {
+                break;
+            }
+            page.after_seq = listed.last().map(|s| s.seq);
+        }
         if members.is_empty() {
             return Err(GalleryError::NotFound(Missing::Cluster));
         }
@@ -229,10 +243,7 @@ impl Gallery {
         };
         let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;
         let mut opened = Vec::with_capacity(members.len());
-        for (seen, _) in &members {
-            // The whole sighting, best shot included.
-            let found = self.store.sighting(&actor.tenant_id, &collection.id, seen.seq).await?;
-            let Some(evidence) = &found.evidence else { continue };
+        for (seen, evidence) in &members {
             if let Some(open) = Self::open_evidence(&ciphers, &seen.sighting, evidence)? {
                 opened.push((seen, open));
             }

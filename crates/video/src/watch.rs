@@ -412,12 +412,13 @@ impl<'a> Watch<'a> {
         self.stats.tracks += 1;
         let Some(state) = self.tracks.remove(&track.id) else { return Ok(()) };
         let t = track.last_seen_s;
+        let fused = fuse(&state.observations);
         let decided = match state.decision.clone() {
             Some(decided) => Some(decided),
-            None => match fuse(&state.observations) {
+            None => match &fused {
                 // Never large enough to be looked at.
                 None => None,
-                Some(fused) => Some(self.decide_at_end(track.id, t, &state, &fused, events).await?),
+                Some(fused) => Some(self.decide_at_end(track.id, t, &state, fused, events).await?),
             },
         };
         let bbox = if state.observations.is_empty() { state.last_bbox } else { best_shot(&state.observations) };
@@ -438,7 +439,7 @@ impl<'a> Watch<'a> {
             None => TrackDecision::TooSmall,
         });
         if let Some(sighting) = decided.as_ref().and_then(|d| self.sighting(track.id, &state, d, &end)) {
-            let evidence = fuse(&state.observations).map(|fused| TrackEvidence {
+            let evidence = fused.map(|fused| TrackEvidence {
                 template: fused.as_slice().to_vec(),
                 best_shot: state.best_shot.as_ref().and_then(|(_, shot)| jpeg(shot)),
             });
