@@ -497,3 +497,159 @@ fn door_policy_is_administration_and_presence_outlives_the_trail() {
     assert_eq!(changes[8]["details"]["subject_id"], json!(ann));
     assert_eq!(enroll.get("/v1/changes").0, 403, "the trail is for administrators");
 }
+
+/// Frames of the phone-replay demo (one person, 640×480, every third frame of each recording): `real2`,
+/// the person live in front of the camera; `fake2`, a phone replaying a video of him.
+fn demo_frames(recording: &str, from: u32) -> Vec<PathBuf> {
+    let folder = facegate_testing::shared_dir().join("data/liveness/apfol_video");
+    let mut frames: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("the demo's frames")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            name.strip_prefix(recording)
+                .and_then(|n| n.strip_prefix('_'))
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= from)
+        })
+        .collect();
+    frames.sort();
+    frames
+}
+
+/// The door's decisions in the collection's trail, oldest first.
+fn door_decisions(api: &Api, collection: &str, door: &str) -> Vec<Value> {
+    let (status, trail) = api.get(&format!("/v1/collections/{collection}/events?limit=1000"));
+    assert_eq!(status, 200, "{trail}");
+    let mut decisions: Vec<Value> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == "door" && e["door_id"] == door)
+        .cloned()
+        .collect();
+    decisions.sort_by_key(|e| e["seq"].as_i64());
+    decisions
+}
+
+#[test]
+fn a_door_camera_opens_for_the_live_person_and_not_for_a_phone_replaying_him() {
+    use std::io::BufRead as _;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start_with(dir.path(), &[], std::process::Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
+    let api = Api::new(&server, &key);
+    let office = api.collection("office");
+    let other = api.collection("visitors");
+    // Enrolled from two frames of the start of his live recording; the camera sees the rest of it.
+    let live = demo_frames("real2", 0);
+    let (status, body) = api.post_json(&format!("/v1/collections/{office}/subjects"), json!({ "name": "Dan" }));
+    assert_eq!(status, 201, "{body}");
+    let dan = body["id"].as_str().expect("id").to_string();
+    let (status, body) = api.enroll(&office, &dan, &[live[0].clone(), live[4].clone()]);
+    assert_eq!((status, body["accepted"].as_array().map(Vec::len)), (201, Some(2)), "{body}");
+    let door = create_door(
+        &api,
+        json!({ "name": "entrance", "collection_id": office,
+                "policy": { "allow_everyone": true, "timezone": "UTC", "liveness_required": true } }),
+    );
+
+    let videos = tempfile::tempdir().expect("tempdir");
+    let (live_video, replay_video) = (videos.path().join("live.mp4"), videos.path().join("replay.mp4"));
+    facegate_testing::walkby::video_of_frames(&demo_frames("real2", 30), 10, &live_video);
+    facegate_testing::walkby::video_of_frames(&demo_frames("fake2", 0), 10, &replay_video);
+    let (live_camera, replay_camera) = (
+        facegate_testing::rtsp::RtspServer::start(&live_video, 0),
+        facegate_testing::rtsp::RtspServer::start(&replay_video, 0),
+    );
+    let camera = |name: &str, source: &str, door: &str| {
+        json!({ "name": name, "collection_id": office, "source_url": source,
+                "settings": { "detections_per_second": 10, "door_id": door } })
+    };
+
+    // Only a door of the camera's own collection can be watched.
+    let elsewhere = create_door(
+        &api,
+        json!({ "name": "side", "collection_id": other, "policy": { "allow_everyone": true, "timezone": "UTC" } }),
+    );
+    for wrong in [elsewhere.as_str(), "nope"] {
+        let (status, body) = api.post_json("/v1/cameras", camera("entrance", &live_camera.url(), wrong));
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{wrong}: {body}");
+    }
+
+    // The live person: the door opens from the camera's track alone, no client posting frames, and the
+    // event stream tells it as it happens.
+    let listener = {
+        let (url, key) = (format!("{}/v1/events/stream", server.url), key.clone());
+        std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+            let response = http.get(url).header("x-api-key", key).send().expect("the stream opens");
+            let mut door_event = false;
+            for line in std::io::BufReader::new(response).lines().map_while(Result::ok) {
+                if line == "event: door.decision" {
+                    door_event = true;
+                } else if let Some(data) = line.strip_prefix("data: ").filter(|_| door_event) {
+                    return serde_json::from_str::<Value>(data).expect("json");
+                }
+            }
+            Value::Null
+        })
+    };
+    let (status, created) = api.post_json("/v1/cameras", camera("entrance", &live_camera.url(), &door));
+    assert_eq!((status, created["settings"]["door_id"].as_str()), (201, Some(door.as_str())), "{created}");
+    let started = Instant::now();
+    let granted = loop {
+        let decisions = door_decisions(&api, &office, &door);
+        if let Some(granted) = decisions.iter().find(|e| e["result"] == "granted") {
+            break granted.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the door never opened: {decisions:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "door camera: the live person let in {:.1} s after the camera was added",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(granted["subject_id"], json!(dan), "{granted}");
+    assert_eq!(granted["key_id"], json!("camera"), "the camera decided: {granted}");
+    assert!(granted["liveness"].as_f64().is_some() && granted["score"].as_f64().is_some(), "{granted}");
+    let told = listener.join().expect("listener");
+    assert_eq!(told["camera"], json!("entrance"), "{told}");
+    assert_eq!(
+        (told["door"]["door_id"].as_str(), told["door"]["access"].as_str()),
+        (Some(door.as_str()), Some("granted"))
+    );
+    assert_eq!(told["subject"]["name"], json!("Dan"), "{told}");
+
+    // Stopped, then a phone replaying him at the same door: denied for liveness, never opened.
+    let id = created["id"].as_str().expect("id").to_string();
+    let deleted = api.http.delete(format!("{}/v1/cameras/{id}", api.url)).header("x-api-key", &api.key).send();
+    assert_eq!(deleted.expect("delete").status().as_u16(), 204);
+    std::thread::sleep(Duration::from_secs(3));
+    let grants = |all: &[Value]| all.iter().filter(|e| e["result"] == "granted").count();
+    let before = door_decisions(&api, &office, &door);
+    let (status, body) = api.post_json("/v1/cameras", camera("entrance", &replay_camera.url(), &door));
+    assert_eq!(status, 201, "{body}");
+    let started = Instant::now();
+    let denied = loop {
+        let decisions = door_decisions(&api, &office, &door);
+        if let Some(denied) = decisions[before.len()..].iter().find(|e| e["reason"] == "not_live") {
+            break denied.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the replay was never decided: {decisions:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(denied["result"], json!("denied"), "{denied}");
+    std::thread::sleep(Duration::from_secs(10));
+    let after = door_decisions(&api, &office, &door);
+    assert_eq!(grants(&after), grants(&before), "a replay never opens the door: {after:?}");
+    let replayed = &after[before.len()..];
+    eprintln!(
+        "door camera: the replay denied {} times ({} not_live) in {:.1} s",
+        replayed.len(),
+        replayed.iter().filter(|e| e["reason"] == "not_live").count(),
+        started.elapsed().as_secs_f64()
+    );
+}

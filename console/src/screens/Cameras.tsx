@@ -17,7 +17,8 @@ function useLiveTracks(onError: (message: string) => void): Live[] {
         const id = `${e.camera}/${e.track_id}`;
         if (e.type === "face.track.ended") next.delete(id);
         else {
-          const who = e.subject?.name ?? (e.type === "identity.unknown" ? `unknown #${e.cluster_id ?? "?"}` : next.get(id)?.who ?? "…");
+          const named = e.subject?.name ?? (e.type === "identity.unknown" ? `unknown #${e.cluster_id ?? "?"}` : next.get(id)?.who ?? "…");
+          const who = e.door ? `${named}: door ${e.door.access}${e.door.reason ? ` (${e.door.reason})` : ""}` : named;
           next.set(id, { camera: e.camera, track: e.track_id, who, since: next.get(id)?.since ?? Date.now() });
         }
         return next;
@@ -35,7 +36,7 @@ type Settings = Schemas["CameraSettings"];
 
 const DEFAULTS: Settings = {
   enabled: true, detections_per_second: 5, min_face_px: 32, detect_pixels: 1920 * 1080, known_only: false,
-  cooldown_s: 0, udp: false, masks: [], retention_days: null,
+  cooldown_s: 0, udp: false, masks: [], retention_days: null, door_id: null,
 };
 
 /** The cameras the server watches: their source (never its login), collection and how they are watched. */
@@ -47,6 +48,8 @@ export function Cameras() {
   const [minFace, setMinFace] = useState("32");
   const [knownOnly, setKnownOnly] = useState(false);
   const [keepDays, setKeepDays] = useState("");
+  const [doors, setDoors] = useState<Schemas["Door"][]>([]);
+  const [doorId, setDoorId] = useState("");
   const [error, setError] = useState<string | null>(null);
   const { collections, collectionId, setCollectionId } = useCollectionChoice(setError);
   const collectionName = (id: string) => collections.find((c) => c.id === id)?.name ?? id;
@@ -54,17 +57,20 @@ export function Cameras() {
 
   const load = () => api.GET("/v1/cameras").then((r) => setCameras(ok(r).cameras), (e: Error) => setError(e.message));
   useEffect(() => void load(), []);
+  useEffect(() => void api.GET("/v1/doors").then((r) => setDoors(ok(r).doors), (e: Error) => setError(e.message)), []);
+  const doorName = (id: string) => doors.find((d) => d.id === id)?.name ?? id;
 
   async function create(event: FormEvent) {
     event.preventDefault();
     const settings = {
       ...DEFAULTS, detections_per_second: Number(rate), min_face_px: Number(minFace), known_only: knownOnly,
-      retention_days: keepDays.trim() ? Number(keepDays) : null,
+      retention_days: keepDays.trim() ? Number(keepDays) : null, door_id: doorId || null,
     };
     try {
       ok(await api.POST("/v1/cameras", { body: { name: name.trim(), collection_id: collectionId, source_url: source.trim(), settings } }));
       setName("");
       setSource("");
+      setDoorId("");
       setError(null);
       await load();
     } catch (e) {
@@ -111,7 +117,8 @@ export function Cameras() {
           {cameras.map((c) => (
             <tr key={c.id}>
               <td>{c.name}</td><td><code>{c.source}</code></td><td>{collectionName(c.collection_id)}</td>
-              <td>{c.settings.detections_per_second} frames/s{c.settings.known_only ? ", known people only" : ""}</td>
+              <td>{c.settings.detections_per_second} frames/s{c.settings.known_only ? ", known people only" : ""}
+                {c.settings.door_id ? `, opens ${doorName(c.settings.door_id)}` : ""}</td>
               <td>{c.settings.enabled ? "watched" : "off"}</td><td>{when(c.updated_at_ms)}</td>
               <td>
                 <button type="button" onClick={() => void toggle(c)}>{c.settings.enabled ? `Turn off ${c.name}` : `Turn on ${c.name}`}</button>{" "}
@@ -149,6 +156,11 @@ export function Cameras() {
         <input id="camera-min-face" type="number" min="8" max="1024" value={minFace} onChange={(e) => setMinFace(e.target.value)} />
         <label htmlFor="camera-keep-days">Keep its sightings for (days; empty: no limit of its own)</label>
         <input id="camera-keep-days" type="number" min="1" max="36500" value={keepDays} onChange={(e) => setKeepDays(e.target.value)} />
+        <label htmlFor="camera-door">Door it opens (each face it follows is a door attempt on its best frames)</label>
+        <select id="camera-door" value={doorId} onChange={(e) => setDoorId(e.target.value)}>
+          <option value="">none</option>
+          {doors.filter((d) => d.collection_id === collectionId).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
+        </select>
         <label className="check">
           <input type="checkbox" checked={knownOnly} onChange={(e) => setKnownOnly(e.target.checked)} />
           Known people only (keep nothing about anyone else)

@@ -41,6 +41,9 @@ pub enum CameraProblem {
         /// Its range, in words.
         range: &'static str,
     },
+    /// The door to watch is not a door of the camera's collection.
+    #[error("`door_id` must name a door of the camera's collection")]
+    Door,
     /// The tenant has [`MAX_CAMERAS`] already.
     #[error("a tenant may have at most {MAX_CAMERAS} cameras")]
     TooMany,
@@ -138,6 +141,13 @@ impl Gallery {
     async fn new_camera(&self, actor: &Actor, id: CameraId, spec: &CameraSpec) -> Result<NewCamera, GalleryError> {
         check_settings(&spec.settings)?;
         self.collection(actor, &spec.collection_id).await?;
+        if let Some(door_id) = &spec.settings.door_id {
+            match self.store.door(&actor.tenant_id, door_id).await {
+                Ok(door) if door.collection_id == spec.collection_id => {}
+                Ok(_) | Err(facegate_store::StoreError::NotFound) => return Err(CameraProblem::Door.into()),
+                Err(other) => return Err(other.into()),
+            }
+        }
         let source = match &spec.source_url {
             None => None,
             Some(text) => {

@@ -10,8 +10,8 @@
 use bytes::Bytes;
 use facegate_core::{Extras, FaceAnalysis, LivenessScore, largest_face};
 use facegate_store::{
-    AntiPassback, AntiPassbackCheck, AuditAction, AuditReason, AuditResult, ChangeAction, Door, DoorId, DoorPolicy,
-    DoorReason, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow, Weekday,
+    AntiPassback, AntiPassbackCheck, AuditAction, AuditReason, AuditResult, ChangeAction, Collection, Door, DoorId,
+    DoorPolicy, DoorReason, NewDoor, NewEvent, StoreError, Subject, SubjectId, TimeWindow, Weekday,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -100,6 +100,9 @@ pub enum DoorProblem {
     /// Liveness is required of a collection whose pack has no liveness models.
     #[error("the collection's pack `{0}` has no liveness models: set liveness_required to false")]
     NoLiveness(String),
+    /// A door camera's frames were analysed for another collection than the door's.
+    #[error("the camera watching this door names faces from another collection than the door's")]
+    CameraCollection,
     /// An attendance period that ends before it starts or is too long.
     #[error("the period must end on or after its first day, at most {MAX_ATTENDANCE_DAYS} days in all")]
     Period,
@@ -210,6 +213,12 @@ pub fn check_policy(policy: &DoorPolicy) -> Result<(), DoorProblem> {
         return Err(DoorProblem::TargetFmr);
     }
     Ok(())
+}
+
+/// What a door needs analysed of each frame of an attempt: sharpness (the quality gate), and liveness
+/// where the door requires it.
+pub fn door_extras(door: &Door) -> Extras {
+    Extras { sharpness: true, liveness: door.policy.liveness_required, ..Extras::default() }
 }
 
 /// Whether `subject` may pass a door of `policy`.
@@ -375,17 +384,49 @@ impl Gallery {
     ) -> Result<DoorDecision, GalleryError> {
         let door = self.door(actor, door_id).await?;
         let collection = self.collection(actor, &door.collection_id).await?;
-        let operating = self.operating_point(&collection, door.policy.target_fmr)?;
+        self.operating_point(&collection, door.policy.target_fmr)?;
         if frames.is_empty() || frames.len() > MAX_DOOR_FRAMES {
             return Err(DoorProblem::Frames(frames.len()).into());
         }
-        let frame_count = frames.len();
-        let extras = Extras { sharpness: true, liveness: door.policy.liveness_required, ..Extras::default() };
-        let mut analysed = Vec::with_capacity(frame_count);
+        let mut analysed = Vec::with_capacity(frames.len());
         for frame in frames {
-            analysed.push(self.analyse(&collection, frame, extras).await?.faces);
+            analysed.push(self.analyse(&collection, frame, door_extras(&door)).await?.faces);
         }
-        let (door, collection) = (&door, &collection);
+        self.decide_door(actor, &door, &collection, analysed).await
+    }
+
+    /// Decides a door attempt on frames a door camera analysed itself, with the pack of `collection`
+    /// (the camera's) and [`door_extras`]: the same checks, the same trail, as [`Gallery::door_attempt`].
+    ///
+    /// # Errors
+    /// [`DoorProblem::CameraCollection`] when the door decides against another collection;
+    /// [`DoorProblem::Frames`] for no frame or too many; store and crypto failures.
+    pub async fn door_attempt_analysed(
+        &self,
+        actor: &Actor,
+        door: &Door,
+        collection: &Collection,
+        frames: Vec<Vec<FaceAnalysis>>,
+    ) -> Result<DoorDecision, GalleryError> {
+        if door.collection_id != collection.id {
+            return Err(DoorProblem::CameraCollection.into());
+        }
+        if frames.is_empty() || frames.len() > MAX_DOOR_FRAMES {
+            return Err(DoorProblem::Frames(frames.len()).into());
+        }
+        self.decide_door(actor, door, collection, frames).await
+    }
+
+    /// The module's order of checks on analysed frames, recorded in the trail before it is answered.
+    async fn decide_door(
+        &self,
+        actor: &Actor,
+        door: &Door,
+        collection: &Collection,
+        analysed: Vec<Vec<FaceAnalysis>>,
+    ) -> Result<DoorDecision, GalleryError> {
+        let operating = self.operating_point(collection, door.policy.target_fmr)?;
+        let frame_count = analysed.len();
         let at_ms = self.now();
         let mut finding = Finding { subject_id: None, score: None, liveness: None, frames_used: 0 };
         let reason = match usable_faces(analysed, &self.gate) {

@@ -47,7 +47,7 @@ pub use collections::{Actor, ErasureReport, Missing, Receipt, StorageReport};
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
 pub use doors::{
     Access, AttendanceDay, DoorDecision, DoorProblem, MAX_ATTENDANCE_DAYS, MAX_DOOR_FRAMES, attendance_csv,
-    check_policy, discloses_identity, local_time, time_zone,
+    check_policy, discloses_identity, door_extras, local_time, time_zone,
 };
 pub use egress::{CAMERA_NETWORKS, EgressPolicy, EgressRefusal};
 pub use error::GalleryError;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CameraId, CollectionId, TenantId};
+use crate::ids::{CameraId, CollectionId, DoorId, TenantId};
 use crate::records::EncryptedTemplate;
 
 /// A part of the frame, in fractions of its width and height (0 to 1 from the top left corner).
@@ -51,6 +51,10 @@ pub struct CameraSettings {
     /// Days the camera's sightings (with their best shots) are kept after the face was last seen; unset
     /// keeps them for the collection's `retention_days` (whichever ends first applies).
     pub retention_days: Option<u32>,
+    /// The door this camera watches (a door of the camera's collection): each face track that gathers
+    /// enough good observations is a door attempt on its best frames, decided by the door's rules
+    /// (liveness included) as if a client had posted them.
+    pub door_id: Option<DoorId>,
 }
 
 impl Default for CameraSettings {
@@ -65,6 +69,7 @@ impl Default for CameraSettings {
             udp: false,
             masks: Vec::new(),
             retention_days: None,
+            door_id: None,
         }
     }
 }

@@ -46,27 +46,9 @@ impl Walk {
 /// frames from a pipe). LFW's deepfunneled photos are 250 px with the face about 110 px wide in the
 /// middle: a photo is scaled so its face has the walk's size, and blended in through a soft round mask.
 pub fn walk_by_video(walks: &[Walk], fps: u32, out: &Path) {
-    use std::io::Write as _;
     let (width, height) = (1280u32, 720u32);
     let duration = walks.iter().map(|w| w.start_s + WALK_S).fold(0.0, f64::max) + 0.5;
-    let mut encoder = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1280x720", "-r"])
-        .arg(fps.to_string())
-        .args([
-            "-i",
-            "-",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            out.to_str().expect("a UTF-8 path"),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("ffmpeg (scripts/test.sh installs it)");
-    let mut pipe = encoder.stdin.take().expect("stdin");
+    let mut encoder = Encoder::start(width, height, fps, out);
     let background = image::RgbImage::from_fn(width, height, |x, y| {
         let v = 90 + (x * 60 / width) as u8 + (y * 30 / height) as u8;
         image::Rgb([v, v.saturating_add(8), v.saturating_add(16)])
@@ -95,8 +77,54 @@ pub fn walk_by_video(walks: &[Walk], fps: u32, out: &Path) {
                 }
             }
         }
-        pipe.write_all(frame.as_raw()).expect("ffmpeg takes the frame");
+        encoder.frame(&frame);
     }
-    drop(pipe);
-    assert!(encoder.wait().expect("ffmpeg ends").success(), "ffmpeg encodes the walk-by");
+    encoder.finish();
+}
+
+/// A video of `frames` (image files of one size, shown one after another at `fps`), encoded to H.264
+/// by ffmpeg: a camera's view made of a recording's stills.
+pub fn video_of_frames(frames: &[std::path::PathBuf], fps: u32, out: &Path) {
+    let images: Vec<image::RgbImage> =
+        frames.iter().map(|f| image::open(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())).to_rgb8()).collect();
+    let first = images.first().expect("at least one frame");
+    let mut encoder = Encoder::start(first.width(), first.height(), fps, out);
+    for image in &images {
+        encoder.frame(image);
+    }
+    encoder.finish();
+}
+
+/// ffmpeg encoding raw RGB frames from a pipe into an H.264 MP4.
+struct Encoder {
+    process: std::process::Child,
+    pipe: std::process::ChildStdin,
+}
+
+impl Encoder {
+    fn start(width: u32, height: u32, fps: u32, out: &Path) -> Self {
+        let mut process = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
+            .arg(format!("{width}x{height}"))
+            .arg("-r")
+            .arg(fps.to_string())
+            .args(["-i", "-", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .arg(out.to_str().expect("a UTF-8 path"))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("ffmpeg (scripts/test.sh installs it)");
+        let pipe = process.stdin.take().expect("stdin");
+        Self { process, pipe }
+    }
+
+    fn frame(&mut self, frame: &image::RgbImage) {
+        use std::io::Write as _;
+        self.pipe.write_all(frame.as_raw()).expect("ffmpeg takes the frame");
+    }
+
+    fn finish(self) {
+        let Self { mut process, pipe } = self;
+        drop(pipe);
+        assert!(process.wait().expect("ffmpeg ends").success(), "ffmpeg encodes the video");
+    }
 }

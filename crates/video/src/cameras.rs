@@ -193,6 +193,7 @@ fn watch(
         known_only: settings.known_only,
         cooldown_s: settings.cooldown_s,
         masks: settings.masks.clone(),
+        door: settings.door_id.clone(),
         ..WatchConfig::default()
     };
     let mut watching = Watch::new(&pipeline, gallery, &actor, collection, operating, config);

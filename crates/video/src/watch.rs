@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness, face_shot, jpeg};
-use facegate_gallery::{Actor, CameraEvent, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence};
-use facegate_store::{Collection, EventType, NewSighting, SightingDecision, SubjectId, Zone};
+use facegate_gallery::{
+    Access, Actor, CameraEvent, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence, door_extras,
+};
+use facegate_store::{Collection, DoorId, DoorReason, EventType, NewSighting, SightingDecision, SubjectId, Zone};
 use serde::Serialize;
 
 use crate::VideoError;
@@ -41,6 +43,9 @@ pub struct WatchConfig {
     pub masks: Vec<Zone>,
     /// How tracks are made and ended.
     pub tracker: TrackerConfig,
+    /// The door this camera watches: a track with enough good observations is a door attempt on its
+    /// best frames (see [`DOOR_FRAMES`], [`DOOR_TRIES`]).
+    pub door: Option<DoorId>,
 }
 
 impl Default for WatchConfig {
@@ -56,6 +61,7 @@ impl Default for WatchConfig {
             embed_every: 3,
             masks: Vec::new(),
             tracker: TrackerConfig::default(),
+            door: None,
         }
     }
 }
@@ -120,6 +126,24 @@ pub struct WatchEvent {
     /// How the track was decided, at its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<TrackDecision>,
+    /// What the watched door decided, on `door.decision` (the person and score only where the door
+    /// would tell them to whoever stands at it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub door: Option<DoorOutcome>,
+}
+
+/// A door's decision on a track's best frames.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DoorOutcome {
+    /// The door.
+    pub door_id: DoorId,
+    /// Open or not.
+    pub access: Access,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DoorReason>,
+    /// Which try of the track this was (from 1).
+    pub attempt: usize,
 }
 
 /// The kinds of [`WatchEvent`].
@@ -137,6 +161,9 @@ pub enum EventKind {
     /// A face left (or the shot changed, or the video ended).
     #[serde(rename = "face.track.ended")]
     TrackEnded,
+    /// The camera's door decided on the track's best frames.
+    #[serde(rename = "door.decision")]
+    DoorDecision,
 }
 
 /// How a track ended up.
@@ -187,9 +214,29 @@ struct Observation {
 /// The longest side of a best shot kept with a sighting, pixels.
 pub const BEST_SHOT_SIDE: u32 = 320;
 
+/// Frames of a track a door decides on: its best few by quality.
+pub const DOOR_FRAMES: usize = 3;
+
+/// Door attempts a track may make: a denial the next frames may undo (no usable face, low quality, an
+/// unknown person, several faces) is tried again on better frames, after as many new observations as
+/// the first try needed; a grant, or a denial for liveness or by the door's policy, is final.
+pub const DOOR_TRIES: usize = 3;
+
+/// A track's attempts at the camera's door.
+#[derive(Default)]
+struct DoorState {
+    /// The best frames so far, with their quality.
+    frames: Vec<(f32, image::RgbImage)>,
+    tries: usize,
+    /// Observations since the last try.
+    since: usize,
+    done: bool,
+}
+
 /// What a track has gathered.
 struct TrackState {
     observations: Vec<Observation>,
+    door: DoorState,
     /// The best observation's face with its surroundings, and its quality.
     best_shot: Option<(f32, image::RgbImage)>,
     decision: Option<Decided>,
@@ -290,6 +337,7 @@ impl<'a> Watch<'a> {
                 events.push(self.event(EventKind::TrackStarted, id, t, face.bbox));
                 let state = TrackState {
                     observations: Vec::new(),
+                    door: DoorState::default(),
                     best_shot: None,
                     decision: None,
                     largest_px: 0.0,
@@ -304,7 +352,8 @@ impl<'a> Watch<'a> {
             state.largest_px = state.largest_px.max(side);
             state.last_bbox = face.bbox;
             state.last_seen_ms = now_ms;
-            if state.decision.is_some() || side < self.config.min_face_px {
+            let door_open = self.config.door.is_some() && !state.door.done;
+            if (state.decision.is_some() && !door_open) || side < self.config.min_face_px {
                 continue;
             }
             let quality = quality(image, &face);
@@ -328,8 +377,16 @@ impl<'a> Watch<'a> {
                 state.best_shot = face_shot(image, &face.bbox, BEST_SHOT_SIDE).map(|shot| (quality, shot));
             }
             state.observations.push(Observation { quality, embedding, bbox: face.bbox });
+            if door_open {
+                keep_door_frame(&mut state.door, quality, image);
+            }
             if state.observations.len() >= self.config.decide_after {
-                self.try_to_name(id, t, &mut events).await?;
+                if state.decision.is_none() {
+                    self.try_to_name(id, t, &mut events).await?;
+                }
+                if door_open {
+                    self.try_the_door(id, t, &mut events).await?;
+                }
             }
         }
         self.publish(&events).await?;
@@ -344,7 +401,8 @@ impl<'a> Watch<'a> {
                 let event_type = match event.kind {
                     EventKind::Sighted => EventType::IdentitySighted,
                     EventKind::Unknown => EventType::IdentityUnknown,
-                    EventKind::TrackStarted | EventKind::TrackEnded => return None,
+                    // A door's decisions reach webhooks from the door's trail, as every door's do.
+                    EventKind::TrackStarted | EventKind::TrackEnded | EventKind::DoorDecision => return None,
                 };
                 let subject_id = event.subject.as_ref().map(|s| s.id.clone());
                 Some(CameraEvent { event_type, subject_id, data: serde_json::to_value(event).ok()? })
@@ -381,6 +439,49 @@ impl<'a> Watch<'a> {
         if let Some(state) = self.tracks.get_mut(&id) {
             state.decision = Some(decided);
         }
+        Ok(())
+    }
+
+    /// Has the camera's door decide on the track's best frames, when it is due: the first time the
+    /// track has enough observations, then again (up to [`DOOR_TRIES`]) after as many new ones while
+    /// the door's denial is one better frames may undo.
+    async fn try_the_door(&mut self, id: TrackId, t: f64, events: &mut Vec<WatchEvent>) -> Result<(), VideoError> {
+        let Some(door_id) = self.config.door.clone() else { return Ok(()) };
+        let Some(state) = self.tracks.get_mut(&id) else { return Ok(()) };
+        if state.door.tries > 0 && state.door.since < self.config.decide_after {
+            return Ok(());
+        }
+        state.door.tries += 1;
+        state.door.since = 0;
+        let attempt = state.door.tries;
+        let door = self.gallery.door(self.actor, &door_id).await?;
+        let extras = door_extras(&door);
+        let mut frames = Vec::with_capacity(state.door.frames.len());
+        for (_, frame) in &state.door.frames {
+            frames.push(self.pipeline.analyze_image(frame, DOOR_MAX_FACES, extras)?.faces);
+        }
+        let decision = self.gallery.door_attempt_analysed(self.actor, &door, &self.collection, frames).await?;
+        let retry = matches!(
+            decision.reason,
+            Some(DoorReason::NoFace | DoorReason::LowQuality | DoorReason::UnknownPerson | DoorReason::MultipleFaces)
+        );
+        if let Some(state) = self.tracks.get_mut(&id) {
+            state.door.done = !retry || attempt >= DOOR_TRIES;
+            if state.door.done {
+                state.door.frames = Vec::new();
+            }
+        }
+        let bbox = self
+            .tracks
+            .get(&id)
+            .map_or(BoundingBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 }, |s| best_shot(&s.observations));
+        let mut event = self.event(EventKind::DoorDecision, id, t, bbox);
+        event.subject = decision.subject.map(|s| SubjectRef { id: s.id, name: s.name });
+        event.score = decision.score;
+        event.threshold = Some(decision.threshold);
+        event.target_fmr = Some(decision.target_fmr);
+        event.door = Some(DoorOutcome { door_id, access: decision.access, reason: decision.reason, attempt });
+        events.push(event);
         Ok(())
     }
 
@@ -521,6 +622,7 @@ impl<'a> Watch<'a> {
             first_seen_s: None,
             last_seen_s: None,
             decision: None,
+            door: None,
         }
     }
 
@@ -528,6 +630,22 @@ impl<'a> Watch<'a> {
         event.score = score;
         event.threshold = Some(self.operating.threshold);
         event.target_fmr = Some(self.operating.target_fmr);
+    }
+}
+
+/// Most faces a door frame is analysed for (the door's several-faces rule needs them all).
+const DOOR_MAX_FACES: usize = 8;
+
+/// Keeps `image` among the door's best frames if it is one of the [`DOOR_FRAMES`] best so far.
+fn keep_door_frame(door: &mut DoorState, quality: f32, image: &image::RgbImage) {
+    door.since += 1;
+    if door.frames.len() < DOOR_FRAMES {
+        door.frames.push((quality, image.clone()));
+        return;
+    }
+    let worst = door.frames.iter().enumerate().min_by(|a, b| a.1.0.total_cmp(&b.1.0)).map(|(at, f)| (at, f.0));
+    if let Some((at, _)) = worst.filter(|(_, worst)| quality > *worst) {
+        door.frames[at] = (quality, image.clone());
     }
 }
 

@@ -243,6 +243,10 @@ fn write_event(out: &mut impl std::io::Write, event: &WatchEvent, json: bool) ->
             (EventKind::Sighted, None) => "named".to_string(),
             (EventKind::Unknown, _) => format!("unknown #{}", event.cluster_id.unwrap_or_default()),
             (EventKind::TrackEnded, _) => format!("face leaves ({:?})", event.decision),
+            (EventKind::DoorDecision, _) => match &event.door {
+                Some(door) => format!("door {:?} {:?}", door.access, door.reason),
+                None => "door".to_string(),
+            },
         };
         writeln!(out, "{:>8.2} s  {}  track {:>3}  {what}", event.stream_time_s, event.camera, event.track_id)?;
     }
