@@ -1,8 +1,7 @@
 import { useEffect, useState } from "react";
-import { api, ok, when, type Schemas } from "../api";
+import { api, ok, when } from "../api";
 import { CollectionSelect, useCollectionChoice } from "../widgets";
-
-type AuditEvent = Schemas["AuditEvent"];
+import { followTrail, type AuditEvent } from "../live";
 /** Events kept on screen. */
 const KEPT = 500;
 
@@ -30,24 +29,28 @@ export function Events() {
     }, () => setNames(new Map()));
   }, [collectionId, events.length > 0]);
 
-  // The trail from the start, then every two seconds what came after the last event seen.
+  // The trail from the start, then each new event as the server stores it (its event stream); where
+  // the stream cannot be had (a host that does not stream answers), every two seconds what came after the
+  // last event seen. Unticking Live stops following.
   useEffect(() => {
     if (!collectionId) return;
     setEvents([]);
     let after: number | undefined;
-    let stopped = false;
+    const stop = new AbortController();
+    const add = (more: AuditEvent[]) => {
+      if (!more.length) return;
+      after = more[more.length - 1].seq;
+      setEvents((old) => [...old, ...more].slice(-KEPT));
+    };
     const poll = async () => {
-      while (!stopped) {
+      while (!stop.signal.aborted) {
         try {
           const page = ok(await api.GET("/v1/collections/{collection}/events", {
             params: { path: { collection: collectionId }, query: { after, limit: 200 } },
           }));
-          if (stopped) return;
-          if (page.events.length) {
-            setEvents((old) => [...old, ...page.events].slice(-KEPT));
-            after = page.next_after ?? after;
-            continue;
-          }
+          if (stop.signal.aborted) return;
+          add(page.events);
+          if (page.events.length) continue;
           setError(null);
         } catch (e) {
           setError((e as Error).message);
@@ -56,8 +59,20 @@ export function Events() {
         await new Promise((r) => setTimeout(r, 2000));
       }
     };
-    void poll();
-    return () => { stopped = true; };
+    if (!live) void poll();
+    else {
+      // Events arrive one by one: shown in batches, at most a few times a second.
+      let batch: AuditEvent[] = [];
+      const flush = setInterval(() => { add(batch); batch = []; }, 250);
+      const fallBack = () => {
+        clearInterval(flush);
+        add(batch);
+        batch = [];
+        if (!stop.signal.aborted) void poll();
+      };
+      followTrail(collectionId, after, (e) => batch.push(e), stop.signal).then(fallBack, fallBack);
+    }
+    return () => stop.abort();
   }, [collectionId, live]);
 
   const actions = [...new Set(events.map((e) => e.action))].sort();

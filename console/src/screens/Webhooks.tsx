@@ -3,7 +3,7 @@ import { api, ok, when, type Schemas } from "../api";
 import { Checks } from "../widgets";
 
 type Webhook = Schemas["Webhook"];
-const TYPES: Schemas["EventType"][] = ["door.decision", "identity.decision", "subject.enrolled", "subject.erased", "identity.sighted", "identity.unknown"];
+const TYPES: Schemas["EventType"][] = ["door.decision", "identity.decision", "subject.enrolled", "subject.erased", "identity.sighted", "identity.unknown", "face.track.started", "face.track.ended"];
 
 export function Webhooks() {
   const [webhooks, setWebhooks] = useState<Webhook[]>([]);

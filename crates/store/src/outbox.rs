@@ -31,6 +31,12 @@ pub enum EventType {
     /// A camera's face track matched nobody enrolled (once per track), with its group of unknown faces.
     #[serde(rename = "identity.unknown")]
     IdentityUnknown,
+    /// A camera's face track started (a face appeared).
+    #[serde(rename = "face.track.started")]
+    FaceTrackStarted,
+    /// A camera's face track ended, with its first and last sighting and its decision.
+    #[serde(rename = "face.track.ended")]
+    FaceTrackEnded,
 }
 
 impl crate::WireName for EventType {
@@ -41,6 +47,8 @@ impl crate::WireName for EventType {
         EventType::SubjectErased,
         EventType::IdentitySighted,
         EventType::IdentityUnknown,
+        EventType::FaceTrackStarted,
+        EventType::FaceTrackEnded,
     ];
 }
 

@@ -393,7 +393,7 @@ impl<'a> Watch<'a> {
         Ok(events)
     }
 
-    /// Sends the decisions among `events` to the tenant's webhooks (through the outbox).
+    /// Sends `events` to the tenant's webhooks subscribed to their types (through the outbox).
     async fn publish(&self, events: &[WatchEvent]) -> Result<(), VideoError> {
         let decisions: Vec<CameraEvent> = events
             .iter()
@@ -401,8 +401,10 @@ impl<'a> Watch<'a> {
                 let event_type = match event.kind {
                     EventKind::Sighted => EventType::IdentitySighted,
                     EventKind::Unknown => EventType::IdentityUnknown,
+                    EventKind::TrackStarted => EventType::FaceTrackStarted,
+                    EventKind::TrackEnded => EventType::FaceTrackEnded,
                     // A door's decisions reach webhooks from the door's trail, as every door's do.
-                    EventKind::TrackStarted | EventKind::TrackEnded | EventKind::DoorDecision => return None,
+                    EventKind::DoorDecision => return None,
                 };
                 let subject_id = event.subject.as_ref().map(|s| s.id.clone());
                 Some(CameraEvent { event_type, subject_id, data: serde_json::to_value(event).ok()? })

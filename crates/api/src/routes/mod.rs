@@ -43,7 +43,7 @@ pub(crate) use doors::{
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
-pub(crate) use live::__path_stream;
+pub(crate) use live::{__path_audit_stream, __path_stream};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
 pub(crate) use sightings::{
@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/recognize", post(collections::recognize_in))
         .route("/v1/collections/{collection}/search", post(collections::search))
         .route("/v1/collections/{collection}/events", get(collections::events))
+        .route("/v1/collections/{collection}/events/stream", get(live::audit_stream))
         .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
         .route("/v1/collections/{collection}/sightings/search", post(sightings::search_sightings))
         .route("/v1/collections/{collection}/sightings/{seq}/best-shot", get(sightings::best_shot))
