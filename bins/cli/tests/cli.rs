@@ -467,6 +467,10 @@ fn watch_names_each_identity_track_of_the_clip_once() {
             .collect()
     };
     assert_eq!(named(&remux("clip_mjpeg.mkv", &["-c:v", "mjpeg", "-q:v", "3"])), named(&events), "MKV with MJPEG");
+    // Motion JPEG in AVI, as security cameras record it. AVI has no timestamps, only a frame rate: the
+    // clip's first picture (0.85 s into the MP4) is put at 0, as the MP4's reading puts it.
+    let avi = remux("clip_mjpeg.avi", &["-vf", "setpts=PTS-STARTPTS", "-c:v", "mjpeg", "-q:v", "3"]);
+    assert_eq!(named(&avi), named(&events), "AVI with MJPEG");
 }
 
 #[test]

@@ -291,7 +291,7 @@ pub(crate) async fn read_video(request: Request, state: &AppState, caller: &Call
     Err(ApiError::new(
         ErrorCode::UnsupportedMediaType,
         format!(
-            "send the video as the raw body (video/mp4, video/quicktime, video/x-matroska, video/webm), not `{content_type}`"
+            "send the video as the raw body (video/mp4, video/quicktime, video/x-matroska, video/webm, video/x-msvideo), not `{content_type}`"
         ),
     ))
 }

@@ -5,6 +5,7 @@
 //! fused, and one calibrated decision per track asked of the gallery ([`Watch`]), told as
 //! [`WatchEvent`]s. The gallery decides and records; this crate sees.
 
+mod avi;
 mod cameras;
 mod events;
 mod job;
@@ -14,6 +15,7 @@ mod source;
 mod track;
 mod watch;
 
+pub use avi::AviSource;
 pub use cameras::{LoadPipeline, run_cameras};
 pub use events::{LiveEvent, LiveEvents};
 pub use job::{FrameLimits, JobOutcome, watch_video};
@@ -35,8 +37,8 @@ pub enum VideoError {
     /// The container cannot be read (not MP4/MOV, or damaged).
     #[error("cannot read the container: {0}")]
     Container(String),
-    /// No H.264 video track.
-    #[error("the file has no H.264 video track")]
+    /// No video track facegate decodes (H.264, or Motion JPEG in Matroska or AVI).
+    #[error("the file has no H.264 or Motion JPEG video track")]
     NoVideo,
     /// The decoder refused the stream.
     #[error("cannot decode the video: {0}")]

@@ -1,5 +1,5 @@
-//! Video in: the video track of an MP4/MOV file (H.264) or a Matroska/WebM file (H.264 or MJPEG,
-//! [`crate::mkv`]), demuxed into pictures (H.264 access units in Annex B form, what the decoder reads;
+//! Video in: the video track of an MP4/MOV file (H.264), a Matroska/WebM file (H.264 or MJPEG,
+//! [`crate::mkv`]) or an AVI file (MJPEG, [`crate::avi`]), demuxed into pictures (H.264 access units in Annex B form, what the decoder reads;
 //! JPEG pictures) with their presentation times, decoded (OpenH264; the `image` crate's JPEG decoder)
 //! into RGB frames in presentation order. No ffmpeg, no process: the file is read in place.
 
@@ -44,6 +44,8 @@ pub enum VideoFile {
     Mp4(Mp4Source),
     /// Matroska or WebM.
     Mkv(crate::mkv::MkvSource),
+    /// AVI (Motion JPEG).
+    Avi(crate::avi::AviSource),
 }
 
 /// What a container is read from: a file, or a video held in memory (an upload).
@@ -55,7 +57,8 @@ impl<T: std::io::Read + std::io::Seek + Send> Input for T {}
 pub(crate) type BoxedInput = BufReader<Box<dyn Input>>;
 
 impl VideoFile {
-    /// Opens `path`, telling the container from its first bytes (Matroska's EBML magic, else MP4).
+    /// Opens `path`, telling the container from its first bytes (Matroska's EBML magic, RIFF for AVI,
+    /// else MP4).
     ///
     /// # Errors
     /// As [`Mp4Source::open`] and [`crate::mkv::MkvSource::open`].
@@ -80,6 +83,9 @@ impl VideoFile {
         if read == 4 && magic == crate::mkv::EBML_MAGIC {
             return crate::mkv::MkvSource::read(BufReader::new(input)).map(Self::Mkv);
         }
+        if read == 4 && magic == crate::avi::RIFF_MAGIC {
+            return crate::avi::AviSource::read(BufReader::new(input), size).map(Self::Avi);
+        }
         Mp4Source::read(BufReader::new(input), size).map(Self::Mp4)
     }
 
@@ -88,6 +94,7 @@ impl VideoFile {
         match self {
             Self::Mp4(source) => (u32::from(source.size.0), u32::from(source.size.1)),
             Self::Mkv(source) => source.size(),
+            Self::Avi(source) => source.size(),
         }
     }
 
@@ -99,6 +106,7 @@ impl VideoFile {
         match self {
             Self::Mp4(source) => source.next_packet(),
             Self::Mkv(source) => source.next_packet(),
+            Self::Avi(source) => source.next_packet(),
         }
     }
 }

@@ -55,7 +55,7 @@ fn video_job(collection_id: CollectionId, video: axum::body::Bytes, query: Video
 #[utoipa::path(post, path = "/v1/collections/{collection}/videos", tag = "monitoring",
     params(("collection" = CollectionId, Path), VideoQuery),
     request_body(content((crate::contract::RawVideo = "application/octet-stream")),
-        description = "The video file (also accepted as video/mp4, video/quicktime, video/x-matroska, video/webm)"),
+        description = "The video file (also accepted as video/mp4, video/quicktime, video/x-matroska, video/webm, video/x-msvideo)"),
     responses((status = 200, description = "What the video showed", body = VideoResponse)), security(("api_key" = [])))]
 pub async fn watch_video(
     State(state): State<AppState>,
