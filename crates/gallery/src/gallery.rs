@@ -399,6 +399,7 @@ impl Gallery {
     /// Forgets the cached index of a collection (after it was deleted).
     pub(crate) fn forget(&self, collection_id: &CollectionId) {
         lock(&self.indexes).remove(collection_id);
+        lock(&self.groups).retain(|(_, collection), _| collection != collection_id);
     }
 
     /// Number of templates held in memory per collection, for metrics.

@@ -107,6 +107,12 @@ impl Gallery {
     pub async fn sweep(&self) -> Result<Sweep, GalleryError> {
         let now_ms = self.now();
         let mut sweep = Sweep { events_expired: self.store.expire_events(now_ms).await?, subjects_erased: 0 };
+        if sweep.events_expired > 0 {
+            // Expired sightings may have left groups of unknown faces: read them again when next needed.
+            if let Ok(mut groups) = self.groups.lock() {
+                groups.clear();
+            }
+        }
         loop {
             let expired = self.store.expired_consents(now_ms, SWEEP_BATCH).await?;
             if expired.is_empty() {

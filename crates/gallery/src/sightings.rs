@@ -261,7 +261,8 @@ impl Gallery {
         Ok((found.sighting, shot))
     }
 
-    /// Every sighting of a collection that kept a template and passes `filter`, paged through the store.
+    /// Every sighting of a collection that kept a template and passes `filter` (from its `after_seq` on),
+    /// paged through the store.
     pub(crate) async fn all_sighting_templates(
         &self,
         tenant_id: &TenantId,
@@ -269,7 +270,7 @@ impl Gallery {
         filter: &SightingFilter,
     ) -> Result<Vec<(Sighting, facegate_store::EncryptedTemplate)>, GalleryError> {
         let mut all = Vec::new();
-        let mut filter = SightingFilter { limit: MAX_SIGHTINGS, after_seq: None, ..filter.clone() };
+        let mut filter = SightingFilter { limit: MAX_SIGHTINGS, ..filter.clone() };
         loop {
             let page = self
                 .store
@@ -360,6 +361,8 @@ impl Gallery {
         let threshold = self.operating_point(&collection, None)?.threshold;
         let cluster_id = self.unknown_cluster(actor, &collection, &open.template, threshold).await?;
         self.relabel(actor, &collection, &found.sighting, None, Some(cluster_id), &open).await?;
+        // The relabelled sighting keeps its place in the store's order: the groups are read whole again.
+        self.forget_groups(&actor.tenant_id, &collection.id);
         Ok(NotThisPerson { subject_id, negative_id: negative.id, cluster_id })
     }
 

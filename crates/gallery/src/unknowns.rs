@@ -12,7 +12,7 @@ use facegate_store::{
 };
 use serde::Serialize;
 
-use crate::collections::{Actor, Missing};
+use crate::collections::{Actor, Missing, missing};
 use crate::sightings::SightingProblem;
 use crate::{EnrollOptions, Enrolment, Gallery, GalleryError, MAX_SIGHTINGS};
 
@@ -22,39 +22,54 @@ pub const MAX_NAMING_SHOTS: usize = 8;
 /// The most sightings a group lists by their `seq` (the latest).
 const LISTED_SHOTS: usize = 12;
 
-/// The groups of unknown faces of one collection, in memory: the running sum of each group's templates,
-/// and the next group's id.
+/// The groups of unknown faces of one collection, in memory: the running sum of each group's stored
+/// templates, read from the store (whichever process recorded them) up to `last_seq`.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
     sums: BTreeMap<u64, Vec<f32>>,
-    next: u64,
+    /// The highest group id the store's sightings carry.
+    highest: u64,
+    /// The last stored sighting read into the sums.
+    last_seq: Option<i64>,
+    /// When they were read whole, ms.
+    built_ms: i64,
 }
 
 impl Groups {
-    /// The group `template` joins (the closest whose mean scores at or above `threshold`), or a new one.
-    fn join(&mut self, template: &[f32], threshold: f32) -> u64 {
-        let closest = self
-            .sums
-            .iter_mut()
+    /// Adds a stored sighting: its group id, and its template to its group when it is unknown.
+    fn absorb(&mut self, seq: i64, cluster_id: Option<u64>, template: Option<Vec<f32>>) {
+        if self.last_seq.is_some_and(|last| seq <= last) {
+            return;
+        }
+        self.last_seq = Some(seq);
+        let Some(cluster_id) = cluster_id else { return };
+        self.highest = self.highest.max(cluster_id);
+        let Some(template) = template else { return };
+        let sum = self.sums.entry(cluster_id).or_insert_with(|| vec![0.0; template.len()]);
+        if sum.len() == template.len() {
+            sum.iter_mut().zip(&template).for_each(|(s, v)| *s += v);
+        }
+    }
+
+    /// The group `template` joins: the closest whose mean scores at or above `threshold`.
+    fn closest(&self, template: &[f32], threshold: f32) -> Option<u64> {
+        self.sums
+            .iter()
             // Groups of another pack's templates (before a migration) are not comparable.
             .filter(|(_, sum)| sum.len() == template.len())
             .map(|(id, sum)| {
                 let norm = crate::index::dot(sum, sum).sqrt().max(f32::EPSILON);
-                (crate::index::dot(sum, template) / norm, id, sum)
+                (crate::index::dot(sum, template) / norm, *id)
             })
-            .filter(|(score, _, _)| *score >= threshold)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, id, sum)) = closest {
-            sum.iter_mut().zip(template).for_each(|(s, v)| *s += v);
-            return *id;
-        }
-        self.next = self.next.max(1);
-        let id = self.next;
-        self.next += 1;
-        self.sums.insert(id, template.to_vec());
-        id
+            .filter(|(score, _)| *score >= threshold)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id)
     }
 }
+
+/// How long a process keeps its groups before reading them whole again (a relabel by another process,
+/// naming a group or "not this person", is seen by then; new sightings are read at every decision).
+const REBUILD_GROUPS_MS: i64 = 10 * 60 * 1000;
 
 /// A group of unknown faces.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -94,10 +109,13 @@ pub struct NamedCluster {
 }
 
 impl Gallery {
-    /// The group of unknown faces `template` joins in `collection`, at `threshold`.
+    /// The group of unknown faces `template` joins in `collection`, at `threshold`: the closest stored
+    /// group, after reading the sightings recorded since the last call (by any process sharing the
+    /// store); else a new group, its id handed out by the store (two processes never give one id to two
+    /// groups). The track's own sighting, once recorded, joins the group's template sum.
     ///
     /// # Errors
-    /// Store and crypto failures (when the groups are first rebuilt from the store).
+    /// Store and crypto failures.
     pub async fn unknown_cluster(
         &self,
         actor: &Actor,
@@ -106,32 +124,42 @@ impl Gallery {
         threshold: f32,
     ) -> Result<u64, GalleryError> {
         let key = (actor.tenant_id.clone(), collection.id.clone());
-        let loaded = self.groups.lock().map_err(|_| poisoned())?.contains_key(&key);
-        if !loaded {
-            let groups = self.load_groups(&actor.tenant_id, &collection.id).await?;
-            self.groups.lock().map_err(|_| poisoned())?.entry(key.clone()).or_insert(groups);
-        }
-        let mut all = self.groups.lock().map_err(|_| poisoned())?;
-        Ok(all.entry(key).or_default().join(template, threshold))
-    }
-
-    /// A collection's groups rebuilt from its stored sightings: the unknown ones' templates summed per
-    /// group; the next id after every group id ever stored (named groups' too).
-    async fn load_groups(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> Result<Groups, GalleryError> {
-        let stored = self.all_sighting_templates(tenant_id, collection_id, &SightingFilter::default()).await?;
-        let ciphers = self.collection_ciphers(tenant_id, collection_id).await?;
-        let mut groups = Groups::default();
+        let now = self.now();
+        let read_from = {
+            let all = self.groups.lock().map_err(|_| poisoned())?;
+            all.get(&key).filter(|g| now - g.built_ms < REBUILD_GROUPS_MS).map(|g| g.last_seq)
+        };
+        let whole = read_from.is_none();
+        let filter = SightingFilter { after_seq: read_from.flatten(), ..SightingFilter::default() };
+        let stored = self.all_sighting_templates(&actor.tenant_id, &collection.id, &filter).await?;
+        let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;
+        let mut read = Vec::with_capacity(stored.len());
         for (seen, sealed) in &stored {
-            let Some(cluster_id) = seen.sighting.cluster_id else { continue };
-            groups.next = groups.next.max(cluster_id + 1);
-            if seen.sighting.decision != SightingDecision::Unknown {
-                continue;
-            }
-            let Some(template) = Self::open_template(&ciphers, &seen.sighting, sealed)? else { continue };
-            let sum = groups.sums.entry(cluster_id).or_insert_with(|| vec![0.0; template.len()]);
-            sum.iter_mut().zip(&template).for_each(|(s, v)| *s += v);
+            let unknown = seen.sighting.decision == SightingDecision::Unknown;
+            let template = if unknown { Self::open_template(&ciphers, &seen.sighting, sealed)? } else { None };
+            read.push((seen.seq, seen.sighting.cluster_id, template));
         }
-        Ok(groups)
+        let (joined, highest) = {
+            let mut all = self.groups.lock().map_err(|_| poisoned())?;
+            if whole {
+                all.insert(key.clone(), Groups { built_ms: now, ..Groups::default() });
+            }
+            let groups = all.entry(key.clone()).or_default();
+            read.into_iter().for_each(|(seq, cluster_id, template)| groups.absorb(seq, cluster_id, template));
+            (groups.closest(template, threshold), groups.highest)
+        };
+        if let Some(id) = joined {
+            return Ok(id);
+        }
+        let id = self
+            .store
+            .new_cluster_id(&actor.tenant_id, &collection.id, highest + 1)
+            .await
+            .map_err(missing(Missing::Collection))?;
+        if let Some(groups) = self.groups.lock().map_err(|_| poisoned())?.get_mut(&key) {
+            groups.highest = groups.highest.max(id);
+        }
+        Ok(id)
     }
 
     /// Forgets a collection's groups in memory (rebuilt from the store when next needed).
@@ -281,16 +309,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_faces_join_the_closest_group_above_the_threshold_or_start_one() {
+    fn unknown_faces_join_the_closest_stored_group_above_the_threshold() {
         let mut groups = Groups::default();
         let a = unit(&[1.0, 0.0, 0.0]);
         let a2 = unit(&[0.9, 0.1, 0.0]);
         let b = unit(&[0.0, 1.0, 0.0]);
-        assert_eq!(groups.join(&a, 0.5), 1);
-        assert_eq!(groups.join(&b, 0.5), 2, "unlike the first: a group of its own");
-        assert_eq!(groups.join(&a2, 0.5), 1, "like the first");
-        assert_eq!(groups.join(&a2, 0.9999), 3, "at a stricter threshold nobody is alike");
-        let mut rebuilt = Groups { next: 7, ..Groups::default() };
-        assert_eq!(rebuilt.join(&a, 0.5), 7, "ids continue after every id ever stored");
+        assert_eq!(groups.closest(&a, 0.5), None, "no group yet");
+        groups.absorb(1, Some(4), Some(a.clone()));
+        groups.absorb(2, Some(9), Some(b.clone()));
+        assert_eq!(groups.closest(&a2, 0.5), Some(4), "like the first");
+        assert_eq!(groups.closest(&b, 0.5), Some(9));
+        assert_eq!(groups.closest(&a2, 0.9999), None, "at a stricter threshold nobody is alike");
+        assert_eq!(groups.closest(&[1.0, 0.0], 0.5), None, "another pack's template compares with nothing");
+        // A sighting read twice (two reads overlapping) counts once; a named one only for its id.
+        groups.absorb(2, Some(9), Some(b.clone()));
+        groups.absorb(3, Some(12), None);
+        assert_eq!((groups.sums[&9].clone(), groups.highest, groups.last_seq), (b, 12, Some(3)));
     }
 }

@@ -333,3 +333,55 @@ async fn enrolment_recognition_search_and_verification_go_through_the_seam() {
     let missing = w.gallery.add_negative(&w.actor, &w.collection, &w.alice, Bytes::from("nobody")).await;
     assert!(matches!(missing, Err(GalleryError::NoFace)), "{missing:?}");
 }
+
+/// Groups of unknown faces when two processes share one store (two servers on one database): a new
+/// group's id comes from the store, so the two never give one id to two people, and each process reads
+/// the other's sightings at its next decision, so one stranger seen by both is one group.
+#[tokio::test]
+async fn two_processes_sharing_a_store_keep_one_set_of_unknown_groups() {
+    let w = world().await;
+    let path = w._dir.path().join("gallery.db");
+    let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&path).expect("the same store, opened again"));
+    let keys = Arc::new(LocalKeyProvider::from_hex(&"cd".repeat(32)).expect("master key"));
+    let other = Gallery::new(store, keys).with_analyser(Arc::new(Fake::new()));
+    let collection = w.gallery.collection(&w.actor, &w.collection).await.expect("collection");
+    let (carol, dave, erin) = (direction(5), direction(6), direction(7));
+    let (actor, gallery) = (&w.actor, &w.gallery);
+    // Both processes have read the (empty) groups before either records anything.
+    let carols = group(gallery, actor, &collection, &carol).await;
+    let daves = group(&other, actor, &collection, &dave).await;
+    assert_ne!(carols, daves, "two strangers, two processes: two ids");
+    record(gallery, actor, &carol, carols, 1).await;
+    record(&other, actor, &dave, daves, 2).await;
+    // Each sees the other's stranger again as the same group.
+    assert_eq!(group(&other, actor, &collection, &carol).await, carols, "the other process's group");
+    assert_eq!(group(gallery, actor, &collection, &dave).await, daves);
+    let erins = group(&other, actor, &collection, &erin).await;
+    assert!(erins != carols && erins != daves, "a third stranger, a third id");
+}
+
+async fn group(gallery: &Gallery, actor: &Actor, collection: &facegate_store::Collection, template: &Embedding) -> u64 {
+    gallery.unknown_cluster(actor, collection, template.as_slice(), THRESHOLD).await.expect("a group")
+}
+
+/// A stranger's sighting of the `staff` collection, in `cluster_id`.
+async fn record(gallery: &Gallery, actor: &Actor, template: &Embedding, cluster_id: u64, track_id: u64) {
+    use facegate_store::{NewSighting, SightingDecision};
+    let collections = gallery.collections(actor).await.expect("collections");
+    let staff = collections.iter().find(|c| c.name == "staff").expect("the world's collection");
+    let sighting = NewSighting {
+        collection_id: staff.id.clone(),
+        camera: "lobby".into(),
+        track_id,
+        decision: SightingDecision::Unknown,
+        subject_id: None,
+        cluster_id: Some(cluster_id),
+        score: None,
+        first_seen_ms: 1_000,
+        last_seen_ms: 2_000,
+        stream_first_s: 1.0,
+        stream_last_s: 2.0,
+    };
+    let evidence = facegate_gallery::TrackEvidence { template: template.as_slice().to_vec(), best_shot: None };
+    gallery.record_sighting(actor, &sighting, Some(&evidence)).await.expect("recorded");
+}

@@ -37,6 +37,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     doors::doors_and_passages(store.as_ref()).await;
     negatives::ignore_lists(store.as_ref()).await;
     sightings::sightings(store.as_ref()).await;
+    sightings::cluster_ids(store.as_ref()).await;
     cameras::cameras(store.as_ref()).await;
     outbox::webhook_outbox(store.as_ref()).await;
     audit::retention_and_consent(store.as_ref()).await;

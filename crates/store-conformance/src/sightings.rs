@@ -6,6 +6,33 @@ use facegate_store::{
 
 use super::*;
 
+/// Ids of groups of unknown faces: handed out once each, above any given floor, per collection, never
+/// twice even when asked for at once.
+pub(super) async fn cluster_ids(store: &dyn FaceStore) {
+    let t = store.create_tenant("conformance-cluster-ids", 0).await.expect("tenant");
+    let other = store.create_tenant("conformance-cluster-ids-other", 0).await.expect("tenant");
+    let made = |name: &'static str| {
+        let t = t.id.clone();
+        async move {
+            store.create_collection(&t, &collection(name), &change(ChangeAction::CollectionCreated)).await.expect("c")
+        }
+    };
+    let (c, d) = (made("groups").await, made("other-groups").await);
+    assert_eq!(store.new_cluster_id(&t.id, &c.id, 0).await.expect("id"), 1);
+    assert_eq!(store.new_cluster_id(&t.id, &c.id, 0).await.expect("id"), 2);
+    assert_eq!(store.new_cluster_id(&t.id, &c.id, 10).await.expect("id"), 10, "groups made before the count");
+    assert_eq!(store.new_cluster_id(&t.id, &c.id, 3).await.expect("id"), 11, "a lower floor changes nothing");
+    assert_eq!(store.new_cluster_id(&t.id, &d.id, 0).await.expect("id"), 1, "each collection counts its own");
+    let at_once = futures::future::join_all((0..8).map(|_| store.new_cluster_id(&t.id, &c.id, 0))).await;
+    let mut ids: Vec<u64> = at_once.into_iter().map(|id| id.expect("id")).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (12..20).collect::<Vec<u64>>(), "asked for at once, each id once");
+    let refused = store.new_cluster_id(&other.id, &c.id, 0).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "another tenant's collection");
+    let missing = store.new_cluster_id(&t.id, &CollectionId::from("nope"), 0).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
 pub(super) async fn sightings(store: &dyn FaceStore) {
     let t = store.create_tenant("conformance-sightings", 0).await.expect("tenant");
     let other = store.create_tenant("conformance-sightings-other", 0).await.expect("tenant");

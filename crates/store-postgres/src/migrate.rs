@@ -17,5 +17,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(5, "sightings", include_str!("../migrations/0005_sightings.sql")),
         migration(6, "cameras", include_str!("../migrations/0006_cameras.sql")),
         migration(7, "sighting evidence", include_str!("../migrations/0007_sighting_evidence.sql")),
+        migration(8, "cluster ids", include_str!("../migrations/0008_cluster_ids.sql")),
     ])
 }

@@ -126,6 +126,26 @@ impl SightingStore for PgStore {
         .await
     }
 
+    async fn new_cluster_id(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        at_least: u64,
+    ) -> StoreResult<u64> {
+        let floor = i64::try_from(at_least).unwrap_or(i64::MAX - 1);
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE collections SET next_cluster_id = GREATEST(next_cluster_id, $3) + 1 \
+                 WHERE id = $1 AND tenant_id = $2 RETURNING next_cluster_id - 1",
+        )
+        .bind(collection_id)
+        .bind(tenant_id)
+        .bind(floor)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        id.and_then(|id| u64::try_from(id).ok()).ok_or(StoreError::NotFound)
+    }
+
     async fn relabel_sighting(
         &self,
         tenant_id: &TenantId,

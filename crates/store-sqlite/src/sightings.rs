@@ -118,6 +118,29 @@ impl SightingStore for SqliteStore {
         .await
     }
 
+    async fn new_cluster_id(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        at_least: u64,
+    ) -> StoreResult<u64> {
+        let (t, c) = (tenant_id.clone(), collection_id.clone());
+        let floor = i64::try_from(at_least).unwrap_or(i64::MAX - 1);
+        self.transaction(move |tx| {
+            let id: Option<i64> = tx
+                .query_row(
+                    "UPDATE collections SET next_cluster_id = max(next_cluster_id, ?3) + 1 \
+                         WHERE id = ?1 AND tenant_id = ?2 RETURNING next_cluster_id - 1",
+                    params![c, t, floor],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(map_error)?;
+            id.and_then(|id| u64::try_from(id).ok()).ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
     async fn relabel_sighting(
         &self,
         tenant_id: &TenantId,

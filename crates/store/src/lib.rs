@@ -458,6 +458,15 @@ pub trait SightingStore: Send + Sync {
         collection_id: &CollectionId,
         seq: i64,
     ) -> StoreResult<SightingWithEvidence>;
+    /// A new id for a group of unknown faces of the collection, never handed out before by this store
+    /// and at least `at_least` (ids given before the store kept the count); [`StoreError::NotFound`]
+    /// for a missing collection.
+    async fn new_cluster_id(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        at_least: u64,
+    ) -> StoreResult<u64>;
     /// Relabels a sighting (who it is, its group, its evidence sealed again); [`StoreError::NotFound`]
     /// for a missing sighting or subject.
     async fn relabel_sighting(
