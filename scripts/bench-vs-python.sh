@@ -4,6 +4,9 @@
 # the same machine load. Prints each run and the median ratio of Python's time to facegate's.
 #
 #   scripts/bench-vs-python.sh [IMAGES (default 588)] [ROUNDS (default 3)] [PACK...]
+#
+# FACEGATE_BENCH_FLAGS adds flags to facegate's runs (e.g. `--mirror always` to mirror every probe as the
+# reference does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -25,7 +28,8 @@ for pack in "${packs[@]}"; do
   ratios=()
   for round in $(seq "$rounds"); do
     py=$("$venv/bin/python" scripts/pipeline_reference.py "$pack" "$list")
-    rs=$(target/release/facegate --pack "$pack" --threads 1 bench --images "$list")
+    # shellcheck disable=SC2086 # the flags are words
+    rs=$(target/release/facegate --pack "$pack" --threads 1 ${FACEGATE_BENCH_FLAGS:-} bench --images "$list")
     line=$(python3 - "$py" "$rs" "$pack" "$round" <<'PY'
 import json, sys
 py, rs = json.loads(sys.argv[1]), json.loads(sys.argv[2])

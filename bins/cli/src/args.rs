@@ -38,7 +38,13 @@ pub struct PipelineArgs {
     /// Largest number of faces reported per image (default: 100; `serve`: 20 analysed per request).
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=i64::from(facegate_host::MAX_FACES_LIMIT)))]
     pub max_faces: Option<u16>,
-    /// Disable flip-averaging of embeddings.
+    /// Which faces are embedded with their mirror image too (the template the mean of both): `always`;
+    /// `kept` (enrolled templates only: a probe is embedded once); `hard` (enrolled templates, and faces
+    /// the detector is unsure of or turned away); `never` (an ablation).
+    /// Default: the pack's choice (`facegate models list`).
+    #[arg(long, global = true, value_enum)]
+    pub mirror: Option<MirrorArg>,
+    /// No mirror image at all (`--mirror never`).
     #[arg(long, global = true)]
     pub no_flip: bool,
     /// Use landmarks as detected, without re-detecting tilted faces upright.
@@ -62,6 +68,19 @@ pub enum AlignArg {
     Similarity,
     /// Detector box stretched to 112×112.
     Box,
+}
+
+/// Mirror policies (see `facegate_core::Mirror`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MirrorArg {
+    /// Every face.
+    Always,
+    /// Kept templates and hard faces.
+    Hard,
+    /// Kept templates only.
+    Kept,
+    /// None.
+    Never,
 }
 
 /// Normalisation choices.

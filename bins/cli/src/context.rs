@@ -4,14 +4,14 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use facegate_core::{
-    AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Pipeline, PipelineConfig, RuntimeConfig,
+    AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Mirror, Pipeline, PipelineConfig, RuntimeConfig,
     decode_image,
 };
 use facegate_host::Settings;
 use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, init_runtime, register_pack};
 use image::RgbImage;
 
-use crate::args::{AlignArg, NormArg, PipelineArgs};
+use crate::args::{AlignArg, MirrorArg, NormArg, PipelineArgs};
 
 /// `(x - 127.5) / 128` expressed as mean and std on 0..255 values.
 const HALF_RANGE_NORMALIZATION: ([f32; 3], [f32; 3]) = ([127.5; 3], [128.0; 3]);
@@ -48,7 +48,13 @@ impl Context {
                 ..DetectorConfig::default()
             },
             embedder: EmbedderConfig {
-                flip: !self.args.no_flip,
+                mirror: match (self.args.no_flip, self.args.mirror) {
+                    (true, _) | (false, Some(MirrorArg::Never)) => Some(Mirror::Never),
+                    (false, Some(MirrorArg::Hard)) => Some(Mirror::Hard),
+                    (false, Some(MirrorArg::Kept)) => Some(Mirror::Kept),
+                    (false, Some(MirrorArg::Always)) => Some(Mirror::Always),
+                    (false, None) => None,
+                },
                 normalization: match self.args.norm {
                     NormArg::Manifest => None,
                     NormArg::Half => Some(HALF_RANGE_NORMALIZATION),
@@ -65,6 +71,11 @@ impl Context {
 
     /// Loads ONNX Runtime (once) and a pack's models with the given thread count.
     pub fn load(&self, pack: &str, threads: usize) -> Result<Pipeline> {
+        self.load_with(pack, self.pipeline_config(threads))
+    }
+
+    /// Loads ONNX Runtime (once) and a pack's models with `config`.
+    pub fn load_with(&self, pack: &str, config: PipelineConfig) -> Result<Pipeline> {
         if let Some(spec) = self.manifest.pack(pack) {
             facegate_host::warn_research_only(&self.manifest, spec);
         }
@@ -72,7 +83,7 @@ impl Context {
         let environment = init_runtime(&library)?;
         let pipeline = self
             .cache
-            .load_pipeline(environment, &self.manifest, pack, self.pipeline_config(threads))
+            .load_pipeline(environment, &self.manifest, pack, config)
             .with_context(|| format!("loading pack `{pack}`"))?;
         Ok(pipeline)
     }

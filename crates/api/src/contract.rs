@@ -612,6 +612,9 @@ pub struct PackInfo {
     pub calibration: Vec<CalibrationPoint>,
     /// Where the calibration comes from.
     pub calibration_note: Option<String>,
+    /// Which faces are embedded with their mirror image too (`kept`: enrolled templates only, a probe
+    /// is embedded once).
+    pub mirror: facegate_core::Mirror,
 }
 
 /// The loaded packs.

@@ -28,6 +28,9 @@ pub struct Extras {
     pub liveness: bool,
     /// The aligned crop as a JPEG, to show (never stored).
     pub crop: bool,
+    /// The templates are kept (enrolment): every face is embedded with its mirror image too, whatever
+    /// the pipeline's [`crate::Mirror`] policy (a kept template is made once).
+    pub kept_template: bool,
 }
 
 /// One face of an analysed image.
@@ -127,7 +130,7 @@ impl Pipeline {
         max_faces: usize,
         extras: Extras,
     ) -> Result<ImageAnalysis, PipelineError> {
-        let analysis = self.analyze_limited(image, max_faces)?;
+        let analysis = self.analyze_limited_with(image, max_faces, extras.kept_template)?;
         let faces_truncated = analysis.detected > analysis.faces.len();
         let mut faces = Vec::with_capacity(analysis.faces.len());
         for AnalyzedFace { face, embedding } in analysis.faces {

@@ -47,18 +47,70 @@ impl Embedding {
     }
 }
 
+/// Which faces are embedded with their mirror image too (the template the mean of both: a little more
+/// robust, a second model run per face).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mirror {
+    /// Every face.
+    #[default]
+    Always,
+    /// Templates that are kept (enrolment) and hard faces: ones the detector is unsure of, or turned
+    /// away (see [`is_hard_face`]).
+    Hard,
+    /// Templates that are kept only: a probe is embedded once.
+    Kept,
+    /// None (an ablation).
+    Never,
+}
+
+impl Mirror {
+    /// Whether `face` is embedded with its mirror image under this policy; `kept`: its template is kept.
+    pub fn applies(self, face: &crate::DetectedFace, kept: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Hard => kept || is_hard_face(face),
+            Self::Kept => kept,
+            Self::Never => false,
+        }
+    }
+}
+
+/// A detector score under which a face counts as hard.
+pub const HARD_FACE_SCORE: f32 = 0.8;
+
+/// A yaw (the nose's distance from the middle of the eyes, in eye distances) over which a face counts as
+/// hard.
+pub const HARD_FACE_YAW: f32 = 0.2;
+
+/// A face the mirror helps: the detector is unsure of it ([`HARD_FACE_SCORE`]) or it is turned away
+/// ([`HARD_FACE_YAW`], from the landmarks).
+pub fn is_hard_face(face: &crate::DetectedFace) -> bool {
+    face.score < HARD_FACE_SCORE || face_yaw(face) > HARD_FACE_YAW
+}
+
+/// How far a face is turned, from its landmarks: the nose's distance from the middle of the eyes in eye
+/// distances (0 frontal, about 0.5 in profile).
+pub fn face_yaw(face: &crate::DetectedFace) -> f32 {
+    let [right_eye, left_eye, nose, ..] = face.landmarks;
+    let eyes = ((left_eye.x - right_eye.x).powi(2) + (left_eye.y - right_eye.y).powi(2)).sqrt().max(1.0);
+    ((nose.x - (right_eye.x + left_eye.x) / 2.0) / eyes).abs()
+}
+
 /// Embedding options.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct EmbedderConfig {
-    /// Average each face's embedding with its mirror image's (more robust; costs a second crop per face).
-    pub flip: bool,
+    /// Which faces are embedded with their mirror image too; `None`: the pack's choice
+    /// ([`crate::PackSpec::mirror`]), set when the pipeline is loaded.
+    pub mirror: Option<Mirror>,
     /// Overrides the manifest's `(mean, std)`; for ablations only.
     pub normalization: Option<([f32; 3], [f32; 3])>,
 }
 
-impl Default for EmbedderConfig {
-    fn default() -> Self {
-        Self { flip: true, normalization: None }
+impl EmbedderConfig {
+    /// The mirror policy in force ([`Mirror::Always`] where none was chosen).
+    pub fn mirror_policy(&self) -> Mirror {
+        self.mirror.unwrap_or_default()
     }
 }
 
@@ -86,13 +138,33 @@ impl Embedder {
         self.model.spec().alignment()
     }
 
-    /// Embeds aligned crops in order, in one model run (or runs of `max_batch` where the model has a
-    /// fixed batch size).
+    /// Embeds aligned crops in order, each with its mirror image too unless the policy is
+    /// [`Mirror::Never`] (crops embedded here are kept templates, or have no landmarks to judge), in one
+    /// model run (or runs of `max_batch` where the model has a fixed batch size).
     ///
     /// # Errors
-    /// [`PipelineError::Config`] for a crop of the wrong size, [`PipelineError::Inference`] when the run
-    /// fails, [`PipelineError::ModelOutput`] for a degenerate output.
+    /// As [`Embedder::embed_mirrored`].
     pub fn embed(&self, faces: &[&RgbImage], config: &EmbedderConfig) -> Result<Vec<Embedding>, PipelineError> {
+        let mirrored = vec![config.mirror_policy() != Mirror::Never; faces.len()];
+        self.embed_mirrored(faces, &mirrored, config)
+    }
+
+    /// Embeds aligned crops in order, each with its mirror image too where `mirrored` says so, in one
+    /// model run (or runs of `max_batch` where the model has a fixed batch size).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] for a crop of the wrong size or a `mirrored` of another length,
+    /// [`PipelineError::Inference`] when the run fails, [`PipelineError::ModelOutput`] for a degenerate
+    /// output.
+    pub fn embed_mirrored(
+        &self,
+        faces: &[&RgbImage],
+        mirrored: &[bool],
+        config: &EmbedderConfig,
+    ) -> Result<Vec<Embedding>, PipelineError> {
+        if mirrored.len() != faces.len() {
+            return Err(PipelineError::Config("one mirror choice per face".into()));
+        }
         if faces.is_empty() {
             return Ok(Vec::new());
         }
@@ -104,15 +176,17 @@ impl Embedder {
             )));
         }
         let (mean, std) = config.normalization.unwrap_or((self.model.spec().mean, self.model.spec().std));
-        let copies = if config.flip { 2 } else { 1 };
-        let batch = faces.len() * copies;
+        let copies: Vec<usize> = mirrored.iter().map(|m| if *m { 2 } else { 1 }).collect();
+        let batch: usize = copies.iter().sum();
         let side = size as usize;
         let plane = side * side;
         let mut tensor = vec![0.0f32; batch * 3 * plane];
         let order = self.model.spec().channel_order.rgb_indices();
-        for (f, face) in faces.iter().enumerate() {
-            for copy in 0..copies {
-                let base = (f * copies + copy) * 3 * plane;
+        let mut item = 0;
+        for (face, copies) in faces.iter().zip(&copies) {
+            for copy in 0..*copies {
+                let base = item * 3 * plane;
+                item += 1;
                 for (x, y, pixel) in face.enumerate_pixels() {
                     let x = if copy == 1 { side - 1 - x as usize } else { x as usize };
                     let at = y as usize * side + x;
@@ -143,9 +217,14 @@ impl Embedder {
             data.extend(output);
         }
         let dim = data.len() / batch;
-        data.chunks(dim * copies)
-            .map(|chunk| {
-                let summed: Vec<f32> = (0..dim).map(|i| (0..copies).map(|c| chunk[c * dim + i]).sum()).collect();
+        let mut rows = data.chunks(dim);
+        copies
+            .iter()
+            .map(|copies| {
+                let mut summed = vec![0.0f32; dim];
+                for row in rows.by_ref().take(*copies) {
+                    summed.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                }
                 Embedding::from_raw(summed)
                     .ok_or_else(|| PipelineError::ModelOutput("embedding is zero or not finite".into()))
             })

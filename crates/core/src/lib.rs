@@ -49,7 +49,7 @@ pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, DEFAULT_TARGE
 pub use detect::{
     DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, largest_face, nms, subject_face,
 };
-pub use embed::{Embedder, EmbedderConfig, Embedding};
+pub use embed::{Embedder, EmbedderConfig, Embedding, HARD_FACE_SCORE, HARD_FACE_YAW, Mirror, face_yaw, is_hard_face};
 pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};
 pub use head::{HEAD_WEIGHT_TENSOR, HeadSpec, ProjectionHead};

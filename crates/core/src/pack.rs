@@ -191,6 +191,11 @@ pub struct PackSpec {
     /// A trained projection applied to the embedder's output (packs from `facegate train --mode embedding`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<HeadSpec>,
+    /// Which faces are embedded with their mirror image too, unless the caller chooses (measured per
+    /// pack: `kept` where probes without the mirror keep LFW within 0.1 point against mirrored
+    /// galleries; `always` where not stated).
+    #[serde(default)]
+    pub mirror: crate::Mirror,
     /// Threshold against FMR for this pack's embeddings; when empty, the embedder's table applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<CalibrationPoint>,

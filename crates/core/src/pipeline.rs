@@ -119,8 +119,9 @@ impl Pipeline {
         pack: &PackSpec,
         detector: (&ModelSpec, &[u8]),
         embedder: (&ModelSpec, &[u8]),
-        config: PipelineConfig,
+        mut config: PipelineConfig,
     ) -> Result<Self, PipelineError> {
+        config.embedder.mirror.get_or_insert(pack.mirror);
         let (detector_spec, detector_bytes) = detector;
         let (embedder_spec, embedder_bytes) = embedder;
         let runtime = &config.runtime;
@@ -363,14 +364,31 @@ impl Pipeline {
         self.embedder.embed(faces, &self.config.embedder)
     }
 
-    /// Stages 2 and 3 for faces already detected in `image`.
+    /// Stage 3 for detected faces' crops, each mirrored where the policy says so for its face (every
+    /// one when `kept`: a template that is kept).
+    fn embed_detected(
+        &self,
+        faces: &[DetectedFace],
+        crops: &[&RgbImage],
+        kept: bool,
+    ) -> Result<Vec<Embedding>, PipelineError> {
+        let mirror = self.config.embedder.mirror_policy();
+        let mirrored: Vec<bool> = faces.iter().map(|f| mirror.applies(f, kept)).collect();
+        let embeddings = self.embedder.embed_mirrored(crops, &mirrored, &self.config.embedder)?;
+        match &self.head {
+            Some(head) => embeddings.iter().map(|e| head.project(e)).collect(),
+            None => Ok(embeddings),
+        }
+    }
+
+    /// Stages 2 and 3 for faces already detected in `image` (mirrored as the policy says).
     ///
     /// # Errors
     /// [`PipelineError::Inference`] when the embedder fails.
     pub fn embed_faces(&self, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<Embedding>, PipelineError> {
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
         let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
-        self.embed_aligned(&crops)
+        self.embed_detected(faces, &crops, false)
     }
 
     /// Stages 2 and 3 for kept faces ([`KeptFace`]): the pack's landmark model (if any) places the
@@ -414,6 +432,20 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when a model fails.
     pub fn analyze_limited(&self, image: &RgbImage, max_faces: usize) -> Result<LimitedAnalysis, PipelineError> {
+        self.analyze_limited_with(image, max_faces, false)
+    }
+
+    /// As [`Pipeline::analyze_limited`]; `kept`: the templates are kept (enrolment), every face is
+    /// embedded with its mirror image whatever the policy.
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when a model fails.
+    pub fn analyze_limited_with(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        kept: bool,
+    ) -> Result<LimitedAnalysis, PipelineError> {
         let start = Instant::now();
         let mut faces = self.detect(image)?;
         let found = faces.len();
@@ -422,7 +454,7 @@ impl Pipeline {
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
         let aligned_at = Instant::now();
         let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
-        let embeddings = self.embed_aligned(&crops)?;
+        let embeddings = self.embed_detected(&faces, &crops, kept)?;
         let embedded = Instant::now();
         let timings =
             StageTimings { detect: detected - start, align: aligned_at - detected, embed: embedded - aligned_at };

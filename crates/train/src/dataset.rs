@@ -135,7 +135,7 @@ impl PrepCache {
         let embed_key = fingerprint(&format!(
             "embed-v1 {crop_key} {} flip={} norm={:?}",
             pipeline.embedder_spec().sha256,
-            config.embedder.flip,
+            config.embedder.mirror_policy() != facegate_core::Mirror::Never,
             config.embedder.normalization
         ));
         let cache =

@@ -527,6 +527,8 @@ pub fn train_embedding_head(
             options.scale
         ),
         head: None,
+        // Its calibration was measured on mirrored templates; nobody measured it without.
+        mirror: facegate_core::Mirror::Always,
         calibration: calibration.clone(),
     };
     let pack_dir = run_dir.join(PACK_DIR);

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use facegate_core::{BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness, face_shot, jpeg};
+use facegate_core::{
+    BoundingBox, DetectedFace, DetectorConfig, Embedding, Pipeline, face_sharpness, face_shot, face_yaw, jpeg,
+};
 use facegate_gallery::{
     Access, Actor, CameraEvent, Gallery, Identification, MatchResult, OperatingPoint, TrackEvidence, door_extras,
 };
@@ -653,11 +655,9 @@ fn keep_door_frame(door: &mut DoorState, quality: f32, image: &image::RgbImage) 
 
 /// How good an observation is for naming: big, confidently detected, frontal and sharp faces first.
 fn quality(image: &image::RgbImage, face: &DetectedFace) -> f32 {
-    let [right_eye, left_eye, nose, ..] = face.landmarks;
+    let [right_eye, left_eye, ..] = face.landmarks;
     let eyes = ((left_eye.x - right_eye.x).powi(2) + (left_eye.y - right_eye.y).powi(2)).sqrt().max(1.0);
-    let middle = (right_eye.x + left_eye.x) / 2.0;
-    // How far the nose is from the middle of the eyes, in eye distances: 0 frontal, ~0.5 in profile.
-    let yaw = ((nose.x - middle) / eyes).abs().min(1.0);
+    let yaw = face_yaw(face).min(1.0);
     let frontal = 1.0 - yaw.min(0.5) * 1.6;
     let sharp = (face_sharpness(image, face) / 100.0).min(1.0);
     let size = (eyes / 40.0).min(1.0);

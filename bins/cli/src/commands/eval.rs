@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use facegate_core::{Embedding, Pipeline};
+use facegate_core::{EmbedderConfig, Embedding, Mirror, Pipeline, PipelineConfig};
 use facegate_eval::calibration::ScoreHistogram;
 use facegate_eval::lfw::Lfw;
 use facegate_eval::liveness::{LivenessRates, LivenessSample, read_labels};
@@ -34,7 +34,21 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
     }
     let images: Vec<PathBuf> = images.into_iter().collect();
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let embedded = embed_all(context, &images, jobs)?;
+    let mut config = context.pipeline_config(1);
+    // The policy in force (the flag's, else the pack's), and the pack's calibration.
+    let loaded = context.load_with(&context.args.pack, config)?;
+    config.embedder.mirror = loaded.config().embedder.mirror;
+    let calibration = loaded.calibration().clone();
+    drop(loaded);
+    let embedded = embed_all(context, &images, jobs, config)?;
+    // A policy that leaves some faces unmirrored meets galleries enrolled with the mirror (kept
+    // templates always have it): score that too, each pair's first image as the enrolled one.
+    let mixed = if config.embedder.mirror_policy() == Mirror::Always || args.calibrate {
+        None
+    } else {
+        let enrolled = EmbedderConfig { mirror: Some(Mirror::Always), ..config.embedder };
+        Some(embed_all(context, &images, jobs, PipelineConfig { embedder: enrolled, ..config })?)
+    };
 
     let mut scored = Vec::with_capacity(pairs.len());
     for pair in &pairs {
@@ -57,14 +71,13 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
     }
 
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let config = context.pipeline_config(1);
     let mut report = json!({
         "benchmark": "lfw",
         "pack": context.args.pack,
         "pairs": pairs.len(),
         "images": embedded.len(),
         "config": {
-            "flip": config.embedder.flip,
+            "mirror": config.embedder.mirror_policy(),
             "align": format!("{:?}", config.align),
             "normalization": format!("{:?}", context.args.norm),
             "score_threshold": config.detector.score_threshold,
@@ -90,6 +103,40 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
         sources.get(&FaceSource::LowThresholdRetry).unwrap_or(&0),
         sources.get(&FaceSource::CentreCrop).unwrap_or(&0)
     );
+    if let Some(enrolled) = &mixed {
+        let scored: Vec<(usize, f32, bool)> =
+            pairs.iter().map(|p| (p.fold, enrolled[&p.a].0.cosine(&embedded[&p.b].0), p.same)).collect();
+        let folds = ten_fold_accuracy(&scored);
+        let mean = folds.iter().map(|f| f.0).sum::<f64>() / folds.len() as f64;
+        let genuine: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
+        let impostor: Vec<f32> = scored.iter().filter(|s| !s.2).map(|s| s.1).collect();
+        let eer = equal_error_rate(&roc_curve(&genuine, &impostor));
+        let mirrored = embedded.values().zip(enrolled.values()).filter(|(a, b)| a.0.cosine(&b.0) > 0.999_99).count();
+        println!("  against a gallery enrolled with the mirror (each pair's first image):");
+        println!(
+            "    10-fold accuracy  {:.2} %, TAR @ FAR 1e-3 {:.2} %, EER {:.2} %",
+            mean * 100.0,
+            tar_at_far(&genuine, &impostor, 1e-3) * 100.0,
+            eer * 100.0
+        );
+        println!("    {mirrored} of {} probes were mirrored (hard faces)", embedded.len());
+        let rates = false_matches(enrolled, &embedded, &calibration);
+        for (fmr, threshold, always, policy) in &rates {
+            println!(
+                "    at the pack's FMR {fmr:.0e} threshold {threshold:.4}: FMR {always:.2e} mirrored on both sides, \
+                 {policy:.2e} with these probes"
+            );
+        }
+        report["against_mirrored_gallery"] = json!({
+            "accuracy_mean": mean,
+            "tar_at_far_1e-3": tar_at_far(&genuine, &impostor, 1e-3),
+            "eer": eer,
+            "probes_mirrored": mirrored,
+            "false_match_rates": rates.iter().map(|(fmr, threshold, always, policy)| json!({
+                "target_fmr": fmr, "threshold": threshold, "mirrored_both": always, "these_probes": policy,
+            })).collect::<Vec<_>>(),
+        });
+    }
     if args.calibrate {
         let table = calibrate(&images, &embedded, jobs);
         println!("  calibration over all different-person pairs of LFW:");
@@ -114,14 +161,20 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
 }
 
 /// Embeds the subject's face of each image with `jobs` workers, each holding its own sessions.
-fn embed_all(context: &Context, images: &[PathBuf], jobs: usize) -> Result<BTreeMap<PathBuf, (Embedding, FaceSource)>> {
+fn embed_all(
+    context: &Context,
+    images: &[PathBuf],
+    jobs: usize,
+    config: PipelineConfig,
+) -> Result<BTreeMap<PathBuf, (Embedding, FaceSource)>> {
     let progress = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     progress.set_message("embedding");
-    let pipelines: Vec<Pipeline> = (0..jobs.max(1)).map(|_| context.pipeline_with_threads(1)).collect::<Result<_>>()?;
+    let pipelines: Vec<Pipeline> =
+        (0..jobs.max(1)).map(|_| context.load_with(&context.args.pack, config)).collect::<Result<_>>()?;
     let embedded = parallel_map(
         images,
         &pipelines,
@@ -134,6 +187,37 @@ fn embed_all(context: &Context, images: &[PathBuf], jobs: usize) -> Result<BTree
     )?;
     progress.finish_and_clear();
     Ok(images.iter().cloned().zip(embedded).collect())
+}
+
+/// The false-match rate at each calibrated threshold of the pack (1e-3 and 1e-4) over every pair of the
+/// images of two different people: with both sides enrolled with the mirror, and with one side a probe
+/// of `probes` (the calibration's own thresholds meet the probes a policy makes).
+fn false_matches(
+    enrolled: &BTreeMap<PathBuf, (Embedding, FaceSource)>,
+    probes: &BTreeMap<PathBuf, (Embedding, FaceSource)>,
+    calibration: &facegate_core::Calibration,
+) -> Vec<(f64, f32, f64, f64)> {
+    let person = |p: &Path| p.parent().map(Path::to_path_buf);
+    let items: Vec<(Option<PathBuf>, &Embedding, &Embedding)> =
+        enrolled.iter().map(|(path, (e, _))| (person(path), e, &probes[path].0)).collect();
+    let targets: Vec<(f64, f32)> =
+        [1e-3, 1e-4].into_iter().filter_map(|fmr| calibration.threshold_for(fmr).ok().map(|t| (fmr, t))).collect();
+    let (mut pairs, mut above_both, mut above_probe) = (0u64, vec![0u64; targets.len()], vec![0u64; targets.len()]);
+    for (i, (who, enrolled_i, _)) in items.iter().enumerate() {
+        for (other, enrolled_j, probe_j) in &items[i + 1..] {
+            if who == other {
+                continue;
+            }
+            pairs += 1;
+            let (both, probe) = (enrolled_i.cosine(enrolled_j), enrolled_i.cosine(probe_j));
+            for (k, (_, threshold)) in targets.iter().enumerate() {
+                above_both[k] += u64::from(both >= *threshold);
+                above_probe[k] += u64::from(probe >= *threshold);
+            }
+        }
+    }
+    let rate = |n: u64| n as f64 / pairs.max(1) as f64;
+    targets.iter().enumerate().map(|(k, (fmr, t))| (*fmr, *t, rate(above_both[k]), rate(above_probe[k]))).collect()
 }
 
 /// Threshold against FMR over every pair of LFW images of different people (about 87 million pairs

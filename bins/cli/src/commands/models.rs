@@ -48,6 +48,13 @@ fn list(context: &Context) -> Result<ExitCode> {
         if pack.name == facegate_core::DEFAULT_PACK {
             println!("  {:<12} the default pack", "");
         }
+        let mirror = match pack.mirror {
+            facegate_core::Mirror::Always => "every face",
+            facegate_core::Mirror::Hard => "enrolled templates and hard faces",
+            facegate_core::Mirror::Kept => "enrolled templates only (probes embedded once)",
+            facegate_core::Mirror::Never => "never",
+        };
+        println!("  {:<12} mirror image: {mirror}", "");
         let licences: Vec<String> = context
             .manifest
             .pack_files(pack)?

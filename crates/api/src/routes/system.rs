@@ -64,6 +64,7 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelsResponse> {
                     .as_ref()
                     .map(|h| HeadInfo { sha256: h.sha256.clone(), output_size: h.output_size }),
                 embedding_size: pipeline.embedding_size(),
+                mirror: pipeline.config().embedder.mirror_policy(),
                 calibration: pipeline.calibration().points().to_vec(),
                 calibration_note: if own_table {
                     Some(format!("pack `{name}`'s own table (made when its head was trained)"))
