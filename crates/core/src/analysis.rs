@@ -28,9 +28,10 @@ pub struct Extras {
     pub liveness: bool,
     /// The aligned crop as a JPEG, to show (never stored).
     pub crop: bool,
-    /// The templates are kept (enrolment): every face is embedded with its mirror image too, whatever
-    /// the pipeline's [`crate::Mirror`] policy (a kept template is made once).
-    pub kept_template: bool,
+    /// The best templates the pack makes, whatever the pipeline's [`crate::Mirror`] policy: every face
+    /// with its mirror image too. For templates that are kept (enrolment, ignore lists: made once, met
+    /// by every probe after) and searches through the record (sightings by photo).
+    pub best_template: bool,
 }
 
 /// One face of an analysed image.
@@ -130,7 +131,7 @@ impl Pipeline {
         max_faces: usize,
         extras: Extras,
     ) -> Result<ImageAnalysis, PipelineError> {
-        let analysis = self.analyze_limited_with(image, max_faces, extras.kept_template)?;
+        let analysis = self.analyze_limited_with(image, max_faces, extras.best_template)?;
         let faces_truncated = analysis.detected > analysis.faces.len();
         let mut faces = Vec::with_capacity(analysis.faces.len());
         for AnalyzedFace { face, embedding } in analysis.faces {

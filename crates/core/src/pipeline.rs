@@ -386,9 +386,23 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when the embedder fails.
     pub fn embed_faces(&self, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<Embedding>, PipelineError> {
+        self.embed_faces_with(image, faces, false)
+    }
+
+    /// As [`Pipeline::embed_faces`]; `best`: the best templates the pack makes, every face mirrored too
+    /// (templates that are kept).
+    ///
+    /// # Errors
+    /// [`PipelineError::Inference`] when the embedder fails.
+    pub fn embed_faces_with(
+        &self,
+        image: &RgbImage,
+        faces: &[DetectedFace],
+        best: bool,
+    ) -> Result<Vec<Embedding>, PipelineError> {
         let aligned: Vec<AlignedFace> = faces.iter().map(|f| self.align(image, f)).collect();
         let crops: Vec<&RgbImage> = aligned.iter().map(|a| &a.image).collect();
-        self.embed_detected(faces, &crops, false)
+        self.embed_detected(faces, &crops, best)
     }
 
     /// Stages 2 and 3 for kept faces ([`KeptFace`]): the pack's landmark model (if any) places the

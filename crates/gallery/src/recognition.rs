@@ -388,7 +388,7 @@ impl Gallery {
         let operating = self.operating_point(&collection, None)?;
         let packs = self.enrolment_packs(actor, &collection).await?;
         let kept = collection.keep_crops || packs.target.is_some();
-        let extras = Extras { sharpness: true, kept, liveness: false, crop: options.crops, kept_template: true };
+        let extras = Extras { sharpness: true, kept, liveness: false, crop: options.crops, best_template: true };
         let (mut gated, mut rejected, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
         for (image_index, image) in images.into_iter().enumerate() {
             let faces = match self.analyser.analyse(&collection.pack, image, extras).await {
@@ -729,7 +729,7 @@ impl Gallery {
     ) -> Result<facegate_store::NegativeRecord, GalleryError> {
         let collection = self.collection(actor, collection_id).await?;
         self.subject(actor, &collection.id, subject_id).await?;
-        let kept = Extras { kept_template: true, ..Extras::default() };
+        let kept = Extras { best_template: true, ..Extras::default() };
         let face = self.largest_face(&collection, image, kept).await?;
         let version = self.analyser.template_version(&collection.pack).unwrap_or_default();
         let pack = PackVersion { pack: collection.pack.clone(), version };

@@ -303,7 +303,9 @@ impl Gallery {
     ) -> Result<SightingSearch, GalleryError> {
         let collection = self.collection(actor, collection_id).await?;
         let operating = self.operating_point(&collection, target_fmr)?;
-        let face = self.largest_face(&collection, image, Extras::default()).await?;
+        // A search through the record must not miss: the best template the pack makes.
+        let best = Extras { best_template: true, ..Extras::default() };
+        let face = self.largest_face(&collection, image, best).await?;
         let probe = face.embedding.as_slice();
         let stored = self.all_sighting_templates(&actor.tenant_id, &collection.id, &SightingFilter::default()).await?;
         let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;

@@ -112,8 +112,8 @@ fn the_default_pack_mirrors_enrolled_templates_and_not_probes() {
     let (default, always, never) = (with(None), with(Some(Mirror::Always)), with(Some(Mirror::Never)));
     assert_eq!(default.config().embedder.mirror_policy(), Mirror::Kept, "the pack's choice");
     assert_eq!(default.pack().mirror, Mirror::Kept);
-    let only = |pipeline: &facegate_core::Pipeline, image: &image::RgbImage, kept_template: bool| {
-        let extras = Extras { kept_template, ..Extras::default() };
+    let only = |pipeline: &facegate_core::Pipeline, image: &image::RgbImage, best_template: bool| {
+        let extras = Extras { best_template, ..Extras::default() };
         let mut faces = pipeline.analyze_image(image, 1, extras).expect("analysed").faces;
         assert_eq!(faces.len(), 1);
         faces.remove(0).embedding

@@ -367,7 +367,8 @@ impl<'a> Watch<'a> {
                 continue;
             }
             let started = Instant::now();
-            let embedding = self.pipeline.embed_faces(image, std::slice::from_ref(&face))?.pop();
+            // A track's fused template is kept (its sighting's: grouped, searched): the best templates.
+            let embedding = self.pipeline.embed_faces_with(image, std::slice::from_ref(&face), true)?.pop();
             self.stats.embed += started.elapsed();
             let Some(embedding) = embedding else { continue };
             self.stats.embedded += 1;
@@ -386,8 +387,13 @@ impl<'a> Watch<'a> {
                 if state.decision.is_none() {
                     self.try_to_name(id, t, &mut events).await?;
                 }
-                if door_open {
-                    self.try_the_door(id, t, &mut events).await?;
+                if door_open && let Err(error) = self.try_the_door(id, t, &mut events).await {
+                    // A door gone or a store hiccup costs this track its door, not the camera its frame.
+                    tracing::warn!(camera = %self.config.camera, track = id, %error, "a door attempt failed");
+                    if let Some(state) = self.tracks.get_mut(&id) {
+                        state.door.done = true;
+                        state.door.frames = Vec::new();
+                    }
                 }
             }
         }
