@@ -349,7 +349,11 @@ impl Pipeline {
     /// # Errors
     /// [`PipelineError::Inference`] when the embedder fails.
     pub fn embed_aligned(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>, PipelineError> {
-        let embeddings = self.embed_aligned_pretrained(faces)?;
+        self.project(self.embed_aligned_pretrained(faces)?)
+    }
+
+    /// The embedder's outputs through the pack's projection head, if it has one.
+    fn project(&self, embeddings: Vec<Embedding>) -> Result<Vec<Embedding>, PipelineError> {
         match &self.head {
             Some(head) => embeddings.iter().map(|e| head.project(e)).collect(),
             None => Ok(embeddings),
@@ -374,11 +378,7 @@ impl Pipeline {
     ) -> Result<Vec<Embedding>, PipelineError> {
         let mirror = self.config.embedder.mirror_policy();
         let mirrored: Vec<bool> = faces.iter().map(|f| mirror.applies(f, kept)).collect();
-        let embeddings = self.embedder.embed_mirrored(crops, &mirrored, &self.config.embedder)?;
-        match &self.head {
-            Some(head) => embeddings.iter().map(|e| head.project(e)).collect(),
-            None => Ok(embeddings),
-        }
+        self.project(self.embedder.embed_mirrored(crops, &mirrored, &self.config.embedder)?)
     }
 
     /// Stages 2 and 3 for faces already detected in `image` (mirrored as the policy says).

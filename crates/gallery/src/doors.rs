@@ -215,6 +215,14 @@ pub fn check_policy(policy: &DoorPolicy) -> Result<(), DoorProblem> {
     Ok(())
 }
 
+/// Refuses an attempt without a frame or with more than [`MAX_DOOR_FRAMES`].
+fn check_frame_count(frames: usize) -> Result<(), DoorProblem> {
+    if frames == 0 || frames > MAX_DOOR_FRAMES {
+        return Err(DoorProblem::Frames(frames));
+    }
+    Ok(())
+}
+
 /// What a door needs analysed of each frame of an attempt: sharpness (the quality gate), and liveness
 /// where the door requires it.
 pub fn door_extras(door: &Door) -> Extras {
@@ -384,15 +392,13 @@ impl Gallery {
     ) -> Result<DoorDecision, GalleryError> {
         let door = self.door(actor, door_id).await?;
         let collection = self.collection(actor, &door.collection_id).await?;
-        self.operating_point(&collection, door.policy.target_fmr)?;
-        if frames.is_empty() || frames.len() > MAX_DOOR_FRAMES {
-            return Err(DoorProblem::Frames(frames.len()).into());
-        }
+        let operating = self.operating_point(&collection, door.policy.target_fmr)?;
+        check_frame_count(frames.len())?;
         let mut analysed = Vec::with_capacity(frames.len());
         for frame in frames {
             analysed.push(self.analyse(&collection, frame, door_extras(&door)).await?.faces);
         }
-        self.decide_door(actor, &door, &collection, analysed).await
+        self.decide_door(actor, &door, &collection, operating, analysed).await
     }
 
     /// Decides a door attempt on frames a door camera analysed itself, with the pack of `collection`
@@ -411,21 +417,21 @@ impl Gallery {
         if door.collection_id != collection.id {
             return Err(DoorProblem::CameraCollection.into());
         }
-        if frames.is_empty() || frames.len() > MAX_DOOR_FRAMES {
-            return Err(DoorProblem::Frames(frames.len()).into());
-        }
-        self.decide_door(actor, door, collection, frames).await
+        let operating = self.operating_point(collection, door.policy.target_fmr)?;
+        check_frame_count(frames.len())?;
+        self.decide_door(actor, door, collection, operating, frames).await
     }
 
-    /// The module's order of checks on analysed frames, recorded in the trail before it is answered.
+    /// The module's order of checks on analysed frames at the door's operating point, recorded in the
+    /// trail before it is answered.
     async fn decide_door(
         &self,
         actor: &Actor,
         door: &Door,
         collection: &Collection,
+        operating: OperatingPoint,
         analysed: Vec<Vec<FaceAnalysis>>,
     ) -> Result<DoorDecision, GalleryError> {
-        let operating = self.operating_point(collection, door.policy.target_fmr)?;
         let frame_count = analysed.len();
         let at_ms = self.now();
         let mut finding = Finding { subject_id: None, score: None, liveness: None, frames_used: 0 };

@@ -132,12 +132,15 @@ impl Gallery {
         let whole = read_from.is_none();
         let filter = SightingFilter { after_seq: read_from.flatten(), ..SightingFilter::default() };
         let stored = self.all_sighting_templates(&actor.tenant_id, &collection.id, &filter).await?;
-        let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;
         let mut read = Vec::with_capacity(stored.len());
-        for (seen, sealed) in &stored {
-            let unknown = seen.sighting.decision == SightingDecision::Unknown;
-            let template = if unknown { Self::open_template(&ciphers, &seen.sighting, sealed)? } else { None };
-            read.push((seen.seq, seen.sighting.cluster_id, template));
+        // The keys are read only when there is something new to open (for most decisions, nothing).
+        if !stored.is_empty() {
+            let ciphers = self.collection_ciphers(&actor.tenant_id, &collection.id).await?;
+            for (seen, sealed) in &stored {
+                let unknown = seen.sighting.decision == SightingDecision::Unknown;
+                let template = if unknown { Self::open_template(&ciphers, &seen.sighting, sealed)? } else { None };
+                read.push((seen.seq, seen.sighting.cluster_id, template));
+            }
         }
         let (joined, highest) = {
             let mut all = self.groups.lock().map_err(|_| poisoned())?;

@@ -244,7 +244,6 @@ impl Gallery {
             return Ok(());
         }
         let at_ms = self.now();
-        let timestamp = jiff::Timestamp::from_millisecond(at_ms).map(|t| t.to_string()).unwrap_or_default();
         let outbound: Vec<facegate_store::OutboundEvent> = events
             .into_iter()
             .map(|event| {
@@ -253,13 +252,12 @@ impl Gallery {
                     fields.insert("tenant_id".into(), serde_json::json!(actor.tenant_id));
                     fields.insert("collection_id".into(), serde_json::json!(collection_id));
                 }
-                let body = serde_json::json!({ "type": event.event_type, "timestamp": timestamp, "data": data });
                 facegate_store::OutboundEvent {
                     event_type: event.event_type,
                     collection_id: collection_id.clone(),
                     subject_id: event.subject_id,
                     at_ms,
-                    payload: body.to_string(),
+                    payload: facegate_store::WebhookBody::new(event.event_type, at_ms, data).to_json(),
                 }
             })
             .collect();

@@ -58,12 +58,18 @@ impl AuditStore for PgStore {
 
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
         self.erasing(|mut tx| async move {
-            let mut deleted = 0;
-            for (table, time) in RETAINED {
-                let sql = format!(
+            let collections = RETAINED.iter().map(|(table, time)| {
+                format!(
                     "DELETE FROM {table} r USING collections c WHERE c.id = r.collection_id \
-                         AND c.retention_days IS NOT NULL AND r.{time} < $1 - c.retention_days::BIGINT * $2"
-                );
+                     AND c.retention_days IS NOT NULL AND r.{time} < $1 - c.retention_days::BIGINT * $2"
+                )
+            });
+            // A camera's own retention of its sightings.
+            let cameras = "DELETE FROM sightings s USING cameras k WHERE k.collection_id = s.collection_id \
+                AND k.name = s.camera AND (k.settings::jsonb ->> 'retention_days') IS NOT NULL \
+                AND s.last_seen_ms < $1 - (k.settings::jsonb ->> 'retention_days')::BIGINT * $2";
+            let mut deleted = 0;
+            for sql in collections.chain(std::iter::once(cameras.to_string())) {
                 let done = sqlx::query(AssertSqlSafe(sql))
                     .bind(now_ms)
                     .bind(DAY_MS)
@@ -72,18 +78,6 @@ impl AuditStore for PgStore {
                     .map_err(map_error)?;
                 deleted += done.rows_affected();
             }
-            // A camera's own retention of its sightings.
-            let done = sqlx::query(
-                "DELETE FROM sightings s USING cameras k WHERE k.collection_id = s.collection_id AND k.name = s.camera \
-                 AND (k.settings::jsonb ->> 'retention_days') IS NOT NULL \
-                 AND s.last_seen_ms < $1 - (k.settings::jsonb ->> 'retention_days')::BIGINT * $2",
-            )
-            .bind(now_ms)
-            .bind(DAY_MS)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            deleted += done.rows_affected();
             Ok((deleted, tx))
         })
         .await

@@ -48,24 +48,21 @@ impl AuditStore for SqliteStore {
     async fn expire_events(&self, now_ms: i64) -> StoreResult<u64> {
         let (deleted, _) = self
             .erasing(move |tx| {
-                let mut deleted = 0;
-                for (table, time) in RETAINED {
-                    let sql = format!(
+                let collections = RETAINED.iter().map(|(table, time)| {
+                    format!(
                         "DELETE FROM {table} WHERE seq IN (SELECT r.seq FROM {table} r JOIN collections c \
                          ON c.id = r.collection_id WHERE c.retention_days IS NOT NULL AND r.{time} < ?1 - c.retention_days * ?2)"
-                    );
+                    )
+                });
+                // A camera's own retention of its sightings.
+                let cameras = "DELETE FROM sightings WHERE seq IN (SELECT s.seq FROM sightings s JOIN cameras k \
+                    ON k.collection_id = s.collection_id AND k.name = s.camera \
+                    WHERE json_extract(k.settings, '$.retention_days') IS NOT NULL \
+                    AND s.last_seen_ms < ?1 - json_extract(k.settings, '$.retention_days') * ?2)";
+                let mut deleted = 0;
+                for sql in collections.chain(std::iter::once(cameras.to_string())) {
                     deleted += tx.execute(&sql, params![now_ms, DAY_MS]).map_err(map_error)? as u64;
                 }
-                // A camera's own retention of its sightings.
-                deleted += tx
-                    .execute(
-                        "DELETE FROM sightings WHERE seq IN (SELECT s.seq FROM sightings s JOIN cameras k \
-                         ON k.collection_id = s.collection_id AND k.name = s.camera \
-                         WHERE json_extract(k.settings, '$.retention_days') IS NOT NULL \
-                         AND s.last_seen_ms < ?1 - json_extract(k.settings, '$.retention_days') * ?2)",
-                        params![now_ms, DAY_MS],
-                    )
-                    .map_err(map_error)? as u64;
                 Ok(deleted)
             })
             .await?;

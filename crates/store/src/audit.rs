@@ -176,17 +176,17 @@ impl EventType {
     }
 }
 
-/// The JSON body a webhook receives for an audit event (the Standard Webhooks shape: `type`, `timestamp`,
-/// `data`).
+/// The JSON body a webhook receives (the Standard Webhooks shape: `type`, `timestamp`, `data`): an audit
+/// event's ([`WebhookData`]) or another event's, such as a camera's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WebhookBody<'a> {
+pub struct WebhookBody<D> {
     /// The event's type.
     #[serde(rename = "type")]
     pub event_type: EventType,
     /// When the event happened, RFC 3339.
     pub timestamp: String,
     /// The event.
-    pub data: WebhookData<'a>,
+    pub data: D,
 }
 
 /// What a webhook is told of an audit event: its fields that are set, and the tenant.
@@ -229,10 +229,22 @@ pub struct WebhookData<'a> {
     pub liveness: Option<f32>,
 }
 
-impl<'a> WebhookBody<'a> {
-    /// The body of `event` of `tenant_id`, as a webhook of `event_type` receives it.
+impl<D: Serialize> WebhookBody<D> {
+    /// The body of an event of `event_type` that happened at `at_ms` (ms since the epoch) and says `data`.
+    pub fn new(event_type: EventType, at_ms: i64, data: D) -> Self {
+        let timestamp = jiff::Timestamp::from_millisecond(at_ms).map(|t| t.to_string()).unwrap_or_default();
+        Self { event_type, timestamp, data }
+    }
+
+    /// The body as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl<'a> WebhookBody<WebhookData<'a>> {
+    /// The body of audit `event` of `tenant_id`, as a webhook of `event_type` receives it.
     pub fn of(tenant_id: &'a TenantId, event_type: EventType, event: &'a NewEvent) -> Self {
-        let timestamp = jiff::Timestamp::from_millisecond(event.at_ms).map(|t| t.to_string()).unwrap_or_default();
         let data = WebhookData {
             tenant_id,
             collection_id: &event.collection_id,
@@ -249,12 +261,7 @@ impl<'a> WebhookBody<'a> {
             reason: event.reason,
             liveness: event.liveness,
         };
-        Self { event_type, timestamp, data }
-    }
-
-    /// The body as JSON text.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        Self::new(event_type, event.at_ms, data)
     }
 }
 
