@@ -26,6 +26,7 @@ const facegateBin = env("FACEGATE_BIN");
 const dataDir = env("FACEGATE_DATA_DIR");
 const videoDir = env("FACEGATE_VIDEO_DIR");
 const rtspUrl = env("FACEGATE_RTSP_URL");
+const mqttUrl = env("FACEGATE_MQTT_URL");
 const PERSON = "Colin Powell";
 const figures = {};
 rmSync(shots, { recursive: true, force: true }); // this run's screens only
@@ -169,6 +170,17 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("button", { name: "Create webhook" }).click();
   await page.getByText("Signing secret (shown once").waitFor();
 
+  // The MQTT broker (a real mosquitto): the link comes up as soon as it is saved.
+  await page.getByRole("link", { name: "Integrations" }).click();
+  await page.getByLabel("Broker URL").fill(mqttUrl);
+  await page.getByLabel("User name").fill("facegate");
+  await page.getByLabel("Password").fill("broker-s3cret");
+  await page.getByRole("button", { name: "Save MQTT settings" }).click();
+  await page.getByText("Saved: in effect now").waitFor();
+  await page.locator('[data-connected="true"]').waitFor({ timeout: 15_000 });
+  await page.getByText("(stored; leave empty to keep it)").waitFor();
+  assert.equal(await page.getByLabel("Password").inputValue(), "", "the password is never shown again");
+
   // A door for everyone in the collection. Its liveness check is off: the fake camera shows LFW press
   // photos, which the liveness model scores near its threshold (0.42 to 0.60 seen); liveness has its own
   // tests on labelled live and spoof frames (bins/cli/tests/doors.rs).
@@ -206,6 +218,12 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("cell", { name: "delivered" }).first().waitFor({ timeout: 30_000 });
   assert.ok(received.some((m) => m.type === "door.decision"), "the receiver got a door decision");
   await check(page, "webhooks");
+
+  // The door's decisions reached the broker: published, shown on the integrations screen.
+  await page.getByRole("link", { name: "Integrations" }).click();
+  await page.getByRole("row").filter({ hasText: "door.decision" }).filter({ hasText: "delivered" }).first().waitFor({ timeout: 30_000 });
+  await page.getByText(/Events published: [1-9]/).waitFor();
+  await check(page, "integrations");
 
   // Attendance: the table and its CSV.
   await page.getByRole("link", { name: "Attendance" }).click();

@@ -8,6 +8,7 @@ import { Doors } from "./screens/Doors";
 import { Kiosk } from "./screens/Kiosk";
 import { Events } from "./screens/Events";
 import { Webhooks } from "./screens/Webhooks";
+import { Integrations } from "./screens/Integrations";
 import { Attendance } from "./screens/Attendance";
 import { Sightings } from "./screens/Sightings";
 import { Cameras } from "./screens/Cameras";
@@ -19,6 +20,7 @@ const SCREENS = [
   { path: "doors", label: "Doors", scope: "search" },
   { path: "events", label: "Events", scope: "admin" },
   { path: "webhooks", label: "Webhooks", scope: "admin" },
+  { path: "integrations", label: "Integrations", scope: "admin" },
   { path: "attendance", label: "Attendance", scope: "admin" },
   { path: "cameras", label: "Cameras", scope: "admin" },
   { path: "sightings", label: "Sightings", scope: "admin" },
@@ -93,6 +95,7 @@ export function App() {
         {screen === "doors" && <Doors selected={rest[0]} />}
         {screen === "events" && <Events />}
         {screen === "webhooks" && <Webhooks />}
+        {screen === "integrations" && <Integrations />}
         {screen === "attendance" && <Attendance />}
         {screen === "cameras" && <Cameras />}
         {screen === "sightings" && <Sightings />}

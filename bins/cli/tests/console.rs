@@ -2,7 +2,8 @@
 //! Chromium with a fake camera made from LFW photos) against a real `facegate serve` that embeds the
 //! built console. This test starts the server with an admin key, runs the browser test (which also
 //! runs `facegate watch` on the test clip into the server's data folder for the sightings screen, and adds
-//! a camera, a loopback RTSP server looping the clip, which the server then watches) and
+//! a camera, a loopback RTSP server looping the clip, which the server then watches, and configures a
+//! real MQTT broker) and
 //! fails with it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
 
 mod common;
@@ -22,6 +23,8 @@ fn console_end_to_end_in_chromium() {
         0,
         Some(("operator", "s3cret-console")),
     );
+    // A real MQTT broker, which the browser test configures on the integrations screen.
+    let broker = facegate_testing::mqtt::Broker::start();
     let server = Server::start_with(data.path(), &[], std::process::Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
     let console = workspace_root().join("console");
     assert!(
@@ -42,6 +45,7 @@ fn console_end_to_end_in_chromium() {
         .env("FACEGATE_MASTER_KEY", common::MASTER_KEY)
         .envs(facegate_testing::LOOPBACK_EGRESS)
         .env("FACEGATE_VIDEO_DIR", shared_dir().join("data/video/hamilton"))
+        .env("FACEGATE_MQTT_URL", broker.url())
         .env("FACEGATE_RTSP_URL", format!("rtsp://operator:s3cret-console@127.0.0.1:{}/clip", camera.port()))
         .env(
             "FACEGATE_MODEL_MIRROR",

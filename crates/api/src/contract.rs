@@ -784,6 +784,15 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
+/// The tenant's MQTT integration and how its broker link stands in this process.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MqttState {
+    /// The settings (no password).
+    pub integration: facegate_gallery::MqttIntegration,
+    /// The link (not connected before the first event is due).
+    pub link: facegate_integrations::LinkStatus,
+}
+
 /// The tenant's webhooks.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookList {

@@ -5,6 +5,8 @@
 //! itself; a receiver that fails backs off on its own. Long-lived servers run it in the background
 //! (woken after every successful write, and every second for retries); hosts whose process may freeze
 //! between requests (Lambda) drain inline, after the response is ready, within the invocation.
+//! Rows of a tenant's MQTT integration go to its broker link (`facegate_integrations::MqttHub`) instead,
+//! under the same limits and retries.
 //! Retention: a periodic sweep (expired audit events and queued events, expired consents).
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use facegate_gallery::{DeliveryRound, EgressPolicy, EgressRefusal, Gallery, WebhookSender};
+use facegate_integrations::MqttHub;
 use facegate_store::{DeliveryAttempt, DeliveryState, DueDelivery, TenantId, WebhookId};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -45,26 +48,36 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Webhook delivery state shared by handlers.
 pub(crate) struct Deliveries {
     sender: Arc<HttpSender>,
+    /// The tenants' MQTT broker links.
+    pub(crate) mqtt: MqttHub,
     wake: Notify,
     /// Drain inline after each write, for at most this long (Lambda); `None`: the background loop does.
     inline: Option<Duration>,
-    /// Receivers backing off after failures: consecutive failures, and until when.
-    backoff: Mutex<HashMap<WebhookId, (u32, Instant)>>,
+    /// Receivers backing off after failures.
+    backoff: Backoff,
 }
 
+/// Receivers backing off after failures: consecutive failures, and until when.
+#[derive(Default)]
+struct Backoff(Mutex<HashMap<WebhookId, (u32, Instant)>>);
+
 impl Deliveries {
-    pub(crate) fn new(inline: bool, egress: EgressPolicy) -> Self {
+    pub(crate) fn new(inline: bool, gallery: &Arc<Gallery>) -> Self {
+        let egress = gallery.egress().clone();
         Self {
+            mqtt: MqttHub::new(gallery.clone(), egress.clone()),
             sender: Arc::new(HttpSender::new(egress)),
             wake: Notify::new(),
             inline: inline.then_some(INLINE_BUDGET),
-            backoff: Mutex::default(),
+            backoff: Backoff::default(),
         }
     }
+}
 
+impl Backoff {
     /// Webhooks whose receiver is backing off now.
     fn paused(&self) -> Vec<WebhookId> {
-        let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut backoff = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         backoff.retain(|_, (_, until)| *until > Instant::now());
         backoff.keys().cloned().collect()
     }
@@ -72,7 +85,7 @@ impl Deliveries {
     /// Notes how a receiver answered: a failure pauses it (1 s, doubling per failure in a row, at most
     /// [`MAX_BACKOFF`]); a success ends its pause.
     fn note(&self, webhook_id: &WebhookId, delivered: bool) {
-        let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut backoff = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if delivered {
             backoff.remove(webhook_id);
             return;
@@ -196,8 +209,9 @@ async fn dispatch(state: &AppState, until_idle: bool) -> DeliveryRound {
     loop {
         let mut started = 0;
         if in_flight.0.len() < MAX_IN_FLIGHT {
-            let mut skip = deliveries.paused();
+            let mut skip = deliveries.backoff.paused();
             skip.extend(in_flight.full_webhooks());
+            skip.extend(deliveries.mqtt.offline());
             let per_webhook = MAX_PER_WEBHOOK as u32;
             match state.gallery.due_deliveries(FETCH, per_webhook, skip).await {
                 Ok(rows) => {
@@ -208,7 +222,8 @@ async fn dispatch(state: &AppState, until_idle: bool) -> DeliveryRound {
                         let owner = (row.delivery.webhook_id.clone(), row.tenant_id.clone());
                         in_flight.0.insert(row.delivery.seq, owner);
                         let (gallery, sender) = (state.gallery.clone(), deliveries.sender.clone());
-                        running.spawn(async move { send(&gallery, sender.as_ref(), row).await });
+                        let mqtt = deliveries.mqtt.clone();
+                        running.spawn(async move { send(&gallery, sender.as_ref(), &mqtt, row).await });
                         started += 1;
                     }
                 }
@@ -232,8 +247,12 @@ async fn dispatch(state: &AppState, until_idle: bool) -> DeliveryRound {
     }
 }
 
-async fn send(gallery: &Gallery, sender: &HttpSender, row: DueDelivery) -> DeliveryAttempt {
-    gallery.send_delivery(sender, &row).await
+async fn send(gallery: &Gallery, sender: &HttpSender, mqtt: &MqttHub, row: DueDelivery) -> DeliveryAttempt {
+    if facegate_gallery::is_broker(&row.url) {
+        gallery.send_to_broker(mqtt, &row).await
+    } else {
+        gallery.send_delivery(sender, &row).await
+    }
 }
 
 /// Records finished attempts together and notes each receiver's answer.
@@ -244,7 +263,7 @@ async fn record(state: &AppState, in_flight: &mut InFlight, attempts: &[Delivery
     for attempt in attempts {
         let delivered = attempt.state == DeliveryState::Delivered;
         if let Some((webhook_id, _)) = in_flight.0.remove(&attempt.seq) {
-            state.deliveries.note(&webhook_id, delivered);
+            state.deliveries.backoff.note(&webhook_id, delivered);
         }
         total.attempted += 1;
         total.delivered += usize::from(delivered);
@@ -342,11 +361,11 @@ mod tests {
 
     #[test]
     fn a_failing_receiver_backs_off_and_a_success_ends_it() {
-        let deliveries = Deliveries::new(false, EgressPolicy::default());
+        let backoff = Backoff::default();
         let hook = WebhookId::from("w1");
-        deliveries.note(&hook, false);
-        assert_eq!(deliveries.paused(), vec![hook.clone()]);
-        deliveries.note(&hook, true);
-        assert!(deliveries.paused().is_empty());
+        backoff.note(&hook, false);
+        assert_eq!(backoff.paused(), vec![hook.clone()]);
+        backoff.note(&hook, true);
+        assert!(backoff.paused().is_empty());
     }
 }

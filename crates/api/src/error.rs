@@ -333,6 +333,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Dimension { .. } => ApiError::new(ErrorCode::InvalidTemplate, error.to_string()),
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Mqtt(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Camera(CameraProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Camera(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),

@@ -89,7 +89,7 @@ impl AppState {
         let (packs, metrics) = (Arc::new(packs), Arc::new(Metrics::default()));
         let analyser = Arc::new(inference::Packs::new(packs.clone(), &config, metrics.clone()));
         let gallery = Arc::new(gallery.with_analyser(analyser.clone()));
-        let deliveries = Arc::new(delivery::Deliveries::new(config.inline_delivery, gallery.egress().clone()));
+        let deliveries = Arc::new(delivery::Deliveries::new(config.inline_delivery, &gallery));
         Self {
             packs,
             analyser,

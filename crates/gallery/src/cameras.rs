@@ -90,12 +90,6 @@ pub fn without_login(url: &url::Url) -> url::Url {
     bare
 }
 
-/// The host of an `rtsp://` URL as an address or a name (the URL parser leaves the host of a scheme it
-/// does not know unparsed: `127.0.0.1` would read as a name).
-pub fn camera_host(url: &url::Url) -> Option<url::Host<String>> {
-    url::Host::parse(url.host_str()?).ok()
-}
-
 /// Checks a camera's URL against `policy`; its form without credentials.
 fn check_url(policy: &crate::EgressPolicy, text: &str) -> Result<String, CameraProblem> {
     if text.chars().count() > MAX_URL_CHARS {
@@ -105,7 +99,7 @@ fn check_url(policy: &crate::EgressPolicy, text: &str) -> Result<String, CameraP
     if url.scheme() != "rtsp" {
         return Err(CameraProblem::NotRtsp);
     }
-    policy.check_host(&camera_host(&url).ok_or(CameraProblem::NotRtsp)?)?;
+    policy.check_host(&crate::egress::url_host(&url).ok_or(CameraProblem::NotRtsp)?)?;
     Ok(without_login(&url).to_string())
 }
 

@@ -365,6 +365,8 @@ pub enum Missing {
     Sighting,
     /// The group of unknown faces.
     Cluster,
+    /// The MQTT integration.
+    Mqtt,
 }
 
 impl Missing {
@@ -382,6 +384,7 @@ impl Missing {
             Self::Key => "active key",
             Self::Sighting => "sighting",
             Self::Cluster => "group of unknown faces",
+            Self::Mqtt => "MQTT integration",
         }
     }
 }

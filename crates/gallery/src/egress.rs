@@ -47,12 +47,12 @@ const SPECIAL_V6: [&str; 7] =
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EgressRefusal {
-    /// Not an absolute http(s) URL with a host.
-    #[error("`url` must be an absolute https URL")]
-    NotHttps,
-    /// Plain http to a host the operator did not allow.
-    #[error("plain http is allowed only to hosts the operator allowed (egress_allow); use https")]
-    PlainHttp,
+    /// Not an absolute URL of the protocol (over TLS, or plain to an allowed host) with a host.
+    #[error("`url` must be an absolute {}:// URL", .0.tls)]
+    NotTls(Scheme),
+    /// The plain protocol to a host the operator did not allow.
+    #[error("plain {} is allowed only to hosts the operator allowed (egress_allow); use {}", .0.plain, .0.tls)]
+    Plain(Scheme),
     /// A user name or password in the URL.
     #[error("`url` must not carry credentials (user:password@)")]
     Credentials,
@@ -68,6 +68,22 @@ pub enum EgressRefusal {
     /// The name resolved to no allowed address.
     #[error("refused by egress policy: `{0}` resolves to no allowed address")]
     Resolved(String),
+}
+
+/// A protocol's two URL schemes: over TLS, and plain (allowed only to hosts the operator allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme {
+    /// Over TLS (`https`).
+    pub tls: &'static str,
+    /// Plain (`http`).
+    pub plain: &'static str,
+}
+
+impl Scheme {
+    /// Webhooks.
+    pub const HTTP: Scheme = Scheme { tls: "https", plain: "http" };
+    /// MQTT brokers.
+    pub const MQTT: Scheme = Scheme { tls: "mqtts", plain: "mqtt" };
 }
 
 /// Where outbound connections may go.
@@ -161,20 +177,42 @@ impl EgressPolicy {
     /// # Errors
     /// The [`EgressRefusal`].
     pub fn check_url(&self, text: &str) -> Result<url::Url, EgressRefusal> {
+        self.check_endpoint(text, Scheme::HTTP)
+    }
+
+    /// Checks an MQTT broker URL as [`EgressPolicy::check_url`] checks a webhook's: `mqtts://` (TLS), or
+    /// plain `mqtt://` only to an allowed host or network; no credentials in the URL (they are settings
+    /// of their own, sealed), no path.
+    ///
+    /// # Errors
+    /// The [`EgressRefusal`].
+    pub fn check_broker_url(&self, text: &str) -> Result<url::Url, EgressRefusal> {
+        let url = self.check_endpoint(text, Scheme::MQTT)?;
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(EgressRefusal::NotTls(Scheme::MQTT));
+        }
+        Ok(url)
+    }
+
+    fn check_endpoint(&self, text: &str, scheme: Scheme) -> Result<url::Url, EgressRefusal> {
+        let wrong = EgressRefusal::NotTls(scheme);
         if text.chars().count() > MAX_URL_CHARS {
             return Err(EgressRefusal::TooLong);
         }
-        let url = url::Url::parse(text).map_err(|_| EgressRefusal::NotHttps)?;
+        let url = url::Url::parse(text).map_err(|_| wrong.clone())?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(EgressRefusal::Credentials);
         }
-        let host = url.host().ok_or(EgressRefusal::NotHttps)?;
-        let explicitly_allowed = self.check_host(&host)?;
+        let host = url_host(&url).ok_or(wrong.clone())?;
+        let explicitly_allowed = self.check_host(&host).map_err(|refusal| match refusal {
+            EgressRefusal::NotTls(_) => wrong.clone(),
+            other => other,
+        })?;
         match url.scheme() {
-            "https" => Ok(url),
-            "http" if explicitly_allowed => Ok(url),
-            "http" => Err(EgressRefusal::PlainHttp),
-            _ => Err(EgressRefusal::NotHttps),
+            tls if tls == scheme.tls => Ok(url),
+            plain if plain == scheme.plain && explicitly_allowed => Ok(url),
+            plain if plain == scheme.plain => Err(EgressRefusal::Plain(scheme)),
+            _ => Err(wrong),
         }
     }
 
@@ -183,14 +221,14 @@ impl EgressPolicy {
     /// network).
     ///
     /// # Errors
-    /// [`EgressRefusal::NotHttps`] for a host that is no DNS name; [`EgressRefusal::Host`],
+    /// [`EgressRefusal::NotTls`] for a host that is no DNS name; [`EgressRefusal::Host`],
     /// [`EgressRefusal::Address`] outside the policy.
     pub fn check_host<S: AsRef<str>>(&self, host: &url::Host<S>) -> Result<bool, EgressRefusal> {
         match host {
             url::Host::Domain(name) => {
                 let name = name.as_ref();
                 if !is_host_name(name) {
-                    return Err(EgressRefusal::NotHttps);
+                    return Err(EgressRefusal::NotTls(Scheme::HTTP));
                 }
                 if !self.may_resolve(name) {
                     return Err(EgressRefusal::Host(name.to_string()));
@@ -210,6 +248,12 @@ impl EgressPolicy {
         let address = canonical(address);
         Ok(self.networks.iter().any(|n| n.contains(&address)))
     }
+}
+
+/// The host of a URL as an address or a name, whatever its scheme (the URL parser leaves the host of a
+/// scheme it does not know, `rtsp` or `mqtt`, unparsed: `127.0.0.1` would read as a name).
+pub fn url_host(url: &url::Url) -> Option<url::Host<String>> {
+    url::Host::parse(url.host_str()?).ok()
 }
 
 /// The host part of a URL as the policy compares names: lowercase, without a trailing dot.
@@ -306,7 +350,7 @@ mod tests {
     #[test]
     fn urls_are_https_without_credentials_and_bounded() {
         let policy = EgressPolicy::default();
-        assert_eq!(policy.check_url("http://hooks.example.org/in"), Err(EgressRefusal::PlainHttp));
+        assert_eq!(policy.check_url("http://hooks.example.org/in"), Err(EgressRefusal::Plain(Scheme::HTTP)));
         assert_eq!(
             policy.check_url("http://127.0.0.1:9000/in"),
             Err(EgressRefusal::Address("127.0.0.1".parse().expect("ip")))
@@ -318,6 +362,25 @@ mod tests {
         for bad in ["ftp://x", "not a url", "https://", "file:///etc/passwd", "https://exa mple.org/"] {
             assert!(policy.check_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn brokers_are_mqtts_or_plain_mqtt_to_allowed_hosts() {
+        let policy = EgressPolicy::default();
+        assert!(policy.check_broker_url("mqtts://broker.example.org:8883").is_ok());
+        assert_eq!(policy.check_broker_url("mqtt://broker.example.org"), Err(EgressRefusal::Plain(Scheme::MQTT)));
+        assert_eq!(
+            policy.check_broker_url("mqtts://127.0.0.1:8883"),
+            Err(EgressRefusal::Address("127.0.0.1".parse().expect("ip"))),
+            "an address literal of an unknown scheme is still an address"
+        );
+        assert_eq!(policy.check_broker_url("mqtts://u:p@broker.example.org"), Err(EgressRefusal::Credentials));
+        for bad in ["https://broker.example.org", "mqtts://broker.example.org/topic", "mqtts://", "mqtts://b?x=1"] {
+            assert!(policy.check_broker_url(bad).is_err(), "{bad}");
+        }
+        let local = EgressPolicy::loopback_only();
+        assert!(local.check_broker_url("mqtt://127.0.0.1:1883").is_ok());
+        assert!(local.check_broker_url("mqtt://[::1]:1883").is_ok());
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum GalleryError {
     /// A webhook cannot be stored as given.
     #[error(transparent)]
     Webhook(#[from] WebhookProblem),
+    /// MQTT settings cannot be stored as given.
+    #[error(transparent)]
+    Mqtt(#[from] crate::MqttProblem),
     /// A camera cannot be stored as given.
     #[error(transparent)]
     Camera(#[from] crate::CameraProblem),

@@ -8,7 +8,7 @@
 //!   becomes match or unknown). Images are analysed through the gallery's [`Analyser`] (the one seam to
 //!   the pipeline: the API's pools, the command line's [`Pipelines`]). Every change writes its audit
 //!   event in the same store transaction; every decision records one.
-//! - **Doors** (`doors.rs`), webhooks, retention, ignore lists, migrations, API keys: one file each.
+//! - **Doors** (`doors.rs`), webhooks, the MQTT integration's settings (`mqtt.rs`), retention, ignore lists, migrations, API keys: one file each.
 //! - **Encryption at rest** ([`crypto`]): each tenant has a 256-bit data key, stored only wrapped by a
 //!   [`KeyProvider`]'s master key (a local key from a file or the environment; KMS with the Lambda
 //!   host). Templates are sealed with AES-256-GCM, bound to their collection and face ids.
@@ -30,6 +30,7 @@ pub mod keys;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod migration;
+mod mqtt;
 mod negatives;
 mod recognition;
 mod retention;
@@ -40,8 +41,7 @@ mod webhooks;
 
 pub use analysis::{Analyser, AnalysisError, Pipelines};
 pub use cameras::{
-    ANALYSED_PER_SECOND, CAMERA_KEY_ID, CameraProblem, CameraSpec, CameraToRun, MAX_CAMERAS, MIN_FACE_PX, camera_host,
-    without_login,
+    ANALYSED_PER_SECOND, CAMERA_KEY_ID, CameraProblem, CameraSpec, CameraToRun, MAX_CAMERAS, MIN_FACE_PX, without_login,
 };
 pub use collections::{Actor, ErasureReport, Missing, Receipt, StorageReport};
 pub use crypto::{KeyProvider, LocalKeyProvider, SearchRotation, TemplateCipher};
@@ -49,7 +49,7 @@ pub use doors::{
     Access, AttendanceDay, DoorDecision, DoorProblem, MAX_ATTENDANCE_DAYS, MAX_DOOR_FRAMES, attendance_csv,
     check_policy, discloses_identity, door_extras, local_time, time_zone,
 };
-pub use egress::{CAMERA_NETWORKS, EgressPolicy, EgressRefusal};
+pub use egress::{CAMERA_NETWORKS, EgressPolicy, EgressRefusal, Scheme, url_host};
 pub use error::GalleryError;
 pub use facegate_store::now_ms;
 pub use facegate_store::{AuditAction, AuditReason, AuditResult, DoorReason};
@@ -58,6 +58,10 @@ pub(crate) use gallery::{TenantSecrets, crop_binding};
 pub use index::{Candidate, TemplateIndex};
 pub use keys::{KeyProblem, Keys, hash_key, new_key_secret};
 pub use migration::MigrationProblem;
+pub use mqtt::{
+    BrokerPublisher, DEFAULT_MQTT_EVENTS, DEFAULT_TOPIC_PREFIX, MAX_CREDENTIAL_CHARS, MAX_TOPIC_PREFIX_CHARS,
+    MqttConfig, MqttIntegration, MqttProblem, MqttSettings, is_broker,
+};
 pub use recognition::{
     AcceptedFace, EnrollOptions, Enrolment, FaceChoice, Identification, IdentifiedFace, MatchResult, OperatingPoint,
     PossibleDuplicate, Probe, ProbeOptions, QualityGate, Recognition, RejectReason, Rejection, SearchAnswer,

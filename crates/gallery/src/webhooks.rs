@@ -106,7 +106,8 @@ impl Gallery {
     /// # Errors
     /// Store failures.
     pub async fn webhooks(&self, actor: &Actor) -> Result<Vec<Webhook>, GalleryError> {
-        Ok(self.store.list_webhooks(&actor.tenant_id).await?)
+        let hooks = self.store.list_webhooks(&actor.tenant_id).await?;
+        Ok(hooks.into_iter().filter(|h| !crate::is_broker(&h.url)).collect())
     }
 
     /// Deletes a webhook and its undelivered events.
@@ -114,6 +115,10 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`].
     pub async fn delete_webhook(&self, actor: &Actor, webhook_id: &WebhookId) -> Result<(), GalleryError> {
+        // The MQTT integration's subscription is removed as an integration, not as a webhook.
+        if !self.webhooks(actor).await?.iter().any(|h| h.id == *webhook_id) {
+            return Err(GalleryError::NotFound(Missing::Webhook));
+        }
         let audit = self.change(actor, ChangeAction::WebhookDeleted, webhook_id, serde_json::json!({}));
         self.store.delete_webhook(&actor.tenant_id, webhook_id, &audit).await.map_err(missing(Missing::Webhook))
     }
@@ -176,12 +181,23 @@ impl Gallery {
             }
             Err(error) => Err(error.to_string()),
         };
-        let at_ms = self.now();
-        let (status, error) = match &sent {
-            Ok(status) if (200..300).contains(status) => (Some(*status), None),
-            Ok(status) => (Some(*status), Some(format!("the receiver answered {status}"))),
-            Err(error) => (None, Some(error.clone())),
+        let (status, error) = match sent {
+            Ok(status) if (200..300).contains(&status) => (Some(status), None),
+            Ok(status) => (Some(status), Some(format!("the receiver answered {status}"))),
+            Err(error) => (None, Some(error)),
         };
+        self.attempt_of(delivery, status, error)
+    }
+
+    /// An attempt at a delivery that ended with the receiver's `status` (if any) and `error` (none:
+    /// delivered): pending again after its retry delay, or failed after the last one.
+    pub(crate) fn attempt_of(
+        &self,
+        delivery: &Delivery,
+        status: Option<u16>,
+        error: Option<String>,
+    ) -> DeliveryAttempt {
+        let at_ms = self.now();
         let delay = RETRY_DELAYS_S.get(delivery.attempts as usize).copied();
         let (state, next_attempt_at_ms) = match (error.is_none(), delay) {
             (true, _) => (DeliveryState::Delivered, None),

@@ -91,6 +91,34 @@ pub(super) async fn webhook_outbox(store: &dyn FaceStore) {
     let left = store.due_deliveries(&due(i64::MAX, 100)).await.expect("due");
     assert!(left.iter().all(|d| d.delivery.webhook_id != doors.id), "its rows go with it");
 
+    // Replaced in place: new destination, types and secret; its log stays; only its tenant may.
+    let logged = store.deliveries(&t.id, &all.id, None, 100).await.expect("log").len();
+    let replacement = NewWebhook {
+        id: all.id.clone(),
+        url: "mqtts://broker.example.org:8883".into(),
+        event_types: vec![EventType::IdentitySighted],
+        secret: template(8),
+        created_at_ms: 99,
+    };
+    assert!(matches!(
+        store.replace_webhook(&other.id, &replacement, &change(ChangeAction::IntegrationConfigured)).await,
+        Err(StoreError::NotFound)
+    ));
+    let replaced = store
+        .replace_webhook(&t.id, &replacement, &change(ChangeAction::IntegrationConfigured))
+        .await
+        .expect("replace");
+    assert_eq!(
+        (replaced.url.as_str(), replaced.event_types.clone(), replaced.created_at_ms),
+        ("mqtts://broker.example.org:8883", vec![EventType::IdentitySighted], all.created_at_ms),
+        "the creation time stays"
+    );
+    assert_eq!(store.webhook_secret(&t.id, &all.id).await.expect("secret"), template(8));
+    assert!(matches!(store.webhook_secret(&other.id, &all.id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.deliveries(&t.id, &all.id, None, 100).await.expect("log").len(), logged, "the log stays");
+    let restored = NewWebhook { id: all.id.clone(), ..hook(EventType::ALL.to_vec()) };
+    store.replace_webhook(&t.id, &restored, &change(ChangeAction::IntegrationConfigured)).await.expect("replace");
+
     // A fetch takes at most `per_webhook` rows of each webhook and none of those it skips, so one
     // receiver's backlog cannot fill it.
     let (busy, created) = (hook(vec![EventType::DoorDecision]), change(ChangeAction::WebhookCreated));

@@ -35,6 +35,56 @@ impl OutboxStore for PgStore {
             .await
     }
 
+    async fn replace_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transaction(|mut tx| async move {
+            let done = sqlx::query(
+                "UPDATE webhooks SET url = $3, event_types = $4, secret_nonce = $5, secret_ciphertext = $6 \
+                     WHERE id = $1 AND tenant_id = $2",
+            )
+            .bind(&new.id)
+            .bind(tenant_id)
+            .bind(&new.url)
+            .bind(types)
+            .bind(&new.secret.nonce)
+            .bind(&new.secret.ciphertext)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(&mut tx, tenant_id, audit).await?;
+            let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
+                .bind(&new.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let hook = webhook_row(&row).map_err(map_error)?;
+            Ok((hook, tx))
+        })
+        .await
+    }
+
+    async fn webhook_secret(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<EncryptedTemplate> {
+        self.transaction(|mut tx| async move {
+            let row =
+                sqlx::query("SELECT secret_nonce, secret_ciphertext FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                    .bind(webhook_id)
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?
+                    .ok_or(StoreError::NotFound)?;
+            let secret = EncryptedTemplate {
+                nonce: row.try_get(0).map_err(map_error)?,
+                ciphertext: row.try_get(1).map_err(map_error)?,
+            };
+            Ok((secret, tx))
+        })
+        .await
+    }
+
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
         self
             .transaction(|mut tx| async move {

@@ -27,6 +27,46 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
+    async fn replace_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
+        let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
+        let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transaction(move |tx| {
+            let replaced = tx
+                .execute(
+                    "UPDATE webhooks SET url = ?3, event_types = ?4, secret_nonce = ?5, secret_ciphertext = ?6 \
+                     WHERE id = ?1 AND tenant_id = ?2",
+                    params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext],
+                )
+                .map_err(map_error)?;
+            if replaced == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(tx, &t, &audit)?;
+            tx.query_row(
+                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
+                params![new.id],
+                webhook_row,
+            )
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn webhook_secret(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<EncryptedTemplate> {
+        let (t, w) = (tenant_id.clone(), webhook_id.clone());
+        self.transaction(move |tx| {
+            tx.query_row(
+                "SELECT secret_nonce, secret_ciphertext FROM webhooks WHERE id = ?1 AND tenant_id = ?2",
+                params![w, t],
+                |row| Ok(EncryptedTemplate { nonce: row.get(0)?, ciphertext: row.get(1)? }),
+            )
+            .optional()
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>> {
         let t = tenant_id.clone();
         self

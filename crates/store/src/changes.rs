@@ -51,6 +51,12 @@ pub enum ChangeAction {
     /// Anti-passback presence was reset at a door (one person or everyone).
     #[serde(rename = "presence.reset")]
     PresenceReset,
+    /// An integration (the MQTT broker) was configured or its settings replaced.
+    #[serde(rename = "integration.configured")]
+    IntegrationConfigured,
+    /// An integration was removed.
+    #[serde(rename = "integration.removed")]
+    IntegrationRemoved,
 }
 
 impl crate::WireName for ChangeAction {
@@ -69,6 +75,8 @@ impl crate::WireName for ChangeAction {
         ChangeAction::CollectionUpdated,
         ChangeAction::CollectionDeleted,
         ChangeAction::PresenceReset,
+        ChangeAction::IntegrationConfigured,
+        ChangeAction::IntegrationRemoved,
     ];
 }
 

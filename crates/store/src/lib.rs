@@ -372,6 +372,11 @@ pub trait DoorStore: Send + Sync {
 pub trait OutboxStore: Send + Sync {
     /// Stores a webhook of the tenant, recording `audit`.
     async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook>;
+    /// Replaces a webhook's URL, event types and sealed secret (its queued rows stay, to the new
+    /// destination), recording `audit`; [`StoreError::NotFound`] for another tenant's or a missing one.
+    async fn replace_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook>;
+    /// A webhook's sealed secret; [`StoreError::NotFound`] for another tenant's or a missing one.
+    async fn webhook_secret(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<EncryptedTemplate>;
     /// The tenant's webhooks, oldest first.
     async fn list_webhooks(&self, tenant_id: &TenantId) -> StoreResult<Vec<Webhook>>;
     /// Deletes a webhook, its sealed secret and its outbox rows (as physically as the backend erases

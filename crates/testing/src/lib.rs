@@ -3,6 +3,7 @@
 //! `FACEGATE_SHARED` overrides where shared data lives (default: `../shared` beside the workspace);
 //! models come through the normal cache, filled from `FACEGATE_MODEL_MIRROR` (default: `shared/models`).
 
+pub mod mqtt;
 pub mod rtsp;
 pub mod walkby;
 

@@ -261,7 +261,7 @@ fn read(url: &url::Url, options: &LiveOptions, coded: &SyncSender<Coded>, stats:
 /// what is dialled is what was checked: a name that resolves elsewhere later is refused too).
 async fn pinned(url: &url::Url, policy: &EgressPolicy) -> Result<url::Url, VideoError> {
     let refused = |e: facegate_gallery::EgressRefusal| VideoError::Open(e.to_string());
-    let host = facegate_gallery::camera_host(url).ok_or_else(|| VideoError::Open("the URL has no host".into()))?;
+    let host = facegate_gallery::url_host(url).ok_or_else(|| VideoError::Open("the URL has no host".into()))?;
     if policy.check_host(&host).map_err(refused)? {
         return Ok(url.clone());
     }

@@ -6,6 +6,7 @@ mod collections;
 mod common;
 mod doors;
 mod faces;
+mod integrations;
 mod keys;
 mod live;
 mod migrations;
@@ -42,6 +43,7 @@ pub(crate) use doors::{
     __path_replace_door, __path_reset_presence, __path_reset_subject_presence,
 };
 pub(crate) use faces::{__path_compare, __path_detect, __path_embed};
+pub(crate) use integrations::{__path_delete_mqtt, __path_get_mqtt, __path_put_mqtt};
 pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, __path_revoke_key};
 pub(crate) use live::{__path_audit_stream, __path_stream};
 pub use migrations::resume_migrations;
@@ -106,6 +108,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/webhooks", json_only(post(webhooks::create_webhook).get(webhooks::list_webhooks)))
         .route("/v1/webhooks/{webhook}", axum::routing::delete(webhooks::delete_webhook))
         .route("/v1/webhooks/{webhook}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/integrations/mqtt",
+            json_only(get(integrations::get_mqtt).put(integrations::put_mqtt).delete(integrations::delete_mqtt)),
+        )
         .route("/v1/keys", json_only(post(keys::create_key).get(keys::list_keys)))
         .route("/v1/keys/current", get(keys::current_key))
         .route("/v1/keys/{key}", axum::routing::delete(keys::revoke_key))

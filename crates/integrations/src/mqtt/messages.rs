@@ -1,0 +1,363 @@
+//! What facegate publishes on a broker, made from the outbox's events: no I/O here.
+//!
+//! - `<prefix>/door/<door id>/event`: a door's decisions; `<prefix>/<camera>/event`: a camera's named
+//!   and unknown people (and its tracks, when asked for); `<prefix>/collection/<id>/event`: decisions,
+//!   enrolments and erasures. The payload is the webhook body (`type`, `timestamp`, `data`) with the
+//!   outbox message `id` (the same on every retry: a subscriber drops repeats by it) and an `event_type`
+//!   (`granted`, `denied`, `known`, `unknown`, ...) as Home Assistant's event entities read it.
+//! - `<prefix>/<camera>/people`: who is in front of a camera now, retained.
+//! - `homeassistant/device/<id>/config`: one retained discovery config per camera and per door.
+//! - Opt-in: Frigate's `frigate/tracked_object_update` (type `face`) and Double Take's
+//!   `double-take/matches/<name>` for named people.
+//!
+//! A camera's topic level is its name made safe for topics (lowercase letters, digits, `_`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use facegate_gallery::MqttConfig;
+use facegate_store::{Camera, Door, EventType, WireName};
+use serde_json::{Value, json};
+
+/// Home Assistant's discovery prefix and the topic of its birth and last will.
+pub const HOME_ASSISTANT: &str = "homeassistant";
+/// Where Home Assistant says it came online (then every config is sent again).
+pub const HOME_ASSISTANT_STATUS: &str = "homeassistant/status";
+/// Frigate's topic for face results.
+pub const FRIGATE_TOPIC: &str = "frigate/tracked_object_update";
+/// Track ids remembered as ended, per camera (a late start of an ended track is not counted).
+const ENDED_KEPT: usize = 256;
+
+/// One message to publish (QoS 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Where.
+    pub topic: String,
+    /// What: JSON, or a string sent as its bare text (`online`).
+    pub payload: Value,
+    /// Kept by the broker for later subscribers.
+    pub retain: bool,
+}
+
+impl Message {
+    /// The payload's bytes: a string's text, anything else as JSON.
+    pub fn bytes(&self) -> Vec<u8> {
+        match &self.payload {
+            Value::String(text) => text.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        }
+    }
+
+    fn event(topic: String, payload: Value) -> Self {
+        Self { topic, payload, retain: false }
+    }
+
+    fn retained(topic: String, payload: Value) -> Self {
+        Self { topic, payload, retain: true }
+    }
+}
+
+/// A camera's name as one topic level: lowercase ASCII letters and digits, anything else `_`.
+pub fn topic_level(name: &str) -> String {
+    let level: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if level.trim_matches('_').is_empty() { "camera".into() } else { level }
+}
+
+/// The topic of the link's state: `online`, or `offline` as its last will.
+pub fn status_topic(config: &MqttConfig) -> String {
+    format!("{}/status", config.topic_prefix)
+}
+
+fn people_topic(config: &MqttConfig, camera_level: &str) -> String {
+    format!("{}/{camera_level}/people", config.topic_prefix)
+}
+
+/// What Home Assistant's event entity reads from an event: its `event_type`.
+fn short_type(event_type: EventType, data: &Value) -> String {
+    match event_type {
+        EventType::DoorDecision => data["result"].as_str().unwrap_or("denied").to_string(),
+        EventType::IdentitySighted => "known".into(),
+        EventType::IdentityUnknown => "unknown".into(),
+        EventType::FaceTrackStarted => "track_started".into(),
+        EventType::FaceTrackEnded => "track_ended".into(),
+        other => other.as_str().replace('.', "_"),
+    }
+}
+
+/// The messages of one queued event (none when its type is not among those published, or its body is
+/// not an object); its compatibility messages where asked for.
+pub fn event_messages(config: &MqttConfig, message_id: &str, event_type: EventType, body: &str) -> Vec<Message> {
+    let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(body) else {
+        return Vec::new();
+    };
+    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let prefix = &config.topic_prefix;
+    let topic = match event_type {
+        EventType::DoorDecision => format!("{prefix}/door/{}/event", data["door_id"].as_str().unwrap_or("unknown")),
+        EventType::IdentitySighted
+        | EventType::IdentityUnknown
+        | EventType::FaceTrackStarted
+        | EventType::FaceTrackEnded => {
+            format!("{prefix}/{}/event", topic_level(data["camera"].as_str().unwrap_or_default()))
+        }
+        _ => format!("{prefix}/collection/{}/event", data["collection_id"].as_str().unwrap_or("unknown")),
+    };
+    let mut messages = Vec::new();
+    if config.event_types.contains(&event_type) {
+        body.insert("id".into(), json!(message_id));
+        body.insert("event_type".into(), json!(short_type(event_type, &data)));
+        messages.push(Message::event(topic, Value::Object(body.clone())));
+    }
+    if event_type == EventType::IdentitySighted {
+        messages.extend(compatibility(config, message_id, &body, &data));
+    }
+    messages
+}
+
+/// Frigate's and Double Take's messages for a named person, where the settings ask for them.
+fn compatibility(
+    config: &MqttConfig,
+    message_id: &str,
+    body: &serde_json::Map<String, Value>,
+    data: &Value,
+) -> Vec<Message> {
+    let name = data["subject"]["name"].as_str().unwrap_or_default();
+    let camera = data["camera"].as_str().unwrap_or_default();
+    let score = data["score"].as_f64().unwrap_or_default();
+    let epoch_s = body
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or(0.0, |t| t.as_millisecond() as f64 / 1000.0);
+    let mut messages = Vec::new();
+    if config.frigate {
+        let update = json!({
+            "type": "face",
+            "id": format!("{camera}-{}", data["track_id"]),
+            "name": name,
+            "score": score,
+            "camera": camera,
+            "timestamp": epoch_s,
+        });
+        messages.push(Message::event(FRIGATE_TOPIC.into(), update));
+    }
+    if config.double_take && !name.is_empty() {
+        let matched = json!({
+            "id": message_id,
+            "camera": camera,
+            "timestamp": body.get("timestamp"),
+            "match": {
+                "name": name,
+                "confidence": (score * 1000.0).round() / 10.0,
+                "match": true,
+                "box": data["bbox"],
+                "detector": "facegate",
+            },
+        });
+        messages.push(Message::event(format!("double-take/matches/{}", topic_level(name)), matched));
+    }
+    messages
+}
+
+/// Who is in front of each camera: its open tracks and whom they were named as.
+#[derive(Debug, Default)]
+pub struct People {
+    open: HashMap<String, BTreeMap<i64, Option<String>>>,
+    ended: HashMap<String, VecDeque<i64>>,
+}
+
+impl People {
+    /// Follows one track event; the camera's retained state to publish when it changed.
+    pub fn follow(&mut self, config: &MqttConfig, event_type: EventType, body: &str) -> Option<Message> {
+        let body: Value = serde_json::from_str(body).ok()?;
+        let data = &body["data"];
+        let camera = topic_level(data["camera"].as_str()?);
+        let track = data["track_id"].as_i64()?;
+        let ended = self.ended.entry(camera.clone()).or_default();
+        let open = self.open.entry(camera.clone()).or_default();
+        let changed = match event_type {
+            _ if ended.contains(&track) => false,
+            EventType::FaceTrackStarted | EventType::IdentityUnknown => {
+                open.entry(track).or_insert(None);
+                true
+            }
+            EventType::IdentitySighted => {
+                open.insert(track, data["subject"]["name"].as_str().map(str::to_string));
+                true
+            }
+            EventType::FaceTrackEnded => {
+                open.remove(&track);
+                ended.push_back(track);
+                if ended.len() > ENDED_KEPT {
+                    ended.pop_front();
+                }
+                true
+            }
+            _ => false,
+        };
+        changed.then(|| self.state(config, &camera))
+    }
+
+    /// A camera's retained state: how many faces, and the names of the known ones.
+    pub fn state(&self, config: &MqttConfig, camera_level: &str) -> Message {
+        let open = self.open.get(camera_level);
+        let count = open.map_or(0, BTreeMap::len);
+        let mut known: Vec<&str> = open.into_iter().flatten().filter_map(|(_, n)| n.as_deref()).collect();
+        known.sort_unstable();
+        known.dedup();
+        let unknown = open.map_or(0, |o| o.values().filter(|n| n.is_none()).count());
+        let state = json!({ "count": count, "known": known, "unknown": unknown });
+        Message::retained(people_topic(config, camera_level), state)
+    }
+}
+
+fn device(id: &str, name: &str, model: &str) -> Value {
+    json!({ "ids": [id], "name": name, "mf": "facegate", "mdl": model, "sw": env!("CARGO_PKG_VERSION") })
+}
+
+/// Home Assistant's discovery configs: one device per door (an `event` entity: granted, denied,
+/// panel_denied) and per camera (an `event` entity: known, unknown; a "people here" `sensor`), all
+/// unavailable while facegate's link is offline.
+pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec<Message> {
+    let prefix = &config.topic_prefix;
+    let origin = json!({ "name": "facegate", "sw": env!("CARGO_PKG_VERSION") });
+    let availability = status_topic(config);
+    let mut messages = Vec::new();
+    for door in doors {
+        let id = format!("facegate_door_{}", door.id);
+        let components = json!({
+            format!("{id}_decision"): {
+                "p": "event",
+                "name": "Decision",
+                "unique_id": format!("{id}_decision"),
+                "event_types": ["granted", "denied", "panel_denied"],
+                "state_topic": format!("{prefix}/door/{}/event", door.id),
+            }
+        });
+        let config = json!({
+            "dev": device(&id, &door.name, "Door"),
+            "o": origin,
+            "cmps": components,
+            "availability_topic": availability,
+            "qos": 1,
+        });
+        messages.push(Message::retained(format!("{HOME_ASSISTANT}/device/{id}/config"), config));
+    }
+    for camera in cameras {
+        let id = format!("facegate_camera_{}", camera.id);
+        let level = topic_level(&camera.name);
+        let people = people_topic(config, &level);
+        let components = json!({
+            format!("{id}_face"): {
+                "p": "event",
+                "name": "Face",
+                "unique_id": format!("{id}_face"),
+                "event_types": ["known", "unknown"],
+                "state_topic": format!("{prefix}/{level}/event"),
+            },
+            format!("{id}_people"): {
+                "p": "sensor",
+                "name": "People here",
+                "unique_id": format!("{id}_people"),
+                "state_topic": people,
+                "value_template": "{{ value_json.count }}",
+                "json_attributes_topic": people,
+                "state_class": "measurement",
+            }
+        });
+        let config = json!({
+            "dev": device(&id, &camera.name, "Camera"),
+            "o": origin,
+            "cmps": components,
+            "availability_topic": availability,
+            "qos": 1,
+        });
+        messages.push(Message::retained(format!("{HOME_ASSISTANT}/device/{id}/config"), config));
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MqttConfig {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            username: None,
+            password: None,
+            enabled: true,
+            home_assistant: true,
+            topic_prefix: "site/facegate".into(),
+            event_types: facegate_gallery::DEFAULT_MQTT_EVENTS.to_vec(),
+            frigate: true,
+            double_take: true,
+        }
+    }
+
+    fn sighted(track: i64, name: &str) -> String {
+        json!({
+            "type": "identity.sighted",
+            "timestamp": "2026-12-07T10:00:00Z",
+            "data": { "camera": "Front Door", "track_id": track, "subject": { "id": "s1", "name": name }, "score": 0.71 },
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_named_person_goes_to_the_cameras_topic_and_the_compatibility_topics() {
+        let messages = event_messages(&config(), "msg_1", EventType::IdentitySighted, &sighted(3, "Ana Lima"));
+        let topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(topics, ["site/facegate/front_door/event", FRIGATE_TOPIC, "double-take/matches/ana_lima"]);
+        assert_eq!(
+            (messages[0].payload["id"].as_str(), messages[0].payload["event_type"].as_str()),
+            (Some("msg_1"), Some("known"))
+        );
+        assert_eq!(messages[0].payload["data"]["subject"]["name"], "Ana Lima");
+        assert!(messages.iter().all(|m| !m.retain));
+        assert_eq!(
+            (messages[1].payload["type"].as_str(), messages[1].payload["name"].as_str()),
+            (Some("face"), Some("Ana Lima"))
+        );
+        assert_eq!(messages[1].payload["timestamp"].as_f64(), Some(1_796_637_600.0));
+        assert_eq!(messages[2].payload["match"]["confidence"].as_f64(), Some(71.0));
+        let plain = MqttConfig { frigate: false, double_take: false, ..config() };
+        assert_eq!(event_messages(&plain, "msg_1", EventType::IdentitySighted, &sighted(3, "Ana")).len(), 1);
+    }
+
+    #[test]
+    fn door_decisions_carry_their_result_and_unasked_types_are_not_published() {
+        let body =
+            json!({ "type": "door.decision", "timestamp": "t", "data": { "door_id": "d1", "result": "granted" } });
+        let messages = event_messages(&config(), "msg_2", EventType::DoorDecision, &body.to_string());
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].topic, "site/facegate/door/d1/event");
+        assert_eq!(messages[0].payload["event_type"], "granted");
+        let started = json!({ "type": "face.track.started", "data": { "camera": "lobby", "track_id": 1 } });
+        assert!(event_messages(&config(), "m", EventType::FaceTrackStarted, &started.to_string()).is_empty());
+        assert!(event_messages(&config(), "m", EventType::DoorDecision, "not json").is_empty());
+    }
+
+    #[test]
+    fn people_here_follows_tracks_and_ignores_late_starts() {
+        let (config, mut people) = (config(), People::default());
+        let event = |kind: &str, track: i64| {
+            json!({ "data": { "camera": "Front Door", "track_id": track, "type": kind } }).to_string()
+        };
+        people.follow(&config, EventType::FaceTrackStarted, &event("started", 1));
+        people.follow(&config, EventType::FaceTrackStarted, &event("started", 2));
+        let state = people.follow(&config, EventType::IdentitySighted, &sighted(1, "Ana")).expect("changed");
+        assert_eq!((state.topic.as_str(), state.retain), ("site/facegate/front_door/people", true));
+        assert_eq!(state.payload, json!({ "count": 2, "known": ["Ana"], "unknown": 1 }));
+        people.follow(&config, EventType::FaceTrackEnded, &event("ended", 1));
+        assert!(people.follow(&config, EventType::FaceTrackStarted, &event("started", 1)).is_none(), "late start");
+        assert_eq!(people.state(&config, "front_door").payload, json!({ "count": 1, "known": [], "unknown": 1 }));
+    }
+
+    #[test]
+    fn camera_names_become_one_topic_level() {
+        assert_eq!(topic_level("Front Door #2"), "front_door__2");
+        assert_eq!(topic_level("a/b+c"), "a_b_c");
+        assert_eq!(topic_level("///"), "camera");
+    }
+}
