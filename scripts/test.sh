@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (ONNX Runtime, models, PostgreSQL 15 + pgvector,
-# mosquitto, the SAM and cfn-lint validators), starts a throwaway PostgreSQL cluster on a free loopback port,
+# mosquitto, socat, the SAM and cfn-lint validators), starts a throwaway PostgreSQL cluster on a free loopback port,
 # validates the SAM template, checks formatting and lints, runs every test against the real models,
 # photos and servers (the Lambda function against an emulated Runtime API), and stops the cluster.
 # The workspace is compiled once, for the tests (the `facegate` binary included); each phase's time is
@@ -31,12 +31,16 @@ scripts/postgres.sh install
 # The console's browser test drives Debian's Chromium with a fake camera made by ffmpeg.
 phase "chromium and ffmpeg install"
 scripts/console.sh browser
-# The MQTT integration's tests publish to a real broker (Debian's mosquitto, started by each test).
-phase "mosquitto install"
-if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+# The MQTT integration's tests publish to a real broker (Debian's mosquitto, started by each test); the
+# OSDP reader's test runs a serial line over a pty pair made by socat.
+phase "mosquitto and socat install"
+missing=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v socat >/dev/null || missing+=(socat)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo); fi
   "${as_root[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq mosquitto >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 phase "python test tools install"
 # moto_server stands in for AWS KMS in the KMS key provider's tests.

@@ -27,6 +27,8 @@ const dataDir = env("FACEGATE_DATA_DIR");
 const videoDir = env("FACEGATE_VIDEO_DIR");
 const rtspUrl = env("FACEGATE_RTSP_URL");
 const mqttUrl = env("FACEGATE_MQTT_URL");
+const panelAddress = env("FACEGATE_PANEL_ADDRESS");
+const panelKey = env("FACEGATE_PANEL_KEY");
 const PERSON = "Colin Powell";
 const figures = {};
 rmSync(shots, { recursive: true, force: true }); // this run's screens only
@@ -154,6 +156,11 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("button", { name: "Stop the camera" }).click();
   await check(page, "person-enrolled");
   const personUrl = page.url();
+  // The card the person carries for door panels.
+  await page.getByLabel("Facility code").fill("12");
+  await page.getByLabel("Card number").fill("3456");
+  await page.getByRole("button", { name: "Add the card" }).click();
+  await page.getByRole("cell", { name: "3456", exact: true }).waitFor();
   await page.goto(`${url}/console/#/collections`);
   await page.getByRole("link", { name: "Head office" }).click();
   await page.getByRole("link", { name: PERSON }).waitFor();
@@ -190,6 +197,17 @@ test("the console end to end: enrol by webcam, the door grants and denies, event
   await page.getByRole("button", { name: "Create door" }).click();
   await page.getByRole("heading", { name: "Policy of Front door" }).waitFor();
   await check(page, "doors");
+
+  // The door's access panel (libosdp's own control panel, started by console.rs): the reader comes up
+  // with the Secure Channel; then it is removed, so the door view below is decided by facegate alone.
+  await page.getByLabel("Panel address (host:port)").fill(panelAddress);
+  await page.getByLabel("OSDP address").fill("5");
+  await page.getByLabel("Secure Channel key").fill(panelKey);
+  await page.getByRole("button", { name: "Save the reader" }).click();
+  await page.locator('[data-online="true"]').waitFor({ timeout: 20_000 });
+  await check(page, "door-reader");
+  await page.getByRole("button", { name: "Remove the reader" }).click();
+  await page.getByRole("button", { name: "Remove the reader" }).waitFor({ state: "detached" });
 
   // The live door view with the person on camera: granted, with their name.
   await page.getByRole("link", { name: "Open the door view" }).click();

@@ -2,8 +2,8 @@
 //! Chromium with a fake camera made from LFW photos) against a real `facegate serve` that embeds the
 //! built console. This test starts the server with an admin key, runs the browser test (which also
 //! runs `facegate watch` on the test clip into the server's data folder for the sightings screen, and adds
-//! a camera, a loopback RTSP server looping the clip, which the server then watches, and configures a
-//! real MQTT broker) and
+//! a camera, a loopback RTSP server looping the clip, which the server then watches, configures a
+//! real MQTT broker and a door's reader on a real access panel) and
 //! fails with it; the browser test prints its figures (first load, end-to-end time) and the screenshots' paths.
 
 mod common;
@@ -12,6 +12,26 @@ use std::process::Command;
 
 use common::{Server, create_key};
 use facegate_testing::{lfw_dir, shared_dir, workspace_root};
+
+/// The Secure Channel key of the test's access panel.
+const PANEL_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// Starts the `osdp_panel` example listening on loopback for a reader at address 5: it and its address.
+fn access_panel() -> (facegate_testing::KillOnDrop, String) {
+    use std::io::BufRead;
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_facegate")).with_file_name("examples").join("osdp_panel");
+    let mut child = Command::new(&binary)
+        .args(["--listen", "127.0.0.1:0", "--address", "5", "--key", PANEL_KEY])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (cargo test builds the example)", binary.display()));
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().expect("a line").expect("text")).expect("JSON");
+    let address = first["listening"].as_str().expect("listening").to_string();
+    // Keep reading what it prints, so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (facegate_testing::KillOnDrop(child), address)
+}
 
 #[test]
 fn console_end_to_end_in_chromium() {
@@ -23,8 +43,10 @@ fn console_end_to_end_in_chromium() {
         0,
         Some(("operator", "s3cret-console")),
     );
-    // A real MQTT broker, which the browser test configures on the integrations screen.
+    // A real MQTT broker, which the browser test configures on the integrations screen, and an access
+    // panel (libosdp's control panel, the `osdp_panel` example) for a door's reader.
     let broker = facegate_testing::mqtt::Broker::start();
+    let (_panel, panel_address) = access_panel();
     let server = Server::start_with(data.path(), &[], std::process::Stdio::inherit(), &[("FACEGATE_CAMERA_POLL", "1")]);
     let console = workspace_root().join("console");
     assert!(
@@ -46,6 +68,8 @@ fn console_end_to_end_in_chromium() {
         .envs(facegate_testing::LOOPBACK_EGRESS)
         .env("FACEGATE_VIDEO_DIR", shared_dir().join("data/video/hamilton"))
         .env("FACEGATE_MQTT_URL", broker.url())
+        .env("FACEGATE_PANEL_ADDRESS", panel_address)
+        .env("FACEGATE_PANEL_KEY", PANEL_KEY)
         .env("FACEGATE_RTSP_URL", format!("rtsp://operator:s3cret-console@127.0.0.1:{}/clip", camera.port()))
         .env(
             "FACEGATE_MODEL_MIRROR",

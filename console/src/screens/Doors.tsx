@@ -44,8 +44,11 @@ export function Doors({ selected }: { selected?: string }) {
         )}
       </section>
       {administers && door && (
-        <DoorForm key={door.id} door={door} collections={collections} doors={doors}
-          onSaved={load} onDeleted={async () => { await load(); go("doors"); }} />
+        <div className="stack">
+          <DoorForm key={door.id} door={door} collections={collections} doors={doors}
+            onSaved={load} onDeleted={async () => { await load(); go("doors"); }} />
+          <ReaderForm key={`reader-${door.id}`} door={door} />
+        </div>
       )}
     </div>
   );
@@ -183,6 +186,100 @@ function DoorForm({ door, collections, doors = [], onSaved, onDeleted }: {
       <button type="submit">{door ? "Save policy" : "Create door"}</button>
       {door && <button type="button" className="danger" onClick={() => void remove()}>Delete door</button>}
       {message && <p role="status">{message}</p>}
+    </form>
+  );
+}
+
+type ReaderState = Schemas["ReaderState"];
+
+/** The door's OSDP output: facegate as a card reader on the access panel, which has the last word. */
+function ReaderForm({ door }: { door: Door }) {
+  const [state, setState] = useState<ReaderState | null>(null);
+  const [transport, setTransport] = useState<Schemas["ReaderTransport"]>("tcp");
+  const [target, setTarget] = useState("");
+  const [address, setAddress] = useState(0);
+  const [baud, setBaud] = useState(115200);
+  const [system, setSystem] = useState("default");
+  const [installMode, setInstallMode] = useState(false);
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const path = { door: door.id };
+
+  const fill = (next: ReaderState) => {
+    const s = next.reader.settings;
+    setTransport(s.transport); setTarget(s.target); setAddress(s.address); setBaud(s.baud_rate ?? 115200);
+    setSystem(s.credential_system ?? "default"); setInstallMode(s.install_mode ?? false);
+  };
+  const refresh = async (first: boolean) => {
+    const r = await api.GET("/v1/doors/{door}/reader", { params: { path } });
+    if (r.response.status === 404) return setState(null);
+    const next = ok(r);
+    setState(next);
+    if (first) fill(next);
+  };
+  useEffect(() => {
+    refresh(true).catch((e: Error) => setError(e.message));
+    const timer = setInterval(() => refresh(false).catch((e: Error) => setError(e.message)), 2000);
+    return () => clearInterval(timer);
+  }, [door.id]);
+
+  async function save(event: FormEvent) {
+    event.preventDefault();
+    setError(null);
+    try {
+      const settings = { transport, target: target.trim(), address, baud_rate: baud, credential_system: system.trim(), install_mode: installMode };
+      const next = ok(await api.PUT("/v1/doors/{door}/reader", { params: { path }, body: { settings, key: key.trim() || undefined } }));
+      setKey("");
+      setState(next);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  async function remove() {
+    try {
+      ok(await api.DELETE("/v1/doors/{door}/reader", { params: { path } }));
+      setState(null);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  const link = state?.link;
+  return (
+    <form className="card grid" onSubmit={save} aria-labelledby="reader-title">
+      <h2 id="reader-title">Access panel (OSDP reader) of {door.name}</h2>
+      <p className="muted">When facegate would let someone in, it shows the panel their card; the panel decides.</p>
+      {error && <p role="alert" className="error">{error}</p>}
+      {link && (
+        <p role="status" data-online={link.online && link.secure_channel}>
+          {link.online ? "Panel polling" : link.connected ? "Connected, panel not polling" : "Not connected"}
+          {link.secure_channel ? ", Secure Channel up" : ", no Secure Channel"}
+          {link.last_poll_at_ms ? `; last poll ${new Date(link.last_poll_at_ms).toLocaleTimeString()}` : ""}
+          {link.last_verdict ? `; last verdict: ${link.last_verdict}` : ""}
+          {link.last_error ? ` (${link.last_error})` : ""}
+        </p>
+      )}
+      <label htmlFor="reader-transport">Transport</label>
+      <select id="reader-transport" value={transport} onChange={(e) => setTransport(e.target.value as Schemas["ReaderTransport"])}>
+        <option value="tcp">TCP (host:port)</option>
+        <option value="serial">Serial line (RS-485)</option>
+      </select>
+      <label htmlFor="reader-target">{transport === "tcp" ? "Panel address (host:port)" : "Serial port"}</label>
+      <input id="reader-target" required value={target} onChange={(e) => setTarget(e.target.value)} />
+      <label htmlFor="reader-address">OSDP address</label>
+      <input id="reader-address" type="number" min={0} max={126} value={address} onChange={(e) => setAddress(Number(e.target.value))} />
+      <label htmlFor="reader-baud">Baud rate</label>
+      <select id="reader-baud" value={baud} onChange={(e) => setBaud(Number(e.target.value))}>
+        {[9600, 19200, 38400, 57600, 115200, 230400].map((b) => <option key={b} value={b}>{b}</option>)}
+      </select>
+      <label htmlFor="reader-system">Card system</label>
+      <input id="reader-system" value={system} onChange={(e) => setSystem(e.target.value)} />
+      <label htmlFor="reader-key">Secure Channel key (32 hex digits){state ? " (stored; leave empty to keep it)" : ""}</label>
+      <input id="reader-key" type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
+      <label className="check"><input type="checkbox" checked={installMode} onChange={(e) => setInstallMode(e.target.checked)} /> Install mode (accept the default key once)</label>
+      <button type="submit">Save the reader</button>
+      {state && <button type="button" className="danger" onClick={() => void remove()}>Remove the reader</button>}
     </form>
   );
 }

@@ -15,6 +15,10 @@ const REASONS: Record<Schemas["DoorReason"], string> = {
   not_allowed: "not allowed at this door",
   outside_schedule: "outside opening hours",
   anti_passback: "already inside",
+  no_credential: "no card for this door's panel",
+  panel_granted: "the panel granted",
+  panel_denied: "the door's panel refused",
+  panel_offline: "the door's panel does not answer",
 };
 
 /** Frames of one attempt, and the pause between them. */
@@ -137,6 +141,7 @@ export function Kiosk({ doorId }: { doorId: string }) {
               <p className="because">
                 {granted ? `Welcome, ${decision.subject?.name ?? ""}` : REASONS[decision.reason ?? "unknown_person"]}
               </p>
+              {decision.panel && <p className="muted">Panel: {decision.panel}{decision.panel_ms != null ? ` in ${decision.panel_ms} ms` : ""}</p>}
             </>
           ) : (
             <p className="because">{camera.error ?? status}</p>

@@ -70,6 +70,7 @@ export function Person({ collectionId, subjectId }: { collectionId: string; subj
       <h1>{subject.name}</h1>
       {error && <p role="alert" className="error">{error}</p>}
       <Details subject={subject} path={path} onSaved={load} />
+      <Cards path={path} />
       <section aria-labelledby="faces-title">
         <h2 id="faces-title">Enrolled faces ({faces.length})</h2>
         <table>
@@ -279,5 +280,68 @@ function Erase({ name, onErase }: { name: string; onErase: () => Promise<void> }
       {error && <p role="alert" className="error">{error}</p>}
       <p className="muted"><a href="#/collections" onClick={() => go("collections")}>All collections</a></p>
     </section>
+  );
+}
+
+type Card = Schemas["CardCredential"];
+
+/** The cards the person carries, one per door system: what a door's panel is shown when facegate lets them in. */
+function Cards({ path }: { path: { collection: string; subject: string } }) {
+  const [cards, setCards] = useState<Card[]>([]);
+  const [format, setFormat] = useState<Schemas["CardFormat"]>("wiegand26");
+  const [facility, setFacility] = useState("");
+  const [number, setNumber] = useState("");
+  const [system, setSystem] = useState("default");
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api.GET("/v1/collections/{collection}/subjects/{subject}/credentials", { params: { path } })
+      .then((r) => setCards(ok(r).credentials), (e: Error) => setError(e.message));
+  }, [path.subject]);
+
+  async function store(next: Card[]) {
+    setError(null);
+    try {
+      setCards(ok(await api.PUT("/v1/collections/{collection}/subjects/{subject}/credentials", { params: { path }, body: { credentials: next } })).credentials);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+
+  async function add(event: FormEvent) {
+    event.preventDefault();
+    const card: Card = { system: system.trim() || "default", format, facility_code: Number(facility || 0), card_number: Number(number) };
+    await store([...cards.filter((c) => c.system !== card.system), card]);
+    setNumber("");
+  }
+
+  return (
+    <form className="card grid" onSubmit={add} aria-labelledby="cards-title">
+      <h2 id="cards-title">Cards for door panels</h2>
+      {error && <p role="alert" className="error">{error}</p>}
+      <table>
+        <thead><tr><th scope="col">System</th><th scope="col">Format</th><th scope="col">Facility</th><th scope="col">Card</th><th scope="col">Actions</th></tr></thead>
+        <tbody>
+          {cards.map((c) => (
+            <tr key={c.system}>
+              <td>{c.system}</td><td>{c.format}</td><td>{c.facility_code}</td><td>{c.card_number}</td>
+              <td><button type="button" className="danger" onClick={() => void store(cards.filter((x) => x.system !== c.system))}>Remove card {c.card_number}</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <label htmlFor="card-system">Card system</label>
+      <input id="card-system" value={system} onChange={(e) => setSystem(e.target.value)} />
+      <label htmlFor="card-format">Card format</label>
+      <select id="card-format" value={format} onChange={(e) => setFormat(e.target.value as Schemas["CardFormat"])}>
+        <option value="wiegand26">Wiegand 26-bit</option>
+        <option value="wiegand34">Wiegand 34-bit</option>
+        <option value="raw">Raw number</option>
+      </select>
+      <label htmlFor="card-facility">Facility code</label>
+      <input id="card-facility" inputMode="numeric" value={facility} onChange={(e) => setFacility(e.target.value)} />
+      <label htmlFor="card-number">Card number</label>
+      <input id="card-number" inputMode="numeric" required value={number} onChange={(e) => setNumber(e.target.value)} />
+      <button type="submit">Add the card</button>
+    </form>
   );
 }

@@ -739,6 +739,30 @@ pub struct DoorAttemptResponse {
     pub frames_used: usize,
     /// When the decision was made, ms since the epoch.
     pub at_ms: i64,
+    /// What the door's panel said, where the door has a reader and facegate would have let the person
+    /// in (the panel's verdict is the answer: `panel_denied`, `panel_offline` deny).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel: Option<facegate_gallery::PanelVerdict>,
+    /// How long the panel took to answer, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel_ms: Option<u32>,
+}
+
+/// A door's reader and how its link to the panel stands in this process.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReaderState {
+    /// The reader's settings (no key).
+    pub reader: facegate_gallery::DoorReader,
+    /// The link (not connected where this process does not run it).
+    pub link: facegate_integrations::ReaderStatus,
+}
+
+/// A subject's cards.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialList {
+    /// One per door system.
+    pub credentials: Vec<facegate_store::CardCredential>,
 }
 
 /// An attendance sheet.

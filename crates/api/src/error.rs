@@ -334,6 +334,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Mqtt(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Reader(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Camera(CameraProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Camera(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),

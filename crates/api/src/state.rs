@@ -34,6 +34,8 @@ pub struct AppState {
     pub(crate) deliveries: Arc<delivery::Deliveries>,
     /// What this server's cameras see as it happens (`GET /v1/events/stream`).
     pub live: facegate_video::LiveEvents,
+    /// The door readers this server runs on access panels.
+    pub readers: facegate_integrations::PanelHub,
 }
 
 /// Who may knock: per-key rate limits and the failed-key throttle.
@@ -88,7 +90,8 @@ impl AppState {
         let intake = Arc::new(Intake { admission: images::Admission::new(&config) });
         let (packs, metrics) = (Arc::new(packs), Arc::new(Metrics::default()));
         let analyser = Arc::new(inference::Packs::new(packs.clone(), &config, metrics.clone()));
-        let gallery = Arc::new(gallery.with_analyser(analyser.clone()));
+        let readers = facegate_integrations::PanelHub::new(gallery.camera_egress().clone());
+        let gallery = Arc::new(gallery.with_analyser(analyser.clone()).with_panels(Arc::new(readers.clone())));
         let deliveries = Arc::new(delivery::Deliveries::new(config.inline_delivery, &gallery));
         Self {
             packs,
@@ -102,6 +105,7 @@ impl AppState {
             migrating: Arc::default(),
             deliveries,
             live: facegate_video::LiveEvents::default(),
+            readers,
         }
     }
 

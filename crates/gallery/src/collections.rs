@@ -367,6 +367,8 @@ pub enum Missing {
     Cluster,
     /// The MQTT integration.
     Mqtt,
+    /// The door's reader.
+    Reader,
 }
 
 impl Missing {
@@ -385,6 +387,7 @@ impl Missing {
             Self::Sighting => "sighting",
             Self::Cluster => "group of unknown faces",
             Self::Mqtt => "MQTT integration",
+            Self::Reader => "door reader",
         }
     }
 }

@@ -17,15 +17,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::collections::{Actor, Missing, missing};
+use crate::readers::PanelAnswer;
 use crate::recognition::OperatingPoint;
-use crate::{Gallery, GalleryError};
+use crate::{Gallery, GalleryError, PanelVerdict};
 
 /// Whether a denial for `reason` may name the person on the wire: only once a live face was identified
 /// (the policy said no). A denial for liveness, an unknown person or several faces names nobody and gives
 /// no score, so a photo cannot learn whether, and as whom, it is enrolled; the audit trail keeps both for
 /// administrators.
 pub fn discloses_identity(reason: DoorReason) -> bool {
-    matches!(reason, DoorReason::NotAllowed | DoorReason::OutsideSchedule | DoorReason::AntiPassback)
+    matches!(
+        reason,
+        DoorReason::NotAllowed
+            | DoorReason::OutsideSchedule
+            | DoorReason::AntiPassback
+            | DoorReason::NoCredential
+            | DoorReason::PanelGranted
+            | DoorReason::PanelDenied
+            | DoorReason::PanelOffline
+    )
 }
 
 /// What the door does.
@@ -65,6 +75,10 @@ pub struct DoorDecision {
     pub frames_used: usize,
     /// When, ms since the epoch.
     pub at_ms: i64,
+    /// What the door's panel said, where the door has a reader and facegate would have let the person in.
+    pub panel: Option<crate::PanelVerdict>,
+    /// How long the panel took to answer, ms.
+    pub panel_ms: Option<u32>,
 }
 
 /// A door policy or door that cannot be stored as given.
@@ -462,8 +476,27 @@ impl Gallery {
             (None, None) => Some(DoorReason::UnknownPerson),
             (None, Some(subject)) => self.policy_reason(door, subject, at_ms),
         };
+        // Where the door has a reader, its panel has the last word on whom facegate would let in.
+        let (mut panel, mut panel_ms) = (None, None);
+        if let (None, Some(subject)) = (reason, &subject) {
+            match self.ask_panel(&actor.tenant_id, &door.id, &subject.id).await? {
+                None => {}
+                Some(PanelAnswer::NoCredential) => reason = Some(DoorReason::NoCredential),
+                Some(PanelAnswer::Verdict(verdict, ms)) => {
+                    (panel, panel_ms) = (Some(verdict), Some(ms));
+                    match verdict {
+                        PanelVerdict::Granted => {}
+                        PanelVerdict::Denied => reason = Some(DoorReason::PanelDenied),
+                        PanelVerdict::Offline => reason = Some(DoorReason::PanelOffline),
+                    }
+                }
+            }
+        }
+        let granted_by_panel = panel == Some(PanelVerdict::Granted);
         let event = |reason: Option<DoorReason>| {
             let result = if reason.is_none() { AuditResult::Granted } else { AuditResult::Denied };
+            // A panel's grant is recorded as such beside facegate's own.
+            let reason = reason.or(granted_by_panel.then_some(DoorReason::PanelGranted));
             NewEvent {
                 door_id: Some(door.id.clone()),
                 reason: reason.map(AuditReason::from),
@@ -500,6 +533,8 @@ impl Gallery {
             frames: frame_count,
             frames_used: finding.frames_used,
             at_ms,
+            panel,
+            panel_ms,
         })
     }
 

@@ -38,6 +38,9 @@ pub enum GalleryError {
     /// A webhook cannot be stored as given.
     #[error(transparent)]
     Webhook(#[from] WebhookProblem),
+    /// A door reader or cards cannot be stored as given.
+    #[error(transparent)]
+    Reader(#[from] crate::ReaderProblem),
     /// MQTT settings cannot be stored as given.
     #[error(transparent)]
     Mqtt(#[from] crate::MqttProblem),

@@ -72,6 +72,10 @@ pub struct Gallery {
     pub(crate) analyser: Arc<dyn Analyser>,
     /// The groups of unknown faces by tenant and collection (a cache of the stored sightings').
     pub(crate) groups: Mutex<HashMap<(TenantId, CollectionId), crate::unknowns::Groups>>,
+    /// The access panels of doors with a reader (none: such doors deny as `panel_offline`).
+    pub(crate) panels: Option<Arc<dyn crate::Panels>>,
+    /// The serial ports the operator lets door readers use.
+    pub(crate) serial_ports: Vec<String>,
 }
 
 /// Where the gallery's time comes from, ms since the epoch: the system clock unless a host sets another (a
@@ -114,7 +118,21 @@ impl Gallery {
             clock: Arc::new(facegate_store::now_ms),
             analyser: Arc::new(Pipelines::default()),
             groups: Mutex::default(),
+            panels: None,
+            serial_ports: Vec::new(),
         }
+    }
+
+    /// The same gallery asking `panels` about doors with a reader.
+    pub fn with_panels(mut self, panels: Arc<dyn crate::Panels>) -> Self {
+        self.panels = Some(panels);
+        self
+    }
+
+    /// The same gallery letting door readers use these serial ports (device paths).
+    pub fn with_serial_ports(mut self, ports: Vec<String>) -> Self {
+        self.serial_ports = ports;
+        self
     }
 
     /// The same gallery analysing images with `analyser` (by default none: no pack is loaded).

@@ -8,7 +8,7 @@
 //!   becomes match or unknown). Images are analysed through the gallery's [`Analyser`] (the one seam to
 //!   the pipeline: the API's pools, the command line's [`Pipelines`]). Every change writes its audit
 //!   event in the same store transaction; every decision records one.
-//! - **Doors** (`doors.rs`), webhooks, the MQTT integration's settings (`mqtt.rs`), retention, ignore lists, migrations, API keys: one file each.
+//! - **Doors** (`doors.rs`), their readers on access panels (`readers.rs`: OSDP outputs, cards), webhooks, the MQTT integration's settings (`mqtt.rs`), retention, ignore lists, migrations, API keys: one file each.
 //! - **Encryption at rest** ([`crypto`]): each tenant has a 256-bit data key, stored only wrapped by a
 //!   [`KeyProvider`]'s master key (a local key from a file or the environment; KMS with the Lambda
 //!   host). Templates are sealed with AES-256-GCM, bound to their collection and face ids.
@@ -32,6 +32,7 @@ pub mod kms;
 mod migration;
 mod mqtt;
 mod negatives;
+mod readers;
 mod recognition;
 mod retention;
 mod sealing;
@@ -61,6 +62,10 @@ pub use migration::MigrationProblem;
 pub use mqtt::{
     BrokerPublisher, DEFAULT_MQTT_EVENTS, DEFAULT_TOPIC_PREFIX, MAX_CREDENTIAL_CHARS, MAX_TOPIC_PREFIX_CHARS,
     MqttConfig, MqttIntegration, MqttProblem, MqttSettings, is_broker,
+};
+pub use readers::{
+    BAUD_RATES, DoorReader, MAX_CARDS, MAX_READER_ADDRESS, PanelVerdict, Panels, ReaderProblem, ReaderSpec,
+    ReaderToRun, check_cards,
 };
 pub use recognition::{
     AcceptedFace, EnrollOptions, Enrolment, FaceChoice, Identification, IdentifiedFace, MatchResult, OperatingPoint,

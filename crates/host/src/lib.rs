@@ -245,6 +245,7 @@ pub async fn build_state(
     let gallery = Gallery::new(store, keys)
         .with_egress(settings.egress_policy()?)
         .with_camera_egress(settings.camera_egress_policy()?)
+        .with_serial_ports(settings.osdp_serial_ports.clone())
         .with_clock(settings.clock());
     Ok(AppState::new(packs, default_pack, gallery, settings.api_config()))
 }

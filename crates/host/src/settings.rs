@@ -111,6 +111,9 @@ pub struct Settings {
     pub camera_private_networks: bool,
     /// `serve`: seconds between two readings of the camera list (a change takes effect within it).
     pub camera_poll: u64,
+    /// Serial ports door readers may use for OSDP (device paths, e.g. `/dev/ttyUSB0`); none by default,
+    /// so a tenant can never make the server open a file of its choosing.
+    pub osdp_serial_ports: Vec<String>,
     /// Bytes of request bodies held at once by image requests; past that, 503 with Retry-After.
     pub max_pending_bytes: usize,
     /// Bytes of decoded pixels held at once by all images being analysed.
@@ -196,6 +199,7 @@ impl Settings {
             cameras: serve,
             camera_private_networks: true,
             camera_poll: 2,
+            osdp_serial_ports: Vec::new(),
             max_pending_bytes: api.max_pending_bytes,
             max_decoding_bytes: api.max_decoding_bytes,
             migration_batch: api.migration_batch,

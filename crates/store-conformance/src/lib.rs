@@ -9,6 +9,7 @@ mod galleries;
 mod migrations;
 mod negatives;
 mod outbox;
+mod readers;
 mod sightings;
 mod tenants;
 
@@ -40,6 +41,7 @@ pub async fn run_all(store: Arc<dyn FaceStore>) {
     sightings::cluster_ids(store.as_ref()).await;
     cameras::cameras(store.as_ref()).await;
     outbox::webhook_outbox(store.as_ref()).await;
+    readers::readers_and_credentials(store.as_ref()).await;
     audit::retention_and_consent(store.as_ref()).await;
     if store.searches_in_store() {
         galleries::store_side_search(store.as_ref()).await;

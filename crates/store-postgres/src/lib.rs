@@ -26,6 +26,7 @@ mod keys;
 mod migrate;
 mod migrations;
 mod negatives;
+mod readers;
 mod rows;
 mod sightings;
 mod webhooks;
@@ -92,7 +93,7 @@ pub struct PgStore {
 /// The tables erasures delete sealed or personal data from, vacuumed after each (`VACUUM FULL` for the
 /// small `subject_keys`, so a deleted subject key does not stay in the table's old pages: its file is
 /// rewritten and the old one removed).
-const ERASED_TABLES: [&str; 9] = [
+const ERASED_TABLES: [&str; 11] = [
     "faces",
     "face_templates",
     "face_crops",
@@ -101,6 +102,8 @@ const ERASED_TABLES: [&str; 9] = [
     "outbox",
     "events",
     "webhooks",
+    "door_readers",
+    "subject_credentials",
     "FULL subject_keys",
 ];
 

@@ -18,5 +18,6 @@ pub(crate) fn migrator() -> Migrator {
         migration(6, "cameras", include_str!("../migrations/0006_cameras.sql")),
         migration(7, "sighting evidence", include_str!("../migrations/0007_sighting_evidence.sql")),
         migration(8, "cluster ids", include_str!("../migrations/0008_cluster_ids.sql")),
+        migration(9, "readers", include_str!("../migrations/0009_readers.sql")),
     ])
 }

@@ -26,6 +26,7 @@ mod keys;
 mod migrate;
 mod migrations;
 mod negatives;
+mod readers;
 mod rows;
 mod sightings;
 mod webhooks;
@@ -143,7 +144,10 @@ fn in_transaction<T>(
     connection: &mut Connection,
     work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    let tx = connection.transaction().map_err(map_error)?;
+    // IMMEDIATE: the write lock is taken (or waited for, up to the busy timeout) at the start. A deferred
+    // transaction that reads and then writes fails at once with "database is locked" when another
+    // process (a `facegate watch` beside the server) committed in between, without waiting.
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_error)?;
     let value = work(&tx)?;
     tx.commit().map_err(map_error)?;
     Ok(value)

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-pub(crate) const MIGRATIONS: [&str; 9] = [
+pub(crate) const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_secure_delete.sql"),
     include_str!("../migrations/0003_packs.sql"),
@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0007_cameras.sql"),
     include_str!("../migrations/0008_sighting_evidence.sql"),
     include_str!("../migrations/0009_cluster_ids.sql"),
+    include_str!("../migrations/0010_readers.sql"),
 ];
 
 /// The first schema version whose files were always written with `secure_delete`; a file from before

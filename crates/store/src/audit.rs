@@ -81,7 +81,7 @@ impl WireName for AuditResult {
     ];
 }
 
-/// Why a door attempt was denied.
+/// Why a door attempt was denied (or, for a door with a reader, what its panel said of a grant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorReason {
@@ -101,6 +101,14 @@ pub enum DoorReason {
     OutsideSchedule,
     /// The person already passed this door and has not passed its paired door since.
     AntiPassback,
+    /// The door has a reader and the person carries no card for its panel's system.
+    NoCredential,
+    /// The door's panel granted the card facegate presented (recorded on the grant).
+    PanelGranted,
+    /// The door's panel denied the card facegate presented.
+    PanelDenied,
+    /// The door's panel gave no verdict in time (unreachable, not polling, or no Secure Channel).
+    PanelOffline,
 }
 
 impl WireName for DoorReason {
@@ -113,6 +121,10 @@ impl WireName for DoorReason {
         DoorReason::NotAllowed,
         DoorReason::OutsideSchedule,
         DoorReason::AntiPassback,
+        DoorReason::NoCredential,
+        DoorReason::PanelGranted,
+        DoorReason::PanelDenied,
+        DoorReason::PanelOffline,
     ];
 }
 

@@ -57,6 +57,15 @@ pub enum ChangeAction {
     /// An integration was removed.
     #[serde(rename = "integration.removed")]
     IntegrationRemoved,
+    /// A door's reader (its OSDP output) was set or replaced.
+    #[serde(rename = "reader.set")]
+    ReaderSet,
+    /// A door's reader was removed.
+    #[serde(rename = "reader.removed")]
+    ReaderRemoved,
+    /// A subject's card credentials were replaced.
+    #[serde(rename = "credentials.set")]
+    CredentialsSet,
 }
 
 impl crate::WireName for ChangeAction {
@@ -77,6 +86,9 @@ impl crate::WireName for ChangeAction {
         ChangeAction::PresenceReset,
         ChangeAction::IntegrationConfigured,
         ChangeAction::IntegrationRemoved,
+        ChangeAction::ReaderSet,
+        ChangeAction::ReaderRemoved,
+        ChangeAction::CredentialsSet,
     ];
 }
 

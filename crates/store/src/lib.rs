@@ -13,6 +13,7 @@ mod changes;
 mod ids;
 mod names;
 mod outbox;
+mod readers;
 mod records;
 mod sightings;
 
@@ -22,6 +23,7 @@ pub use changes::*;
 pub use ids::*;
 pub use names::WireName;
 pub use outbox::*;
+pub use readers::*;
 pub use records::*;
 pub use sightings::*;
 
@@ -501,6 +503,36 @@ pub trait CameraStore: Send + Sync {
     async fn running_cameras(&self) -> StoreResult<Vec<RunningCamera>>;
 }
 
+/// Door readers (a door's OSDP output, its key sealed) and the cards subjects carry.
+#[async_trait]
+pub trait ReaderStore: Send + Sync {
+    /// Sets (or with `None` removes) a door's reader, recording `audit`; [`StoreError::NotFound`] for a
+    /// door that is not the tenant's.
+    async fn set_reader(
+        &self,
+        tenant_id: &TenantId,
+        door_id: &DoorId,
+        reader: Option<&StoredReader>,
+        audit: &NewChange,
+    ) -> StoreResult<()>;
+    /// A door's reader, if it has one; [`StoreError::NotFound`] for a door that is not the tenant's.
+    async fn reader(&self, tenant_id: &TenantId, door_id: &DoorId) -> StoreResult<Option<StoredReader>>;
+    /// Every tenant's door readers.
+    async fn all_readers(&self) -> StoreResult<Vec<(TenantId, DoorId, StoredReader)>>;
+    /// Replaces a subject's cards, recording `audit`; [`StoreError::NotFound`] for a subject not in the
+    /// tenant's collection. They go with the subject when it is erased.
+    async fn set_credentials(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        subject_id: &SubjectId,
+        credentials: &[CardCredential],
+        audit: &NewChange,
+    ) -> StoreResult<()>;
+    /// A subject's cards (none when it has none or is not the tenant's).
+    async fn credentials(&self, tenant_id: &TenantId, subject_id: &SubjectId) -> StoreResult<Vec<CardCredential>>;
+}
+
 /// The persistence contract of galleries, the sum of its areas; each method is one transaction. A backend
 /// implements each area trait in its own file; every type that implements them all is a `FaceStore`.
 pub trait FaceStore:
@@ -514,6 +546,7 @@ pub trait FaceStore:
     + AuditStore
     + SightingStore
     + CameraStore
+    + ReaderStore
 {
 }
 
@@ -527,7 +560,8 @@ impl<
         + OutboxStore
         + AuditStore
         + SightingStore
-        + CameraStore,
+        + CameraStore
+        + ReaderStore,
 > FaceStore for T
 {
 }

@@ -89,6 +89,7 @@ pub async fn delete_door(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Admin)?;
     state.gallery.delete_door(&caller.actor(), &door).await?;
+    state.readers.close(&door);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,6 +153,8 @@ pub async fn attempt(
         frames: decision.frames,
         frames_used: decision.frames_used,
         at_ms: decision.at_ms,
+        panel: decision.panel,
+        panel_ms: decision.panel_ms,
     }))
 }
 

@@ -10,6 +10,7 @@ mod integrations;
 mod keys;
 mod live;
 mod migrations;
+mod readers;
 mod sightings;
 mod subjects;
 mod system;
@@ -48,6 +49,9 @@ pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, _
 pub(crate) use live::{__path_audit_stream, __path_stream};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
+pub(crate) use readers::{
+    __path_delete_reader, __path_get_credentials, __path_get_reader, __path_put_credentials, __path_put_reader,
+};
 pub(crate) use sightings::{
     __path_best_shot, __path_clusters, __path_name_cluster, __path_not_this_person, __path_presence,
     __path_search_sightings, __path_sightings,
@@ -96,6 +100,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/doors", json_only(post(doors::create_door).get(doors::list_doors)))
         .route("/v1/doors/{door}", json_only(get(doors::get_door).put(doors::replace_door).delete(doors::delete_door)))
         .route("/v1/doors/{door}/attempts", post(doors::attempt))
+        .route(
+            "/v1/doors/{door}/reader",
+            json_only(get(readers::get_reader).put(readers::put_reader).delete(readers::delete_reader)),
+        )
+        .route(
+            "/v1/collections/{collection}/subjects/{subject}/credentials",
+            json_only(get(readers::get_credentials).put(readers::put_credentials)),
+        )
         .route("/v1/doors/{door}/presence", axum::routing::delete(doors::reset_presence))
         .route("/v1/doors/{door}/presence/{subject}", axum::routing::delete(doors::reset_subject_presence))
         .route("/v1/cameras", json_only(post(cameras::create_camera).get(cameras::list_cameras)))

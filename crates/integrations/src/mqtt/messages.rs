@@ -75,6 +75,8 @@ fn people_topic(config: &MqttConfig, camera_level: &str) -> String {
 /// What Home Assistant's event entity reads from an event: its `event_type`.
 fn short_type(event_type: EventType, data: &Value) -> String {
     match event_type {
+        // A door with a reader: the panel's denial is its own event type.
+        EventType::DoorDecision if data["reason"] == "panel_denied" => "panel_denied".into(),
         EventType::DoorDecision => data["result"].as_str().unwrap_or("denied").to_string(),
         EventType::IdentitySighted => "known".into(),
         EventType::IdentityUnknown => "unknown".into(),
@@ -333,6 +335,9 @@ mod tests {
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].topic, "site/facegate/door/d1/event");
         assert_eq!(messages[0].payload["event_type"], "granted");
+        let panel = json!({ "type": "door.decision", "data": { "door_id": "d1", "result": "denied", "reason": "panel_denied" } });
+        let messages = event_messages(&config(), "msg_3", EventType::DoorDecision, &panel.to_string());
+        assert_eq!(messages[0].payload["event_type"], "panel_denied");
         let started = json!({ "type": "face.track.started", "data": { "camera": "lobby", "track_id": 1 } });
         assert!(event_messages(&config(), "m", EventType::FaceTrackStarted, &started.to_string()).is_empty());
         assert!(event_messages(&config(), "m", EventType::DoorDecision, "not json").is_empty());
