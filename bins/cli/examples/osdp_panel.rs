@@ -2,7 +2,7 @@
 //! reader over TCP (it listens; facegate dials it) or a serial line, with the Secure Channel. Each
 //! 26-bit card read is answered with the LED green (and a short beep) when its `facility:card` is
 //! allowed, red otherwise. It prints one JSON line per thing that happens: `{"listening": ADDR}`,
-//! `{"secure_channel": true}`, `{"card": [FACILITY, NUMBER], "bits": N, "granted": BOOL}`.
+//! `{"secure_channel": true}`, `{"card": [FACILITY, NUMBER], "bits": N, "granted": BOOL, "at_ms": MS}`.
 //!
 //! `cargo run --release -p facegate-cli --example osdp_panel -- --listen 127.0.0.1:4001 --address 101
 //! --key 00112233445566778899aabbccddeeff --allow 12:3456`
@@ -80,7 +80,8 @@ fn main() -> Result<(), String> {
             let bits = CardBits { bits: read.nr_bits, data: read.data.clone() };
             let card = read_wiegand26(&bits);
             let granted = card.is_some_and(|c| allowed.contains(&c));
-            say(serde_json::json!({ "card": card.map(|(f, n)| [u64::from(f), n]), "bits": read.nr_bits, "granted": granted }));
+            let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            say(serde_json::json!({ "card": card.map(|(f, n)| [u64::from(f), n]), "bits": read.nr_bits, "granted": granted, "at_ms": at_ms }));
             let mut queue = queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             queue.push(led(if granted { OsdpLedColor::Green } else { OsdpLedColor::Red }));
             queue.push(OsdpCommand::Buzzer(OsdpCommandBuzzer { reader: 0, control_code: 2, on_count: 1, off_count: 1, rep_count: 1 }));

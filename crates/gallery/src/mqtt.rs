@@ -91,6 +91,10 @@ pub struct MqttConfig {
     pub frigate: bool,
     /// Double Take's topics.
     pub double_take: bool,
+    /// When these settings were made, ms since the epoch: a link never goes back to older ones (an
+    /// event queued before a change may be sent after it).
+    #[serde(default)]
+    pub revision: i64,
 }
 
 /// The tenant's MQTT integration as shown (`GET /v1/integrations/mqtt`): no password.
@@ -261,6 +265,7 @@ impl Gallery {
             event_types,
             frigate: settings.frigate,
             double_take: settings.double_take,
+            revision: self.now(),
         };
         let id = existing.map_or_else(WebhookId::random, |(id, _)| id);
         let plain = zeroize::Zeroizing::new(
@@ -361,6 +366,7 @@ mod tests {
             event_types: vec![EventType::DoorDecision],
             frigate: false,
             double_take: false,
+            revision: 0,
         };
         assert_eq!(
             config.queued_types(),

@@ -294,6 +294,7 @@ mod tests {
             event_types: facegate_gallery::DEFAULT_MQTT_EVENTS.to_vec(),
             frigate: true,
             double_take: true,
+            revision: 1,
         }
     }
 

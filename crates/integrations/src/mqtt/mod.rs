@@ -43,6 +43,9 @@ const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// A link with no event for this long is closed (an integration removed or moved elsewhere).
 const IDLE_CLOSE: Duration = Duration::from_secs(600);
 
+/// Connections opened by this process, for unique client ids.
+static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// How a tenant's broker link stands, as the API and the console show it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LinkStatus {
@@ -124,17 +127,28 @@ impl Link {
 
     /// Publishes one message; returns when the broker acknowledged it.
     async fn publish(&self, message: &Message) -> Result<(), String> {
+        self.publish_made(|_| Some(message.clone())).await
+    }
+
+    /// Publishes the message `make` makes from the link's state (none: nothing to publish), made when it
+    /// is handed to the connection: messages made from the state (a camera's "people here") reach the
+    /// broker in the order they were made, whatever order their events were delivered in. Returns when
+    /// the broker acknowledged it.
+    async fn publish_made(&self, make: impl FnOnce(&mut Shared) -> Option<Message>) -> Result<(), String> {
         let (ack, acked) = oneshot::channel();
         {
             let _order = self.order.lock().await;
-            let client = {
+            let (client, message) = {
                 let mut shared = lock(&self.shared);
                 let Some(client) = shared.client.clone().filter(|_| shared.status.connected) else {
                     let why = shared.status.last_error.clone().unwrap_or_else(|| "connecting".into());
                     return Err(format!("not connected to the broker: {why}"));
                 };
+                let Some(message) = make(&mut shared) else {
+                    return Ok(());
+                };
                 shared.queued.push_back(ack);
-                client
+                (client, message)
             };
             let payload = message.bytes();
             if let Err(error) = client.publish(&message.topic, QoS::AtLeastOnce, message.retain, payload).await {
@@ -155,7 +169,7 @@ impl Link {
             return Ok(());
         }
         let (cameras, doors) = gallery.devices(&self.tenant_id).await.map_err(|e| e.to_string())?;
-        let messages = {
+        let (messages, levels) = {
             let mut shared = lock(&self.shared);
             if all {
                 shared.announced.clear();
@@ -165,12 +179,14 @@ impl Link {
             let doors: Vec<_> = doors.iter().filter(|d| !shared.announced.contains(d.id.as_str())).cloned().collect();
             shared.announced.extend(cameras.iter().map(|c| topic_level(&c.name)));
             shared.announced.extend(doors.iter().map(|d| d.id.to_string()));
-            let mut messages = discovery(&self.config, &cameras, &doors);
-            messages.extend(cameras.iter().map(|c| shared.people.state(&self.config, &topic_level(&c.name))));
-            messages
+            let levels: Vec<String> = cameras.iter().map(|c| topic_level(&c.name)).collect();
+            (discovery(&self.config, &cameras, &doors), levels)
         };
         for message in &messages {
             self.publish(message).await?;
+        }
+        for level in &levels {
+            self.publish_made(|shared| Some(shared.people.state(&self.config, level))).await?;
         }
         Ok(())
     }
@@ -276,7 +292,9 @@ impl Hub {
     fn link(self: &Arc<Self>, tenant_id: &TenantId, id: &WebhookId, config: &MqttConfig) -> Arc<Link> {
         let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
         links.retain(|other, link| other == id || lock_instant(&link.last_used).elapsed() < IDLE_CLOSE);
-        if let Some(link) = links.get(id).filter(|l| l.config == *config) {
+        // The open link serves settings equal to its own, and older ones (an event queued before a
+        // change, sent after it, goes out as the change says).
+        if let Some(link) = links.get(id).filter(|l| l.config == *config || l.config.revision > config.revision) {
             *lock_instant(&link.last_used) = std::time::Instant::now();
             return link.clone();
         }
@@ -306,18 +324,17 @@ impl Hub {
 impl BrokerPublisher for MqttHub {
     async fn publish(&self, row: &DueDelivery, config: &MqttConfig) -> Result<(), String> {
         let link = self.0.link(&row.tenant_id, &row.delivery.webhook_id, config);
+        let config = &link.config;
         link.first_connection().await;
         let event_type = row.delivery.event_type;
         let body: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
         if !link.knows_source(event_type, &body) {
             link.announce(&self.0.gallery, false).await?;
         }
-        let mut messages = event_messages(config, &row.delivery.message_id, event_type, &row.payload);
-        let state = lock(&link.shared).people.follow(config, event_type, &row.payload);
-        messages.extend(state);
-        for message in &messages {
+        for message in &event_messages(config, &row.delivery.message_id, event_type, &row.payload) {
             link.publish(message).await?;
         }
+        link.publish_made(|shared| shared.people.follow(config, event_type, &row.payload)).await?;
         let mut shared = lock(&link.shared);
         shared.status.published += 1;
         shared.status.last_publish_at_ms = Some(facegate_store::now_ms());
@@ -353,8 +370,11 @@ impl Options {
             url::Host::Ipv4(v4) => checked(&self.egress, IpAddr::V4(v4))?,
             url::Host::Ipv6(v6) => checked(&self.egress, IpAddr::V6(v6))?,
         };
-        let short: String = self.id.as_str().chars().filter(char::is_ascii_alphanumeric).take(12).collect();
-        let client_id = format!("fg-{short}-{}", std::process::id() % 1_000_000);
+        let short: String = self.id.as_str().chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        // One id per connection: a link reopened with new settings never takes the old one's session
+        // over (the broker would publish the old one's last will).
+        let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10_000;
+        let client_id = format!("fg-{short}-{}-{connection}", std::process::id() % 1_000_000);
         let mut options = MqttOptions::new(client_id, address, port);
         options
             .set_keep_alive(KEEP_ALIVE)
