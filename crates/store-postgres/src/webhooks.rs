@@ -6,64 +6,11 @@ use facegate_store::WireName;
 #[async_trait]
 impl OutboxStore for PgStore {
     async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
-        let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self
-            .transaction(|mut tx| async move {
-                sqlx::query(
-                    "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&new.id)
-                .bind(tenant_id)
-                .bind(&new.url)
-                .bind(types)
-                .bind(&new.secret.nonce)
-                .bind(&new.secret.ciphertext)
-                .bind(new.created_at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-                insert_change(&mut tx, tenant_id, audit).await?;
-                let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
-                    .bind(&new.id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                let hook = webhook_row(&row).map_err(map_error)?;
-                Ok((hook, tx))
-            })
-            .await
+        self.write_webhook(tenant_id, new, audit, false).await
     }
 
     async fn replace_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
-        let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.transaction(|mut tx| async move {
-            let done = sqlx::query(
-                "UPDATE webhooks SET url = $3, event_types = $4, secret_nonce = $5, secret_ciphertext = $6 \
-                     WHERE id = $1 AND tenant_id = $2",
-            )
-            .bind(&new.id)
-            .bind(tenant_id)
-            .bind(&new.url)
-            .bind(types)
-            .bind(&new.secret.nonce)
-            .bind(&new.secret.ciphertext)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_change(&mut tx, tenant_id, audit).await?;
-            let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
-                .bind(&new.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            let hook = webhook_row(&row).map_err(map_error)?;
-            Ok((hook, tx))
-        })
-        .await
+        self.write_webhook(tenant_id, new, audit, true).await
     }
 
     async fn webhook_secret(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<EncryptedTemplate> {
@@ -213,6 +160,51 @@ impl OutboxStore for PgStore {
             }
             queue_outbound(&mut tx, tenant_id, events).await?;
             Ok(((), tx))
+        })
+        .await
+    }
+}
+
+impl PgStore {
+    /// Inserts a webhook, or (`replace`) replaces one of the tenant's, recording `audit`; it as stored.
+    async fn write_webhook(
+        &self,
+        tenant_id: &TenantId,
+        new: &NewWebhook,
+        audit: &NewChange,
+        replace: bool,
+    ) -> StoreResult<Webhook> {
+        let types = &serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transaction(|mut tx| async move {
+            let sql = if replace {
+                "UPDATE webhooks SET url = $3, event_types = $4, secret_nonce = $5, secret_ciphertext = $6 \
+                 WHERE id = $1 AND tenant_id = $2"
+            } else {
+                "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            };
+            let mut query = sqlx::query(sql)
+                .bind(&new.id)
+                .bind(tenant_id)
+                .bind(&new.url)
+                .bind(types)
+                .bind(&new.secret.nonce)
+                .bind(&new.secret.ciphertext);
+            if !replace {
+                query = query.bind(new.created_at_ms);
+            }
+            let done = query.execute(&mut *tx).await.map_err(map_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_change(&mut tx, tenant_id, audit).await?;
+            let row = sqlx::query("SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = $1")
+                .bind(&new.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let hook = webhook_row(&row).map_err(map_error)?;
+            Ok((hook, tx))
         })
         .await
     }

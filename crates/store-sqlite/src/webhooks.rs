@@ -6,50 +6,11 @@ use facegate_store::WireName;
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn create_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
-        let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
-        let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self
-            .transaction(move |tx| {
-                tx.execute(
-                    "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
-                )
-                .map_err(map_error)?;
-                insert_change(tx, &t, &audit)?;
-                tx.query_row(
-                    "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
-                    params![new.id],
-                    webhook_row,
-                )
-                .map_err(map_error)
-            })
-            .await
+        self.write_webhook(tenant_id, new, audit, false).await
     }
 
     async fn replace_webhook(&self, tenant_id: &TenantId, new: &NewWebhook, audit: &NewChange) -> StoreResult<Webhook> {
-        let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
-        let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.transaction(move |tx| {
-            let replaced = tx
-                .execute(
-                    "UPDATE webhooks SET url = ?3, event_types = ?4, secret_nonce = ?5, secret_ciphertext = ?6 \
-                     WHERE id = ?1 AND tenant_id = ?2",
-                    params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext],
-                )
-                .map_err(map_error)?;
-            if replaced == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_change(tx, &t, &audit)?;
-            tx.query_row(
-                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
-                params![new.id],
-                webhook_row,
-            )
-            .map_err(map_error)
-        })
-        .await
+        self.write_webhook(tenant_id, new, audit, true).await
     }
 
     async fn webhook_secret(&self, tenant_id: &TenantId, webhook_id: &WebhookId) -> StoreResult<EncryptedTemplate> {
@@ -182,6 +143,49 @@ impl OutboxStore for SqliteStore {
                 ensure_collection(tx, &t, &event.collection_id)?;
             }
             queue_outbound(tx, &t, &events)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Inserts a webhook, or (`replace`) replaces one of the tenant's, recording `audit`; it as stored.
+    async fn write_webhook(
+        &self,
+        tenant_id: &TenantId,
+        new: &NewWebhook,
+        audit: &NewChange,
+        replace: bool,
+    ) -> StoreResult<Webhook> {
+        let (t, new, audit) = (tenant_id.clone(), new.clone(), audit.clone());
+        let types = serde_json::to_string(&new.event_types).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transaction(move |tx| {
+            if replace {
+                let replaced = tx
+                    .execute(
+                        "UPDATE webhooks SET url = ?3, event_types = ?4, secret_nonce = ?5, secret_ciphertext = ?6 \
+                         WHERE id = ?1 AND tenant_id = ?2",
+                        params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext],
+                    )
+                    .map_err(map_error)?;
+                if replaced == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            } else {
+                tx.execute(
+                    "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_nonce, secret_ciphertext, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![new.id, t, new.url, types, new.secret.nonce, new.secret.ciphertext, new.created_at_ms],
+                )
+                .map_err(map_error)?;
+            }
+            insert_change(tx, &t, &audit)?;
+            tx.query_row(
+                "SELECT id, url, event_types, created_at_ms FROM webhooks WHERE id = ?1",
+                params![new.id],
+                webhook_row,
+            )
+            .map_err(map_error)
         })
         .await
     }

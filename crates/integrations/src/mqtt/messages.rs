@@ -213,8 +213,17 @@ impl People {
     }
 }
 
-fn device(id: &str, name: &str, model: &str) -> Value {
-    json!({ "ids": [id], "name": name, "mf": "facegate", "mdl": model, "sw": env!("CARGO_PKG_VERSION") })
+/// One device's retained discovery config: its `components`, unavailable while facegate is offline.
+fn device_config(config: &MqttConfig, id: &str, name: &str, model: &str, components: Value) -> Message {
+    let version = env!("CARGO_PKG_VERSION");
+    let device = json!({
+        "dev": { "ids": [id], "name": name, "mf": "facegate", "mdl": model, "sw": version },
+        "o": { "name": "facegate", "sw": version },
+        "cmps": components,
+        "availability_topic": status_topic(config),
+        "qos": 1,
+    });
+    Message::retained(format!("{HOME_ASSISTANT}/device/{id}/config"), device)
 }
 
 /// Home Assistant's discovery configs: one device per door (an `event` entity: granted, denied,
@@ -222,8 +231,6 @@ fn device(id: &str, name: &str, model: &str) -> Value {
 /// unavailable while facegate's link is offline.
 pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec<Message> {
     let prefix = &config.topic_prefix;
-    let origin = json!({ "name": "facegate", "sw": env!("CARGO_PKG_VERSION") });
-    let availability = status_topic(config);
     let mut messages = Vec::new();
     for door in doors {
         let id = format!("facegate_door_{}", door.id);
@@ -236,14 +243,7 @@ pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec
                 "state_topic": format!("{prefix}/door/{}/event", door.id),
             }
         });
-        let config = json!({
-            "dev": device(&id, &door.name, "Door"),
-            "o": origin,
-            "cmps": components,
-            "availability_topic": availability,
-            "qos": 1,
-        });
-        messages.push(Message::retained(format!("{HOME_ASSISTANT}/device/{id}/config"), config));
+        messages.push(device_config(config, &id, &door.name, "Door", components));
     }
     for camera in cameras {
         let id = format!("facegate_camera_{}", camera.id);
@@ -267,14 +267,7 @@ pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec
                 "state_class": "measurement",
             }
         });
-        let config = json!({
-            "dev": device(&id, &camera.name, "Camera"),
-            "o": origin,
-            "cmps": components,
-            "availability_topic": availability,
-            "qos": 1,
-        });
-        messages.push(Message::retained(format!("{HOME_ASSISTANT}/device/{id}/config"), config));
+        messages.push(device_config(config, &id, &camera.name, "Camera", components));
     }
     messages
 }
