@@ -292,7 +292,7 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
     assert!(ids.len() >= 1 + 20 + 2 + backlog + decided, "{}", ids.len());
 }
 
-/// Removing the integration deletes its queued events and stops publishing.
+/// Removing the integration says `offline`, deletes its queued events and stops publishing.
 #[test]
 fn a_removed_integration_publishes_nothing_more() {
     let broker = Broker::start();
@@ -322,6 +322,9 @@ fn a_removed_integration_publishes_nothing_more() {
         api.http.delete(format!("{}/v1/integrations/mqtt", api.url)).header("x-api-key", &key).send().expect("delete");
     assert_eq!(removed.status(), 204);
     assert_eq!(api.get("/v1/integrations/mqtt").0, 404);
+    subscriber.wait_until(Duration::from_secs(5), "offline on removal", || {
+        subscriber.on("facegate/status").last().is_some_and(|s| s.payload == "offline")
+    });
     let images =
         ["0004_01_00_01_55.jpg"].map(|n| facegate_testing::shared_dir().join("data/liveness/nuaa/ClientRaw").join(n));
     assert_eq!(api.enroll(&office, &ann, &images).0, 201);

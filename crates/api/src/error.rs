@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facegate_core::{ImageError, PipelineError};
-use facegate_gallery::{AnalysisError, CameraProblem, GalleryError, KeyProblem, MigrationProblem, SightingProblem};
+use facegate_gallery::{
+    AnalysisError, CameraProblem, GalleryError, KeyProblem, MigrationProblem, ReaderProblem, SightingProblem,
+};
 use facegate_store::{StoreError, WireName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -334,6 +336,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Door(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Webhook(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Mqtt(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Reader(ReaderProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Reader(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Camera(CameraProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Camera(problem) => ApiError::invalid(problem.to_string()),

@@ -64,8 +64,8 @@ pub use mqtt::{
     MqttConfig, MqttIntegration, MqttProblem, MqttSettings, is_broker,
 };
 pub use readers::{
-    BAUD_RATES, DoorReader, MAX_CARDS, MAX_READER_ADDRESS, PanelVerdict, Panels, ReaderProblem, ReaderSpec,
-    ReaderToRun, check_cards,
+    BAUD_RATES, DoorReader, MAX_CARDS, MAX_READER_ADDRESS, MAX_READERS, PanelVerdict, Panels, ReaderProblem,
+    ReaderSpec, ReaderToRun, check_cards,
 };
 pub use recognition::{
     AcceptedFace, EnrollOptions, Enrolment, FaceChoice, Identification, IdentifiedFace, MatchResult, OperatingPoint,

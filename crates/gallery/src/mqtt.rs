@@ -310,6 +310,20 @@ impl Gallery {
         Ok(hook.id)
     }
 
+    /// Whether `id` is still the tenant's MQTT integration (a link checks, so that one removed through
+    /// another server sharing the store is closed here too).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn is_mqtt_integration(
+        &self,
+        tenant_id: &facegate_store::TenantId,
+        id: &WebhookId,
+    ) -> Result<bool, GalleryError> {
+        let hooks = self.store.list_webhooks(tenant_id).await?;
+        Ok(hooks.iter().any(|h| h.id == *id && is_broker(&h.url)))
+    }
+
     /// The settings of the broker a due outbox row goes to.
     ///
     /// # Errors

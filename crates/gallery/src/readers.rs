@@ -19,6 +19,8 @@ use crate::{Gallery, GalleryError};
 
 /// Most cards one subject carries.
 pub const MAX_CARDS: usize = 8;
+/// Most door readers one tenant runs (each is a connection and a thread on the server).
+pub const MAX_READERS: usize = 64;
 /// OSDP addresses a reader may take (0x7F is the broadcast address).
 pub const MAX_READER_ADDRESS: u8 = 126;
 /// Line speeds a reader may use.
@@ -117,6 +119,9 @@ pub enum ReaderProblem {
     /// Too many cards, or two for the same system.
     #[error("at most {MAX_CARDS} cards, one per credential system")]
     Cards,
+    /// The tenant already runs [`MAX_READERS`] door readers.
+    #[error("at most {MAX_READERS} door readers per tenant")]
+    TooMany,
 }
 
 fn check_system(system: &str) -> Result<(), ReaderProblem> {
@@ -206,6 +211,12 @@ impl Gallery {
         self.check_reader(&spec.settings)?;
         let existing = self.store.reader(&actor.tenant_id, door_id).await.map_err(missing(Missing::Door))?;
         let cipher = &self.secrets(&actor.tenant_id).await?.cipher;
+        if existing.is_none() {
+            let readers = self.store.all_readers().await?;
+            if readers.iter().filter(|(tenant, _, _)| *tenant == actor.tenant_id).count() >= MAX_READERS {
+                return Err(ReaderProblem::TooMany.into());
+            }
+        }
         let key = match (&spec.key, existing) {
             (Some(text), _) => cipher.seal_data(&parse_key(text)?, &key_binding(door_id))?,
             (None, Some(stored)) => stored.key,

@@ -40,8 +40,9 @@ const MAX_PACKET: usize = 256 * 1024;
 const FIRST_CONNECT: Duration = Duration::from_secs(3);
 /// How often the rows of a link that is down are let through anyway (their settings may have changed).
 const PROBE_EVERY: Duration = Duration::from_secs(10);
-/// A link with no event for this long is closed (an integration removed or moved elsewhere).
-const IDLE_CLOSE: Duration = Duration::from_secs(600);
+/// How often a link checks that its integration still exists (removed by another server sharing the
+/// store, it closes itself).
+const EXISTS_EVERY: Duration = Duration::from_secs(60);
 
 /// Connections opened by this process, for unique client ids.
 static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -99,7 +100,6 @@ struct Link {
     /// Held while a publish is handed to the client, so acknowledgements are matched in order.
     order: tokio::sync::Mutex<()>,
     task: tokio::task::JoinHandle<()>,
-    last_used: Mutex<std::time::Instant>,
     /// When its rows were last let through while it was down.
     probed: Mutex<std::time::Instant>,
 }
@@ -160,6 +160,14 @@ impl Link {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("the broker connection closed".into()),
             Err(_) => Err("the broker did not acknowledge in time".into()),
+        }
+    }
+
+    /// Queues `offline` on the status topic (retained), ahead of the disconnect that follows.
+    fn say_offline(&self) {
+        let client = lock(&self.shared).client.clone();
+        if let Some(client) = client {
+            let _ = client.try_publish(status_topic(&self.config), QoS::AtLeastOnce, true, "offline");
         }
     }
 
@@ -258,10 +266,10 @@ impl MqttHub {
         }
     }
 
-    /// Closes an integration's link (removed or disabled).
+    /// Closes an integration's link (removed or disabled), saying `offline` first: its doors and
+    /// cameras become unavailable in Home Assistant.
     pub fn close(&self, id: &WebhookId) {
-        let closed = self.0.links.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-        drop(closed);
+        self.0.close_link(id);
     }
 
     /// Integrations whose link is down now: their rows wait in the outbox (their retry count untouched)
@@ -291,15 +299,18 @@ impl Hub {
     /// The link for an integration with these settings: the open one, or a new one.
     fn link(self: &Arc<Self>, tenant_id: &TenantId, id: &WebhookId, config: &MqttConfig) -> Arc<Link> {
         let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        links.retain(|other, link| other == id || lock_instant(&link.last_used).elapsed() < IDLE_CLOSE);
         // The open link serves settings equal to its own, and older ones (an event queued before a
         // change, sent after it, goes out as the change says).
         if let Some(link) = links.get(id).filter(|l| l.config == *config || l.config.revision > config.revision) {
-            *lock_instant(&link.last_used) = std::time::Instant::now();
             return link.clone();
         }
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let options = Options { id: id.clone(), config: config.clone(), egress: self.egress.clone() };
+        let options = Options {
+            id: id.clone(),
+            tenant_id: tenant_id.clone(),
+            config: config.clone(),
+            egress: self.egress.clone(),
+        };
         let task = tokio::spawn(run(Arc::downgrade(self), id.clone(), options, shared.clone()));
         let link = Arc::new(Link {
             config: config.clone(),
@@ -307,11 +318,23 @@ impl Hub {
             shared,
             order: tokio::sync::Mutex::new(()),
             task,
-            last_used: Mutex::new(std::time::Instant::now()),
             probed: Mutex::new(std::time::Instant::now()),
         });
         links.insert(id.clone(), link.clone());
         link
+    }
+
+    /// Whether the integration is still in the store (a store failure counts as yes).
+    async fn still_configured(&self, tenant_id: &TenantId, id: &WebhookId) -> bool {
+        self.gallery.is_mqtt_integration(tenant_id, id).await.unwrap_or(true)
+    }
+
+    /// Closes a link (its integration is gone), saying `offline` first.
+    fn close_link(&self, id: &WebhookId) {
+        let closed = self.links.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        if let Some(link) = closed {
+            link.say_offline();
+        }
     }
 
     fn open_link(&self, id: &WebhookId) -> Option<Arc<Link>> {
@@ -345,6 +368,7 @@ impl BrokerPublisher for MqttHub {
 /// What a connection is made of.
 struct Options {
     id: WebhookId,
+    tenant_id: TenantId,
     config: MqttConfig,
     egress: EgressPolicy,
 }
@@ -419,7 +443,7 @@ async fn run(hub: std::sync::Weak<Hub>, id: WebhookId, options: Options, shared:
             Ok(mqtt) => {
                 let (client, eventloop) = AsyncClient::new(mqtt, REQUESTS);
                 lock(&shared).client = Some(client.clone());
-                serve(&hub, &id, eventloop, &client, &shared, &mut pause).await
+                serve(&hub, &options.tenant_id, &id, eventloop, &client, &shared, &mut pause).await
             }
             Err(error) => error,
         };
@@ -442,14 +466,27 @@ async fn run(hub: std::sync::Weak<Hub>, id: WebhookId, options: Options, shared:
 /// Polls one connection until it fails; why it failed.
 async fn serve(
     hub: &std::sync::Weak<Hub>,
+    tenant_id: &TenantId,
     id: &WebhookId,
     mut eventloop: EventLoop,
     client: &AsyncClient,
     shared: &Arc<Mutex<Shared>>,
     pause: &mut Duration,
 ) -> String {
+    let mut check = tokio::time::interval(EXISTS_EVERY);
+    check.tick().await;
     loop {
-        let event = match eventloop.poll().await {
+        let polled = tokio::select! {
+            polled = eventloop.poll() => polled,
+            _ = check.tick() => {
+                if let Some(hub) = hub.upgrade() && !hub.still_configured(tenant_id, id).await {
+                    tracing::info!(integration = %id, "MQTT integration removed: closing its link");
+                    hub.close_link(id);
+                }
+                continue;
+            }
+        };
+        let event = match polled {
             Ok(event) => event,
             Err(error) => return error.to_string(),
         };
