@@ -76,9 +76,13 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
     assert_eq!(status, 201, "{camera}");
     let camera = camera["id"].as_str().expect("camera id").to_string();
 
+    let missing = json!({ "url": broker.url(), "last_seen_collections": ["00000000-0000-4000-8000-000000000000"] });
+    let (status, body) = api.put_json("/v1/integrations/mqtt", missing);
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
     let settings = json!({
         "url": broker.url(), "username": "facegate", "password": "s3cret", "frigate": true, "double_take": true,
         "event_types": ["door.decision", "identity.sighted", "identity.unknown", "identity.decision"],
+        "last_seen_collections": [hamilton],
     });
     let (status, configured) = api.put_json("/v1/integrations/mqtt", settings);
     assert_eq!(status, 200, "{configured}");
@@ -201,6 +205,44 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
         "{states:?}"
     );
     assert_eq!(states.last().map(|s| s["count"].clone()), Some(json!(0)), "and it stays so: {states:?}");
+
+    // "Last seen" sensors for the people of the collection that opted in: one retained state each, and
+    // a Home Assistant device with a timestamp sensor.
+    let (_, people) = api.get(&format!("/v1/collections/{hamilton}/subjects"));
+    let id_of = |name: &str| {
+        people["subjects"].as_array().expect("subjects").iter().find(|p| p["name"] == name).expect("enrolled")["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    for name in ["lin_manuel_miranda", "barack_obama"] {
+        let person = id_of(name);
+        let seen = subscriber.wait_for(&format!("facegate/person/{person}/last_seen"), 1, Duration::from_secs(10));
+        let state = seen.last().expect("state").json();
+        assert_eq!((state["name"].as_str(), state["camera"].as_str()), (Some(name), Some("Stage")), "{state}");
+        assert!(state["at"].as_str().is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok()), "{state}");
+        let config = subscriber.wait_for(
+            &format!("homeassistant/device/facegate_person_{person}/config"),
+            1,
+            Duration::from_secs(5),
+        );
+        let sensor = &config[0].json()["cmps"][format!("facegate_person_{person}_last_seen")];
+        assert_eq!(
+            (sensor["p"].as_str(), sensor["device_class"].as_str()),
+            (Some("sensor"), Some("timestamp")),
+            "{sensor}"
+        );
+    }
+    assert_eq!(
+        subscriber
+            .seen()
+            .iter()
+            .filter(|s| s.topic.contains("/person/"))
+            .map(|s| s.topic.clone())
+            .collect::<HashSet<_>>()
+            .len(),
+        2
+    );
 
     // Door decisions to the broker: the latency from the answer to the message.
     let mut latencies = Vec::new();

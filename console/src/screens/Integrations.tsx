@@ -19,6 +19,8 @@ export function Integrations() {
   const [homeAssistant, setHomeAssistant] = useState(true);
   const [frigate, setFrigate] = useState(false);
   const [doubleTake, setDoubleTake] = useState(false);
+  const [collections, setCollections] = useState<Schemas["Collection"][]>([]);
+  const [lastSeen, setLastSeen] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
 
@@ -33,6 +35,7 @@ export function Integrations() {
     setHomeAssistant(settings.home_assistant);
     setFrigate(settings.frigate);
     setDoubleTake(settings.double_take);
+    setLastSeen(settings.last_seen_collections);
   };
   const refresh = async (fill: boolean) => {
     const r = await api.GET("/v1/integrations/mqtt");
@@ -44,6 +47,7 @@ export function Integrations() {
     setDeliveries(ok(log).deliveries.slice(-20).reverse());
   };
   useEffect(() => {
+    api.GET("/v1/collections").then((r) => setCollections(ok(r).collections), (e) => setError(describe(e)));
     refresh(true).catch((e) => setError(describe(e)));
     const timer = setInterval(() => refresh(false).catch((e) => setError(describe(e))), 2000);
     return () => clearInterval(timer);
@@ -57,6 +61,7 @@ export function Integrations() {
       const body: Schemas["MqttSettings"] = {
         url: url.trim(), username: username.trim() || undefined, password: password || undefined, enabled,
         home_assistant: homeAssistant, topic_prefix: prefix.trim(), event_types: types, frigate, double_take: doubleTake,
+        last_seen_collections: lastSeen,
       };
       show(ok(await api.PUT("/v1/integrations/mqtt", { body })));
       setPassword("");
@@ -120,6 +125,16 @@ export function Integrations() {
         <label className="check"><input type="checkbox" checked={homeAssistant} onChange={(e) => setHomeAssistant(e.target.checked)} /> Home Assistant discovery</label>
         <label className="check"><input type="checkbox" checked={frigate} onChange={(e) => setFrigate(e.target.checked)} /> Frigate's face topic</label>
         <label className="check"><input type="checkbox" checked={doubleTake} onChange={(e) => setDoubleTake(e.target.checked)} /> Double Take's match topics</label>
+        <fieldset>
+          <legend>"Last seen" sensor per person (everyone on the broker sees who was where)</legend>
+          {collections.map((c) => (
+            <label key={c.id} className="check">
+              <input type="checkbox" checked={lastSeen.includes(c.id)}
+                onChange={(e) => setLastSeen(e.target.checked ? [...lastSeen, c.id] : lastSeen.filter((x) => x !== c.id))} />
+              {c.name}
+            </label>
+          ))}
+        </fieldset>
         <button type="submit" disabled={!types.length}>Save MQTT settings</button>
         {saved && <p role="status">{saved}</p>}
       </form>

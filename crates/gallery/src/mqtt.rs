@@ -4,7 +4,7 @@
 //! reach webhooks: queued in the transaction of their change, sent at least once under a message id
 //! that never changes, retried and logged. The integrations room holds the broker link that sends them.
 
-use facegate_store::{ChangeAction, DeliveryAttempt, DueDelivery, EventType, NewWebhook, WebhookId};
+use facegate_store::{ChangeAction, CollectionId, DeliveryAttempt, DueDelivery, EventType, NewWebhook, WebhookId};
 use serde::{Deserialize, Serialize};
 
 use crate::collections::{Actor, Missing};
@@ -56,6 +56,10 @@ pub struct MqttSettings {
     /// Also publish named people as Double Take does (`double-take/matches/<name>`).
     #[serde(default)]
     pub double_take: bool,
+    /// Collections whose people get a "last seen" sensor each (retained, with Home Assistant discovery):
+    /// they tell everyone on the broker who is where, so none unless a collection is listed.
+    #[serde(default)]
+    pub last_seen_collections: Vec<CollectionId>,
 }
 
 fn yes() -> bool {
@@ -91,6 +95,9 @@ pub struct MqttConfig {
     pub frigate: bool,
     /// Double Take's topics.
     pub double_take: bool,
+    /// Collections whose people get "last seen" sensors.
+    #[serde(default)]
+    pub last_seen_collections: Vec<CollectionId>,
     /// When these settings were made, ms since the epoch: a link never goes back to older ones (an
     /// event queued before a change may be sent after it).
     #[serde(default)]
@@ -121,6 +128,8 @@ pub struct MqttIntegration {
     pub frigate: bool,
     /// Double Take's topics.
     pub double_take: bool,
+    /// Collections whose people get "last seen" sensors.
+    pub last_seen_collections: Vec<CollectionId>,
 }
 
 /// MQTT settings that cannot be stored as given.
@@ -188,6 +197,7 @@ impl MqttConfig {
             event_types: self.event_types,
             frigate: self.frigate,
             double_take: self.double_take,
+            last_seen_collections: self.last_seen_collections,
         }
     }
 
@@ -253,6 +263,12 @@ impl Gallery {
         if event_types.is_empty() {
             return Err(MqttProblem::NoEventType.into());
         }
+        let mut last_seen = settings.last_seen_collections;
+        last_seen.sort_unstable();
+        last_seen.dedup();
+        for collection_id in &last_seen {
+            self.collection(actor, collection_id).await?;
+        }
         let existing = self.mqtt_config(actor).await?;
         let password = settings.password.or_else(|| existing.as_ref().and_then(|(_, c)| c.password.clone()));
         let config = MqttConfig {
@@ -265,6 +281,7 @@ impl Gallery {
             event_types,
             frigate: settings.frigate,
             double_take: settings.double_take,
+            last_seen_collections: last_seen,
             revision: self.now(),
         };
         let id = existing.map_or_else(WebhookId::random, |(id, _)| id);
@@ -380,6 +397,7 @@ mod tests {
             event_types: vec![EventType::DoorDecision],
             frigate: false,
             double_take: false,
+            last_seen_collections: Vec::new(),
             revision: 0,
         };
         assert_eq!(

@@ -161,6 +161,34 @@ fn compatibility(
     messages
 }
 
+/// Where a collection opted in (`last_seen_collections`), a named person's "last seen" sensor: its
+/// discovery config's id, the config, and the person's state (retained at
+/// `<prefix>/person/<subject>/last_seen`: when, where, as whom).
+pub fn last_seen(config: &MqttConfig, body: &str) -> Option<(String, Message, Message)> {
+    let body: Value = serde_json::from_str(body).ok()?;
+    let data = &body["data"];
+    let collection = data["collection_id"].as_str()?;
+    if body["type"] != "identity.sighted" || !config.last_seen_collections.iter().any(|c| c.as_str() == collection) {
+        return None;
+    }
+    let (person, name) = (data["subject"]["id"].as_str()?, data["subject"]["name"].as_str()?);
+    let topic = format!("{}/person/{person}/last_seen", config.topic_prefix);
+    let state = json!({ "at": body["timestamp"], "name": name, "camera": data["camera"], "score": data["score"] });
+    let id = format!("facegate_person_{person}");
+    let components = json!({
+        format!("{id}_last_seen"): {
+            "p": "sensor",
+            "name": "Last seen",
+            "unique_id": format!("{id}_last_seen"),
+            "device_class": "timestamp",
+            "state_topic": topic,
+            "value_template": "{{ value_json.at }}",
+            "json_attributes_topic": topic,
+        }
+    });
+    Some((id.clone(), device_config(config, &id, name, "Person", components), Message::retained(topic, state)))
+}
+
 /// Who is in front of each camera: its open tracks and whom they were named as.
 #[derive(Debug, Default)]
 pub struct People {
@@ -287,6 +315,7 @@ mod tests {
             event_types: facegate_gallery::DEFAULT_MQTT_EVENTS.to_vec(),
             frigate: true,
             double_take: true,
+            last_seen_collections: vec![facegate_store::CollectionId::from("c1".to_string())],
             revision: 1,
         }
     }
@@ -351,6 +380,28 @@ mod tests {
         people.follow(&config, EventType::FaceTrackEnded, &event("ended", 1));
         assert!(people.follow(&config, EventType::FaceTrackStarted, &event("started", 1)).is_none(), "late start");
         assert_eq!(people.state(&config, "front_door").payload, json!({ "count": 1, "known": [], "unknown": 1 }));
+    }
+
+    #[test]
+    fn last_seen_sensors_only_for_the_collections_that_opted_in() {
+        let body = |collection: &str| {
+            json!({
+                "type": "identity.sighted",
+                "timestamp": "2026-12-07T10:00:00Z",
+                "data": { "camera": "Gate", "collection_id": collection, "subject": { "id": "s9", "name": "Ana" }, "score": 0.6 },
+            })
+            .to_string()
+        };
+        let (id, discovery, state) = last_seen(&config(), &body("c1")).expect("opted in");
+        assert_eq!(id, "facegate_person_s9");
+        assert_eq!((state.topic.as_str(), state.retain), ("site/facegate/person/s9/last_seen", true));
+        assert_eq!(
+            (state.payload["at"].as_str(), state.payload["camera"].as_str()),
+            (Some("2026-12-07T10:00:00Z"), Some("Gate"))
+        );
+        assert_eq!(discovery.topic, "homeassistant/device/facegate_person_s9/config");
+        assert_eq!(discovery.payload["cmps"]["facegate_person_s9_last_seen"]["device_class"], "timestamp");
+        assert!(last_seen(&config(), &body("c2")).is_none(), "a collection that did not opt in");
     }
 
     #[test]

@@ -22,8 +22,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 pub use messages::{
-    FRIGATE_TOPIC, HOME_ASSISTANT, HOME_ASSISTANT_STATUS, Message, People, discovery, event_messages, status_topic,
-    topic_level,
+    FRIGATE_TOPIC, HOME_ASSISTANT, HOME_ASSISTANT_STATUS, Message, People, discovery, event_messages, last_seen,
+    status_topic, topic_level,
 };
 
 /// How long the broker may take to acknowledge one message.
@@ -358,6 +358,14 @@ impl BrokerPublisher for MqttHub {
             link.publish(message).await?;
         }
         link.publish_made(|shared| shared.people.follow(config, event_type, &row.payload)).await?;
+        if let Some((person, discovery, state)) = last_seen(config, &row.payload) {
+            let new = config.home_assistant && lock(&link.shared).announced.insert(person.clone());
+            if new && let Err(error) = link.publish(&discovery).await {
+                lock(&link.shared).announced.remove(&person);
+                return Err(error);
+            }
+            link.publish(&state).await?;
+        }
         let mut shared = lock(&link.shared);
         shared.status.published += 1;
         shared.status.last_publish_at_ms = Some(facegate_store::now_ms());
