@@ -185,7 +185,8 @@ fn settings_binding(id: &WebhookId) -> String {
 }
 
 impl MqttConfig {
-    fn view(self, id: WebhookId) -> MqttIntegration {
+    /// The settings as shown, without the password.
+    pub fn view(self, id: WebhookId) -> MqttIntegration {
         MqttIntegration {
             id,
             url: self.url,
@@ -249,10 +250,15 @@ impl Gallery {
 
     /// Configures the tenant's MQTT broker, or replaces its settings (a password left out stays); takes
     /// effect at the next event, without a restart. Events already queued go to the new broker.
+    /// Returns the integration's id and its settings as stored (the password included), for its link.
     ///
     /// # Errors
     /// [`GalleryError::Mqtt`] for settings that cannot be stored; store and crypto failures.
-    pub async fn configure_mqtt(&self, actor: &Actor, settings: MqttSettings) -> Result<MqttIntegration, GalleryError> {
+    pub async fn configure_mqtt(
+        &self,
+        actor: &Actor,
+        settings: MqttSettings,
+    ) -> Result<(WebhookId, MqttConfig), GalleryError> {
         self.egress.check_broker_url(&settings.url).map_err(MqttProblem::from)?;
         check_prefix(&settings.topic_prefix)?;
         check_credential("username", settings.username.as_deref())?;
@@ -311,7 +317,7 @@ impl Gallery {
             }
             other => other,
         }?;
-        Ok(config.view(stored.id))
+        Ok((stored.id, config))
     }
 
     /// Removes the tenant's MQTT integration and its undelivered events; the id it had.

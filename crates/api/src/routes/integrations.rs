@@ -36,11 +36,9 @@ pub async fn put_mqtt(
 ) -> Result<Json<MqttState>, ApiError> {
     caller.require(Scope::Admin)?;
     let actor = caller.actor();
-    let integration = state.gallery.configure_mqtt(&actor, settings).await?;
-    if let Some((id, config)) = state.gallery.mqtt_config(&actor).await? {
-        state.deliveries.mqtt.open(&actor.tenant_id, &id, &config);
-    }
-    Ok(Json(with_link(&state, integration)))
+    let (id, config) = state.gallery.configure_mqtt(&actor, settings).await?;
+    state.deliveries.mqtt.open(&actor.tenant_id, &id, &config);
+    Ok(Json(with_link(&state, config.view(id))))
 }
 
 /// Removes the tenant's MQTT broker and the events not yet published to it.

@@ -88,8 +88,8 @@ fn short_type(event_type: EventType, data: &Value) -> String {
 
 /// The messages of one queued event (none when its type is not among those published, or its body is
 /// not an object); its compatibility messages where asked for.
-pub fn event_messages(config: &MqttConfig, message_id: &str, event_type: EventType, body: &str) -> Vec<Message> {
-    let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(body) else {
+pub fn event_messages(config: &MqttConfig, message_id: &str, event_type: EventType, body: &Value) -> Vec<Message> {
+    let Value::Object(mut body) = body.clone() else {
         return Vec::new();
     };
     let data = body.get("data").cloned().unwrap_or(Value::Null);
@@ -164,8 +164,7 @@ fn compatibility(
 /// Where a collection opted in (`last_seen_collections`), a named person's "last seen" sensor: its
 /// discovery config's id, the config, and the person's state (retained at
 /// `<prefix>/person/<subject>/last_seen`: when, where, as whom).
-pub fn last_seen(config: &MqttConfig, body: &str) -> Option<(String, Message, Message)> {
-    let body: Value = serde_json::from_str(body).ok()?;
+pub fn last_seen(config: &MqttConfig, body: &Value) -> Option<(String, Message, Message)> {
     let data = &body["data"];
     let collection = data["collection_id"].as_str()?;
     if body["type"] != "identity.sighted" || !config.last_seen_collections.iter().any(|c| c.as_str() == collection) {
@@ -198,8 +197,7 @@ pub struct People {
 
 impl People {
     /// Follows one track event; the camera's retained state to publish when it changed.
-    pub fn follow(&mut self, config: &MqttConfig, event_type: EventType, body: &str) -> Option<Message> {
-        let body: Value = serde_json::from_str(body).ok()?;
+    pub fn follow(&mut self, config: &MqttConfig, event_type: EventType, body: &Value) -> Option<Message> {
         let data = &body["data"];
         let camera = topic_level(data["camera"].as_str()?);
         let track = data["track_id"].as_i64()?;
@@ -320,13 +318,12 @@ mod tests {
         }
     }
 
-    fn sighted(track: i64, name: &str) -> String {
+    fn sighted(track: i64, name: &str) -> Value {
         json!({
             "type": "identity.sighted",
             "timestamp": "2026-12-07T10:00:00Z",
             "data": { "camera": "Front Door", "track_id": track, "subject": { "id": "s1", "name": name }, "score": 0.71 },
         })
-        .to_string()
     }
 
     #[test]
@@ -354,24 +351,23 @@ mod tests {
     fn door_decisions_carry_their_result_and_unasked_types_are_not_published() {
         let body =
             json!({ "type": "door.decision", "timestamp": "t", "data": { "door_id": "d1", "result": "granted" } });
-        let messages = event_messages(&config(), "msg_2", EventType::DoorDecision, &body.to_string());
+        let messages = event_messages(&config(), "msg_2", EventType::DoorDecision, &body);
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].topic, "site/facegate/door/d1/event");
         assert_eq!(messages[0].payload["event_type"], "granted");
         let panel = json!({ "type": "door.decision", "data": { "door_id": "d1", "result": "denied", "reason": "panel_denied" } });
-        let messages = event_messages(&config(), "msg_3", EventType::DoorDecision, &panel.to_string());
+        let messages = event_messages(&config(), "msg_3", EventType::DoorDecision, &panel);
         assert_eq!(messages[0].payload["event_type"], "panel_denied");
         let started = json!({ "type": "face.track.started", "data": { "camera": "lobby", "track_id": 1 } });
-        assert!(event_messages(&config(), "m", EventType::FaceTrackStarted, &started.to_string()).is_empty());
-        assert!(event_messages(&config(), "m", EventType::DoorDecision, "not json").is_empty());
+        assert!(event_messages(&config(), "m", EventType::FaceTrackStarted, &started).is_empty());
+        assert!(event_messages(&config(), "m", EventType::DoorDecision, &json!("not an object")).is_empty());
     }
 
     #[test]
     fn people_here_follows_tracks_and_ignores_late_starts() {
         let (config, mut people) = (config(), People::default());
-        let event = |kind: &str, track: i64| {
-            json!({ "data": { "camera": "Front Door", "track_id": track, "type": kind } }).to_string()
-        };
+        let event =
+            |kind: &str, track: i64| json!({ "data": { "camera": "Front Door", "track_id": track, "type": kind } });
         people.follow(&config, EventType::FaceTrackStarted, &event("started", 1));
         people.follow(&config, EventType::FaceTrackStarted, &event("started", 2));
         let state = people.follow(&config, EventType::IdentitySighted, &sighted(1, "Ana")).expect("changed");
@@ -390,7 +386,6 @@ mod tests {
                 "timestamp": "2026-12-07T10:00:00Z",
                 "data": { "camera": "Gate", "collection_id": collection, "subject": { "id": "s9", "name": "Ana" }, "score": 0.6 },
             })
-            .to_string()
         };
         let (id, discovery, state) = last_seen(&config(), &body("c1")).expect("opted in");
         assert_eq!(id, "facegate_person_s9");

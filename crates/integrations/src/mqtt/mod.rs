@@ -199,14 +199,14 @@ impl Link {
         Ok(())
     }
 
-    /// Whether Home Assistant has been told of the source of an event.
-    fn knows_source(&self, event_type: EventType, body: &serde_json::Value) -> bool {
+    /// The source of an event (a door, a camera's topic level) not yet looked up for Home Assistant.
+    fn unannounced_source(&self, event_type: EventType, body: &serde_json::Value) -> Option<String> {
         let data = &body["data"];
         let source = match event_type {
             EventType::DoorDecision => data["door_id"].as_str().map(str::to_string),
             _ => data["camera"].as_str().map(topic_level),
         };
-        source.is_none_or(|s| lock(&self.shared).announced.contains(&s))
+        source.filter(|s| !lock(&self.shared).announced.contains(s))
     }
 }
 
@@ -350,15 +350,19 @@ impl BrokerPublisher for MqttHub {
         let config = &link.config;
         link.first_connection().await;
         let event_type = row.delivery.event_type;
+        // The row's body, read once for every message made from it.
         let body: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
-        if !link.knows_source(event_type, &body) {
+        if let Some(source) = link.unannounced_source(event_type, &body) {
             link.announce(&self.0.gallery, false).await?;
+            // A source that is no door or camera (an uploaded video's name, `facegate watch` on a file)
+            // has no config: it is looked up once, not at each of its events.
+            lock(&link.shared).announced.insert(source);
         }
-        for message in &event_messages(config, &row.delivery.message_id, event_type, &row.payload) {
+        for message in &event_messages(config, &row.delivery.message_id, event_type, &body) {
             link.publish(message).await?;
         }
-        link.publish_made(|shared| shared.people.follow(config, event_type, &row.payload)).await?;
-        if let Some((person, discovery, state)) = last_seen(config, &row.payload) {
+        link.publish_made(|shared| shared.people.follow(config, event_type, &body)).await?;
+        if let Some((person, discovery, state)) = last_seen(config, &body) {
             let new = config.home_assistant && lock(&link.shared).announced.insert(person.clone());
             if new && let Err(error) = link.publish(&discovery).await {
                 lock(&link.shared).announced.remove(&person);
