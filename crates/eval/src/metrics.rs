@@ -21,6 +21,48 @@ pub fn best_threshold(train: &[(f32, bool)]) -> f32 {
     best.1
 }
 
+/// What scored pairs `(fold, score, same)` say of a verification: its 10-fold accuracy, its TAR at the
+/// two FARs reported, its ROC and EER.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairSummary {
+    /// Accuracy and threshold of each fold ([`ten_fold_accuracy`]).
+    pub folds: Vec<(f64, f32)>,
+    /// Mean accuracy over the folds.
+    pub accuracy_mean: f64,
+    /// Its standard deviation over the folds.
+    pub accuracy_std: f64,
+    /// TAR at FAR 1e-3.
+    pub tar_1e3: f64,
+    /// TAR at FAR 1e-4.
+    pub tar_1e4: f64,
+    /// The ROC curve ([`roc_curve`]).
+    pub roc: Vec<(f64, f64)>,
+    /// Its equal error rate.
+    pub eer: f64,
+}
+
+impl PairSummary {
+    /// The summary of scored pairs `(fold, score, same)`.
+    pub fn of(scored: &[(usize, f32, bool)]) -> Self {
+        let folds = ten_fold_accuracy(scored);
+        let count = folds.len().max(1) as f64;
+        let accuracy_mean = folds.iter().map(|f| f.0).sum::<f64>() / count;
+        let accuracy_std = (folds.iter().map(|f| (f.0 - accuracy_mean).powi(2)).sum::<f64>() / count).sqrt();
+        let genuine: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
+        let impostor: Vec<f32> = scored.iter().filter(|s| !s.2).map(|s| s.1).collect();
+        let roc = roc_curve(&genuine, &impostor);
+        Self {
+            accuracy_mean,
+            accuracy_std,
+            tar_1e3: tar_at_far(&genuine, &impostor, 1e-3),
+            tar_1e4: tar_at_far(&genuine, &impostor, 1e-4),
+            eer: equal_error_rate(&roc),
+            roc,
+            folds,
+        }
+    }
+}
+
 /// Accuracy and threshold of each fold `(fold, score, same)`, the threshold chosen on the other folds.
 pub fn ten_fold_accuracy(scored: &[(usize, f32, bool)]) -> Vec<(f64, f32)> {
     (0..VERIFICATION_FOLDS)

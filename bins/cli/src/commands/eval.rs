@@ -14,7 +14,7 @@ use facegate_core::{EmbedderConfig, Embedding, Mirror, Pipeline, PipelineConfig}
 use facegate_eval::calibration::ScoreHistogram;
 use facegate_eval::lfw::Lfw;
 use facegate_eval::liveness::{LivenessRates, LivenessSample, read_labels};
-use facegate_eval::metrics::{equal_error_rate, roc_curve, tar_at_far, ten_fold_accuracy};
+use facegate_eval::metrics::PairSummary;
 use facegate_eval::subject::{FaceSource, subject_template};
 use facegate_eval::work::{lost_worker, parallel_map};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,16 +55,8 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
         let (a, b) = (&embedded[&pair.a].0, &embedded[&pair.b].0);
         scored.push((pair.fold, a.cosine(b), pair.same));
     }
-    let folds = ten_fold_accuracy(&scored);
-    let accuracies: Vec<f64> = folds.iter().map(|f| f.0).collect();
-    let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
-    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / accuracies.len() as f64).sqrt();
-    let genuine: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
-    let impostor: Vec<f32> = scored.iter().filter(|s| !s.2).map(|s| s.1).collect();
-    let roc = roc_curve(&genuine, &impostor);
-    let tar_1e3 = tar_at_far(&genuine, &impostor, 1e-3);
-    let tar_1e4 = tar_at_far(&genuine, &impostor, 1e-4);
-    let eer = equal_error_rate(&roc);
+    let PairSummary { folds, accuracy_mean: mean, accuracy_std: std, tar_1e3, tar_1e4, roc, eer } =
+        PairSummary::of(&scored);
     let mut sources: BTreeMap<FaceSource, usize> = BTreeMap::new();
     for (_, source) in embedded.values() {
         *sources.entry(*source).or_default() += 1;
@@ -106,18 +98,14 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
     if let Some(enrolled) = &mixed {
         let scored: Vec<(usize, f32, bool)> =
             pairs.iter().map(|p| (p.fold, enrolled[&p.a].0.cosine(&embedded[&p.b].0), p.same)).collect();
-        let folds = ten_fold_accuracy(&scored);
-        let mean = folds.iter().map(|f| f.0).sum::<f64>() / folds.len() as f64;
-        let genuine: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
-        let impostor: Vec<f32> = scored.iter().filter(|s| !s.2).map(|s| s.1).collect();
-        let eer = equal_error_rate(&roc_curve(&genuine, &impostor));
+        let summary = PairSummary::of(&scored);
         let mirrored = embedded.values().zip(enrolled.values()).filter(|(a, b)| a.0.cosine(&b.0) > 0.999_99).count();
         println!("  against a gallery enrolled with the mirror (each pair's first image):");
         println!(
             "    10-fold accuracy  {:.2} %, TAR @ FAR 1e-3 {:.2} %, EER {:.2} %",
-            mean * 100.0,
-            tar_at_far(&genuine, &impostor, 1e-3) * 100.0,
-            eer * 100.0
+            summary.accuracy_mean * 100.0,
+            summary.tar_1e3 * 100.0,
+            summary.eer * 100.0
         );
         println!("    {mirrored} of {} probes were mirrored (hard faces)", embedded.len());
         let rates = false_matches(enrolled, &embedded, &calibration);
@@ -128,9 +116,9 @@ pub fn lfw(context: &Context, args: &LfwArgs) -> Result<ExitCode> {
             );
         }
         report["against_mirrored_gallery"] = json!({
-            "accuracy_mean": mean,
-            "tar_at_far_1e-3": tar_at_far(&genuine, &impostor, 1e-3),
-            "eer": eer,
+            "accuracy_mean": summary.accuracy_mean,
+            "tar_at_far_1e-3": summary.tar_1e3,
+            "eer": summary.eer,
             "probes_mirrored": mirrored,
             "false_match_rates": rates.iter().map(|(fmr, threshold, always, policy)| json!({
                 "target_fmr": fmr, "threshold": threshold, "mirrored_both": always, "these_probes": policy,
