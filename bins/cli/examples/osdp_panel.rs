@@ -1,11 +1,16 @@
 //! An access panel to try facegate's door reader with: libosdp's own control panel (CP), polling one
 //! reader over TCP (it listens; facegate dials it) or a serial line, with the Secure Channel. Each
 //! 26-bit card read is answered with the LED green (and a short beep) when its `facility:card` is
-//! allowed, red otherwise. It prints one JSON line per thing that happens: `{"listening": ADDR}`,
-//! `{"secure_channel": true}`, `{"card": [FACILITY, NUMBER], "bits": N, "granted": BOOL, "at_ms": MS}`.
+//! allowed, red otherwise, after a line of text on the reader's display (`Welcome` or `Denied`). It prints
+//! one JSON line per thing that happens: `{"listening": ADDR}`, `{"secure_channel": true}` (each time it
+//! comes up), `{"card": [FACILITY, NUMBER], "bits": N, "granted": BOOL, "at_ms": MS}`, `{"keyset": HEX}`.
 //!
 //! `cargo run --release -p facegate-cli --example osdp_panel -- --listen 127.0.0.1:4001 --address 101
 //! --key 00112233445566778899aabbccddeeff --allow 12:3456`
+//!
+//! With `--set-key HEX` it installs a reader: the Secure Channel is not enforced (the reader's default
+//! key, SCBK-D, is tried when `--key` fails), and once it is up the panel sets the reader's key to HEX
+//! (OSDP KEYSET) and goes on with it.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -14,8 +19,8 @@ use std::time::Duration;
 
 use facegate_integrations::osdp::{CardBits, StreamChannel, read_wiegand26};
 use libosdp::{
-    ControlPanelBuilder, OsdpCommand, OsdpCommandBuzzer, OsdpCommandLed, OsdpEvent, OsdpFlag, OsdpLedColor,
-    OsdpLedParams, PdInfoBuilder,
+    ControlPanelBuilder, OsdpCommand, OsdpCommandBuzzer, OsdpCommandKeyset, OsdpCommandLed, OsdpCommandText, OsdpEvent,
+    OsdpFlag, OsdpLedColor, OsdpLedParams, PdInfoBuilder,
 };
 
 fn arg(name: &str) -> Option<String> {
@@ -41,10 +46,19 @@ fn led(colour: OsdpLedColor) -> OsdpCommand {
     OsdpCommand::Led(OsdpCommandLed { reader: 0, led_number: 0, temporary: on, permanent: OsdpLedParams::default() })
 }
 
+fn text(shown: &str) -> OsdpCommand {
+    let data = shown.as_bytes().to_vec();
+    OsdpCommand::Text(OsdpCommandText { reader: 0, control_code: 3, temp_time: 2, offset_row: 1, offset_col: 1, data })
+}
+
+fn hex_key(text: &str) -> Result<[u8; 16], String> {
+    hex::decode(text).map_err(|e| e.to_string())?.try_into().map_err(|_| "a key is 16 bytes".to_string())
+}
+
 fn main() -> Result<(), String> {
     let address: i32 = arg("--address").unwrap_or_else(|| "101".into()).parse().map_err(|_| "--address")?;
-    let key = hex::decode(arg("--key").ok_or("--key HEX")?).map_err(|e| e.to_string())?;
-    let key: [u8; 16] = key.try_into().map_err(|_| "the key is 16 bytes")?;
+    let key = hex_key(&arg("--key").ok_or("--key HEX")?)?;
+    let mut set_key = arg("--set-key").map(|k| hex_key(&k)).transpose()?;
     let allowed: HashSet<(u32, u64)> = arg("--allow")
         .unwrap_or_default()
         .split(',')
@@ -69,7 +83,7 @@ fn main() -> Result<(), String> {
         .and_then(|b| b.address(address))
         .and_then(|b| b.baud_rate(115_200))
         .map_err(|e| e.to_string())?
-        .flag(OsdpFlag::EnforceSecure)
+        .flag(if set_key.is_some() { OsdpFlag::empty() } else { OsdpFlag::EnforceSecure })
         .secure_channel_key(key);
     let mut panel =
         ControlPanelBuilder::new().add_channel(Box::new(channel), vec![reader]).build().map_err(|e| e.to_string())?;
@@ -83,6 +97,7 @@ fn main() -> Result<(), String> {
             let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
             say(serde_json::json!({ "card": card.map(|(f, n)| [u64::from(f), n]), "bits": read.nr_bits, "granted": granted, "at_ms": at_ms }));
             let mut queue = queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.push(text(if granted { "Welcome" } else { "Denied" }));
             queue.push(led(if granted { OsdpLedColor::Green } else { OsdpLedColor::Red }));
             queue.push(OsdpCommand::Buzzer(OsdpCommandBuzzer { reader: 0, control_code: 2, on_count: 1, off_count: 1, rep_count: 1 }));
         }
@@ -91,10 +106,17 @@ fn main() -> Result<(), String> {
     let mut secure = false;
     loop {
         panel.refresh();
-        if !secure && panel.is_sc_active(0) {
-            secure = true;
+        let now = panel.is_sc_active(0);
+        if now && !secure {
             say(serde_json::json!({ "secure_channel": true }));
+            if let Some(new) = set_key.take() {
+                match panel.send_command(0, OsdpCommand::KeySet(OsdpCommandKeyset::new_scbk(new))) {
+                    Ok(()) => say(serde_json::json!({ "keyset": hex::encode(new) })),
+                    Err(error) => say(serde_json::json!({ "error": error.to_string() })),
+                }
+            }
         }
+        secure = now;
         let commands: Vec<OsdpCommand> =
             answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect();
         for command in commands {

@@ -82,7 +82,7 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
     let settings = json!({
         "url": broker.url(), "username": "facegate", "password": "s3cret", "frigate": true, "double_take": true,
         "event_types": ["door.decision", "identity.sighted", "identity.unknown", "identity.decision"],
-        "last_seen_collections": [hamilton],
+        "last_seen_collections": [hamilton], "public_url": format!("{}/", server.url), "image_link_ttl_s": 600,
     });
     let (status, configured) = api.put_json("/v1/integrations/mqtt", settings);
     assert_eq!(status, 200, "{configured}");
@@ -143,6 +143,8 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
     let camera_announced = subscriber.wait_for(&camera_config, 1, Duration::from_secs(5)).remove(0).json();
     let people = &camera_announced["cmps"][format!("facegate_camera_{camera}_people")];
     assert_eq!((people["p"].as_str(), people["state_topic"].as_str()), (Some("sensor"), Some("facegate/stage/people")));
+    let image = &camera_announced["cmps"][format!("facegate_camera_{camera}_last_face")];
+    assert_eq!((image["p"].as_str(), image["url_topic"].as_str()), (Some("image"), Some("facegate/stage/last_face")));
 
     // A late subscriber (Home Assistant starting after facegate) gets the configs and the status retained.
     let late = Subscriber::start(broker.port(), "late-subscriber");
@@ -205,6 +207,28 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
         "{states:?}"
     );
     assert_eq!(states.last().map(|s| s["count"].clone()), Some(json!(0)), "and it stays so: {states:?}");
+
+    // The camera's "last face": a signed link to the best shot of each track that left a sighting,
+    // retained; it opens without an API key, an altered one does not, and the image never goes on the
+    // broker.
+    let sightings = events.iter().filter(|e| e["type"] == "face.track.ended" && e["sighting_seq"].is_i64()).count();
+    assert!(sightings >= 3, "{events:?}");
+    let faces = subscriber.wait_for("facegate/stage/last_face", sightings, Duration::from_secs(10));
+    assert!(faces.iter().all(|f| f.payload.starts_with(&format!("{}/v1/best-shots/", server.url))), "{faces:?}");
+    let link = faces.last().expect("a last face").payload.clone();
+    let later = Subscriber::start(broker.port(), "later-subscriber");
+    let kept = later.wait_for("facegate/stage/last_face", 1, Duration::from_secs(5));
+    assert_eq!((kept[0].retain, &kept[0].payload), (true, &link), "retained");
+    let anonymous = reqwest::blocking::Client::new();
+    let opened = anonymous.get(&link).send().expect("fetch");
+    assert_eq!(opened.status(), 200, "{link}");
+    assert_eq!(opened.headers()["content-type"], "image/jpeg");
+    assert!(opened.bytes().expect("body").starts_with(&[0xff, 0xd8]), "a JPEG");
+    let altered = link.replace("expires=", "expires=9");
+    let refused = anonymous.get(&altered).send().expect("fetch");
+    assert_eq!(refused.status(), 403, "{altered}");
+    assert_eq!(refused.json::<Value>().expect("envelope")["error"]["code"], "forbidden");
+    assert!(subscriber.seen().iter().all(|s| s.payload.len() < 16 * 1024), "no image on the broker");
 
     // "Last seen" sensors for the people of the collection that opted in: one retained state each, and
     // a Home Assistant device with a timestamp sensor.

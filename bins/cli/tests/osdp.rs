@@ -213,6 +213,7 @@ fn the_panel_decides_facegates_grants_over_tcp_and_a_serial_line_with_the_secure
         "{granted}"
     );
     assert!(granted["panel_ms"].as_u64().is_some_and(|ms| ms < 2000), "{granted}");
+    assert_eq!(granted["panel_text"], "Welcome", "the panel's text before its LED: {granted}");
     let read = panel.wait(|l| l["bits"] == 26, Duration::from_secs(5));
     assert_eq!(
         (read["card"].clone(), read["granted"].clone()),
@@ -226,6 +227,14 @@ fn the_panel_decides_facegates_grants_over_tcp_and_a_serial_line_with_the_secure
         "{denied}"
     );
     assert_eq!(panel.cards().last().map(|c| c["card"].clone()), Some(json!([12, 999])));
+    assert_eq!(denied["panel_text"], "Denied", "{denied}");
+    let (_, state) = api.get(&format!("/v1/doors/{front}/reader"));
+    assert!(state["link"]["last_text"].is_string(), "the panel's text and buzzer in the link's state: {state}");
+    let started = Instant::now();
+    while api.get(&format!("/v1/doors/{front}/reader")).1["link"]["last_buzzer_at_ms"].as_i64().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the panel's beep was never recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // In the door's trail: facegate's decision with the panel's beside it.
     let (_, trail) = api.get(&format!("/v1/collections/{office}/events?limit=100"));
@@ -330,4 +339,81 @@ fn the_panel_decides_facegates_grants_over_tcp_and_a_serial_line_with_the_secure
     assert_eq!(removed.status(), 204);
     let alone = attempt(&back, "0004_01_06_03_210.jpg");
     assert_eq!((alone["access"].as_str(), alone.get("panel")), (Some("granted"), None), "{alone}");
+}
+
+/// Install mode: a reader set up with `install_mode` lets the panel in with the default key, the panel
+/// sets the reader's own key (OSDP KEYSET), facegate keeps it sealed and leaves install mode; after a
+/// restart the reader comes up with that key only.
+#[test]
+fn a_panel_in_install_mode_sets_the_readers_key_and_facegate_keeps_it() {
+    const PANEL_KEY: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = create_key(dir.path(), "acme", "admin");
+    let mut server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &key);
+    let office = api.collection("office");
+    let ann = api.subject(&office, "Ann");
+    assert_eq!(api.enroll(&office, &ann, &frames(&["0004_01_00_01_406.jpg", "0004_01_00_01_55.jpg"])).0, 201);
+    let card = json!({ "credentials": [{ "format": "wiegand26", "facility_code": 12, "card_number": 3456 }] });
+    assert_eq!(api.put_json(&format!("/v1/collections/{office}/subjects/{ann}/credentials"), card).0, 200);
+    let (status, door) = api.post_json(
+        "/v1/doors",
+        json!({ "name": "front", "collection_id": office, "policy": { "allow_everyone": true, "timezone": "UTC" } }),
+    );
+    assert_eq!(status, 201, "{door}");
+    let door = door["id"].as_str().expect("door id").to_string();
+
+    // The panel knows only the new key it will set; the reader starts with a provisional one.
+    let installer = Panel::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--address",
+        "101",
+        "--key",
+        PANEL_KEY,
+        "--set-key",
+        PANEL_KEY,
+        "--allow",
+        "12:3456",
+    ]);
+    let settings = json!({ "transport": "tcp", "target": installer.listening, "address": 101, "install_mode": true });
+    assert_eq!(reader(&api, &door, settings, Some(KEY)).0, 200);
+    installer.wait(|l| l["keyset"] == PANEL_KEY, Duration::from_secs(20));
+    // The Secure Channel starts again with the new key.
+    let started = Instant::now();
+    while installer.seen().iter().filter(|l| l["secure_channel"] == true).count() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", installer.seen());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let state = loop {
+        let (_, state) = api.get(&format!("/v1/doors/{door}/reader"));
+        if state["reader"]["settings"]["install_mode"] == false && state["link"]["secure_channel"] == true {
+            break state;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the key was never kept: {state}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(state["link"]["key_set_at_ms"].is_i64(), "{state}");
+    let granted = api.post_images(&format!("/v1/doors/{door}/attempts"), vec![frame("0004_01_06_03_210.jpg")]).1;
+    assert_eq!(granted["panel"], "granted", "with the panel's key: {granted}");
+    let (_, changes) = api.get("/v1/changes?limit=100");
+    let by_panel: Vec<&Value> =
+        changes["changes"].as_array().expect("changes").iter().filter(|c| c["key_id"] == "osdp-panel").collect();
+    assert_eq!(by_panel.len(), 1, "the panel's change in the trail: {changes}");
+    assert!(!changes.to_string().contains(PANEL_KEY), "the key is never shown");
+
+    // A restart: the reader comes up with the kept key against a panel that enforces it.
+    drop(installer);
+    server.kill();
+    let server = Server::start(dir.path(), &[]);
+    let api = Api::new(&server, &key);
+    let panel =
+        Panel::start(&["--listen", "127.0.0.1:0", "--address", "101", "--key", PANEL_KEY, "--allow", "12:3456"]);
+    let settings = json!({ "transport": "tcp", "target": panel.listening, "address": 101 });
+    assert_eq!(reader(&api, &door, settings, None).0, 200, "the target moved; the key stays");
+    panel.wait(|l| l["secure_channel"] == true, Duration::from_secs(15));
+    wait_linked(&api, &door);
+    let granted = api.post_images(&format!("/v1/doors/{door}/attempts"), vec![frame("0004_01_06_03_210.jpg")]).1;
+    assert_eq!(granted["panel"], "granted", "{granted}");
 }

@@ -257,6 +257,9 @@ function ReaderForm({ door }: { door: Door }) {
           {link.secure_channel ? ", Secure Channel up" : ", no Secure Channel"}
           {link.last_poll_at_ms ? `; last poll ${new Date(link.last_poll_at_ms).toLocaleTimeString()}` : ""}
           {link.last_verdict ? `; last verdict: ${link.last_verdict}` : ""}
+          {link.last_text ? `; panel's text: "${link.last_text}"` : ""}
+          {link.last_buzzer_at_ms ? `; last beep ${new Date(link.last_buzzer_at_ms).toLocaleTimeString()}` : ""}
+          {link.key_set_at_ms ? `; the panel set its key ${new Date(link.key_set_at_ms).toLocaleTimeString()}` : ""}
           {link.last_error ? ` (${link.last_error})` : ""}
         </p>
       )}

@@ -21,6 +21,8 @@ export function Integrations() {
   const [doubleTake, setDoubleTake] = useState(false);
   const [collections, setCollections] = useState<Schemas["Collection"][]>([]);
   const [lastSeen, setLastSeen] = useState<string[]>([]);
+  const [publicUrl, setPublicUrl] = useState("");
+  const [linkHours, setLinkHours] = useState(24);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
 
@@ -36,6 +38,8 @@ export function Integrations() {
     setFrigate(settings.frigate);
     setDoubleTake(settings.double_take);
     setLastSeen(settings.last_seen_collections);
+    setPublicUrl(settings.public_url ?? "");
+    setLinkHours(Math.round(settings.image_link_ttl_s / 360) / 10);
   };
   const refresh = async (fill: boolean) => {
     const r = await api.GET("/v1/integrations/mqtt");
@@ -61,7 +65,8 @@ export function Integrations() {
       const body: Schemas["MqttSettings"] = {
         url: url.trim(), username: username.trim() || undefined, password: password || undefined, enabled,
         home_assistant: homeAssistant, topic_prefix: prefix.trim(), event_types: types, frigate, double_take: doubleTake,
-        last_seen_collections: lastSeen,
+        last_seen_collections: lastSeen, public_url: publicUrl.trim() || undefined,
+        image_link_ttl_s: Math.round(linkHours * 3600),
       };
       show(ok(await api.PUT("/v1/integrations/mqtt", { body })));
       setPassword("");
@@ -135,6 +140,10 @@ export function Integrations() {
             </label>
           ))}
         </fieldset>
+        <label htmlFor="mqtt-public-url">facegate's address as Home Assistant reaches it (for each camera's "last face" image: a signed link, never the image on the broker; empty: no image)</label>
+        <input id="mqtt-public-url" type="url" value={publicUrl} onChange={(e) => setPublicUrl(e.target.value)} placeholder="https://facegate.example:8443" />
+        <label htmlFor="mqtt-link-hours">"Last face" links work for (hours)</label>
+        <input id="mqtt-link-hours" type="number" min={0.1} max={168} step={0.1} value={linkHours} onChange={(e) => setLinkHours(Number(e.target.value))} />
         <button type="submit" disabled={!types.length}>Save MQTT settings</button>
         {saved && <p role="status">{saved}</p>}
       </form>

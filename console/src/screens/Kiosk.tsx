@@ -141,6 +141,7 @@ export function Kiosk({ doorId }: { doorId: string }) {
               <p className="because">
                 {granted ? `Welcome, ${decision.subject?.name ?? ""}` : REASONS[decision.reason ?? "unknown_person"]}
               </p>
+              {decision.panel_text && <p className="panel-text" aria-label="The panel says">{decision.panel_text}</p>}
               {decision.panel && <p className="muted">Panel: {decision.panel}{decision.panel_ms != null ? ` in ${decision.panel_ms} ms` : ""}</p>}
             </>
           ) : (

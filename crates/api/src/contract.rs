@@ -746,6 +746,9 @@ pub struct DoorAttemptResponse {
     /// How long the panel took to answer, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub panel_ms: Option<u32>,
+    /// The text the panel put on the reader's display with its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel_text: Option<String>,
 }
 
 /// A door's reader and how its link to the panel stands in this process.

@@ -341,6 +341,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Camera(CameraProblem::TooMany) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Camera(problem) => ApiError::invalid(problem.to_string()),
             GalleryError::Consent(problem) => ApiError::invalid(problem.to_string()),
+            GalleryError::Link(refused) => ApiError::new(ErrorCode::Forbidden, refused.to_string()),
             GalleryError::Sighting(SightingProblem::Naming) => ApiError::invalid(error.to_string()),
             GalleryError::Sighting(_) => ApiError::new(ErrorCode::Conflict, error.to_string()),
             GalleryError::Key(KeyProblem::SelfRevocation) => ApiError::new(ErrorCode::Conflict, error.to_string()),

@@ -32,7 +32,7 @@ pub use facegate_gallery::{Clock, now_ms};
 pub use inference::{Packs, PipelinePool, PoolStatus};
 pub use metrics::Metrics;
 pub use openapi::document as openapi_document;
-pub use routes::resume_migrations;
+pub use routes::{resume_migrations, start_readers};
 pub use state::AppState;
 pub(crate) use state::JsonObject;
 

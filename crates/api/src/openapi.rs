@@ -70,7 +70,7 @@ impl Modify for Errors {
         delete_negative, create_webhook, list_webhooks, delete_webhook, deliveries, update_collection, receipts,
         create_key, list_keys, current_key, revoke_key, changes, reset_presence, reset_subject_presence,
         sightings, create_camera, list_cameras, get_camera, replace_camera, delete_camera,
-        watch_video, presence, stream, audit_stream, search_sightings, best_shot, not_this_person, clusters, name_cluster, get_mqtt,
+        watch_video, presence, stream, audit_stream, search_sightings, best_shot, linked_best_shot, not_this_person, clusters, name_cluster, get_mqtt,
         put_mqtt, delete_mqtt, get_reader, put_reader, delete_reader, get_credentials, put_credentials
     ),
     components(schemas(ErrorEnvelope)),

@@ -79,6 +79,8 @@ pub struct DoorDecision {
     pub panel: Option<crate::PanelVerdict>,
     /// How long the panel took to answer, ms.
     pub panel_ms: Option<u32>,
+    /// The text the panel put on the reader's display with its answer (for whoever stands at the door).
+    pub panel_text: Option<String>,
 }
 
 /// A door policy or door that cannot be stored as given.
@@ -476,15 +478,17 @@ impl Gallery {
             (None, None) => Some(DoorReason::UnknownPerson),
             (None, Some(subject)) => self.policy_reason(door, subject, at_ms),
         };
-        // Where the door has a reader, its panel has the last word on whom facegate would let in.
-        let (mut panel, mut panel_ms) = (None, None);
+        // Where the door has a reader, its panel has the last word on whom facegate would let in; a person
+        // anti-passback denies is never presented (the panel would open the door).
+        let (mut panel, mut panel_ms, mut panel_text) = (None, None, None);
         if let (None, Some(subject)) = (reason, &subject) {
-            match self.ask_panel(&actor.tenant_id, &door.id, &subject.id).await? {
+            match self.ask_panel(&actor.tenant_id, door, &subject.id).await? {
                 None => {}
+                Some(PanelAnswer::StillInside) => reason = Some(DoorReason::AntiPassback),
                 Some(PanelAnswer::NoCredential) => reason = Some(DoorReason::NoCredential),
-                Some(PanelAnswer::Verdict(verdict, ms)) => {
-                    (panel, panel_ms) = (Some(verdict), Some(ms));
-                    match verdict {
+                Some(PanelAnswer::Verdict(reply, ms)) => {
+                    (panel, panel_ms, panel_text) = (Some(reply.verdict), Some(ms), reply.text);
+                    match reply.verdict {
                         PanelVerdict::Granted => {}
                         PanelVerdict::Denied => reason = Some(DoorReason::PanelDenied),
                         PanelVerdict::Offline => reason = Some(DoorReason::PanelOffline),
@@ -535,6 +539,7 @@ impl Gallery {
             at_ms,
             panel,
             panel_ms,
+            panel_text,
         })
     }
 

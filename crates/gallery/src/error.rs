@@ -50,6 +50,9 @@ pub enum GalleryError {
     /// A sighting cannot be changed as asked.
     #[error(transparent)]
     Sighting(#[from] crate::SightingProblem),
+    /// A signed link that opens nothing: expired, altered, or not this service's.
+    #[error(transparent)]
+    Link(#[from] crate::LinkRefused),
     /// A consent record or retention cannot be stored as given.
     #[error(transparent)]
     Consent(#[from] ConsentProblem),

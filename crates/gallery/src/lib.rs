@@ -29,6 +29,7 @@ mod index;
 pub mod keys;
 #[cfg(feature = "kms")]
 pub mod kms;
+mod links;
 mod migration;
 mod mqtt;
 mod negatives;
@@ -58,14 +59,15 @@ pub use gallery::{Clock, FaceToEnroll, Gallery, IndexedSize, TemplatePacks};
 pub(crate) use gallery::{TenantSecrets, crop_binding};
 pub use index::{Candidate, TemplateIndex};
 pub use keys::{KeyProblem, Keys, hash_key, new_key_secret};
+pub use links::{BEST_SHOT_LINKS, BestShotLink, LinkRefused, MAX_LINK_TTL_S, MIN_LINK_TTL_S};
 pub use migration::MigrationProblem;
 pub use mqtt::{
-    BrokerPublisher, DEFAULT_MQTT_EVENTS, DEFAULT_TOPIC_PREFIX, MAX_CREDENTIAL_CHARS, MAX_TOPIC_PREFIX_CHARS,
-    MqttConfig, MqttIntegration, MqttProblem, MqttSettings, is_broker,
+    BrokerPublisher, DEFAULT_LINK_TTL_S, DEFAULT_MQTT_EVENTS, DEFAULT_TOPIC_PREFIX, MAX_CREDENTIAL_CHARS,
+    MAX_TOPIC_PREFIX_CHARS, MqttConfig, MqttIntegration, MqttProblem, MqttSettings, is_broker,
 };
 pub use readers::{
-    BAUD_RATES, DoorReader, MAX_CARDS, MAX_READER_ADDRESS, MAX_READERS, PanelVerdict, Panels, ReaderProblem,
-    ReaderSpec, ReaderToRun, check_cards,
+    BAUD_RATES, DoorReader, MAX_CARDS, MAX_READER_ADDRESS, MAX_READERS, PANEL_KEY_ID, PanelReply, PanelVerdict, Panels,
+    ReaderProblem, ReaderSpec, ReaderToRun, check_cards,
 };
 pub use recognition::{
     AcceptedFace, EnrollOptions, Enrolment, FaceChoice, Identification, IdentifiedFace, MatchResult, OperatingPoint,

@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::collections::{Actor, Missing};
 use crate::egress::EgressRefusal;
-use crate::{Gallery, GalleryError};
+use crate::{Gallery, GalleryError, MAX_LINK_TTL_S, MIN_LINK_TTL_S};
 
 /// Longest topic prefix, characters.
 pub const MAX_TOPIC_PREFIX_CHARS: usize = 64;
 /// Longest user name or password, characters.
 pub const MAX_CREDENTIAL_CHARS: usize = 256;
+/// How long a "last face" link works when the settings do not say, seconds.
+pub const DEFAULT_LINK_TTL_S: u32 = 24 * 3600;
 /// The topic prefix when none is given.
 pub const DEFAULT_TOPIC_PREFIX: &str = "facegate";
 
@@ -60,6 +62,15 @@ pub struct MqttSettings {
     /// they tell everyone on the broker who is where, so none unless a collection is listed.
     #[serde(default)]
     pub last_seen_collections: Vec<CollectionId>,
+    /// facegate's address as Home Assistant reaches it (`https://facegate.example:8443`, a path prefix
+    /// allowed): each camera then gets a "last face" image, published as a signed link to its latest
+    /// best shot (never the image itself). Left out, no image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How long a "last face" link opens its image, seconds (60 to 604800; default a day).
+    #[serde(default = "default_link_ttl")]
+    #[schema(minimum = 60, maximum = 604_800)]
+    pub image_link_ttl_s: u32,
 }
 
 fn yes() -> bool {
@@ -72,6 +83,10 @@ fn default_prefix() -> String {
 
 fn default_events() -> Vec<EventType> {
     DEFAULT_MQTT_EVENTS.to_vec()
+}
+
+fn default_link_ttl() -> u32 {
+    DEFAULT_LINK_TTL_S
 }
 
 /// What the broker link needs: the settings as stored (sealed), password included.
@@ -98,6 +113,12 @@ pub struct MqttConfig {
     /// Collections whose people get "last seen" sensors.
     #[serde(default)]
     pub last_seen_collections: Vec<CollectionId>,
+    /// facegate's public address, for the "last face" links (none: no image).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long a "last face" link works, seconds.
+    #[serde(default = "default_link_ttl")]
+    pub image_link_ttl_s: u32,
     /// When these settings were made, ms since the epoch: a link never goes back to older ones (an
     /// event queued before a change may be sent after it).
     #[serde(default)]
@@ -130,6 +151,11 @@ pub struct MqttIntegration {
     pub double_take: bool,
     /// Collections whose people get "last seen" sensors.
     pub last_seen_collections: Vec<CollectionId>,
+    /// facegate's public address, for the cameras' "last face" links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// How long a "last face" link works, seconds.
+    pub image_link_ttl_s: u32,
 }
 
 /// MQTT settings that cannot be stored as given.
@@ -148,6 +174,12 @@ pub enum MqttProblem {
     /// No event type.
     #[error("`event_types` names no event type")]
     NoEventType,
+    /// A public address that is not a plain `http(s)://host[:port][/path]`.
+    #[error("`public_url` must be http:// or https:// with a host, no user, query or fragment")]
+    PublicUrl,
+    /// A link life out of range.
+    #[error("`image_link_ttl_s` must be {MIN_LINK_TTL_S} to {MAX_LINK_TTL_S}")]
+    LinkTtl,
 }
 
 /// Publishes queued events to a tenant's broker; implemented by the integrations room's MQTT link.
@@ -180,6 +212,18 @@ fn check_credential(field: &'static str, value: Option<&str>) -> Result<(), Mqtt
     }
 }
 
+/// A public address as stored: `http(s)://host[:port][/path]`, without a trailing `/`.
+fn check_public_url(text: &str) -> Result<String, MqttProblem> {
+    let url = url::Url::parse(text).map_err(|_| MqttProblem::PublicUrl)?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if plain { Ok(url.as_str().trim_end_matches('/').to_string()) } else { Err(MqttProblem::PublicUrl) }
+}
+
 fn settings_binding(id: &WebhookId) -> String {
     format!("facegate/mqtt-settings/v1/{id}")
 }
@@ -199,6 +243,8 @@ impl MqttConfig {
             frigate: self.frigate,
             double_take: self.double_take,
             last_seen_collections: self.last_seen_collections,
+            public_url: self.public_url,
+            image_link_ttl_s: self.image_link_ttl_s,
         }
     }
 
@@ -269,6 +315,10 @@ impl Gallery {
         if event_types.is_empty() {
             return Err(MqttProblem::NoEventType.into());
         }
+        let public_url = settings.public_url.as_deref().filter(|u| !u.is_empty()).map(check_public_url).transpose()?;
+        if !(MIN_LINK_TTL_S..=MAX_LINK_TTL_S).contains(&settings.image_link_ttl_s) {
+            return Err(MqttProblem::LinkTtl.into());
+        }
         let mut last_seen = settings.last_seen_collections;
         last_seen.sort_unstable();
         last_seen.dedup();
@@ -288,6 +338,8 @@ impl Gallery {
             frigate: settings.frigate,
             double_take: settings.double_take,
             last_seen_collections: last_seen,
+            public_url,
+            image_link_ttl_s: settings.image_link_ttl_s,
             revision: self.now(),
         };
         let id = existing.map_or_else(WebhookId::random, |(id, _)| id);
@@ -309,6 +361,7 @@ impl Gallery {
             "home_assistant": config.home_assistant,
             "topic_prefix": config.topic_prefix,
             "event_types": config.event_types,
+            "public_url": config.public_url,
         });
         let audit = self.change(actor, ChangeAction::IntegrationConfigured, &new.id, details);
         let stored = match self.store.replace_webhook(&actor.tenant_id, &new, &audit).await {
@@ -392,6 +445,15 @@ mod tests {
     }
 
     #[test]
+    fn public_addresses_are_plain_http_origins_with_an_optional_path() {
+        assert_eq!(check_public_url("https://facegate.example:8443/"), Ok("https://facegate.example:8443".into()));
+        assert_eq!(check_public_url("http://10.0.0.5/fg"), Ok("http://10.0.0.5/fg".into()));
+        for bad in ["ftp://x", "https://u:p@x", "https://x/?a=1", "https://x/#f", "not a url", "file:///etc"] {
+            assert_eq!(check_public_url(bad), Err(MqttProblem::PublicUrl), "{bad}");
+        }
+    }
+
+    #[test]
     fn disabled_settings_queue_nothing_and_enabled_ones_keep_the_track_events() {
         let config = MqttConfig {
             url: "mqtts://broker.example.org".into(),
@@ -404,6 +466,8 @@ mod tests {
             frigate: false,
             double_take: false,
             last_seen_collections: Vec::new(),
+            public_url: None,
+            image_link_ttl_s: DEFAULT_LINK_TTL_S,
             revision: 0,
         };
         assert_eq!(

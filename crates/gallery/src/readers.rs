@@ -40,12 +40,25 @@ pub enum PanelVerdict {
     Offline,
 }
 
+/// What the panel answered a card with: its verdict, and the text it put on the reader's display before
+/// it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelReply {
+    /// Granted, denied, or no verdict in time.
+    pub verdict: PanelVerdict,
+    /// The panel's text for the person (`Welcome`, `Card expired`, ...).
+    pub text: Option<String>,
+}
+
 /// The access panels facegate is a reader of; implemented by the integrations room.
 #[async_trait::async_trait]
 pub trait Panels: Send + Sync {
     /// Presents `card` at the door's reader and waits at most `timeout` for the panel's verdict.
-    async fn present(&self, door_id: &DoorId, card: &CardCredential, timeout: Duration) -> PanelVerdict;
+    async fn present(&self, door_id: &DoorId, card: &CardCredential, timeout: Duration) -> PanelReply;
 }
+
+/// Who keeps a key a panel set on a reader in install mode (the trail says so).
+pub const PANEL_KEY_ID: &str = "osdp-panel";
 
 /// A door's reader as set (`PUT /v1/doors/{door}/reader`): its settings and, write-only, its key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -335,28 +348,58 @@ impl Gallery {
 
     /// What the door's panel says of a person facegate would let in, where the door has a reader: its
     /// verdict and how long it took, or why the person was not presented (no card for the panel's
-    /// system). `None`: the door has no reader and facegate decides alone.
+    /// system; still inside by the door's anti-passback, checked here because the panel's grant opens
+    /// the door). `None`: the door has no reader and facegate decides alone.
     pub(crate) async fn ask_panel(
         &self,
         tenant_id: &TenantId,
-        door_id: &DoorId,
+        door: &facegate_store::Door,
         subject_id: &SubjectId,
     ) -> Result<Option<PanelAnswer>, GalleryError> {
+        let door_id = &door.id;
         let Some(reader) = self.store.reader(tenant_id, door_id).await? else {
             return Ok(None);
         };
+        if door.policy.anti_passback.is_some() && self.store.is_present(tenant_id, door_id, subject_id).await? {
+            return Ok(Some(PanelAnswer::StillInside));
+        }
         let cards = self.store.credentials(tenant_id, subject_id).await?;
         let Some(card) = cards.into_iter().find(|c| c.system == reader.settings.credential_system) else {
             return Ok(Some(PanelAnswer::NoCredential));
         };
         let timeout = Duration::from_millis(u64::from(reader.settings.verdict_timeout_ms));
         let started = std::time::Instant::now();
-        let verdict = match &self.panels {
+        let reply = match &self.panels {
             Some(panels) => panels.present(door_id, &card, timeout).await,
-            None => PanelVerdict::Offline,
+            None => PanelReply { verdict: PanelVerdict::Offline, text: None },
         };
         let ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-        Ok(Some(PanelAnswer::Verdict(verdict, ms)))
+        Ok(Some(PanelAnswer::Verdict(reply, ms)))
+    }
+
+    /// Keeps the key a door's panel set on its reader in install mode (OSDP KEYSET): sealed in place of
+    /// the one it had, install mode off (the default key is never accepted again), recorded in the
+    /// configuration trail as the panel's doing. A reader removed meanwhile keeps nothing.
+    ///
+    /// # Errors
+    /// [`GalleryError::NotFound`] for a door gone or without a reader; store and crypto failures.
+    pub async fn keep_panel_key(
+        &self,
+        tenant_id: &TenantId,
+        door_id: &DoorId,
+        key: &[u8; 16],
+    ) -> Result<(), GalleryError> {
+        let stored = self.store.reader(tenant_id, door_id).await.map_err(missing(Missing::Door))?;
+        let stored = stored.ok_or(GalleryError::NotFound(Missing::Reader))?;
+        let cipher = &self.secrets(tenant_id).await?.cipher;
+        let mut settings = stored.settings;
+        settings.install_mode = false;
+        let kept =
+            StoredReader { settings, key: cipher.seal_data(key, &key_binding(door_id))?, updated_at_ms: self.now() };
+        let actor = Actor::new(tenant_id.clone(), PANEL_KEY_ID.into(), facegate_store::RequestId::random());
+        let details = serde_json::json!({ "key_changed": true, "set_by": "panel", "install_mode": false });
+        let audit = self.change(&actor, ChangeAction::ReaderSet, door_id, details);
+        self.store.set_reader(tenant_id, door_id, Some(&kept), &audit).await.map_err(missing(Missing::Door))
     }
 }
 
@@ -364,8 +407,10 @@ impl Gallery {
 pub(crate) enum PanelAnswer {
     /// The person carries no card for the panel's system.
     NoCredential,
-    /// The panel's verdict, and how long it took (ms).
-    Verdict(PanelVerdict, u32),
+    /// Anti-passback: the person is recorded inside already.
+    StillInside,
+    /// The panel's reply, and how long it took (ms).
+    Verdict(PanelReply, u32),
 }
 
 #[cfg(test)]

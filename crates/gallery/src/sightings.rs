@@ -247,11 +247,20 @@ impl Gallery {
         collection_id: &CollectionId,
         seq: i64,
     ) -> Result<(Sighting, Option<Vec<u8>>), GalleryError> {
-        let found =
-            self.store.sighting(&actor.tenant_id, collection_id, seq).await.map_err(missing(Missing::Sighting))?;
+        self.sighting_shot_of(&actor.tenant_id, collection_id, seq).await
+    }
+
+    /// [`Gallery::sighting_shot`] of a tenant (a signed link's: no key asked).
+    pub(crate) async fn sighting_shot_of(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        seq: i64,
+    ) -> Result<(Sighting, Option<Vec<u8>>), GalleryError> {
+        let found = self.store.sighting(tenant_id, collection_id, seq).await.map_err(missing(Missing::Sighting))?;
         let shot = match &found.evidence {
             Some(evidence) => {
-                let ciphers = self.collection_ciphers(&actor.tenant_id, collection_id).await?;
+                let ciphers = self.collection_ciphers(tenant_id, collection_id).await?;
                 Self::open_evidence(&ciphers, &found.sighting.sighting, evidence)?
                     .and_then(|open| open.best_shot)
                     .map(|shot| shot.to_vec())

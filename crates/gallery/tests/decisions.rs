@@ -12,8 +12,9 @@ use facegate_core::{
     ImageError, KeptFace, LivenessScore, PipelineError, Point,
 };
 use facegate_gallery::{
-    Access, Actor, Analyser, AnalysisError, DoorProblem, DoorReason, EnrollOptions, FaceChoice, Gallery, GalleryError,
-    LocalKeyProvider, MatchResult, Probe, ProbeOptions, RejectReason,
+    Access, Actor, Analyser, AnalysisError, BestShotLink, DoorProblem, DoorReason, EnrollOptions, FaceChoice, Gallery,
+    GalleryError, LocalKeyProvider, MAX_READERS, MatchResult, PANEL_KEY_ID, PanelVerdict, Probe, ProbeOptions,
+    ReaderProblem, ReaderSpec, RejectReason,
 };
 use facegate_store::{DoorPolicy, FaceStore, NewCollection, NewDoor, NewSubject, RequestId, SubjectId};
 use facegate_store_sqlite::SqliteStore;
@@ -139,10 +140,15 @@ fn images(words: &[&str]) -> Vec<Bytes> {
 }
 
 async fn world() -> World {
+    world_with(|gallery| gallery).await
+}
+
+/// A world whose gallery `extend` sets up further (panels, a clock, serial ports).
+async fn world_with(extend: impl FnOnce(Gallery) -> Gallery) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("gallery.db")).expect("store"));
     let keys = Arc::new(LocalKeyProvider::from_hex(&"cd".repeat(32)).expect("master key"));
-    let gallery = Gallery::new(store, keys).with_analyser(Arc::new(Fake::new()));
+    let gallery = extend(Gallery::new(store, keys).with_analyser(Arc::new(Fake::new())));
     let tenant = gallery.keys().tenant("acme", 0).await.expect("tenant");
     let actor = Actor::new(tenant.id, "test".into(), RequestId::random());
     let new = NewCollection {
@@ -384,4 +390,172 @@ async fn record(gallery: &Gallery, actor: &Actor, template: &Embedding, cluster_
     };
     let evidence = facegate_gallery::TrackEvidence { template: template.as_slice().to_vec(), best_shot: None };
     gallery.record_sighting(actor, &sighting, Some(&evidence)).await.expect("recorded");
+}
+
+/// A panel that grants the cards it lists (with a text), counting what it was shown.
+struct FakePanel {
+    allowed: Vec<u64>,
+    shown: std::sync::Mutex<Vec<u64>>,
+}
+
+#[async_trait]
+impl facegate_gallery::Panels for FakePanel {
+    async fn present(
+        &self,
+        _door_id: &facegate_store::DoorId,
+        card: &facegate_store::CardCredential,
+        _timeout: std::time::Duration,
+    ) -> facegate_gallery::PanelReply {
+        self.shown.lock().expect("lock").push(card.card_number);
+        let granted = self.allowed.contains(&card.card_number);
+        facegate_gallery::PanelReply {
+            verdict: if granted { PanelVerdict::Granted } else { PanelVerdict::Denied },
+            text: Some(if granted { "Welcome" } else { "See reception" }.into()),
+        }
+    }
+}
+
+fn card(card_number: u64) -> facegate_store::CardCredential {
+    facegate_store::CardCredential {
+        system: "default".into(),
+        format: facegate_store::CardFormat::Wiegand26,
+        facility_code: 12,
+        card_number,
+    }
+}
+
+fn reader_on(port: &str, install_mode: bool) -> ReaderSpec {
+    let settings = facegate_store::ReaderSettings {
+        transport: facegate_store::ReaderTransport::Serial,
+        target: port.into(),
+        address: 1,
+        baud_rate: 115_200,
+        install_mode,
+        credential_system: "default".into(),
+        verdict_timeout_ms: 2000,
+    };
+    ReaderSpec { settings, key: Some("00112233445566778899aabbccddeeff".into()) }
+}
+
+#[tokio::test]
+async fn a_door_with_a_reader_asks_its_panel_but_never_presents_someone_anti_passback_keeps_out() {
+    let panel = Arc::new(FakePanel { allowed: vec![3456], shown: std::sync::Mutex::default() });
+    let ports: Vec<String> = (0..=MAX_READERS).map(|i| format!("/dev/ttyFG{i}")).collect();
+    let w = world_with(|g| g.with_panels(panel.clone()).with_serial_ports(ports.clone())).await;
+    let new = |name: &str, anti_passback: Option<facegate_store::AntiPassback>| NewDoor {
+        collection_id: w.collection.clone(),
+        name: name.into(),
+        policy: DoorPolicy { anti_passback, ..policy(&[&w.alice, &w.bob], false) },
+        created_at_ms: 0,
+    };
+    let entry = w.gallery.create_door(&w.actor, &new("entry", None)).await.expect("door").id;
+    let paired =
+        facegate_store::AntiPassback { direction: facegate_store::Direction::Exit, paired_door: entry.clone() };
+    let exit = w.gallery.create_door(&w.actor, &new("exit", Some(paired))).await.expect("door").id;
+    w.gallery.set_reader(&w.actor, &exit, reader_on(&ports[0], false)).await.expect("reader");
+    for (subject, number) in [(&w.alice, 3456), (&w.bob, 999)] {
+        w.gallery.set_credentials(&w.actor, &w.collection, subject, vec![card(number)]).await.expect("cards");
+    }
+    let attempt = |words: &'static [&'static str]| {
+        let (gallery, actor, exit) = (&w.gallery, &w.actor, &exit);
+        async move { gallery.door_attempt(actor, exit, images(words)).await.expect("decision") }
+    };
+
+    let granted = attempt(&["alice"]).await;
+    assert_eq!((granted.access, granted.panel), (Access::Granted, Some(PanelVerdict::Granted)));
+    assert_eq!(granted.panel_text.as_deref(), Some("Welcome"));
+    let denied = attempt(&["bob"]).await;
+    assert_eq!((denied.reason, denied.panel_text.as_deref()), (Some(DoorReason::PanelDenied), Some("See reception")));
+    // Alice is inside: anti-passback denies her before her card reaches the panel (it would open the door).
+    let again = attempt(&["alice"]).await;
+    assert_eq!((again.access, again.reason, again.panel), (Access::Denied, Some(DoorReason::AntiPassback), None));
+    assert_eq!(*panel.shown.lock().expect("lock"), vec![3456, 999], "presented once each");
+
+    // The panel sets the reader's key in install mode: kept sealed, install mode off, in the trail.
+    w.gallery.set_reader(&w.actor, &exit, reader_on(&ports[0], true)).await.expect("install mode");
+    let new_key = [7u8; 16];
+    w.gallery.keep_panel_key(&w.actor.tenant_id, &exit, &new_key).await.expect("kept");
+    let run = w.gallery.reader_to_run(&w.actor, &exit).await.expect("reader").expect("set");
+    assert_eq!((run.key, run.settings.install_mode), (new_key, false));
+    let changes = w.gallery.changes(&w.actor, None, 1000).await.expect("changes");
+    let by_panel = changes.iter().filter(|c| c.change.key_id.as_str() == PANEL_KEY_ID).count();
+    assert_eq!(by_panel, 1, "{changes:?}");
+    assert!(
+        matches!(w.gallery.keep_panel_key(&w.actor.tenant_id, &entry, &new_key).await, Err(GalleryError::NotFound(_))),
+        "a door without a reader keeps no key"
+    );
+
+    // At most MAX_READERS readers per tenant (each is a connection and a thread on the server).
+    for (i, port) in ports.iter().enumerate().skip(1).take(MAX_READERS - 1) {
+        let door = w.gallery.create_door(&w.actor, &new(&format!("door {i}"), None)).await.expect("door").id;
+        w.gallery.set_reader(&w.actor, &door, reader_on(port, false)).await.expect("reader");
+    }
+    let one_more = w.gallery.create_door(&w.actor, &new("one more", None)).await.expect("door").id;
+    let refused = w.gallery.set_reader(&w.actor, &one_more, reader_on(&ports[MAX_READERS], false)).await;
+    assert!(matches!(refused, Err(GalleryError::Reader(ReaderProblem::TooMany))), "{refused:?}");
+    w.gallery.set_reader(&w.actor, &exit, reader_on(&ports[0], false)).await.expect("replacing one still works");
+}
+
+#[tokio::test]
+async fn a_signed_link_opens_one_best_shot_until_it_expires_and_not_after_an_erasure() {
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000_000));
+    let clock = now.clone();
+    let w = world_with(|g| g.with_clock(Arc::new(move || clock.load(std::sync::atomic::Ordering::Relaxed)))).await;
+    let sighting = facegate_store::NewSighting {
+        collection_id: w.collection.clone(),
+        camera: "lobby".into(),
+        track_id: 1,
+        decision: facegate_store::SightingDecision::Named,
+        subject_id: Some(w.alice.clone()),
+        cluster_id: None,
+        score: Some(0.9),
+        first_seen_ms: 1_000,
+        last_seen_ms: 2_000,
+        stream_first_s: 1.0,
+        stream_last_s: 2.0,
+    };
+    let shot = b"\xff\xd8 a JPEG".to_vec();
+    let evidence =
+        facegate_gallery::TrackEvidence { template: direction(0).as_slice().to_vec(), best_shot: Some(shot.clone()) };
+    let seq = w.gallery.record_sighting(&w.actor, &sighting, Some(&evidence)).await.expect("recorded");
+    let path = w.gallery.best_shot_link(&w.actor.tenant_id, &w.collection, seq, 3600).await.expect("link");
+    let link = parse_link(&path);
+    assert_eq!(link.expires, 1_800_000_000 + 3600);
+    assert_eq!(w.gallery.best_shot_by_link(&link).await.expect("opens"), shot);
+
+    let refused = |link: BestShotLink| {
+        let gallery = &w.gallery;
+        async move { matches!(gallery.best_shot_by_link(&link).await, Err(GalleryError::Link(_))) }
+    };
+    assert!(refused(BestShotLink { seq: seq + 1, ..link.clone() }).await, "another sighting");
+    assert!(refused(BestShotLink { expires: link.expires + 60, ..link.clone() }).await, "a longer life");
+    assert!(refused(BestShotLink { signature: "00".repeat(32), ..link.clone() }).await, "a forged signature");
+    assert!(refused(BestShotLink { signature: "not hex".into(), ..link.clone() }).await, "not hex");
+    assert!(refused(BestShotLink { tenant_id: "nobody".into(), ..link.clone() }).await, "a tenant that is not");
+    let other = w.gallery.keys().tenant("other", 0).await.expect("tenant");
+    assert!(refused(BestShotLink { tenant_id: other.id, ..link.clone() }).await, "another tenant's key");
+    now.store(1_800_000_000_000 + 3_601_000, std::sync::atomic::Ordering::Relaxed);
+    assert!(refused(link.clone()).await, "expired");
+
+    // Erasing the person erases the sighting's shot: a fresh link finds nothing.
+    let path = w.gallery.best_shot_link(&w.actor.tenant_id, &w.collection, seq, 60).await.expect("link");
+    assert_eq!(w.gallery.best_shot_by_link(&parse_link(&path)).await.expect("opens"), shot);
+    w.gallery.delete_subject(&w.actor, &w.collection, &w.alice).await.expect("erased");
+    let gone = w.gallery.best_shot_by_link(&parse_link(&path)).await;
+    assert!(matches!(gone, Err(GalleryError::NotFound(_))), "{gone:?}");
+}
+
+/// A link's parts, from the path and query the gallery made.
+fn parse_link(path: &str) -> BestShotLink {
+    let url = url::Url::parse(&format!("http://facegate.invalid{path}")).expect("url");
+    let parts: Vec<&str> = url.path_segments().expect("path").collect();
+    assert_eq!(&parts[..2], ["v1", "best-shots"], "{path}");
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    BestShotLink {
+        tenant_id: parts[2].into(),
+        collection_id: parts[3].into(),
+        seq: parts[4].parse().expect("seq"),
+        expires: query["expires"].parse().expect("expires"),
+        signature: query["signature"].clone(),
+    }
 }

@@ -109,7 +109,10 @@ pub(super) async fn doors_and_passages(store: &dyn FaceStore) {
             .expect("pass"),
         "twice"
     );
+    assert!(store.is_present(&t.id, &exit.id, &ann.id).await.expect("present"), "present at the exit");
+    assert!(!store.is_present(&other.id, &exit.id, &ann.id).await.expect("present"), "another tenant's door");
     assert!(store.record_passage(&t.id, &passed(&entry, 200), None).await.expect("pass"), "the entry clears it");
+    assert!(!store.is_present(&t.id, &exit.id, &ann.id).await.expect("present"), "cleared by the entry");
     assert!(
         store
             .record_passage(

@@ -100,6 +100,20 @@ impl DoorStore for PgStore {
         .await
     }
 
+    async fn is_present(&self, tenant_id: &TenantId, door_id: &DoorId, subject_id: &SubjectId) -> StoreResult<bool> {
+        let found = sqlx::query(
+            "SELECT 1 FROM presence p JOIN doors d ON d.id = p.door_id \
+                 WHERE d.tenant_id = $1 AND p.door_id = $2 AND p.subject_id = $3",
+        )
+        .bind(tenant_id)
+        .bind(door_id)
+        .bind(subject_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(found.is_some())
+    }
+
     async fn record_passage(
         &self,
         tenant_id: &TenantId,

@@ -81,6 +81,22 @@ impl DoorStore for SqliteStore {
         .map(|((), _)| ())
     }
 
+    async fn is_present(&self, tenant_id: &TenantId, door_id: &DoorId, subject_id: &SubjectId) -> StoreResult<bool> {
+        let (t, d, s) = (tenant_id.clone(), door_id.clone(), subject_id.clone());
+        self.transaction(move |tx| {
+            tx.query_row(
+                "SELECT 1 FROM presence p JOIN doors d ON d.id = p.door_id \
+                     WHERE d.tenant_id = ?1 AND p.door_id = ?2 AND p.subject_id = ?3",
+                params![t, d, s],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(map_error)
+        })
+        .await
+    }
+
     async fn record_passage(
         &self,
         tenant_id: &TenantId,

@@ -350,6 +350,8 @@ pub trait DoorStore: Send + Sync {
         granted: &NewEvent,
         check: Option<AntiPassbackCheck<'_>>,
     ) -> StoreResult<bool>;
+    /// Whether the subject is recorded present at the tenant's door (anti-passback would deny them there).
+    async fn is_present(&self, tenant_id: &TenantId, door_id: &DoorId, subject_id: &SubjectId) -> StoreResult<bool>;
     /// Forgets presence at `doors` (of one subject, or everyone), recording `audit`; returns how many
     /// presence records went.
     async fn reset_presence(

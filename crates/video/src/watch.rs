@@ -128,6 +128,10 @@ pub struct WatchEvent {
     /// How the track was decided, at its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<TrackDecision>,
+    /// The sighting the track left, at its end (`seq` in the collection's sightings; its best shot at
+    /// `/v1/collections/{collection}/sightings/{seq}/best-shot`), where one was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sighting_seq: Option<i64>,
     /// What the watched door decided, on `door.decision` (the person and score only where the door
     /// would tell them to whoever stands at it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -554,7 +558,7 @@ impl<'a> Watch<'a> {
                 template: fused.as_slice().to_vec(),
                 best_shot: state.best_shot.as_ref().and_then(|(_, shot)| jpeg(shot)),
             });
-            self.gallery.record_sighting(self.actor, &sighting, evidence.as_ref()).await?;
+            end.sighting_seq = Some(self.gallery.record_sighting(self.actor, &sighting, evidence.as_ref()).await?);
         }
         events.push(end);
         Ok(())
@@ -632,6 +636,7 @@ impl<'a> Watch<'a> {
             first_seen_s: None,
             last_seen_s: None,
             decision: None,
+            sighting_seq: None,
             door: None,
         }
     }

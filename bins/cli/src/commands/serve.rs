@@ -41,9 +41,8 @@ pub fn run(context: &Context, settings: &Settings) -> Result<ExitCode> {
         }
         facegate_api::spawn_sweeper(state.clone(), Duration::from_secs(settings.sweep_interval));
         // The door readers on access panels run in this server.
-        match state.gallery.readers_to_run().await {
-            Ok(readers) => state.readers.open_all(readers),
-            Err(error) => tracing::warn!(%error, "door readers not started"),
+        if let Err(error) = facegate_api::start_readers(&state).await {
+            tracing::warn!(%error, "door readers not started");
         }
         let cameras = settings.cameras.then(|| {
             let every = Duration::from_secs(settings.camera_poll);

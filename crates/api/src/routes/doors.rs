@@ -155,6 +155,7 @@ pub async fn attempt(
         at_ms: decision.at_ms,
         panel: decision.panel,
         panel_ms: decision.panel_ms,
+        panel_text: decision.panel_text,
     }))
 }
 

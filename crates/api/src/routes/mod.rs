@@ -49,12 +49,13 @@ pub(crate) use keys::{__path_create_key, __path_current_key, __path_list_keys, _
 pub(crate) use live::{__path_audit_stream, __path_stream};
 pub use migrations::resume_migrations;
 pub(crate) use migrations::{__path_get_migration, __path_start_migration};
+pub use readers::start_readers;
 pub(crate) use readers::{
     __path_delete_reader, __path_get_credentials, __path_get_reader, __path_put_credentials, __path_put_reader,
 };
 pub(crate) use sightings::{
-    __path_best_shot, __path_clusters, __path_name_cluster, __path_not_this_person, __path_presence,
-    __path_search_sightings, __path_sightings,
+    __path_best_shot, __path_clusters, __path_linked_best_shot, __path_name_cluster, __path_not_this_person,
+    __path_presence, __path_search_sightings, __path_sightings,
 };
 pub(crate) use subjects::{
     __path_add_negative, __path_create_subject, __path_delete_face, __path_delete_negative, __path_delete_subject,
@@ -91,6 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/collections/{collection}/sightings", get(sightings::sightings))
         .route("/v1/collections/{collection}/sightings/search", post(sightings::search_sightings))
         .route("/v1/collections/{collection}/sightings/{seq}/best-shot", get(sightings::best_shot))
+        .route("/v1/best-shots/{tenant}/{collection}/{seq}", get(sightings::linked_best_shot))
         .route("/v1/collections/{collection}/sightings/{seq}/not-this-person", post(sightings::not_this_person))
         .route("/v1/collections/{collection}/clusters", get(sightings::clusters))
         .route("/v1/collections/{collection}/clusters/{cluster}/name", post(sightings::name_cluster))

@@ -14,6 +14,30 @@ use crate::auth::Caller;
 use crate::contract::{CredentialList, ReaderState};
 use crate::{ApiError, AppState, JsonObject};
 
+/// Runs every door reader in the store in this server, and keeps the keys their panels set in install
+/// mode (sealed in the store, so the next start uses them; the reader uses a new key at once).
+///
+/// # Errors
+/// Store and crypto failures reading the readers.
+pub async fn start_readers(state: &AppState) -> Result<(), GalleryError> {
+    if let Some(mut rotated) = state.readers.rotated_keys() {
+        let gallery = state.gallery.clone();
+        tokio::spawn(async move {
+            while let Some(rotated) = rotated.recv().await {
+                match gallery.keep_panel_key(&rotated.tenant_id, &rotated.door_id, &rotated.key).await {
+                    Ok(()) => tracing::info!(door = %rotated.door_id, "the panel set the reader's key: kept"),
+                    Err(error) => tracing::error!(
+                        door = %rotated.door_id, %error,
+                        "the key the panel set was not kept: the reader uses it until this server stops"
+                    ),
+                }
+            }
+        });
+    }
+    state.readers.open_all(state.gallery.readers_to_run().await?);
+    Ok(())
+}
+
 fn with_link(state: &AppState, reader: DoorReader) -> ReaderState {
     let link = state.readers.status(&reader.door_id).unwrap_or_default();
     ReaderState { reader, link }

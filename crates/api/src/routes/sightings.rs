@@ -6,8 +6,10 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use facegate_gallery::{ClusterName, DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTING_MATCHES, NotThisPerson, SightingSearch};
-use facegate_store::{CollectionId, Scope, SightingDecision, SightingFilter, SubjectId};
+use facegate_gallery::{
+    BestShotLink, ClusterName, DEFAULT_PRESENCE_WINDOW_S, MAX_SIGHTING_MATCHES, NotThisPerson, SightingSearch,
+};
+use facegate_store::{CollectionId, Scope, SightingDecision, SightingFilter, SubjectId, TenantId};
 use serde::Deserialize;
 
 use super::common::{event_limit, single_image};
@@ -134,6 +136,33 @@ pub async fn best_shot(
     caller.require(Scope::Admin)?;
     let (_, shot) = state.gallery.sighting_shot(&caller.actor(), &collection_id, seq).await?;
     let shot = shot.ok_or_else(|| ApiError::not_found("best shot"))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store")], shot).into_response())
+}
+
+/// A signed link's query: until when it works and its signature (as published, e.g. on the broker).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkQuery {
+    /// When the link stops working, seconds since the epoch.
+    pub expires: i64,
+    /// The link's signature, 64 hex digits.
+    pub signature: String,
+}
+
+/// A sighting's best shot through a signed, expiring link (no API key: the link is the permission),
+/// as facegate publishes it for Home Assistant's "last face" image. An expired or altered link is
+/// refused (403); a sighting erased since is not found (404).
+#[utoipa::path(get, path = "/v1/best-shots/{tenant}/{collection}/{seq}", tag = "collections",
+    params(("tenant" = TenantId, Path), ("collection" = CollectionId, Path),
+        ("seq" = i64, Path, description = "The sighting's `seq`"), LinkQuery),
+    responses((status = 200, description = "The best shot", content_type = "image/jpeg", body = crate::contract::JpegImage)))]
+pub async fn linked_best_shot(
+    State(state): State<AppState>,
+    Path((tenant_id, collection_id, seq)): Path<(TenantId, CollectionId, i64)>,
+    Query(query): Query<LinkQuery>,
+) -> Result<Response, ApiError> {
+    let link = BestShotLink { tenant_id, collection_id, seq, expires: query.expires, signature: query.signature };
+    let shot = state.gallery.best_shot_by_link(&link).await?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store")], shot).into_response())
 }
 

@@ -6,6 +6,8 @@
 //!   outbox message `id` (the same on every retry: a subscriber drops repeats by it) and an `event_type`
 //!   (`granted`, `denied`, `known`, `unknown`, ...) as Home Assistant's event entities read it.
 //! - `<prefix>/<camera>/people`: who is in front of a camera now, retained.
+//! - `<prefix>/<camera>/last_face`: where facegate has a public address, a signed, expiring link to the
+//!   best shot of the camera's last track that left a sighting, retained (never the image itself).
 //! - `homeassistant/device/<id>/config`: one retained discovery config per camera and per door.
 //! - Opt-in: Frigate's `frigate/tracked_object_update` (type `face`) and Double Take's
 //!   `double-take/matches/<name>` for named people.
@@ -70,6 +72,28 @@ pub fn status_topic(config: &MqttConfig) -> String {
 
 fn people_topic(config: &MqttConfig, camera_level: &str) -> String {
     format!("{}/{camera_level}/people", config.topic_prefix)
+}
+
+fn last_face_topic(config: &MqttConfig, camera_level: &str) -> String {
+    format!("{}/{camera_level}/last_face", config.topic_prefix)
+}
+
+/// The sighting whose best shot becomes its camera's "last face": a track's end that left one, where
+/// the settings give facegate's public address. Its collection and `seq`, and the camera's topic level.
+pub fn last_face_sighting(config: &MqttConfig, event_type: EventType, body: &Value) -> Option<(String, i64, String)> {
+    let data = &body["data"];
+    if event_type != EventType::FaceTrackEnded || config.public_url.is_none() {
+        return None;
+    }
+    let (collection, seq) = (data["collection_id"].as_str()?, data["sighting_seq"].as_i64()?);
+    Some((collection.to_string(), seq, topic_level(data["camera"].as_str()?)))
+}
+
+/// A camera's "last face": the link (path and query from the gallery) after facegate's public address,
+/// retained as bare text (Home Assistant's image entity reads it from its `url_topic`).
+pub fn last_face(config: &MqttConfig, camera_level: &str, link: &str) -> Option<Message> {
+    let public = config.public_url.as_deref()?;
+    Some(Message::retained(last_face_topic(config, camera_level), Value::String(format!("{public}{link}"))))
 }
 
 /// What Home Assistant's event entity reads from an event: its `event_type`.
@@ -253,8 +277,8 @@ fn device_config(config: &MqttConfig, id: &str, name: &str, model: &str, compone
 }
 
 /// Home Assistant's discovery configs: one device per door (an `event` entity: granted, denied,
-/// panel_denied) and per camera (an `event` entity: known, unknown; a "people here" `sensor`), all
-/// unavailable while facegate's link is offline.
+/// panel_denied) and per camera (an `event` entity: known, unknown; a "people here" `sensor`; a "last
+/// face" `image` where facegate has a public address), all unavailable while facegate's link is offline.
 pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec<Message> {
     let prefix = &config.topic_prefix;
     let mut messages = Vec::new();
@@ -275,7 +299,7 @@ pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec
         let id = format!("facegate_camera_{}", camera.id);
         let level = topic_level(&camera.name);
         let people = people_topic(config, &level);
-        let components = json!({
+        let mut components = json!({
             format!("{id}_face"): {
                 "p": "event",
                 "name": "Face",
@@ -293,6 +317,14 @@ pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec
                 "state_class": "measurement",
             }
         });
+        if config.public_url.is_some() {
+            components[format!("{id}_last_face")] = json!({
+                "p": "image",
+                "name": "Last face",
+                "unique_id": format!("{id}_last_face"),
+                "url_topic": last_face_topic(config, &level),
+            });
+        }
         messages.push(device_config(config, &id, &camera.name, "Camera", components));
     }
     messages
@@ -314,6 +346,8 @@ mod tests {
             frigate: true,
             double_take: true,
             last_seen_collections: vec![facegate_store::CollectionId::from("c1".to_string())],
+            public_url: Some("https://fg.example/api".into()),
+            image_link_ttl_s: 3600,
             revision: 1,
         }
     }
@@ -397,6 +431,38 @@ mod tests {
         assert_eq!(discovery.topic, "homeassistant/device/facegate_person_s9/config");
         assert_eq!(discovery.payload["cmps"]["facegate_person_s9_last_seen"]["device_class"], "timestamp");
         assert!(last_seen(&config(), &body("c2")).is_none(), "a collection that did not opt in");
+    }
+
+    #[test]
+    fn a_tracks_end_with_a_sighting_becomes_its_cameras_last_face_where_facegate_has_an_address() {
+        let ended = json!({ "data": { "camera": "Front Door", "collection_id": "c1", "sighting_seq": 7 } });
+        let found = last_face_sighting(&config(), EventType::FaceTrackEnded, &ended);
+        assert_eq!(found, Some(("c1".to_string(), 7, "front_door".to_string())));
+        let message = last_face(&config(), "front_door", "/v1/best-shots/t/c1/7?expires=1&signature=ab").expect("url");
+        assert_eq!((message.topic.as_str(), message.retain), ("site/facegate/front_door/last_face", true));
+        assert_eq!(message.bytes(), b"https://fg.example/api/v1/best-shots/t/c1/7?expires=1&signature=ab");
+        let no_address = MqttConfig { public_url: None, ..config() };
+        assert!(last_face_sighting(&no_address, EventType::FaceTrackEnded, &ended).is_none());
+        assert!(last_face_sighting(&config(), EventType::IdentitySighted, &ended).is_none());
+        let unsighted = json!({ "data": { "camera": "Front Door", "collection_id": "c1" } });
+        assert!(last_face_sighting(&config(), EventType::FaceTrackEnded, &unsighted).is_none());
+        let camera = Camera {
+            id: "cam1".to_string().into(),
+            collection_id: "c1".to_string().into(),
+            name: "Front Door".into(),
+            source: "rtsp://10.0.0.9/stream".into(),
+            settings: facegate_store::CameraSettings::default(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let configs = discovery(&config(), std::slice::from_ref(&camera), &[]);
+        let image = &configs[0].payload["cmps"][format!("facegate_camera_{}_last_face", camera.id)];
+        assert_eq!(
+            (image["p"].as_str(), image["url_topic"].as_str()),
+            (Some("image"), Some("site/facegate/front_door/last_face"))
+        );
+        let without = discovery(&no_address, &[camera], &[]);
+        assert_eq!(without[0].payload["cmps"].as_object().map(serde_json::Map::len), Some(2), "no image entity");
     }
 
     #[test]

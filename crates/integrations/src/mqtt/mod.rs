@@ -4,7 +4,9 @@
 //!
 //! On every connection: `<prefix>/status` `online` (retained; the last will says `offline`), Home
 //! Assistant's discovery configs and each camera's "people here" state (retained), and a subscription to
-//! `homeassistant/status`, to send the configs again when Home Assistant comes back online. The broker's
+//! `homeassistant/status`, to send the configs again when Home Assistant comes back online. Where the
+//! settings give facegate's public address, a track's end that left a sighting sets its camera's "last
+//! face" to a signed, expiring link to the best shot. The broker's
 //! address is held to the egress policy when it is dialled. Settings changed over the API take effect
 //! at the next event: a link whose settings differ is closed and a new one opened.
 
@@ -22,8 +24,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 pub use messages::{
-    FRIGATE_TOPIC, HOME_ASSISTANT, HOME_ASSISTANT_STATUS, Message, People, discovery, event_messages, last_seen,
-    status_topic, topic_level,
+    FRIGATE_TOPIC, HOME_ASSISTANT, HOME_ASSISTANT_STATUS, Message, People, discovery, event_messages, last_face,
+    last_face_sighting, last_seen, status_topic, topic_level,
 };
 
 /// How long the broker may take to acknowledge one message.
@@ -362,6 +364,17 @@ impl BrokerPublisher for MqttHub {
             link.publish(message).await?;
         }
         link.publish_made(|shared| shared.people.follow(config, event_type, &body)).await?;
+        if let Some((collection, seq, level)) = last_face_sighting(config, event_type, &body) {
+            let path = self
+                .0
+                .gallery
+                .best_shot_link(&row.tenant_id, &collection.into(), seq, config.image_link_ttl_s)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(message) = last_face(config, &level, &path) {
+                link.publish(&message).await?;
+            }
+        }
         if let Some((person, discovery, state)) = last_seen(config, &body) {
             let new = config.home_assistant && lock(&link.shared).announced.insert(person.clone());
             if new && let Err(error) = link.publish(&discovery).await {
