@@ -185,6 +185,9 @@ pub enum Command {
     /// The attendance sheet of a collection from its door decisions: per person and day, first and last
     /// seen, the doors, the count (what `GET /v1/collections/{c}/attendance` answers).
     Attendance(AttendanceArgs),
+    /// A person's access cards, which a door with a reader presents to its access panel: shown, or
+    /// replaced with `--card` (what `/v1/collections/{c}/subjects/{s}/credentials` does).
+    Cards(CardsArgs),
     /// Collections of the local gallery.
     Collections {
         /// migrate.
@@ -253,6 +256,25 @@ pub struct AttendanceArgs {
     /// Print JSON instead of CSV.
     #[arg(long)]
     pub json: bool,
+    /// Which collection.
+    #[command(flatten)]
+    pub gallery: LocalGalleryArgs,
+}
+
+/// `facegate cards` arguments.
+#[derive(Debug, Args)]
+pub struct CardsArgs {
+    /// The person, by name (as enrolled) or subject id.
+    #[arg(long)]
+    pub person: String,
+    /// A card to give them, replacing the cards they had: `FORMAT:FACILITY:NUMBER[@SYSTEM]`, e.g.
+    /// `wiegand26:12:3456` (formats `wiegand26`, `wiegand34`, `raw`; system `default` unless given).
+    /// Repeat for cards of several door systems.
+    #[arg(long = "card")]
+    pub cards: Vec<String>,
+    /// Take every card away.
+    #[arg(long, conflicts_with = "cards")]
+    pub clear: bool,
     /// Which collection.
     #[command(flatten)]
     pub gallery: LocalGalleryArgs,

@@ -309,6 +309,25 @@ fn enroll_and_identify_name_lfw_people_from_the_command_line() {
     assert!(migrated.contains("0 of 9 faces migrated") && migrated.contains("must enrol again"), "{migrated}");
     assert!(migrated.contains("  Tony_Blair"), "{migrated}");
 
+    // Cards for door panels, from the command line: set, shown, refused out of range, cleared.
+    let cards =
+        |extra: &[&str]| facegate(&[&["cards", "--person", "Tony_Blair", "--data-dir", path(&data)], extra].concat());
+    let set: Value =
+        serde_json::from_str(&stdout(&cards(&["--card", "wiegand26:12:3456", "--card", "raw:0:99@tower-b"])))
+            .expect("JSON");
+    assert_eq!(set["credentials"].as_array().map(Vec::len), Some(2), "{set}");
+    let shown: Value = serde_json::from_str(&stdout(&cards(&[]))).expect("JSON");
+    assert_eq!(shown["credentials"], set["credentials"], "kept");
+    assert_eq!(
+        (shown["credentials"][0]["format"].as_str(), shown["credentials"][0]["card_number"].as_u64()),
+        (Some("wiegand26"), Some(3456))
+    );
+    let refused = cards(&["--card", "wiegand26:300:1"]);
+    assert!(!refused.status.success(), "a facility code out of the format's range");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("facility code up to 255"), "{refused:?}");
+    let cleared: Value = serde_json::from_str(&stdout(&cards(&["--clear"]))).expect("JSON");
+    assert_eq!(cleared["credentials"], serde_json::json!([]));
+
     let missing = facegate(&["identify", path(&probe), "--data-dir", path(&data), "--collection", "nobody"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("enrol people first"));

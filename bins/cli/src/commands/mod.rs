@@ -32,6 +32,7 @@ fn settings(cli: &Cli) -> Result<Settings> {
         Command::Identify(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Watch(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Attendance(args) => toml::Table::try_from(&args.gallery.store)?,
+        Command::Cards(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Sightings(args) => toml::Table::try_from(&args.gallery.store)?,
         Command::Collections { action: CollectionsAction::Migrate(args) } => {
             toml::Table::try_from(&args.gallery.store)?
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Identify(args) => people::identify(&context, &settings, &args),
         Command::Watch(args) => watch::run(&context, &settings, &args),
         Command::Attendance(args) => people::attendance(&settings, &args),
+        Command::Cards(args) => people::cards(&settings, &args),
         Command::Sightings(args) => watch::sightings(&settings, &args),
         Command::Collections { action: CollectionsAction::Migrate(args) } => {
             people::migrate(&context, &settings, &args)

@@ -19,7 +19,7 @@ use facegate_store::{Collection, KeyId, MigrationState, NewCollection, NewSubjec
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{AttendanceArgs, EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
+use crate::args::{AttendanceArgs, CardsArgs, EnrollArgs, IdentifyArgs, LocalGalleryArgs, MigrateArgs, OutputFormat};
 use crate::context::Context;
 use facegate_store::WireName;
 
@@ -347,6 +347,51 @@ pub fn migrate(context: &Context, settings: &Settings, args: &MigrateArgs) -> Re
                 println!("  {person}");
             }
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A card as written on the command line: `FORMAT:FACILITY:NUMBER[@SYSTEM]`.
+fn parse_card(text: &str) -> Result<facegate_store::CardCredential> {
+    let (card, system) = text.split_once('@').unwrap_or((text, "default"));
+    let parts: Vec<&str> = card.split(':').collect();
+    let [format, facility, number] = parts.as_slice() else {
+        bail!("`{text}`: a card is FORMAT:FACILITY:NUMBER[@SYSTEM], e.g. wiegand26:12:3456");
+    };
+    let format: facegate_store::CardFormat = serde_json::from_value(serde_json::json!(format))
+        .map_err(|_| anyhow::anyhow!("`{format}`: the formats are wiegand26, wiegand34 and raw"))?;
+    Ok(facegate_store::CardCredential {
+        system: system.to_string(),
+        format,
+        facility_code: facility.parse().with_context(|| format!("`{facility}` is not a facility code"))?,
+        card_number: number.parse().with_context(|| format!("`{number}` is not a card number"))?,
+    })
+}
+
+/// `facegate cards`: a person's cards, shown or replaced (as JSON).
+pub fn cards(settings: &Settings, args: &CardsArgs) -> Result<ExitCode> {
+    let cards = args.cards.iter().map(|c| parse_card(c)).collect::<Result<Vec<_>>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let local = LocalGallery::open(settings, &args.gallery).await?;
+        let Some(collection) = local.collection(&args.gallery.collection).await? else {
+            bail!("no collection `{}` in tenant `{}`", args.gallery.collection, args.gallery.tenant);
+        };
+        let subjects = local.gallery.subjects(&local.actor, &collection.id).await?;
+        let named: Vec<_> = subjects.iter().filter(|s| s.name == args.person || s.id.as_str() == args.person).collect();
+        let subject = match named.as_slice() {
+            [one] => one.id.clone(),
+            [] => bail!("nobody called `{}` in `{}`", args.person, collection.name),
+            _ => bail!("several people are called `{}`: give the subject id", args.person),
+        };
+        let (gallery, actor) = (&local.gallery, &local.actor);
+        let shown = if args.clear || !cards.is_empty() {
+            gallery.set_credentials(actor, &collection.id, &subject, cards).await?
+        } else {
+            gallery.credentials(actor, &collection.id, &subject).await?
+        };
+        let shown = serde_json::json!({ "subject_id": subject, "credentials": shown });
+        println!("{}", serde_json::to_string_pretty(&shown)?);
         Ok(ExitCode::SUCCESS)
     })
 }
