@@ -396,4 +396,25 @@ fn a_removed_integration_publishes_nothing_more() {
     assert_eq!(api.enroll(&office, &ann, &images).0, 201);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(subscriber.on(&topic).len(), 1, "nothing after the removal");
+
+    // Removed through another server sharing the store: this server's link closes itself within a
+    // minute (it checks that its integration still exists), saying `offline`.
+    let settings = json!({ "url": broker.url(), "event_types": ["subject.enrolled"], "home_assistant": false });
+    assert_eq!(api.put_json("/v1/integrations/mqtt", settings).0, 200);
+    subscriber.wait_until(Duration::from_secs(10), "online again", || {
+        subscriber.on("facegate/status").last().is_some_and(|s| s.payload == "online")
+    });
+    let other = Server::start(dir.path(), &[]);
+    let removed = api
+        .http
+        .delete(format!("{}/v1/integrations/mqtt", other.url))
+        .header("x-api-key", &key)
+        .send()
+        .expect("delete");
+    assert_eq!(removed.status(), 204);
+    let started = std::time::Instant::now();
+    subscriber.wait_until(Duration::from_secs(75), "offline once the first server noticed", || {
+        subscriber.on("facegate/status").last().is_some_and(|s| s.payload == "offline")
+    });
+    println!("a link removed through another server closed after {:.1} s", started.elapsed().as_secs_f64());
 }
