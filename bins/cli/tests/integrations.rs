@@ -172,11 +172,18 @@ fn events_reach_the_broker_with_home_assistant_discovery_through_a_restart_and_a
     assert_eq!(status, 200, "{seen}");
     let events = seen["events"].as_array().expect("events");
     let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
-    let decided = count("identity.sighted") + count("identity.unknown");
+    let ignored = events.iter().filter(|e| e["type"] == "face.track.ended" && e["decision"] == "too_small").count();
+    let decided = count("identity.sighted") + count("identity.unknown") + ignored;
     subscriber.wait_for("facegate/stage/event", decided, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let on_stage = by_id(&subscriber.on("facegate/stage/event"));
-    assert_eq!(on_stage.len(), decided, "one message per decision, no track events (not asked for): {on_stage:?}");
+    assert_eq!(
+        on_stage.len(),
+        decided,
+        "one message per decision and per ignored face, no other track events (not asked for): {on_stage:?}"
+    );
+    let ignored_on_stage = on_stage.values().filter(|m| m["event_type"] == "ignored").count();
+    assert_eq!(ignored_on_stage, ignored, "faces too small to be named are `ignored`");
     let mut named: Vec<&str> = on_stage
         .values()
         .filter(|m| m["event_type"] == "known")

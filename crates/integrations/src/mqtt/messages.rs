@@ -1,10 +1,11 @@
 //! What facegate publishes on a broker, made from the outbox's events: no I/O here.
 //!
 //! - `<prefix>/door/<door id>/event`: a door's decisions; `<prefix>/<camera>/event`: a camera's named
-//!   and unknown people (and its tracks, when asked for); `<prefix>/collection/<id>/event`: decisions,
+//!   and unknown people, the faces it ignored (too small to be named), and its tracks when asked for;
+//!   `<prefix>/collection/<id>/event`: decisions,
 //!   enrolments and erasures. The payload is the webhook body (`type`, `timestamp`, `data`) with the
 //!   outbox message `id` (the same on every retry: a subscriber drops repeats by it) and an `event_type`
-//!   (`granted`, `denied`, `known`, `unknown`, ...) as Home Assistant's event entities read it.
+//!   (`granted`, `denied`, `known`, `unknown`, `ignored`, ...) as Home Assistant's event entities read it.
 //! - `<prefix>/<camera>/people`: who is in front of a camera now, retained.
 //! - `<prefix>/<camera>/last_face`: where facegate has a public address, a signed, expiring link to the
 //!   best shot of the camera's last track that left a sighting, retained (never the image itself).
@@ -105,6 +106,8 @@ fn short_type(event_type: EventType, data: &Value) -> String {
         EventType::IdentitySighted => "known".into(),
         EventType::IdentityUnknown => "unknown".into(),
         EventType::FaceTrackStarted => "track_started".into(),
+        // A face the camera saw but never looked at closely (it stayed too small to be named).
+        EventType::FaceTrackEnded if data["decision"] == "too_small" => "ignored".into(),
         EventType::FaceTrackEnded => "track_ended".into(),
         other => other.as_str().replace('.', "_"),
     }
@@ -128,8 +131,12 @@ pub fn event_messages(config: &MqttConfig, message_id: &str, event_type: EventTy
         }
         _ => format!("{prefix}/collection/{}/event", data["collection_id"].as_str().unwrap_or("unknown")),
     };
+    // Where a camera's faces are published, a face it ignored is one of its events too (`ignored`).
+    let ignored = event_type == EventType::FaceTrackEnded
+        && data["decision"] == "too_small"
+        && config.event_types.contains(&EventType::IdentityUnknown);
     let mut messages = Vec::new();
-    if config.event_types.contains(&event_type) {
+    if config.event_types.contains(&event_type) || ignored {
         body.insert("id".into(), json!(message_id));
         body.insert("event_type".into(), json!(short_type(event_type, &data)));
         messages.push(Message::event(topic, Value::Object(body.clone())));
@@ -277,7 +284,7 @@ fn device_config(config: &MqttConfig, id: &str, name: &str, model: &str, compone
 }
 
 /// Home Assistant's discovery configs: one device per door (an `event` entity: granted, denied,
-/// panel_denied) and per camera (an `event` entity: known, unknown; a "people here" `sensor`; a "last
+/// panel_denied) and per camera (an `event` entity: known, unknown, ignored; a "people here" `sensor`; a "last
 /// face" `image` where facegate has a public address), all unavailable while facegate's link is offline.
 pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec<Message> {
     let prefix = &config.topic_prefix;
@@ -304,7 +311,7 @@ pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec
                 "p": "event",
                 "name": "Face",
                 "unique_id": format!("{id}_face"),
-                "event_types": ["known", "unknown"],
+                "event_types": ["known", "unknown", "ignored"],
                 "state_topic": format!("{prefix}/{level}/event"),
             },
             format!("{id}_people"): {
@@ -394,6 +401,13 @@ mod tests {
         assert_eq!(messages[0].payload["event_type"], "panel_denied");
         let started = json!({ "type": "face.track.started", "data": { "camera": "lobby", "track_id": 1 } });
         assert!(event_messages(&config(), "m", EventType::FaceTrackStarted, &started).is_empty());
+        let ended = |decision: &str| json!({ "data": { "camera": "lobby", "track_id": 1, "decision": decision } });
+        assert!(event_messages(&config(), "m", EventType::FaceTrackEnded, &ended("unknown")).is_empty());
+        let ignored = event_messages(&config(), "m", EventType::FaceTrackEnded, &ended("too_small"));
+        assert_eq!(
+            (ignored[0].topic.as_str(), ignored[0].payload["event_type"].as_str()),
+            ("site/facegate/lobby/event", Some("ignored"))
+        );
         assert!(event_messages(&config(), "m", EventType::DoorDecision, &json!("not an object")).is_empty());
     }
 
