@@ -2,8 +2,7 @@
 //!
 //! - `<prefix>/door/<door id>/event`: a door's decisions; `<prefix>/<camera>/event`: a camera's named
 //!   and unknown people, the faces it ignored (too small to be named), and its tracks when asked for;
-//!   `<prefix>/collection/<id>/event`: decisions,
-//!   enrolments and erasures. The payload is the webhook body (`type`, `timestamp`, `data`) with the
+//!   `<prefix>/collection/<id>/event`: decisions, enrolments and erasures. The payload is the webhook body (`type`, `timestamp`, `data`) with the
 //!   outbox message `id` (the same on every retry: a subscriber drops repeats by it) and an `event_type`
 //!   (`granted`, `denied`, `known`, `unknown`, `ignored`, ...) as Home Assistant's event entities read it.
 //! - `<prefix>/<camera>/people`: who is in front of a camera now, retained.
@@ -284,8 +283,9 @@ fn device_config(config: &MqttConfig, id: &str, name: &str, model: &str, compone
 }
 
 /// Home Assistant's discovery configs: one device per door (an `event` entity: granted, denied,
-/// panel_denied) and per camera (an `event` entity: known, unknown, ignored; a "people here" `sensor`; a "last
-/// face" `image` where facegate has a public address), all unavailable while facegate's link is offline.
+/// panel_denied) and per camera (an `event` entity: known, unknown, ignored; a "people here" `sensor`;
+/// a "last face" `image` where facegate has a public address), all unavailable while facegate's link is
+/// offline.
 pub fn discovery(config: &MqttConfig, cameras: &[Camera], doors: &[Door]) -> Vec<Message> {
     let prefix = &config.topic_prefix;
     let mut messages = Vec::new();

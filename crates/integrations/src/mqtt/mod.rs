@@ -6,8 +6,8 @@
 //! Assistant's discovery configs and each camera's "people here" state (retained), and a subscription to
 //! `homeassistant/status`, to send the configs again when Home Assistant comes back online. Where the
 //! settings give facegate's public address, a track's end that left a sighting sets its camera's "last
-//! face" to a signed, expiring link to the best shot. The broker's
-//! address is held to the egress policy when it is dialled. Settings changed over the API take effect
+//! face" to a signed, expiring link to the best shot. The broker's address is held to the egress policy
+//! when it is dialled. Settings changed over the API take effect
 //! at the next event: a link whose settings differ is closed and a new one opened.
 
 mod messages;
