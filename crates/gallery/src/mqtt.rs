@@ -274,8 +274,7 @@ impl Gallery {
     /// # Errors
     /// Store and crypto failures.
     pub async fn mqtt_config(&self, actor: &Actor) -> Result<Option<(WebhookId, MqttConfig)>, GalleryError> {
-        let hooks = self.store.list_webhooks(&actor.tenant_id).await?;
-        let Some(hook) = hooks.into_iter().find(|h| is_broker(&h.url)) else {
+        let Some(hook) = self.broker_hook(&actor.tenant_id).await? else {
             return Ok(None);
         };
         let sealed = self.store.webhook_secret(&actor.tenant_id, &hook.id).await?;
@@ -378,8 +377,7 @@ impl Gallery {
     /// # Errors
     /// [`GalleryError::NotFound`] when none is configured.
     pub async fn remove_mqtt(&self, actor: &Actor) -> Result<WebhookId, GalleryError> {
-        let hooks = self.store.list_webhooks(&actor.tenant_id).await?;
-        let hook = hooks.into_iter().find(|h| is_broker(&h.url)).ok_or(GalleryError::NotFound(Missing::Mqtt))?;
+        let hook = self.broker_hook(&actor.tenant_id).await?.ok_or(GalleryError::NotFound(Missing::Mqtt))?;
         let details = serde_json::json!({ "integration": "mqtt" });
         let audit = self.change(actor, ChangeAction::IntegrationRemoved, &hook.id, details);
         self.store.delete_webhook(&actor.tenant_id, &hook.id, &audit).await?;
@@ -396,8 +394,16 @@ impl Gallery {
         tenant_id: &facegate_store::TenantId,
         id: &WebhookId,
     ) -> Result<bool, GalleryError> {
+        Ok(self.broker_hook(tenant_id).await?.is_some_and(|h| h.id == *id))
+    }
+
+    /// The outbox subscription behind the tenant's MQTT integration (a tenant has at most one).
+    async fn broker_hook(
+        &self,
+        tenant_id: &facegate_store::TenantId,
+    ) -> Result<Option<facegate_store::Webhook>, GalleryError> {
         let hooks = self.store.list_webhooks(tenant_id).await?;
-        Ok(hooks.iter().any(|h| h.id == *id && is_broker(&h.url)))
+        Ok(hooks.into_iter().find(|h| is_broker(&h.url)))
     }
 
     /// The settings of the broker a due outbox row goes to.

@@ -288,18 +288,10 @@ impl Thread {
                     pause = Duration::from_millis(200);
                     lock(&self.shared).status.connected = true;
                     let why = self.serve(&config, channel, &health);
-                    let mut state = lock(&self.shared);
-                    let old = std::mem::take(&mut state.status);
-                    state.status = ReaderStatus {
-                        last_error: why,
-                        cards_presented: old.cards_presented,
-                        last_verdict: old.last_verdict,
-                        last_poll_at_ms: old.last_poll_at_ms,
-                        last_text: old.last_text,
-                        last_buzzer_at_ms: old.last_buzzer_at_ms,
-                        key_set_at_ms: old.key_set_at_ms,
-                        ..ReaderStatus::default()
-                    };
+                    // The link is down; what the panel last did stays on show.
+                    let status = &mut lock(&self.shared).status;
+                    (status.connected, status.online, status.secure_channel) = (false, false, false);
+                    status.last_error = why;
                 }
                 Err(error) => lock(&self.shared).status.last_error = Some(error),
             }
