@@ -421,6 +421,13 @@ fn metrics_name_no_collection_without_an_admin_key() {
     assert_eq!(status, 200);
     assert!(own.contains(&format!("collection=\"{collection}\"")), "the tenant's admin sees its collections:\n{own}");
     assert!(own.contains("facegate_gallery_templates_total 9"), "and its own total:\n{own}");
+    let bytes: u64 = own
+        .lines()
+        .find_map(|line| line.strip_prefix("facegate_gallery_index_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the index's memory");
+    // 9 templates of at least 128 values, with their ids: some kilobytes, far below a megabyte.
+    assert!((9 * 128 * 4..1 << 20).contains(&bytes), "index bytes {bytes}:\n{own}");
     let (status, foreign) = scrape(Some(&other_admin));
     assert_eq!(status, 200);
     assert!(!foreign.contains(&collection), "another tenant's admin does not:\n{foreign}");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use facegate_store::CollectionId;
+use facegate_gallery::IndexedSize;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,10 +42,10 @@ struct CollectionLabel {
 }
 
 /// What one scrape may see of the galleries: nothing for an anonymous scrape; for an admin key, its
-/// tenant's collections with an index in memory, (collection id, templates) each.
+/// tenant's collections with an index in memory.
 pub struct GalleryView<'a> {
     /// The scraping admin's tenant's collections, or `None` for an anonymous scrape.
-    pub tenant_collections: Option<&'a [(CollectionId, usize)]>,
+    pub tenant_collections: Option<&'a [IndexedSize]>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -83,9 +83,16 @@ impl Metrics {
         registry.register("stage_duration_seconds", "Pipeline latency by stage", self.stages.clone());
         if let Some(tenant_collections) = galleries.tenant_collections {
             let total = Gauge::<i64>::default();
-            let templates: usize = tenant_collections.iter().map(|(_, n)| n).sum();
+            let templates: usize = tenant_collections.iter().map(|s| s.templates).sum();
             total.set(i64::try_from(templates).unwrap_or(i64::MAX));
             registry.register("gallery_templates_total", "Templates held in memory, the tenant's collections", total);
+            let bytes = Gauge::<i64>::default();
+            bytes.set(i64::try_from(tenant_collections.iter().map(|s| s.bytes).sum::<usize>()).unwrap_or(i64::MAX));
+            registry.register(
+                "gallery_index_bytes",
+                "Heap memory of the tenant's search indexes in memory (templates, 8-bit copies, ids)",
+                bytes,
+            );
             let collections = Gauge::<i64>::default();
             collections.set(i64::try_from(tenant_collections.len()).unwrap_or(i64::MAX));
             registry.register(
@@ -94,10 +101,10 @@ impl Metrics {
                 collections,
             );
             let per_collection = Family::<CollectionLabel, Gauge>::default();
-            for (collection, size) in tenant_collections {
+            for size in tenant_collections {
                 per_collection
-                    .get_or_create(&CollectionLabel { collection: collection.to_string() })
-                    .set(i64::try_from(*size).unwrap_or(i64::MAX));
+                    .get_or_create(&CollectionLabel { collection: size.collection_id.to_string() })
+                    .set(i64::try_from(size.templates).unwrap_or(i64::MAX));
             }
             registry.register(
                 "gallery_templates",

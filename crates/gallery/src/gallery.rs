@@ -60,6 +60,10 @@ pub struct Gallery {
     pub(crate) rotations: Mutex<HashMap<(TenantId, usize), Arc<SearchRotation>>>,
     /// Search indexes by collection id, with the tenant that owns each.
     pub(crate) indexes: Mutex<HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>>,
+    /// One gate per collection that a rebuild of its index holds: searches that find the index stale
+    /// while another rebuilds it wait for that one instead of each reading and holding every template
+    /// (at 1M templates, seconds and 1.3 GB each).
+    pub(crate) rebuilds: Mutex<HashMap<CollectionId, Arc<tokio::sync::Mutex<()>>>>,
     /// The enrolment quality gate.
     pub(crate) gate: QualityGate,
     /// Where webhooks may be delivered.
@@ -91,6 +95,8 @@ pub struct IndexedSize {
     pub collection_id: CollectionId,
     /// Templates in its in-memory index.
     pub templates: usize,
+    /// Heap memory of that index, in bytes (templates, their 8-bit copy, ids).
+    pub bytes: usize,
 }
 
 /// A tenant's unwrapped data key and the template cipher over it.
@@ -112,6 +118,7 @@ impl Gallery {
             secrets: Mutex::default(),
             rotations: Mutex::default(),
             indexes: Mutex::default(),
+            rebuilds: Mutex::default(),
             gate: QualityGate::default(),
             egress: egress::EgressPolicy::default(),
             camera_egress: egress::EgressPolicy::default().with_camera_networks(),
@@ -345,8 +352,17 @@ impl Gallery {
         collection: &Collection,
     ) -> Result<Arc<TemplateIndex>, GalleryError> {
         let revision = self.store.collection_revision(tenant_id, &collection.id).await?;
-        if let Some((_, index)) = lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() == revision) {
-            return Ok(index.clone());
+        let cached = |at_least: i64| {
+            lock(&self.indexes).get(&collection.id).filter(|(_, i)| i.revision() >= at_least).map(|(_, i)| i.clone())
+        };
+        if let Some(index) = cached(revision) {
+            return Ok(index);
+        }
+        let gate = lock(&self.rebuilds).entry(collection.id.clone()).or_default().clone();
+        let _rebuilding = gate.lock().await;
+        // A rebuild that finished while this search waited read the store after its revision was read.
+        if let Some(index) = cached(revision) {
+            return Ok(index);
         }
         // Templates first, then keys: a subject's key is made before its first face is stored, so every
         // template read has its key, unless its subject was erased in between (then it is left out, and
@@ -417,10 +433,11 @@ impl Gallery {
     /// Forgets the cached index of a collection (after it was deleted).
     pub(crate) fn forget(&self, collection_id: &CollectionId) {
         lock(&self.indexes).remove(collection_id);
+        lock(&self.rebuilds).remove(collection_id);
         lock(&self.groups).retain(|(_, collection), _| collection != collection_id);
     }
 
-    /// Number of templates held in memory per collection, for metrics.
+    /// Templates and bytes held in memory per collection, for metrics.
     pub fn indexed_sizes(&self) -> Vec<IndexedSize> {
         lock(&self.indexes)
             .iter()
@@ -428,6 +445,7 @@ impl Gallery {
                 tenant_id: tenant.clone(),
                 collection_id: id.clone(),
                 templates: index.len(),
+                bytes: index.memory_bytes(),
             })
             .collect()
     }

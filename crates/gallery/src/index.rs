@@ -1,4 +1,11 @@
-//! Exact cosine search over one collection's templates, held in a contiguous row-major `f32` matrix.
+//! Cosine search over one collection's templates, held in a contiguous row-major `f32` matrix.
+//!
+//! Small collections are scanned exactly. A larger one (from [`QUANTISED_FROM`] template values, 4096
+//! templates of 256 values) also keeps each template as 8-bit integers with its own scale: the
+//! scan reads those (a quarter of the memory traffic, which is what bounds a scan this size), keeps the
+//! [`RERANK`] best faces, and scores them again exactly. At 1M 256-d templates that took the scan from
+//! 69 ms to 19 ms p50 on one thread (100k: 6.6 to 1.6 ms) with recall@1 against exact search of 1.000,
+//! for a quarter more memory (figures in the README, `cargo bench -p facegate-gallery --bench search`).
 
 use facegate_store::{FaceId, SubjectId};
 
@@ -7,6 +14,13 @@ use crate::GalleryError;
 /// Lanes of the dot-product accumulator: eight independent sums let the compiler use full SIMD
 /// registers without reassociating floating point on its own.
 const LANES: usize = 8;
+
+/// Template values (templates × length) from which a collection is scanned through its 8-bit copy.
+/// From 10k templates on the 8-bit scan measured faster than the exact one (0.14 against 0.44 ms).
+pub const QUANTISED_FROM: usize = 1 << 20;
+
+/// Faces the 8-bit scan keeps to be scored again exactly, at least (more for a larger `top_k`).
+pub const RERANK: usize = 64;
 
 /// A best match: the subject and the face of theirs that scored highest.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -28,6 +42,74 @@ pub struct TemplateIndex {
     face_ids: Vec<FaceId>,
     subject_of_face: Vec<u32>,
     subject_ids: Vec<SubjectId>,
+    /// The 8-bit copy of `data`, when the collection is scanned through it.
+    codes: Option<Codes>,
+}
+
+/// Templates as 8-bit integers: each row scaled so its largest value is ±127 and padded with zeros to
+/// a multiple of [`CODE_LANES`] values, with its scale back to the unit template.
+#[derive(Debug, Default)]
+struct Codes {
+    stride: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+/// Values of one step of the 8-bit dot product (one 256-bit register of 16-bit products).
+const CODE_LANES: usize = 16;
+
+impl Codes {
+    fn build(data: &[f32], dim: usize) -> Self {
+        let stride = dim.next_multiple_of(CODE_LANES);
+        let rows = data.len() / dim;
+        let mut codes = Codes { stride, values: Vec::with_capacity(rows * stride), scales: Vec::with_capacity(rows) };
+        for row in data.chunks_exact(dim) {
+            let scale = quantise_into(row, &mut codes.values);
+            codes.values.extend(std::iter::repeat_n(0, stride - dim));
+            codes.scales.push(scale);
+        }
+        codes
+    }
+
+    /// Calls `each(face, estimate)` for every row, `estimate` ordering the rows like their cosine with
+    /// `query` (to within the rounding to 8 bits).
+    fn scan(&self, query: &[f32], mut each: impl FnMut(u32, f32)) {
+        let mut code = Vec::with_capacity(self.stride);
+        quantise_into(query, &mut code);
+        code.resize(self.stride, 0);
+        let wide: Vec<[i16; CODE_LANES]> =
+            code.as_chunks::<CODE_LANES>().0.iter().map(|chunk| chunk.map(i16::from)).collect();
+        let rows = self.values.chunks_exact(self.stride).zip(&self.scales).enumerate();
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            return simd.vectorize(|| {
+                for (face, (row, scale)) in rows {
+                    each(face as u32, dot_codes_avx2(simd, &wide, row) as f32 * scale);
+                }
+            });
+        }
+        for (face, (row, scale)) in rows {
+            each(face as u32, dot_codes(&wide, row) as f32 * scale);
+        }
+    }
+}
+
+/// A face kept by the 8-bit scan, ordered by its estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Estimate(f32, u32);
+
+impl Eq for Estimate {}
+
+impl PartialOrd for Estimate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Estimate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
 }
 
 impl TemplateIndex {
@@ -36,6 +118,21 @@ impl TemplateIndex {
     /// # Errors
     /// [`GalleryError::Dimension`] if a template is not `dim` long.
     pub fn build(revision: i64, dim: usize, entries: Vec<(FaceId, SubjectId, Vec<f32>)>) -> Result<Self, GalleryError> {
+        let quantised = entries.len().saturating_mul(dim) >= QUANTISED_FROM;
+        Self::build_with(revision, dim, entries, quantised)
+    }
+
+    /// [`TemplateIndex::build`] with the scan chosen by the caller: `quantised` keeps the 8-bit copy
+    /// whatever the collection's size (benches and tests compare both on the same templates).
+    ///
+    /// # Errors
+    /// As [`TemplateIndex::build`].
+    pub fn build_with(
+        revision: i64,
+        dim: usize,
+        entries: Vec<(FaceId, SubjectId, Vec<f32>)>,
+        quantised: bool,
+    ) -> Result<Self, GalleryError> {
         let mut index = TemplateIndex { revision, dim, ..Default::default() };
         let mut subject_numbers = std::collections::HashMap::new();
         index.data.reserve(entries.len() * dim);
@@ -52,7 +149,15 @@ impl TemplateIndex {
             index.face_ids.push(face_id);
             index.subject_of_face.push(number);
         }
+        if quantised && dim > 0 {
+            index.codes = Some(Codes::build(&index.data, dim));
+        }
         Ok(index)
+    }
+
+    /// True when searches scan the 8-bit copy and re-rank exactly.
+    pub fn is_quantised(&self) -> bool {
+        self.codes.is_some()
     }
 
     /// The store revision this index reflects.
@@ -75,14 +180,56 @@ impl TemplateIndex {
         self.subject_ids.len()
     }
 
-    /// The `top_k` subjects by their best face's cosine score, best first.
+    /// The heap memory the index holds, in bytes (templates, their 8-bit copy, ids).
+    pub fn memory_bytes(&self) -> usize {
+        fn ids<T: std::ops::Deref<Target = str>>(ids: &[T]) -> usize {
+            ids.iter().map(|id| id.len() + std::mem::size_of::<T>()).sum()
+        }
+        self.data.capacity() * 4
+            + self.subject_of_face.capacity() * 4
+            + self.codes.as_ref().map_or(0, |c| c.values.capacity() + c.scales.capacity() * 4)
+            + ids(&self.face_ids)
+            + ids(&self.subject_ids)
+    }
+
+    /// The `top_k` subjects by their best face's cosine score, best first: through the 8-bit copy and
+    /// an exact re-rank for a large collection, else exactly.
     ///
     /// # Errors
     /// [`GalleryError::Dimension`] for a query of the wrong length.
     pub fn search(&self, query: &[f32], top_k: usize) -> Result<Vec<Candidate>, GalleryError> {
-        if query.len() != self.dim {
-            return Err(GalleryError::Dimension { expected: self.dim, got: query.len() });
+        let Some(codes) = &self.codes else { return self.search_exact(query, top_k) };
+        self.check(query)?;
+        // The best `keep` faces by their 8-bit estimate, the least of them on top of the heap.
+        let keep = top_k.saturating_mul(8).max(RERANK).min(self.len());
+        let mut kept = std::collections::BinaryHeap::with_capacity(keep + 1);
+        codes.scan(query, |face, estimate| {
+            if kept.len() < keep {
+                kept.push(std::cmp::Reverse(Estimate(estimate, face)));
+            } else if kept.peek().is_some_and(|least| estimate > least.0.0) {
+                kept.pop();
+                kept.push(std::cmp::Reverse(Estimate(estimate, face)));
+            }
+        });
+        let mut best: std::collections::HashMap<u32, (f32, u32)> = std::collections::HashMap::with_capacity(keep);
+        for std::cmp::Reverse(Estimate(_, face)) in kept {
+            let row = &self.data[face as usize * self.dim..(face as usize + 1) * self.dim];
+            let score = dot(query, row);
+            let slot = best.entry(self.subject_of_face[face as usize]).or_insert((f32::NEG_INFINITY, u32::MAX));
+            if score > slot.0 {
+                *slot = (score, face);
+            }
         }
+        Ok(self.ranked(best.into_iter().map(|(subject, best)| (subject as usize, best)).collect(), top_k))
+    }
+
+    /// The `top_k` subjects by their best face's cosine score, best first, by an exact scan of every
+    /// template.
+    ///
+    /// # Errors
+    /// [`GalleryError::Dimension`] for a query of the wrong length.
+    pub fn search_exact(&self, query: &[f32], top_k: usize) -> Result<Vec<Candidate>, GalleryError> {
+        self.check(query)?;
         let mut best: Vec<(f32, u32)> = vec![(f32::NEG_INFINITY, u32::MAX); self.subject_ids.len()];
         if self.dim > 0 {
             for (face, row) in self.data.chunks_exact(self.dim).enumerate() {
@@ -93,24 +240,75 @@ impl TemplateIndex {
                 }
             }
         }
-        let mut ranked: Vec<(usize, (f32, u32))> =
-            best.into_iter().enumerate().filter(|(_, (_, face))| *face != u32::MAX).collect();
+        Ok(self.ranked(best.into_iter().enumerate().filter(|(_, (_, face))| *face != u32::MAX).collect(), top_k))
+    }
+
+    fn check(&self, query: &[f32]) -> Result<(), GalleryError> {
+        if query.len() == self.dim {
+            Ok(())
+        } else {
+            Err(GalleryError::Dimension { expected: self.dim, got: query.len() })
+        }
+    }
+
+    /// The `top_k` best of (subject number, (score, face number)), best first.
+    fn ranked(&self, mut ranked: Vec<(usize, (f32, u32))>, top_k: usize) -> Vec<Candidate> {
         let k = top_k.min(ranked.len());
         if k == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         ranked.select_nth_unstable_by(k - 1, |a, b| b.1.0.total_cmp(&a.1.0));
         ranked.truncate(k);
         ranked.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
-        Ok(ranked
+        ranked
             .into_iter()
             .map(|(subject, (score, face))| Candidate {
                 subject_id: self.subject_ids[subject].clone(),
                 face_id: self.face_ids[face as usize].clone(),
                 score,
             })
-            .collect())
+            .collect()
     }
+}
+
+/// Appends `values` as 8-bit integers scaled so the largest magnitude is 127; returns the scale back
+/// (value ≈ code × scale). An all-zero row gets scale 0.
+fn quantise_into(values: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let largest = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if largest == 0.0 || !largest.is_finite() {
+        codes.extend(std::iter::repeat_n(0, values.len()));
+        return 0.0;
+    }
+    let to_code = 127.0 / largest;
+    codes.extend(values.iter().map(|v| (v * to_code).round().clamp(-127.0, 127.0) as i8));
+    largest / 127.0
+}
+
+/// Integer dot product of a query widened to 16 bits and an 8-bit row of the same padded length, with
+/// [`CODE_LANES`] independent sums.
+#[inline(always)]
+fn dot_codes(query: &[[i16; CODE_LANES]], row: &[i8]) -> i32 {
+    let mut lanes = [0i32; CODE_LANES];
+    for (q, r) in query.iter().zip(row.as_chunks::<CODE_LANES>().0) {
+        for i in 0..CODE_LANES {
+            lanes[i] += i32::from(q[i]) * i32::from(r[i]);
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// [`dot_codes`] with AVX2: the row's 16 values widened to 16 bits and multiplied-and-added in pairs
+/// into 8 sums of 32 bits. The scan is then bound by reading the rows from memory (it took a 1M-row
+/// scan from 27 ms with the compiler's baseline SSE2 code to 17 ms).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn dot_codes_avx2(simd: pulp::x86::V3, query: &[[i16; CODE_LANES]], row: &[i8]) -> i32 {
+    let mut sums: std::arch::x86_64::__m256i = pulp::cast([0i32; 8]);
+    for (q, r) in query.iter().zip(row.as_chunks::<CODE_LANES>().0) {
+        let wide = simd.avx2._mm256_cvtepi8_epi16(pulp::cast(*r));
+        sums = simd.avx2._mm256_add_epi32(sums, simd.avx2._mm256_madd_epi16(wide, pulp::cast(*q)));
+    }
+    pulp::cast::<_, [i32; 8]>(sums).iter().sum()
 }
 
 /// Dot product with `LANES` independent accumulators.
@@ -150,6 +348,58 @@ mod tests {
         assert_eq!(hits[0].face_id, "f1");
         assert!(index.search(&[1.0, 0.0], 2).is_err());
         assert!(TemplateIndex::build(0, 3, vec![]).expect("empty").search(&[1.0, 0.0, 0.0], 5).expect("ok").is_empty());
+    }
+
+    type Rows = Vec<(FaceId, SubjectId, Vec<f32>)>;
+
+    /// Clustered unit templates (`per` faces around each subject's direction) and probes near some of
+    /// the subjects, seeded.
+    fn clustered(subjects: usize, per: usize, dim: usize) -> (Rows, Vec<Vec<f32>>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut random = |scale: f32| -> Vec<f32> { (0..dim).map(|_| scale * (rng.random::<f32>() - 0.5)).collect() };
+        let centres: Vec<Vec<f32>> = (0..subjects).map(|_| unit(&random(1.0))).collect();
+        let near =
+            |centre: &[f32], noise: Vec<f32>| unit(&centre.iter().zip(noise).map(|(c, n)| c + n).collect::<Vec<_>>());
+        let rows = (0..subjects * per)
+            .map(|i| (format!("f{i}").into(), format!("s{}", i / per).into(), near(&centres[i / per], random(0.2))))
+            .collect();
+        let probes = (0..100).map(|i| near(&centres[(i * 37) % subjects], random(0.2))).collect();
+        (rows, probes)
+    }
+
+    #[test]
+    fn the_8_bit_scan_finds_what_the_exact_scan_finds() {
+        // 131 values per template: rows padded to a multiple of 16; 2000 faces, top 3 kept of 64.
+        let (rows, probes) = clustered(400, 5, 131);
+        let exact = TemplateIndex::build_with(1, 131, rows.clone(), false).expect("exact");
+        let quantised = TemplateIndex::build_with(1, 131, rows, true).expect("quantised");
+        assert!(quantised.is_quantised() && !exact.is_quantised());
+        for probe in &probes {
+            let (a, b) = (exact.search(probe, 3).expect("exact"), quantised.search(probe, 3).expect("quantised"));
+            // The same subjects and faces, and the re-ranked scores are the exact ones.
+            assert_eq!(a, b);
+        }
+        assert!(quantised.search(&[1.0; 3], 3).is_err());
+        // Fewer faces than the re-rank keeps: all of them are scored exactly.
+        let (few, probes) = clustered(4, 2, 16);
+        let small = TemplateIndex::build_with(1, 16, few.clone(), true).expect("small");
+        let all = TemplateIndex::build_with(1, 16, few, false).expect("all");
+        assert_eq!(small.search(&probes[0], 10).expect("small"), all.search(&probes[0], 10).expect("all"));
+        assert_eq!(small.search(&probes[0], 10).expect("small").len(), 4);
+    }
+
+    #[test]
+    fn the_8_bit_dot_product_is_the_same_with_and_without_simd() {
+        let query: Vec<[i16; CODE_LANES]> =
+            (0..9).map(|c| std::array::from_fn(|i| ((c * 16 + i) as i16 * 37 % 255) - 127)).collect();
+        let row: Vec<i8> = (0..9 * CODE_LANES).map(|i| ((i * 91 % 255) as i16 - 127) as i8).collect();
+        let naive: i32 = query.as_flattened().iter().zip(&row).map(|(&q, &r)| i32::from(q) * i32::from(r)).sum();
+        assert_eq!(dot_codes(&query, &row), naive);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            assert_eq!(simd.vectorize(|| dot_codes_avx2(simd, &query, &row)), naive);
+        }
     }
 
     #[test]

@@ -92,13 +92,9 @@ pub async fn metrics(State(state): State<AppState>, caller: Option<Caller>) -> R
     let mut tenant_collections = None;
     if let Some(caller) = caller {
         caller.require(Scope::Admin)?;
-        let sizes = state.gallery.indexed_sizes();
-        let own: Vec<_> = sizes
-            .iter()
-            .filter(|s| s.tenant_id == *caller.tenant())
-            .map(|s| (s.collection_id.clone(), s.templates))
-            .collect();
-        tenant_collections = Some(own);
+        let mut sizes = state.gallery.indexed_sizes();
+        sizes.retain(|s| s.tenant_id == *caller.tenant());
+        tenant_collections = Some(sizes);
     }
     let view = GalleryView { tenant_collections: tenant_collections.as_deref() };
     let body = state.metrics.render(&view);
