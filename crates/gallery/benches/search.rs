@@ -10,32 +10,14 @@ use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
 use facegate_store::{FaceId, SubjectId};
-use rand::{Rng, SeedableRng};
+use facegate_store_conformance::synthetic::{around, percentiles, random};
+use rand::SeedableRng;
 
 const DIM: usize = 256;
 const QUERIES: usize = 200;
 const FACES_PER_SUBJECT: usize = 5;
 /// Spread of a subject's faces around its direction, per value (as the store bench's).
 const SPREAD: f32 = 0.2;
-
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
-}
-
-fn random(rng: &mut rand::rngs::StdRng) -> Vec<f32> {
-    unit((0..DIM).map(|_| rng.random::<f32>() - 0.5).collect())
-}
-
-fn around(centre: &[f32], rng: &mut rand::rngs::StdRng) -> Vec<f32> {
-    unit(centre.iter().map(|c| c + SPREAD * (rng.random::<f32>() - 0.5)).collect())
-}
-
-fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
-    (at(0.5), at(0.99))
-}
 
 fn main() {
     let sizes: Vec<usize> = std::env::var("FACEGATE_BENCH_SIZES")
@@ -54,14 +36,14 @@ fn main() {
         let rows: Vec<(FaceId, SubjectId, Vec<f32>)> = (0..size)
             .map(|i| {
                 if i % FACES_PER_SUBJECT == 0 {
-                    centres.push(random(&mut rng));
+                    centres.push(random(DIM, &mut rng));
                 }
-                let face = around(&centres[i / FACES_PER_SUBJECT], &mut rng);
+                let face = around(&centres[i / FACES_PER_SUBJECT], SPREAD, &mut rng);
                 (format!("f{i}").into(), format!("s{}", i / FACES_PER_SUBJECT).into(), face)
             })
             .collect();
         let queries: Vec<Vec<f32>> =
-            (0..QUERIES).map(|i| around(&centres[(i * 7919) % centres.len()], &mut rng)).collect();
+            (0..QUERIES).map(|i| around(&centres[(i * 7919) % centres.len()], SPREAD, &mut rng)).collect();
         let mut truth = Vec::new();
         for quantised in [false, true] {
             let built = Instant::now();

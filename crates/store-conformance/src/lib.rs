@@ -11,6 +11,7 @@ mod negatives;
 mod outbox;
 mod readers;
 mod sightings;
+pub mod synthetic;
 mod tenants;
 
 use std::sync::Arc;

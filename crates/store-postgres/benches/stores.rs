@@ -9,29 +9,15 @@ use std::time::Instant;
 
 use facegate_gallery::TemplateIndex;
 use facegate_store::{CollectionId, FaceId, FaceStore, GalleryStore, NewFace, NewSubject, SubjectId, TenantId, new_id};
+use facegate_store_conformance::synthetic::{around, percentiles, random};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const DIM: usize = 128;
 const FACES_PER_SUBJECT: usize = 5;
 const QUERIES: usize = 200;
 const SPREAD: f32 = 0.2;
-
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
-}
-
-fn around(centre: &[f32], rng: &mut rand::rngs::StdRng) -> Vec<f32> {
-    unit(centre.iter().map(|c| c + SPREAD * (rng.random::<f32>() - 0.5)).collect())
-}
-
-fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
-    (at(0.5), at(0.99))
-}
 
 struct Loaded {
     tenant: TenantId,
@@ -54,9 +40,9 @@ async fn load(store: &dyn FaceStore, size: usize, rng: &mut rand::rngs::StdRng) 
             created_at_ms: 0,
         };
         let subject = store.create_subject(&tenant, &collection, &subject).await.expect("subject").id;
-        let centre = unit((0..DIM).map(|_| rng.random::<f32>() - 0.5).collect());
+        let centre = random(DIM, rng);
         let faces: Vec<NewFace> = (0..FACES_PER_SUBJECT)
-            .map(|_| facegate_store_conformance::face_searched_by(around(&centre, rng)))
+            .map(|_| facegate_store_conformance::face_searched_by(around(&centre, SPREAD, rng)))
             .collect();
         store
             .add_faces(&tenant, &collection, &subject, &faces, &facegate_store_conformance::audit(&collection, 0))
@@ -95,7 +81,7 @@ async fn main() {
 
 /// Genuine probes: new faces near `QUERIES` of the loaded ones.
 fn probes(rows: &[(FaceId, SubjectId, Vec<f32>)], rng: &mut rand::rngs::StdRng) -> Vec<Vec<f32>> {
-    (0..QUERIES).map(|i| around(&rows[(i * 7919) % rows.len()].2, rng)).collect()
+    (0..QUERIES).map(|i| around(&rows[(i * 7919) % rows.len()].2, SPREAD, rng)).collect()
 }
 
 /// PostgreSQL + pgvector: exact scan and HNSW with its re-rank, recall@1 against an exact scan.
