@@ -1,6 +1,7 @@
 //! 1:N search latency of the in-memory index (256-d templates, the default pack's length; one thread):
 //! the exact scan against the 8-bit scan with its exact re-rank, p50/p99 over 200 queries, recall@1
-//! of the 8-bit scan against the exact one, build time and the index's heap memory (templates, 8-bit copy, ids).
+//! of the 8-bit scan against the exact one, build time, the index's heap memory (templates, 8-bit copy,
+//! ids), and the time to follow a change in place (one face added, one removed).
 //! Run: `cargo bench -p facegate-gallery --bench search` (sizes: `FACEGATE_BENCH_SIZES=1000,1000000`).
 //!
 //! Templates are clustered like a gallery's: 5 faces per subject around the subject's own direction;
@@ -28,8 +29,8 @@ fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     println!("top-5 search, {DIM}-d templates, {FACES_PER_SUBJECT} per subject, genuine probes, one thread");
     println!(
-        "{:>9} {:<22} {:>9} {:>9} {:>9} {:>10} {:>9}",
-        "templates", "scan", "p50 ms", "p99 ms", "recall@1", "build ms", "index MiB"
+        "{:>9} {:<22} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "templates", "scan", "p50 ms", "p99 ms", "recall@1", "build ms", "index MiB", "+face ms", "-face ms"
     );
     for size in sizes {
         let mut centres = Vec::with_capacity(size / FACES_PER_SUBJECT);
@@ -69,7 +70,17 @@ fn main() {
             } else {
                 ("exact", "1.000".into())
             };
-            println!("{size:>9} {label:<22} {p50:>9.3} {p99:>9.3} {recall:>9} {build_ms:>10.1} {index_mib:>9.0}");
+            // A change followed in place: one face added, then one removed (each a copy of the rows).
+            let started = Instant::now();
+            let added = index.with_faces(2, &"s0".into(), vec![("new".into(), queries[0].clone())]).expect("added");
+            let add_ms = started.elapsed().as_secs_f64() * 1e3;
+            let started = Instant::now();
+            let removed = added.without_faces(3, |face, _| face.as_str() == "new");
+            let remove_ms = started.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(removed.len(), index.len());
+            println!(
+                "{size:>9} {label:<22} {p50:>9.3} {p99:>9.3} {recall:>9} {build_ms:>10.1} {index_mib:>9.0} {add_ms:>9.1} {remove_ms:>9.1}"
+            );
         }
     }
 }

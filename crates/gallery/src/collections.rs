@@ -12,6 +12,7 @@ use facegate_store::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::gallery::TemplateChange;
 use crate::{Gallery, GalleryError};
 
 /// Who acts: the tenant, the API key and the request; every audit event names them.
@@ -194,11 +195,13 @@ impl Gallery {
         subject_id: &SubjectId,
     ) -> Result<Receipt, GalleryError> {
         let audit = self.event(actor, collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id));
+        let before = self.revision_before(&actor.tenant_id, collection_id).await;
         let erasure = self
             .store
             .delete_subject(&actor.tenant_id, collection_id, subject_id, &audit)
             .await
             .map_err(missing(Missing::Subject))?;
+        self.follow_change(&actor.tenant_id, collection_id, before, TemplateChange::SubjectRemoved(subject_id)).await;
         Ok(self.receipt(&erasure))
     }
 
@@ -227,11 +230,13 @@ impl Gallery {
         face_id: &FaceId,
     ) -> Result<Receipt, GalleryError> {
         let audit = self.event(actor, collection_id, AuditAction::Erase, AuditResult::Erased, Some(subject_id));
+        let before = self.revision_before(&actor.tenant_id, collection_id).await;
         let erasure = self
             .store
             .delete_face(&actor.tenant_id, collection_id, subject_id, face_id, &audit)
             .await
             .map_err(missing(Missing::Face))?;
+        self.follow_change(&actor.tenant_id, collection_id, before, TemplateChange::FaceRemoved(face_id)).await;
         Ok(self.receipt(&erasure))
     }
 

@@ -86,6 +86,16 @@ pub struct Gallery {
 /// fixed clock in tests).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// What a change this gallery made did to a collection's templates, for its cached index to follow.
+pub(crate) enum TemplateChange<'a> {
+    /// These faces of this subject were added, with their templates.
+    Added(&'a SubjectId, Vec<(FaceId, Vec<f32>)>),
+    /// This face was erased.
+    FaceRemoved(&'a FaceId),
+    /// This subject was erased with every face of theirs.
+    SubjectRemoved(&'a SubjectId),
+}
+
 /// Templates held in memory for one collection (for metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedSize {
@@ -278,8 +288,10 @@ impl Gallery {
     ) -> Result<Vec<FaceRecord>, GalleryError> {
         let cipher = self.subject_cipher(tenant_id, &collection.id, subject_id, true).await?;
         let mut sealed = Vec::with_capacity(faces.len());
+        let mut added = Vec::with_capacity(faces.len());
         for face in faces {
             let id = FaceId::random();
+            added.push((id.clone(), face.template.clone()));
             let (size, current) = (collection.embedding_size, &packs.current);
             let template = self.seal_template(collection, &cipher, &id, current, size, &face.template).await?;
             let mut other_templates = Vec::new();
@@ -301,7 +313,10 @@ impl Gallery {
                 created_at_ms: audit.at_ms,
             });
         }
-        Ok(self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?)
+        let before = self.revision_before(tenant_id, &collection.id).await;
+        let records = self.store.add_faces(tenant_id, &collection.id, subject_id, &sealed, audit).await?;
+        self.follow_change(tenant_id, &collection.id, before, TemplateChange::Added(subject_id, added)).await;
+        Ok(records)
     }
 
     /// A template sealed for one face under its subject's key, with its search vector, tagged with its pack.
@@ -376,8 +391,54 @@ impl Gallery {
             entries.push((s.face_id, s.subject_id, template));
         }
         let index = Arc::new(TemplateIndex::build(revision, collection.embedding_size as usize, entries)?);
-        lock(&self.indexes).insert(collection.id.clone(), (tenant_id.clone(), index.clone()));
+        self.keep_index(&collection.id, tenant_id.clone(), index.clone());
         Ok(index)
+    }
+
+    /// The revision of a collection before this gallery changes its templates, when it holds an index
+    /// of it that the change could be applied to (not where the store searches itself).
+    pub(crate) async fn revision_before(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> Option<i64> {
+        if self.store.searches_in_store() || !lock(&self.indexes).contains_key(collection_id) {
+            return None;
+        }
+        self.store.collection_revision(tenant_id, collection_id).await.ok()
+    }
+
+    /// Applies a change this gallery just made to the collection's cached index, so that the next
+    /// search need not rebuild it from the store (at 1M templates: seconds of reading and unsealing
+    /// against a copy in memory). Only when the store's revision moved by exactly one since `before`
+    /// (read before the change, which moves it by one: no other change came between) and the index
+    /// reflects `before`; otherwise the next search rebuilds it, as after any change made elsewhere.
+    pub(crate) async fn follow_change(
+        &self,
+        tenant_id: &TenantId,
+        collection_id: &CollectionId,
+        before: Option<i64>,
+        change: TemplateChange<'_>,
+    ) {
+        let Some(before) = before else { return };
+        let Ok(after) = self.store.collection_revision(tenant_id, collection_id).await else { return };
+        let cached = lock(&self.indexes).get(collection_id).filter(|(_, i)| i.revision() == before).cloned();
+        let Some((owner, index)) = cached.filter(|_| after == before + 1) else { return };
+        let next = match change {
+            TemplateChange::Added(subject_id, faces) => index.with_faces(after, subject_id, faces),
+            TemplateChange::FaceRemoved(face_id) => Ok(index.without_faces(after, |face, _| face == face_id)),
+            TemplateChange::SubjectRemoved(subject_id) => {
+                Ok(index.without_faces(after, |_, subject| subject == subject_id))
+            }
+        };
+        if let Ok(next) = next {
+            self.keep_index(collection_id, owner, Arc::new(next));
+        }
+    }
+
+    /// Caches `index` unless a newer one is cached already (a rebuild and a followed change may finish
+    /// in either order).
+    fn keep_index(&self, collection_id: &CollectionId, tenant_id: TenantId, index: Arc<TemplateIndex>) {
+        let mut indexes = lock(&self.indexes);
+        if indexes.get(collection_id).is_none_or(|(_, cached)| cached.revision() < index.revision()) {
+            indexes.insert(collection_id.clone(), (tenant_id, index));
+        }
     }
 
     /// The `top_k` subjects whose best face is most similar to `query`, best first: in the store when it
@@ -465,4 +526,88 @@ pub(crate) fn crop_binding(collection_id: &CollectionId, face_id: &FaceId) -> St
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalKeyProvider;
+    use facegate_store::{KeyId, PackVersion, RequestId};
+    use facegate_store_conformance::{audit, create_collection, subject};
+    use facegate_store_sqlite::SqliteStore;
+
+    fn direction(index: usize) -> Vec<f32> {
+        let mut values = vec![0.0; 4];
+        values[index] = 1.0;
+        values
+    }
+
+    fn cached(gallery: &Gallery, collection: &Collection) -> Arc<TemplateIndex> {
+        lock(&gallery.indexes).get(&collection.id).map(|(_, index)| index.clone()).expect("a cached index")
+    }
+
+    fn top(index: &TemplateIndex, query: &[f32]) -> Option<SubjectId> {
+        index.search(query, 1).expect("search").first().map(|c| c.subject_id.clone())
+    }
+
+    /// The cached index follows the gallery's own enrolments and erasures without a rebuild, and is
+    /// rebuilt after a change made elsewhere (another process on the same store file).
+    #[tokio::test]
+    async fn the_index_follows_its_own_changes_and_is_rebuilt_after_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gallery.db");
+        let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&path).expect("store"));
+        let keys = || Arc::new(LocalKeyProvider::from_hex(&"cd".repeat(32)).expect("master key"));
+        let gallery = Gallery::new(store.clone(), keys());
+        let tenant = store.create_tenant("follow", 0).await.expect("tenant").id;
+        let collection = create_collection(store.as_ref(), &tenant, "staff", 4).await;
+        let mut people = Vec::new();
+        for name in ["ann", "bob", "cy"] {
+            people.push(store.create_subject(&tenant, &collection.id, &subject(name)).await.expect("subject").id);
+        }
+        let packs = TemplatePacks::new(PackVersion { pack: collection.pack.clone(), version: "1".into() }, None, None);
+        let face = |index| FaceToEnroll { template: direction(index), ..Default::default() };
+        let enrol = async |gallery: &Gallery, person: usize, faces: Vec<FaceToEnroll>| {
+            let audit = audit(&collection.id, 0);
+            gallery.store_faces(&tenant, &collection, &people[person], &faces, &audit, &packs).await
+        };
+        let actor = Actor {
+            tenant_id: tenant.clone(),
+            key_id: KeyId::from("test"),
+            request_id: RequestId::from("r"),
+            correlation_id: None,
+        };
+
+        let ann_faces = enrol(&gallery, 0, vec![face(0), face(1)]).await.expect("ann");
+        let built = gallery.index(&tenant, &collection).await.expect("index");
+        assert_eq!(built.len(), 2);
+
+        // An enrolment: the index moves to the new revision with bob's face, and a search uses it as is.
+        enrol(&gallery, 1, vec![face(2)]).await.expect("bob");
+        let followed = cached(&gallery, &collection);
+        assert_eq!((followed.revision(), followed.len()), (built.revision() + 1, 3));
+        assert!(Arc::ptr_eq(&gallery.index(&tenant, &collection).await.expect("index"), &followed), "no rebuild");
+        assert_eq!(top(&followed, &direction(2)), Some(people[1].clone()));
+
+        // Erasures: one face of ann's, then bob; each leaves the index at the store's revision.
+        gallery.delete_face(&actor, &collection.id, &people[0], &ann_faces[0].id).await.expect("face erased");
+        gallery.delete_subject(&actor, &collection.id, &people[1]).await.expect("bob erased");
+        let followed = cached(&gallery, &collection);
+        assert_eq!((followed.revision(), followed.len()), (built.revision() + 3, 1));
+        assert!(Arc::ptr_eq(&gallery.index(&tenant, &collection).await.expect("index"), &followed), "no rebuild");
+        assert_eq!(top(&followed, &direction(1)), Some(people[0].clone()));
+        assert_ne!(top(&followed, &direction(2)), Some(people[1].clone()), "bob is gone");
+        assert_eq!(followed.search(&direction(0), 5).expect("search").len(), 1, "ann's erased face is gone");
+
+        // Another gallery over the same file enrols cy: this one cannot follow that, and rebuilds.
+        let elsewhere = Gallery::new(Arc::new(SqliteStore::open(&path).expect("store")), keys());
+        enrol(&elsewhere, 2, vec![face(3)]).await.expect("cy");
+        enrol(&gallery, 0, vec![face(0)]).await.expect("ann again");
+        let stale = cached(&gallery, &collection);
+        assert_eq!(stale.revision(), followed.revision(), "two changes since: not followed");
+        let rebuilt = gallery.index(&tenant, &collection).await.expect("index");
+        assert_eq!((rebuilt.revision(), rebuilt.len()), (followed.revision() + 2, 3));
+        assert_eq!(top(&rebuilt, &direction(3)), Some(people[2].clone()));
+        assert_eq!(top(&rebuilt, &direction(0)), Some(people[0].clone()));
+    }
 }

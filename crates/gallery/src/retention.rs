@@ -9,6 +9,7 @@ use facegate_store::{
 };
 
 use crate::collections::{Actor, Missing, missing};
+use crate::gallery::TemplateChange;
 use crate::{Gallery, GalleryError};
 
 /// Longest retention of audit events, days.
@@ -131,6 +132,7 @@ impl Gallery {
                         Some(&subject.subject_id),
                     )
                 };
+                let before = self.revision_before(&actor.tenant_id, &subject.collection_id).await;
                 let erasure = match self
                     .store
                     .delete_subject(&actor.tenant_id, &subject.collection_id, &subject.subject_id, &audit)
@@ -141,6 +143,8 @@ impl Gallery {
                     Err(facegate_store::StoreError::NotFound) => continue,
                     Err(other) => return Err(other.into()),
                 };
+                let removed = TemplateChange::SubjectRemoved(&subject.subject_id);
+                self.follow_change(&actor.tenant_id, &subject.collection_id, before, removed).await;
                 let receipt = self.receipt(&erasure);
                 let kept = StoredReceipt {
                     collection_id: subject.collection_id.clone(),

@@ -212,7 +212,9 @@ pub trait GalleryStore: Backend + Send + Sync {
         collection_id: &CollectionId,
         subject_id: &SubjectId,
     ) -> StoreResult<Vec<StoredTemplate>>;
-    /// The collection's revision: it changes with every write to its faces or subjects.
+    /// The collection's revision: it moves with every write to its templates, by exactly one for each
+    /// [`FaceStore::add_faces`], [`FaceStore::delete_face`] and [`FaceStore::delete_subject`] (a cached
+    /// index follows such a change of its own by this); making or renaming a subject leaves it.
     async fn collection_revision(&self, tenant_id: &TenantId, collection_id: &CollectionId) -> StoreResult<i64>;
     /// Every encrypted template of a collection with the revision they were read at.
     async fn collection_templates(
