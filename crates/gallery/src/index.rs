@@ -4,8 +4,9 @@
 //! templates of 256 values) also keeps each template as 8-bit integers with its own scale: the
 //! scan reads those (a quarter of the memory traffic, which is what bounds a scan this size), keeps the
 //! [`RERANK`] best faces, and scores them again exactly. At 1M 256-d templates that took the scan from
-//! 69 ms to 19 ms p50 on one thread (100k: 6.6 to 1.6 ms) with recall@1 against exact search of 1.000,
+//! 66 ms to 16.5 ms p50 on one thread (100k: 6.7 to 1.5 ms) with recall@1 against exact search of 1.000,
 //! for a quarter more memory (figures in the README, `cargo bench -p facegate-gallery --bench search`).
+//! The choice is made when the index is built from the store; an index changed in place keeps it.
 
 use std::sync::Arc;
 
