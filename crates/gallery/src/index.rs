@@ -465,16 +465,14 @@ mod tests {
     /// Clustered unit templates (`per` faces around each subject's direction) and probes near some of
     /// the subjects, seeded.
     fn clustered(subjects: usize, per: usize, dim: usize) -> (Rows, Vec<Vec<f32>>) {
-        use rand::{Rng, SeedableRng};
+        use facegate_store_conformance::synthetic::{around, random};
+        use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let mut random = |scale: f32| -> Vec<f32> { (0..dim).map(|_| scale * (rng.random::<f32>() - 0.5)).collect() };
-        let centres: Vec<Vec<f32>> = (0..subjects).map(|_| unit(&random(1.0))).collect();
-        let near =
-            |centre: &[f32], noise: Vec<f32>| unit(&centre.iter().zip(noise).map(|(c, n)| c + n).collect::<Vec<_>>());
+        let centres: Vec<Vec<f32>> = (0..subjects).map(|_| random(dim, &mut rng)).collect();
         let rows = (0..subjects * per)
-            .map(|i| (format!("f{i}").into(), format!("s{}", i / per).into(), near(&centres[i / per], random(0.2))))
+            .map(|i| (format!("f{i}").into(), format!("s{}", i / per).into(), around(&centres[i / per], 0.2, &mut rng)))
             .collect();
-        let probes = (0..100).map(|i| near(&centres[(i * 37) % subjects], random(0.2))).collect();
+        let probes = (0..100).map(|i| around(&centres[(i * 37) % subjects], 0.2, &mut rng)).collect();
         (rows, probes)
     }
 
