@@ -406,9 +406,10 @@ impl Gallery {
 
     /// Applies a change this gallery just made to the collection's cached index, so that the next
     /// search need not rebuild it from the store (at 1M templates: seconds of reading and unsealing
-    /// against a copy in memory). Only when the store's revision moved by exactly one since `before`
-    /// (read before the change, which moves it by one: no other change came between) and the index
-    /// reflects `before`; otherwise the next search rebuilds it, as after any change made elsewhere.
+    /// against a change kept beside the cached base, see [`TemplateIndex`]). Only when the store's
+    /// revision moved by exactly one since `before` (read before the change, which moves it by one: no
+    /// other change came between) and the index reflects `before`; otherwise the next search rebuilds
+    /// it, as after any change made elsewhere.
     pub(crate) async fn follow_change(
         &self,
         tenant_id: &TenantId,

@@ -12,9 +12,11 @@
 //! - **Encryption at rest** ([`crypto`]): each tenant has a 256-bit data key, stored only wrapped by a
 //!   [`KeyProvider`]'s master key (a local key from a file or the environment; KMS with the Lambda
 //!   host). Templates are sealed with AES-256-GCM, bound to their collection and face ids.
-//! - **Search** ([`TemplateIndex`]): an exact cosine scan over a collection's templates held in one
-//!   contiguous row-major `f32` array, rebuilt when the store's collection revision moves, so it stays
-//!   consistent with writes made by this process or any other.
+//! - **Search** ([`TemplateIndex`]): a cosine scan over a collection's templates held in contiguous
+//!   row-major `f32` arrays (through an 8-bit copy with an exact re-rank for a large collection),
+//!   following this process's own changes in place (beside the base, folded in now and then) and
+//!   rebuilt when the store's collection revision moves otherwise, so it stays consistent with writes
+//!   made by this process or any other.
 
 mod analysis;
 mod cameras;
@@ -57,7 +59,7 @@ pub use facegate_store::now_ms;
 pub use facegate_store::{AuditAction, AuditReason, AuditResult, DoorReason};
 pub use gallery::{Clock, FaceToEnroll, Gallery, IndexedSize, TemplatePacks};
 pub(crate) use gallery::{TenantSecrets, crop_binding};
-pub use index::{Candidate, TemplateIndex};
+pub use index::{Candidate, FOLD_AFTER, FOLD_AT_LEAST, TemplateIndex};
 pub use keys::{KeyProblem, Keys, hash_key, new_key_secret};
 pub use links::{BEST_SHOT_LINKS, BestShotLink, LinkRefused, MAX_LINK_TTL_S, MIN_LINK_TTL_S};
 pub use migration::MigrationProblem;
