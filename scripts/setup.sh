@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything facegate needs besides the Rust toolchain: the pinned ONNX Runtime library (from PyPI),
+# Everything facegate needs besides the Rust toolchain: the pinned ONNX Runtime library and OpenVINO's
+# (from PyPI; the embedder runs on OpenVINO where the dispatch chooses it),
 # the operator console (Node.js and the pinned npm packages; embedded by the build), the pinned models
 # (mirror or upstream, sha256-verified) and a release build. Safe to re-run.
 set -euo pipefail
@@ -7,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
 command -v python3 >/dev/null || { echo "setup: python3 with pip is required" >&2; exit 1; }
 scripts/fetch-onnxruntime.sh
+scripts/fetch-openvino.sh
 scripts/console.sh build
 # The test command (scripts/test.sh) builds the tests and the binary in one pass with one feature set,
 # so nothing is compiled twice; the quick start builds the binary alone.

@@ -44,6 +44,11 @@ pub struct PipelineArgs {
     /// Default: the pack's choice (`facegate models list`).
     #[arg(long, global = true, value_enum)]
     pub mirror: Option<MirrorArg>,
+    /// Which runtime the embedder runs on: `auto` (OpenVINO bf16 where the CPU has bf16 and it measures
+    /// faster at load, else ONNX Runtime), `onnxruntime`, `openvino-f32`, `openvino-bf16`. Default: the
+    /// `embedder_runtime` setting (`auto`).
+    #[arg(long, global = true, value_enum)]
+    pub embedder_runtime: Option<EmbedderRuntimeArg>,
     /// No mirror image at all (`--mirror never`).
     #[arg(long, global = true)]
     pub no_flip: bool,
@@ -81,6 +86,30 @@ pub enum MirrorArg {
     Kept,
     /// None.
     Never,
+}
+
+/// Embedder runtimes (see `facegate_core::EmbedderRuntime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedderRuntimeArg {
+    /// Measured at load.
+    Auto,
+    /// ONNX Runtime.
+    Onnxruntime,
+    /// OpenVINO, fp32.
+    OpenvinoF32,
+    /// OpenVINO, bf16 precision hint.
+    OpenvinoBf16,
+}
+
+impl From<EmbedderRuntimeArg> for facegate_core::EmbedderRuntime {
+    fn from(arg: EmbedderRuntimeArg) -> Self {
+        match arg {
+            EmbedderRuntimeArg::Auto => Self::Auto,
+            EmbedderRuntimeArg::Onnxruntime => Self::Onnxruntime,
+            EmbedderRuntimeArg::OpenvinoF32 => Self::OpenvinoF32,
+            EmbedderRuntimeArg::OpenvinoBf16 => Self::OpenvinoBf16,
+        }
+    }
 }
 
 /// Normalisation choices.

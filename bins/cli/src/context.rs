@@ -4,8 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use facegate_core::{
-    AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, Manifest, Mirror, Pipeline, PipelineConfig, RuntimeConfig,
-    decode_image,
+    AlignMode, DecodeLimits, DetectorConfig, EmbedderConfig, EmbedderRuntime, Manifest, Mirror, Pipeline,
+    PipelineConfig, RuntimeConfig, decode_image,
 };
 use facegate_host::Settings;
 use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, init_runtime, register_pack};
@@ -22,6 +22,8 @@ pub struct Context {
     pub cache: ModelCache,
     /// ONNX Runtime threads per model run.
     pub threads: usize,
+    /// Which runtime the embedder runs on (the setting, `--embedder-runtime` included).
+    pub embedder_runtime: EmbedderRuntime,
     pub args: PipelineArgs,
 }
 
@@ -34,13 +36,13 @@ impl Context {
             args.pack = register_pack(&mut manifest, &args.pack)?;
         }
         let threads = args.threads.unwrap_or(settings.threads);
-        Ok(Self { manifest, cache: settings.model_cache(), threads, args })
+        Ok(Self { manifest, cache: settings.model_cache(), threads, embedder_runtime: settings.embedder_runtime, args })
     }
 
     /// The pipeline settings for `threads` ONNX Runtime threads.
     pub fn pipeline_config(&self, threads: usize) -> PipelineConfig {
         PipelineConfig {
-            runtime: RuntimeConfig { intra_threads: threads },
+            runtime: RuntimeConfig { intra_threads: threads, embedder: self.embedder_runtime },
             detector: DetectorConfig {
                 score_threshold: self.args.score_threshold,
                 max_side: self.args.max_side,

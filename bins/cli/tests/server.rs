@@ -424,6 +424,16 @@ fn a_trained_pack_serves_its_own_collection() {
     let adapted = models["packs"].as_array().expect("packs").iter().find(|p| p["name"] == "lfw10").cloned();
     let adapted = adapted.unwrap_or_else(|| panic!("trained pack served: {models}"));
     assert_eq!(adapted["head"]["output_size"], 256, "the head keeps the default pack's template length");
+    // Each pack says which runtime its embedder runs on and how that was chosen (`auto` by default).
+    for pack in models["packs"].as_array().expect("packs") {
+        let runtime = &pack["embedder_runtime"];
+        assert_eq!(runtime["asked"], "auto", "{pack}");
+        let backend = runtime["backend"].as_str().expect("backend");
+        assert!(["onnxruntime", "openvino"].contains(&backend), "{runtime}");
+        if !facegate_core::cpu_has_bf16() {
+            assert_eq!((backend, runtime["chosen_by"].as_str()), ("onnxruntime", Some("only_candidate")), "{runtime}");
+        }
+    }
     assert!(!adapted["calibration"].as_array().expect("calibration").is_empty());
 
     // Its calibration comes from a handful of held-out people, so it covers the loose FMRs only.

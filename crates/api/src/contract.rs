@@ -615,6 +615,9 @@ pub struct PackInfo {
     /// Which faces are embedded with their mirror image too (`kept`: enrolled templates only, a probe
     /// is embedded once).
     pub mirror: facegate_core::Mirror,
+    /// The runtime the embedder runs on, and how it was chosen at load (the trials timed on this
+    /// machine, where there were several candidates).
+    pub embedder_runtime: facegate_core::RuntimeChoice,
 }
 
 /// The loaded packs.

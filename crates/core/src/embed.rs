@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::align::Alignment;
 use crate::error::PipelineError;
-use crate::onnx::{ModelFile, OnnxModel};
+use crate::onnx::{Backend, ModelFile, OnnxModel, OpenVino, Precision};
 use crate::pack::ModelSpec;
 
 /// An L2-normalised face embedding: the template stored in galleries.
@@ -128,6 +128,27 @@ impl Embedder {
         Ok(Self { model: OnnxModel::load(file)? })
     }
 
+    /// Compiles the model's bytes for OpenVINO's CPU plugin at `precision`, with `threads` inference
+    /// threads.
+    ///
+    /// # Errors
+    /// [`PipelineError::OpenVino`] when OpenVINO does not read, reshape or compile the model.
+    pub fn load_openvino(
+        openvino: &OpenVino,
+        spec: &ModelSpec,
+        bytes: &[u8],
+        precision: Precision,
+        threads: usize,
+    ) -> Result<Self, PipelineError> {
+        let side = spec.alignment().size;
+        Ok(Self { model: OnnxModel::load_openvino(openvino, spec, bytes, side, precision, threads)? })
+    }
+
+    /// The runtime and precision the embedder runs on.
+    pub fn runtime(&self) -> (Backend, Precision) {
+        self.model.runtime()
+    }
+
     /// The manifest entry of the model.
     pub fn spec(&self) -> &ModelSpec {
         self.model.spec()
@@ -196,7 +217,7 @@ impl Embedder {
                 }
             }
         }
-        let run_size = self.model.spec().max_batch.unwrap_or(batch).clamp(1, batch);
+        let run_size = self.model.max_batch().unwrap_or(batch).clamp(1, batch);
         let (mut data, mut rest, mut run) = (Vec::new(), tensor, 0);
         while !rest.is_empty() {
             // The whole batch moves into one run without a copy; a fixed-batch model takes it in parts.

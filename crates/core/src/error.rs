@@ -58,6 +58,9 @@ pub enum PipelineError {
     /// ONNX Runtime failed (loading a model or running it).
     #[error("inference failed: {0}")]
     Inference(#[from] ort::Error),
+    /// OpenVINO failed (compiling the embedder or running it).
+    #[error("OpenVINO failed: {0}")]
+    OpenVino(String),
     /// A model's outputs did not have the shape its family implies: the wrong file for the manifest entry.
     #[error("model output not as expected: {0}")]
     ModelOutput(String),

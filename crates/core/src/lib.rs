@@ -27,6 +27,7 @@ mod align;
 mod analysis;
 mod compare;
 mod detect;
+mod dispatch;
 mod embed;
 mod error;
 mod geometry;
@@ -49,6 +50,7 @@ pub use compare::{CALIBRATION_FMRS, Calibration, CalibrationPoint, DEFAULT_TARGE
 pub use detect::{
     DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector, largest_face, nms, subject_face,
 };
+pub use dispatch::{ChosenBy, DISPATCH_MIN_COSINE, RuntimeChoice, RuntimeTrial, dispatch};
 pub use embed::{Embedder, EmbedderConfig, Embedding, HARD_FACE_SCORE, HARD_FACE_YAW, Mirror, face_yaw, is_hard_face};
 pub use error::{ImageError, PipelineError};
 pub use geometry::{BoundingBox, Point};
@@ -57,9 +59,10 @@ pub use image_input::{DecodeCost, DecodeLimits, decode_cost, decode_image};
 pub use keep::{KEPT_FRAME, KEPT_SIZE, KeptFace};
 pub use landmarks::LandmarkModel;
 pub use liveness::{Liveness, LivenessScore, crop_box as liveness_crop_box};
-pub use onnx::{ModelFile, OrtEnvironment, RuntimeConfig};
+pub use onnx::{Backend, EmbedderRuntime, ModelFile, OpenVino, OrtEnvironment, Precision, RuntimeConfig, cpu_has_bf16};
 pub use pack::{
-    AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelKind, ModelSpec, PackSpec, RuntimeSpec,
+    AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelKind, ModelSpec, OpenVinoSpec, PackSpec,
+    PinnedFile, RuntimeSpec,
 };
 pub use pipeline::{AlignMode, AnalyzedFace, LimitedAnalysis, Pipeline, PipelineConfig, StageTimings};
 pub use sharpness::{face_sharpness, sharpness};

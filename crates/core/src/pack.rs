@@ -19,6 +19,9 @@ pub const DEFAULT_PACK: &str = "omz-0095";
 pub struct Manifest {
     /// The pinned ONNX Runtime shared library.
     pub runtime: RuntimeSpec,
+    /// The pinned OpenVINO libraries the embedder can run on instead (x86_64 Linux).
+    #[serde(default)]
+    pub openvino: Option<OpenVinoSpec>,
     /// Every model file known to facegate.
     #[serde(rename = "model")]
     pub models: Vec<ModelSpec>,
@@ -56,6 +59,30 @@ pub struct RuntimeSpec {
     pub sha256_x86_64: String,
     /// sha256 of the library for aarch64 Linux.
     pub sha256_aarch64: String,
+}
+
+/// The OpenVINO runtime facegate can load for the embedder, taken from the PyPI wheel by
+/// `scripts/fetch-openvino.sh` (x86_64 Linux only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenVinoSpec {
+    /// PyPI package that ships it.
+    pub package: String,
+    /// Pinned version.
+    pub version: String,
+    /// The C API library facegate loads (the others are loaded by it from the same folder).
+    pub library: String,
+    /// Every file taken from the wheel's `openvino/libs/`, each pinned.
+    #[serde(rename = "file")]
+    pub files: Vec<PinnedFile>,
+}
+
+/// A file and its sha256 on x86_64 Linux.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PinnedFile {
+    /// File name.
+    pub name: String,
+    /// Its sha256.
+    pub sha256_x86_64: String,
 }
 
 /// Whether a model finds faces or describes them.

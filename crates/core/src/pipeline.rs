@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::align::{AlignedFace, Alignment, SimilarityTransform, warp_similarity};
 use crate::compare::Calibration;
 use crate::detect::{DetectedFace, Detector, DetectorConfig, ScrfdDetector, YuNetDetector};
+use crate::dispatch::RuntimeChoice;
 use crate::embed::{Embedder, EmbedderConfig, Embedding};
 use crate::error::PipelineError;
 use crate::geometry::Point;
@@ -106,6 +107,7 @@ pub struct Pipeline {
     head: Option<ProjectionHead>,
     calibration: Calibration,
     config: PipelineConfig,
+    runtime: RuntimeChoice,
 }
 
 impl Pipeline {
@@ -146,8 +148,43 @@ impl Pipeline {
             } else {
                 pack.calibration.clone()
             }),
+            runtime: RuntimeChoice::onnxruntime(config.runtime.embedder, None),
             config,
         })
+    }
+
+    /// Runs the embedder on `embedder` from now on (another runtime's session of the same model), as
+    /// `choice` says.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when `embedder` is another model.
+    pub fn with_embedder(mut self, embedder: Embedder, choice: RuntimeChoice) -> Result<Self, PipelineError> {
+        if embedder.spec().sha256 != self.embedder.spec().sha256 {
+            return Err(PipelineError::Config(format!(
+                "embedder `{}` given for `{}`",
+                embedder.spec().name,
+                self.embedder.spec().name
+            )));
+        }
+        self.embedder = embedder;
+        self.runtime = choice;
+        Ok(self)
+    }
+
+    /// Records how the embedder's runtime was chosen, where it stays on ONNX Runtime.
+    pub fn with_runtime_choice(mut self, choice: RuntimeChoice) -> Self {
+        self.runtime = choice;
+        self
+    }
+
+    /// The embedder (its ONNX Runtime session until [`Pipeline::with_embedder`] replaces it).
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// The runtime the embedder runs on, and how it was chosen.
+    pub fn embedder_runtime(&self) -> &RuntimeChoice {
+        &self.runtime
     }
 
     /// Applies a trained projection head to every embedding from now on (the pack's `head`).

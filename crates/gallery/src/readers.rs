@@ -157,7 +157,8 @@ pub fn check_cards(cards: &[CardCredential]) -> Result<(), ReaderProblem> {
         let (name, facility, number) = match card.format {
             CardFormat::Wiegand26 => ("wiegand26", 0xFF, 0xFFFF),
             CardFormat::Wiegand34 => ("wiegand34", 0xFFFF, 0xFFFF),
-            CardFormat::Raw => ("raw", 0, u64::MAX),
+            // The API's schema says int64 (what JSON clients and the OpenAPI tools read): up to 2^63 - 1.
+            CardFormat::Raw => ("raw", 0, i64::MAX.unsigned_abs()),
         };
         if u64::from(card.facility_code) > facility || card.card_number > number {
             return Err(ReaderProblem::Card(name, facility, number));
@@ -427,6 +428,8 @@ mod tests {
         assert!(check_cards(&[card("default", CardFormat::Wiegand26, 256, 1)]).is_err());
         assert!(check_cards(&[card("default", CardFormat::Wiegand34, 65_535, 65_536)]).is_err());
         assert!(check_cards(&[card("default", CardFormat::Raw, 1, 5)]).is_err(), "raw cards have no facility");
+        assert!(check_cards(&[card("default", CardFormat::Raw, 0, i64::MAX.unsigned_abs())]).is_ok());
+        assert!(check_cards(&[card("default", CardFormat::Raw, 0, 1 << 63)]).is_err(), "past the schema's int64");
         assert!(check_cards(&[card("Tower A", CardFormat::Raw, 0, 5)]).is_err());
         let twice = [card("a", CardFormat::Raw, 0, 1), card("a", CardFormat::Raw, 0, 2)];
         assert_eq!(check_cards(&twice), Err(ReaderProblem::Cards));

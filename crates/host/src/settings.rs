@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use facegate_api::ApiConfig;
-use facegate_core::{DetectorConfig, PipelineConfig, RuntimeConfig};
+use facegate_core::{DetectorConfig, EmbedderRuntime, PipelineConfig, RuntimeConfig};
 use facegate_models::ModelCache;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,9 @@ pub struct Settings {
     pub workers: usize,
     /// ONNX Runtime threads per model run.
     pub threads: usize,
+    /// Which runtime the embedder runs on: `auto` (OpenVINO bf16 where the CPU has bf16 and it measures
+    /// faster at load, else ONNX Runtime), `onnxruntime`, `openvino-f32`, `openvino-bf16`.
+    pub embedder_runtime: EmbedderRuntime,
     /// Faces analysed per image (responses say `faces_truncated` when there were more), 1 to 1000.
     pub max_faces: usize,
     /// Largest request body, bytes.
@@ -183,6 +186,7 @@ impl Settings {
             packs: vec![facegate_core::DEFAULT_PACK.into()],
             workers: 1,
             threads: 1,
+            embedder_runtime: EmbedderRuntime::Auto,
             max_faces: api.max_faces,
             max_body_bytes: if serve { api.max_body_bytes } else { LAMBDA_MAX_BODY_BYTES },
             rate_limit: api.rate_limit_per_second,
@@ -340,7 +344,7 @@ impl Settings {
     /// `max_faces`, so a response can say that faces were left out.
     pub fn pipeline_config(&self, base: PipelineConfig) -> PipelineConfig {
         PipelineConfig {
-            runtime: RuntimeConfig { intra_threads: self.threads },
+            runtime: RuntimeConfig { intra_threads: self.threads, embedder: self.embedder_runtime },
             detector: DetectorConfig { max_faces: self.max_faces + 1, ..base.detector },
             ..base
         }
@@ -412,6 +416,22 @@ mod tests {
         )
         .expect("lambda settings");
         assert_eq!((lambda.pg_pool_size, lambda.max_body_bytes, lambda.offline), (3, LAMBDA_MAX_BODY_BYTES, true));
+    }
+
+    #[test]
+    fn the_embedder_runtime_is_a_setting_that_reaches_the_pipeline() {
+        let load = |value: &str| {
+            let defaults = Settings::defaults(HostKind::Serve);
+            let vars = env(&[("FACEGATE_EMBEDDER_RUNTIME", value)]);
+            Settings::load(HostKind::Serve, defaults, None, vars, toml::Table::new())
+        };
+        assert_eq!(Settings::defaults(HostKind::Lambda).embedder_runtime, EmbedderRuntime::Auto);
+        for runtime in EmbedderRuntime::ALL {
+            let settings = load(runtime.as_str()).expect("settings");
+            assert_eq!(settings.embedder_runtime, runtime);
+            assert_eq!(settings.pipeline_config(PipelineConfig::default()).runtime.embedder, runtime);
+        }
+        assert!(matches!(load("openvino"), Err(SettingsError::Invalid(m)) if m.contains("embedder_runtime")));
     }
 
     #[test]

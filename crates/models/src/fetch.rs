@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use facegate_core::{
-    LandmarkModel, Liveness, Manifest, ModelFile, ModelSpec, OrtEnvironment, Pipeline, PipelineConfig, RuntimeSpec,
+    Backend, Embedder, EmbedderRuntime, LandmarkModel, Liveness, Manifest, ModelFile, ModelSpec, OpenVino,
+    OpenVinoSpec, OrtEnvironment, Pipeline, PipelineConfig, Precision, RuntimeChoice, RuntimeConfig, RuntimeSpec,
+    cpu_has_bf16, dispatch,
 };
 use sha2::{Digest, Sha256};
 
-use crate::{ModelsError, runtime_sha256};
+use crate::{ModelsError, init_openvino, runtime_sha256};
 
 /// Largest model file accepted from upstream (a guard against a wrong URL streaming forever).
 const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
@@ -167,6 +169,107 @@ impl ModelCache {
         Ok(path)
     }
 
+    /// OpenVINO's C library, `<home>/runtime/openvino-<version>/<library>`, with every pinned file of
+    /// the folder checksum-verified (x86_64 Linux only).
+    ///
+    /// # Errors
+    /// [`ModelsError::Runtime`] when not pinned for this machine or missing (with the command that
+    /// installs it), or a checksum error.
+    pub fn openvino_library(&self, spec: Option<&OpenVinoSpec>) -> Result<PathBuf, ModelsError> {
+        let spec = spec
+            .filter(|_| std::env::consts::ARCH == "x86_64")
+            .ok_or_else(|| ModelsError::Runtime(format!("OpenVINO is not pinned for {}", std::env::consts::ARCH)))?;
+        let dir = self.openvino_dir(spec);
+        for file in &spec.files {
+            let path = dir.join(&file.name);
+            let actual = file_sha256(&path).map_err(|e| {
+                ModelsError::Runtime(format!(
+                    "{} is missing ({e}); install it with scripts/fetch-openvino.sh",
+                    path.display()
+                ))
+            })?;
+            check(&path, &file.sha256_x86_64, &actual)?;
+        }
+        Ok(dir.join(&spec.library))
+    }
+
+    /// Where OpenVINO keeps the models it compiled: `<home>/runtime/openvino-<version>-cache`.
+    pub fn openvino_cache_dir(&self, spec: &OpenVinoSpec) -> PathBuf {
+        self.home.join("runtime").join(format!("openvino-{}-cache", spec.version))
+    }
+
+    fn openvino_dir(&self, spec: &OpenVinoSpec) -> PathBuf {
+        self.home.join("runtime").join(format!("openvino-{}", spec.version))
+    }
+
+    /// OpenVINO, loaded once per process, its compiled models cached beside it.
+    fn openvino(&self, spec: Option<&OpenVinoSpec>) -> Result<&'static OpenVino, ModelsError> {
+        let library = self.openvino_library(spec)?;
+        let cache = spec.map(|spec| self.openvino_cache_dir(spec));
+        let cache = cache.filter(|dir| fs::create_dir_all(dir).is_ok());
+        init_openvino(&library, cache.as_deref())
+    }
+
+    /// Chooses the runtime of `pipeline`'s embedder as the settings ask ([`EmbedderRuntime`]): ONNX
+    /// Runtime as loaded; OpenVINO by name (its template of a test crop checked against ONNX Runtime's);
+    /// `auto`: on a CPU with bf16, OpenVINO bf16 timed against ONNX Runtime and kept if faster and
+    /// agreeing, elsewhere ONNX Runtime without a trial. The choice is made once per process for a model
+    /// and thread count; the pipelines loaded after it take it without timing again.
+    fn choose_embedder_runtime(
+        &self,
+        manifest: &Manifest,
+        pipeline: Pipeline,
+        bytes: &[u8],
+        runtime: RuntimeConfig,
+    ) -> Result<Pipeline, ModelsError> {
+        let asked = runtime.embedder;
+        let spec = pipeline.embedder().spec().clone();
+        let key = (spec.sha256.clone(), asked, runtime.intra_threads);
+        let earlier = lock_choices().get(&key).cloned();
+        if let Some(choice) = earlier {
+            return match choice.backend {
+                Backend::Onnxruntime => Ok(pipeline.with_runtime_choice(choice)),
+                Backend::Openvino => {
+                    let openvino = self.openvino(manifest.openvino.as_ref())?;
+                    let embedder =
+                        Embedder::load_openvino(openvino, &spec, bytes, choice.precision, runtime.intra_threads)?;
+                    Ok(pipeline.with_embedder(embedder, choice)?)
+                }
+            };
+        }
+        let precision = match (asked, asked.openvino()) {
+            (_, Some(precision)) => precision,
+            (EmbedderRuntime::Onnxruntime, None) => {
+                return Ok(pipeline.with_runtime_choice(RuntimeChoice::onnxruntime(asked, None)));
+            }
+            (_, None) if !cpu_has_bf16() => {
+                let note = "this CPU has no bf16 arithmetic (AVX-512 BF16); OpenVINO fp32 measured no faster than ONNX Runtime";
+                let choice = RuntimeChoice::onnxruntime(asked, Some(note.into()));
+                lock_choices().insert(key, choice.clone());
+                return Ok(pipeline.with_runtime_choice(choice));
+            }
+            (_, None) => Precision::Bf16,
+        };
+        let candidate = self.openvino(manifest.openvino.as_ref()).and_then(|openvino| {
+            Ok(Embedder::load_openvino(openvino, &spec, bytes, precision, runtime.intra_threads)?)
+        });
+        let candidate = match candidate {
+            Ok(candidate) => candidate,
+            Err(e) if asked == EmbedderRuntime::Auto => {
+                let choice = RuntimeChoice::onnxruntime(asked, Some(format!("OpenVINO not loaded: {e}")));
+                lock_choices().insert(key, choice.clone());
+                return Ok(pipeline.with_runtime_choice(choice));
+            }
+            Err(e) => return Err(e),
+        };
+        let (chosen, choice) = dispatch(pipeline.embedder(), vec![candidate], asked)?;
+        lock_choices().insert(key, choice.clone());
+        Ok(match chosen {
+            Some(embedder) => pipeline.with_embedder(embedder, choice)?,
+            None => pipeline.with_runtime_choice(choice),
+        })
+    }
+
     /// Reads both models of a pack and builds its pipeline.
     ///
     /// # Errors
@@ -182,8 +285,9 @@ impl ModelCache {
         let pack_spec = manifest.pack(pack).ok_or_else(|| ModelsError::Manifest(format!("unknown pack `{pack}`")))?;
         let detector_bytes = self.read(detector)?;
         let embedder_bytes = self.read(embedder)?;
-        let mut pipeline =
+        let pipeline =
             Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
+        let mut pipeline = self.choose_embedder_runtime(manifest, pipeline, &embedder_bytes, config.runtime)?;
         if let Some(landmarks) = manifest.pack_landmarks(pack_spec) {
             let bytes = self.read(landmarks)?;
             let file = ModelFile { environment, spec: landmarks, bytes: &bytes, runtime: &config.runtime };
@@ -242,6 +346,14 @@ fn write_verified(mut reader: impl Read, dir: &Path, target: &Path, expected: &s
     temp.as_file().sync_all().map_err(|source| io_error(temp.path(), source))?;
     temp.persist(target).map_err(|e| io_error(target, e.error))?;
     Ok(())
+}
+
+/// The embedder runtimes chosen in this process, by (model sha256, what was asked, threads).
+type Choices = std::collections::HashMap<(String, EmbedderRuntime, usize), RuntimeChoice>;
+
+fn lock_choices() -> std::sync::MutexGuard<'static, Choices> {
+    static CHOICES: std::sync::OnceLock<std::sync::Mutex<Choices>> = std::sync::OnceLock::new();
+    CHOICES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

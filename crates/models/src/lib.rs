@@ -17,7 +17,7 @@ mod runtime;
 
 pub use fetch::{FetchSource, ModelCache, Provenance};
 pub use pack_dir::{HEAD_FILE, PACK_MANIFEST, register_pack, write_pack_dir};
-pub use runtime::{init_runtime, runtime_sha256};
+pub use runtime::{init_openvino, init_runtime, runtime_sha256};
 
 use facegate_core::{Manifest, PipelineError};
 

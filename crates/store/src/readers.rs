@@ -90,6 +90,6 @@ pub struct CardCredential {
     /// The facility code (0 for raw cards).
     #[serde(default)]
     pub facility_code: u32,
-    /// The card number.
+    /// The card number (a raw card's at most 2^63 - 1, the schema's int64).
     pub card_number: u64,
 }

@@ -26,6 +26,7 @@ pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
         Some(path) => read_image(path)?,
         None => one_face_photo(&probe, &group)?,
     };
+    let runtime = probe.embedder_runtime().clone();
     drop(probe);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts = vec![1];
@@ -37,6 +38,7 @@ pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
         "stage latency, ms (p50 / p99 over {} runs), pack `{}`, flip {}",
         args.iterations, context.args.pack, !context.args.no_flip
     );
+    println!("embedder runtime (one thread): {}", runtime.summary());
     println!("{:<38} {:>7} {:>15} {:>15} {:>15} {:>15}", "image", "threads", "detect", "align", "embed", "total");
     for threads in thread_counts {
         let pipeline = context.pipeline_with_threads(threads)?;
@@ -59,7 +61,10 @@ pub fn run(context: &Context, args: &BenchArgs) -> Result<ExitCode> {
     let cold = cold_start(&photo, args.cold_runs)?;
     println!("cold start (process start → first embedding printed, models included), ms: {}", cold.show());
     if let Some(path) = &args.json {
-        let report = json!({ "pack": context.args.pack, "flip": !context.args.no_flip, "stages": figures, "cold_start_ms": cold.json() });
+        let report = json!({
+            "pack": context.args.pack, "flip": !context.args.no_flip, "embedder_runtime": runtime,
+            "stages": figures, "cold_start_ms": cold.json(),
+        });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -20,7 +20,8 @@ use crate::args::{Cli, CollectionsAction, Command, EvalBenchmark};
 use crate::context::Context;
 
 /// The settings of this run: the serve defaults with the user's folders, then `--config`, then the
-/// environment, then the flags given (the pipeline's thread and face counts, the store, `serve`'s).
+/// environment, then the flags given (the pipeline's thread and face counts and embedder runtime, the
+/// store, `serve`'s).
 fn settings(cli: &Cli) -> Result<Settings> {
     let mut base = Settings::defaults(HostKind::Serve);
     base.home = dirs::cache_dir().map_or_else(|| PathBuf::from(".facegate"), |d| d.join("facegate"));
@@ -41,6 +42,10 @@ fn settings(cli: &Cli) -> Result<Settings> {
     };
     if let Some(threads) = cli.pipeline.threads {
         flags.insert("threads".into(), toml::Value::Integer(i64::try_from(threads)?));
+    }
+    if let Some(runtime) = cli.pipeline.embedder_runtime {
+        let runtime = facegate_core::EmbedderRuntime::from(runtime);
+        flags.insert("embedder_runtime".into(), toml::Value::String(runtime.as_str().into()));
     }
     if let Some(faces) = cli.pipeline.max_faces {
         flags.insert("max_faces".into(), toml::Value::Integer(i64::from(faces)));

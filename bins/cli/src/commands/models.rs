@@ -80,7 +80,33 @@ fn list(context: &Context) -> Result<ExitCode> {
         Err(e) => e.to_string(),
     };
     println!("\nruntime: {} {} ({}): {state}", runtime.package, runtime.version, runtime.library);
+    let openvino = context.manifest.openvino.as_ref();
+    let state = match context.cache.openvino_library(openvino) {
+        Ok(path) => format!("verified at {}", path.display()),
+        Err(e) => e.to_string(),
+    };
+    let version = openvino.map_or_else(|| "not pinned".to_string(), |o| format!("{} {}", o.package, o.version));
+    println!("embedder runtime, optional: {version}: {state}");
+    let bf16 = if facegate_core::cpu_has_bf16() { "has" } else { "has no" };
+    println!("this CPU {bf16} bf16 arithmetic (AVX-512 BF16); embedder_runtime: {}", context.embedder_runtime);
+    embedder_runtime(context)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runtime the dispatch chooses for the `--pack` pack's embedder on this machine, where its models
+/// are cached (listing fetches nothing).
+fn embedder_runtime(context: &Context) -> Result<()> {
+    let pack = &context.args.pack;
+    let cached = context.manifest.pack(pack).map(|spec| context.manifest.pack_files(spec)).transpose()?;
+    match cached {
+        Some(models) if models.iter().all(|model| context.cache.verify(model).is_ok()) => {
+            let pipeline = context.pipeline_with_threads(context.threads)?;
+            let threads = context.threads;
+            println!("pack `{pack}`'s embedder, {threads} thread(s): {}", pipeline.embedder_runtime().summary());
+        }
+        _ => println!("pack `{pack}`'s embedder: its models are not cached (`facegate models fetch`)"),
+    }
+    Ok(())
 }
 
 fn fetch(context: &Context, all: bool) -> Result<ExitCode> {

@@ -65,6 +65,7 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelsResponse> {
                     .map(|h| HeadInfo { sha256: h.sha256.clone(), output_size: h.output_size }),
                 embedding_size: pipeline.embedding_size(),
                 mirror: pipeline.config().embedder.mirror_policy(),
+                embedder_runtime: pipeline.embedder_runtime().clone(),
                 calibration: pipeline.calibration().points().to_vec(),
                 calibration_note: if own_table {
                     Some(format!("pack `{name}`'s own table (made when its head was trained)"))
