@@ -11,8 +11,9 @@ use crate::error::PipelineError;
 use crate::onnx::{Backend, EmbedderRuntime, Precision};
 
 /// Least cosine between a candidate's template of the test crop and ONNX Runtime's for the candidate to
-/// be used. OpenVINO fp32 gives 1.0000; bf16 kept 0.9996 or more on real LFW crops.
-pub const DISPATCH_MIN_COSINE: f32 = 0.995;
+/// be used: a runtime that computes something else scores far lower. OpenVINO fp32 gives 1.0000 here;
+/// bf16 kept 0.9996 or more on real LFW crops (the tests hold real faces to 0.999).
+pub const DISPATCH_MIN_COSINE: f32 = 0.99;
 
 /// Rounds timed: each round embeds the test crop once on every runtime in turn (interleaved, so a
 /// slower or busier moment of the machine falls on all of them alike), after [`WARM_UP_ROUNDS`].

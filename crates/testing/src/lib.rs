@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::OnceLock;
 
-use facegate_core::{DecodeLimits, Pipeline, PipelineConfig, decode_image};
+use facegate_core::{DecodeLimits, EmbedderRuntime, Pipeline, PipelineConfig, RuntimeConfig, decode_image};
 use facegate_models::{ModelCache, builtin_manifest, init_runtime};
 use image::RgbImage;
 
@@ -108,10 +108,15 @@ pub fn pipeline_with(pack: &str, config: PipelineConfig) -> Pipeline {
     cache.load_pipeline(environment, &manifest, pack, config).expect("pack loads")
 }
 
-/// The `mobilefacenet` pack (the default until omz-0095) with default settings, loaded once per test binary.
+/// The `mobilefacenet` pack (the default until omz-0095) with default settings, its embedder on ONNX
+/// Runtime (scores asserted to the third decimal are the same on every CPU; `auto` may pick OpenVINO bf16
+/// on one with bf16, tested on its own), loaded once per test binary.
 pub fn default_pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| pipeline_with("mobilefacenet", PipelineConfig::default()))
+    PIPELINE.get_or_init(|| {
+        let runtime = RuntimeConfig { embedder: EmbedderRuntime::Onnxruntime, ..RuntimeConfig::default() };
+        pipeline_with("mobilefacenet", PipelineConfig { runtime, ..PipelineConfig::default() })
+    })
 }
 
 /// A fresh, empty database on the test PostgreSQL server (`FACEGATE_TEST_POSTGRES_URL`, which
