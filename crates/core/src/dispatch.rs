@@ -75,17 +75,7 @@ impl RuntimeChoice {
 
     /// A one-line summary: `openvino bf16 (measured: 3.1 ms against onnxruntime f32 8.4 ms)`.
     pub fn summary(&self) -> String {
-        let name = |backend: Backend, precision: Precision| {
-            let backend = match backend {
-                Backend::Onnxruntime => "onnxruntime",
-                Backend::Openvino => "openvino",
-            };
-            let precision = match precision {
-                Precision::F32 => "f32",
-                Precision::Bf16 => "bf16",
-            };
-            format!("{backend} {precision}")
-        };
+        let name = |backend: Backend, precision: Precision| format!("{} {}", backend.as_str(), precision.as_str());
         let trials: Vec<String> = self
             .trials
             .iter()

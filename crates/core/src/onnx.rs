@@ -98,11 +98,21 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// OpenVINO's name of the precision.
-    fn openvino_hint(self) -> &'static str {
+    /// Its name, as the API spells it (and as OpenVINO's inference precision hint takes it).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::Bf16 => "bf16",
+        }
+    }
+}
+
+impl Backend {
+    /// Its name, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onnxruntime => "onnxruntime",
+            Self::Openvino => "openvino",
         }
     }
 }
@@ -123,34 +133,18 @@ pub fn cpu_has_bf16() -> bool {
 /// `facegate_models::init_openvino` and passed to the embedder's dispatch.
 pub struct OpenVino {
     core: Mutex<openvino::Core>,
-    version: String,
-    bf16: bool,
 }
 
 impl std::fmt::Debug for OpenVino {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenVino").field("version", &self.version).field("bf16", &self.bf16).finish()
+        f.debug_struct("OpenVino").finish_non_exhaustive()
     }
 }
 
 impl OpenVino {
-    /// Wraps the process's core, reading the library's version and whether its CPU plugin has bf16
-    /// kernels on this CPU.
+    /// Wraps the process's core.
     pub fn new(core: openvino::Core) -> Self {
-        let bf16 = core
-            .get_property(&openvino::DeviceType::CPU, &openvino::PropertyKey::DeviceCapabilities)
-            .is_ok_and(|capabilities| capabilities.split([' ', ',']).any(|c| c == "BF16"));
-        Self { core: Mutex::new(core), version: openvino::version().build_number.to_string(), bf16 }
-    }
-
-    /// The library's build number.
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    /// Whether the CPU plugin runs bf16 on this CPU (`OPTIMIZATION_CAPABILITIES` lists `BF16`).
-    pub fn has_bf16(&self) -> bool {
-        self.bf16
+        Self { core: Mutex::new(core) }
     }
 }
 
@@ -227,7 +221,7 @@ impl OnnxModel {
             (RwPropertyKey::InferenceNumThreads, threads.as_str()),
             (RwPropertyKey::NumStreams, "1"),
             (RwPropertyKey::HintPerformanceMode, "LATENCY"),
-            (RwPropertyKey::HintInferencePrecision, precision.openvino_hint()),
+            (RwPropertyKey::HintInferencePrecision, precision.as_str()),
         ] {
             core.set_property(&cpu, &key, value).map_err(openvino_error("setting a CPU property"))?;
         }

@@ -202,8 +202,12 @@ impl ModelCache {
         self.home.join("runtime").join(format!("openvino-{}", spec.version))
     }
 
-    /// OpenVINO, loaded once per process, its compiled models cached beside it.
+    /// OpenVINO, loaded (its 92 MB of libraries checksum-verified) once per process, its compiled models
+    /// cached beside it.
     fn openvino(&self, spec: Option<&OpenVinoSpec>) -> Result<&'static OpenVino, ModelsError> {
+        if let Some(openvino) = crate::runtime::loaded_openvino() {
+            return Ok(openvino);
+        }
         let library = self.openvino_library(spec)?;
         let cache = spec.map(|spec| self.openvino_cache_dir(spec));
         let cache = cache.filter(|dir| fs::create_dir_all(dir).is_ok());

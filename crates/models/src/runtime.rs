@@ -38,6 +38,11 @@ pub fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsErr
     Ok(ENVIRONMENT.get_or_init(|| environment))
 }
 
+/// OpenVINO's core when [`init_openvino`] has loaded it in this process.
+pub(crate) fn loaded_openvino() -> Option<&'static OpenVino> {
+    OPENVINO.get()
+}
+
 /// Loads OpenVINO's C library `library` (its other libraries beside it) once per process, with
 /// compiled models cached in `cache_dir` when given (compiling takes 0.1–0.4 s a model; a cached one
 /// loads in a fraction), and returns its core; later calls return the same core.
@@ -45,7 +50,7 @@ pub fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsErr
 /// # Errors
 /// [`ModelsError::Runtime`] when the library does not load or the core cannot be created.
 pub fn init_openvino(library: &Path, cache_dir: Option<&Path>) -> Result<&'static OpenVino, ModelsError> {
-    if let Some(openvino) = OPENVINO.get() {
+    if let Some(openvino) = loaded_openvino() {
         return Ok(openvino);
     }
     let failed = |e: String| ModelsError::Runtime(format!("OpenVINO {}: {e}", library.display()));
