@@ -18,15 +18,18 @@ export function Events() {
   // Names of the collection's people and the tenant's doors, to show instead of their ids.
   useEffect(() => {
     if (!collectionId) return;
+    let current = true; // an answer for a collection no longer chosen is dropped
     Promise.all([
       api.GET("/v1/collections/{collection}/subjects", { params: { path: { collection: collectionId } } }),
       api.GET("/v1/doors"),
     ]).then(([people, doors]) => {
+      if (!current) return;
       const known = new Map<string, string>();
       ok(people).subjects.forEach((s) => known.set(s.id, s.name));
       ok(doors).doors.forEach((d) => known.set(d.id, d.name));
       setNames(known);
-    }, () => setNames(new Map()));
+    }, () => current && setNames(new Map()));
+    return () => { current = false; };
   }, [collectionId, events.length > 0]);
 
   // The trail from the start, then each new event as the server stores it (its event stream); where

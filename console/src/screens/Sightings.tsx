@@ -51,10 +51,14 @@ export function Sightings() {
     setPresence(null);
     setFound(null);
     setGroups(null);
+    // A collection chosen before the first one's people arrived: the late answer is dropped, not shown
+    // under the collection chosen since.
+    let current = true;
     api.GET("/v1/collections/{collection}/subjects", { params: { path: { collection: collectionId } } }).then(
-      (r) => setPeople(ok(r).subjects),
-      () => setPeople([]),
+      (r) => current && setPeople(ok(r).subjects),
+      () => current && setPeople([]),
     );
+    return () => { current = false; };
   }, [collectionId]);
 
   const ms = (local: string) => (local ? new Date(local).getTime() : undefined);
