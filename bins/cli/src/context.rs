@@ -8,7 +8,7 @@ use facegate_core::{
     PipelineConfig, RuntimeConfig, decode_image,
 };
 use facegate_host::Settings;
-use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, init_runtime, register_pack};
+use facegate_models::{ModelCache, PACK_MANIFEST, builtin_manifest, register_pack};
 use image::RgbImage;
 
 use crate::args::{AlignArg, MirrorArg, NormArg, PipelineArgs};
@@ -81,8 +81,7 @@ impl Context {
         if let Some(spec) = self.manifest.pack(pack) {
             facegate_host::warn_research_only(&self.manifest, spec);
         }
-        let library = self.cache.runtime_library(&self.manifest.runtime)?;
-        let environment = init_runtime(&library)?;
+        let environment = self.cache.onnxruntime(&self.manifest.runtime)?;
         let pipeline = self
             .cache
             .load_pipeline(environment, &self.manifest, pack, config)

@@ -10,7 +10,7 @@
 //!
 //! The crate has no I/O of its own: images arrive as bytes ([`decode_image`]), models as bytes plus the
 //! [`ModelSpec`] that describes them; reading files and fetching models is `facegate-models`' job.
-//! ONNX Runtime must have been initialised (see `facegate_models::init_runtime`) before a model loads.
+//! ONNX Runtime must have been initialised (see `facegate_models::ModelCache::onnxruntime`) before a model loads.
 //!
 //! ```no_run
 //! # fn demo(pipeline: &facegate_core::Pipeline, a: &[u8], b: &[u8]) -> Result<(), facegate_core::PipelineError> {

@@ -9,7 +9,7 @@ use crate::error::PipelineError;
 use crate::pack::ModelSpec;
 
 /// An initialised ONNX Runtime (library loaded, environment created); made once per process by
-/// `facegate_models::init_runtime` and passed to every model load.
+/// `facegate_models::ModelCache::onnxruntime` and passed to every model load.
 pub type OrtEnvironment = ort::environment::Environment;
 
 /// How model sessions are built.
@@ -130,7 +130,7 @@ pub fn cpu_has_bf16() -> bool {
 }
 
 /// An initialised OpenVINO (library loaded, one core for the process); made once per process by
-/// `facegate_models::init_openvino` and passed to the embedder's dispatch.
+/// `facegate_models::ModelCache` and passed to the embedder's dispatch.
 pub struct OpenVino {
     core: Mutex<openvino::Core>,
 }

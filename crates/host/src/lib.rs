@@ -21,7 +21,7 @@ pub use settings::{ENV_PREFIX, HostKind, MAX_FACES_LIMIT, Settings, SettingsErro
 use facegate_api::{AppState, PipelinePool};
 use facegate_core::{Manifest, PackSpec, PipelineConfig};
 use facegate_gallery::{Actor, Gallery, GalleryError, KeyProvider, Keys, LocalKeyProvider};
-use facegate_models::{ModelCache, ModelsError, init_runtime};
+use facegate_models::{ModelCache, ModelsError};
 use facegate_store::{FaceStore, KeyId, RequestId, Scope, StoreError};
 use facegate_store_postgres::{PgConfig, PgStore};
 use facegate_store_sqlite::SqliteStore;
@@ -140,7 +140,7 @@ pub fn load_packs(
     workers: usize,
     config: PipelineConfig,
 ) -> Result<HashMap<String, Arc<PipelinePool>>, HostError> {
-    let environment = init_runtime(&cache.runtime_library(&manifest.runtime)?)?;
+    let environment = cache.onnxruntime(&manifest.runtime)?;
     let mut loaded = HashMap::new();
     for pack in packs {
         if let Some(spec) = manifest.pack(pack) {

@@ -13,7 +13,8 @@ use facegate_core::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{ModelsError, init_openvino, runtime_sha256};
+use crate::runtime::{init_openvino, init_runtime};
+use crate::{ModelsError, runtime_sha256};
 
 /// Largest model file accepted from upstream (a guard against a wrong URL streaming forever).
 const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
@@ -167,6 +168,18 @@ impl ModelCache {
             check(&path, expected, &actual)?;
         }
         Ok(path)
+    }
+
+    /// ONNX Runtime, loaded (its library checksum-verified, [`ModelCache::runtime_library`]) once per
+    /// process; later calls return the loaded environment without reading the 28 MB library again.
+    ///
+    /// # Errors
+    /// As [`ModelCache::runtime_library`] and [`init_runtime`] the first time.
+    pub fn onnxruntime(&self, spec: &RuntimeSpec) -> Result<&'static OrtEnvironment, ModelsError> {
+        if let Some(environment) = crate::runtime::loaded_runtime() {
+            return Ok(environment);
+        }
+        init_runtime(&self.runtime_library(spec)?)
     }
 
     /// OpenVINO's C library, `<home>/runtime/openvino-<version>/<library>`, with every pinned file of

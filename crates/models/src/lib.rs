@@ -6,7 +6,7 @@
 //! # fn demo() -> Result<(), facegate_models::ModelsError> {
 //! let manifest = facegate_models::builtin_manifest()?;
 //! let store = facegate_models::ModelCache::new("/var/cache/facegate".into(), None, true);
-//! let environment = facegate_models::init_runtime(&store.runtime_library(&manifest.runtime)?)?;
+//! let environment = store.onnxruntime(&manifest.runtime)?;
 //! let pipeline = store.load_pipeline(environment, &manifest, "mobilefacenet", Default::default())?;
 //! # Ok(()) }
 //! ```
@@ -17,7 +17,7 @@ mod runtime;
 
 pub use fetch::{FetchSource, ModelCache, Provenance};
 pub use pack_dir::{HEAD_FILE, PACK_MANIFEST, register_pack, write_pack_dir};
-pub use runtime::{init_openvino, init_runtime, runtime_sha256};
+pub use runtime::runtime_sha256;
 
 use facegate_core::{Manifest, PipelineError};
 

@@ -26,8 +26,8 @@ pub fn runtime_sha256(spec: &RuntimeSpec) -> Option<&str> {
 ///
 /// # Errors
 /// [`ModelsError::Runtime`] when the library does not load.
-pub fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsError> {
-    if let Some(environment) = ENVIRONMENT.get() {
+pub(crate) fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsError> {
+    if let Some(environment) = loaded_runtime() {
         return Ok(environment);
     }
     let environment = ort::init_from(library)
@@ -36,6 +36,11 @@ pub fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsErr
         .build()
         .map_err(|e| ModelsError::Runtime(e.to_string()))?;
     Ok(ENVIRONMENT.get_or_init(|| environment))
+}
+
+/// ONNX Runtime's environment when [`init_runtime`] has loaded it in this process.
+pub(crate) fn loaded_runtime() -> Option<&'static OrtEnvironment> {
+    ENVIRONMENT.get()
 }
 
 /// OpenVINO's core when [`init_openvino`] has loaded it in this process.
@@ -49,7 +54,7 @@ pub(crate) fn loaded_openvino() -> Option<&'static OpenVino> {
 ///
 /// # Errors
 /// [`ModelsError::Runtime`] when the library does not load or the core cannot be created.
-pub fn init_openvino(library: &Path, cache_dir: Option<&Path>) -> Result<&'static OpenVino, ModelsError> {
+pub(crate) fn init_openvino(library: &Path, cache_dir: Option<&Path>) -> Result<&'static OpenVino, ModelsError> {
     if let Some(openvino) = loaded_openvino() {
         return Ok(openvino);
     }

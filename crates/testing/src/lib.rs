@@ -12,7 +12,7 @@ use std::process::Child;
 use std::sync::OnceLock;
 
 use facegate_core::{DecodeLimits, EmbedderRuntime, Pipeline, PipelineConfig, RuntimeConfig, decode_image};
-use facegate_models::{ModelCache, builtin_manifest, init_runtime};
+use facegate_models::{ModelCache, builtin_manifest};
 use image::RgbImage;
 
 /// The workspace root.
@@ -102,9 +102,8 @@ pub fn model_cache() -> ModelCache {
 pub fn pipeline_with(pack: &str, config: PipelineConfig) -> Pipeline {
     let manifest = builtin_manifest().expect("built-in manifest");
     let cache = model_cache();
-    let library =
-        cache.runtime_library(&manifest.runtime).expect("ONNX Runtime installed (scripts/fetch-onnxruntime.sh)");
-    let environment = init_runtime(&library).expect("ONNX Runtime loads");
+    let environment =
+        cache.onnxruntime(&manifest.runtime).expect("ONNX Runtime installed (scripts/fetch-onnxruntime.sh) and loads");
     cache.load_pipeline(environment, &manifest, pack, config).expect("pack loads")
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use facegate_core::PipelineConfig;
-use facegate_models::{builtin_manifest, init_runtime, register_pack};
+use facegate_models::{builtin_manifest, register_pack};
 use facegate_testing::{LFW_TEN_PEOPLE, default_pipeline, lfw_image, lfw_ten_people_dataset, load_image, model_cache};
 use facegate_train::{
     Classifier, ClassifierOptions, ClassifierRun, DatasetListing, Device, EmbeddingOptions, EmbeddingRun, EpochMetrics,
@@ -225,7 +225,7 @@ fn trained_embedding_pack_loads_and_embeds_through_the_pipeline() {
     let name = register_pack(&mut manifest, &run_dir.join("pack").display().to_string()).expect("register");
     assert_eq!(name, "lfw10-test");
     let cache = model_cache();
-    let environment = init_runtime(&cache.runtime_library(&manifest.runtime).expect("runtime")).expect("ort");
+    let environment = cache.onnxruntime(&manifest.runtime).expect("ort");
     let adapted = cache.load_pipeline(environment, &manifest, &name, PipelineConfig::default()).expect("pack loads");
     assert_eq!(adapted.embedding_size(), 128);
     assert!(!adapted.calibration().points().is_empty(), "the pack carries its own calibration");

@@ -105,8 +105,7 @@ fn camera_pipelines(context: &Context, settings: &Settings) -> facegate_video::L
     let (cache, config) = (settings.model_cache(), settings.pipeline_config(context.pipeline_config(settings.threads)));
     Arc::new(move |pack: &str| {
         registered.as_ref().map_err(|e| e.to_string())?;
-        let library = cache.runtime_library(&manifest.runtime).map_err(|e| e.to_string())?;
-        let environment = facegate_models::init_runtime(&library).map_err(|e| e.to_string())?;
+        let environment = cache.onnxruntime(&manifest.runtime).map_err(|e| e.to_string())?;
         cache.load_pipeline(environment, &manifest, pack, config).map_err(|e| e.to_string())
     })
 }
