@@ -2,13 +2,13 @@
 //! keys, search rotations, search indexes), and what every area of the gallery shares: sealing faces
 //! under their subject's key, opening them, and searching a collection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::analysis::{Analyser, Pipelines};
 use crate::collections::Actor;
 use crate::crypto::{KeyProvider, SearchRotation, TemplateCipher};
-use crate::{Candidate, GalleryError, Keys, QualityGate, TemplateIndex, crypto, egress, sealing};
+use crate::{Candidate, FoldState, GalleryError, Keys, QualityGate, TemplateIndex, crypto, egress, sealing};
 use facegate_store::{
     AuditAction, AuditResult, ChangeAction, Collection, CollectionId, FaceId, FaceRecord, FaceStore, Migration,
     MigrationState, NewChange, NewEvent, NewFace, NewTemplate, PackVersion, SubjectId, TenantId,
@@ -58,8 +58,11 @@ pub struct Gallery {
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) secrets: Mutex<HashMap<TenantId, Arc<TenantSecrets>>>,
     pub(crate) rotations: Mutex<HashMap<(TenantId, usize), Arc<SearchRotation>>>,
-    /// Search indexes by collection id, with the tenant that owns each.
-    pub(crate) indexes: Mutex<HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>>,
+    /// Search indexes by collection id, with the tenant that owns each (shared with the folds running
+    /// beside the requests).
+    pub(crate) indexes: Arc<Mutex<Indexes>>,
+    /// The collections whose index is being folded in the background (one fold at a time each).
+    pub(crate) folding: Arc<Mutex<HashSet<CollectionId>>>,
     /// One gate per collection that a rebuild of its index holds: searches that find the index stale
     /// while another rebuilds it wait for that one instead of each reading and holding every template
     /// (at 1M templates, seconds and 1.3 GB each).
@@ -80,6 +83,42 @@ pub struct Gallery {
     pub(crate) panels: Option<Arc<dyn crate::Panels>>,
     /// The serial ports the operator lets door readers use.
     pub(crate) serial_ports: Vec<String>,
+}
+
+/// The cached search indexes by collection, with the tenant that owns each.
+pub(crate) type Indexes = HashMap<CollectionId, (TenantId, Arc<TemplateIndex>)>;
+
+/// A collection's index being folded in the background: taken from [`Gallery::folding`] when the fold
+/// starts, given back when it ends, however it ends.
+struct FoldInFlight {
+    folding: Arc<Mutex<HashSet<CollectionId>>>,
+    collection_id: CollectionId,
+}
+
+impl FoldInFlight {
+    /// The collection's fold, unless one is running already.
+    fn start(folding: &Arc<Mutex<HashSet<CollectionId>>>, collection_id: &CollectionId) -> Option<Self> {
+        lock(folding)
+            .insert(collection_id.clone())
+            .then(|| FoldInFlight { folding: folding.clone(), collection_id: collection_id.clone() })
+    }
+}
+
+impl Drop for FoldInFlight {
+    fn drop(&mut self) {
+        lock(&self.folding).remove(&self.collection_id);
+    }
+}
+
+/// Caches `folded` in place of the index it was folded from: the same templates at the same revision, so
+/// only while that revision is the one cached (a change followed meanwhile is newer, and the fold is
+/// dropped; the change's own fold follows).
+fn keep_folded(indexes: &Mutex<Indexes>, collection_id: &CollectionId, folded: TemplateIndex) {
+    if let Some((_, cached)) = lock(indexes).get_mut(collection_id)
+        && cached.revision() == folded.revision()
+    {
+        *cached = Arc::new(folded);
+    }
 }
 
 /// Where the gallery's time comes from, ms since the epoch: the system clock unless a host sets another (a
@@ -127,7 +166,8 @@ impl Gallery {
             keys,
             secrets: Mutex::default(),
             rotations: Mutex::default(),
-            indexes: Mutex::default(),
+            indexes: Arc::default(),
+            folding: Arc::default(),
             rebuilds: Mutex::default(),
             gate: QualityGate::default(),
             egress: egress::EgressPolicy::default(),
@@ -429,7 +469,43 @@ impl Gallery {
             }
         };
         if let Ok(next) = next {
-            self.keep_index(collection_id, owner, Arc::new(next));
+            let next = Arc::new(next);
+            self.keep_index(collection_id, owner, next.clone());
+            self.fold_if_due(collection_id, next).await;
+        }
+    }
+
+    /// Folds a followed index's changes into a new base when they are due ([`FoldState`]): a copy of
+    /// every template (at 1M, seconds), so on a blocking thread, beside the requests: the change's own
+    /// request answers at once and searches use the changed index until the fold lands. Only when the
+    /// changes came faster than folds could land (overdue) does the change wait for one, so the segment
+    /// scanned exactly stays bounded.
+    async fn fold_if_due(&self, collection_id: &CollectionId, index: Arc<TemplateIndex>) {
+        let state = index.fold_state();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if state != FoldState::Kept {
+                keep_folded(&self.indexes, collection_id, index.folded());
+            }
+            return;
+        };
+        let indexes = self.indexes.clone();
+        let id = collection_id.clone();
+        match state {
+            FoldState::Kept => {}
+            FoldState::Due => {
+                if let Some(in_flight) = FoldInFlight::start(&self.folding, collection_id) {
+                    drop(runtime.spawn_blocking(move || {
+                        keep_folded(&indexes, &id, index.folded());
+                        drop(in_flight);
+                    }));
+                }
+            }
+            FoldState::Overdue => {
+                // Landed by the blocking task itself, even if this request is dropped meanwhile.
+                let fold = runtime.spawn_blocking(move || keep_folded(&indexes, &id, index.folded()));
+                // (A fold that failed leaves the changed index cached, which answers the same.)
+                let _landed = fold.await;
+            }
         }
     }
 
@@ -610,5 +686,75 @@ mod tests {
         assert_eq!((rebuilt.revision(), rebuilt.len()), (followed.revision() + 2, 3));
         assert_eq!(top(&rebuilt, &direction(3)), Some(people[2].clone()));
         assert_eq!(top(&rebuilt, &direction(0)), Some(people[0].clone()));
+    }
+
+    /// A followed index's changes, once due, are folded into a new base beside the requests (the
+    /// change's request does not wait for it), one fold at a time; when they come faster than folds land
+    /// (here: a fold held in flight), the change that makes them overdue folds them itself.
+    #[tokio::test]
+    async fn due_folds_land_beside_the_requests_and_overdue_ones_in_the_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open(&dir.path().join("g.db")).expect("store"));
+        let gallery = Gallery::new(store.clone(), Arc::new(LocalKeyProvider::from_hex(&"ce".repeat(32)).expect("key")));
+        let tenant = store.create_tenant("fold", 0).await.expect("tenant").id;
+        let collection = create_collection(store.as_ref(), &tenant, "staff", 4).await;
+        let mut people = Vec::new();
+        for name in ["ann", "bob", "cy", "di"] {
+            people.push(store.create_subject(&tenant, &collection.id, &subject(name)).await.expect("subject").id);
+        }
+        let packs = TemplatePacks::new(PackVersion { pack: collection.pack.clone(), version: "1".into() }, None, None);
+        let enrol = async |person: usize| {
+            let face = FaceToEnroll { template: direction(person), ..Default::default() };
+            let audit = audit(&collection.id, 0);
+            gallery
+                .store_faces(&tenant, &collection, &people[person], &[face], &audit, &packs)
+                .await
+                .expect("enrolled");
+        };
+        for person in 0..4 {
+            enrol(person).await;
+        }
+        let built = gallery.index(&tenant, &collection).await.expect("index");
+        assert_eq!((built.len(), built.fold_state()), (4, FoldState::Kept));
+
+        // FOLD_AT_LEAST changes stay beside the base; the next makes a fold due, which lands on its own.
+        for change in 0..crate::FOLD_AT_LEAST {
+            enrol(change % 4).await;
+        }
+        assert_eq!(cached(&gallery, &collection).fold_state(), FoldState::Kept);
+        enrol(0).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let folded = loop {
+            let index = cached(&gallery, &collection);
+            if index.fold_state() == FoldState::Kept {
+                break index;
+            }
+            assert!(std::time::Instant::now() < deadline, "the due fold landed");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        let revision = built.revision() + crate::FOLD_AT_LEAST as i64 + 1;
+        assert_eq!((folded.revision(), folded.len()), (revision, 4 + crate::FOLD_AT_LEAST + 1));
+        assert!(lock(&gallery.folding).is_empty(), "the fold gave its place back");
+
+        // A fold held in flight: due changes pile up beside the base until the one that makes them
+        // overdue, which folds them before its request answers.
+        let held = FoldInFlight::start(&gallery.folding, &collection.id).expect("no fold running");
+        let due = (folded.len() / crate::FOLD_AFTER).max(crate::FOLD_AT_LEAST);
+        for change in 0..due * crate::FOLD_OVERDUE {
+            enrol(change % 4).await;
+        }
+        let piled = cached(&gallery, &collection);
+        assert_eq!((piled.fold_state(), piled.len()), (FoldState::Due, folded.len() + due * crate::FOLD_OVERDUE));
+        enrol(1).await;
+        let landed = cached(&gallery, &collection);
+        assert_eq!(
+            (landed.fold_state(), landed.len(), landed.revision()),
+            (FoldState::Kept, piled.len() + 1, piled.revision() + 1)
+        );
+        for (person, id) in people.iter().enumerate() {
+            assert_eq!(top(&landed, &direction(person)).as_ref(), Some(id));
+        }
+        drop(held);
+        assert!(Arc::ptr_eq(&gallery.index(&tenant, &collection).await.expect("index"), &landed), "no rebuild");
     }
 }

@@ -40,8 +40,9 @@ pub struct Candidate {
 /// store, or when the changes since grew to [`FOLD_AFTER`] of it), the base's faces removed since (a
 /// bit each) and the faces added since (a small exact segment). A change copies the added faces and the
 /// bits, not the base: at 1M templates following one enrolment took a copy of ~1 s before, and now
-/// takes a few milliseconds; every [`FOLD_AFTER`]th of the base's size in changes, one copy folds them
-/// in (and chooses the scan again for the new size). The segments are shared between revisions.
+/// takes a few milliseconds; past every [`FOLD_AFTER`]th of the base's size in changes
+/// ([`TemplateIndex::fold_state`]), one copy folds them in ([`TemplateIndex::folded`], which chooses
+/// the scan again for the new size). The segments are shared between revisions.
 #[derive(Debug, Default, Clone)]
 pub struct TemplateIndex {
     revision: i64,
@@ -57,6 +58,22 @@ pub const FOLD_AFTER: usize = 64;
 
 /// Changes always kept apart from the base before folding, however small it is.
 pub const FOLD_AT_LEAST: usize = 256;
+
+/// Past this many times the changes that make a fold due, it is overdue: the changes came faster than
+/// folds could finish beside the searches, and the next change waits for one (the exactly scanned
+/// segment stays bounded: at 1M, 62,500 faces).
+pub const FOLD_OVERDUE: usize = 4;
+
+/// Whether a [`TemplateIndex`]'s changes should be folded into a new base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldState {
+    /// Few enough changes to keep beside the base.
+    Kept,
+    /// More than [`FOLD_AFTER`] allows: fold them in when there is time.
+    Due,
+    /// More than [`FOLD_OVERDUE`] times that: fold them in before the next change.
+    Overdue,
+}
 
 /// Which faces of the base are removed, a bit each.
 #[derive(Debug, Default, Clone)]
@@ -396,7 +413,7 @@ impl TemplateIndex {
     }
 
     /// This index at `revision` with `faces` of `subject_id` added (a copy of the faces added since the
-    /// base, or a fold).
+    /// base).
     ///
     /// # Errors
     /// [`GalleryError::Dimension`] if a template is not the index's length.
@@ -410,12 +427,11 @@ impl TemplateIndex {
         for (face_id, template) in faces {
             added.push(face_id, subject_id, &template)?;
         }
-        Ok(TemplateIndex { revision, base: self.base.clone(), removed: self.removed.clone(), added: Arc::new(added) }
-            .folded_if_due())
+        Ok(TemplateIndex { revision, base: self.base.clone(), removed: self.removed.clone(), added: Arc::new(added) })
     }
 
     /// This index at `revision` without the faces for which `removed(face, subject)` holds (a copy of
-    /// the bits of the base's removed faces and of the faces added since, or a fold). A subject left
+    /// the bits of the base's removed faces and of the faces added since). A subject left
     /// without faces stays listed and is never found.
     pub fn without_faces(&self, revision: i64, removed: impl Fn(&FaceId, &SubjectId) -> bool) -> Self {
         let mut bits = Removed::clone(&self.removed);
@@ -424,16 +440,27 @@ impl TemplateIndex {
         }
         let gone = self.added.matching(&removed);
         let added = if gone.is_empty() { self.added.clone() } else { Arc::new(self.added.without(&gone, 0)) };
-        TemplateIndex { revision, base: self.base.clone(), removed: Arc::new(bits), added }.folded_if_due()
+        TemplateIndex { revision, base: self.base.clone(), removed: Arc::new(bits), added }
     }
 
-    /// This index with its changes folded into a new base, when there are more than [`FOLD_AFTER`]
-    /// allows; the scan is chosen again for the new size.
-    fn folded_if_due(self) -> Self {
+    /// Whether the changes kept beside the base (faces added, base faces removed) are due to be folded
+    /// in: past [`FOLD_AFTER`] of the base's size (at least [`FOLD_AT_LEAST`]), and overdue past
+    /// [`FOLD_OVERDUE`] times that.
+    pub fn fold_state(&self) -> FoldState {
         let changes = self.removed.count + self.added.len();
-        if changes <= (self.base.len() / FOLD_AFTER).max(FOLD_AT_LEAST) {
-            return self;
+        let due = (self.base.len() / FOLD_AFTER).max(FOLD_AT_LEAST);
+        if changes > due.saturating_mul(FOLD_OVERDUE) {
+            FoldState::Overdue
+        } else if changes > due {
+            FoldState::Due
+        } else {
+            FoldState::Kept
         }
+    }
+
+    /// The same templates at the same revision with every change folded into a new base (a copy of the
+    /// rows: at 1M templates, seconds), the scan chosen again for the new size.
+    pub fn folded(&self) -> Self {
         let removed: Vec<usize> = (0..self.base.len()).filter(|&face| self.removed.contains(face)).collect();
         let mut base = self.base.without(&removed, self.added.len());
         let mut numbers: std::collections::HashMap<SubjectId, u32> =
@@ -671,10 +698,18 @@ mod tests {
             let left: Vec<_> =
                 rows.iter().filter(|(f, s, _)| f.as_str() != "f7" && s.as_str() != "s9").cloned().collect();
             let fresh = TemplateIndex::build_with(5, 40, left, quantised).expect("fresh");
-            // (Past the fold the scan is chosen for the size again: these 896 faces are scanned exactly.)
-            assert_eq!((index.len(), index.is_quantised()), (fresh.len(), false));
+            assert_eq!(
+                (index.len(), index.is_quantised(), index.fold_state()),
+                (fresh.len(), quantised, FoldState::Due)
+            );
+            // Folded, the scan is chosen for the size again: these 896 faces are scanned exactly.
+            let folded = index.folded();
+            assert_eq!((folded.revision(), folded.len(), folded.is_quantised()), (5, fresh.len(), false));
+            assert_eq!(folded.fold_state(), FoldState::Kept);
             for probe in &probes {
-                assert_eq!(index.search(probe, 3).expect("changed"), fresh.search(probe, 3).expect("fresh"));
+                let expected = fresh.search(probe, 3).expect("fresh");
+                assert_eq!(index.search(probe, 3).expect("changed"), expected);
+                assert_eq!(folded.search(probe, 3).expect("folded"), expected);
             }
         }
     }
@@ -712,10 +747,16 @@ mod tests {
                 assert_eq!(index.search_exact(probe, 3).expect("segments"), found);
             }
         }
-        // Past the fold's size the changes become a new base, and the scan is chosen for its size.
+        // Past the fold's size the changes are due to become a new base, still beside the base until
+        // folded; folded, the scan is chosen for its size.
         for (face, subject, template) in &rows[610..] {
+            let changes = index.removed.count + index.added.len();
+            assert_eq!(index.fold_state() == FoldState::Kept, changes <= FOLD_AT_LEAST);
             index = index.with_faces(4, subject, vec![(face.clone(), template.clone())]).expect("added");
         }
+        assert_eq!(index.fold_state(), FoldState::Due);
+        assert!(Arc::ptr_eq(&index.base, &built.base));
+        index = index.folded();
         assert!(!Arc::ptr_eq(&index.base, &built.base));
         assert!(index.added.len() < FOLD_AT_LEAST && index.removed.count == 0);
         let expected = fresh(&|f, s| f != "f605" && f != "f3" && s != "s7");
@@ -727,7 +768,15 @@ mod tests {
         let small = TemplateIndex::build(1, 256, rows[..4000].to_vec()).expect("exact");
         let grown =
             small.with_faces(2, &"s0".into(), rows[4000..].iter().map(|(f, _, t)| (f.clone(), t.clone())).collect());
-        assert!(!small.is_quantised() && grown.expect("grown").is_quantised());
+        let grown = grown.expect("grown");
+        assert_eq!((grown.fold_state(), grown.is_quantised()), (FoldState::Due, false));
+        assert!(!small.is_quantised() && grown.folded().is_quantised());
+        // More than FOLD_OVERDUE times the due changes: overdue.
+        let tiny = TemplateIndex::build(1, 256, rows[..10].to_vec()).expect("tiny");
+        let added = |n: usize| rows[10..10 + n].iter().map(|(f, _, t)| (f.clone(), t.clone())).collect();
+        let limit = FOLD_AT_LEAST * FOLD_OVERDUE;
+        assert_eq!(tiny.with_faces(2, &"s0".into(), added(limit)).expect("at").fold_state(), FoldState::Due);
+        assert_eq!(tiny.with_faces(2, &"s0".into(), added(limit + 1)).expect("past").fold_state(), FoldState::Overdue);
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub use facegate_store::now_ms;
 pub use facegate_store::{AuditAction, AuditReason, AuditResult, DoorReason};
 pub use gallery::{Clock, FaceToEnroll, Gallery, IndexedSize, TemplatePacks};
 pub(crate) use gallery::{TenantSecrets, crop_binding};
-pub use index::{Candidate, FOLD_AFTER, FOLD_AT_LEAST, TemplateIndex};
+pub use index::{Candidate, FOLD_AFTER, FOLD_AT_LEAST, FOLD_OVERDUE, FoldState, TemplateIndex};
 pub use keys::{KeyProblem, Keys, hash_key, new_key_secret};
 pub use links::{BEST_SHOT_LINKS, BestShotLink, LinkRefused, MAX_LINK_TTL_S, MIN_LINK_TTL_S};
 pub use migration::MigrationProblem;
