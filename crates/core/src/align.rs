@@ -3,7 +3,7 @@
 //! the face is resampled bilinearly into a 112×112 crop. Pixels mapped from outside the image are black,
 //! so faces touching the border align like any other.
 
-use image::{Rgb, RgbImage, imageops::FilterType};
+use image::{Rgb, RgbImage};
 
 use crate::geometry::{BoundingBox, Point};
 
@@ -47,10 +47,9 @@ impl Alignment {
         let (x, y) = (b.x as u32, b.y as u32);
         let w = (b.width as u32).clamp(1, image.width() - x.min(image.width() - 1));
         let h = (b.height as u32).clamp(1, image.height() - y.min(image.height() - 1));
-        let crop = image::imageops::crop_imm(image, x, y, w, h).to_image();
         let scale_x = self.size as f32 / w as f32;
         AlignedFace {
-            image: image::imageops::resize(&crop, self.size, self.size, FilterType::Triangle),
+            image: crate::resample::resize(image, Some([x, y, w, h]), self.size, self.size),
             transform: SimilarityTransform { a: scale_x, b: 0.0, tx: -(x as f32) * scale_x, ty: -(y as f32) * scale_x },
         }
     }

@@ -109,13 +109,13 @@ pub fn face_shot(image: &RgbImage, bbox: &BoundingBox, max_side: u32) -> Option<
     if w < 2 || h < 2 {
         return None;
     }
-    let shot = image::imageops::crop_imm(image, left as u32, top as u32, w, h).to_image();
+    let (left, top) = (left as u32, top as u32);
     if w.max(h) <= max_side {
-        return Some(shot);
+        return Some(image::imageops::crop_imm(image, left, top, w, h).to_image());
     }
     let scale = max_side as f32 / w.max(h) as f32;
     let (sw, sh) = (((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1));
-    Some(image::imageops::resize(&shot, sw, sh, image::imageops::FilterType::Triangle))
+    Some(crate::resample::resize(image, Some([left, top, w, h]), sw, sh))
 }
 
 impl Pipeline {

@@ -39,6 +39,7 @@ mod liveness;
 mod onnx;
 mod pack;
 mod pipeline;
+mod resample;
 mod sharpness;
 
 pub use align::{

@@ -7,7 +7,7 @@ mod yunet;
 pub use scrfd::ScrfdDetector;
 pub use yunet::YuNetDetector;
 
-use image::{RgbImage, imageops::FilterType};
+use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
@@ -104,22 +104,6 @@ pub(crate) struct DetectorInput {
     pub(crate) scale: f32,
 }
 
-/// Downscale factors from which the image is first box-averaged to twice the target size.
-const BOX_PREREDUCE_FACTOR: u32 = 4;
-
-/// Resizes `image` to `width` × `height` with a triangle filter. For large factors the image is first
-/// box-averaged (integer arithmetic, output-sized) to twice the target: a direct triangle resize keeps
-/// a float copy of the target width times the full source height (64 MB for a 6300-pixel-high photo).
-fn downscale(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let (iw, ih) = image.dimensions();
-    if iw / width.max(1) >= BOX_PREREDUCE_FACTOR && ih / height.max(1) >= BOX_PREREDUCE_FACTOR {
-        let reduced = image::imageops::thumbnail(image, width * 2, height * 2);
-        image::imageops::resize(&reduced, width, height, FilterType::Triangle)
-    } else {
-        image::imageops::resize(image, width, height, FilterType::Triangle)
-    }
-}
-
 /// Scales the image by `scale`, pastes it at the top-left of a `width` × `height` canvas (zero padding)
 /// and writes it as a normalised NCHW tensor in the model's channel order.
 pub(crate) fn prepare_input(
@@ -136,7 +120,7 @@ pub(crate) fn prepare_input(
     let source = if (sw, sh) == (iw, ih) {
         image
     } else {
-        resized = downscale(image, sw, sh);
+        resized = crate::resample::resize(image, None, sw, sh);
         &resized
     };
     let plane = width * height;
