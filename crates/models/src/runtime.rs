@@ -21,15 +21,13 @@ pub fn runtime_sha256(spec: &RuntimeSpec) -> Option<&str> {
     }
 }
 
-/// Loads ONNX Runtime from `library` once per process and returns its environment; later calls return
-/// the same environment.
+/// Loads ONNX Runtime from `library` and returns the process's environment. Called by
+/// `ModelCache::onnxruntime` only while none is loaded ([`loaded_runtime`], checked there before the
+/// library is hashed); of two loads racing, the first environment stored is the one kept.
 ///
 /// # Errors
 /// [`ModelsError::Runtime`] when the library does not load.
 pub(crate) fn init_runtime(library: &Path) -> Result<&'static OrtEnvironment, ModelsError> {
-    if let Some(environment) = loaded_runtime() {
-        return Ok(environment);
-    }
     let environment = ort::init_from(library)
         .map_err(|e| ModelsError::Runtime(format!("{}: {e}", library.display())))?
         .with_name("facegate")
@@ -48,16 +46,14 @@ pub(crate) fn loaded_openvino() -> Option<&'static OpenVino> {
     OPENVINO.get()
 }
 
-/// Loads OpenVINO's C library `library` (its other libraries beside it) once per process, with
-/// compiled models cached in `cache_dir` when given (compiling takes 0.1–0.4 s a model; a cached one
-/// loads in a fraction), and returns its core; later calls return the same core.
+/// Loads OpenVINO's C library `library` (its other libraries beside it), with compiled models cached in
+/// `cache_dir` when given (compiling takes 0.1–0.4 s a model; a cached one loads in a fraction), and
+/// returns the process's core. Called by `ModelCache` only while none is loaded ([`loaded_openvino`],
+/// checked there before the libraries are hashed); of two loads racing, the first core stored is kept.
 ///
 /// # Errors
 /// [`ModelsError::Runtime`] when the library does not load or the core cannot be created.
 pub(crate) fn init_openvino(library: &Path, cache_dir: Option<&Path>) -> Result<&'static OpenVino, ModelsError> {
-    if let Some(openvino) = loaded_openvino() {
-        return Ok(openvino);
-    }
     let failed = |e: String| ModelsError::Runtime(format!("OpenVINO {}: {e}", library.display()));
     openvino_sys::library::load_from(library).map_err(failed)?;
     let mut core = openvino::Core::new().map_err(|e| failed(e.to_string()))?;
