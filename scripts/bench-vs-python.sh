@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # facegate's pipeline against the Python reference (scripts/pipeline_reference.py: onnxruntime + OpenCV
-# on the same fp32 models), one thread each, on the same LFW images, alternating runs so that both see
+# on the same fp32 models; for the int8 pack, the fp32 ONNX model its IR was quantised from), one thread
+# each, on the same LFW images, alternating runs so that both see
 # the same machine load. Prints each run and the median ratio of Python's time to facegate's.
 #
 #   scripts/bench-vs-python.sh [IMAGES (default 588)] [ROUNDS (default 3)] [PACK...]

@@ -111,6 +111,12 @@ def main():
     cv2.setNumThreads(1)
     detector = session(path(pack["detector"]))
     landmarker = session(path(pack["landmarks"])) if "landmarks" in pack else None
+    # An OpenVINO IR embedder (the int8 pack's) is compared with what a Python script would run instead:
+    # the fp32 ONNX model of its family.
+    if models[pack["embedder"]].get("format") == "openvino-ir":
+        family = models[pack["embedder"]]["family"]
+        pack = {**pack, "embedder": next(m["name"] for m in manifest["model"]
+                                         if m["family"] == family and m.get("format", "onnx") == "onnx")}
     embedder = session(path(pack["embedder"]))
     paths = [line.strip() for line in Path(image_list).read_text().splitlines() if line.strip()]
     faces, checksum = 0, 0.0

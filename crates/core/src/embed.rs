@@ -128,20 +128,20 @@ impl Embedder {
         Ok(Self { model: OnnxModel::load(file)? })
     }
 
-    /// Compiles the model's bytes for OpenVINO's CPU plugin at `precision`, with `threads` inference
-    /// threads.
+    /// Compiles the model's bytes (an ONNX file, or an IR's graph and its `weights`) for OpenVINO's CPU
+    /// plugin at `precision`, with `threads` inference threads.
     ///
     /// # Errors
     /// [`PipelineError::OpenVino`] when OpenVINO does not read, reshape or compile the model.
     pub fn load_openvino(
         openvino: &OpenVino,
         spec: &ModelSpec,
-        bytes: &[u8],
+        files: (&[u8], Option<&[u8]>),
         precision: Precision,
         threads: usize,
     ) -> Result<Self, PipelineError> {
         let side = spec.alignment().size;
-        Ok(Self { model: OnnxModel::load_openvino(openvino, spec, bytes, side, precision, threads)? })
+        Ok(Self { model: OnnxModel::load_openvino(openvino, spec, files, side, precision, threads)? })
     }
 
     /// The runtime and precision the embedder runs on.

@@ -62,8 +62,8 @@ pub use landmarks::LandmarkModel;
 pub use liveness::{Liveness, LivenessScore, crop_box as liveness_crop_box};
 pub use onnx::{Backend, EmbedderRuntime, ModelFile, OpenVino, OrtEnvironment, Precision, RuntimeConfig, cpu_has_bf16};
 pub use pack::{
-    AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelKind, ModelSpec, OpenVinoSpec, PackSpec,
-    PinnedFile, RuntimeSpec,
+    AlignmentSpec, ChannelOrder, DEFAULT_PACK, LivenessSpec, Manifest, ModelFormat, ModelKind, ModelSpec, OpenVinoSpec,
+    PackSpec, PinnedFile, RuntimeSpec, WeightsFile,
 };
 pub use pipeline::{AlignMode, AnalyzedFace, LimitedAnalysis, Pipeline, PipelineConfig, StageTimings};
 pub use sharpness::{face_sharpness, sharpness};

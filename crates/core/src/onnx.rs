@@ -87,21 +87,37 @@ pub enum Backend {
 }
 
 /// The arithmetic a model runs in. bf16 templates are interchangeable with fp32 ones (checked at load
-/// and in the tests), so the precision is not part of a collection's template version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+/// and in the tests), so the precision is not part of a collection's template version. int8 ones are
+/// not: an int8 model is a manifest entry of its own (Intel's int8 IR), so its own template version,
+/// calibration table and pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     /// 32-bit floating point.
+    #[default]
     F32,
     /// bfloat16 where the CPU has kernels for it (OpenVINO's inference precision hint).
     Bf16,
+    /// 8-bit integers where the model was quantised for them (an int8 IR), 32-bit floating point
+    /// elsewhere in it.
+    Int8,
 }
 
 impl Precision {
-    /// Its name, as the API spells it (and as OpenVINO's inference precision hint takes it).
+    /// Its name, as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::Int8 => "int8",
+        }
+    }
+
+    /// OpenVINO's inference precision hint for it: an int8 model's layers outside its quantised ones
+    /// run in fp32 on every CPU (bf16 would move its templates on AMX CPUs only).
+    fn openvino_hint(self) -> &'static str {
+        match self {
+            Self::F32 | Self::Int8 => "f32",
             Self::Bf16 => "bf16",
         }
     }
@@ -202,12 +218,13 @@ impl OnnxModel {
         Ok(Self { session: Sessions::Ort(Mutex::new(session)), spec: spec.clone() })
     }
 
-    /// Compiles the ONNX model for OpenVINO's CPU plugin at `precision`, its input (NCHW, `side` ×
-    /// `side`) given a batch dimension of 1 to [`OPENVINO_MAX_BATCH`].
+    /// Compiles the model (ONNX, or an IR's graph and `weights`) for OpenVINO's CPU plugin at
+    /// `precision`, its input (NCHW, `side` × `side`) given a batch dimension of 1 to
+    /// [`OPENVINO_MAX_BATCH`].
     pub(crate) fn load_openvino(
         openvino: &OpenVino,
         spec: &ModelSpec,
-        bytes: &[u8],
+        (bytes, weights): (&[u8], Option<&[u8]>),
         side: u32,
         precision: Precision,
         threads: usize,
@@ -221,11 +238,21 @@ impl OnnxModel {
             (RwPropertyKey::InferenceNumThreads, threads.as_str()),
             (RwPropertyKey::NumStreams, "1"),
             (RwPropertyKey::HintPerformanceMode, "LATENCY"),
-            (RwPropertyKey::HintInferencePrecision, precision.as_str()),
+            (RwPropertyKey::HintInferencePrecision, precision.openvino_hint()),
         ] {
             core.set_property(&cpu, &key, value).map_err(openvino_error("setting a CPU property"))?;
         }
-        let mut model = core.read_model_from_buffer(bytes, None).map_err(openvino_error("reading the model"))?;
+        let weights = weights
+            .map(|weights| {
+                let shape = openvino::Shape::new(&[weights.len() as i64]).map_err(openvino_error("the weights"))?;
+                let mut tensor =
+                    openvino::Tensor::new(openvino::ElementType::U8, &shape).map_err(openvino_error("the weights"))?;
+                tensor.get_raw_data_mut().map_err(openvino_error("the weights"))?.copy_from_slice(weights);
+                Ok::<_, PipelineError>(tensor)
+            })
+            .transpose()?;
+        let mut model =
+            core.read_model_from_buffer(bytes, weights.as_ref()).map_err(openvino_error("reading the model"))?;
         let side = i64::from(side);
         let shape = PartialShape::new(
             4,

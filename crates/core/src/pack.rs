@@ -176,6 +176,40 @@ pub struct ModelSpec {
     /// How the calibration table was made.
     #[serde(default)]
     pub calibration_note: Option<String>,
+    /// The file's format: ONNX unless the manifest says `openvino-ir`.
+    #[serde(default)]
+    pub format: ModelFormat,
+    /// An OpenVINO IR's weights (its `.bin`; `file` is the `.xml`), pinned like the file itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightsFile>,
+    /// The arithmetic the file was made for: `int8` for a quantised IR (OpenVINO then runs its other
+    /// layers in fp32); default fp32.
+    #[serde(default)]
+    pub precision: crate::Precision,
+}
+
+/// The format of a model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelFormat {
+    /// ONNX: runs on ONNX Runtime (and, for the embedder, on OpenVINO where chosen).
+    #[default]
+    Onnx,
+    /// OpenVINO's intermediate representation (an `.xml` graph and a `.bin` of weights): runs on
+    /// OpenVINO only. Intel's int8 IRs are published in it.
+    OpenvinoIr,
+}
+
+/// The second file of a model published in two ([`ModelFormat::OpenvinoIr`]'s weights).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightsFile {
+    /// File name in the cache and in mirrors.
+    pub file: String,
+    /// Expected sha256, lowercase hex.
+    pub sha256: String,
+    /// Upstream URLs, tried in order.
+    #[serde(default)]
+    pub urls: Vec<String>,
 }
 
 /// An embedder's alignment template as the manifest writes it.
@@ -188,6 +222,19 @@ pub struct AlignmentSpec {
 }
 
 impl ModelSpec {
+    /// The entry of the model's weights file, fetched and verified like a model of its own (same
+    /// provenance), where the model has one.
+    pub fn weights_spec(&self) -> Option<ModelSpec> {
+        self.weights.as_ref().map(|weights| ModelSpec {
+            name: format!("{} (weights)", self.name),
+            file: weights.file.clone(),
+            sha256: weights.sha256.clone(),
+            urls: weights.urls.clone(),
+            weights: None,
+            ..self.clone()
+        })
+    }
+
     /// The alignment this embedder takes: its manifest's, else the ArcFace template at 112×112.
     pub fn alignment(&self) -> Alignment {
         self.alignment.map_or(Alignment::ARCFACE, |spec| Alignment {

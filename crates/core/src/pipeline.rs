@@ -17,7 +17,7 @@ use crate::keep::KeptFace;
 use crate::landmarks::LandmarkModel;
 use crate::liveness::{Liveness, LivenessScore};
 use crate::onnx::{ModelFile, OrtEnvironment, RuntimeConfig};
-use crate::pack::{ModelSpec, PackSpec};
+use crate::pack::{ModelFormat, ModelSpec, PackSpec};
 
 /// How faces are cut out before embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,11 +121,35 @@ impl Pipeline {
         pack: &PackSpec,
         detector: (&ModelSpec, &[u8]),
         embedder: (&ModelSpec, &[u8]),
+        config: PipelineConfig,
+    ) -> Result<Self, PipelineError> {
+        let (embedder_spec, embedder_bytes) = embedder;
+        if embedder_spec.format == ModelFormat::OpenvinoIr {
+            return Err(PipelineError::Config(format!(
+                "embedder `{}` is an OpenVINO IR: it runs on OpenVINO only",
+                embedder_spec.name
+            )));
+        }
+        let file = ModelFile { environment, spec: embedder_spec, bytes: embedder_bytes, runtime: &config.runtime };
+        let choice = RuntimeChoice::onnxruntime(config.runtime.embedder, None);
+        Self::load_with_embedder(environment, pack, detector, (Embedder::load(file)?, choice), config)
+    }
+
+    /// As [`Pipeline::load`], with an embedder already loaded on the runtime `choice` names (a model
+    /// that runs on OpenVINO only: an int8 IR).
+    ///
+    /// # Errors
+    /// As [`Pipeline::load`].
+    pub fn load_with_embedder(
+        environment: &OrtEnvironment,
+        pack: &PackSpec,
+        detector: (&ModelSpec, &[u8]),
+        (embedder, choice): (Embedder, RuntimeChoice),
         mut config: PipelineConfig,
     ) -> Result<Self, PipelineError> {
         config.embedder.mirror.get_or_insert(pack.mirror);
         let (detector_spec, detector_bytes) = detector;
-        let (embedder_spec, embedder_bytes) = embedder;
+        let embedder_spec = embedder.spec().clone();
         let runtime = &config.runtime;
         let detector_file = ModelFile { environment, spec: detector_spec, bytes: detector_bytes, runtime };
         let detector: Box<dyn Detector> = match detector_spec.family.as_str() {
@@ -139,16 +163,16 @@ impl Pipeline {
             pack: pack.clone(),
             detector,
             detector_spec: detector_spec.clone(),
-            embedder: Embedder::load(ModelFile { environment, spec: embedder_spec, bytes: embedder_bytes, runtime })?,
+            embedder,
             landmarks: None,
             liveness: None,
             head: None,
             calibration: Calibration::new(if pack.calibration.is_empty() {
-                embedder_spec.calibration.clone()
+                embedder_spec.calibration
             } else {
                 pack.calibration.clone()
             }),
-            runtime: RuntimeChoice::onnxruntime(config.runtime.embedder, None),
+            runtime: choice,
             config,
         })
     }

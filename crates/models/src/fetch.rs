@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use facegate_core::{
-    Backend, Embedder, EmbedderRuntime, LandmarkModel, Liveness, Manifest, ModelFile, ModelSpec, OpenVino,
-    OpenVinoSpec, OrtEnvironment, Pipeline, PipelineConfig, Precision, RuntimeChoice, RuntimeConfig, RuntimeSpec,
-    cpu_has_bf16, dispatch,
+    Backend, ChosenBy, Embedder, EmbedderRuntime, LandmarkModel, Liveness, Manifest, ModelFile, ModelFormat, ModelSpec,
+    OpenVino, OpenVinoSpec, OrtEnvironment, Pipeline, PipelineConfig, Precision, RuntimeChoice, RuntimeConfig,
+    RuntimeSpec, cpu_has_bf16, dispatch,
 };
 use sha2::{Digest, Sha256};
 
@@ -72,11 +72,20 @@ impl ModelCache {
     }
 
     /// Ensures the model is in the cache with the right checksum, trying the cache, the mirror, then
-    /// upstream, in that order.
+    /// upstream, in that order; a model published in two files (an OpenVINO IR) gets its weights file
+    /// the same way. The provenance is the model file's.
     ///
     /// # Errors
     /// [`ModelsError::Unavailable`] naming every place tried; [`ModelsError::Io`] if the cache is unwritable.
     pub fn fetch(&self, spec: &ModelSpec) -> Result<Provenance, ModelsError> {
+        let provenance = self.fetch_file(spec)?;
+        if let Some(weights) = spec.weights_spec() {
+            self.fetch_file(&weights)?;
+        }
+        Ok(provenance)
+    }
+
+    fn fetch_file(&self, spec: &ModelSpec) -> Result<Provenance, ModelsError> {
         let target = self.model_path(spec);
         let mut tried = Vec::new();
         match file_sha256(&target) {
@@ -131,10 +140,12 @@ impl ModelCache {
     /// # Errors
     /// [`ModelsError::Io`] when absent, [`ModelsError::Checksum`] when it does not match.
     pub fn verify(&self, spec: &ModelSpec) -> Result<PathBuf, ModelsError> {
-        let path = self.model_path(spec);
-        let actual = file_sha256(&path).map_err(|source| io_error(&path, source))?;
-        check(&path, &spec.sha256, &actual)?;
-        Ok(path)
+        for file in spec.weights_spec().iter().chain([spec]) {
+            let path = self.model_path(file);
+            let actual = file_sha256(&path).map_err(|source| io_error(&path, source))?;
+            check(&path, &file.sha256, &actual)?;
+        }
+        Ok(self.model_path(spec))
     }
 
     /// Fetches the model if needed and returns its bytes, verified in memory just before use.
@@ -142,10 +153,18 @@ impl ModelCache {
     /// # Errors
     /// As [`ModelCache::fetch`], plus [`ModelsError::Checksum`] if the file changed underneath.
     pub fn read(&self, spec: &ModelSpec) -> Result<Vec<u8>, ModelsError> {
-        let provenance = self.fetch(spec)?;
+        let provenance = self.fetch_file(spec)?;
         let bytes = fs::read(&provenance.path).map_err(|source| io_error(&provenance.path, source))?;
         check(&provenance.path, &spec.sha256, &hex::encode(Sha256::digest(&bytes)))?;
         Ok(bytes)
+    }
+
+    /// As [`ModelCache::read`] for the model's weights file, where it has one (an OpenVINO IR).
+    ///
+    /// # Errors
+    /// As [`ModelCache::read`].
+    pub fn read_weights(&self, spec: &ModelSpec) -> Result<Option<Vec<u8>>, ModelsError> {
+        spec.weights_spec().map(|weights| self.read(&weights)).transpose()
     }
 
     /// The ONNX Runtime library: the one given to [`ModelCache::with_runtime_library`], else
@@ -215,7 +234,7 @@ impl ModelCache {
         self.home.join("runtime").join(format!("openvino-{}", spec.version))
     }
 
-    /// OpenVINO, loaded (its 92 MB of libraries checksum-verified) once per process, its compiled models
+    /// OpenVINO, loaded (its 93 MB of libraries checksum-verified) once per process, its compiled models
     /// cached beside it.
     fn openvino(&self, spec: Option<&OpenVinoSpec>) -> Result<&'static OpenVino, ModelsError> {
         if let Some(openvino) = crate::runtime::loaded_openvino() {
@@ -248,8 +267,9 @@ impl ModelCache {
                 Backend::Onnxruntime => Ok(pipeline.with_runtime_choice(choice)),
                 Backend::Openvino => {
                     let openvino = self.openvino(manifest.openvino.as_ref())?;
+                    let files = (bytes, None);
                     let embedder =
-                        Embedder::load_openvino(openvino, &spec, bytes, choice.precision, runtime.intra_threads)?;
+                        Embedder::load_openvino(openvino, &spec, files, choice.precision, runtime.intra_threads)?;
                     Ok(pipeline.with_embedder(embedder, choice)?)
                 }
             };
@@ -268,7 +288,7 @@ impl ModelCache {
             (_, None) => Precision::Bf16,
         };
         let candidate = self.openvino(manifest.openvino.as_ref()).and_then(|openvino| {
-            Ok(Embedder::load_openvino(openvino, &spec, bytes, precision, runtime.intra_threads)?)
+            Ok(Embedder::load_openvino(openvino, &spec, (bytes, None), precision, runtime.intra_threads)?)
         });
         let candidate = match candidate {
             Ok(candidate) => candidate,
@@ -287,6 +307,36 @@ impl ModelCache {
         })
     }
 
+    /// Loads an embedder published as an OpenVINO IR (Intel's int8 IRs) on OpenVINO, the only runtime
+    /// that reads it, whatever `embedder_runtime` asks (that setting chooses among the runtimes of an
+    /// ONNX embedder). Its templates are its own (a manifest entry, template version and calibration
+    /// table of its own), so no trial against ONNX Runtime applies.
+    fn load_openvino_ir(
+        &self,
+        manifest: &Manifest,
+        spec: &ModelSpec,
+        graph: &[u8],
+        runtime: RuntimeConfig,
+    ) -> Result<(Embedder, RuntimeChoice), ModelsError> {
+        let weights = self.read_weights(spec)?.ok_or_else(|| {
+            ModelsError::Manifest(format!("model `{}` is an OpenVINO IR without a weights file", spec.name))
+        })?;
+        let openvino = self.openvino(manifest.openvino.as_ref())?;
+        let precision = spec.precision;
+        let embedder =
+            Embedder::load_openvino(openvino, spec, (graph, Some(&weights)), precision, runtime.intra_threads)?;
+        let note = "an OpenVINO IR runs on OpenVINO only; `embedder_runtime` chooses among an ONNX embedder's runtimes";
+        let choice = RuntimeChoice {
+            asked: runtime.embedder,
+            backend: Backend::Openvino,
+            precision,
+            chosen_by: ChosenBy::OnlyCandidate,
+            trials: Vec::new(),
+            note: Some(note.into()),
+        };
+        Ok((embedder, choice))
+    }
+
     /// Reads both models of a pack and builds its pipeline.
     ///
     /// # Errors
@@ -302,9 +352,17 @@ impl ModelCache {
         let pack_spec = manifest.pack(pack).ok_or_else(|| ModelsError::Manifest(format!("unknown pack `{pack}`")))?;
         let detector_bytes = self.read(detector)?;
         let embedder_bytes = self.read(embedder)?;
-        let pipeline =
-            Pipeline::load(environment, pack_spec, (detector, &detector_bytes), (embedder, &embedder_bytes), config)?;
-        let mut pipeline = self.choose_embedder_runtime(manifest, pipeline, &embedder_bytes, config.runtime)?;
+        let mut pipeline = match embedder.format {
+            ModelFormat::Onnx => {
+                let embedder = (embedder, embedder_bytes.as_slice());
+                let pipeline = Pipeline::load(environment, pack_spec, (detector, &detector_bytes), embedder, config)?;
+                self.choose_embedder_runtime(manifest, pipeline, &embedder_bytes, config.runtime)?
+            }
+            ModelFormat::OpenvinoIr => {
+                let embedder = self.load_openvino_ir(manifest, embedder, &embedder_bytes, config.runtime)?;
+                Pipeline::load_with_embedder(environment, pack_spec, (detector, &detector_bytes), embedder, config)?
+            }
+        };
         if let Some(landmarks) = manifest.pack_landmarks(pack_spec) {
             let bytes = self.read(landmarks)?;
             let file = ModelFile { environment, spec: landmarks, bytes: &bytes, runtime: &config.runtime };
@@ -401,6 +459,30 @@ mod tests {
         let err = cache.fetch(&wrong).expect_err("checksum mismatch everywhere");
         let message = err.to_string();
         assert!(message.contains("does not match") && message.contains("FACEGATE_OFFLINE"), "{message}");
+    }
+
+    #[test]
+    fn a_model_in_two_files_is_fetched_and_verified_with_its_weights() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let mirror = tempfile::tempdir().expect("tempdir");
+        fs::write(mirror.path().join("tiny.onnx"), b"graph").expect("write");
+        let cache = ModelCache::new(home.path().into(), Some(mirror.path().into()), false);
+        let mut spec = spec_for(b"graph");
+        spec.format = ModelFormat::OpenvinoIr;
+        let weights = facegate_core::WeightsFile {
+            file: "tiny.bin".into(),
+            sha256: hex::encode(Sha256::digest(b"weights")),
+            urls: Vec::new(),
+        };
+        spec.weights = Some(weights);
+        let err = cache.fetch(&spec).expect_err("the weights are missing from the mirror").to_string();
+        assert!(err.contains("tiny.bin"), "{err}");
+        fs::write(mirror.path().join("tiny.bin"), b"weights").expect("write");
+        cache.fetch(&spec).expect("both files");
+        assert_eq!(cache.read_weights(&spec).expect("read").as_deref(), Some(&b"weights"[..]));
+        cache.verify(&spec).expect("both verified");
+        fs::write(home.path().join("models").join("tiny.bin"), b"changed").expect("write");
+        assert!(matches!(cache.verify(&spec), Err(ModelsError::Checksum { .. })), "a changed weights file is caught");
     }
 
     #[test]

@@ -101,6 +101,10 @@ mod tests {
             assert_eq!(model.sha256.len(), 64, "{}", model.name);
             assert!(!model.licence.is_empty(), "{}", model.name);
             assert!(!model.urls.is_empty() || model.derived_from.is_some(), "{}: no source", model.name);
+            let ir = model.format == facegate_core::ModelFormat::OpenvinoIr;
+            assert_eq!(ir, model.weights.is_some(), "{}: an IR and only an IR has a weights file", model.name);
+            let int8 = model.precision == facegate_core::Precision::Int8;
+            assert!(!int8 || ir, "{}: int8 models are IRs (run on OpenVINO, never tried against fp32)", model.name);
         }
     }
 
